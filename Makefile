@@ -1,0 +1,44 @@
+# Two commands on a fresh Debian machine: `make demo` and `make test`.
+VENV  := .venv
+PY    := $(VENV)/bin/python
+TOOLS := .tools
+UV    := $(shell command -v uv 2>/dev/null || echo $(TOOLS)/bin/uv)
+
+.PHONY: demo test bench lint fmt install system-deps-test system-deps-demo clean
+
+install: $(VENV)/.installed
+
+$(TOOLS)/bin/uv:
+	python3 -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install -q "uv>=0.9,<1"
+
+$(VENV)/.installed: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen
+	touch $@
+
+system-deps-test:
+	scripts/system-deps.sh test
+
+system-deps-demo:
+	scripts/system-deps.sh demo
+
+demo: system-deps-demo install
+	$(VENV)/bin/vigil demo
+
+test: system-deps-test install
+	$(VENV)/bin/ruff check src tests
+	$(VENV)/bin/pytest -q
+
+bench: install
+	$(VENV)/bin/vigil bench all
+
+lint: install
+	$(VENV)/bin/ruff check src tests
+	$(VENV)/bin/ruff format --check src tests
+
+fmt: install
+	$(VENV)/bin/ruff format src tests
+	$(VENV)/bin/ruff check --fix src tests
+
+clean:
+	rm -rf $(VENV) $(TOOLS) .pytest_cache .ruff_cache

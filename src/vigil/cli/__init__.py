@@ -1,0 +1,61 @@
+"""The `vigil` command. Each area adds its sub-commands from its own module."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from vigil.cli import config_cmd, eval_cmd, faces_cmd
+from vigil.cli.state import AppState
+from vigil.errors import VigilError
+
+app = typer.Typer(
+    name="vigil",
+    help="Vigil: an accountable camera network with face recognition.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(config_cmd.app, name="config")
+app.add_typer(faces_cmd.app, name="faces")
+app.add_typer(eval_cmd.app, name="eval")
+
+
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    config: Path | None = typer.Option(
+        None, "--config", "-c", help="Path of vigil.yaml (default: ./vigil.yaml if present)."
+    ),
+    data_dir: Path | None = typer.Option(
+        None, "--data-dir", help="Override storage.data_dir (database, recordings, keys)."
+    ),
+) -> None:
+    ctx.obj = AppState(config_path=config, data_dir_override=data_dir)
+
+
+def _register_optional() -> None:
+    """Sub-commands of areas that load heavier modules are registered lazily here."""
+    from vigil.cli import bench_cmd
+
+    app.add_typer(bench_cmd.app, name="bench")
+
+
+_register_optional()
+
+
+def main() -> None:
+    err = Console(stderr=True)
+    try:
+        app()
+    except VigilError as exc:
+        err.print(f"[bold red]error:[/] {exc.message}", highlight=False, markup=True)
+        if exc.hint:
+            err.print(f"[yellow]hint:[/] {exc.hint}", highlight=False)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        sys.exit(130)

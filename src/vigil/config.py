@@ -1,0 +1,168 @@
+"""The model of `vigil.yaml`. Every setting has a default and a description.
+
+Unknown keys fail loudly with their path (`extra="forbid"`), so a typo never silently
+turns a feature off. `load_config` reports *every* error with its path and line.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from vigil.errors import ConfigError
+
+DEFAULT_CONFIG_PATH = Path("vigil.yaml")
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+class SiteConfig(Section):
+    name: str = Field("vigil-site", description="Name of this site, shown in the UI and notices.")
+    operator: str = Field(
+        "", description="Who operates the cameras (legal entity), for the public notice."
+    )
+    contact: str = Field("", description="Where people send access requests (email or address).")
+
+
+class StorageConfig(Section):
+    data_dir: Path = Field(
+        Path("var"), description="Folder for the database, recordings, snapshots and keys."
+    )
+    database_url: str | None = Field(
+        None,
+        description="SQLAlchemy URL. Default: SQLite file `vigil.db` inside data_dir. "
+        "PostgreSQL: postgresql+psycopg://user:pass@host/db",
+    )
+
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'vigil.db'}"
+
+
+class QualityConfig(Section):
+    """Thresholds of the face quality gate used for enrolment and recognition."""
+
+    min_face_px: Annotated[int, Field(ge=16)] = Field(
+        60, description="Smallest face (shorter box side, pixels) accepted for enrolment."
+    )
+    min_sharpness: Annotated[float, Field(ge=0)] = Field(
+        40.0, description="Minimum variance of the Laplacian of the aligned face (blur gate)."
+    )
+    max_yaw_deg: Annotated[float, Field(gt=0, le=90)] = Field(
+        35.0, description="Largest head turn (estimated from landmarks) accepted for enrolment."
+    )
+    min_detector_score: Annotated[float, Field(ge=0, le=1)] = Field(
+        0.8, description="Lowest detector confidence accepted for enrolment."
+    )
+
+
+class FacesConfig(Section):
+    detector_score: Annotated[float, Field(ge=0.05, le=1)] = Field(
+        0.6, description="YuNet confidence below which a detection is dropped."
+    )
+    detect_max_side: Annotated[int, Field(ge=160, le=4096)] = Field(
+        640,
+        description="Frames are downscaled so their longer side is at most this before face "
+        "detection (boxes are mapped back). Smaller is faster; faces under ~20 px at this "
+        "scale are missed.",
+    )
+    match_threshold: Annotated[float, Field(ge=-1, le=1)] | None = Field(
+        None,
+        description="Cosine similarity above which a face matches an enrolled person. "
+        "Default: the calibrated threshold from `vigil eval pairs --save`, else the model's "
+        "published threshold.",
+    )
+    embedder_backend: str = Field(
+        "opencv", description="Embedding backend: `opencv` (cv2.dnn, CPU) or `onnxruntime`."
+    )
+    embedder_model: Path | None = Field(
+        None,
+        description="An ONNX face embedding model to use instead of the bundled SFace "
+        "(input N x 3 x 112 x 112, output N x D). Needs `embedder_backend: onnxruntime`.",
+    )
+    threads: Annotated[int, Field(ge=1, le=64)] = Field(
+        2, description="Worker threads for batch embedding."
+    )
+    quality: QualityConfig = Field(default_factory=QualityConfig)
+
+
+class VigilConfig(Section):
+    """Top-level `vigil.yaml`."""
+
+    site: SiteConfig = Field(default_factory=SiteConfig)
+    storage: StorageConfig = Field(default_factory=StorageConfig)
+    faces: FacesConfig = Field(default_factory=FacesConfig)
+
+
+def _line_index(text: str) -> dict[tuple[Any, ...], int]:
+    """Map each key path in a YAML document to its 1-based line number."""
+    lines: dict[tuple[Any, ...], int] = {}
+
+    def walk(node: yaml.Node, path: tuple[Any, ...]) -> None:
+        lines.setdefault(path, node.start_mark.line + 1)
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                lines[(*path, key.value)] = key.start_mark.line + 1
+                walk(value, (*path, key.value))
+        elif isinstance(node, yaml.SequenceNode):
+            for i, item in enumerate(node.value):
+                walk(item, (*path, i))
+
+    try:
+        root = yaml.compose(text)
+    except yaml.YAMLError:
+        return lines
+    if root is not None:
+        walk(root, ())
+    return lines
+
+
+def format_path(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def config_errors(text: str) -> list[str]:
+    """All problems in a vigil.yaml text, each as 'line N: path: message'. Empty if valid."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        return [f"not valid YAML: {exc}"]
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        return ["the top level must be a mapping of sections (site:, storage:, faces:, ...)"]
+    try:
+        VigilConfig.model_validate(data)
+    except ValidationError as exc:
+        lines = _line_index(text)
+        problems = []
+        for err in exc.errors():
+            loc = tuple(err["loc"])
+            line = lines.get(loc) or lines.get(loc[:-1])
+            where = f"line {line}: " if line else ""
+            problems.append(f"{where}{format_path(loc)}: {err['msg']}")
+        return problems
+    return []
+
+
+def load_config(path: Path | None = None) -> VigilConfig:
+    """Load vigil.yaml (defaults when the default file is absent); raise ConfigError on errors."""
+    if path is None:
+        if not DEFAULT_CONFIG_PATH.exists():
+            return VigilConfig()
+        path = DEFAULT_CONFIG_PATH
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
+    problems = config_errors(text)
+    if problems:
+        raise ConfigError(f"{path} has {len(problems)} error(s):\n  " + "\n  ".join(problems))
+    return VigilConfig.model_validate(yaml.safe_load(text) or {})

@@ -1,0 +1,67 @@
+"""Enrolled people and their face templates (biometric data: special-category personal data)."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import Enum, ForeignKey, LargeBinary, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from vigil.store.base import Base, UTCDateTime, utcnow
+
+
+class LegalBasis(enum.StrEnum):
+    """Why processing this person's face is lawful (GDPR art. 6 and 9)."""
+
+    consent = "consent"
+    contract = "contract"
+    legal_obligation = "legal_obligation"
+    vital_interest = "vital_interest"
+    public_task = "public_task"
+    legitimate_interest = "legitimate_interest"
+
+    @property
+    def needs_note(self) -> bool:
+        """Bases that only hold with a written justification (balancing test, statute...)."""
+        return self in (
+            LegalBasis.legitimate_interest,
+            LegalBasis.public_task,
+            LegalBasis.legal_obligation,
+        )
+
+
+class Person(Base):
+    __tablename__ = "people"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    notes: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(200))
+
+    templates: Mapped[list[Template]] = relationship(
+        back_populates="person", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class Template(Base):
+    """One face embedding of a person, with where it came from and why it may be kept."""
+
+    __tablename__ = "face_templates"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), index=True)
+    embedding: Mapped[bytes] = mapped_column(LargeBinary)  # float32, L2-normalised
+    model: Mapped[str] = mapped_column(String(100))  # embeddings of different models never mix
+    image_sha256: Mapped[str] = mapped_column(String(64))
+    quality: Mapped[float]
+    legal_basis: Mapped[LegalBasis] = mapped_column(
+        Enum(LegalBasis, native_enum=False, length=32)
+    )
+    legal_basis_note: Mapped[str] = mapped_column(Text, default="")
+    enrolled_by: Mapped[str] = mapped_column(String(200))
+    enrolled_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    review_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    person: Mapped[Person] = relationship(back_populates="templates")
