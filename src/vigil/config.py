@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from vigil.errors import ConfigError
 
@@ -90,12 +90,81 @@ class FacesConfig(Section):
     quality: QualityConfig = Field(default_factory=QualityConfig)
 
 
+Point = tuple[float, float]
+
+
+class MotionConfig(Section):
+    enabled: bool = Field(True, description="Detect motion on the analysis stream.")
+    fps: Annotated[float, Field(gt=0, le=30)] = Field(
+        5.0, description="Frames a second decoded for motion analysis."
+    )
+    sensitivity: Annotated[float, Field(ge=0, le=1)] = Field(
+        0.5, description="0 = only large changes count as motion, 1 = the smallest change does."
+    )
+    masks: list[list[Point]] = Field(
+        default_factory=list,
+        description="Polygons (points as [x, y] fractions of width and height, 0..1) where "
+        "motion is ignored, e.g. a swaying tree or a clock.",
+    )
+
+
+class CameraConfig(Section):
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")] = Field(
+        ..., description="Short unique name: letters, digits, '-' and '_'. Used in paths."
+    )
+    url: str = Field(
+        ...,
+        description="Main stream for recording: rtsp://, http(s):// (MJPEG/HLS), a file path, "
+        "or /dev/videoN. Credentials may be in the URL.",
+    )
+    sub_url: str | None = Field(
+        None, description="Optional low-resolution stream for analysis (default: the main stream)."
+    )
+    enabled: bool = Field(True, description="Set to false to keep the camera but not run it.")
+    record: bool = Field(True, description="Record the main stream continuously.")
+    rtsp_transport: str = Field("tcp", pattern="^(tcp|udp)$", description="RTSP transport.")
+    loop: bool = Field(False, description="Loop a file source forever (demos and tests).")
+    segment_seconds: Annotated[int, Field(ge=2, le=3600)] = Field(
+        60, description="Length of one recording segment file."
+    )
+    retention_days: Annotated[float, Field(gt=0)] = Field(
+        30, description="Days of footage kept for this camera (evidence holds excepted)."
+    )
+    motion: MotionConfig = Field(default_factory=MotionConfig)
+
+
+class RecordingConfig(Section):
+    disk_quota_gb: Annotated[float, Field(gt=0)] | None = Field(
+        None,
+        description="Most disk space recordings may use, all cameras together. When reached, the "
+        "oldest unlocked footage is deleted first. Default: no quota beyond free disk.",
+    )
+    min_free_gb: Annotated[float, Field(ge=0)] = Field(
+        1.0, description="Free disk space always left on the recordings filesystem."
+    )
+    retention_interval_s: Annotated[float, Field(gt=0)] = Field(
+        300, description="How often retention runs (it also runs on start)."
+    )
+
+
 class VigilConfig(Section):
     """Top-level `vigil.yaml`."""
 
     site: SiteConfig = Field(default_factory=SiteConfig)
     storage: StorageConfig = Field(default_factory=StorageConfig)
     faces: FacesConfig = Field(default_factory=FacesConfig)
+    recording: RecordingConfig = Field(default_factory=RecordingConfig)
+    cameras: list[CameraConfig] = Field(
+        default_factory=list, description="The cameras of this site."
+    )
+
+    @model_validator(mode="after")
+    def _unique_camera_names(self) -> VigilConfig:
+        names = [c.name for c in self.cameras]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"camera names must be unique; repeated: {', '.join(dupes)}")
+        return self
 
 
 def _line_index(text: str) -> dict[tuple[Any, ...], int]:

@@ -1,5 +1,6 @@
 """Every table, one module per area. Importing this package registers them all on Base."""
 
+from vigil.store.models.camera import MotionEvent, Segment
 from vigil.store.models.faces import LegalBasis, Person, Template
 
-__all__ = ["LegalBasis", "Person", "Template"]
+__all__ = ["LegalBasis", "MotionEvent", "Person", "Segment", "Template"]

@@ -56,9 +56,7 @@ class Template(Base):
     model: Mapped[str] = mapped_column(String(100))  # embeddings of different models never mix
     image_sha256: Mapped[str] = mapped_column(String(64))
     quality: Mapped[float]
-    legal_basis: Mapped[LegalBasis] = mapped_column(
-        Enum(LegalBasis, native_enum=False, length=32)
-    )
+    legal_basis: Mapped[LegalBasis] = mapped_column(Enum(LegalBasis, native_enum=False, length=32))
     legal_basis_note: Mapped[str] = mapped_column(Text, default="")
     enrolled_by: Mapped[str] = mapped_column(String(200))
     enrolled_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
