@@ -5,9 +5,8 @@ Revises: 0001_faces
 Create Date: 2026-11-28
 """
 
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = "0002_camera"
 down_revision = "0001_faces"
