@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from vigil.errors import ConfigError
 
@@ -158,13 +158,14 @@ class VigilConfig(Section):
         default_factory=list, description="The cameras of this site."
     )
 
-    @model_validator(mode="after")
-    def _unique_camera_names(self) -> VigilConfig:
-        names = [c.name for c in self.cameras]
+    @field_validator("cameras")
+    @classmethod
+    def _unique_camera_names(cls, cameras: list[CameraConfig]) -> list[CameraConfig]:
+        names = [c.name for c in cameras]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"camera names must be unique; repeated: {', '.join(dupes)}")
-        return self
+        return cameras
 
 
 def _line_index(text: str) -> dict[tuple[Any, ...], int]:
