@@ -7,7 +7,7 @@ turns a feature off. `load_config` reports *every* error with its path and line.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -76,13 +76,15 @@ class FacesConfig(Section):
         "Default: the calibrated threshold from `vigil eval pairs --save`, else the model's "
         "published threshold.",
     )
-    embedder_backend: str = Field(
-        "opencv", description="Embedding backend: `opencv` (cv2.dnn, CPU) or `onnxruntime`."
+    embedder_backend: Literal["onnxruntime", "opencv"] = Field(
+        "onnxruntime",
+        description="Embedding backend: `onnxruntime` (batched; CUDA when available) or "
+        "`opencv` (OpenCV DNN, one face per call).",
     )
     embedder_model: Path | None = Field(
         None,
         description="An ONNX face embedding model to use instead of the bundled SFace "
-        "(input N x 3 x 112 x 112, output N x D). Needs `embedder_backend: onnxruntime`.",
+        "(input N x 3 x 112 x 112 RGB 0..255, output N x D).",
     )
     threads: Annotated[int, Field(ge=1, le=64)] = Field(
         2, description="Worker threads for batch embedding."

@@ -1,0 +1,175 @@
+"""The gallery: enrolled people and their templates, stored through SQLAlchemy.
+
+Enrolment is all-or-nothing: every photo is checked first, and nothing is written unless
+all pass. Every template records who enrolled it, when, from which image (SHA-256) and on
+which legal basis.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from vigil.errors import InputError, NotFoundError
+from vigil.faces.calibration import Calibration
+from vigil.faces.engine import FaceEngine, FaceObservation
+from vigil.faces.matcher import Matcher, VectorIndex, make_index
+from vigil.store.db import Database
+from vigil.store.models import LegalBasis, Person, Template
+from vigil.vision.image import load_image, read_bytes
+
+
+@dataclass(frozen=True)
+class EnrolmentPhoto:
+    label: str
+    sha256: str
+    observation: FaceObservation
+
+
+@dataclass(frozen=True)
+class PersonSummary:
+    id: int
+    name: str
+    templates: int
+    legal_bases: list[str]
+    enrolled_at: datetime
+    enrolled_by: str
+
+
+def check_photos(engine: FaceEngine, paths: list[Path]) -> list[EnrolmentPhoto]:
+    """Load and judge every photo; raise InputError listing every problem, or return them all."""
+    photos, problems = [], []
+    for path in paths:
+        try:
+            data = read_bytes(path)
+            obs = engine.single_face(load_image(data, label=str(path)), str(path))
+        except InputError as exc:
+            problems.append(str(exc))
+            continue
+        if not obs.quality.ok:
+            problems.append(f"{path}: " + "; ".join(obs.quality.problems))
+            continue
+        photos.append(EnrolmentPhoto(str(path), hashlib.sha256(data).hexdigest(), obs))
+    if problems:
+        raise InputError(
+            "nothing was enrolled; these photos were refused:\n  " + "\n  ".join(problems),
+            hint="fix or drop them and run the command again",
+        )
+    return photos
+
+
+class Gallery:
+    def __init__(self, db: Database, model: str) -> None:
+        self.db = db
+        self.model = model
+
+    def enroll(
+        self,
+        name: str,
+        photos: list[EnrolmentPhoto],
+        *,
+        legal_basis: LegalBasis,
+        legal_basis_note: str = "",
+        enrolled_by: str,
+        review_at: datetime | None = None,
+    ) -> int:
+        """Add the photos' templates to `name` (created if new), in one transaction."""
+        name = name.strip()
+        if not name:
+            raise InputError("a person needs a name")
+        if not photos:
+            raise InputError("no photos given")
+        if legal_basis.needs_note and not legal_basis_note.strip():
+            raise InputError(
+                f"legal basis {legal_basis.value} needs a written note",
+                hint="say why, e.g. --note 'site access control, balancing test ref. 12'",
+            )
+        try:
+            with self.db.session() as s:
+                person = s.scalar(select(Person).where(Person.name == name))
+                if person is None:
+                    person = Person(name=name, created_by=enrolled_by)
+                    s.add(person)
+                known = {t.image_sha256 for t in person.templates}
+                for p in photos:
+                    if p.sha256 in known:
+                        continue  # the same photo twice adds nothing
+                    known.add(p.sha256)
+                    assert p.observation.embedding is not None
+                    person.templates.append(
+                        Template(
+                            embedding=p.observation.embedding.astype(np.float32).tobytes(),
+                            model=self.model,
+                            image_sha256=p.sha256,
+                            quality=p.observation.quality.score,
+                            legal_basis=legal_basis,
+                            legal_basis_note=legal_basis_note.strip(),
+                            enrolled_by=enrolled_by,
+                            review_at=review_at,
+                        )
+                    )
+                s.flush()
+                return person.id
+        except IntegrityError as exc:  # two enrolments of a new name at once
+            raise InputError(f"could not enrol {name!r}: {exc.orig}") from exc
+
+    def people(self) -> list[PersonSummary]:
+        with self.db.session() as s:
+            rows = s.execute(
+                select(
+                    Person.id,
+                    Person.name,
+                    func.count(Template.id),
+                    Person.created_at,
+                    Person.created_by,
+                )
+                .outerjoin(Template)
+                .group_by(Person.id)
+                .order_by(Person.name)
+            ).all()
+            bases: dict[int, set[str]] = {}
+            for pid, basis in s.execute(select(Template.person_id, Template.legal_basis)):
+                bases.setdefault(pid, set()).add(basis.value)
+        return [
+            PersonSummary(pid, name, n, sorted(bases.get(pid, ())), at, by)
+            for pid, name, n, at, by in rows
+        ]
+
+    def remove(self, name: str) -> int:
+        """Delete the person and every template; returns the number of templates deleted."""
+        with self.db.session() as s:
+            person = s.scalar(select(Person).where(Person.name == name))
+            if person is None:
+                raise NotFoundError(f"no enrolled person named {name!r}")
+            n = len(person.templates)
+            s.delete(person)
+        return n
+
+    def matcher(self, calibration: Calibration, index: VectorIndex | None = None) -> Matcher:
+        """A matcher over every template of the active model."""
+        with self.db.session() as s:
+            rows = s.execute(
+                select(Template.id, Template.person_id, Template.embedding).where(
+                    Template.model == self.model
+                )
+            ).all()
+            names = dict(s.execute(select(Person.id, Person.name)).tuples().all())
+        if rows:
+            vectors = np.stack([np.frombuffer(r.embedding, np.float32) for r in rows])
+            dim = vectors.shape[1]
+        else:
+            vectors, dim = np.zeros((0, 128), np.float32), 128
+        index = index or make_index(dim, len(rows))
+        if rows:
+            index.add(np.array([r.id for r in rows], np.int64), vectors)
+        return Matcher(index, {r.id: r.person_id for r in rows}, names, calibration)
+
+    def template_count(self) -> int:
+        with self.db.session() as s:
+            return int(s.scalar(select(func.count(Template.id))) or 0)

@@ -1,0 +1,168 @@
+"""Face embedding: the `Embedder` seam and its backends.
+
+An embedder turns aligned 112x112 BGR crops into L2-normalised vectors, many at once.
+Backends swap without touching callers:
+- `OnnxRuntimeEmbedder` (default): the bundled SFace, or any float ONNX embedder an operator
+  supplies (input N x 3 x 112 x 112 RGB 0..255, output N x D). True batches; the CUDA provider
+  is used when onnxruntime has it.
+- `OpenCVEmbedder`: the same model through OpenCV DNN, one face per call (OpenCV's DNN returns
+  wrong vectors for all but the first item of a batch of this model).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Protocol
+
+import cv2
+import numpy as np
+
+from vigil.errors import VigilError
+from vigil.vision.align import CROP_SIZE
+from vigil.vision.models import SFACE
+
+
+class Embedder(Protocol):
+    name: str
+    dim: int
+
+    def embed(self, crops: list[np.ndarray]) -> np.ndarray:
+        """N aligned BGR crops -> N x dim float32, each row of unit length."""
+        ...
+
+
+def normalise(vectors: np.ndarray) -> np.ndarray:
+    v = np.nan_to_num(np.asarray(vectors, dtype=np.float64))  # float64: int8 nets can overflow
+    norms = np.linalg.norm(v, axis=1, keepdims=True)
+    return (v / np.maximum(norms, 1e-12)).astype(np.float32)
+
+
+def to_blob(crops: list[np.ndarray]) -> np.ndarray:
+    """BGR crops -> N x 3 x 112 x 112 float32 RGB, pixel values 0..255 (SFace's input)."""
+    return cv2.dnn.blobFromImages(crops, 1.0, (CROP_SIZE, CROP_SIZE), (0, 0, 0), swapRB=True)
+
+
+def onnx_for_runtime(path: Path) -> bytes:
+    """The model's bytes, repaired for onnxruntime and given a variable batch size.
+
+    The int8 SFace file lists its raw weights as graph inputs that no node reads; onnxruntime
+    then demands them as inputs. Dropping unread inputs and freeing the batch dimension fixes it.
+    """
+    import onnx
+
+    try:
+        model = onnx.load(str(path))
+    except Exception as exc:  # onnx raises DecodeError, OSError...
+        raise VigilError(f"cannot read ONNX model {path}: {exc}") from exc
+    graph = model.graph
+    read = {name for node in graph.node for name in node.input}
+    initialised = {i.name for i in graph.initializer}
+    inputs = [i for i in graph.input if i.name in read and i.name not in initialised]
+    del graph.input[:]
+    graph.input.extend(inputs)
+    for value in (*graph.input[:1], *graph.output[:1]):
+        dims = value.type.tensor_type.shape.dim
+        if dims:
+            dims[0].dim_param = "N"
+    return model.SerializeToString()
+
+
+class _ThreadedEmbedder:
+    """Splits a batch over `threads` workers; subclasses embed one chunk in `_run`."""
+
+    name: str
+    dim: int
+    threads: int
+    chunk: int  # largest batch one worker call takes
+
+    def __init__(self, threads: int) -> None:
+        self.threads = max(1, threads)
+        self._pool = ThreadPoolExecutor(self.threads) if self.threads > 1 else None
+
+    def _run(self, crops: list[np.ndarray]) -> np.ndarray:
+        raise NotImplementedError
+
+    def embed(self, crops: list[np.ndarray]) -> np.ndarray:
+        if not crops:
+            return np.zeros((0, self.dim), np.float32)
+        per_worker = -(-len(crops) // self.threads)
+        size = max(1, min(self.chunk, per_worker))
+        chunks = [crops[i : i + size] for i in range(0, len(crops), size)]
+        run: Callable[[list[np.ndarray]], np.ndarray] = self._run
+        parts = (
+            list(self._pool.map(run, chunks))
+            if self._pool and len(chunks) > 1
+            else [run(c) for c in chunks]
+        )
+        return normalise(np.concatenate(parts).reshape(len(crops), -1))
+
+
+class OnnxRuntimeEmbedder(_ThreadedEmbedder):
+    """An ONNX embedder on onnxruntime; one session, `threads` concurrent batch calls."""
+
+    chunk = 32
+
+    def __init__(self, model: Path | None = None, threads: int = 2) -> None:
+        import onnxruntime as ort
+
+        super().__init__(threads)
+        path = model or SFACE.path()
+        if not path.is_file():
+            raise VigilError(f"embedder model not found: {path}")
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = 1  # parallelism comes from concurrent calls on the pool
+        opts.inter_op_num_threads = 1
+        opts.log_severity_level = 3
+        providers = [
+            p
+            for p in ("CUDAExecutionProvider", "CPUExecutionProvider")
+            if p in ort.get_available_providers()
+        ]
+        try:
+            self._session = ort.InferenceSession(onnx_for_runtime(path), opts, providers=providers)
+        except Exception as exc:  # onnxruntime raises its own untyped errors
+            raise VigilError(f"cannot load embedder model {path}: {exc}") from exc
+        inputs = self._session.get_inputs()
+        if len(inputs) != 1 or len(inputs[0].shape) != 4:
+            raise VigilError(
+                f"{path}: expected one input of shape N x 3 x 112 x 112, got "
+                + ", ".join(f"{i.name}{i.shape}" for i in inputs)
+            )
+        self._input = inputs[0].name
+        out_dim = self._session.get_outputs()[0].shape[-1]
+        self.dim = out_dim if isinstance(out_dim, int) else 0
+        self.name = SFACE.name if model is None else f"onnx:{path.stem}"
+
+    def _run(self, crops: list[np.ndarray]) -> np.ndarray:
+        return np.asarray(self._session.run(None, {self._input: to_blob(crops)})[0])
+
+
+class OpenCVEmbedder(_ThreadedEmbedder):
+    """SFace on OpenCV DNN, one net per worker thread, one face per forward pass."""
+
+    name = SFACE.name
+    dim = 128
+    chunk = 1
+
+    def __init__(self, model: Path | None = None, threads: int = 2) -> None:
+        super().__init__(threads)
+        self._model = str(model or SFACE.path())
+        self._local = threading.local()
+
+    def _run(self, crops: list[np.ndarray]) -> np.ndarray:
+        net = getattr(self._local, "net", None)
+        if net is None:
+            net = self._local.net = cv2.dnn.readNet(self._model)
+        net.setInput(to_blob(crops))
+        return np.asarray(net.forward(), dtype=np.float32)
+
+
+def make_embedder(backend: str, model: Path | None, threads: int) -> Embedder:
+    if backend == "onnxruntime":
+        return OnnxRuntimeEmbedder(model, threads)
+    if backend == "opencv":
+        return OpenCVEmbedder(model, threads)
+    raise VigilError(f"unknown embedder backend {backend!r}", hint="use onnxruntime or opencv")
