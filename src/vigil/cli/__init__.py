@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from vigil.cli import config_cmd, eval_cmd, faces_cmd
+from vigil.cli import bench_cmd, config_cmd, eval_cmd, faces_cmd
 from vigil.cli.state import AppState
 from vigil.errors import VigilError
 
@@ -22,6 +22,7 @@ app = typer.Typer(
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(faces_cmd.app, name="faces")
 app.add_typer(eval_cmd.app, name="eval")
+app.add_typer(bench_cmd.app, name="bench")
 
 
 @app.callback()
@@ -35,16 +36,6 @@ def _root(
     ),
 ) -> None:
     ctx.obj = AppState(config_path=config, data_dir_override=data_dir)
-
-
-def _register_optional() -> None:
-    """Sub-commands of areas that load heavier modules are registered lazily here."""
-    from vigil.cli import bench_cmd
-
-    app.add_typer(bench_cmd.app, name="bench")
-
-
-_register_optional()
 
 
 def main() -> None:
