@@ -1,5 +1,286 @@
-"""Placeholder; filled in below."""
+"""`vigil faces ...`: detect, compare, enrol, identify, list and remove."""
 
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import cv2
 import typer
+from rich.table import Table
 
-app = typer.Typer(no_args_is_help=True)
+from vigil.cli.state import console, current_user, print_json, progress_bar, state
+from vigil.errors import InputError
+from vigil.faces.evaluation import gallery_folder
+from vigil.faces.gallery import check_legal_basis, check_photos
+from vigil.store.models import LegalBasis
+from vigil.vision.draw import AMBER, GREEN, RED, draw_face
+from vigil.vision.image import load_image
+
+app = typer.Typer(help="Face detection, enrolment and recognition.", no_args_is_help=True)
+
+JSON = typer.Option(False, "--json", help="Machine-readable output.")
+REASON = typer.Option(
+    ...,
+    "--reason",
+    "-r",
+    help="Why you are searching (required: every face search is recorded with its reason).",
+)
+
+
+@app.command()
+def detect(
+    ctx: typer.Context,
+    image: Path = typer.Argument(..., help="Image file."),
+    draw: Path | None = typer.Option(None, "--draw", help="Write a copy with the faces drawn."),
+    as_json: bool = JSON,
+) -> None:
+    """Find faces: boxes, landmarks, detector scores and quality."""
+    engine = state(ctx).face_engine
+    img = load_image(image)
+    obs = engine.analyze(img, embed=False)
+    if draw:
+        canvas = img.copy()
+        for i, o in enumerate(obs, 1):
+            draw_face(canvas, o.face, f"{i}: {o.face.score:.2f}", GREEN if o.quality.ok else AMBER)
+        if not cv2.imwrite(str(draw), canvas):
+            raise InputError(
+                f"cannot write {draw}", hint="use a .png or .jpg name in a folder you own"
+            )
+    if as_json:
+        print_json(
+            {
+                "image": str(image),
+                "size": [img.shape[1], img.shape[0]],
+                "faces": [{**o.face.to_dict(), "quality": o.quality.to_dict()} for o in obs],
+            }
+        )
+        return
+    console.print(f"{image}: {len(obs)} face(s) in {img.shape[1]}x{img.shape[0]}")
+    if obs:
+        t = Table("#", "box x,y,w,h", "score", "size px", "quality", "notes")
+        for i, o in enumerate(obs, 1):
+            q = o.quality
+            t.add_row(
+                str(i),
+                ",".join(f"{v:.0f}" for v in o.face.box),
+                f"{o.face.score:.2f}",
+                f"{q.size_px:.0f}",
+                f"[green]{q.score:.2f}[/]" if q.ok else f"[yellow]{q.score:.2f}[/]",
+                "; ".join(q.problems) or "good for enrolment",
+            )
+        console.print(t)
+    if draw:
+        console.print(f"drawn: {draw}")
+
+
+@app.command()
+def compare(
+    ctx: typer.Context,
+    a: Path = typer.Argument(..., help="First photo (one clear face)."),
+    b: Path = typer.Argument(..., help="Second photo (one clear face)."),
+    as_json: bool = JSON,
+) -> None:
+    """Are the faces in two photos the same person? Score, confidence and verdict."""
+    st = state(ctx)
+    engine, cal = st.face_engine, st.calibration()
+    fa = engine.single_face(load_image(a), str(a))
+    fb = engine.single_face(load_image(b), str(b))
+    assert fa.embedding is not None and fb.embedding is not None
+    score = float(fa.embedding @ fb.embedding)
+    same = score >= cal.threshold
+    result = {
+        "same_person": same,
+        "score": round(score, 4),
+        "confidence": round(cal.confidence(score), 4),
+        "threshold": round(cal.threshold, 4),
+        "calibration": cal.source,
+        "quality_warnings": [
+            f"{p}: {m}" for p, o in ((a, fa), (b, fb)) for m in o.quality.problems
+        ],
+    }
+    if as_json:
+        print_json(result)
+        return
+    verdict = "[green]same person[/]" if same else "[red]different people[/]"
+    console.print(
+        f"{verdict}: score {score:.3f} (threshold {cal.threshold:.3f}, {cal.source}), "
+        f"confidence {cal.confidence(score):.1%}"
+    )
+    for w in result["quality_warnings"]:
+        console.print(f"[yellow]warning:[/] {w}")
+
+
+def _legal_basis(value: str) -> LegalBasis:
+    try:
+        return LegalBasis(value)
+    except ValueError as exc:
+        choices = ", ".join(b.value for b in LegalBasis)
+        raise typer.BadParameter(f"{value!r} is not one of: {choices}") from exc
+
+
+LEGAL_BASIS = typer.Option(
+    ...,
+    "--legal-basis",
+    "-l",
+    help="Why enrolling this person is lawful: "
+    + ", ".join(b.value for b in LegalBasis)
+    + " (legitimate_interest, public_task and legal_obligation need --note).",
+)
+NOTE = typer.Option("", "--note", help="Written justification of the legal basis.")
+REVIEW = typer.Option(
+    365, "--review-days", min=1, help="Days until the enrolment must be reviewed."
+)
+
+
+@app.command()
+def enroll(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="The person's name."),
+    images: list[Path] = typer.Argument(..., help="One or more photos of this person."),
+    legal_basis: str = LEGAL_BASIS,
+    note: str = NOTE,
+    review_days: int = REVIEW,
+    as_json: bool = JSON,
+) -> None:
+    """Enrol a person from photos. All photos must pass the quality gate, or nothing is stored."""
+    st = state(ctx)
+    basis = _legal_basis(legal_basis)
+    photos = check_photos(st.face_engine, images)
+    added = st.gallery().enroll(
+        name,
+        photos,
+        legal_basis=basis,
+        legal_basis_note=note,
+        enrolled_by=current_user(),
+        review_at=datetime.now(UTC) + timedelta(days=review_days),
+    )
+    if as_json:
+        print_json({"person": name, "templates_added": added})
+    else:
+        console.print(f"enrolled [bold]{name}[/]: {added} new template(s), legal basis {basis}")
+
+
+@app.command("import")
+def import_folder(
+    ctx: typer.Context,
+    folder: Path = typer.Argument(..., help="A folder of NAME/*.jpg, one sub-folder a person."),
+    legal_basis: str = LEGAL_BASIS,
+    note: str = NOTE,
+    review_days: int = REVIEW,
+) -> None:
+    """Enrol every person of a folder (each person all-or-nothing), with a progress bar."""
+    st = state(ctx)
+    basis = _legal_basis(legal_basis)
+    check_legal_basis(basis, note)
+    people = gallery_folder(folder)
+    gallery, failed = st.gallery(), {}
+    review = datetime.now(UTC) + timedelta(days=review_days)
+    with progress_bar() as bar:
+        task = bar.add_task("enrolling", total=len(people))
+        for name, files in people.items():
+            try:
+                photos = check_photos(st.face_engine, files)
+                gallery.enroll(
+                    name,
+                    photos,
+                    legal_basis=basis,
+                    legal_basis_note=note,
+                    enrolled_by=current_user(),
+                    review_at=review,
+                )
+            except InputError as exc:
+                failed[name] = exc.message
+            bar.advance(task)
+    console.print(f"enrolled {len(people) - len(failed)} of {len(people)} people")
+    for name, why in failed.items():
+        console.print(f"[yellow]not enrolled {name}:[/] {why}", highlight=False)
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def identify(
+    ctx: typer.Context,
+    image: Path = typer.Argument(..., help="Image file; every face in it is identified."),
+    reason: str = REASON,
+    draw: Path | None = typer.Option(None, "--draw", help="Write a copy with names drawn."),
+    as_json: bool = JSON,
+) -> None:
+    """Who is in this image? Each face: an enrolled person with score and confidence, or unknown."""
+    st = state(ctx)
+    if not reason.strip():
+        raise InputError("a face search needs a stated reason (--reason)")
+    img = load_image(image)
+    obs = st.face_engine.analyze(img)
+    matcher = st.gallery().matcher(st.calibration())
+    if len(matcher.index) == 0:
+        console.print("[yellow]warning:[/] the gallery is empty; every face is unknown")
+    matches = matcher.identify([o.embedding for o in obs])
+    if draw:
+        canvas = img.copy()
+        for o, m in zip(obs, matches, strict=True):
+            label = f"{m.name} {m.confidence:.1%}" if m.known else "unknown"
+            draw_face(canvas, o.face, label, GREEN if m.known else RED)
+        if not cv2.imwrite(str(draw), canvas):
+            raise InputError(f"cannot write {draw}")
+    rows = [
+        {
+            "face": i,
+            "box": [round(v) for v in o.face.box],
+            **m.to_dict(),
+            "quality": o.quality.score,
+        }
+        for i, (o, m) in enumerate(zip(obs, matches, strict=True), 1)
+    ]
+    if as_json:
+        print_json({"image": str(image), "faces": rows})
+        return
+    console.print(f"{image}: {len(rows)} face(s)")
+    if rows:
+        t = Table("#", "box", "who", "score", "confidence", "face quality")
+        for r, m in zip(rows, matches, strict=True):
+            t.add_row(
+                str(r["face"]),
+                ",".join(map(str, r["box"])),
+                f"[green]{m.name}[/]" if m.known else "[dim]unknown[/]",
+                f"{m.score:.3f}",
+                f"{m.confidence:.1%}",
+                f"{r['quality']:.2f}",
+            )
+        console.print(t)
+
+
+@app.command("list")
+def list_people(ctx: typer.Context, as_json: bool = JSON) -> None:
+    """Enrolled people, with template counts and legal bases."""
+    people = state(ctx).gallery().people()
+    if as_json:
+        print_json([p.__dict__ for p in people])
+        return
+    if not people:
+        console.print("nobody is enrolled")
+        return
+    t = Table("name", "templates", "legal basis", "enrolled", "by")
+    for p in people:
+        t.add_row(
+            p.name,
+            str(p.templates),
+            ", ".join(p.legal_bases),
+            f"{p.enrolled_at:%Y-%m-%d}",
+            p.enrolled_by,
+        )
+    console.print(t)
+
+
+@app.command()
+def remove(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="The person to remove."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+) -> None:
+    """Delete a person and every one of their templates."""
+    if not yes and not typer.confirm(f"Delete {name} and all their face templates?"):
+        raise typer.Exit(1)
+    n = state(ctx).gallery().remove(name)
+    console.print(f"removed {name} and {n} template(s)")

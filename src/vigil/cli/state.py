@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import getpass
 import json
+import os
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -10,8 +12,18 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+)
 
 from vigil.config import VigilConfig, load_config
+from vigil.faces.calibration import Calibration, load_calibration
+from vigil.faces.engine import FaceEngine
+from vigil.faces.gallery import Gallery
 from vigil.store.db import Database
 
 console = Console()
@@ -39,6 +51,18 @@ class AppState:
             self._db = Database(self.config.storage.resolved_database_url())
         return self._db
 
+    @cached_property
+    def face_engine(self) -> FaceEngine:
+        return FaceEngine(self.config.faces)
+
+    def gallery(self) -> Gallery:
+        return Gallery(self.db(), self.face_engine.model_name)
+
+    def calibration(self) -> Calibration:
+        return load_calibration(
+            self.data_dir, self.face_engine.model_name, self.config.faces.match_threshold
+        )
+
 
 def state(ctx: typer.Context) -> AppState:
     obj = ctx.find_root().obj
@@ -48,3 +72,23 @@ def state(ctx: typer.Context) -> AppState:
 
 def print_json(data: Any) -> None:
     typer.echo(json.dumps(data, indent=2, default=str))
+
+
+def current_user() -> str:
+    """Who runs this command, for audit records and `enrolled_by`."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return f"uid:{os.getuid()}"
+
+
+def progress_bar() -> Progress:
+    """The rich progress bar every long CLI job uses (to stderr, so --json stays clean)."""
+    return Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    )

@@ -64,6 +64,14 @@ def check_photos(engine: FaceEngine, paths: list[Path]) -> list[EnrolmentPhoto]:
     return photos
 
 
+def check_legal_basis(basis: LegalBasis, note: str) -> None:
+    if basis.needs_note and not note.strip():
+        raise InputError(
+            f"legal basis {basis.value} needs a written note",
+            hint="say why, e.g. --note 'site access control, balancing test ref. 12'",
+        )
+
+
 class Gallery:
     def __init__(self, db: Database, model: str) -> None:
         self.db = db
@@ -79,17 +87,16 @@ class Gallery:
         enrolled_by: str,
         review_at: datetime | None = None,
     ) -> int:
-        """Add the photos' templates to `name` (created if new), in one transaction."""
+        """Add the photos' templates to `name` (created if new), in one transaction.
+
+        Returns the number of templates added (a photo already enrolled adds nothing).
+        """
         name = name.strip()
         if not name:
             raise InputError("a person needs a name")
         if not photos:
             raise InputError("no photos given")
-        if legal_basis.needs_note and not legal_basis_note.strip():
-            raise InputError(
-                f"legal basis {legal_basis.value} needs a written note",
-                hint="say why, e.g. --note 'site access control, balancing test ref. 12'",
-            )
+        check_legal_basis(legal_basis, legal_basis_note)
         try:
             with self.db.session() as s:
                 person = s.scalar(select(Person).where(Person.name == name))
@@ -97,6 +104,7 @@ class Gallery:
                     person = Person(name=name, created_by=enrolled_by)
                     s.add(person)
                 known = {t.image_sha256 for t in person.templates}
+                added = 0
                 for p in photos:
                     if p.sha256 in known:
                         continue  # the same photo twice adds nothing
@@ -114,8 +122,8 @@ class Gallery:
                             review_at=review_at,
                         )
                     )
-                s.flush()
-                return person.id
+                    added += 1
+                return added
         except IntegrityError as exc:  # two enrolments of a new name at once
             raise InputError(f"could not enrol {name!r}: {exc.orig}") from exc
 

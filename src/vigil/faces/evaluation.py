@@ -1,0 +1,331 @@
+"""Measuring the face engine on the operator's own labelled data.
+
+`evaluate_pairs`: verification on a CSV of image pairs (img1,img2,same[,group]): accuracy at
+the current threshold, the best threshold, ROC AUC, TAR at fixed FAR, and per-group error
+rates with the widest gap between groups. `evaluate_gallery`: leave-one-out identification
+on a folder of NAME/*.jpg. Neither touches the enrolled gallery.
+"""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from vigil.errors import InputError
+from vigil.faces.engine import FaceEngine
+from vigil.vision.image import load_image
+
+Progress = Callable[[int, int], None]  # (done, total)
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
+_TRUE, _FALSE = {"1", "true", "yes", "same", "y"}, {"0", "false", "no", "different", "n"}
+
+
+@dataclass(frozen=True)
+class Pair:
+    img1: Path
+    img2: Path
+    same: bool
+    group: str | None = None
+
+
+def read_pairs(path: Path) -> list[Pair]:
+    """Parse a pairs CSV; image paths are relative to the CSV's folder. Errors name the row."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror}") from exc
+    reader = csv.DictReader(text.splitlines())
+    cols = {c.strip().lower() for c in reader.fieldnames or []}
+    if not {"img1", "img2", "same"} <= cols:
+        raise InputError(
+            f"{path}: needs columns img1,img2,same (optional: group); found {sorted(cols)}"
+        )
+    pairs = []
+    for n, raw in enumerate(reader, start=2):
+        row = {k.strip().lower(): (v or "").strip() for k, v in raw.items() if k}
+        flag = row["same"].lower()
+        if flag not in _TRUE | _FALSE:
+            raise InputError(f"{path}:{n}: 'same' must be 1/0, true/false or yes/no, not {flag!r}")
+        pairs.append(
+            Pair(
+                path.parent / row["img1"],
+                path.parent / row["img2"],
+                flag in _TRUE,
+                row.get("group") or None,
+            )
+        )
+    if not pairs:
+        raise InputError(f"{path}: no pairs")
+    return pairs
+
+
+def embed_images(
+    engine: FaceEngine, paths: list[Path], progress: Progress | None = None
+) -> tuple[dict[Path, np.ndarray], dict[Path, str]]:
+    """The most prominent face of each image; failures (no face, bad file) with their reason."""
+    vectors: dict[Path, np.ndarray] = {}
+    failures: dict[Path, str] = {}
+    for i, p in enumerate(paths):
+        try:
+            obs = engine.analyze(load_image(p), embed=False)
+            if not obs:
+                raise InputError(f"{p}: no face found")
+            vectors[p] = engine.embed_crops([obs[0].crop])[0]  # largest face
+        except InputError as exc:
+            failures[p] = str(exc)
+        if progress:
+            progress(i + 1, len(paths))
+    return vectors, failures
+
+
+@dataclass
+class GroupStats:
+    pairs: int
+    accuracy: float
+    false_match_rate: float | None  # different-person pairs wrongly accepted
+    false_non_match_rate: float | None  # same-person pairs wrongly rejected
+
+
+@dataclass
+class PairsReport:
+    pairs: int
+    positives: int
+    negatives: int
+    failed_images: dict[str, str]
+    skipped_pairs: int
+    threshold: float
+    accuracy: float
+    best_threshold: float
+    best_accuracy: float
+    roc_auc: float | None
+    tar_at_far: dict[str, float | None]  # "1e-2" -> TAR, None when too few impostor pairs
+    groups: dict[str, GroupStats] = field(default_factory=dict)
+    widest_gap: dict[str, float] = field(default_factory=dict)
+    scores: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False)
+    labels: np.ndarray = field(default_factory=lambda: np.zeros(0, bool), repr=False)
+    group_of: list[str | None] = field(default_factory=list, repr=False)
+
+
+def _rates(scores: np.ndarray, same: np.ndarray, thr: float) -> GroupStats:
+    accept = scores >= thr
+    neg, pos = ~same, same
+    return GroupStats(
+        len(scores),
+        float(np.mean(accept == same)),
+        float(np.mean(accept[neg])) if neg.any() else None,
+        float(np.mean(~accept[pos])) if pos.any() else None,
+    )
+
+
+def best_threshold(scores: np.ndarray, same: np.ndarray) -> tuple[float, float]:
+    """The threshold with the highest accuracy; among ties, the middle one (widest margins)."""
+    s = np.unique(scores)
+    candidates = np.concatenate([[s[0] - 1e-3], (s[:-1] + s[1:]) / 2, [s[-1] + 1e-3]])
+    acc = np.array([np.mean((scores >= t) == same) for t in candidates])
+    tied = candidates[acc == acc.max()]
+    return float(np.median(tied)), float(acc.max())
+
+
+def evaluate_pairs(
+    engine: FaceEngine, pairs: list[Pair], threshold: float, progress: Progress | None = None
+) -> PairsReport:
+    from sklearn.metrics import roc_auc_score, roc_curve
+
+    images = sorted({p for pair in pairs for p in (pair.img1, pair.img2)})
+    vectors, failures = embed_images(engine, images, progress)
+    usable = [p for p in pairs if p.img1 in vectors and p.img2 in vectors]
+    if not usable:
+        raise InputError("no pair has a face in both images", hint="check the image paths")
+    scores = np.array([float(vectors[p.img1] @ vectors[p.img2]) for p in usable])
+    same = np.array([p.same for p in usable])
+    overall = _rates(scores, same, threshold)
+    best_t, best_acc = best_threshold(scores, same)
+    auc, tar = None, {}
+    both = same.any() and (~same).any()
+    if both:
+        auc = float(roc_auc_score(same, scores))
+        fpr, tpr, _ = roc_curve(same, scores)
+    for far in (1e-2, 1e-3):
+        key = f"{far:.0e}".replace("e-0", "e-")
+        # A FAR of 1e-3 means nothing with fewer than 1,000 impostor pairs.
+        tar[key] = float(tpr[fpr <= far].max()) if both and (~same).sum() >= 1 / far else None
+    report = PairsReport(
+        pairs=len(pairs),
+        positives=int(same.sum()),
+        negatives=int((~same).sum()),
+        failed_images={str(k): v for k, v in failures.items()},
+        skipped_pairs=len(pairs) - len(usable),
+        threshold=threshold,
+        accuracy=overall.accuracy,
+        best_threshold=best_t,
+        best_accuracy=best_acc,
+        roc_auc=auc,
+        tar_at_far=tar,
+        scores=scores,
+        labels=same,
+        group_of=[p.group for p in usable],
+    )
+    groups = sorted({g for g in report.group_of if g})
+    if groups:
+        for g in groups:
+            mask = np.array([x == g for x in report.group_of])
+            report.groups[g] = _rates(scores[mask], same[mask], threshold)
+        for metric in ("accuracy", "false_match_rate", "false_non_match_rate"):
+            vals = [getattr(s, metric) for s in report.groups.values()]
+            vals = [v for v in vals if v is not None]
+            if len(vals) > 1:
+                report.widest_gap[metric] = float(max(vals) - min(vals))
+    return report
+
+
+def plot_roc(report: PairsReport, out: Path) -> Path:
+    """ROC curve (TAR against FAR, log scale) with the operating threshold marked, per group."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from sklearn.metrics import roc_curve
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.8), dpi=120)
+    curves: list[tuple[str, np.ndarray]] = [("all pairs", np.ones(len(report.scores), bool))]
+    for g in report.groups:
+        curves.append((f"group {g}", np.array([x == g for x in report.group_of])))
+    for label, mask in curves:
+        s, y = report.scores[mask], report.labels[mask]
+        if y.any() and (~y).any():
+            fpr, tpr, _ = roc_curve(y, s)
+            ax.plot(np.maximum(fpr, 1e-4), tpr, label=label, lw=2 if label == "all pairs" else 1)
+    accept = report.scores >= report.threshold
+    neg, pos = ~report.labels, report.labels
+    op_far = max(float(accept[neg].mean()) if neg.any() else 0.0, 1e-4)
+    op_tar = float(accept[pos].mean()) if pos.any() else 0.0
+    ax.plot([op_far], [op_tar], "ko", label=f"threshold {report.threshold:.3f}")
+    ax.set_xscale("log")
+    ax.set_xlim(1e-4, 1)
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("false accept rate (different people accepted)")
+    ax.set_ylabel("true accept rate (same person accepted)")
+    auc = f", AUC {report.roc_auc:.4f}" if report.roc_auc is not None else ""
+    ax.set_title(f"Face verification ROC: {report.pairs} pairs{auc}")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out)
+    plt.close(fig)
+    return out
+
+
+def gallery_folder(root: Path) -> dict[str, list[Path]]:
+    if not root.is_dir():
+        raise InputError(f"{root}: not a folder", hint="give a folder of NAME/*.jpg")
+    people = {
+        d.name: sorted(f for f in d.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
+        for d in sorted(root.iterdir())
+        if d.is_dir()
+    }
+    people = {k: v for k, v in people.items() if v}
+    if not people:
+        raise InputError(f"{root}: no NAME/ sub-folders with images")
+    return people
+
+
+@dataclass
+class GalleryReport:
+    identities: int
+    images: int
+    failed_images: dict[str, str]
+    threshold: float
+    closed_set_probes: int  # probes whose identity has another image left in the gallery
+    rank1_accuracy: float | None  # best match is the right person, whatever the score
+    identification_rate: float | None  # right person AND above the threshold
+    open_set_probes: int  # probes tested against a gallery without their identity
+    false_accept_rate: float  # ... wrongly matched to someone above the threshold
+    mistakes: list[str] = field(default_factory=list)
+
+
+def evaluate_gallery(
+    engine: FaceEngine, root: Path, threshold: float, progress: Progress | None = None
+) -> GalleryReport:
+    people = gallery_folder(root)
+    owner = {p: name for name, files in people.items() for p in files}
+    vectors, failures = embed_images(engine, list(owner), progress)
+    paths = list(vectors)
+    if len(paths) < 2:
+        raise InputError(f"{root}: fewer than two usable images")
+    matrix = np.stack([vectors[p] for p in paths])
+    names = np.array([owner[p] for p in paths])
+    sims = matrix @ matrix.T
+    np.fill_diagonal(sims, -np.inf)  # leave the probe itself out
+    rank1 = ident = closed = opened = false_accepts = 0
+    mistakes = []
+    for i, p in enumerate(paths):
+        mine = names == names[i]
+        if mine.sum() > 1:  # closed set: another image of the same person remains
+            closed += 1
+            j = int(np.argmax(sims[i]))
+            if names[j] == names[i]:
+                rank1 += 1
+                ident += int(sims[i, j] >= threshold)
+            else:
+                mistakes.append(f"{p.name}: {names[i]} ranked as {names[j]} ({sims[i, j]:.3f})")
+        others = sims[i][~mine]
+        if len(others):  # open set: the probe's whole identity removed from the gallery
+            opened += 1
+            j = int(np.argmax(others))
+            if others[j] >= threshold:
+                false_accepts += 1
+                mistakes.append(
+                    f"{p.name}: stranger {names[i]} accepted as {names[~mine][j]} ({others[j]:.3f})"
+                )
+    return GalleryReport(
+        identities=len(people),
+        images=len(owner),
+        failed_images={str(k): v for k, v in failures.items()},
+        threshold=threshold,
+        closed_set_probes=closed,
+        rank1_accuracy=rank1 / closed if closed else None,
+        identification_rate=ident / closed if closed else None,
+        open_set_probes=opened,
+        false_accept_rate=false_accepts / opened if opened else 0.0,
+        mistakes=mistakes,
+    )
+
+
+def make_pairs(root: Path, negatives_per_positive: float = 1.0, seed: int = 0) -> list[Pair]:
+    """All same-person pairs of a NAME/*.jpg folder, plus sampled different-person pairs."""
+    people = gallery_folder(root)
+    positives = [
+        Pair(a, b, True) for files in people.values() for a, b in itertools.combinations(files, 2)
+    ]
+    all_negatives = [
+        Pair(a, b, False)
+        for (_, fa), (_, fb) in itertools.combinations(people.items(), 2)
+        for a in fa
+        for b in fb
+    ]
+    rng = random.Random(seed)
+    want = max(1, round(len(positives) * negatives_per_positive))
+    negatives = rng.sample(all_negatives, min(want, len(all_negatives)))
+    return positives + negatives
+
+
+def write_pairs(pairs: list[Pair], out: Path) -> None:
+    with out.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["img1", "img2", "same"])
+        for p in pairs:
+            w.writerow([_rel(p.img1, out.parent), _rel(p.img2, out.parent), int(p.same)])
+
+
+def _rel(p: Path, base: Path) -> str:
+    try:
+        return str(p.resolve().relative_to(base.resolve()))
+    except ValueError:
+        return str(p.resolve())
