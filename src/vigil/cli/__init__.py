@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from vigil.cli import bench_cmd, config_cmd, eval_cmd, faces_cmd
 from vigil.cli.state import AppState
@@ -38,15 +39,20 @@ def _root(
     ctx.obj = AppState(config_path=config, data_dir_override=data_dir)
 
 
-def main() -> None:
+def run(argv: list[str] | None = None) -> int:
+    """Run the CLI and return its exit code; expected errors print as one clear message."""
     err = Console(stderr=True)
     try:
-        app()
+        app(args=argv, prog_name="vigil")  # handles usage errors itself, then exits
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except VigilError as exc:
-        err.print(f"[bold red]error:[/] {exc.message}", highlight=False, markup=True)
+        err.print(f"[bold red]error:[/] {escape(exc.message)}", highlight=False)
         if exc.hint:
-            err.print(f"[yellow]hint:[/] {exc.hint}", highlight=False)
-        sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        err.print("interrupted")
-        sys.exit(130)
+            err.print(f"[yellow]hint:[/] {escape(exc.hint)}", highlight=False)
+        return exc.exit_code
+    return 0
+
+
+def main() -> None:
+    sys.exit(run())
