@@ -41,7 +41,7 @@ def _root(
 
 def run(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit code; expected errors print as one clear message."""
-    err = Console(stderr=True)
+    err = Console(stderr=True, soft_wrap=True)
     try:
         app(args=argv, prog_name="vigil")  # handles usage errors itself, then exits
     except SystemExit as exc:

@@ -9,7 +9,7 @@ import cv2
 import typer
 from rich.table import Table
 
-from vigil.cli.state import console, current_user, print_json, progress_bar, state
+from vigil.cli.state import console, current_user, err_console, print_json, progress_bar, state
 from vigil.errors import InputError
 from vigil.faces.evaluation import gallery_folder
 from vigil.faces.gallery import check_legal_basis, check_photos
@@ -215,7 +215,7 @@ def identify(
     obs = st.face_engine.analyze(img)
     matcher = st.gallery().matcher(st.calibration())
     if len(matcher.index) == 0:
-        console.print("[yellow]warning:[/] the gallery is empty; every face is unknown")
+        err_console.print("[yellow]warning:[/] the gallery is empty; every face is unknown")
     matches = matcher.identify([o.embedding for o in obs])
     if draw:
         canvas = img.copy()

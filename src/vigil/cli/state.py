@@ -27,6 +27,7 @@ from vigil.faces.gallery import Gallery
 from vigil.store.db import Database
 
 console = Console()
+err_console = Console(stderr=True, soft_wrap=True)  # warnings and errors: never mixed into --json
 
 
 @dataclass

@@ -167,7 +167,7 @@ class Gallery:
                     Template.model == self.model
                 )
             ).all()
-            names = dict(s.execute(select(Person.id, Person.name)).tuples().all())
+            names = {pid: name for pid, name in s.execute(select(Person.id, Person.name))}
         if rows:
             vectors = np.stack([np.frombuffer(r.embedding, np.float32) for r in rows])
             dim = vectors.shape[1]

@@ -51,7 +51,11 @@ def load_image(source: Path | bytes, *, label: str | None = None) -> np.ndarray:
     w, h = im.size
     if w * h > MAX_DECODE_PIXELS:
         if im.format == "JPEG":
-            im.draft("RGB", (MAX_SIDE, MAX_SIDE))  # DCT-domain downscale: never full size
+            # JPEG decodes at 1/2, 1/4 or 1/8 size in the DCT domain: never at full size.
+            for s in (2, 4, 8):
+                if (w // s) * (h // s) <= MAX_DECODE_PIXELS:
+                    im.draft("RGB", (-(-w // s), -(-h // s)))
+                    break
         if im.size[0] * im.size[1] > MAX_DECODE_PIXELS:
             raise InputError(
                 f"{name}: image is {w}x{h} ({w * h / 1e6:.0f} MP); Vigil decodes at most "

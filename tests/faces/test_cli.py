@@ -1,0 +1,172 @@
+"""`vigil faces` and `vigil eval` as a person uses them: clear output, clear errors, exit codes."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+from PIL import Image
+
+
+def test_detect_json_and_draw(cli, faces_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "drawn.png"
+    code, stdout, _ = cli("faces", "detect", faces_dir / "two_people.jpg", "--json", "--draw", out)
+    assert code == 0
+    faces = json.loads(stdout)["faces"]
+    assert len(faces) == 2 and all(f["quality"]["ok"] for f in faces)
+    assert len(faces[0]["landmarks"]) == 5
+    assert Image.open(out).size == Image.open(faces_dir / "two_people.jpg").size
+
+
+def test_compare(cli, faces_dir: Path) -> None:
+    code, stdout, _ = cli("faces", "compare", faces_dir / "obama.jpg", faces_dir / "obama2.jpg")
+    assert code == 0 and "same person" in stdout
+    code, stdout, _ = cli(
+        "faces", "compare", faces_dir / "obama.jpg", faces_dir / "biden.jpg", "--json"
+    )
+    result = json.loads(stdout)
+    assert result["same_person"] is False and result["confidence"] < 0.5
+
+
+def test_enroll_identify_list_remove(cli, faces_dir: Path, tmp_path: Path) -> None:
+    people = faces_dir / "people"
+    code, _, err = cli("faces", "import", people, "--legal-basis", "consent")
+    assert code == 0, err
+    code, stdout, _ = cli("faces", "list", "--json")
+    listed = {p["name"]: p for p in json.loads(stdout)}
+    assert set(listed) == {"alex_lacamoire", "biden", "kit_harington", "obama", "rose_leslie"}
+    assert listed["obama"]["legal_bases"] == ["consent"]
+
+    probe = faces_dir / "probes" / "obama_and_biden.jpg"
+    code, _, err = cli("faces", "identify", probe)
+    assert code == 2 and "--reason" in err
+    code, stdout, _ = cli("faces", "identify", probe, "--reason", "test of the CLI", "--json")
+    faces = json.loads(stdout)["faces"]
+    assert {f["person"] for f in faces if f["known"]} == {"obama", "biden"}
+    assert all(0 <= f["confidence"] <= 1 for f in faces)
+
+    code, stdout, _ = cli("faces", "remove", "obama", "--yes")
+    assert code == 0 and "2 template(s)" in stdout
+    code, stdout, _ = cli("faces", "identify", probe, "-r", "after removal", "--json")
+    assert "obama" not in {f["person"] for f in json.loads(stdout)["faces"]}
+    code, _, err = cli("faces", "remove", "obama", "--yes")
+    assert code == 3 and "no enrolled person" in err
+
+
+def test_bad_inputs_give_clear_errors_and_leave_nothing(cli, faces_dir: Path, tmp_path: Path):
+    junk = tmp_path / "junk.jpg"
+    junk.write_text("not an image")
+    empty = tmp_path / "empty.jpg"
+    empty.write_bytes(b"")
+    blank = tmp_path / "blank.png"
+    Image.new("RGB", (300, 300), "gray").save(blank)
+    cases = [
+        (["faces", "detect", junk], "not an image"),
+        (["faces", "detect", tmp_path / "missing.jpg"], "file not found"),
+        (["faces", "compare", blank, faces_dir / "obama.jpg"], "no face found"),
+        (["faces", "enroll", "x", faces_dir / "obama.jpg", empty, "-l", "consent"], "empty file"),
+        (["faces", "enroll", "x", faces_dir / "two_people.jpg", "-l", "consent"], "similar size"),
+        (
+            [
+                "faces",
+                "enroll",
+                "x",
+                faces_dir / "obama.jpg",
+                "-l",
+                "contract",
+                "--review-days",
+                "0",
+            ],
+            "--review-days",
+        ),
+        (["faces", "enroll", "x", faces_dir / "obama.jpg", "-l", "because"], "not one of"),
+    ]
+    for args, message in cases:
+        code, _, err = cli(*args)
+        assert code != 0, args
+        assert message in err, (args, err)
+        assert "Traceback" not in err
+    code, stdout, _ = cli("faces", "list", "--json")
+    assert json.loads(stdout) == []
+
+
+def test_identify_with_empty_gallery(cli, faces_dir: Path) -> None:
+    code, stdout, _ = cli("faces", "identify", faces_dir / "obama.jpg", "-r", "check", "--json")
+    assert code == 0
+    assert [f["known"] for f in json.loads(stdout)["faces"]] == [False]
+
+
+def test_unusable_data_dir(faces_dir: Path, tmp_path: Path, capsys) -> None:
+    from vigil.cli import run
+
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    code = run(["--data-dir", str(blocker / "sub"), "faces", "list"])
+    assert code != 0 and "cannot create database folder" in capsys.readouterr().err
+
+
+def write_pairs(path: Path, faces_dir: Path) -> None:
+    """Same/different pairs over the shared photos, with an illustrative group column."""
+    who = {
+        "people/obama/obama.jpg": "obama",
+        "people/obama/obama2.jpg": "obama",
+        "obama3.jpg": "obama",
+        "probes/obama1.jpg": "obama",
+        "people/biden/biden.jpg": "biden",
+        "people/biden/biden2.jpg": "biden",
+        "people/kit_harington/john1.jpeg": "kit",
+        "people/kit_harington/john2.jpeg": "kit",
+        "probes/johnsnow_test1.jpg": "kit",
+        "people/rose_leslie/img1.jpg": "rose",
+        "people/rose_leslie/img2.jpg": "rose",
+        "people/alex_lacamoire/img1.jpg": "alex",
+        "probes/alex_lacamoire1.jpg": "alex",
+    }
+    files = list(who)
+    with path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["img1", "img2", "same", "group"])
+        for i, a in enumerate(files):
+            for b in files[i + 1 :]:
+                group = "A" if who[a] in ("obama", "biden") else "B"
+                w.writerow([faces_dir / a, faces_dir / b, int(who[a] == who[b]), group])
+
+
+def test_eval_pairs_reports_and_calibrates(cli, faces_dir: Path, tmp_path: Path) -> None:
+    pairs = tmp_path / "pairs.csv"
+    write_pairs(pairs, faces_dir)
+    roc = tmp_path / "roc.png"
+    code, stdout, err = cli("eval", "pairs", pairs, "--roc", roc, "--json", "--save")
+    assert code == 0, err
+    r = json.loads(stdout)
+    assert r["pairs"] == 78 and r["positives"] == 12
+    assert r["accuracy"] >= 0.95 and r["best_accuracy"] >= r["accuracy"]
+    assert r["roc_auc"] > 0.97
+    assert r["tar_at_far"]["1e-2"] is None  # 66 impostor pairs cannot measure FAR 1e-2
+    assert set(r["groups"]) == {"A", "B"} and "accuracy" in r["widest_gap"]
+    assert Image.open(roc).size[0] > 300
+    # The saved calibration now drives decisions.
+    code, stdout, _ = cli(
+        "faces", "compare", faces_dir / "obama.jpg", faces_dir / "obama3.jpg", "--json"
+    )
+    assert json.loads(stdout)["calibration"] == str(pairs)
+    assert abs(json.loads(stdout)["threshold"] - r["best_threshold"]) < 1e-3
+
+
+def test_eval_pairs_bad_csv(cli, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text("a,b\n1,2\n")
+    code, _, err = cli("eval", "pairs", bad)
+    assert code == 2 and "needs columns img1,img2,same" in err
+    bad.write_text("img1,img2,same\nx.jpg,y.jpg,maybe\n")
+    code, _, err = cli("eval", "pairs", bad)
+    assert code == 2 and "bad.csv:2" in err
+
+
+def test_eval_gallery(cli, faces_dir: Path) -> None:
+    code, stdout, _ = cli("eval", "gallery", faces_dir / "people", "--json")
+    assert code == 0
+    r = json.loads(stdout)
+    assert r["identities"] == 5 and r["closed_set_probes"] == 8
+    assert r["rank1_accuracy"] == 1.0 and r["false_accept_rate"] == 0.0

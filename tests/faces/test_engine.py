@@ -1,0 +1,111 @@
+"""The face engine on real photos: detection, alignment, embedding backends, quality."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from vigil.config import FacesConfig
+from vigil.errors import InputError, VigilError
+from vigil.faces.engine import FaceEngine
+from vigil.vision.align import align_face
+from vigil.vision.embedder import OnnxRuntimeEmbedder, OpenCVEmbedder
+from vigil.vision.image import load_image
+from vigil.vision.models import SFACE, SFACE_COSINE_THRESHOLD
+
+
+def vector(engine: FaceEngine, path: Path) -> np.ndarray:
+    obs = engine.single_face(load_image(path), str(path))
+    assert obs.embedding is not None
+    return obs.embedding
+
+
+def test_obamas_match_each_other_and_not_biden(engine: FaceEngine, faces_dir: Path) -> None:
+    obamas = [vector(engine, faces_dir / f) for f in ("obama.jpg", "obama2.jpg", "obama3.jpg")]
+    biden = vector(engine, faces_dir / "biden.jpg")
+    for i in range(3):
+        for j in range(i + 1, 3):
+            assert obamas[i] @ obamas[j] > SFACE_COSINE_THRESHOLD + 0.2
+        assert obamas[i] @ biden < SFACE_COSINE_THRESHOLD - 0.05
+
+
+def test_two_people_and_counts(engine: FaceEngine, faces_dir: Path) -> None:
+    assert len(engine.detect(load_image(faces_dir / "two_people.jpg"))) == 2
+    with pytest.raises(InputError, match="2 faces of similar size"):
+        engine.single_face(load_image(faces_dir / "two_people.jpg"), "two_people.jpg")
+
+
+def test_no_face(engine: FaceEngine) -> None:
+    blank = np.full((480, 640, 3), 127, np.uint8)
+    assert engine.analyze(blank) == []
+    with pytest.raises(InputError, match="no face found"):
+        engine.single_face(blank, "blank")
+
+
+def test_alignment_matches_opencv_reference(engine: FaceEngine, faces_dir: Path) -> None:
+    img = load_image(faces_dir / "obama.jpg")
+    face = engine.detect(img)[0]
+    ref = cv2.FaceRecognizerSF.create(str(SFACE.path()), "")
+    row = np.array([*face.box, *face.landmarks.ravel(), face.score], np.float32)
+    expected = ref.alignCrop(img, row)
+    assert np.abs(align_face(img, face.landmarks).astype(int) - expected).mean() < 1.0
+
+
+def test_backends_agree_and_batches_equal_single_calls(engine: FaceEngine, faces_dir: Path) -> None:
+    img = load_image(faces_dir / "probes" / "obama_and_biden.jpg")
+    crops = [o.crop for o in engine.analyze(img, embed=False)]
+    assert len(crops) == 3
+    ort_batch = OnnxRuntimeEmbedder(threads=2).embed(crops)
+    ort_single = np.stack([OnnxRuntimeEmbedder(threads=1).embed([c])[0] for c in crops])
+    cv_vectors = OpenCVEmbedder(threads=2).embed(crops)
+    assert np.allclose(np.sum(ort_batch * ort_single, axis=1), 1, atol=1e-4)
+    assert np.allclose(np.sum(ort_batch * cv_vectors, axis=1), 1, atol=1e-3)
+    assert np.allclose(np.linalg.norm(ort_batch, axis=1), 1, atol=1e-5)
+
+
+def test_operator_supplied_onnx_model(tmp_path: Path, faces_dir: Path) -> None:
+    """The seam takes any float ONNX embedder: here a tiny model built on the spot."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    weights = numpy_helper.from_array(rng.normal(size=(3 * 16, 8)).astype(np.float32), "W")
+    graph = helper.make_graph(
+        [
+            helper.make_node("MaxPool", ["x"], ["p"], kernel_shape=[28, 28], strides=[28, 28]),
+            helper.make_node("AveragePool", ["p"], ["q"], kernel_shape=[1, 1]),
+            helper.make_node("Flatten", ["q"], ["f"]),
+            helper.make_node("MatMul", ["f", "W"], ["y"]),
+        ],
+        "tiny",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 112, 112])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 8])],
+        [weights],
+    )
+    path = tmp_path / "tiny.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), path)
+    engine = FaceEngine(FacesConfig(embedder_model=path))
+    obs = engine.analyze(load_image(faces_dir / "two_people.jpg"))
+    assert engine.model_name == "onnx:tiny"
+    assert [o.embedding.shape for o in obs] == [(8,), (8,)]
+    assert not np.allclose(obs[0].embedding, obs[1].embedding)
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"not a model")
+    with pytest.raises(VigilError, match="cannot read ONNX model"):
+        OnnxRuntimeEmbedder(bad)
+
+
+def test_quality_gate(engine: FaceEngine, faces_dir: Path) -> None:
+    good = engine.single_face(load_image(faces_dir / "obama.jpg"), "obama")
+    assert good.quality.ok and good.quality.score > 0.8
+    small = engine.analyze(load_image(faces_dir / "messi5.jpg"), embed=False)[0]
+    assert not small.quality.ok
+    assert any("closer or larger" in p for p in small.quality.problems)
+    img = load_image(faces_dir / "obama.jpg")
+    blurred = engine.analyze(cv2.GaussianBlur(img, (0, 0), 6), embed=False)[0]
+    assert any("blurred" in p for p in blurred.quality.problems)
+    turned = engine.analyze(load_image(faces_dir / "people/biden/biden2.jpg"), embed=False)
+    assert any(any("turned" in p for p in o.quality.problems) for o in turned)
