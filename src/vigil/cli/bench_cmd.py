@@ -5,6 +5,42 @@ Each area's workload lives in `vigil.bench.<area>`; the commands here only parse
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
+from vigil.errors import VigilError
+
 app = typer.Typer(help="Benchmarks: figures beside an in-run baseline.", no_args_is_help=True)
+
+
+def _shared_faces() -> Path | None:
+    """../shared/testdata/faces next to the checkout, where the team's test photos live."""
+    here = Path.cwd()
+    for base in (here, *here.parents):
+        candidate = base / "shared" / "testdata" / "faces"
+        if candidate.is_dir():
+            return candidate
+    return None
+
+
+@app.command()
+def faces(
+    faces_dir: Path | None = typer.Option(
+        None, "--faces", help="Folder of test photos (two_people.jpg, people/NAME/*.jpg)."
+    ),
+    pairs: Path | None = typer.Option(
+        None, "--pairs", help="A labelled pairs CSV (e.g. LFW) for the accuracy figure."
+    ),
+    seconds: float = typer.Option(2.0, help="Seconds each measurement runs."),
+    gallery: int = typer.Option(100_000, help="Templates in the identification gallery."),
+    threads: int = typer.Option(2, help="Embedding threads."),
+) -> None:
+    """Detection fps, embedding faces/s, identification latency, verification accuracy."""
+    from vigil.bench import faces as bench_faces
+    from vigil.bench.report import show
+
+    folder = faces_dir or _shared_faces()
+    if folder is None:
+        raise VigilError("no test photos found", hint="pass --faces DIR")
+    show("vigil bench faces", bench_faces.run(folder, pairs, seconds, gallery, threads))
