@@ -1,0 +1,377 @@
+"""Continuous recording: one thread per camera copies packets into segments; a service runs N.
+
+Per camera (`CameraRecorder`): connect, copy packets by stream copy into fMP4 segments cut
+at keyframes, reconnect with capped exponential backoff, and keep a `CameraStatus`.
+Wall clock: a segment's start is the wall-clock time its first keyframe arrived; later
+packets are placed by their pts deltas from that anchor. A stream restart, a dts going
+backwards or jumping, or pts drifting from the wall clock by more than `max_drift_s` closes
+the segment and re-anchors, so gaps stay gaps in the index and video is never stretched.
+
+`RecordingService` repairs the index of its cameras, starts one recorder per camera, persists
+the status file every few seconds, and stops them all on `stop()`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from vigil.camera.index import RepairReport, recordings_dir, repair_index
+from vigil.camera.segment import SegmentInfo, SegmentWriter, StorageError
+from vigil.camera.source import PacketSource, SourceError, SourceKind, redact_url
+from vigil.camera.status import CameraStatus, State, write_status
+from vigil.config import CameraConfig
+from vigil.store.db import Database
+
+log = logging.getLogger(__name__)
+
+SegmentListener = Callable[[SegmentInfo], None]
+
+
+@dataclass(frozen=True)
+class RecorderOptions:
+    io_timeout_s: float = 5.0  # socket timeout; a silent stream is noticed after ~2x this
+    watchdog_s: float = 15.0  # connected, other streams flowing, but no video for this long
+    backoff_initial_s: float = 1.0
+    backoff_max_s: float = 30.0
+    stable_after_s: float = 10.0  # a connection that lasted this long resets the backoff
+    index_interval_s: float = 5.0  # how often the open segment's row is advanced
+    max_drift_s: float = 5.0  # pts vs wall clock disagreement that forces a re-anchor
+    max_jump_s: float = 10.0  # dts step that counts as a discontinuity
+    status_interval_s: float = 2.0  # how often the status file is rewritten
+    fsync_on_close: bool = True
+
+
+class CameraRecorder(threading.Thread):
+    """Records one camera until `stop()`; never raises, reports through `status`."""
+
+    def __init__(
+        self,
+        camera: CameraConfig,
+        data_dir: Path,
+        db: Database | None,
+        options: RecorderOptions | None = None,
+        on_segment: SegmentListener | None = None,
+    ) -> None:
+        super().__init__(name=f"rec-{camera.name}", daemon=True)
+        self.camera = camera
+        self.root = recordings_dir(data_dir)
+        self.db = db
+        self.opt = options or RecorderOptions()
+        self.on_segment = on_segment
+        self._stop_event = threading.Event()
+        self._lock = threading.Lock()
+        self._status = CameraStatus(name=camera.name, url=redact_url(camera.url))
+        self._writer: SegmentWriter | None = None
+        # rate window
+        self._win_t = time.monotonic()
+        self._win_frames = 0
+        self._win_bytes = 0
+
+    # --- public --------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        self._stop_event.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop_event.is_set()
+
+    def status(self) -> CameraStatus:
+        with self._lock:
+            return replace(self._status)
+
+    # --- status helpers ------------------------------------------------------------------
+
+    def _set(self, **changes: object) -> None:
+        with self._lock:
+            for k, v in changes.items():
+                setattr(self._status, k, v)
+
+    def _went_offline(self, state: str, error: str) -> None:
+        now = time.time()
+        with self._lock:
+            st = self._status
+            repeated = st.error == error
+            if st.offline_since is None or st.online:
+                st.offline_since = now
+            st.online = False
+            st.recording = False
+            st.state = state
+            st.error = error
+            st.error_at = now
+            st.segment = ""
+            st.fps = None
+            st.bitrate_kbps = None
+        (log.debug if repeated else log.warning)("%s: %s", self.camera.name, error)
+
+    def _count(self, size: int, keyframe: bool) -> None:
+        now = time.time()
+        mono = time.monotonic()
+        self._win_frames += 1
+        self._win_bytes += size
+        with self._lock:
+            st = self._status
+            st.last_packet_at = now
+            if keyframe:
+                st.last_keyframe_at = now
+            dt = mono - self._win_t
+            if dt >= 2.0:
+                st.fps = round(self._win_frames / dt, 2)
+                st.bitrate_kbps = round(self._win_bytes * 8 / dt / 1000, 1)
+                self._win_t, self._win_frames, self._win_bytes = mono, 0, 0
+
+    # --- thread --------------------------------------------------------------------------
+
+    def run(self) -> None:
+        backoff = self.opt.backoff_initial_s
+        attempts = 0
+        while not self._stop_event.is_set():
+            self._set(state=State.CONNECTING, next_retry_at=None)
+            if attempts:
+                self._set(reconnects=self._status.reconnects + 1)
+            attempts += 1
+            src = PacketSource(
+                self.camera.url,
+                rtsp_transport=self.camera.rtsp_transport,
+                io_timeout_s=self.opt.io_timeout_s,
+                loop=self.camera.loop,
+                watchdog_s=self.opt.watchdog_s,
+            )
+            connected_at = time.monotonic()
+            ended_cleanly = False
+            try:
+                info = src.open()
+                self._set(
+                    connected_at=time.time(),
+                    codec=info.codec,
+                    width=info.width,
+                    height=info.height,
+                )
+                ended_cleanly = self._record(src)
+                if self._stop_event.is_set():
+                    break
+                if src.kind is SourceKind.FILE and not self.camera.loop:
+                    self._finish_segment()
+                    self._went_offline(State.STOPPED, "end of file (set loop: true to replay)")
+                    return
+                self._went_offline(State.OFFLINE, "stream ended: the camera or server went away")
+            except SourceError as exc:
+                self._went_offline(State.OFFLINE, str(exc))
+            except StorageError as exc:
+                self._went_offline(State.ERROR, str(exc))
+            except Exception as exc:  # never let one camera's bug kill the thread silently
+                log.exception("%s: recorder failed", self.camera.name)
+                self._went_offline(State.ERROR, f"internal error: {type(exc).__name__}: {exc}")
+            finally:
+                self._finish_segment(failed=not ended_cleanly)
+                src.close()
+            if time.monotonic() - connected_at >= self.opt.stable_after_s:
+                backoff = self.opt.backoff_initial_s
+            self._set(next_retry_at=time.time() + backoff)
+            self._stop_event.wait(backoff)
+            backoff = min(backoff * 2, self.opt.backoff_max_s)
+        self._finish_segment()
+        with self._lock:
+            self._status.state = State.STOPPED
+            self._status.online = False
+            self._status.recording = False
+            self._status.segment = ""
+
+    def _finish_segment(self, *, failed: bool = False) -> None:
+        writer, self._writer = self._writer, None
+        if writer is None:
+            return
+        try:
+            info = writer.abort() if failed else writer.close()
+        except Exception:
+            log.exception("%s: closing %s failed", self.camera.name, writer.relpath)
+            return
+        if info is None:
+            return
+        with self._lock:
+            self._status.segments_written += 1
+            self._status.bytes_written += info.size
+            self._status.segment = ""
+        if self.on_segment is not None:
+            try:
+                self.on_segment(info)
+            except Exception:
+                log.exception("%s: segment listener failed", self.camera.name)
+
+    def _open_segment(self, src: PacketSource, start: datetime) -> SegmentWriter:
+        writer = SegmentWriter(
+            self.root,
+            self.camera.name,
+            start,
+            src.stream,
+            db=self.db,
+            fsync_on_close=self.opt.fsync_on_close,
+        )
+        self._writer = writer
+        with self._lock:
+            self._status.segment = writer.relpath
+            self._status.recording = True
+        return writer
+
+    def _record(self, src: PacketSource) -> bool:
+        """Copy packets until the source ends (True) or stop; raise on failure."""
+        seg_len = float(self.camera.segment_seconds)
+        anchor_wall: datetime | None = None  # wall clock of anchor_ts
+        anchor_ts = 0.0
+        last_dts_s: float | None = None
+        prev_end: datetime | None = None  # end of the previous segment (no overlaps)
+        first = True
+        for pkt in src.packets():
+            if self._stop_event.is_set():
+                return True
+            tb = pkt.time_base
+            ts = float(pkt.pts * tb)
+            dts_s = float(pkt.dts * tb)
+            now = datetime.now(UTC)
+            self._count(pkt.size, pkt.is_keyframe)
+            if first:
+                first = False
+                with self._lock:
+                    st = self._status
+                    st.state = State.ONLINE
+                    st.online = True
+                    st.offline_since = None
+                    st.error = ""
+                log.info("%s: online (%s)", self.camera.name, redact_url(self.camera.url))
+
+            if anchor_wall is not None and last_dts_s is not None:
+                step = dts_s - last_dts_s
+                drift = abs((anchor_wall + timedelta(seconds=ts - anchor_ts) - now).total_seconds())
+                if step < 0 or step > self.opt.max_jump_s or drift > self.opt.max_drift_s:
+                    log.warning(
+                        "%s: timestamp discontinuity (dts step %.2f s, drift %.2f s); new segment",
+                        self.camera.name,
+                        step,
+                        drift,
+                    )
+                    if self._writer is not None:
+                        prev_end = self._writer.wall(self._writer.end_s)
+                    self._finish_segment()
+                    anchor_wall = None
+            last_dts_s = dts_s
+
+            if anchor_wall is None:
+                if not pkt.is_keyframe:
+                    continue  # a segment starts at a keyframe
+                anchor_wall = max(now, prev_end) if prev_end else now
+                anchor_ts = ts
+            wall = anchor_wall + timedelta(seconds=ts - anchor_ts)
+
+            writer = self._writer
+            if writer is None:
+                writer = self._open_segment(src, wall)
+            elif pkt.is_keyframe and (wall - writer.start).total_seconds() >= seg_len:
+                prev_end = writer.wall(writer.end_s)
+                self._finish_segment()
+                # Re-anchor to the wall clock at segment boundaries if the camera clock drifted.
+                if abs((wall - now).total_seconds()) > 1.0:
+                    anchor_wall, anchor_ts = max(now, prev_end), ts
+                    wall = anchor_wall
+                writer = self._open_segment(src, wall)
+            writer.write(pkt)
+            writer.checkpoint(self.opt.index_interval_s)
+        return True
+
+
+class RecordingService:
+    """Records several cameras in one process. `start()`, then `stop()` (or `run()`)."""
+
+    def __init__(
+        self,
+        cameras: list[CameraConfig],
+        data_dir: Path,
+        db: Database | None,
+        options: RecorderOptions | None = None,
+        on_segment: SegmentListener | None = None,
+        write_status_file: bool = True,
+    ) -> None:
+        self.data_dir = Path(data_dir)
+        self.db = db
+        self.options = options or RecorderOptions()
+        self.on_segment = on_segment
+        self.write_status_file = write_status_file
+        self.cameras = cameras
+        self.recorders: dict[str, CameraRecorder] = {}
+        self.disabled: dict[str, CameraStatus] = {}
+        for cam in cameras:
+            if cam.enabled and cam.record:
+                self.recorders[cam.name] = CameraRecorder(
+                    cam, self.data_dir, db, self.options, on_segment
+                )
+            else:
+                why = "disabled in vigil.yaml" if not cam.enabled else "record: false"
+                self.disabled[cam.name] = CameraStatus(
+                    name=cam.name, url=redact_url(cam.url), state=State.DISABLED, error=why
+                )
+        self._stop_event = threading.Event()
+        self._status_thread: threading.Thread | None = None
+        self.repair_report: RepairReport | None = None
+
+    def start(self, *, repair: bool = True) -> RepairReport | None:
+        if repair and self.db is not None:
+            self.repair_report = repair_index(self.db, self.data_dir, list(self.recorders))
+        for rec in self.recorders.values():
+            rec.start()
+        if self.write_status_file:
+            self._status_thread = threading.Thread(
+                target=self._status_loop, name="rec-status", daemon=True
+            )
+            self._status_thread.start()
+        return self.repair_report
+
+    def statuses(self) -> list[CameraStatus]:
+        out = [r.status() for r in self.recorders.values()]
+        out += [replace(s) for s in self.disabled.values()]
+        return sorted(out, key=lambda s: s.name)
+
+    def _persist(self) -> None:
+        try:
+            write_status(self.data_dir, self.statuses())
+        except OSError:
+            log.warning("cannot write the camera status file", exc_info=True)
+
+    def _status_loop(self) -> None:
+        while not self._stop_event.wait(self.options.status_interval_s):
+            self._persist()
+
+    def stop(self, timeout: float | None = None) -> None:
+        """Ask every recorder to stop, wait for them (segments are closed), persist status."""
+        self._stop_event.set()
+        for rec in self.recorders.values():
+            rec.stop()
+        limit = timeout if timeout is not None else self.options.io_timeout_s * 2 + 5
+        deadline = time.monotonic() + limit
+        for rec in self.recorders.values():
+            rec.join(max(0.1, deadline - time.monotonic()))
+            if rec.is_alive():
+                log.warning("%s: recorder did not stop within %.0f s", rec.camera.name, limit)
+        if self._status_thread is not None:
+            self._status_thread.join(2)
+        if self.write_status_file:
+            self._persist()
+
+    def wait(self, stop: threading.Event) -> None:
+        """Block until `stop` is set, then stop recording."""
+        try:
+            while not stop.wait(0.5):
+                pass
+        finally:
+            self.stop()
+
+    def __enter__(self) -> RecordingService:
+        self.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()

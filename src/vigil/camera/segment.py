@@ -1,0 +1,290 @@
+"""One recording segment: a fragmented MP4 written by stream copy, and its index row.
+
+The file is opened by Python (unbuffered) and handed to PyAV, so every fragment FFmpeg
+flushes (one per keyframe, `frag_keyframe`) is in the OS at once: after `kill -9` the file
+plays up to its last fragment. The moov is written first (`empty_moov`), with the exact
+wall-clock start in its metadata, so even a file without an index row can be re-indexed.
+Write failures (disk full, folder gone, permissions) surface as `StorageError`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import IO
+
+import av
+import av.error
+
+from vigil.camera.index import (
+    add_segment,
+    delete_segment_row,
+    probe_segment,
+    segment_relpath,
+    start_comment,
+    update_segment,
+)
+from vigil.store.db import Database
+
+log = logging.getLogger(__name__)
+
+MOVFLAGS = "frag_keyframe+empty_moov+default_base_moof"
+
+
+class StorageError(Exception):
+    """Recording cannot write its files; `str()` is a sentence for a person."""
+
+
+def describe_storage_error(exc: BaseException, path: Path | None = None) -> str:
+    where = f" ({path})" if path else ""
+    err = getattr(exc, "errno", None)
+    cause = exc.__cause__ or exc.__context__
+    if err is None and cause is not None:
+        err = getattr(cause, "errno", None)
+    if err == errno.ENOSPC:
+        return f"disk full: cannot write recordings{where}"
+    if err in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return f"recordings folder is not writable{where}"
+    if err in (errno.ENOTDIR, errno.EEXIST):
+        return f"cannot create the recordings folder: a file is in the way{where}"
+    if err == errno.EDQUOT:
+        return f"disk quota exceeded{where}"
+    text = getattr(exc, "strerror", None) or str(exc)
+    return f"cannot write recordings: {text}{where}"
+
+
+@dataclass
+class SegmentInfo:
+    """A finished segment, as handed to `on_segment` listeners."""
+
+    camera: str
+    segment_id: int | None
+    path: Path
+    relpath: str
+    start: datetime
+    end: datetime
+    size: int
+    keyframes: list[float] = field(default_factory=list)
+    complete: bool = True
+
+
+class SegmentWriter:
+    """Writes packets of one video stream into one segment file and keeps its row current."""
+
+    def __init__(
+        self,
+        root: Path,
+        camera: str,
+        start: datetime,
+        template: av.video.stream.VideoStream,
+        *,
+        db: Database | None,
+        fsync_on_close: bool = True,
+    ) -> None:
+        self.root = root
+        self.camera = camera
+        self.start = start
+        self.db = db
+        self.fsync_on_close = fsync_on_close
+        self.keyframes: list[float] = []
+        self.packets = 0
+        self.durable_s = 0.0  # footage known to be in the file (up to the last fragment)
+        self.end_s = 0.0  # end of the last packet written
+        self.segment_id: int | None = None
+        self._frame_s = 0.0
+        self._base_dts: int | None = None
+        self._first_s: float | None = None
+        self._last_dts: int | None = None
+        self._last_checkpoint = time.monotonic()
+        self._file: IO[bytes] | None = None
+        self._out: av.container.OutputContainer | None = None
+        self.relpath, self.path, self._file = self._create_file()
+        try:
+            self._out = av.open(self._file, "w", format="mp4", options={"movflags": MOVFLAGS})
+            self._out.metadata["comment"] = start_comment(camera, start)
+            self._ost = self._out.add_stream_from_template(template)
+        except Exception as exc:
+            self._discard()
+            raise StorageError(
+                f"cannot record {template.codec_context.name} by stream copy into MP4: {exc}"
+            ) from exc
+        if db is not None:
+            try:
+                self.segment_id = add_segment(db, camera, start, self.relpath)
+            except Exception:  # the file is safe; repair indexes it on next start
+                log.exception("%s: could not add %s to the index", camera, self.relpath)
+
+    def _create_file(self) -> tuple[str, Path, IO[bytes]]:
+        for suffix in range(1000):
+            rel = segment_relpath(self.camera, self.start, suffix)
+            path = self.root / rel
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                return rel, path, open(path, "xb", buffering=0)
+            except FileExistsError:
+                if path.parent.is_dir():
+                    continue  # a segment started in the same second: take the next name
+                raise StorageError(
+                    describe_storage_error(FileExistsError(errno.EEXIST, ""), path.parent)
+                ) from None
+            except OSError as exc:
+                raise StorageError(describe_storage_error(exc, path.parent)) from exc
+        raise StorageError(f"too many segments named {rel}")
+
+    @property
+    def size(self) -> int:
+        try:
+            return self._file.tell() if self._file else self.path.stat().st_size
+        except (OSError, ValueError):
+            return 0
+
+    def wall(self, offset_s: float) -> datetime:
+        return self.start + timedelta(seconds=offset_s)
+
+    def write(self, pkt: av.Packet) -> None:
+        """Mux one packet (its pts/dts are rebased, then left rebased)."""
+        assert self._out is not None
+        tb = pkt.time_base
+        if self._base_dts is None:
+            self._base_dts = pkt.dts
+            self._first_s = float(pkt.pts * tb)
+        if self._last_dts is not None and pkt.dts <= self._last_dts:
+            return  # the MP4 muxer refuses non-increasing dts; the frame is lost either way
+        offset = float(pkt.pts * tb) - (self._first_s or 0.0)
+        if pkt.dts is not None and self._last_dts is not None:
+            self._frame_s = float((pkt.dts - self._last_dts) * tb)
+        if pkt.is_keyframe:
+            if self.packets:
+                self.durable_s = max(self.durable_s, offset)  # this mux flushes a fragment
+            self.keyframes.append(round(offset, 4))
+        self._last_dts = pkt.dts
+        duration = float(pkt.duration * tb) if pkt.duration else self._frame_s
+        self.end_s = max(self.end_s, offset + duration)
+        pkt.pts -= self._base_dts
+        pkt.dts -= self._base_dts
+        pkt.stream = self._ost
+        try:
+            self._out.mux(pkt)
+        except Exception as exc:
+            raise StorageError(describe_storage_error(exc, self.path)) from exc
+        self.packets += 1
+
+    def checkpoint(self, every_s: float) -> None:
+        """Every `every_s`: advance the row to the last fragment; notice a deleted file."""
+        now = time.monotonic()
+        if now - self._last_checkpoint < every_s:
+            return
+        self._last_checkpoint = now
+        if self._file is not None:
+            try:
+                gone = os.fstat(self._file.fileno()).st_nlink == 0
+            except OSError:
+                gone = True
+            if gone:
+                raise StorageError(f"segment file was deleted while being written ({self.path})")
+        self._save(complete=False, end_s=self.durable_s)
+
+    def _save(self, *, complete: bool, end_s: float) -> None:
+        if self.db is None or self.segment_id is None:
+            return
+        try:
+            update_segment(
+                self.db,
+                self.segment_id,
+                end=self.wall(end_s),
+                size=self.size,
+                keyframes=self.keyframes,
+                complete=complete,
+            )
+        except Exception:
+            log.exception("%s: could not update the index row of %s", self.camera, self.relpath)
+
+    def close(self) -> SegmentInfo:
+        """Finish the file (last fragment), fsync it, mark the row complete."""
+        error: BaseException | None = None
+        if self._out is not None:
+            try:
+                self._out.close()
+            except Exception as exc:
+                error = exc
+            self._out = None
+        size = self.size
+        if self._file is not None:
+            try:
+                if self.fsync_on_close:
+                    os.fsync(self._file.fileno())
+                size = self._file.tell()
+            except (OSError, ValueError) as exc:
+                error = error or exc
+            finally:
+                self._file.close()
+                self._file = None
+        if error is not None or not self.path.exists():
+            return self._settle_after_failure(error)
+        self._save(complete=True, end_s=self.end_s)
+        return self._info(self.end_s, size)
+
+    def abort(self) -> SegmentInfo | None:
+        """Close after a failure: keep what is playable, index it as it really is."""
+        try:
+            if self._out is not None:
+                self._out.close()
+        except Exception:
+            pass
+        self._out = None
+        if self._file is not None:
+            with contextlib.suppress(OSError):
+                self._file.close()
+            self._file = None
+        return self._settle_after_failure(None)
+
+    def _settle_after_failure(self, error: BaseException | None) -> SegmentInfo | None:
+        if error is not None:
+            log.warning("%s: finishing %s failed: %s", self.camera, self.relpath, error)
+        if not self.path.exists():
+            if self.db is not None and self.segment_id is not None:
+                try:
+                    delete_segment_row(self.db, self.segment_id)
+                except Exception:
+                    log.exception("%s: could not remove the row of %s", self.camera, self.relpath)
+            return None
+        probe = probe_segment(self.path)
+        if probe.packets == 0:
+            self._discard()
+            return None
+        self.keyframes = probe.keyframes
+        self._save(complete=True, end_s=probe.duration)
+        return self._info(probe.duration, probe.size)
+
+    def _discard(self) -> None:
+        """Remove a file that holds no frame, and its row."""
+        if self._file is not None:
+            with contextlib.suppress(OSError):
+                self._file.close()
+            self._file = None
+        with contextlib.suppress(OSError):
+            self.path.unlink(missing_ok=True)
+        if self.db is not None and self.segment_id is not None:
+            try:
+                delete_segment_row(self.db, self.segment_id)
+            except Exception:
+                log.exception("%s: could not remove the row of %s", self.camera, self.relpath)
+            self.segment_id = None
+
+    def _info(self, end_s: float, size: int) -> SegmentInfo:
+        return SegmentInfo(
+            camera=self.camera,
+            segment_id=self.segment_id,
+            path=self.path,
+            relpath=self.relpath,
+            start=self.start,
+            end=self.wall(end_s),
+            size=size,
+            keyframes=list(self.keyframes),
+        )
