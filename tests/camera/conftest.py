@@ -194,3 +194,21 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def wait_for(cond: Callable[[], object], timeout: float, interval: float = 0.1) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return True
+        time.sleep(interval)
+    return bool(cond())
+
+
+def decode_all(path: Path) -> int:
+    """Decode every frame of a video file; return the count (raises if it cannot be read)."""
+    n = 0
+    with av.open(str(path)) as c:
+        for _ in c.decode(c.streams.video[0]):
+            n += 1
+    return n

@@ -9,7 +9,8 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from vigil.cli import bench_cmd, config_cmd, eval_cmd, faces_cmd
+import vigil.cli.camera_cmd as camera_cmd
+from vigil.cli import bench_cmd, config_cmd, demo_cmd, eval_cmd, faces_cmd
 from vigil.cli.state import AppState
 from vigil.errors import VigilError
 
@@ -24,6 +25,8 @@ app.add_typer(config_cmd.app, name="config")
 app.add_typer(faces_cmd.app, name="faces")
 app.add_typer(eval_cmd.app, name="eval")
 app.add_typer(bench_cmd.app, name="bench")
+app.command("demo")(demo_cmd.demo)
+camera_cmd.register(app)  # cameras, record, export
 
 
 @app.callback()

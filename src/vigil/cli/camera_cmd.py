@@ -1,0 +1,354 @@
+"""`vigil cameras list|probe|status`, `vigil record`, `vigil export`.
+
+Camera modules (PyAV) are imported inside the commands so `vigil --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+from rich.table import Table
+
+from vigil.cli.state import console, print_json, state
+from vigil.errors import InputError, NotFoundError, VigilError
+
+if TYPE_CHECKING:
+    from vigil.camera.status import CameraStatus
+
+cameras_app = typer.Typer(help="Cameras: list, probe a URL, show status.", no_args_is_help=True)
+
+STALE_AFTER_S = 15.0  # a status file older than this means no recorder is running
+
+
+def register(app: typer.Typer) -> None:
+    """Add `cameras`, `record` and `export` to the root app."""
+    app.add_typer(cameras_app, name="cameras")
+    app.command("record")(record)
+    app.command("export")(export)
+
+
+def _ago(t: float | None, now: float | None = None) -> str:
+    if t is None:
+        return "-"
+    s = max(0.0, (now or time.time()) - t)
+    if s < 90:
+        return f"{s:.0f} s ago"
+    if s < 5400:
+        return f"{s / 60:.0f} min ago"
+    if s < 172800:
+        return f"{s / 3600:.1f} h ago"
+    return f"{s / 86400:.1f} d ago"
+
+
+@cameras_app.command("list")
+def cameras_list(
+    ctx: typer.Context,
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """The cameras in vigil.yaml (passwords hidden)."""
+    from vigil.camera.source import redact_url, source_kind
+
+    cams = state(ctx).config.cameras
+    rows = [
+        {
+            "name": c.name,
+            "enabled": c.enabled,
+            "record": c.record,
+            "kind": str(source_kind(c.url)),
+            "url": redact_url(c.url),
+            "sub_url": redact_url(c.sub_url) if c.sub_url else None,
+            "segment_seconds": c.segment_seconds,
+            "retention_days": c.retention_days,
+        }
+        for c in cams
+    ]
+    if as_json:
+        print_json(rows)
+        return
+    if not rows:
+        console.print("no cameras in vigil.yaml (add them under `cameras:`)")
+        return
+    table = Table("name", "on", "rec", "kind", "url", "sub-stream", "segment", "keep")
+    for r in rows:
+        table.add_row(
+            r["name"],
+            "yes" if r["enabled"] else "no",
+            "yes" if r["record"] else "no",
+            r["kind"],
+            r["url"],
+            r["sub_url"] or "-",
+            f"{r['segment_seconds']} s",
+            f"{r['retention_days']:g} d",
+        )
+    console.print(table)
+
+
+@cameras_app.command("probe")
+def cameras_probe(
+    url: str = typer.Argument(..., help="rtsp://, http(s)://, a file, or /dev/videoN."),
+    transport: str = typer.Option("tcp", help="RTSP transport: tcp or udp."),
+    seconds: float = typer.Option(2.0, min=0.1, help="How long to read packets."),
+    timeout: float = typer.Option(5.0, min=0.5, help="I/O timeout in seconds."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Connect to a source and report codec, size, frame rate and bitrate."""
+    from vigil.camera.source import SourceError, probe
+
+    if transport not in ("tcp", "udp"):
+        raise InputError(f"--transport must be tcp or udp, not {transport!r}")
+    try:
+        info = probe(url, seconds=seconds, rtsp_transport=transport, io_timeout_s=timeout)
+    except SourceError as exc:
+        raise VigilError(f"probe failed: {exc}") from exc
+    if as_json:
+        print_json(info.as_dict())
+        return
+    table = Table(show_header=False)
+    for key, value in info.as_dict().items():
+        table.add_row(key, "-" if value is None else str(value))
+    console.print(table)
+
+
+def _status_table(statuses: list[CameraStatus], now: float | None = None) -> Table:
+    table = Table(
+        "camera",
+        "state",
+        "fps",
+        "kbit/s",
+        "size",
+        "last packet",
+        "offline since",
+        "segments",
+        "problem",
+    )
+    styles = {"online": "green", "offline": "red", "error": "bold red", "disabled": "dim"}
+    for s in statuses:
+        table.add_row(
+            s.name,
+            f"[{styles.get(s.state, 'yellow')}]{s.state}[/]",
+            f"{s.fps:.1f}" if s.fps else "-",
+            f"{s.bitrate_kbps:.0f}" if s.bitrate_kbps else "-",
+            f"{s.width}x{s.height}" if s.width else "-",
+            _ago(s.last_packet_at, now),
+            _ago(s.offline_since, now) if s.offline_since else "-",
+            str(s.segments_written),
+            s.error or "",
+        )
+    return table
+
+
+@cameras_app.command("status")
+def cameras_status(
+    ctx: typer.Context,
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Camera status as last written by `vigil record`, and the footage in the index."""
+    from sqlalchemy import func, select
+
+    from vigil.camera.status import read_status
+    from vigil.store.models.camera import Segment
+
+    st = state(ctx)
+    snap = read_status(st.data_dir)
+    footage: dict[str, dict[str, object]] = {}
+    with st.db().session() as s:
+        rows = s.execute(
+            select(
+                Segment.camera,
+                func.count(),
+                func.min(Segment.start),
+                func.max(Segment.end),
+                func.sum(Segment.size_bytes),
+            ).group_by(Segment.camera)
+        ).all()
+    for cam, n, first, last, size in rows:
+        footage[cam] = {"segments": n, "first": first, "last": last, "bytes": int(size or 0)}
+    running = snap is not None and snap.age() < STALE_AFTER_S
+    if as_json:
+        print_json(
+            {
+                "recorder_running": running,
+                "updated_at": snap.updated_at if snap else None,
+                "cameras": [c.as_dict() for c in snap.cameras] if snap else [],
+                "footage": footage,
+            }
+        )
+        return
+    if snap is None:
+        console.print("[yellow]no recorder has run yet[/] (start one with `vigil record`)")
+    else:
+        if not running:
+            console.print(
+                f"[yellow]the recorder is not running[/]: status last written "
+                f"{_ago(snap.updated_at)} (pid {snap.pid})"
+            )
+        console.print(_status_table(snap.cameras))
+    if footage:
+        table = Table("camera", "segments", "first footage (UTC)", "last footage (UTC)", "size")
+        for cam, f in sorted(footage.items()):
+            table.add_row(
+                cam,
+                str(f["segments"]),
+                f"{f['first']:%Y-%m-%d %H:%M:%S}",
+                f"{f['last']:%Y-%m-%d %H:%M:%S}",
+                f"{int(f['bytes']) / 1e6:.1f} MB",  # type: ignore[call-overload]
+            )
+        console.print(table)
+
+
+def record(
+    ctx: typer.Context,
+    camera: list[str] = typer.Option(
+        [], "--camera", help="Record only this camera (repeat for several)."
+    ),
+    live: bool = typer.Option(True, "--live/--no-live", help="Show a live status table."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log connects and segments."),
+) -> None:
+    """Record every enabled camera until Ctrl-C or SIGTERM."""
+    from vigil.camera.recorder import RecordingService
+
+    st = state(ctx)
+    cams = st.config.cameras
+    if camera:
+        unknown = sorted(set(camera) - {c.name for c in cams})
+        if unknown:
+            raise NotFoundError(
+                f"no camera named {', '.join(unknown)} in vigil.yaml",
+                hint="see `vigil cameras list`",
+            )
+        cams = [c for c in cams if c.name in camera]
+    if not any(c.enabled and c.record for c in cams):
+        raise VigilError(
+            "no enabled camera to record", hint="add cameras under `cameras:` in vigil.yaml"
+        )
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(message)s",
+    )
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: object) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    service = RecordingService(cams, st.data_dir, st.db())
+    report = service.start()
+    if report is not None and report.changed:
+        console.print(
+            f"index repaired: {len(report.fixed)} interrupted segment(s) closed, "
+            f"{len(report.added)} file(s) indexed, {len(report.removed)} row(s) of missing "
+            f"files removed, {len(report.dropped_empty)} empty file(s) dropped"
+        )
+    for problem in report.problems if report else []:
+        console.print(f"[yellow]index:[/] {problem}")
+    console.print(
+        f"recording {len(service.recorders)} camera(s) into "
+        f"{st.data_dir / 'recordings'}; Ctrl-C stops"
+    )
+    try:
+        if live and console.is_terminal:
+            from rich.live import Live
+
+            with Live(
+                _status_table(service.statuses()), console=console, refresh_per_second=2
+            ) as lv:
+                while not stop.wait(1.0):
+                    lv.update(_status_table(service.statuses()))
+        else:
+            stop.wait()
+    finally:
+        console.print("stopping: closing segments...")
+        service.stop()
+    console.print(_status_table(service.statuses()))
+
+
+def _parse_time(text: str, what: str) -> datetime:
+    try:
+        t = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise InputError(
+            f"{what} {text!r} is not an ISO time", hint="e.g. 2026-11-28T14:05:00+01:00"
+        ) from exc
+    if t.tzinfo is None:
+        t = t.astimezone()  # a time without offset is this machine's local time
+    return t.astimezone(UTC)
+
+
+def export(
+    ctx: typer.Context,
+    camera: str = typer.Argument(..., help="Camera name."),
+    start: str = typer.Option(
+        ..., "--from", help="Start, ISO 8601 (no offset = this machine's local time)."
+    ),
+    end: str = typer.Option(..., "--to", help="End, ISO 8601."),
+    output: Path = typer.Option(..., "--output", "-o", help="The MP4 file to write."),
+    exact: bool = typer.Option(
+        False, "--exact", help="Re-encode (libx264) to cut exactly; default: fast remux."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    """Export a camera's footage in a time range as one MP4 (across segments)."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from vigil.camera.export import export_clip
+
+    st = state(ctx)
+    t0, t1 = _parse_time(start, "--from"), _parse_time(end, "--to")
+    with Progress(
+        TextColumn("[bold]export[/] " + camera),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+        disable=as_json or not console.is_terminal,
+    ) as bar:
+        task = bar.add_task("export", total=1.0)
+        result = export_clip(
+            st.db(),
+            st.data_dir,
+            camera,
+            t0,
+            t1,
+            output,
+            exact=exact,
+            progress=lambda f: bar.update(task, completed=f),
+        )
+    info = {
+        "path": str(result.path),
+        "camera": camera,
+        "mode": result.mode,
+        "start": result.start.isoformat(),
+        "end": result.end.isoformat(),
+        "duration_s": round(result.duration_s, 3),
+        "frames": result.frames,
+        "segments": result.segments,
+        "size_bytes": result.size,
+        "gaps": [[a.isoformat(), b.isoformat()] for a, b in result.gaps],
+    }
+    if as_json:
+        print_json(info)
+        return
+    console.print(
+        f"wrote {result.path}: {result.duration_s:.2f} s, {result.frames} frames from "
+        f"{result.segments} segment(s), {result.size / 1e6:.1f} MB ({result.mode})"
+    )
+    if result.mode == "remux" and result.start < t0:
+        console.print(
+            f"starts {(t0 - result.start).total_seconds():.2f} s early, at the keyframe before "
+            "--from (use --exact to cut exactly)"
+        )
+    for a, b in result.gaps:
+        console.print(
+            f"[yellow]gap:[/] no footage {a:%H:%M:%S} .. {b:%H:%M:%S} UTC "
+            f"({(b - a).total_seconds():.1f} s)"
+        )
