@@ -59,7 +59,7 @@ def test_open_set_identification() -> None:
     assert known.name == "person7" and known.score > 0.6 and known.confidence > 0.9
     assert known.runner_up is not None and known.runner_up < known.score
     assert not unknown.known and unknown.name is None and unknown.confidence < 0.05
-    assert matcher.identify(np.zeros((0, 128))) == []
+    assert matcher.identify(np.zeros((0, 128))) == [] == matcher.identify([])
 
 
 def test_calibration_fit_is_monotonic() -> None:

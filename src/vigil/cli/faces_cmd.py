@@ -11,6 +11,7 @@ from rich.table import Table
 
 from vigil.cli.state import console, current_user, err_console, print_json, progress_bar, state
 from vigil.errors import InputError
+from vigil.faces.calibration import confidence_text
 from vigil.faces.evaluation import gallery_folder
 from vigil.faces.gallery import check_legal_basis, check_photos
 from vigil.store.models import LegalBasis
@@ -105,7 +106,7 @@ def compare(
     verdict = "[green]same person[/]" if same else "[red]different people[/]"
     console.print(
         f"{verdict}: score {score:.3f} (threshold {cal.threshold:.3f}, {cal.source}), "
-        f"confidence {cal.confidence(score):.1%}"
+        f"confidence {confidence_text(cal.confidence(score))}"
     )
     for w in result["quality_warnings"]:
         console.print(f"[yellow]warning:[/] {w}")
@@ -220,7 +221,7 @@ def identify(
     if draw:
         canvas = img.copy()
         for o, m in zip(obs, matches, strict=True):
-            label = f"{m.name} {m.confidence:.1%}" if m.known else "unknown"
+            label = f"{m.name} {confidence_text(m.confidence)}" if m.known else "unknown"
             draw_face(canvas, o.face, label, GREEN if m.known else RED)
         if not cv2.imwrite(str(draw), canvas):
             raise InputError(f"cannot write {draw}")
@@ -245,7 +246,7 @@ def identify(
                 ",".join(map(str, r["box"])),
                 f"[green]{m.name}[/]" if m.known else "[dim]unknown[/]",
                 f"{m.score:.3f}",
-                f"{m.confidence:.1%}",
+                confidence_text(m.confidence),
                 f"{r['quality']:.2f}",
             )
         console.print(t)

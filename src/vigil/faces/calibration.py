@@ -61,6 +61,15 @@ class Calibration:
         )
 
 
+def confidence_text(confidence: float) -> str:
+    """A confidence for people to read: never a flat 100% or 0%."""
+    if confidence > 0.999:
+        return ">99.9%"
+    if confidence < 0.001:
+        return "<0.1%"
+    return f"{confidence:.1%}"
+
+
 def load_calibration(data_dir: Path, model: str, override: float | None = None) -> Calibration:
     """The calibration for `model` (saved, else published); `override` fixes the threshold."""
     cal = Calibration.default(model) if model == SFACE.name else Calibration.default(model, 0.5)

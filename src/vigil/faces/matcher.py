@@ -148,10 +148,10 @@ class Matcher:
         self.calibration = calibration
         self.k = k
 
-    def identify(self, vectors: np.ndarray) -> list[Match]:
-        vectors = np.atleast_2d(vectors)
+    def identify(self, vectors: np.ndarray | list[np.ndarray]) -> list[Match]:
         if len(vectors) == 0:
             return []
+        vectors = np.atleast_2d(np.asarray(vectors, np.float32))
         scores, ids = self.index.search(vectors, min(self.k, max(1, len(self.index))))
         return [self._decide(s, i) for s, i in zip(scores, ids, strict=True)]
 

