@@ -1,0 +1,57 @@
+"""Person detectors: HOG finds the pedestrians of vtest.avi; the ONNX seam decodes YOLO output."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import av
+import numpy as np
+
+from vigil.vision.person import HogPersonDetector, OnnxPersonDetector
+
+
+def frame_of(video: Path, index: int) -> np.ndarray:
+    with av.open(str(video)) as c:
+        for i, f in enumerate(c.decode(video=0)):
+            if i == index:
+                return f.to_ndarray(format="bgr24")
+    raise AssertionError("video too short")
+
+
+def test_hog_finds_pedestrians(testdata: Path) -> None:
+    frame = frame_of(testdata / "video" / "vtest.avi", 100)  # 7 people on the path
+    people = HogPersonDetector().detect(frame)
+    assert 4 <= len(people) <= 10
+    for p in people:
+        _, _, w, h = p.box
+        assert h > w and 40 < h < 200  # upright, pedestrian-sized
+    assert HogPersonDetector().detect(np.zeros((50, 50, 3), np.uint8)) == []
+
+
+def test_onnx_person_model_output_is_decoded(tmp_path: Path) -> None:
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    # A stand-in "YOLO" whose output is fixed: one person box (cx 32, cy 32, 16 x 32 in the
+    # 64x64 input) with score 0.9, and one anchor below the score threshold.
+    fixed = np.zeros((1, 5, 2), np.float32)
+    fixed[0, :, 0] = [32, 32, 16, 32, 0.9]
+    fixed[0, :, 1] = [10, 10, 5, 5, 0.1]
+    graph = helper.make_graph(
+        [
+            helper.make_node("ReduceMean", ["x"], ["m"], keepdims=0),
+            helper.make_node("Mul", ["m", "zero"], ["z"]),
+            helper.make_node("Add", ["out", "z"], ["y"]),
+        ],
+        "fake-yolo",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 64, 64])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 5, 2])],
+        [numpy_helper.from_array(fixed, "out"), numpy_helper.from_array(np.float32(0), "zero")],
+    )
+    path = tmp_path / "fake.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), path)
+    det = OnnxPersonDetector(path)
+    people = det.detect(np.zeros((128, 256, 3), np.uint8))  # letterboxed at scale 1/4
+    assert len(people) == 1
+    x, y, w, h = people[0].box
+    assert (x, y, w, h) == (96.0, 64.0, 64.0, 128.0) and people[0].score > 0.89
