@@ -44,3 +44,14 @@ def faces(
     if folder is None:
         raise VigilError("no test photos found", hint="pass --faces DIR")
     show("vigil bench faces", bench_faces.run(folder, pairs, seconds, gallery, threads))
+
+
+@app.command("all")
+def run_all() -> None:
+    """Every other benchmark, one after the other, with default options."""
+    from vigil.cli import run
+
+    names = [c.name or c.callback.__name__ for c in app.registered_commands if c.callback]
+    failed = [n for n in names if n != "all" and run(["bench", n]) != 0]
+    if failed:
+        raise VigilError(f"benchmarks that failed to run: {', '.join(failed)}")
