@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -81,6 +82,51 @@ class SegmentProbe:
     size: int = 0
     start: datetime | None = None  # from the file's metadata
     error: str = ""  # why reading stopped early ("" when the file ended cleanly)
+
+
+def trim_to_last_fragment(path: Path) -> int:
+    """Cut a torn tail off a fragmented MP4 (a fragment half-written when the disk filled or
+    the process died), so every player reads it to the end. Returns the bytes removed.
+
+    Walks the top-level boxes: the file is kept up to the end of the last complete box, and a
+    trailing `moof` whose `mdat` is missing or short goes too.
+    """
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as f:
+            pos = 0
+            good = 0
+            pending_moof: int | None = None  # start of a moof still waiting for its mdat
+            while pos + 8 <= size:
+                f.seek(pos)
+                head = f.read(16)
+                box_size = int.from_bytes(head[:4], "big")
+                kind = head[4:8]
+                if box_size == 1 and len(head) >= 16:
+                    box_size = int.from_bytes(head[8:16], "big")
+                elif box_size == 0:
+                    box_size = size - pos  # "to the end of the file": cannot be trusted
+                    break
+                if box_size < 8 or pos + box_size > size:
+                    break
+                pos += box_size
+                if kind == b"moof":
+                    pending_moof = pos - box_size
+                elif kind == b"mdat":
+                    pending_moof = None
+                    good = pos
+                elif pending_moof is None:
+                    good = pos
+            keep = good
+    except OSError:
+        return 0
+    if keep < size and keep > 0:
+        try:
+            os.truncate(path, keep)
+        except OSError:
+            return 0
+        return size - keep
+    return 0
 
 
 def probe_segment(path: Path) -> SegmentProbe:
@@ -254,6 +300,8 @@ def repair_index(
             known.add(row.path)
             if row.complete:
                 continue
+            if trimmed := trim_to_last_fragment(path):
+                log.info("segment %s: cut %d bytes of a torn last fragment", row.path, trimmed)
             probe = probe_segment(path)
             if probe.packets == 0:
                 log.warning("segment %s holds no playable frame; deleted", row.path)
@@ -275,6 +323,7 @@ def repair_index(
                     rel = file.relative_to(root).as_posix()
                     if rel in known:
                         continue
+                    trim_to_last_fragment(file)
                     probe = probe_segment(file)
                     if probe.packets == 0:
                         log.warning("file %s holds no playable frame; deleted", rel)

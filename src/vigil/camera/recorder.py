@@ -132,9 +132,10 @@ class CameraRecorder(threading.Thread):
         backoff = self.opt.backoff_initial_s
         attempts = 0
         while not self._stop_event.is_set():
-            self._set(state=State.CONNECTING, next_retry_at=None)
-            if attempts:
-                self._set(reconnects=self._status.reconnects + 1)
+            if attempts:  # the state stays offline/error (with its text) while retrying
+                self._set(reconnects=self._status.reconnects + 1, next_retry_at=None)
+            else:
+                self._set(state=State.CONNECTING)
             attempts += 1
             src = PacketSource(
                 self.camera.url,
@@ -335,9 +336,9 @@ class RecordingService:
         out += [replace(s) for s in self.disabled.values()]
         return sorted(out, key=lambda s: s.name)
 
-    def _persist(self) -> None:
+    def _persist(self, running: bool = True) -> None:
         try:
-            write_status(self.data_dir, self.statuses())
+            write_status(self.data_dir, self.statuses(), running=running)
         except OSError:
             log.warning("cannot write the camera status file", exc_info=True)
 
@@ -359,7 +360,7 @@ class RecordingService:
         if self._status_thread is not None:
             self._status_thread.join(2)
         if self.write_status_file:
-            self._persist()
+            self._persist(running=False)
 
     def wait(self, stop: threading.Event) -> None:
         """Block until `stop` is set, then stop recording."""

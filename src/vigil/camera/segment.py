@@ -28,6 +28,7 @@ from vigil.camera.index import (
     probe_segment,
     segment_relpath,
     start_comment,
+    trim_to_last_fragment,
     update_segment,
 )
 from vigil.store.db import Database
@@ -254,6 +255,10 @@ class SegmentWriter:
                 except Exception:
                     log.exception("%s: could not remove the row of %s", self.camera, self.relpath)
             return None
+        if trimmed := trim_to_last_fragment(self.path):
+            log.info(
+                "%s: cut %d bytes of a torn fragment off %s", self.camera, trimmed, self.relpath
+            )
         probe = probe_segment(self.path)
         if probe.packets == 0:
             self._discard()

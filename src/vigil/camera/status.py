@@ -70,6 +70,7 @@ class CameraStatus:
 class StatusSnapshot:
     updated_at: float
     pid: int
+    running: bool = False  # False once the recorder stopped cleanly
     cameras: list[CameraStatus] = field(default_factory=list)
 
     def age(self, now: float | None = None) -> float:
@@ -80,13 +81,14 @@ def status_path(data_dir: Path) -> Path:
     return Path(data_dir) / STATUS_FILE
 
 
-def write_status(data_dir: Path, cameras: list[CameraStatus]) -> None:
+def write_status(data_dir: Path, cameras: list[CameraStatus], *, running: bool = True) -> None:
     """Atomically replace the status file (never leaves a half-written file behind)."""
     path = status_path(data_dir)
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {
         "updated_at": time.time(),
         "pid": os.getpid(),
+        "running": running,
         "cameras": [c.as_dict() for c in cameras],
     }
     fd, tmp = tempfile.mkstemp(prefix=".camera-status-", dir=path.parent)
@@ -109,5 +111,6 @@ def read_status(data_dir: Path) -> StatusSnapshot | None:
     return StatusSnapshot(
         updated_at=float(data.get("updated_at", 0)),
         pid=int(data.get("pid", 0)),
+        running=bool(data.get("running", False)),
         cameras=[CameraStatus.from_dict(c) for c in data.get("cameras", [])],
     )

@@ -170,7 +170,7 @@ def cameras_status(
         ).all()
     for cam, n, first, last, size in rows:
         footage[cam] = {"segments": n, "first": first, "last": last, "bytes": int(size or 0)}
-    running = snap is not None and snap.age() < STALE_AFTER_S
+    running = snap is not None and snap.running and snap.age() < STALE_AFTER_S
     if as_json:
         print_json(
             {
@@ -185,8 +185,9 @@ def cameras_status(
         console.print("[yellow]no recorder has run yet[/] (start one with `vigil record`)")
     else:
         if not running:
+            how = "stopped" if not snap.running else "stopped answering (killed?)"
             console.print(
-                f"[yellow]the recorder is not running[/]: status last written "
+                f"[yellow]the recorder is not running[/]: it {how}; status last written "
                 f"{_ago(snap.updated_at)} (pid {snap.pid})"
             )
         console.print(_status_table(snap.cameras))
