@@ -362,8 +362,10 @@ class PacketSource:
                         if pace_t0 is None or pace_ts0 is None:
                             pace_t0, pace_ts0 = now, t
                         delay = (t - pace_ts0) - (now - pace_t0)
+                        if delay < -2.0 or delay > 5.0:  # a timestamp jump: pace from here
+                            pace_t0, pace_ts0, delay = now, t, 0.0
                         if delay > 0:
-                            time.sleep(min(delay, 1.0))
+                            time.sleep(delay)
                     yield pkt
             except SourceError:
                 raise
@@ -407,6 +409,7 @@ def analysis_frames(
     reconnect: bool = True,
     backoff_initial_s: float = 1.0,
     backoff_max_s: float = 30.0,
+    pace: bool | None = None,
 ) -> Iterator[AnalysisFrame]:
     """Decode a stream at low rate and size for analysis (motion, later faces).
 
@@ -414,13 +417,16 @@ def analysis_frames(
     `fps` are scaled and converted, which is most of the cost. When `fps` is at or below the
     keyframe rate only keyframes are decoded (`skip_frame=NONKEY`), which is far cheaper.
     With `reconnect`, failures wait with capped exponential backoff and try again until `stop`
-    is set; without it, a failure raises SourceError.
+    is set; without it, a failure raises SourceError. Files are paced to real time unless
+    `pace=False` (offline analysis of a recording).
     """
     stop = stop or threading.Event()
     backoff = backoff_initial_s
     interval = 1.0 / fps
     while not stop.is_set():
-        src = PacketSource(url, rtsp_transport=rtsp_transport, io_timeout_s=io_timeout_s, loop=loop)
+        src = PacketSource(
+            url, rtsp_transport=rtsp_transport, io_timeout_s=io_timeout_s, loop=loop, pace=pace
+        )
         try:
             src.open()
             vs = src.stream
@@ -442,7 +448,8 @@ def analysis_frames(
                     keys.append(t)
                     if len(keys) >= 3:
                         key_interval = (keys[-1] - keys[0]) / (len(keys) - 1)
-                        key_only = key_interval >= interval * 0.9 and key_interval > 1 / float(rate)
+                        # Keyframes alone suffice when they come at least as often as wanted.
+                        key_only = key_interval <= interval * 1.1 and key_interval > 1 / float(rate)
                         if key_only:
                             ctx.skip_frame = "NONKEY"
                         del keys[:-3]
