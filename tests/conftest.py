@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from vigil.faces.engine import FaceEngine
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 TESTDATA = SHARED / "testdata"
@@ -22,6 +24,12 @@ def testdata() -> Path:
 @pytest.fixture(scope="session")
 def faces_dir(testdata: Path) -> Path:
     return testdata / "faces"
+
+
+@pytest.fixture(scope="session")
+def engine() -> FaceEngine:
+    """The face engine with default settings (models load once per test run)."""
+    return FaceEngine()
 
 
 @pytest.fixture

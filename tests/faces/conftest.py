@@ -5,12 +5,6 @@ from pathlib import Path
 import pytest
 
 from vigil.cli import run
-from vigil.faces.engine import FaceEngine
-
-
-@pytest.fixture(scope="session")
-def engine() -> FaceEngine:
-    return FaceEngine()
 
 
 @pytest.fixture

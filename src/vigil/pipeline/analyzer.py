@@ -1,0 +1,237 @@
+"""Per-camera analysis: masks -> motion gate -> people and faces -> tracks -> recognition.
+
+`CameraAnalyzer.process(frame, t)` takes one analysis frame and returns the events whose
+tracks ended at it. Detectors run only inside motion regions (crops, merged where they
+overlap), never on whole idle frames. Recognition runs once per track on its best face, and
+again only when a better face appears; the track keeps its best match. Unknown faces are
+never enrolled: their template travels with the event only, for the retention period.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+from vigil.faces.engine import FaceEngine
+from vigil.faces.matcher import Match, Matcher
+from vigil.faces.quality import assess
+from vigil.pipeline.tracker import Box, Track, Tracker
+from vigil.vision.align import align_face
+from vigil.vision.detector import DetectedFace
+from vigil.vision.image import encode_jpeg
+from vigil.vision.masks import Polygon, black_out
+from vigil.vision.person import PersonDetector
+
+
+class MotionGate(Protocol):
+    def regions(self, image: np.ndarray) -> list[Box]:
+        """Boxes (frame pixels) where something moved in this frame; [] when idle."""
+        ...
+
+
+class WholeFrame:
+    """No gate: the whole frame is one region (the baseline the motion gate is measured on)."""
+
+    def regions(self, image: np.ndarray) -> list[Box]:
+        return [(0.0, 0.0, float(image.shape[1]), float(image.shape[0]))]
+
+
+@dataclass
+class EventDraft:
+    """What the analyzer saw; the event store turns it into a stored event."""
+
+    camera: str
+    kind: str  # person | face | known_person
+    start: float  # POSIX seconds
+    end: float
+    track_id: int
+    box_path: list[tuple[float, Box]]
+    snapshot_jpeg: bytes | None
+    person_id: int | None = None
+    person_name: str | None = None
+    score: float | None = None
+    confidence: float | None = None
+    face_quality: float | None = None
+    embedding: np.ndarray | None = field(default=None, repr=False)  # unknown faces only
+
+
+@dataclass
+class StageStats:
+    frames: int = 0
+    gated: int = 0  # frames the motion gate skipped entirely
+    seconds: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    counts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+
+
+def merge_regions(boxes: list[Box], width: int, height: int, margin: float = 0.25) -> list[Box]:
+    """Grow each box by `margin` of its size, clip to the frame, merge overlapping ones."""
+    grown = []
+    for x, y, w, h in boxes:
+        mx, my = w * margin + 8, h * margin + 8
+        x0, y0 = max(0.0, x - mx), max(0.0, y - my)
+        grown.append([x0, y0, min(float(width), x + w + mx), min(float(height), y + h + my)])
+    merged = True
+    while merged:
+        merged = False
+        out: list[list[float]] = []
+        for b in grown:
+            for o in out:
+                if b[0] < o[2] and o[0] < b[2] and b[1] < o[3] and o[1] < b[3]:
+                    o[:] = [min(o[0], b[0]), min(o[1], b[1]), max(o[2], b[2]), max(o[3], b[3])]
+                    merged = True
+                    break
+            else:
+                out.append(list(b))
+        grown = out
+    return [(x0, y0, x1 - x0, y1 - y0) for x0, y0, x1, y1 in grown]
+
+
+def _inside(face: Box, person: Box) -> bool:
+    cx, cy = face[0] + face[2] / 2, face[1] + face[3] / 2
+    x, y, w, h = person
+    return x <= cx <= x + w and y <= cy <= y + h
+
+
+class CameraAnalyzer:
+    def __init__(
+        self,
+        camera: str,
+        engine: FaceEngine,
+        matcher: Matcher,
+        person_detector: PersonDetector,
+        motion: MotionGate,
+        privacy_masks: list[Polygon] | None = None,
+        tracker: Tracker | None = None,
+    ) -> None:
+        self.camera = camera
+        self.engine = engine
+        self.matcher = matcher
+        self.persons = person_detector
+        self.motion = motion
+        self.privacy_masks = privacy_masks or []
+        self.tracker = tracker or Tracker()
+        self.stats = StageStats()
+
+    def _timed(self, stage: str, start: float) -> float:
+        now = time.perf_counter()
+        self.stats.seconds[stage] += now - start
+        return now
+
+    def process(self, frame: np.ndarray, t: float) -> list[EventDraft]:
+        self.stats.frames += 1
+        t0 = time.perf_counter()
+        image = black_out(frame, self.privacy_masks)  # before any analysis, always
+        regions = self.motion.regions(image)
+        t0 = self._timed("motion", t0)
+        if not regions:
+            self.stats.gated += 1
+            return self._finish(self.tracker.update([], t)[1])
+        h, w = image.shape[:2]
+        people: list[Box] = []
+        faces: list[DetectedFace] = []
+        for rx, ry, rw, rh in merge_regions(regions, w, h):
+            x0, y0 = int(rx), int(ry)
+            crop = image[y0 : y0 + int(rh), x0 : x0 + int(rw)]
+            for p in self.persons.detect(crop):
+                people.append((p.box[0] + x0, p.box[1] + y0, p.box[2], p.box[3]))
+            t0 = self._timed("detect_person", t0)
+            for f in self.engine.detect(crop):
+                shift = np.array([x0, y0], np.float32)
+                faces.append(
+                    DetectedFace(
+                        (f.box[0] + x0, f.box[1] + y0, f.box[2], f.box[3]),
+                        f.landmarks + shift,
+                        f.score,
+                    )
+                )
+            t0 = self._timed("detect_face", t0)
+        self.stats.counts["people"] += len(people)
+        self.stats.counts["faces"] += len(faces)
+        # Faces inside a person box ride on that person's track; others are tracked alone.
+        boxes = list(people)
+        slot_of_face = []
+        for f in faces:
+            slot = next((j for j, p in enumerate(people) if _inside(f.box, p)), None)
+            if slot is None:
+                slot = len(boxes)
+                boxes.append(f.box)
+            slot_of_face.append(slot)
+        matched, ended = self.tracker.update(boxes, t)
+        t0 = self._timed("track", t0)
+        best_face: dict[int, DetectedFace] = {}
+        for f, slot in zip(faces, slot_of_face, strict=True):
+            tid = matched[slot].id
+            if tid not in best_face or f.score > best_face[tid].score:
+                best_face[tid] = f
+        for track in matched:
+            self._keep_snapshot(track, image)
+            if track.id in best_face:
+                self._consider_face(track, image, best_face[track.id])
+        self._timed("recognise", t0)
+        return self._finish(ended)
+
+    def _keep_snapshot(self, track: Track, image: np.ndarray) -> None:
+        area = track.box[2] * track.box[3]
+        if "face_quality" not in track.data and area > track.data.get("snapshot_area", 0):
+            track.data["snapshot_area"] = area
+            track.data["snapshot"] = self._crop(image, track.box)
+
+    def _consider_face(self, track: Track, image: np.ndarray, face: DetectedFace) -> None:
+        crop = align_face(image, face.landmarks)
+        quality = assess(face, crop, self.engine.config.quality)
+        if quality.score <= track.data.get("face_quality", -1.0):
+            return
+        track.data["face_quality"] = quality.score
+        track.data["snapshot"] = self._crop(image, track.box)
+        t0 = time.perf_counter()
+        embedding = self.engine.embed_crops([crop])[0]
+        t0 = self._timed("embed", t0)
+        match: Match = self.matcher.identify(embedding[None, :])[0]
+        self._timed("match", t0)
+        best: Match | None = track.data.get("match")
+        if best is None or match.score > best.score:
+            track.data["match"] = match
+            track.data["embedding"] = embedding
+
+    @staticmethod
+    def _crop(image: np.ndarray, box: Box) -> np.ndarray:
+        x, y, w, h = box
+        mx, my = w * 0.2, h * 0.2
+        x0, y0 = max(0, int(x - mx)), max(0, int(y - my))
+        x1, y1 = min(image.shape[1], int(x + w + mx)), min(image.shape[0], int(y + h + my))
+        return image[y0:y1, x0:x1].copy()
+
+    def finish(self) -> list[EventDraft]:
+        return self._finish(self.tracker.flush())
+
+    def _finish(self, tracks: list[Track]) -> list[EventDraft]:
+        events = []
+        for tr in tracks:
+            match: Match | None = tr.data.get("match")
+            snapshot = tr.data.get("snapshot")
+            known = match is not None and match.known
+            kind = "known_person" if known else ("face" if match is not None else "person")
+            events.append(
+                EventDraft(
+                    camera=self.camera,
+                    kind=kind,
+                    start=tr.first_seen,
+                    end=tr.last_seen,
+                    track_id=tr.id,
+                    box_path=tr.path,
+                    snapshot_jpeg=encode_jpeg(snapshot)
+                    if snapshot is not None and snapshot.size
+                    else None,
+                    person_id=match.person_id if match else None,
+                    person_name=match.name if match else None,
+                    score=match.score if match else None,
+                    confidence=match.confidence if match else None,
+                    face_quality=tr.data.get("face_quality"),
+                    embedding=None if known or match is None else tr.data.get("embedding"),
+                )
+            )
+        return events

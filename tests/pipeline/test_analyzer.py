@@ -1,0 +1,71 @@
+"""The analysis pipeline on generated door-camera footage with real faces."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import pytest
+
+from vigil.camera.source import analysis_frames
+from vigil.demo.assets import door_clip
+from vigil.faces.calibration import Calibration
+from vigil.faces.engine import FaceEngine
+from vigil.faces.gallery import Gallery, check_photos
+from vigil.pipeline.analyzer import CameraAnalyzer, EventDraft, WholeFrame, merge_regions
+from vigil.store.db import Database
+from vigil.store.models import LegalBasis
+from vigil.vision.person import HogPersonDetector
+
+
+@pytest.fixture(scope="module")
+def door(tmp_path_factory: pytest.TempPathFactory, faces_dir: Path) -> Path:
+    """Obama (enrolled from another photo) walks past the door, then Biden (never enrolled)."""
+    obama = cv2.imread(str(faces_dir / "obama2.jpg"))
+    biden = cv2.imread(str(faces_dir / "biden.jpg"))
+    out = tmp_path_factory.mktemp("door") / "door.mp4"
+    return door_clip(out, obama[100:700, 150:650], biden[60:520, 100:560])
+
+
+@pytest.fixture
+def analyzer(data_dir: Path, engine: FaceEngine, faces_dir: Path):
+    def make(masks=None) -> CameraAnalyzer:
+        gallery = Gallery(Database(f"sqlite:///{data_dir / 'vigil.db'}"), engine.model_name)
+        photos = check_photos(engine, [faces_dir / "obama.jpg"])
+        gallery.enroll("obama", photos, legal_basis=LegalBasis.consent, enrolled_by="test")
+        matcher = gallery.matcher(Calibration.default(engine.model_name))
+        return CameraAnalyzer("door", engine, matcher, HogPersonDetector(), WholeFrame(), masks)
+
+    return make
+
+
+def run(analyzer: CameraAnalyzer, clip: Path) -> list[EventDraft]:
+    events = []
+    for frame in analysis_frames(str(clip), fps=5, reconnect=False, pace=False):
+        events += analyzer.process(frame.image, frame.pts_seconds)
+    return events + analyzer.finish()
+
+
+def test_enrolled_person_recognised_stranger_unknown(analyzer, door: Path) -> None:
+    events = run(analyzer(), door)
+    known = [e for e in events if e.kind == "known_person"]
+    strangers = [e for e in events if e.kind == "face"]
+    assert known and {e.person_name for e in known} == {"obama"}
+    assert all(e.score > 0.5 and e.confidence > 0.9 for e in known)
+    assert all(e.end < 6.0 for e in known), "obama only passes in the first 6 s"
+    assert strangers and all(e.start >= 6.0 for e in strangers)
+    assert all(e.person_id is None and e.embedding is not None for e in strangers)
+    assert all(e.embedding is None for e in known), "templates of known people are not copied"
+    assert all(e.snapshot_jpeg and e.snapshot_jpeg[:2] == b"\xff\xd8" for e in known + strangers)
+
+
+def test_nothing_inside_a_privacy_mask_is_analysed(analyzer, door: Path) -> None:
+    # The door (x 200..440 of 640) and the whole path the faces take are masked.
+    events = run(analyzer(masks=[[(0.25, 0.0), (1.0, 0.0), (1.0, 1.0), (0.25, 1.0)]]), door)
+    assert [e for e in events if e.kind in ("face", "known_person")] == []
+
+
+def test_merge_regions() -> None:
+    merged = merge_regions([(10, 10, 20, 20), (25, 25, 20, 20), (300, 300, 10, 10)], 400, 400)
+    assert len(merged) == 2
+    assert all(x >= 0 and y >= 0 and x + w <= 400 and y + h <= 400 for x, y, w, h in merged)
