@@ -265,7 +265,7 @@ class PacketSource:
     rtsp_transport: str = "tcp"
     io_timeout_s: float = 5.0
     loop: bool = False
-    pace: bool | None = None  # default: pace files only
+    pace: bool | None = None  # default: pace files and HLS
     # Connected but no video packet for this long (other streams may still flow): SourceError.
     watchdog_s: float | None = None
     container: av.container.InputContainer | None = field(default=None, init=False)
@@ -274,7 +274,9 @@ class PacketSource:
     def __post_init__(self) -> None:
         self.kind = source_kind(self.url)
         if self.pace is None:
-            self.pace = self.kind is SourceKind.FILE
+            # Files and HLS (a VOD playlist, or the first segments of a live one) would
+            # arrive faster than real time; pacing keeps pts close to the wall clock.
+            self.pace = self.kind in (SourceKind.FILE, SourceKind.HLS)
 
     @property
     def stream(self) -> av.video.stream.VideoStream:
