@@ -183,6 +183,8 @@ class CameraRecorder(threading.Thread):
             self._status.online = False
             self._status.recording = False
             self._status.segment = ""
+            self._status.fps = None
+            self._status.bitrate_kbps = None
 
     def _finish_segment(self, *, failed: bool = False) -> None:
         writer, self._writer = self._writer, None

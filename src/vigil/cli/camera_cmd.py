@@ -39,12 +39,12 @@ def _ago(t: float | None, now: float | None = None) -> str:
         return "-"
     s = max(0.0, (now or time.time()) - t)
     if s < 90:
-        return f"{s:.0f} s ago"
+        return f"{s:.0f}s ago"
     if s < 5400:
-        return f"{s / 60:.0f} min ago"
+        return f"{s / 60:.0f}m ago"
     if s < 172800:
-        return f"{s / 3600:.1f} h ago"
-    return f"{s / 86400:.1f} d ago"
+        return f"{s / 3600:.1f}h ago"
+    return f"{s / 86400:.1f}d ago"
 
 
 @cameras_app.command("list")
@@ -117,17 +117,10 @@ def cameras_probe(
 
 
 def _status_table(statuses: list[CameraStatus], now: float | None = None) -> Table:
-    table = Table(
-        "camera",
-        "state",
-        "fps",
-        "kbit/s",
-        "size",
-        "last packet",
-        "offline since",
-        "segments",
-        "problem",
-    )
+    table = Table()
+    for name in ("camera", "state", "fps", "kbit/s", "last packet", "offline since", "segs"):
+        table.add_column(name, no_wrap=True)
+    table.add_column("problem", overflow="fold", ratio=1)
     styles = {"online": "green", "offline": "red", "error": "bold red", "disabled": "dim"}
     for s in statuses:
         table.add_row(
@@ -135,7 +128,6 @@ def _status_table(statuses: list[CameraStatus], now: float | None = None) -> Tab
             f"[{styles.get(s.state, 'yellow')}]{s.state}[/]",
             f"{s.fps:.1f}" if s.fps else "-",
             f"{s.bitrate_kbps:.0f}" if s.bitrate_kbps else "-",
-            f"{s.width}x{s.height}" if s.width else "-",
             _ago(s.last_packet_at, now),
             _ago(s.offline_since, now) if s.offline_since else "-",
             str(s.segments_written),
