@@ -51,11 +51,13 @@ def test_records_rtsp_into_indexed_segments(rtsp_server, data_dir: Path) -> None
     srv = rtsp_server()
     db = _db(data_dir)
     cam = CameraConfig(name="gate", url=srv.url, segment_seconds=2)
+    udp = CameraConfig(name="gate-udp", url=srv.url, segment_seconds=2, rtsp_transport="udp")
     t0 = datetime.now(UTC)
-    svc = RecordingService([cam], data_dir, db, FAST)
+    svc = RecordingService([cam, udp], data_dir, db, FAST)
     svc.start()
     try:
         assert wait_for(lambda: svc.statuses()[0].segments_written >= 3, 20)
+        assert wait_for(lambda: svc.statuses()[1].segments_written >= 2, 5)
         st = svc.statuses()[0]
         assert st.state == State.ONLINE and st.online and st.recording
         assert st.codec == "h264" and (st.width, st.height) == (768, 576)
@@ -80,6 +82,8 @@ def test_records_rtsp_into_indexed_segments(rtsp_server, data_dir: Path) -> None
     for s in segs:  # full segments hold 2 s at 10 fps; the last one stops early
         assert decode_all(recordings_dir(data_dir) / s.path) >= (1 if s is segs[-1] else 19)
     assert read_status(data_dir).cameras[0].state == State.STOPPED
+    udp_segs = _segments_ok(db, data_dir, "gate-udp")  # the same stream over RTP/UDP
+    assert len(udp_segs) >= 2
 
 
 @pytest.mark.timeout(90)

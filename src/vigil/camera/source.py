@@ -29,6 +29,8 @@ import av
 import av.error
 import numpy as np
 
+from vigil.config import CameraConfig
+
 log = logging.getLogger(__name__)
 
 # Wall-clock timestamps (1/90000 s) for sources that carry none (HTTP MJPEG, some V4L2).
@@ -387,6 +389,11 @@ class PacketSource:
 def _frame_ticks(vs: av.video.stream.VideoStream) -> int:
     rate = vs.average_rate or vs.guessed_rate or Fraction(25)
     return max(1, round(1 / (rate * vs.time_base)))
+
+
+def analysis_url(camera: CameraConfig) -> str:
+    """The stream analysis should decode: the sub-stream when configured, else the main one."""
+    return camera.sub_url or camera.url
 
 
 @dataclass
