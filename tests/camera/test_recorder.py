@@ -14,7 +14,7 @@ import pytest
 
 from tests.camera.conftest import decode_all, wait_for
 from vigil.camera.index import camera_segments, coverage, probe_segment, recordings_dir
-from vigil.camera.recorder import RecorderOptions, RecordingService
+from vigil.camera.recorder import RecorderBusyError, RecorderOptions, RecordingService
 from vigil.camera.status import State, read_status
 from vigil.config import CameraConfig
 from vigil.store.db import Database
@@ -63,6 +63,9 @@ def test_records_rtsp_into_indexed_segments(rtsp_server, data_dir: Path) -> None
         assert st.codec == "h264" and (st.width, st.height) == (768, 576)
         assert st.fps and 8 <= st.fps <= 12
         assert st.bitrate_kbps and st.bitrate_kbps > 100
+        # a second recorder on the same data folder is refused while this one runs
+        with pytest.raises(RecorderBusyError, match="already recording"):
+            RecordingService([cam], data_dir, db, FAST).start()
         # the persisted status file says the same
         assert wait_for(lambda: (s := read_status(data_dir)) and s.cameras[0].online, 3)
     finally:

@@ -14,6 +14,7 @@ the status file every few seconds, and stops them all on `stop()`.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -26,6 +27,7 @@ from vigil.camera.segment import SegmentInfo, SegmentWriter, StorageError
 from vigil.camera.source import PacketSource, SourceError, SourceKind, redact_url
 from vigil.camera.status import CameraStatus, State, write_status
 from vigil.config import CameraConfig
+from vigil.errors import VigilError
 from vigil.store.db import Database
 
 log = logging.getLogger(__name__)
@@ -287,6 +289,35 @@ class CameraRecorder(threading.Thread):
         return True
 
 
+LOCK_FILE = "recorder.lock"
+
+
+class RecorderBusyError(VigilError):
+    """Another recorder already runs on this data folder."""
+
+
+def _lock_data_dir(data_dir: Path) -> int:
+    """Hold an exclusive lock on `<data_dir>/recorder.lock` (released when the fd closes or the
+    process dies, even by kill -9). Two recorders on one folder would fight over the index and
+    the repair of one would 'fix' the segments the other is writing."""
+    import fcntl
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(data_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        holder = os.read(fd, 32).decode(errors="replace").strip() or "?"
+        os.close(fd)
+        raise RecorderBusyError(
+            f"another recorder (pid {holder}) is already recording into {data_dir}",
+            hint="stop it first, or give this one another --data-dir",
+        ) from None
+    os.ftruncate(fd, 0)
+    os.write(fd, str(os.getpid()).encode())
+    return fd
+
+
 class RecordingService:
     """Records several cameras in one process. `start()`, then `stop()` (or `run()`)."""
 
@@ -320,8 +351,14 @@ class RecordingService:
         self._stop_event = threading.Event()
         self._status_thread: threading.Thread | None = None
         self.repair_report: RepairReport | None = None
+        self._lock_fd: int | None = None
 
     def start(self, *, repair: bool = True) -> RepairReport | None:
+        """Lock the data folder, repair the index of these cameras, start recording.
+
+        Raises RecorderBusyError when another recorder holds the folder."""
+        if self._lock_fd is None:
+            self._lock_fd = _lock_data_dir(self.data_dir)
         if repair and self.db is not None:
             self.repair_report = repair_index(self.db, self.data_dir, list(self.recorders))
         for rec in self.recorders.values():
@@ -363,6 +400,9 @@ class RecordingService:
             self._status_thread.join(2)
         if self.write_status_file:
             self._persist(running=False)
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
 
     def wait(self, stop: threading.Event) -> None:
         """Block until `stop` is set, then stop recording."""
