@@ -69,3 +69,25 @@ def test_merge_regions() -> None:
     merged = merge_regions([(10, 10, 20, 20), (25, 25, 20, 20), (300, 300, 10, 10)], 400, 400)
     assert len(merged) == 2
     assert all(x >= 0 and y >= 0 and x + w <= 400 and y + h <= 400 for x, y, w, h in merged)
+
+
+def test_analyze_cli(door: Path, data_dir: Path, faces_dir: Path, tmp_path: Path, capsys) -> None:
+    import json
+
+    import av
+
+    from vigil.cli import run
+
+    args = ["--data-dir", str(data_dir)]
+    assert (
+        run([*args, "faces", "enroll", "obama", str(faces_dir / "obama.jpg"), "-l", "consent"]) == 0
+    )
+    capsys.readouterr()
+    out = tmp_path / "annotated.mp4"
+    assert run([*args, "analyze", str(door), "-r", "test", "--annotate", str(out), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert 58 <= result["frames"] <= 60  # 12 s at 5 fps
+    assert "obama" in {e["person"] for e in result["events"]}
+    with av.open(str(out)) as clip:
+        assert clip.streams.video[0].frames == result["frames"]
+    assert run([*args, "analyze", str(tmp_path / "none.mp4"), "-r", "x"]) == 2

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.markup import escape
 
 import vigil.cli.camera_cmd as camera_cmd
-from vigil.cli import bench_cmd, config_cmd, demo_cmd, eval_cmd, faces_cmd
+from vigil.cli import analyze_cmd, bench_cmd, config_cmd, demo_cmd, eval_cmd, faces_cmd
 from vigil.cli.state import AppState
 from vigil.errors import VigilError
 
@@ -26,6 +26,7 @@ app.add_typer(faces_cmd.app, name="faces")
 app.add_typer(eval_cmd.app, name="eval")
 app.add_typer(bench_cmd.app, name="bench")
 app.command("demo")(demo_cmd.demo)
+app.command("analyze")(analyze_cmd.analyze)
 camera_cmd.register(app)  # cameras, record, export
 
 

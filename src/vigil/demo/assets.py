@@ -12,13 +12,14 @@ from __future__ import annotations
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass
-from fractions import Fraction
 from pathlib import Path
 
-import av
 import cv2
 import numpy as np
+
+from vigil.vision.video import Mp4Writer
 
 OPENCV_DOC_DATA = Path("usr/share/doc/opencv-doc/examples/data")
 KNOWN_NAME = "Eileen Collins"  # the astronaut in scikit-image's sample photo
@@ -61,19 +62,10 @@ def _opencv_doc_files(names: list[str], dest: Path) -> dict[str, Path]:
     return copies
 
 
-def _write_video(path: Path, frames, fps: int, size: tuple[int, int]) -> None:
-    with av.open(str(path), "w") as out:
-        stream = out.add_stream("libx264", rate=fps)
-        stream.width, stream.height = size
-        stream.pix_fmt = "yuv420p"
-        stream.options = {"preset": "veryfast", "g": str(fps)}  # a keyframe every second
-        stream.time_base = Fraction(1, fps)
-        for bgr in frames:
-            frame = av.VideoFrame.from_ndarray(bgr, format="bgr24")
-            for packet in stream.encode(frame):
-                out.mux(packet)
-        for packet in stream.encode():
-            out.mux(packet)
+def _write_video(path: Path, frames: Iterable[np.ndarray], fps: int) -> None:
+    with Mp4Writer(path, fps) as out:
+        for frame in frames:
+            out.write(frame)
 
 
 def generated_street(path: Path, seconds: int = 30, fps: int = 10) -> Path:
@@ -89,7 +81,7 @@ def generated_street(path: Path, seconds: int = 30, fps: int = 10) -> Path:
                 cv2.ellipse(img, (x, int(y)), (10, 22), 0, 0, 360, (40, 40, 60), -1)
             yield img
 
-    _write_video(path, frames(), fps, (768, 576))
+    _write_video(path, frames(), fps)
     return path
 
 
@@ -115,7 +107,7 @@ def door_clip(path: Path, known: np.ndarray, stranger: np.ndarray | None, fps: i
                     img[y : y + h, x : x + w] = person[:h, :w]
                 yield img
 
-    _write_video(path, frames(), fps, (640, 480))
+    _write_video(path, frames(), fps)
     return path
 
 

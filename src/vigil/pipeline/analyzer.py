@@ -9,6 +9,7 @@ never enrolled: their template travels with the event only, for the retention pe
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -58,6 +59,21 @@ class EventDraft:
     face_quality: float | None = None
     embedding: np.ndarray | None = field(default=None, repr=False)  # unknown faces only
 
+    def to_dict(self) -> dict[str, object]:
+        """JSON-friendly: no pixels, no template."""
+        return {
+            "camera": self.camera,
+            "kind": self.kind,
+            "start": round(self.start, 3),
+            "end": round(self.end, 3),
+            "track": self.track_id,
+            "person": self.person_name,
+            "score": None if self.score is None else round(self.score, 4),
+            "confidence": None if self.confidence is None else round(self.confidence, 4),
+            "face_quality": self.face_quality,
+            "boxes": len(self.box_path),
+        }
+
 
 @dataclass
 class StageStats:
@@ -90,6 +106,19 @@ def merge_regions(boxes: list[Box], width: int, height: int, margin: float = 0.2
     return [(x0, y0, x1 - x0, y1 - y0) for x0, y0, x1, y1 in grown]
 
 
+def _absorb(person: Track, face: Track, snapshot: np.ndarray) -> None:
+    """Give a person track its face track's best match, if better than what it has."""
+    match: Match | None = face.data.get("match")
+    mine: Match | None = person.data.get("match")
+    if match is not None and (mine is None or match.score > mine.score):
+        person.data.update(
+            match=match,
+            embedding=face.data.get("embedding"),
+            face_quality=face.data.get("face_quality"),
+            snapshot=snapshot,
+        )
+
+
 def _inside(face: Box, person: Box) -> bool:
     cx, cy = face[0] + face[2] / 2, face[1] + face[3] / 2
     x, y, w, h = person
@@ -105,7 +134,6 @@ class CameraAnalyzer:
         person_detector: PersonDetector,
         motion: MotionGate,
         privacy_masks: list[Polygon] | None = None,
-        tracker: Tracker | None = None,
     ) -> None:
         self.camera = camera
         self.engine = engine
@@ -113,7 +141,10 @@ class CameraAnalyzer:
         self.persons = person_detector
         self.motion = motion
         self.privacy_masks = privacy_masks or []
-        self.tracker = tracker or Tracker()
+        ids = itertools.count(1)
+        self.people = Tracker(ids=ids)
+        self.faces = Tracker(ids=ids)
+        self._waiting: dict[int, Track] = {}  # ended people whose face track goes on
         self.stats = StageStats()
 
     def _timed(self, stage: str, start: float) -> float:
@@ -129,7 +160,7 @@ class CameraAnalyzer:
         t0 = self._timed("motion", t0)
         if not regions:
             self.stats.gated += 1
-            return self._finish(self.tracker.update([], t)[1])
+            return self._finish(self.people.update([], t)[1], self.faces.update([], t)[1])
         h, w = image.shape[:2]
         people: list[Box] = []
         faces: list[DetectedFace] = []
@@ -139,40 +170,29 @@ class CameraAnalyzer:
             for p in self.persons.detect(crop):
                 people.append((p.box[0] + x0, p.box[1] + y0, p.box[2], p.box[3]))
             t0 = self._timed("detect_person", t0)
+            shift = np.array([x0, y0], np.float32)
             for f in self.engine.detect(crop):
-                shift = np.array([x0, y0], np.float32)
-                faces.append(
-                    DetectedFace(
-                        (f.box[0] + x0, f.box[1] + y0, f.box[2], f.box[3]),
-                        f.landmarks + shift,
-                        f.score,
-                    )
-                )
+                box = (f.box[0] + x0, f.box[1] + y0, f.box[2], f.box[3])
+                faces.append(DetectedFace(box, f.landmarks + shift, f.score))
             t0 = self._timed("detect_face", t0)
         self.stats.counts["people"] += len(people)
         self.stats.counts["faces"] += len(faces)
-        # Faces inside a person box ride on that person's track; others are tracked alone.
-        boxes = list(people)
-        slot_of_face = []
-        for f in faces:
-            slot = next((j for j, p in enumerate(people) if _inside(f.box, p)), None)
-            if slot is None:
-                slot = len(boxes)
-                boxes.append(f.box)
-            slot_of_face.append(slot)
-        matched, ended = self.tracker.update(boxes, t)
+        person_tracks, people_ended = self.people.update(people, t)
+        face_tracks, faces_ended = self.faces.update([f.box for f in faces], t)
         t0 = self._timed("track", t0)
-        best_face: dict[int, DetectedFace] = {}
-        for f, slot in zip(faces, slot_of_face, strict=True):
-            tid = matched[slot].id
-            if tid not in best_face or f.score > best_face[tid].score:
-                best_face[tid] = f
-        for track in matched:
+        for track in person_tracks:
             self._keep_snapshot(track, image)
-            if track.id in best_face:
-                self._consider_face(track, image, best_face[track.id])
+        for face, track in zip(faces, face_tracks, strict=True):
+            self._keep_snapshot(track, image)
+            self._consider_face(track, image, face)
+            # A face inside a person box lends that person its identity: one event, not two.
+            owner = next((pt for pt in person_tracks if _inside(face.box, pt.box)), None)
+            if owner is not None:
+                track.data["person_track"] = owner
+                owner.data.setdefault("faces", {})[track.id] = track
+                _absorb(owner, track, self._crop(image, owner.box))
         self._timed("recognise", t0)
-        return self._finish(ended)
+        return self._finish(people_ended, faces_ended)
 
     def _keep_snapshot(self, track: Track, image: np.ndarray) -> None:
         area = track.box[2] * track.box[3]
@@ -181,6 +201,7 @@ class CameraAnalyzer:
             track.data["snapshot"] = self._crop(image, track.box)
 
     def _consider_face(self, track: Track, image: np.ndarray, face: DetectedFace) -> None:
+        """Recognise the track's face again only when this face is better than its best."""
         crop = align_face(image, face.landmarks)
         quality = assess(face, crop, self.engine.config.quality)
         if quality.score <= track.data.get("face_quality", -1.0):
@@ -205,10 +226,35 @@ class CameraAnalyzer:
         x1, y1 = min(image.shape[1], int(x + w + mx)), min(image.shape[0], int(y + h + my))
         return image[y0:y1, x0:x1].copy()
 
-    def finish(self) -> list[EventDraft]:
-        return self._finish(self.tracker.flush())
+    def active_tracks(self, t: float) -> list[Track]:
+        """Person and face tracks seen in the frame at time t, for drawing."""
+        return [tr for tr in (*self.people.tracks, *self.faces.tracks) if tr.last_seen == t]
 
-    def _finish(self, tracks: list[Track]) -> list[EventDraft]:
+    def finish(self) -> list[EventDraft]:
+        events = self._finish(self.people.flush(), self.faces.flush())
+        events += self._events(list(self._waiting.values()))
+        self._waiting.clear()
+        return events
+
+    def _finish(self, people: list[Track], faces: list[Track]) -> list[EventDraft]:
+        """Events for ended tracks. A person whose face track is still alive waits for it, and
+        a face that rode on a person is part of that person's event, so each is told once."""
+        alive = {f.id for f in self.faces.tracks}
+        done: list[Track] = []
+        for p in people:
+            if alive & set(p.data.get("faces", {})):
+                self._waiting[p.id] = p
+            else:
+                done.append(p)
+        for f in faces:
+            owner: Track | None = f.data.get("person_track")
+            if owner is None:
+                done.append(f)
+            elif owner.id in self._waiting and not alive & set(owner.data["faces"]):
+                done.append(self._waiting.pop(owner.id))
+        return self._events(done)
+
+    def _events(self, tracks: list[Track]) -> list[EventDraft]:
         events = []
         for tr in tracks:
             match: Match | None = tr.data.get("match")
@@ -219,8 +265,8 @@ class CameraAnalyzer:
                 EventDraft(
                     camera=self.camera,
                     kind=kind,
-                    start=tr.first_seen,
-                    end=tr.last_seen,
+                    start=min(t.first_seen for t in (tr, *tr.data.get("faces", {}).values())),
+                    end=max(t.last_seen for t in (tr, *tr.data.get("faces", {}).values())),
                     track_id=tr.id,
                     box_path=tr.path,
                     snapshot_jpeg=encode_jpeg(snapshot)

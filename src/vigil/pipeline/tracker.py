@@ -8,6 +8,7 @@ each track's centre and size follow an alpha-beta filter.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -61,13 +62,14 @@ class Tracker:
         min_hits: int = 2,
         alpha: float = 0.6,
         beta: float = 0.2,
+        ids: Iterator[int] | None = None,
     ) -> None:
         self.min_iou = min_iou
         self.max_missed_s = max_missed_s
         self.min_hits = min_hits  # a track needs this many detections to count as real
         self.alpha, self.beta = alpha, beta
         self.tracks: list[Track] = []
-        self._ids = itertools.count(1)
+        self._ids = ids or itertools.count(1)  # share one counter for unique ids across trackers
 
     def update(self, boxes: list[Box], t: float) -> tuple[list[Track], list[Track]]:
         """Feed one frame's detections at time t (seconds). Returns (matched, finished):

@@ -1,0 +1,95 @@
+"""`vigil analyze FILE`: run the analysis pipeline over a video file and list its events."""
+
+from __future__ import annotations
+
+from contextlib import ExitStack
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from vigil.camera.source import SourceError, analysis_frames
+from vigil.cli.state import console, err_console, print_json, state
+from vigil.errors import InputError
+from vigil.faces.calibration import confidence_text
+from vigil.pipeline.analyzer import CameraAnalyzer, EventDraft, WholeFrame
+from vigil.vision.draw import AMBER, GREEN, GREY, draw_box
+from vigil.vision.person import make_person_detector
+from vigil.vision.video import Mp4Writer
+
+
+def _label(track_data: dict, track_id: int) -> tuple[str, tuple[int, int, int]]:
+    match = track_data.get("match")
+    if match is None:
+        return f"#{track_id} person", GREY
+    if match.known:
+        return f"#{track_id} {match.name} {confidence_text(match.confidence)}", GREEN
+    return f"#{track_id} unknown", AMBER
+
+
+def analyze(
+    ctx: typer.Context,
+    video: Path = typer.Argument(..., help="A video file (any format FFmpeg reads)."),
+    reason: str = typer.Option(
+        ..., "--reason", "-r", help="Why you run recognition on this footage (recorded)."
+    ),
+    fps: float = typer.Option(5.0, min=0.1, max=30, help="Frames a second analysed."),
+    annotate: Path | None = typer.Option(
+        None, "--annotate", help="Write an MP4 with boxes, track numbers and names."
+    ),
+    person_model: Path | None = typer.Option(
+        None, "--person-model", help="A YOLO-style ONNX person detector (default: OpenCV HOG)."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+) -> None:
+    """Detect, track and recognise people in a video; print the events."""
+    st = state(ctx)
+    if not reason.strip():
+        raise InputError("recognition on footage needs a stated reason (--reason)")
+    if not video.is_file():
+        raise InputError(f"{video}: file not found")
+    analyzer = CameraAnalyzer(
+        video.stem,
+        st.face_engine,
+        st.gallery().matcher(st.calibration()),
+        make_person_detector(person_model),
+        WholeFrame(),
+    )
+    events: list[EventDraft] = []
+    with ExitStack() as stack:
+        writer = stack.enter_context(Mp4Writer(annotate, fps)) if annotate else None
+        if not as_json:
+            stack.enter_context(console.status("analysing..."))
+        try:
+            for frame in analysis_frames(str(video), fps=fps, reconnect=False, pace=False):
+                events += analyzer.process(frame.image, frame.pts_seconds)
+                if writer:
+                    canvas = frame.image.copy()
+                    for tr in analyzer.active_tracks(frame.pts_seconds):
+                        draw_box(canvas, tr.box, *_label(tr.data, tr.id))
+                    writer.write(canvas)
+        except SourceError as exc:
+            raise InputError(f"{video}: {exc}") from exc
+    events += analyzer.finish()
+    events.sort(key=lambda e: e.start)
+    stats = analyzer.stats
+    if as_json:
+        print_json(
+            {"video": str(video), "frames": stats.frames, "events": [e.to_dict() for e in events]}
+        )
+        return
+    t = Table("start s", "end s", "event", "track", "who", "score", "confidence")
+    for e in events:
+        t.add_row(
+            f"{e.start:.1f}",
+            f"{e.end:.1f}",
+            e.kind,
+            str(e.track_id),
+            e.person_name or ("unknown" if e.kind == "face" else ""),
+            "" if e.score is None else f"{e.score:.3f}",
+            "" if e.confidence is None else confidence_text(e.confidence),
+        )
+    console.print(t)
+    console.print(f"{stats.frames} frames analysed at {fps:g} fps, {len(events)} events")
+    if annotate:
+        err_console.print(f"annotated video: {annotate}")
