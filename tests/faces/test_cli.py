@@ -170,3 +170,19 @@ def test_eval_gallery(cli, faces_dir: Path) -> None:
     r = json.loads(stdout)
     assert r["identities"] == 5 and r["closed_set_probes"] == 8
     assert r["rank1_accuracy"] == 1.0 and r["false_accept_rate"] == 0.0
+
+
+def test_eval_gallery_missing_or_empty(cli, tmp_path: Path) -> None:
+    code, _, err = cli("eval", "gallery", tmp_path / "nowhere")
+    assert code == 2 and "not a folder" in err
+    code, _, err = cli("eval", "gallery", tmp_path)
+    assert code == 2 and "no NAME/ sub-folders" in err
+
+
+def test_bench_faces_runs(cli, faces_dir: Path) -> None:
+    """The benchmark itself is not a test; this only keeps it from rotting."""
+    code, stdout, err = cli(
+        "bench", "faces", "--faces", faces_dir, "--seconds", "0.2", "--gallery", "2000"
+    )
+    assert code == 0, err
+    assert "frames/s" in stdout and "faces/s" in stdout and "ms" in stdout
