@@ -47,6 +47,9 @@ class RecorderOptions:
     max_jump_s: float = 10.0  # dts step that counts as a discontinuity
     status_interval_s: float = 2.0  # how often the status file is rewritten
     fsync_on_close: bool = True
+    # fsync the open segment this often, so a power loss loses at most this much of it
+    # (None: leave it to the OS). kill -9 loses nothing either way: fragments are in the OS.
+    fsync_interval_s: float | None = 10.0
 
 
 class CameraRecorder(threading.Thread):
@@ -217,6 +220,7 @@ class CameraRecorder(threading.Thread):
             src.stream,
             db=self.db,
             fsync_on_close=self.opt.fsync_on_close,
+            fsync_interval_s=self.opt.fsync_interval_s,
         )
         self._writer = writer
         with self._lock:

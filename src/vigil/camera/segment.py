@@ -60,6 +60,19 @@ def describe_storage_error(exc: BaseException, path: Path | None = None) -> str:
     return f"cannot write recordings: {text}{where}"
 
 
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
 @dataclass
 class SegmentInfo:
     """A finished segment, as handed to `on_segment` listeners."""
@@ -87,12 +100,15 @@ class SegmentWriter:
         *,
         db: Database | None,
         fsync_on_close: bool = True,
+        fsync_interval_s: float | None = None,
     ) -> None:
         self.root = root
         self.camera = camera
         self.start = start
         self.db = db
         self.fsync_on_close = fsync_on_close
+        self.fsync_interval_s = fsync_interval_s
+        self._last_fsync = time.monotonic()
         self.keyframes: list[float] = []
         self.packets = 0
         self.durable_s = 0.0  # footage known to be in the file (up to the last fragment)
@@ -127,7 +143,10 @@ class SegmentWriter:
             path = self.root / rel
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
-                return rel, path, open(path, "xb", buffering=0)
+                f = open(path, "xb", buffering=0)  # noqa: SIM115 (closed in close/abort)
+                if self.fsync_on_close:
+                    _fsync_dir(path.parent)  # the new name survives a power loss
+                return rel, path, f
             except FileExistsError:
                 if path.parent.is_dir():
                     continue  # a segment started in the same second: take the next name
@@ -189,6 +208,15 @@ class SegmentWriter:
                 gone = True
             if gone:
                 raise StorageError(f"segment file was deleted while being written ({self.path})")
+            if (
+                self.fsync_interval_s is not None
+                and now - self._last_fsync >= self.fsync_interval_s
+            ):
+                self._last_fsync = now
+                try:
+                    os.fsync(self._file.fileno())
+                except OSError as exc:
+                    raise StorageError(describe_storage_error(exc, self.path)) from exc
         self._save(complete=False, end_s=self.durable_s)
 
     def _save(self, *, complete: bool, end_s: float) -> None:
