@@ -239,3 +239,42 @@ def test_analysis_frames_small_and_slow(h264_file: Path) -> None:
     assert sum(walls) >= 1.5  # paced to real time
     colour = next(analysis_frames(str(h264_file), fps=1, max_width=640, pace=False))
     assert colour.image.shape == (480, 640, 3)
+
+
+@pytest.mark.timeout(60)
+def test_watchdog_notices_a_stream_without_video(vtest: Path, data_dir: Path, tmp_path: Path):
+    """Video stops after 1 s while audio keeps flowing: the camera is declared offline."""
+    import numpy as np
+
+    path = tmp_path / "audio_only_after_1s.ts"
+    with av.open(str(path), "w", format="mpegts") as out:  # both streams before any packet
+        vst = out.add_stream("libx264", rate=10)
+        vst.width, vst.height, vst.pix_fmt = 320, 240, "yuv420p"
+        vst.options = {"g": "10", "preset": "ultrafast", "bf": "0"}
+        ast = out.add_stream("aac", rate=48000)
+        ast.layout = "mono"
+        for i in range(10):  # 1 s of video
+            vf = av.VideoFrame.from_ndarray(np.full((240, 320, 3), i * 20, np.uint8), "rgb24")
+            vf = vf.reformat(format="yuv420p")
+            vf.pts, vf.time_base = i, Fraction(1, 10)
+            for p in vst.encode(vf):
+                out.mux(p)
+        for p in vst.encode(None):
+            out.mux(p)
+        for i in range(48000 * 8 // 1024):  # 8 s of audio
+            fr = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), "fltp", "mono")
+            fr.sample_rate, fr.pts = 48000, i * 1024
+            for p in ast.encode(fr):
+                out.mux(p)
+        for p in ast.encode(None):
+            out.mux(p)
+    opts = RecorderOptions(io_timeout_s=1.0, watchdog_s=2.0, backoff_initial_s=30)
+    db = Database(f"sqlite:///{data_dir / 'vigil.db'}")
+    svc = RecordingService([CameraConfig(name="mute", url=str(path))], data_dir, db, opts)
+    svc.start()
+    try:
+        assert wait_for(lambda: "no video for 2 s" in svc.statuses()[0].error, 15), svc.statuses()
+        assert svc.statuses()[0].state == State.OFFLINE
+    finally:
+        svc.stop()
+    assert len(camera_segments(db, "mute")) == 1  # the second of video before it stopped

@@ -318,6 +318,19 @@ class PacketSource:
         wall_t0: float | None = None
         pace_t0: float | None = None
         pace_ts0: float | None = None
+
+        def pace(t: float) -> None:
+            """Sleep until stream time `t` is due (files and HLS play in real time)."""
+            nonlocal pace_t0, pace_ts0
+            now = time.monotonic()
+            if pace_t0 is None or pace_ts0 is None:
+                pace_t0, pace_ts0 = now, t
+            delay = (t - pace_ts0) - (now - pace_t0)
+            if delay < -2.0 or delay > 5.0:  # a timestamp jump: pace from here
+                pace_t0, pace_ts0, delay = now, t, 0.0
+            if delay > 0:
+                time.sleep(delay)
+
         while True:
             assert self.container is not None
             vs = self.stream
@@ -329,6 +342,9 @@ class PacketSource:
                 # noticed (demux(vs) would keep reading inside FFmpeg and never come back).
                 for pkt in self.container.demux():
                     if pkt.stream_index != vs.index or pkt.size == 0:
+                        ts_other = pkt.dts if pkt.dts is not None else pkt.pts
+                        if self.pace and ts_other is not None and pkt.time_base is not None:
+                            pace(float(ts_other * pkt.time_base + offset * vs.time_base))
                         if (
                             self.watchdog_s is not None
                             and time.monotonic() - last_video > self.watchdog_s
@@ -361,15 +377,7 @@ class PacketSource:
                     end = pkt.pts + (pkt.duration or 0)
                     last_end = max(last_end, end)
                     if self.pace:
-                        t = float(pkt.pts * pkt.time_base)
-                        now = time.monotonic()
-                        if pace_t0 is None or pace_ts0 is None:
-                            pace_t0, pace_ts0 = now, t
-                        delay = (t - pace_ts0) - (now - pace_t0)
-                        if delay < -2.0 or delay > 5.0:  # a timestamp jump: pace from here
-                            pace_t0, pace_ts0, delay = now, t, 0.0
-                        if delay > 0:
-                            time.sleep(delay)
+                        pace(float(pkt.pts * pkt.time_base))
                     yield pkt
             except SourceError:
                 raise
