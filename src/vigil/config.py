@@ -86,6 +86,11 @@ class FacesConfig(Section):
         description="An ONNX face embedding model to use instead of the bundled SFace "
         "(input N x 3 x 112 x 112 RGB 0..255, output N x D).",
     )
+    recognition_min_face_px: Annotated[int, Field(ge=16)] = Field(
+        32,
+        description="Faces smaller than this (shorter side, frame pixels) in live footage are "
+        "detected but not recognised: below it a match is not reliable.",
+    )
     threads: Annotated[int, Field(ge=1, le=64)] = Field(
         2, description="Worker threads for batch embedding."
     )

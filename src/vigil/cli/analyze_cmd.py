@@ -13,6 +13,7 @@ from vigil.cli.state import console, err_console, print_json, state
 from vigil.errors import InputError
 from vigil.faces.calibration import confidence_text
 from vigil.pipeline.analyzer import CameraAnalyzer, EventDraft, WholeFrame
+from vigil.pipeline.motion_gate import MotionGate
 from vigil.vision.draw import AMBER, GREEN, GREY, draw_box
 from vigil.vision.person import make_person_detector
 from vigil.vision.video import Mp4Writer
@@ -40,6 +41,9 @@ def analyze(
     person_model: Path | None = typer.Option(
         None, "--person-model", help="A YOLO-style ONNX person detector (default: OpenCV HOG)."
     ),
+    no_gate: bool = typer.Option(
+        False, "--no-motion-gate", help="Run detectors on every whole frame (slow; a baseline)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     """Detect, track and recognise people in a video; print the events."""
@@ -53,7 +57,7 @@ def analyze(
         st.face_engine,
         st.gallery().matcher(st.calibration()),
         make_person_detector(person_model),
-        WholeFrame(),
+        WholeFrame() if no_gate else MotionGate(),
     )
     events: list[EventDraft] = []
     with ExitStack() as stack:

@@ -182,9 +182,11 @@ class CameraAnalyzer:
         t0 = self._timed("track", t0)
         for track in person_tracks:
             self._keep_snapshot(track, image)
+        min_px = self.engine.config.recognition_min_face_px
         for face, track in zip(faces, face_tracks, strict=True):
             self._keep_snapshot(track, image)
-            self._consider_face(track, image, face)
+            if face.short_side >= min_px:  # smaller faces cannot be recognised reliably
+                self._consider_face(track, image, face)
             # A face inside a person box lends that person its identity: one event, not two.
             owner = next((pt for pt in person_tracks if _inside(face.box, pt.box)), None)
             if owner is not None:
@@ -249,7 +251,8 @@ class CameraAnalyzer:
         for f in faces:
             owner: Track | None = f.data.get("person_track")
             if owner is None:
-                done.append(f)
+                if "match" in f.data:  # faces too small to recognise add nothing on their own
+                    done.append(f)
             elif owner.id in self._waiting and not alive & set(owner.data["faces"]):
                 done.append(self._waiting.pop(owner.id))
         return self._events(done)
