@@ -73,6 +73,7 @@ class CameraRecorder(threading.Thread):
         self._lock = threading.Lock()
         self._status = CameraStatus(name=camera.name, url=redact_url(camera.url))
         self._writer: SegmentWriter | None = None
+        self._last_end: datetime | None = None  # end of the last segment: the next never overlaps
         # rate window
         self._win_t = time.monotonic()
         self._win_frames = 0
@@ -202,6 +203,7 @@ class CameraRecorder(threading.Thread):
             return
         if info is None:
             return
+        self._last_end = max(self._last_end, info.end) if self._last_end else info.end
         with self._lock:
             self._status.segments_written += 1
             self._status.bytes_written += info.size
@@ -234,7 +236,8 @@ class CameraRecorder(threading.Thread):
         anchor_wall: datetime | None = None  # wall clock of anchor_ts
         anchor_ts = 0.0
         last_dts_s: float | None = None
-        prev_end: datetime | None = None  # end of the previous segment (no overlaps)
+        prev_end = self._last_end  # end of the previous segment (no overlaps, even across
+        # reconnects)
         first = True
         for pkt in src.packets():
             if self._stop_event.is_set():
