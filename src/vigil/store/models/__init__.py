@@ -1,6 +1,26 @@
 """Every table, one module per area. Importing this package registers them all on Base."""
 
 from vigil.store.models.camera import MotionEvent, Segment
+from vigil.store.models.events import (
+    Channel,
+    Delivery,
+    DeliveryAttempt,
+    Event,
+    EventKind,
+    WatchAction,
+    Watchlist,
+    WatchlistMember,
+)
 from vigil.store.models.faces import LegalBasis, Person, Template
 
 __all__ = ["LegalBasis", "MotionEvent", "Person", "Segment", "Template"]
+__all__ += [
+    "Channel",
+    "Delivery",
+    "DeliveryAttempt",
+    "Event",
+    "EventKind",
+    "WatchAction",
+    "Watchlist",
+    "WatchlistMember",
+]

@@ -1,0 +1,141 @@
+"""Events, watchlists and the notification outbox.
+
+An event and its outbox rows are written in one transaction, so a notification is never
+lost between "stored" and "sent": the dispatcher delivers pending rows until they succeed.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Enum, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from vigil.store.base import Base, UTCDateTime, utcnow
+
+
+class EventKind(enum.StrEnum):
+    motion = "motion"
+    person = "person"
+    face = "face"
+    known_person = "known_person"
+    zone_change = "zone_change"
+
+
+class WatchAction(enum.StrEnum):
+    """What happens when a watchlisted person is seen. Strongest wins: alert > notify > ignore."""
+
+    alert = "alert"
+    notify = "notify"
+    ignore = "ignore"
+
+
+class Channel(enum.StrEnum):
+    mqtt = "mqtt"
+    webhook = "webhook"
+
+
+class Event(Base):
+    __tablename__ = "events"
+    __table_args__ = (
+        Index("ix_events_camera_start", "camera", "start"),
+        Index("ix_events_kind_start", "kind", "start"),
+        Index("ix_events_person_start", "person_id", "start"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # Globally unique (UUIDv7, time-ordered): idempotency key here and when syncing to a hub.
+    uid: Mapped[str] = mapped_column(String(36), unique=True)
+    camera: Mapped[str] = mapped_column(String(100))
+    kind: Mapped[EventKind] = mapped_column(Enum(EventKind, native_enum=False, length=32))
+    start: Mapped[datetime] = mapped_column(UTCDateTime)
+    end: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    snapshot: Mapped[str | None] = mapped_column(Text, nullable=True)  # relative to data_dir
+    # [[t_offset_s, x, y, w, h], ...] in frame pixels, t relative to start.
+    box_path: Mapped[list[list[float]] | None] = mapped_column(JSON, nullable=True)
+    person_id: Mapped[int | None] = mapped_column(
+        ForeignKey("people.id", ondelete="SET NULL"), nullable=True
+    )
+    score: Mapped[float | None] = mapped_column(nullable=True)
+    confidence: Mapped[float | None] = mapped_column(nullable=True)
+    zone: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    deliveries: Mapped[list[Delivery]] = relationship(
+        back_populates="event", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class Watchlist(Base):
+    __tablename__ = "watchlists"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    action: Mapped[WatchAction] = mapped_column(Enum(WatchAction, native_enum=False, length=16))
+    notes: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    members: Mapped[list[WatchlistMember]] = relationship(
+        back_populates="watchlist", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class WatchlistMember(Base):
+    __tablename__ = "watchlist_members"
+
+    watchlist_id: Mapped[int] = mapped_column(
+        ForeignKey("watchlists.id", ondelete="CASCADE"), primary_key=True
+    )
+    person_id: Mapped[int] = mapped_column(
+        ForeignKey("people.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    added_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    watchlist: Mapped[Watchlist] = relationship(back_populates="members")
+
+
+class Delivery(Base):
+    """One notification of one event to one target (outbox row); pending until delivered_at."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (Index("ix_deliveries_pending", "channel", "delivered_at", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_uid: Mapped[str] = mapped_column(ForeignKey("events.uid", ondelete="CASCADE"), index=True)
+    channel: Mapped[Channel] = mapped_column(Enum(Channel, native_enum=False, length=16))
+    target: Mapped[str] = mapped_column(Text)  # MQTT topic or webhook URL
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    gave_up_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    event: Mapped[Event] = relationship(back_populates="deliveries")
+    log: Mapped[list[DeliveryAttempt]] = relationship(
+        back_populates="delivery",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        order_by="DeliveryAttempt.id",
+    )
+
+
+class DeliveryAttempt(Base):
+    """The delivery log: one row per attempt, with its outcome."""
+
+    __tablename__ = "delivery_log"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    delivery_id: Mapped[int] = mapped_column(
+        ForeignKey("deliveries.id", ondelete="CASCADE"), index=True
+    )
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    ok: Mapped[bool] = mapped_column(default=False)
+    status: Mapped[int | None] = mapped_column(nullable=True)  # HTTP status code
+    error: Mapped[str] = mapped_column(Text, default="")
+    duration_ms: Mapped[float] = mapped_column(default=0.0)
+
+    delivery: Mapped[Delivery] = relationship(back_populates="log")
