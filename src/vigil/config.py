@@ -154,6 +154,70 @@ class RecordingConfig(Section):
     )
 
 
+EventKindName = Literal["motion", "person", "face", "known_person", "zone_change"]
+
+
+class MqttConfig(Section):
+    enabled: bool = Field(False, description="Publish events and camera status to an MQTT broker.")
+    host: str = Field("localhost", description="MQTT broker host name or address.")
+    port: Annotated[int, Field(ge=1, le=65535)] = Field(1883, description="MQTT broker port.")
+    username: str | None = Field(None, description="User name for the broker, if it needs one.")
+    password: str | None = Field(None, description="Password for the broker, if it needs one.")
+    topic_prefix: Annotated[str, Field(pattern=r"^[^#+]+$")] = Field(
+        "vigil",
+        description="First topic level: events go to <prefix>/<site>/events/<camera>/<kind>, "
+        "camera status to <prefix>/<site>/cameras/<camera>/status (retained).",
+    )
+    client_id: str | None = Field(
+        None,
+        description="Persistent MQTT client id (the broker keeps its session across "
+        "reconnects). Default: vigil-<site name>.",
+    )
+    ha_discovery: bool = Field(
+        True, description="Publish Home Assistant MQTT discovery messages (retained)."
+    )
+    ha_prefix: str = Field("homeassistant", description="Home Assistant discovery topic prefix.")
+    keepalive_s: Annotated[int, Field(ge=5, le=3600)] = Field(
+        30,
+        description="Seconds between MQTT keep-alive pings; a dead broker is noticed after ~1.5x.",
+    )
+
+
+class WebhookConfig(Section):
+    url: Annotated[str, Field(pattern=r"^https?://")] = Field(
+        ..., description="URL that receives each event as an HTTP POST with a JSON body."
+    )
+    secret: Annotated[str, Field(min_length=16)] = Field(
+        ...,
+        description="Shared secret for the X-Vigil-Signature header: "
+        "sha256=HMAC-SHA256(secret, '<X-Vigil-Timestamp>.' + raw body), hex.",
+    )
+    kinds: list[EventKindName] = Field(
+        default_factory=list, description="Event kinds sent to this URL (empty: all kinds)."
+    )
+    timeout_s: Annotated[float, Field(gt=0, le=120)] = Field(
+        10.0, description="Seconds to wait for the receiver's answer before retrying."
+    )
+
+
+class NotifyConfig(Section):
+    mqtt: MqttConfig = Field(default_factory=MqttConfig)
+    webhooks: list[WebhookConfig] = Field(
+        default_factory=list, description="HTTP endpoints that receive signed event POSTs."
+    )
+    retry_min_s: Annotated[float, Field(gt=0)] = Field(
+        2.0, description="Wait before the first retry of a failed delivery; doubles each time."
+    )
+    retry_max_s: Annotated[float, Field(gt=0)] = Field(
+        300.0, description="Longest wait between two retries of one delivery."
+    )
+    give_up_after_h: Annotated[float, Field(gt=0)] = Field(
+        24.0,
+        description="Hours after which an undelivered notification is given up (kept in the "
+        "delivery log).",
+    )
+
+
 class VigilConfig(Section):
     """Top-level `vigil.yaml`."""
 
@@ -161,6 +225,7 @@ class VigilConfig(Section):
     storage: StorageConfig = Field(default_factory=StorageConfig)
     faces: FacesConfig = Field(default_factory=FacesConfig)
     recording: RecordingConfig = Field(default_factory=RecordingConfig)
+    notify: NotifyConfig = Field(default_factory=NotifyConfig)
     cameras: list[CameraConfig] = Field(
         default_factory=list, description="The cameras of this site."
     )
