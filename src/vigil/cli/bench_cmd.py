@@ -55,3 +55,29 @@ def run_all() -> None:
     failed = [n for n in names if n != "all" and run(["bench", n]) != 0]
     if failed:
         raise VigilError(f"benchmarks that failed to run: {', '.join(failed)}")
+
+
+@app.command()
+def pipeline(
+    seconds: float = typer.Option(40.0, help="Seconds of each video analysed."),
+) -> None:
+    """Analysis frames/s per stage and cameras per machine, beside a no-motion-gate baseline."""
+    import tempfile
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from vigil.bench import pipeline as bench_pipeline
+    from vigil.bench.report import show
+    from vigil.demo.assets import prepare
+
+    with tempfile.TemporaryDirectory() as tmp:
+        assets = prepare(Path(tmp))
+        videos = {"street (busy)": assets.street_video, "door (mostly idle)": assets.door_video}
+        figures, stages = bench_pipeline.run(videos, seconds)
+    show("vigil bench pipeline", figures)
+    t = Table("stage", *stages, title="frames/s each stage sustains alone (motion-gated)")
+    rates = {label: bench_pipeline.stage_rates(s) for label, s in stages.items()}
+    for stage in sorted({k for r in rates.values() for k in r}):
+        t.add_row(stage, *(f"{r.get(stage, 0):,.0f}" for r in rates.values()))
+    Console().print(t)
