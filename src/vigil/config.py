@@ -115,6 +115,20 @@ class MotionConfig(Section):
     )
 
 
+class AnalysisConfig(Section):
+    """What the analysis pipeline does with a camera's analysis stream."""
+
+    enabled: bool = Field(True, description="Detect, track and recognise people on this camera.")
+    recognise: bool = Field(
+        True, description="Match faces against enrolled people (false: detect faces only)."
+    )
+    person_model: Path | None = Field(
+        None,
+        description="A YOLO-style ONNX person detector (see vigil.vision.person); "
+        "default: OpenCV's HOG pedestrian detector.",
+    )
+
+
 class CameraConfig(Section):
     name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")] = Field(
         ..., description="Short unique name: letters, digits, '-' and '_'. Used in paths."
@@ -138,6 +152,13 @@ class CameraConfig(Section):
         30, description="Days of footage kept for this camera (evidence holds excepted)."
     )
     motion: MotionConfig = Field(default_factory=MotionConfig)
+    analysis: AnalysisConfig = Field(default_factory=AnalysisConfig)
+    privacy_masks: list[list[Point]] = Field(
+        default_factory=list,
+        description="Polygons (points as [x, y] fractions, 0..1) blacked out before any "
+        "analysis, in live view and in exports: nothing inside is detected, recognised or "
+        "kept as a snapshot.",
+    )
 
 
 class RecordingConfig(Section):

@@ -178,6 +178,13 @@ class Gallery:
             index.add(np.array([r.id for r in rows], np.int64), vectors)
         return Matcher(index, {r.id: r.person_id for r in rows}, names, calibration)
 
+    def fingerprint(self) -> tuple[int, int]:
+        """(template count, highest template id): changes whenever templates are added or
+        removed, so a cached matcher knows when to reload."""
+        with self.db.session() as s:
+            count, top = s.execute(select(func.count(Template.id), func.max(Template.id))).one()
+        return int(count or 0), int(top or 0)
+
     def template_count(self) -> int:
         with self.db.session() as s:
             return int(s.scalar(select(func.count(Template.id))) or 0)

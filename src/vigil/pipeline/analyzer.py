@@ -146,6 +146,7 @@ class CameraAnalyzer:
         self.faces = Tracker(ids=ids)
         self._waiting: dict[int, Track] = {}  # ended people whose face track goes on
         self.stats = StageStats()
+        self.last_image: np.ndarray | None = None
 
     def _timed(self, stage: str, start: float) -> float:
         now = time.perf_counter()
@@ -156,6 +157,7 @@ class CameraAnalyzer:
         self.stats.frames += 1
         t0 = time.perf_counter()
         image = black_out(frame, self.privacy_masks)  # before any analysis, always
+        self.last_image = image  # what live view may show: masks already burned in
         regions = self.motion.regions(image)
         t0 = self._timed("motion", t0)
         if not regions:

@@ -1,0 +1,159 @@
+"""Live analysis of every camera: one thread per camera, events handed to a sink.
+
+Each thread decodes its camera's analysis stream (the sub-stream when configured) at the
+camera's analysis rate, runs a `CameraAnalyzer`, and hands every finished event to the sink
+(the event store). A dead or slow camera only stalls its own thread. The matcher is reloaded
+when the gallery changes, so a person enrolled through the UI is recognised within seconds.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+from vigil.camera.source import analysis_frames, analysis_url
+from vigil.config import CameraConfig
+from vigil.faces.calibration import Calibration
+from vigil.faces.engine import FaceEngine
+from vigil.faces.gallery import Gallery
+from vigil.faces.matcher import Matcher, NumpyIndex
+from vigil.pipeline.analyzer import CameraAnalyzer, EventDraft
+from vigil.pipeline.motion_gate import MotionGate
+from vigil.vision.person import make_person_detector
+
+log = logging.getLogger(__name__)
+
+EventSink = Callable[[EventDraft], None]
+FrameListener = Callable[[str, np.ndarray], None]  # camera, masked BGR frame
+
+
+class MatcherCache:
+    """The gallery's matcher, rebuilt when templates were added or removed."""
+
+    def __init__(self, gallery: Gallery, calibration: Calibration, check_every_s: float = 5.0):
+        self.gallery = gallery
+        self.calibration = calibration
+        self.check_every_s = check_every_s
+        self._lock = threading.Lock()
+        self._fingerprint: tuple[int, int] | None = None
+        self._matcher: Matcher | None = None
+        self._checked = 0.0
+
+    def get(self) -> Matcher:
+        with self._lock:
+            now = time.monotonic()
+            if self._matcher is None or now - self._checked >= self.check_every_s:
+                self._checked = now
+                fingerprint = self.gallery.fingerprint()
+                if fingerprint != self._fingerprint:
+                    self._matcher = self.gallery.matcher(self.calibration)
+                    self._fingerprint = fingerprint
+            return self._matcher
+
+
+class _NoMatcher:
+    """Stands in for the matcher on cameras with recognition off: every face is unknown."""
+
+    def __init__(self, calibration: Calibration) -> None:
+        self._matcher = Matcher(NumpyIndex(128), {}, {}, calibration)
+
+    def get(self) -> Matcher:
+        return self._matcher
+
+
+class CameraAnalysis(threading.Thread):
+    def __init__(
+        self,
+        camera: CameraConfig,
+        engine: FaceEngine,
+        matchers: MatcherCache | _NoMatcher,
+        sink: EventSink,
+        on_frame: FrameListener | None = None,
+        max_width: int = 960,
+    ) -> None:
+        super().__init__(name=f"analysis-{camera.name}", daemon=True)
+        self.camera = camera
+        self.sink = sink
+        self.on_frame = on_frame
+        self.max_width = max_width
+        self.matchers = matchers
+        self.analyzer = CameraAnalyzer(
+            camera.name,
+            engine,
+            matchers.get(),
+            make_person_detector(camera.analysis.person_model),
+            MotionGate(camera.motion.sensitivity, camera.motion.masks),
+            camera.privacy_masks,
+        )
+        self._stopping = threading.Event()
+        self.frames = 0
+        self.error: str | None = None
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    def _emit(self, events: list[EventDraft]) -> None:
+        for event in events:
+            try:
+                self.sink(event)
+            except Exception:  # a failing sink must not kill the camera's analysis
+                log.exception("event sink failed for %s", self.camera.name)
+
+    def run(self) -> None:
+        cam = self.camera
+        frames = analysis_frames(
+            analysis_url(cam),
+            fps=cam.motion.fps,
+            max_width=self.max_width,
+            stop=self._stopping,
+            rtsp_transport=cam.rtsp_transport,
+            loop=cam.loop,
+        )
+        try:
+            for frame in frames:
+                self.analyzer.matcher = self.matchers.get()
+                # Live footage is timed by the wall clock at arrival, like the recordings.
+                self._emit(self.analyzer.process(frame.image, frame.wall_time))
+                self.frames += 1
+                if self.on_frame is not None and self.analyzer.last_image is not None:
+                    self.on_frame(cam.name, self.analyzer.last_image)
+        except Exception as exc:  # keep the reason visible; the service reports it
+            self.error = str(exc)
+            log.exception("analysis of %s stopped", cam.name)
+        finally:
+            self._emit(self.analyzer.finish())
+
+
+class AnalysisService:
+    """Analysis threads for every enabled camera with analysis on."""
+
+    def __init__(
+        self,
+        cameras: list[CameraConfig],
+        engine: FaceEngine,
+        gallery: Gallery,
+        calibration: Calibration,
+        sink: EventSink,
+        on_frame: FrameListener | None = None,
+    ) -> None:
+        shared = MatcherCache(gallery, calibration)
+        blind = _NoMatcher(calibration)
+        self.threads = [
+            CameraAnalysis(cam, engine, shared if cam.analysis.recognise else blind, sink, on_frame)
+            for cam in cameras
+            if cam.enabled and cam.analysis.enabled
+        ]
+
+    def start(self) -> None:
+        for t in self.threads:
+            t.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        for t in self.threads:
+            t.stop()
+        for t in self.threads:
+            t.join(timeout)
