@@ -1,0 +1,1 @@
+"""Notifications: the outbox dispatcher, MQTT (with Home Assistant discovery) and webhooks."""

@@ -1,0 +1,296 @@
+"""The outbox dispatcher: delivers pending `Delivery` rows until they succeed.
+
+One worker thread per target (the MQTT broker, each webhook URL), so a slow receiver only
+delays itself. A worker that fails stops trying that target for a backoff period (capped
+exponential), then retries the oldest row first: a receiver that is down costs one request
+per backoff period, not one per pending event, and comes back to an ordered catch-up.
+Every attempt is written to the delivery log.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+from sqlalchemy import Select, select, update
+
+from vigil.config import VigilConfig, WebhookConfig
+from vigil.notify import webhook
+from vigil.notify.mqtt import MqttLink
+from vigil.notify.payload import encode, event_payload
+from vigil.store.base import utcnow
+from vigil.store.db import Database
+from vigil.store.models.events import Channel, Delivery, DeliveryAttempt, Event
+from vigil.store.models.faces import Person
+
+log = logging.getLogger(__name__)
+
+BATCH = 200
+MQTT_ACK_TIMEOUT_S = 30.0  # a publish without PUBACK by then is retried
+
+
+def backoff_s(attempts: int, lo: float, hi: float) -> float:
+    """Seconds to wait after the `attempts`-th failure: lo, 2lo, 4lo ... capped at hi, -20%."""
+    return min(hi, lo * 2 ** max(0, attempts - 1)) * random.uniform(0.8, 1.0)
+
+
+def _due(channel: Channel, target: str | None, now: datetime, limit: int) -> Select[Any]:
+    q = select(Delivery, Event, Person.name).join(Event, Event.uid == Delivery.event_uid)
+    q = q.outerjoin(Person, Person.id == Event.person_id).where(
+        Delivery.channel == channel,
+        Delivery.delivered_at.is_(None),
+        Delivery.gave_up_at.is_(None),
+        Delivery.next_attempt_at <= now,
+    )
+    if target is not None:
+        q = q.where(Delivery.target == target)
+    return q.order_by(Delivery.id).limit(limit)
+
+
+class _Worker(threading.Thread):
+    def __init__(self, d: Dispatcher, name: str) -> None:
+        super().__init__(name=name, daemon=True)
+        self.d = d
+        self.bell = threading.Event()
+
+    def run(self) -> None:
+        while not self.d.stopping.is_set():
+            self.bell.clear()
+            try:
+                wait = self.step()
+            except Exception:  # keep delivering after a surprise (DB locked, bug)
+                log.exception("%s failed; retrying", self.name)
+                wait = self.d.retry_min_s
+            self.bell.wait(min(wait, self.d.poll_s))
+
+    def step(self) -> float:
+        """Deliver what is due; return seconds until it is worth looking again."""
+        raise NotImplementedError
+
+    def too_old(self, delivery: Delivery, now: datetime) -> bool:
+        return now - delivery.created_at > self.d.give_up_after
+
+
+@dataclass
+class _InFlight:
+    delivery_id: int
+    info: object  # paho MQTTMessageInfo
+    sent: float  # perf_counter
+    deadline: float
+
+
+class _MqttWorker(_Worker):
+    def __init__(self, d: Dispatcher, link: MqttLink) -> None:
+        super().__init__(d, "notify-mqtt")
+        self.link = link
+        self.inflight: dict[int, _InFlight] = {}
+
+    def step(self) -> float:
+        self._settle()
+        if not self.link.connected:
+            return self.d.poll_s
+        now = utcnow()
+        sent = 0
+        with self.d.db.session() as s:
+            for delivery, event, person in s.execute(_due(Channel.mqtt, None, now, BATCH)):
+                if delivery.id in self.inflight:
+                    continue
+                if self.too_old(delivery, now):
+                    delivery.gave_up_at = now
+                    continue
+                body = encode(event_payload(event, person, self.d.site))
+                info = self.link.publish(delivery.target, body)
+                delivery.attempts += 1
+                delivery.next_attempt_at = now + timedelta(seconds=MQTT_ACK_TIMEOUT_S)
+                t = time.perf_counter()
+                self.inflight[delivery.id] = _InFlight(delivery.id, info, t, t + MQTT_ACK_TIMEOUT_S)
+                sent += 1
+        return 0.0 if sent == BATCH else (0.05 if self.inflight else self.d.poll_s)
+
+    def _settle(self) -> None:
+        """Mark acknowledged publishes delivered; schedule a retry for those without PUBACK."""
+        if not self.inflight:
+            return
+        t = time.perf_counter()
+        now = utcnow()
+        done = [f for f in self.inflight.values() if f.info.is_published()]  # type: ignore[attr-defined]
+        late = [f for f in self.inflight.values() if f not in done and t > f.deadline]
+        if not done and not late:
+            return
+        with self.d.db.session() as s:
+            for f in done:
+                ms = (t - f.sent) * 1000
+                s.execute(
+                    update(Delivery)
+                    .where(Delivery.id == f.delivery_id)
+                    .values(delivered_at=now, last_error="")
+                )
+                s.add(DeliveryAttempt(delivery_id=f.delivery_id, at=now, ok=True, duration_ms=ms))
+            for f in late:
+                d = s.get(Delivery, f.delivery_id)
+                if d is None:  # event deleted meanwhile
+                    continue
+                d.last_error = f"no PUBACK within {MQTT_ACK_TIMEOUT_S:.0f} s"
+                wait = backoff_s(d.attempts, self.d.retry_min_s, self.d.retry_max_s)
+                d.next_attempt_at = now + timedelta(seconds=wait)
+                s.add(
+                    DeliveryAttempt(
+                        delivery_id=d.id, at=now, ok=False, error=d.last_error, duration_ms=0
+                    )
+                )
+        for f in done + late:
+            del self.inflight[f.delivery_id]
+
+
+class _WebhookWorker(_Worker):
+    def __init__(self, d: Dispatcher, hook: WebhookConfig, index: int) -> None:
+        super().__init__(d, f"notify-webhook-{index}")
+        self.hook = hook
+        self.client = httpx.Client(follow_redirects=False)
+        self.failures = 0  # consecutive, for the target-wide backoff
+        self.blocked_until = 0.0
+
+    def step(self) -> float:
+        if time.monotonic() < self.blocked_until:
+            return self.blocked_until - time.monotonic()
+        now = utcnow()
+        with self.d.db.session() as s:
+            rows = list(s.execute(_due(Channel.webhook, self.hook.url, now, 20)))
+        for delivery, event, person in rows:
+            if self.d.stopping.is_set():
+                break
+            if self.too_old(delivery, now):
+                self._give_up(delivery.id)
+                continue
+            body = encode(event_payload(event, person, self.d.site))
+            r = webhook.post(
+                self.client,
+                self.hook.url,
+                self.hook.secret,
+                body,
+                event_uid=event.uid,
+                delivery_id=delivery.id,
+                timeout_s=self.hook.timeout_s,
+            )
+            if r.ok:
+                self.failures = 0
+                self._record(delivery.id, r, 0.0)
+                continue
+            self.failures += 1
+            wait = backoff_s(self.failures, self.d.retry_min_s, self.d.retry_max_s)
+            self.blocked_until = time.monotonic() + wait
+            self._record(delivery.id, r, wait)
+            return wait
+        return 0.0 if len(rows) == 20 else self.d.poll_s
+
+    def _record(self, delivery_id: int, r: webhook.PostResult, wait: float) -> None:
+        now = utcnow()
+        with self.d.db.session() as s:
+            d = s.get(Delivery, delivery_id)
+            if d is None:
+                return
+            d.attempts += 1
+            s.add(
+                DeliveryAttempt(
+                    delivery_id=d.id,
+                    at=now,
+                    ok=r.ok,
+                    status=r.status,
+                    error=r.error,
+                    duration_ms=r.duration_ms,
+                )
+            )
+            if r.ok:
+                d.delivered_at = now
+                d.last_error = ""
+            else:
+                d.last_error = r.error
+                # Due again when the target-wide block ends, so the oldest row goes first.
+                d.next_attempt_at = now + timedelta(seconds=wait * 0.99)
+
+    def _give_up(self, delivery_id: int) -> None:
+        with self.d.db.session() as s:
+            s.execute(
+                update(Delivery).where(Delivery.id == delivery_id).values(gave_up_at=utcnow())
+            )
+
+    def close(self) -> None:
+        self.client.close()
+
+
+class Dispatcher:
+    """Delivers the outbox. `start()` once, `wake()` after new events, `stop()` on shutdown."""
+
+    def __init__(self, db: Database, cfg: VigilConfig, *, poll_s: float = 1.0) -> None:
+        n = cfg.notify
+        self.db = db
+        self.site = cfg.site.name
+        self.poll_s = poll_s
+        self.retry_min_s = n.retry_min_s
+        self.retry_max_s = max(n.retry_max_s, n.retry_min_s)
+        self.give_up_after = timedelta(hours=n.give_up_after_h)
+        self.stopping = threading.Event()
+        self.mqtt: MqttLink | None = None
+        self.workers: list[_Worker] = []
+        if n.mqtt.enabled:
+            cameras = [c.name for c in cfg.cameras if c.enabled]
+            self.mqtt = MqttLink(
+                n.mqtt, self.site, cameras, on_change=self.wake, reconnect_max_s=self.retry_max_s
+            )
+            self.workers.append(_MqttWorker(self, self.mqtt))
+        self.workers += [_WebhookWorker(self, h, i) for i, h in enumerate(n.webhooks)]
+        self._targets = {h.url for h in n.webhooks}
+
+    def start(self) -> None:
+        self._drop_orphans()
+        if self.mqtt is not None:
+            self.mqtt.start()
+        for w in self.workers:
+            w.start()
+
+    def wake(self) -> None:
+        for w in self.workers:
+            w.bell.set()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self.stopping.set()
+        self.wake()
+        for w in self.workers:
+            if w.is_alive():
+                w.join(timeout)
+            if isinstance(w, _WebhookWorker):
+                w.close()
+        if self.mqtt is not None:
+            self.mqtt.stop()
+
+    def set_camera_status(self, camera: str, state: str, **extra: object) -> None:
+        """Retained `{"state": ..., ...}` on the camera's status topic (no-op without MQTT)."""
+        if self.mqtt is not None:
+            self.mqtt.set_camera_status(camera, {"state": state, **extra})
+
+    def _drop_orphans(self) -> None:
+        """Give up pending rows whose target is no longer configured (they would wait forever)."""
+        now = utcnow()
+        pending = (Delivery.delivered_at.is_(None), Delivery.gave_up_at.is_(None))
+        with self.db.session() as s:
+            hooks = update(Delivery).where(
+                *pending, Delivery.channel == Channel.webhook, Delivery.target.not_in(self._targets)
+            )
+            s.execute(hooks.values(gave_up_at=now, last_error="webhook no longer configured"))
+            if self.mqtt is None:
+                mq = update(Delivery).where(*pending, Delivery.channel == Channel.mqtt)
+                s.execute(mq.values(gave_up_at=now, last_error="MQTT no longer enabled"))
+
+
+def pending_count(db: Database) -> int:
+    with db.session() as s:
+        q = select(Delivery.id).where(
+            Delivery.delivered_at.is_(None), Delivery.gave_up_at.is_(None)
+        )
+        return len(list(s.scalars(q)))

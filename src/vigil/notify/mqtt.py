@@ -1,0 +1,173 @@
+"""The MQTT link: one persistent paho client, retained status, Home Assistant discovery.
+
+The broker keeps our session (fixed client id, clean session off), and paho re-sends
+unacknowledged QoS 1 messages after a reconnect. The outbox, not paho's memory, is what
+makes delivery survive a restart of Vigil: a row is done only once the broker sent PUBACK.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from vigil.config import MqttConfig
+from vigil.notify.topics import camera_status_topic, event_topic, segment, site_status_topic
+
+log = logging.getLogger(__name__)
+
+
+def discovery_messages(
+    cfg: MqttConfig, site: str, cameras: list[str]
+) -> list[tuple[str, dict[str, Any]]]:
+    """Home Assistant discovery configs (topic, payload): motion and person binary sensors and
+    a last-known-person sensor per camera, all fed by the event topics."""
+    node = f"vigil_{segment(site)}"
+    availability = {
+        "availability_topic": site_status_topic(cfg.topic_prefix, site),
+        "payload_available": "online",
+        "payload_not_available": "offline",
+    }
+    out: list[tuple[str, dict[str, Any]]] = []
+    for cam in cameras:
+        device = {
+            "identifiers": [f"{node}_{segment(cam)}"],
+            "name": f"{site} {cam}",
+            "manufacturer": "Vigil",
+            "model": "camera",
+        }
+        base = f"{node}_{segment(cam)}"
+        for kind, device_class in (("motion", "motion"), ("person", "occupancy")):
+            out.append(
+                (
+                    f"{cfg.ha_prefix}/binary_sensor/{node}/{segment(cam)}_{kind}/config",
+                    {
+                        "name": kind.capitalize(),
+                        "unique_id": f"{base}_{kind}",
+                        "state_topic": event_topic(cfg.topic_prefix, site, cam, kind),
+                        "value_template": "ON",  # any event on the topic means "seen now"
+                        "payload_on": "ON",
+                        "off_delay": 30,
+                        "device_class": device_class,
+                        "device": device,
+                        **availability,
+                    },
+                )
+            )
+        known = event_topic(cfg.topic_prefix, site, cam, "known_person")
+        out.append(
+            (
+                f"{cfg.ha_prefix}/sensor/{node}/{segment(cam)}_last_person/config",
+                {
+                    "name": "Last known person",
+                    "unique_id": f"{base}_last_person",
+                    "state_topic": known,
+                    "value_template": "{{ value_json.person.name }}",
+                    "json_attributes_topic": known,
+                    "icon": "mdi:account",
+                    "device": device,
+                    **availability,
+                },
+            )
+        )
+    return out
+
+
+class MqttLink:
+    """A paho client that reconnects by itself; `publish` returns paho's message info."""
+
+    def __init__(
+        self,
+        cfg: MqttConfig,
+        site: str,
+        cameras: list[str],
+        *,
+        on_change: Callable[[], None] = lambda: None,
+        reconnect_max_s: float = 30.0,
+    ) -> None:
+        self.cfg = cfg
+        self.site = site
+        self.cameras = cameras
+        self._on_change = on_change
+        self._lock = threading.Lock()
+        self._camera_status: dict[str, dict[str, Any]] = {}
+        self._connected = threading.Event()
+        self.client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=cfg.client_id or f"vigil-{segment(site)}",
+            clean_session=False,
+            protocol=mqtt.MQTTv311,
+        )
+        if cfg.username is not None:
+            self.client.username_pw_set(cfg.username, cfg.password)
+        self.client.will_set(
+            site_status_topic(cfg.topic_prefix, site), "offline", qos=1, retain=True
+        )
+        self.client.reconnect_delay_set(min_delay=1, max_delay=max(1, int(reconnect_max_s)))
+        self.client.max_inflight_messages_set(100)
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
+        self.client.on_publish = lambda *_: self._on_change()
+
+    def start(self) -> None:
+        self.client.connect_async(self.cfg.host, self.cfg.port, keepalive=self.cfg.keepalive_s)
+        self.client.loop_start()
+
+    def stop(self) -> None:
+        if self._connected.is_set():
+            info = self.client.publish(
+                site_status_topic(self.cfg.topic_prefix, self.site), "offline", qos=1, retain=True
+            )
+            with contextlib.suppress(RuntimeError, ValueError):
+                info.wait_for_publish(timeout=2)
+        self.client.disconnect()
+        self.client.loop_stop()
+        self._connected.clear()
+
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set() and self.client.is_connected()
+
+    def wait_connected(self, timeout: float) -> bool:
+        return self._connected.wait(timeout)
+
+    def publish(self, topic: str, payload: bytes | str, *, retain: bool = False) -> Any:
+        return self.client.publish(topic, payload, qos=1, retain=retain)
+
+    def set_camera_status(self, camera: str, status: dict[str, Any]) -> None:
+        """Retained status of one camera; re-sent after every reconnect."""
+        with self._lock:
+            self._camera_status[camera] = status
+        if self.connected:
+            self._publish_status(camera, status)
+
+    def _publish_status(self, camera: str, status: dict[str, Any]) -> None:
+        topic = camera_status_topic(self.cfg.topic_prefix, self.site, camera)
+        self.publish(topic, json.dumps(status, sort_keys=True), retain=True)
+
+    def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+        if reason.is_failure:
+            log.warning("MQTT broker %s:%s refused us: %s", self.cfg.host, self.cfg.port, reason)
+            return
+        log.info("MQTT connected to %s:%s", self.cfg.host, self.cfg.port)
+        self.publish(site_status_topic(self.cfg.topic_prefix, self.site), "online", retain=True)
+        if self.cfg.ha_discovery:
+            for topic, payload in discovery_messages(self.cfg, self.site, self.cameras):
+                self.publish(topic, json.dumps(payload, sort_keys=True), retain=True)
+        with self._lock:
+            statuses = list(self._camera_status.items())
+        for camera, status in statuses:
+            self._publish_status(camera, status)
+        self._connected.set()
+        self._on_change()
+
+    def _on_disconnect(self, _c: Any, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+        if self._connected.is_set():
+            log.warning("MQTT disconnected from %s:%s: %s", self.cfg.host, self.cfg.port, reason)
+        self._connected.clear()

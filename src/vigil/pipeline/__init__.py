@@ -1,0 +1,1 @@
+"""Per-camera analysis and the event store: frames in, stored events (and notifications) out."""

@@ -1,0 +1,336 @@
+"""The event store: create events (with their outbox rows), list them, and manage watchlists.
+
+`create_event` writes the event and one outbox row per notification target in one
+transaction; `vigil.notify.dispatcher.Dispatcher` delivers those rows until they succeed.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from vigil.config import VigilConfig
+from vigil.errors import InputError, NotFoundError
+from vigil.notify.topics import event_topic
+from vigil.store.db import Database
+from vigil.store.models.events import (
+    Channel,
+    Delivery,
+    Event,
+    EventKind,
+    WatchAction,
+    Watchlist,
+    WatchlistMember,
+)
+from vigil.store.models.faces import Person
+
+SNAPSHOTS = "snapshots"  # folder under data_dir
+_STRENGTH = {WatchAction.ignore: 0, WatchAction.notify: 1, WatchAction.alert: 2}
+
+
+def new_uid() -> str:
+    """A UUIDv7 string: 48-bit Unix milliseconds then random bits, so uids sort by time."""
+    value = (time.time_ns() // 1_000_000) << 80 | secrets.randbits(80)
+    value = (value & ~(0xF << 76)) | (0x7 << 76)  # version 7
+    value = (value & ~(0x3 << 62)) | (0x2 << 62)  # RFC 4122 variant
+    h = f"{value:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+@dataclass(frozen=True)
+class Routing:
+    """Where notifications of new events go. Build once with `Routing.from_config`."""
+
+    site: str = ""
+    mqtt_prefix: str | None = None  # None: MQTT off
+    webhooks: tuple[tuple[str, frozenset[str]], ...] = ()  # (url, kinds; empty = all)
+
+    @classmethod
+    def from_config(cls, cfg: VigilConfig) -> Routing:
+        n = cfg.notify
+        return cls(
+            site=cfg.site.name,
+            mqtt_prefix=n.mqtt.topic_prefix if n.mqtt.enabled else None,
+            webhooks=tuple((w.url, frozenset(w.kinds)) for w in n.webhooks),
+        )
+
+    def targets(self, camera: str, kind: str) -> list[tuple[Channel, str]]:
+        out: list[tuple[Channel, str]] = []
+        if self.mqtt_prefix is not None:
+            out.append((Channel.mqtt, event_topic(self.mqtt_prefix, self.site, camera, kind)))
+        out += [
+            (Channel.webhook, url) for url, kinds in self.webhooks if not kinds or kind in kinds
+        ]
+        return out
+
+
+NO_ROUTING = Routing()
+
+
+def _write_snapshot(data_dir: Path, camera: str, start: datetime, uid: str, jpeg: bytes) -> str:
+    rel = Path(SNAPSHOTS) / camera / start.strftime("%Y-%m-%d") / f"{uid}.jpg"
+    path = data_dir / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    with open(tmp, "wb") as f:
+        f.write(jpeg)
+        f.flush()
+        os.fsync(f.fileno())
+    tmp.replace(path)
+    return rel.as_posix()
+
+
+def create_event(
+    db: Database,
+    *,
+    camera: str,
+    kind: EventKind | str,
+    start: datetime,
+    end: datetime | None = None,
+    uid: str | None = None,
+    snapshot_jpeg: bytes | None = None,
+    data_dir: Path | None = None,
+    box_path: Sequence[Sequence[float]] | None = None,
+    person_id: int | None = None,
+    score: float | None = None,
+    confidence: float | None = None,
+    zone: str | None = None,
+    details: dict[str, Any] | None = None,
+    routing: Routing = NO_ROUTING,
+    wake: Callable[[], None] | None = None,
+) -> Event:
+    """Store one event and its outbox rows in one transaction; return the stored event.
+
+    Idempotent on `uid`: a second call with a stored uid returns the stored event and adds
+    nothing. `box_path` rows are [t_offset_s, x, y, w, h]. A person on an `ignore`
+    watchlist (and on no stronger one) gets no notifications; the event is still stored.
+    `wake` (e.g. `Dispatcher.wake`) is called after the commit so delivery starts at once.
+    """
+    kind = EventKind(kind)
+    if start.tzinfo is None or (end is not None and end.tzinfo is None):
+        raise InputError("event times must be timezone-aware (UTC)")
+    uid = uid or new_uid()
+    existing = get_event(db, uid)
+    if existing is not None:
+        return existing
+    snapshot = None
+    if snapshot_jpeg is not None:
+        if data_dir is None:
+            raise InputError("a snapshot needs data_dir")
+        snapshot = _write_snapshot(data_dir, camera, start, uid, snapshot_jpeg)
+    details = dict(details or {})
+    try:
+        with db.session() as s:
+            action = WatchAction.notify
+            if person_id is not None:
+                lists = _actions(s, person_id)
+                if lists:
+                    action = effective_action(lists.values())
+                    details["watchlists"] = sorted(lists)
+                    details["action"] = action.value
+            event = Event(
+                uid=uid,
+                camera=camera,
+                kind=kind,
+                start=start,
+                end=end,
+                snapshot=snapshot,
+                box_path=[[round(float(v), 3) for v in row] for row in box_path]
+                if box_path is not None
+                else None,
+                person_id=person_id,
+                score=score,
+                confidence=confidence,
+                zone=zone,
+                details=details,
+            )
+            s.add(event)
+            if action is not WatchAction.ignore:
+                for channel, target in routing.targets(camera, kind.value):
+                    s.add(Delivery(event_uid=uid, channel=channel, target=target))
+    except IntegrityError:
+        # A concurrent writer stored the same uid first; theirs stands.
+        stored = get_event(db, uid)
+        if stored is None:
+            raise
+        return stored
+    if wake is not None:
+        wake()
+    return event
+
+
+def get_event(db: Database, uid: str) -> Event | None:
+    with db.session() as s:
+        return s.scalar(select(Event).where(Event.uid == uid))
+
+
+@dataclass
+class EventFilter:
+    camera: str | None = None
+    kinds: Sequence[EventKind | str] = ()  # empty: every kind
+    person_id: int | None = None
+    zone: str | None = None
+    since: datetime | None = None  # start >= since
+    until: datetime | None = None  # start < until
+
+
+@dataclass
+class EventPage:
+    events: list[Event]
+    next_cursor: str | None  # pass back as `cursor` for the next (older) page; None: last page
+
+
+def _encode_cursor(event: Event) -> str:
+    return f"{event.start.isoformat()}|{event.id}"
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, int]:
+    try:
+        start, ident = cursor.rsplit("|", 1)
+        return datetime.fromisoformat(start), int(ident)
+    except ValueError as exc:
+        raise InputError(f"not a valid events cursor: {cursor!r}") from exc
+
+
+def list_events(
+    db: Database, filters: EventFilter | None = None, *, limit: int = 50, cursor: str | None = None
+) -> EventPage:
+    """Events newest first (by start, then id), keyset-paged so inserts never shift pages."""
+    f = filters or EventFilter()
+    if not 1 <= limit <= 1000:
+        raise InputError("limit must be between 1 and 1000")
+    q = select(Event)
+    if f.camera is not None:
+        q = q.where(Event.camera == f.camera)
+    if f.kinds:
+        q = q.where(Event.kind.in_([EventKind(k) for k in f.kinds]))
+    if f.person_id is not None:
+        q = q.where(Event.person_id == f.person_id)
+    if f.zone is not None:
+        q = q.where(Event.zone == f.zone)
+    if f.since is not None:
+        q = q.where(Event.start >= f.since)
+    if f.until is not None:
+        q = q.where(Event.start < f.until)
+    if cursor is not None:
+        c_start, c_id = _decode_cursor(cursor)
+        q = q.where(or_(Event.start < c_start, and_(Event.start == c_start, Event.id < c_id)))
+    q = q.order_by(Event.start.desc(), Event.id.desc()).limit(limit + 1)
+    with db.session() as s:
+        rows = list(s.scalars(q))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return EventPage(rows, _encode_cursor(rows[-1]) if more else None)
+
+
+# --- watchlists -------------------------------------------------------------------------
+
+
+def _get_watchlist(s: Session, name: str) -> Watchlist:
+    wl = s.scalar(select(Watchlist).where(Watchlist.name == name))
+    if wl is None:
+        raise NotFoundError(f"no watchlist named {name!r}")
+    return wl
+
+
+def create_watchlist(
+    db: Database, name: str, action: WatchAction | str, notes: str = ""
+) -> Watchlist:
+    action = WatchAction(action)
+    try:
+        with db.session() as s:
+            wl = Watchlist(name=name, action=action, notes=notes)
+            s.add(wl)
+    except IntegrityError as exc:
+        raise InputError(f"a watchlist named {name!r} already exists") from exc
+    return wl
+
+
+def list_watchlists(db: Database) -> list[Watchlist]:
+    with db.session() as s:
+        return list(s.scalars(select(Watchlist).order_by(Watchlist.name)))
+
+
+def update_watchlist(
+    db: Database,
+    name: str,
+    *,
+    action: WatchAction | str | None = None,
+    new_name: str | None = None,
+    notes: str | None = None,
+) -> Watchlist:
+    try:
+        with db.session() as s:
+            wl = _get_watchlist(s, name)
+            if action is not None:
+                wl.action = WatchAction(action)
+            if new_name is not None:
+                wl.name = new_name
+            if notes is not None:
+                wl.notes = notes
+    except IntegrityError as exc:
+        raise InputError(f"a watchlist named {new_name!r} already exists") from exc
+    return wl
+
+
+def delete_watchlist(db: Database, name: str) -> None:
+    with db.session() as s:
+        s.delete(_get_watchlist(s, name))
+
+
+def add_to_watchlist(db: Database, name: str, person_id: int) -> None:
+    """Idempotent."""
+    with db.session() as s:
+        wl = _get_watchlist(s, name)
+        if s.get(Person, person_id) is None:
+            raise NotFoundError(f"no person with id {person_id}")
+        if s.get(WatchlistMember, (wl.id, person_id)) is None:
+            s.add(WatchlistMember(watchlist_id=wl.id, person_id=person_id))
+
+
+def remove_from_watchlist(db: Database, name: str, person_id: int) -> bool:
+    """True if the person was on the list."""
+    with db.session() as s:
+        wl = _get_watchlist(s, name)
+        member = s.get(WatchlistMember, (wl.id, person_id))
+        if member is None:
+            return False
+        s.delete(member)
+        return True
+
+
+def watchlist_members(db: Database, name: str) -> list[int]:
+    with db.session() as s:
+        wl = _get_watchlist(s, name)
+        q = select(WatchlistMember.person_id).where(WatchlistMember.watchlist_id == wl.id)
+        return sorted(s.scalars(q))
+
+
+def _actions(s: Session, person_id: int) -> dict[str, WatchAction]:
+    q = (
+        select(Watchlist.name, Watchlist.action)
+        .join(WatchlistMember, WatchlistMember.watchlist_id == Watchlist.id)
+        .where(WatchlistMember.person_id == person_id)
+    )
+    return {name: WatchAction(action) for name, action in s.execute(q)}
+
+
+def actions_for(db: Database, person_id: int) -> dict[str, WatchAction]:
+    """The watchlists (name -> action) a person is on; empty when on none."""
+    with db.session() as s:
+        return _actions(s, person_id)
+
+
+def effective_action(actions: Iterable[WatchAction]) -> WatchAction:
+    """The strongest of a person's actions (alert > notify > ignore); notify when none."""
+    return max(actions, key=_STRENGTH.__getitem__, default=WatchAction.notify)
