@@ -68,6 +68,10 @@ class _Worker(threading.Thread):
                 log.exception("%s failed; retrying", self.name)
                 wait = self.d.retry_min_s
             self.bell.wait(min(wait, self.d.poll_s))
+        self.finish()
+
+    def finish(self) -> None:
+        """Last words before the thread ends."""
 
     def step(self) -> float:
         """Deliver what is due; return seconds until it is worth looking again."""
@@ -112,6 +116,9 @@ class _MqttWorker(_Worker):
                 self.inflight[delivery.id] = _InFlight(delivery.id, info, t, t + MQTT_ACK_TIMEOUT_S)
                 sent += 1
         return 0.0 if sent == BATCH else (0.05 if self.inflight else self.d.poll_s)
+
+    def finish(self) -> None:
+        self._settle()  # record the acks that already arrived
 
     def _settle(self) -> None:
         """Mark acknowledged publishes delivered; schedule a retry for those without PUBACK."""
