@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.markup import escape
 
 import vigil.cli.camera_cmd as camera_cmd
+import vigil.cli.storage_cmd as storage_cmd
 from vigil.cli import analyze_cmd, bench_cmd, config_cmd, demo_cmd, eval_cmd, faces_cmd
 from vigil.cli.state import AppState
 from vigil.errors import VigilError
@@ -28,6 +29,7 @@ app.add_typer(bench_cmd.app, name="bench")
 app.command("demo")(demo_cmd.demo)
 app.command("analyze")(analyze_cmd.analyze)
 camera_cmd.register(app)  # cameras, record, export
+storage_cmd.register(app)  # retention, segments
 
 
 @app.callback()

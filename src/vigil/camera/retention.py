@@ -1,0 +1,645 @@
+"""Retention: per-camera age limits, a global disk quota, free-space floor, evidence locks.
+
+One pass (`run_retention`):
+1. expired evidence locks are cleared (a lock lasts until `locked_until` unless renewed);
+2. index rows whose file is gone are removed and reported;
+3. footage older than its camera's `retention_days` is deleted;
+4. while recordings use more than `disk_quota_gb`, or the filesystem has less than
+   `min_free_gb` free, the oldest unlocked footage of any camera is deleted;
+5. if the limits still are not met because nothing else may be deleted (all locked, or being
+   written), the pass raises an alarm; `disk_state` then tells the recorder to stop writing.
+
+Only complete segments are deleted: the one a recorder is writing is never touched. Each
+pass is written to `<data_dir>/retention.json` (last run, what was removed, oldest footage
+kept and disk use per camera, the last few runs), so an operator can see retention is alive.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import and_, delete, func, or_, select, update
+
+from vigil.camera.index import recordings_dir
+from vigil.config import CameraConfig, RecordingConfig
+from vigil.store.db import Database
+from vigil.store.models.camera import Segment
+
+log = logging.getLogger(__name__)
+
+REPORT_FILE = "retention.json"
+GB = 1_000_000_000
+DEFAULT_RETENTION_DAYS = float(CameraConfig.model_fields["retention_days"].default)
+HARD_FLOOR_MIN_BYTES = 64 * 1024 * 1024  # below this much free space nobody writes
+HISTORY = 20  # runs kept in the report file
+LISTED = 50  # deleted / missing paths listed in the report (the counts are complete)
+BATCH = 200  # rows fetched at a time while freeing space
+
+
+@dataclass
+class CameraUsage:
+    camera: str
+    files: int = 0
+    bytes: int = 0
+    oldest: str | None = None  # ISO UTC start of the oldest footage kept
+    newest: str | None = None  # ISO UTC end of the newest footage
+    locked_files: int = 0
+    locked_bytes: int = 0
+    retention_days: float = DEFAULT_RETENTION_DAYS
+    configured: bool = True  # False: footage of a camera no longer in vigil.yaml
+    deleted_files: int = 0  # in this run
+    deleted_bytes: int = 0
+
+
+@dataclass
+class RetentionReport:
+    ran_at: str  # ISO UTC
+    duration_s: float = 0.0
+    deleted_files: int = 0
+    deleted_bytes: int = 0
+    deleted_by_reason: dict[str, int] = field(
+        default_factory=lambda: {"age": 0, "quota": 0, "min_free": 0}
+    )
+    deleted: list[str] = field(default_factory=list)  # first LISTED paths
+    missing_files: int = 0  # rows removed because their file was gone
+    missing: list[str] = field(default_factory=list)
+    locks_expired: int = 0
+    errors: list[str] = field(default_factory=list)
+    used_bytes: int = 0  # all recordings, after the run
+    quota_bytes: int | None = None
+    free_bytes: int = 0  # on the recordings filesystem, after the run
+    disk_total_bytes: int = 0
+    min_free_bytes: int = 0
+    alarm: str = ""  # "" when every limit is met or can still be met by deleting
+    cameras: list[CameraUsage] = field(default_factory=list)
+    history: list[dict[str, Any]] = field(default_factory=list)  # earlier runs, newest first
+
+    @property
+    def ok(self) -> bool:
+        return not self.alarm
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RetentionReport:
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        cams = [
+            CameraUsage(**{k: v for k, v in c.items() if k in CameraUsage.__dataclass_fields__})
+            for c in known.pop("cameras", [])
+        ]
+        return cls(**known, cameras=cams)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "ran_at": self.ran_at,
+            "deleted_files": self.deleted_files,
+            "deleted_bytes": self.deleted_bytes,
+            "missing_files": self.missing_files,
+            "used_bytes": self.used_bytes,
+            "free_bytes": self.free_bytes,
+            "alarm": self.alarm,
+        }
+
+
+# --- disk ---------------------------------------------------------------------------------
+
+
+def _existing(path: Path) -> Path:
+    path = Path(path).absolute()
+    while not path.exists() and path.parent != path:
+        path = path.parent
+    return path
+
+
+def disk_usage(data_dir: Path) -> tuple[int, int]:
+    """(free, total) bytes of the filesystem the recordings live on."""
+    usage = shutil.disk_usage(_existing(recordings_dir(data_dir)))
+    return usage.free, usage.total
+
+
+def hard_floor_bytes(recording: RecordingConfig) -> int:
+    """Free space below which recording stops even if retention might still free some:
+    half of `min_free_gb`, and never less than 64 MiB."""
+    return max(HARD_FLOOR_MIN_BYTES, int(recording.min_free_gb * GB / 2))
+
+
+@dataclass(frozen=True)
+class DiskState:
+    """Whether the recorder may write now, and why not."""
+
+    ok: bool
+    free_bytes: int
+    reason: str = ""
+
+
+def disk_state(
+    data_dir: Path, recording: RecordingConfig, *, alarm: str | None = None
+) -> DiskState:
+    """May recordings be written? No when free space is under the hard floor, or when the last
+    retention pass raised an alarm (limits exceeded and nothing left to delete).
+
+    `alarm` is the in-memory alarm of a `RetentionScheduler`; without it the persisted report
+    is read (an alarm older than three retention intervals is ignored as stale). Cheap: one
+    statvfs and, at most, one small file read."""
+    free, _total = disk_usage(data_dir)
+    floor = hard_floor_bytes(recording)
+    if free < floor:
+        return DiskState(
+            False, free, f"disk almost full: {free / GB:.2f} GB free, below {floor / GB:.2f} GB"
+        )
+    if alarm is None:
+        report = read_report(data_dir)
+        alarm = ""
+        if report is not None and report.alarm:
+            age = (datetime.now(UTC) - datetime.fromisoformat(report.ran_at)).total_seconds()
+            if age < 3 * recording.retention_interval_s:
+                alarm = report.alarm
+    if alarm:
+        return DiskState(False, free, alarm)
+    return DiskState(True, free)
+
+
+# --- locks --------------------------------------------------------------------------------
+
+
+def _valid_lock(now: datetime):  # type: ignore[no-untyped-def]
+    return and_(Segment.locked_until.is_not(None), Segment.locked_until > now)
+
+
+def _deletable(now: datetime):  # type: ignore[no-untyped-def]
+    return and_(
+        Segment.complete.is_(True),
+        or_(Segment.locked_until.is_(None), Segment.locked_until <= now),
+    )
+
+
+def lock_segments(
+    db: Database,
+    camera: str,
+    start: datetime,
+    end: datetime,
+    *,
+    until: datetime,
+    reason: str,
+    owner: str,
+    now: datetime | None = None,
+) -> int:
+    """Hold the camera's footage overlapping [start, end) as evidence until `until`.
+
+    Locking again renews: a later `until` extends a valid lock, an earlier one never shortens
+    it (use `unlock_segments`). Returns the number of segments locked. Footage recorded after
+    this call is not covered, even inside the range."""
+    if not reason.strip():
+        raise ValueError("an evidence lock needs a reason")
+    now = now or datetime.now(UTC)
+    if until <= now:
+        raise ValueError("the lock must end in the future")
+    n = 0
+    with db.session() as s:
+        rows = s.scalars(
+            select(Segment).where(
+                Segment.camera == camera, Segment.start < end, Segment.end > start
+            )
+        ).all()
+        for row in rows:
+            if row.locked_until is None or row.locked_until <= now:
+                row.locked_until, row.lock_reason, row.lock_owner = until, reason, owner
+            else:  # renew: extend, never shorten; keep every reason and owner
+                row.locked_until = max(row.locked_until, until)
+                if reason not in row.lock_reason.split("; "):
+                    row.lock_reason = f"{row.lock_reason}; {reason}" if row.lock_reason else reason
+                if owner and owner not in row.lock_owner.split(", "):
+                    row.lock_owner = f"{row.lock_owner}, {owner}" if row.lock_owner else owner
+            n += 1
+    return n
+
+
+def unlock_segments(db: Database, camera: str, start: datetime, end: datetime) -> int:
+    """Release the locks on the camera's footage overlapping [start, end); returns how many."""
+    with db.session() as s:
+        result = s.execute(
+            update(Segment)
+            .where(
+                Segment.camera == camera,
+                Segment.start < end,
+                Segment.end > start,
+                Segment.locked_until.is_not(None),
+            )
+            .values(locked_until=None, lock_reason="", lock_owner="")
+        )
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def expire_locks(db: Database, now: datetime | None = None) -> int:
+    """Clear locks whose time is up (they were not renewed); returns how many."""
+    now = now or datetime.now(UTC)
+    with db.session() as s:
+        result = s.execute(
+            update(Segment)
+            .where(Segment.locked_until.is_not(None), Segment.locked_until <= now)
+            .values(locked_until=None, lock_reason="", lock_owner="")
+        )
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+# --- the pass -----------------------------------------------------------------------------
+
+
+class _Pass:
+    """State of one retention pass: deletes files and rows, counts what it did."""
+
+    def __init__(self, db: Database, data_dir: Path, report: RetentionReport) -> None:
+        self.db = db
+        self.root = recordings_dir(data_dir)
+        self.report = report
+        self.per_camera: dict[str, list[int]] = {}  # camera -> [files, bytes]
+        self.touched_dirs: set[Path] = set()
+        self.pending: list[int] = []  # ids of rows whose file was deleted
+
+    def delete(self, rows: Iterable[tuple[int, str, str, int]], reason: str) -> int:
+        """Delete these (id, camera, path, size) segments; return the bytes freed on disk."""
+        freed = 0
+        for row in rows:
+            freed += self.delete_file(*row, reason=reason)
+        self.flush()
+        return freed
+
+    def delete_file(self, seg_id: int, camera: str, rel: str, size: int, *, reason: str) -> int:
+        """Delete one file (its row goes at the next `flush`); -1 when it could not be."""
+        path = self.root / rel
+        try:
+            on_disk = path.stat().st_size
+            path.unlink()
+        except FileNotFoundError:
+            self._missing(rel)
+            self.pending.append(seg_id)
+            return 0
+        except OSError as exc:
+            self.report.errors.append(f"cannot delete {rel}: {exc.strerror or exc}")
+            return -1
+        self.pending.append(seg_id)
+        size = on_disk or size
+        r = self.report
+        r.deleted_files += 1
+        r.deleted_bytes += size
+        r.deleted_by_reason[reason] = r.deleted_by_reason.get(reason, 0) + 1
+        if len(r.deleted) < LISTED:
+            r.deleted.append(rel)
+        counts = self.per_camera.setdefault(camera, [0, 0])
+        counts[0] += 1
+        counts[1] += size
+        self.touched_dirs.add(path.parent)
+        return on_disk
+
+    def flush(self) -> None:
+        """Remove the rows of the files deleted so far."""
+        if self.pending:
+            ids, self.pending = self.pending, []
+            with self.db.session() as s:
+                s.execute(delete(Segment).where(Segment.id.in_(ids)))
+
+    def _missing(self, rel: str) -> None:
+        log.warning("segment %s is in the index but its file is gone; row removed", rel)
+        self.report.missing_files += 1
+        if len(self.report.missing) < LISTED:
+            self.report.missing.append(rel)
+
+    def drop_missing_rows(self, cameras: Iterable[str]) -> None:
+        """Remove complete rows whose file is gone (one directory listing per date folder)."""
+        for camera in cameras:
+            with self.db.session() as s:
+                rows = s.execute(
+                    select(Segment.id, Segment.path).where(
+                        Segment.camera == camera, Segment.complete.is_(True)
+                    )
+                ).all()
+            listed: dict[str, set[str]] = {}
+            gone: list[int] = []
+            for seg_id, rel in rows:
+                folder, _, name = rel.rpartition("/")
+                if folder not in listed:
+                    try:
+                        listed[folder] = set(os.listdir(self.root / folder))
+                    except OSError:
+                        listed[folder] = set()
+                if name not in listed[folder]:
+                    self._missing(rel)
+                    gone.append(seg_id)
+            if gone:
+                with self.db.session() as s:
+                    s.execute(delete(Segment).where(Segment.id.in_(gone)))
+
+    def remove_empty_dirs(self, keep_after: datetime) -> None:
+        """Remove emptied date folders of past days (today's may be about to get a file)."""
+        for folder in self.touched_dirs:
+            try:
+                day = datetime.strptime(folder.name, "%Y-%m-%d").replace(tzinfo=UTC)
+            except ValueError:
+                continue
+            if day < keep_after:
+                with contextlib.suppress(OSError):
+                    folder.rmdir()  # only succeeds when empty
+
+
+def _deletable_batches(db: Database, now: datetime, *where: Any) -> Iterator[list[Any]]:
+    """Deletable segments (id, camera, path, size, start), oldest first, a batch at a time.
+
+    Keyset pagination: a row that could not be deleted is not fetched again."""
+    after: tuple[datetime, int] | None = None
+    while True:
+        q = select(Segment.id, Segment.camera, Segment.path, Segment.size_bytes, Segment.start)
+        q = q.where(_deletable(now), *where)
+        if after is not None:
+            q = q.where(
+                or_(
+                    Segment.start > after[0],
+                    and_(Segment.start == after[0], Segment.id > after[1]),
+                )
+            )
+        with db.session() as s:
+            rows = list(s.execute(q.order_by(Segment.start, Segment.id).limit(BATCH)).all())
+        if not rows:
+            return
+        yield rows
+        after = (rows[-1].start, rows[-1].id)
+
+
+def _used_bytes(db: Database) -> int:
+    with db.session() as s:
+        return int(s.scalar(select(func.coalesce(func.sum(Segment.size_bytes), 0))) or 0)
+
+
+def run_retention(
+    db: Database,
+    data_dir: Path,
+    cameras: Iterable[CameraConfig],
+    recording: RecordingConfig,
+    *,
+    now: datetime | None = None,
+    save: bool = True,
+) -> RetentionReport:
+    """One retention pass (see the module doc). Never raises for a single bad file: problems
+    are listed in the report's `errors`. With `save`, the report is written to
+    `<data_dir>/retention.json` (with the previous runs' summaries)."""
+    t0 = time.monotonic()
+    now = now or datetime.now(UTC)
+    days = {c.name: float(c.retention_days) for c in cameras}
+    report = RetentionReport(ran_at=now.isoformat(timespec="seconds"))
+    report.quota_bytes = int(recording.disk_quota_gb * GB) if recording.disk_quota_gb else None
+    report.min_free_bytes = int(recording.min_free_gb * GB)
+    p = _Pass(db, data_dir, report)
+
+    report.locks_expired = expire_locks(db, now)
+    with db.session() as s:
+        known = sorted(set(s.scalars(select(Segment.camera).distinct())))
+    p.drop_missing_rows(known)
+
+    # 1. age, per camera
+    for camera in known:
+        cutoff = now - timedelta(days=days.get(camera, DEFAULT_RETENTION_DAYS))
+        for rows in _deletable_batches(db, now, Segment.camera == camera, Segment.end <= cutoff):
+            p.delete([(r.id, r.camera, r.path, r.size_bytes) for r in rows], "age")
+
+    # 2. quota and free space, oldest first across cameras
+    used = _used_bytes(db)
+    free, _total = disk_usage(data_dir)
+    need_quota = max(0, used - report.quota_bytes) if report.quota_bytes is not None else 0
+    need_free = max(0, report.min_free_bytes - free)
+    if need_quota > 0 or need_free > 0:
+        for rows in _deletable_batches(db, now):
+            for seg_id, camera, rel, size, _start in rows:
+                if need_quota <= 0 and need_free <= 0:
+                    break
+                reason = "quota" if need_quota > 0 else "min_free"
+                freed = p.delete_file(seg_id, camera, rel, size, reason=reason)
+                if freed >= 0:
+                    need_quota -= size  # the quota is counted on the index, free space on disk
+                    need_free -= freed
+            p.flush()
+            if need_quota <= 0 and need_free <= 0:
+                break
+
+    # 3. what is left, and the alarm
+    report.used_bytes = _used_bytes(db)
+    report.free_bytes, report.disk_total_bytes = disk_usage(data_dir)
+    problems = []
+    if report.quota_bytes is not None and report.used_bytes > report.quota_bytes:
+        problems.append(
+            f"recordings use {report.used_bytes / GB:.2f} GB, over the "
+            f"{report.quota_bytes / GB:.2f} GB quota"
+        )
+    if report.free_bytes < report.min_free_bytes:
+        problems.append(
+            f"only {report.free_bytes / GB:.2f} GB free, under min_free_gb "
+            f"{report.min_free_bytes / GB:.2f}"
+        )
+    if problems:
+        report.alarm = (
+            "; ".join(problems)
+            + ": nothing left to delete (the rest is locked as evidence or being written)"
+        )
+        log.error("retention alarm: %s", report.alarm)
+    p.remove_empty_dirs(now.replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(1))
+    report.cameras = camera_usage(db, days, now, p.per_camera)
+    report.duration_s = round(time.monotonic() - t0, 3)
+    if report.deleted_files or report.missing_files:
+        log.info(
+            "retention: deleted %d file(s), %.1f MB; %d missing file(s) dropped from the index",
+            report.deleted_files,
+            report.deleted_bytes / 1e6,
+            report.missing_files,
+        )
+    if save:
+        save_report(data_dir, report)
+    return report
+
+
+def camera_usage(
+    db: Database,
+    days: dict[str, float],
+    now: datetime,
+    deleted: dict[str, list[int]] | None = None,
+) -> list[CameraUsage]:
+    """Footage kept per camera (files, bytes, oldest, newest, locked), configured or not."""
+    deleted = deleted or {}
+    with db.session() as s:
+        rows = s.execute(
+            select(
+                Segment.camera,
+                func.count(),
+                func.coalesce(func.sum(Segment.size_bytes), 0),
+                func.min(Segment.start),
+                func.max(Segment.end),
+            ).group_by(Segment.camera)
+        ).all()
+        locked = {
+            cam: (n, int(b or 0))
+            for cam, n, b in s.execute(
+                select(Segment.camera, func.count(), func.sum(Segment.size_bytes))
+                .where(_valid_lock(now))
+                .group_by(Segment.camera)
+            ).all()
+        }
+    out: dict[str, CameraUsage] = {}
+    for cam, n, size, first, last in rows:
+        lf, lb = locked.get(cam, (0, 0))
+        out[cam] = CameraUsage(
+            camera=cam,
+            files=int(n),
+            bytes=int(size),
+            oldest=_iso(first),
+            newest=_iso(last),
+            locked_files=lf,
+            locked_bytes=lb,
+            retention_days=days.get(cam, DEFAULT_RETENTION_DAYS),
+            configured=cam in days,
+        )
+    for cam in set(days) | set(deleted):
+        usage = out.setdefault(
+            cam,
+            CameraUsage(
+                camera=cam,
+                retention_days=days.get(cam, DEFAULT_RETENTION_DAYS),
+                configured=cam in days,
+            ),
+        )
+        usage.deleted_files, usage.deleted_bytes = deleted.get(cam, [0, 0])
+    return sorted(out.values(), key=lambda u: u.camera)
+
+
+def _iso(t: datetime | None) -> str | None:
+    return None if t is None else t.astimezone(UTC).isoformat(timespec="seconds")
+
+
+# --- the report file ----------------------------------------------------------------------
+
+
+def report_path(data_dir: Path) -> Path:
+    return Path(data_dir) / REPORT_FILE
+
+
+def read_report(data_dir: Path) -> RetentionReport | None:
+    """The last saved pass, or None when retention never ran here."""
+    try:
+        data = json.loads(report_path(data_dir).read_text(encoding="utf-8"))
+        return RetentionReport.from_dict(data)
+    except (OSError, ValueError, TypeError):
+        return None
+
+
+def save_report(data_dir: Path, report: RetentionReport) -> None:
+    """Write the report atomically, carrying the summaries of the previous runs."""
+    previous = read_report(data_dir)
+    if previous is not None:
+        report.history = [previous.summary(), *previous.history][: HISTORY - 1]
+    path = report_path(data_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".retention-", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(report.as_dict(), f, indent=1)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+# --- the scheduler ------------------------------------------------------------------------
+
+
+class RetentionScheduler:
+    """Runs retention on start and every `retention_interval_s`, and at once whenever free
+    space drops under `min_free_gb` (checked every `check_interval_s`, one statvfs).
+
+    `disk_state()` is what a recorder asks before opening a segment (and now and then while
+    writing): not ok means stop writing, close the segment cleanly and report the reason."""
+
+    def __init__(
+        self,
+        db: Database,
+        data_dir: Path,
+        cameras: list[CameraConfig],
+        recording: RecordingConfig,
+        *,
+        check_interval_s: float = 10.0,
+        on_report: Callable[[RetentionReport], None] | None = None,
+    ) -> None:
+        self.db = db
+        self.data_dir = Path(data_dir)
+        self.cameras = cameras
+        self.recording = recording
+        self.check_interval_s = check_interval_s
+        self.on_report = on_report
+        self.last_report: RetentionReport | None = None
+        self._alarm = ""
+        self._last_run = 0.0
+        self._stop = threading.Event()
+        self._run_lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def run_now(self) -> RetentionReport:
+        with self._run_lock:
+            report = run_retention(self.db, self.data_dir, self.cameras, self.recording)
+            self._last_run = time.monotonic()
+            self._alarm = report.alarm
+            self.last_report = report
+        if self.on_report is not None:
+            try:
+                self.on_report(report)
+            except Exception:
+                log.exception("retention report listener failed")
+        return report
+
+    def disk_state(self) -> DiskState:
+        return disk_state(self.data_dir, self.recording, alarm=self._alarm)
+
+    def disk_ok(self) -> bool:
+        return self.disk_state().ok
+
+    def _due(self) -> bool:
+        if time.monotonic() - self._last_run >= self.recording.retention_interval_s:
+            return True
+        try:
+            free, _ = disk_usage(self.data_dir)
+        except OSError:
+            return False
+        if self._alarm:  # limits exceeded, nothing was deletable: look again each minute
+            return time.monotonic() - self._last_run >= 60.0
+        return free < self.recording.min_free_gb * GB
+
+    def _loop(self) -> None:
+        while True:
+            try:
+                if self._last_run == 0.0 or self._due():
+                    self.run_now()
+            except Exception:  # a failing pass is logged and retried; the thread lives on
+                log.exception("retention pass failed")
+                self._last_run = time.monotonic()
+            if self._stop.wait(self.check_interval_s):
+                return
+
+    def start(self) -> None:
+        """Run a first pass in the background now, then on schedule until `stop()`."""
+        if self._thread is None:
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._loop, name="retention", daemon=True)
+            self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
