@@ -11,9 +11,9 @@ from vigil.store.models.events import (
     Watchlist,
     WatchlistMember,
 )
-from vigil.store.models.faces import LegalBasis, Person, Template
+from vigil.store.models.faces import LegalBasis, Person, Template, UnknownFace
 
-__all__ = ["LegalBasis", "MotionEvent", "Person", "Segment", "Template"]
+__all__ = ["LegalBasis", "MotionEvent", "Person", "Segment", "Template", "UnknownFace"]
 __all__ += [
     "Channel",
     "Delivery",

@@ -63,3 +63,20 @@ class Template(Base):
     review_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
     person: Mapped[Person] = relationship(back_populates="templates")
+
+
+class UnknownFace(Base):
+    """The template of a face seen on camera that matched nobody enrolled.
+
+    Never an identity: no name, no link between sightings. Kept only for the unknown-face
+    retention period, so an operator can ask "where else was this face recently?" (audited).
+    """
+
+    __tablename__ = "unknown_faces"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_uid: Mapped[str] = mapped_column(String(36), index=True)
+    camera: Mapped[str] = mapped_column(String(100))
+    seen_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    embedding: Mapped[bytes] = mapped_column(LargeBinary)  # float32, L2-normalised
+    model: Mapped[str] = mapped_column(String(100))
