@@ -46,6 +46,17 @@ def faces(
     show("vigil bench faces", bench_faces.run(folder, pairs, seconds, gallery, threads))
 
 
+@app.command()
+def notify(
+    events: int = typer.Option(200, help="Events created (one at a time) for the figure."),
+) -> None:
+    """MQTT latency from create_event to a subscriber on a local Mosquitto, p50 and p90."""
+    from vigil.bench import notify as bench_notify
+    from vigil.bench.report import show
+
+    show("vigil bench notify", bench_notify.run(events))
+
+
 @app.command("all")
 def run_all() -> None:
     """Every other benchmark, one after the other, with default options."""

@@ -126,9 +126,9 @@ class MqttLink:
             )
             with contextlib.suppress(RuntimeError, ValueError):
                 info.wait_for_publish(timeout=2)
+        self._connected.clear()  # a disconnect we asked for is not worth a warning
         self.client.disconnect()
         self.client.loop_stop()
-        self._connected.clear()
 
     @property
     def connected(self) -> bool:
