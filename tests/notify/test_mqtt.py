@@ -127,10 +127,10 @@ def test_broker_down_and_back_loses_nothing(
         burst(5, d)
         sub.wait_for(lambda ms: set(_event_uids(ms)) == uids)
         broker.stop()  # the broker saves the subscriber's session (persistence on)
-        burst(20, d)  # dispatcher running, broker down
+        burst(400, d)  # dispatcher running, broker down: a backlog over MQTT_MAX_INFLIGHT
         d.stop()
         burst(5, None)  # Vigil down too: only the outbox remembers these
-        assert pending_count(db) == 25
+        assert pending_count(db) == 405
         d = Dispatcher(db, cfg, poll_s=0.2)  # a restarted Vigil
         d.start()
         broker.start()  # same port

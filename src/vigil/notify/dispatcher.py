@@ -32,6 +32,7 @@ from vigil.store.models.faces import Person
 log = logging.getLogger(__name__)
 
 BATCH = 200
+MQTT_MAX_INFLIGHT = 200  # unacknowledged publishes at once: a backlog drains, never floods
 MQTT_ACK_TIMEOUT_S = 30.0  # a publish without PUBACK by then is retried
 
 
@@ -99,10 +100,13 @@ class _MqttWorker(_Worker):
         self._settle()
         if not self.link.connected:
             return self.d.poll_s
+        room = min(BATCH, MQTT_MAX_INFLIGHT - len(self.inflight))
+        if room <= 0:
+            return 0.05
         now = utcnow()
         sent = 0
         with self.d.db.session() as s:
-            for delivery, event, person in s.execute(_due(Channel.mqtt, None, now, BATCH)):
+            for delivery, event, person in s.execute(_due(Channel.mqtt, None, now, room)):
                 if delivery.id in self.inflight:
                     continue
                 if self.too_old(delivery, now):
@@ -115,7 +119,7 @@ class _MqttWorker(_Worker):
                 t = time.perf_counter()
                 self.inflight[delivery.id] = _InFlight(delivery.id, info, t, t + MQTT_ACK_TIMEOUT_S)
                 sent += 1
-        return 0.0 if sent == BATCH else (0.05 if self.inflight else self.d.poll_s)
+        return 0.0 if sent == room else (0.05 if self.inflight else self.d.poll_s)
 
     def finish(self) -> None:
         self._settle()  # record the acks that already arrived
