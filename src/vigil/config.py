@@ -115,6 +115,39 @@ class MotionConfig(Section):
     )
 
 
+class ZoneConfig(Section):
+    """A named area of a camera's view with a job: a machine, a doorway or a restricted area."""
+
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_ -]{1,64}$")] = Field(
+        ..., description="Short name, unique per camera (e.g. 'press 2', 'loading door')."
+    )
+    kind: Literal["machine", "doorway", "restricted"] = Field(
+        ...,
+        description="machine: running / idle time line from motion inside the zone; doorway: "
+        "count people going in and out; restricted: alert when a person enters outside "
+        "allowed hours.",
+    )
+    polygon: Annotated[list[Point], Field(min_length=3)] = Field(
+        ..., description="Corner points as [x, y] fractions of width and height (0..1)."
+    )
+    min_motion: Annotated[float, Field(gt=0, le=1)] = Field(
+        0.02, description="machine: share of the zone that must move for it to count as running."
+    )
+    smoothing_s: Annotated[float, Field(ge=0)] = Field(
+        30.0,
+        description="machine: a state must hold this long before the time line switches "
+        "(stops flicker between cycles of a machine).",
+    )
+    inward: Literal["up", "down", "left", "right"] = Field(
+        "up", description="doorway: the direction (in the image) of someone going in."
+    )
+    allowed_hours: str = Field(
+        "07:00-19:00",
+        pattern=r"^\d{2}:\d{2}-\d{2}:\d{2}$",
+        description="restricted: local time span when entering is allowed (HH:MM-HH:MM).",
+    )
+
+
 class AnalysisConfig(Section):
     """What the analysis pipeline does with a camera's analysis stream."""
 
@@ -153,6 +186,9 @@ class CameraConfig(Section):
     )
     motion: MotionConfig = Field(default_factory=MotionConfig)
     analysis: AnalysisConfig = Field(default_factory=AnalysisConfig)
+    zones: list[ZoneConfig] = Field(
+        default_factory=list, description="Machine, doorway and restricted zones."
+    )
     privacy_masks: list[list[Point]] = Field(
         default_factory=list,
         description="Polygons (points as [x, y] fractions, 0..1) blacked out before any "

@@ -17,10 +17,12 @@ from typing import Protocol
 
 import numpy as np
 
+from vigil.config import ZoneConfig
 from vigil.faces.engine import FaceEngine
 from vigil.faces.matcher import Match, Matcher
 from vigil.faces.quality import assess
 from vigil.pipeline.tracker import Box, Track, Tracker
+from vigil.pipeline.zones import ZoneHappening, ZoneMonitor
 from vigil.vision.align import align_face
 from vigil.vision.detector import DetectedFace
 from vigil.vision.image import encode_jpeg
@@ -58,6 +60,8 @@ class EventDraft:
     confidence: float | None = None
     face_quality: float | None = None
     embedding: np.ndarray | None = field(default=None, repr=False)  # unknown faces only
+    zone: str | None = None
+    details: dict[str, object] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, object]:
         """JSON-friendly: no pixels, no template."""
@@ -72,6 +76,8 @@ class EventDraft:
             "confidence": None if self.confidence is None else round(self.confidence, 4),
             "face_quality": self.face_quality,
             "boxes": len(self.box_path),
+            "zone": self.zone,
+            **self.details,
         }
 
 
@@ -134,6 +140,7 @@ class CameraAnalyzer:
         person_detector: PersonDetector,
         motion: MotionGate,
         privacy_masks: list[Polygon] | None = None,
+        zones: list[ZoneConfig] | None = None,
     ) -> None:
         self.camera = camera
         self.engine = engine
@@ -145,6 +152,8 @@ class CameraAnalyzer:
         self.people = Tracker(ids=ids)
         self.faces = Tracker(ids=ids)
         self._waiting: dict[int, Track] = {}  # ended people whose face track goes on
+        self.zones = zones or []
+        self._zone_monitor: ZoneMonitor | None = None
         self.stats = StageStats()
         self.last_image: np.ndarray | None = None
 
@@ -162,7 +171,9 @@ class CameraAnalyzer:
         t0 = self._timed("motion", t0)
         if not regions:
             self.stats.gated += 1
-            return self._finish(self.people.update([], t)[1], self.faces.update([], t)[1])
+            people_ended = self.people.update([], t)[1]
+            events = self._zone_events(t, image, people_ended)
+            return events + self._finish(people_ended, self.faces.update([], t)[1])
         h, w = image.shape[:2]
         people: list[Box] = []
         faces: list[DetectedFace] = []
@@ -196,7 +207,32 @@ class CameraAnalyzer:
                 owner.data.setdefault("faces", {})[track.id] = track
                 _absorb(owner, track, self._crop(image, owner.box))
         self._timed("recognise", t0)
-        return self._finish(people_ended, faces_ended)
+        return self._zone_events(t, image, people_ended) + self._finish(people_ended, faces_ended)
+
+    def _zone_events(self, t: float, image: np.ndarray, ended: list[Track]) -> list[EventDraft]:
+        if not self.zones:
+            return []
+        if self._zone_monitor is None:
+            self._zone_monitor = ZoneMonitor(self.zones, (image.shape[1], image.shape[0]))
+        monitor = self._zone_monitor
+        happenings = monitor.update(t, image, self.people.tracks)
+        return self._zone_drafts(happenings + monitor.tracks_ended(ended))
+
+    def _zone_drafts(self, happenings: list[ZoneHappening]) -> list[EventDraft]:
+        return [
+            EventDraft(
+                camera=self.camera,
+                kind="zone_change",
+                start=h.start,
+                end=h.end,
+                track_id=h.track_id or 0,
+                box_path=[],
+                snapshot_jpeg=None,
+                zone=h.zone,
+                details={"zone_kind": h.kind, "state": h.what},
+            )
+            for h in happenings
+        ]
 
     def _keep_snapshot(self, track: Track, image: np.ndarray) -> None:
         area = track.box[2] * track.box[3]
@@ -235,7 +271,12 @@ class CameraAnalyzer:
         return [tr for tr in (*self.people.tracks, *self.faces.tracks) if tr.last_seen == t]
 
     def finish(self) -> list[EventDraft]:
-        events = self._finish(self.people.flush(), self.faces.flush())
+        people = self.people.flush()
+        events = []
+        if self._zone_monitor is not None:
+            monitor = self._zone_monitor
+            events = self._zone_drafts(monitor.tracks_ended(people) + monitor.finish())
+        events += self._finish(people, self.faces.flush())
         events += self._events(list(self._waiting.values()))
         self._waiting.clear()
         return events

@@ -88,6 +88,7 @@ class CameraAnalysis(threading.Thread):
             make_person_detector(camera.analysis.person_model),
             MotionGate(camera.motion.sensitivity, camera.motion.masks),
             camera.privacy_masks,
+            camera.zones,
         )
         self._stopping = threading.Event()
         self.frames = 0

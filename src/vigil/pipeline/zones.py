@@ -1,0 +1,190 @@
+"""Zones: machine running / idle time lines, doorway counts, restricted-area alerts.
+
+`ZoneMonitor.update(t, image, people)` is called once per analysed frame (after privacy
+masks) with the person tracks alive; it returns what happened:
+- machine: a closed interval (running or idle) each time the smoothed state switches. Running
+  means pixels inside the zone changed since the previous frame (frame differencing: background
+  subtraction would learn a steadily turning machine as background and call it idle);
+- doorway: one crossing (in or out) per person track that passes through the zone;
+- restricted: one intrusion per person track that enters outside the allowed hours.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from datetime import time as clock
+
+import cv2
+import numpy as np
+
+from vigil.config import ZoneConfig
+from vigil.pipeline.tracker import Track
+from vigil.vision.masks import to_pixels
+
+INWARD = {"up": (0.0, -1.0), "down": (0.0, 1.0), "left": (-1.0, 0.0), "right": (1.0, 0.0)}
+GREY_WIDTH = 320  # machines are judged on a small blurred grey copy of the frame
+CHANGE_LEVEL = 12  # grey levels a pixel must change by between frames to count as moving
+MAX_GAP_S = 10.0  # no frame for this long (camera offline): the time line has a hole
+
+
+@dataclass(frozen=True)
+class ZoneHappening:
+    zone: str
+    kind: str  # machine | doorway | restricted
+    what: str  # running | idle | in | out | intrusion
+    start: float  # POSIX seconds
+    end: float
+    track_id: int | None = None
+
+
+def _contains(polygon: np.ndarray, x: float, y: float) -> bool:
+    return cv2.pointPolygonTest(polygon, (float(x), float(y)), False) >= 0
+
+
+def _feet(track: Track) -> tuple[float, float]:
+    x, y, w, h = track.box
+    return x + w / 2, y + h
+
+
+@dataclass
+class _Machine:
+    cfg: ZoneConfig
+    state: str | None = None  # smoothed state
+    since: float = 0.0  # when the smoothed state began
+    raw: str | None = None
+    raw_since: float = 0.0
+    last_t: float | None = None
+    mask: np.ndarray | None = None  # at the grey frame's size
+    previous: np.ndarray | None = None
+
+    def update(self, t: float, gray: np.ndarray) -> list[ZoneHappening]:
+        out: list[ZoneHappening] = []
+        if self.last_t is not None and t - self.last_t > MAX_GAP_S and self.state is not None:
+            out.append(self._close(self.last_t))
+            self.state = self.raw = None
+        self.last_t = t
+        previous, self.previous = self.previous, gray
+        if previous is None or previous.shape != gray.shape:
+            return out
+        if self.mask is None or self.mask.shape != gray.shape:
+            h, w = gray.shape
+            self.mask = np.zeros((h, w), np.uint8)
+            cv2.fillPoly(self.mask, [to_pixels(self.cfg.polygon, w, h)], 255)
+        changed = cv2.threshold(cv2.absdiff(gray, previous), CHANGE_LEVEL, 255, cv2.THRESH_BINARY)[
+            1
+        ]
+        area = max(1, int(np.count_nonzero(self.mask)))
+        moving = np.count_nonzero(cv2.bitwise_and(changed, self.mask)) / area
+        raw = "running" if moving >= self.cfg.min_motion else "idle"
+        if raw != self.raw:
+            self.raw, self.raw_since = raw, t
+        if self.state is None:
+            self.state, self.since = raw, t
+        elif raw != self.state and t - self.raw_since >= self.cfg.smoothing_s:
+            out.append(self._close(self.raw_since))
+            self.state, self.since = raw, self.raw_since
+        return out
+
+    def _close(self, end: float) -> ZoneHappening:
+        assert self.state is not None
+        return ZoneHappening(self.cfg.name, "machine", self.state, self.since, end)
+
+    def finish(self) -> list[ZoneHappening]:
+        if self.state is None or self.last_t is None:
+            return []
+        happening = self._close(self.last_t)
+        self.state = None
+        return [happening]
+
+
+def _allowed(hours: str, when: datetime) -> bool:
+    start_s, end_s = hours.split("-")
+    start = clock.fromisoformat(start_s)
+    end = clock.fromisoformat(end_s)
+    now = when.time()
+    return start <= now < end if start <= end else (now >= start or now < end)
+
+
+@dataclass
+class ZoneMonitor:
+    zones: list[ZoneConfig]
+    frame_size: tuple[int, int]  # width, height of the frames whose tracks are given
+    _machines: list[_Machine] = field(default_factory=list)
+    _polygons: dict[str, np.ndarray] = field(default_factory=dict)
+    _entered: dict[tuple[str, int], tuple[float, float, float]] = field(default_factory=dict)
+    _alerted: set[tuple[str, int]] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        w, h = self.frame_size
+        self._machines = [_Machine(z) for z in self.zones if z.kind == "machine"]
+        self._polygons = {z.name: to_pixels(z.polygon, w, h) for z in self.zones}
+
+    def update(
+        self, t: float, image: np.ndarray | None, people: list[Track]
+    ) -> list[ZoneHappening]:
+        """`image`: the frame (None: no pixels, tracks only); `people`: person tracks alive now."""
+        out: list[ZoneHappening] = []
+        if image is not None and self._machines:
+            gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
+            h, w = gray.shape
+            small = cv2.resize(
+                gray, (GREY_WIDTH, max(1, round(h * GREY_WIDTH / w))), cv2.INTER_AREA
+            )
+            small = cv2.GaussianBlur(small, (5, 5), 0)
+            for machine in self._machines:
+                out += machine.update(t, small)
+        for zone in self.zones:
+            if zone.kind == "machine":
+                continue
+            polygon = self._polygons[zone.name]
+            for tr in people:
+                x, y = _feet(tr)
+                key = (zone.name, tr.id)
+                inside = _contains(polygon, x, y)
+                if zone.kind == "restricted":
+                    local = datetime.fromtimestamp(t).astimezone()
+                    if (
+                        inside
+                        and key not in self._alerted
+                        and not _allowed(zone.allowed_hours, local)
+                    ):
+                        self._alerted.add(key)
+                        out.append(ZoneHappening(zone.name, "restricted", "intrusion", t, t, tr.id))
+                elif inside and key not in self._entered:
+                    self._entered[key] = (x, y, t)
+                elif not inside and key in self._entered:
+                    out += self._crossing(zone, key, x, y, t)
+        return out
+
+    def tracks_ended(self, tracks: list[Track]) -> list[ZoneHappening]:
+        """A person whose track ends inside a doorway crossed it if they got far enough in."""
+        out: list[ZoneHappening] = []
+        for tr in tracks:
+            for zone in self.zones:
+                key = (zone.name, tr.id)
+                self._alerted.discard(key)
+                if key in self._entered:
+                    x, y = _feet(tr)
+                    out += self._crossing(zone, key, x, y, tr.last_seen)
+        return out
+
+    def _crossing(
+        self, zone: ZoneConfig, key: tuple[str, int], x: float, y: float, t: float
+    ) -> list[ZoneHappening]:
+        x0, y0, t0 = self._entered.pop(key)
+        dx, dy = INWARD[zone.inward]
+        along = (x - x0) * dx + (y - y0) * dy
+        polygon = self._polygons[zone.name]
+        extent = np.ptp(polygon[:, 1] if dx == 0 else polygon[:, 0])
+        if abs(along) < 0.3 * max(1, extent):
+            return []  # stepped in and back out: no crossing
+        what = "in" if along > 0 else "out"
+        return [ZoneHappening(zone.name, "doorway", what, t0, t, key[1])]
+
+    def finish(self) -> list[ZoneHappening]:
+        out = []
+        for machine in self._machines:
+            out += machine.finish()
+        self._entered.clear()
+        return out

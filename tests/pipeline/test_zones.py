@@ -1,0 +1,110 @@
+"""Zones: a machine's running / idle time line from real video; doorway counts and
+restricted-area alerts from person tracks."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from vigil.camera.source import analysis_frames
+from vigil.config import ZoneConfig
+from vigil.faces.calibration import Calibration
+from vigil.faces.matcher import Matcher, NumpyIndex
+from vigil.pipeline.analyzer import CameraAnalyzer
+from vigil.pipeline.motion_gate import MotionGate
+from vigil.pipeline.tracker import Tracker
+from vigil.pipeline.zones import ZoneMonitor
+from vigil.vision.person import HogPersonDetector
+from vigil.vision.video import Mp4Writer
+
+MACHINE = ZoneConfig(
+    name="press",
+    kind="machine",
+    polygon=[(0.5, 0.2), (0.9, 0.2), (0.9, 0.8), (0.5, 0.8)],
+    smoothing_s=2.0,
+)
+
+
+@pytest.fixture(scope="module")
+def machine_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """30 s at 10 fps: a wheel turns inside the zone for 0-10 s and 20-30 s, still in between."""
+    path = tmp_path_factory.mktemp("zones") / "machine.mp4"
+    rng = np.random.default_rng(0)
+    background = rng.integers(90, 110, (360, 640, 3), np.uint8)
+    with Mp4Writer(path, 10) as out:
+        for i in range(300):
+            frame = background.copy()
+            t = i / 10
+            angle = t * 3 if (t < 10 or t >= 20) else 30.0  # frozen at one angle when idle
+            cx, cy = 450, 180
+            for k in range(4):
+                a = angle + k * np.pi / 2
+                end = (int(cx + 90 * np.cos(a)), int(cy + 90 * np.sin(a)))
+                cv2.line(frame, (cx, cy), end, (20, 20, 200), 14)
+            out.write(frame)
+    return path
+
+
+def test_machine_time_line_from_video(machine_clip: Path, engine) -> None:
+    matcher = Matcher(NumpyIndex(128), {}, {}, Calibration.default(engine.model_name))
+    analyzer = CameraAnalyzer(
+        "line1", engine, matcher, HogPersonDetector(), MotionGate(), zones=[MACHINE]
+    )
+    events = []
+    for f in analysis_frames(str(machine_clip), fps=5, reconnect=False, pace=False):
+        events += analyzer.process(f.image, f.pts_seconds)
+    events += analyzer.finish()
+    line = [(e.details["state"], round(e.start), round(e.end)) for e in events if e.zone == "press"]
+    states = [s for s, _, _ in line]
+    assert states == ["running", "idle", "running"], line
+    (_, r1s, r1e), (_, _, i_e), (_, _, r2e) = line
+    assert r1s <= 2 and abs(r1e - 10) <= 1 and abs(i_e - 20) <= 1 and r2e >= 29
+
+
+def track(tid: int, box, t: float) -> object:
+    tr = Tracker().update([box], t)[0][0]
+    tr.id = tid
+    return tr
+
+
+def test_doorway_counts_in_and_out() -> None:
+    door = ZoneConfig(
+        name="door",
+        kind="doorway",
+        polygon=[(0.4, 0.3), (0.6, 0.3), (0.6, 0.7), (0.4, 0.7)],
+        inward="up",
+    )
+    monitor = ZoneMonitor([door], (1000, 1000))
+    out = []
+    # Person 1 walks up through the door (feet from y=800 to y=200); person 2 walks down;
+    # person 3 steps in and back out.
+    for step in range(13):
+        t = step * 0.5
+        people = [
+            track(1, (480, 800 - 50 * step - 100, 40, 100), t),
+            track(2, (500, 200 + 50 * step - 100, 40, 100), t),
+            track(3, (450, (650 if step % 4 < 2 else 750) - 100, 40, 100), t),
+        ]
+        out += monitor.update(1e9 + t, None, people)
+    assert sorted((h.track_id, h.what) for h in out) == [(1, "in"), (2, "out")]
+
+
+def test_restricted_zone_alerts_once_outside_hours() -> None:
+    lab = ZoneConfig(
+        name="lab",
+        kind="restricted",
+        polygon=[(0, 0), (1, 0), (1, 1), (0, 1)],
+        allowed_hours="07:00-19:00",
+    )
+    monitor = ZoneMonitor([lab], (100, 100))
+    night = datetime(2026, 11, 28, 23, 30).astimezone().timestamp()
+    day = datetime(2026, 11, 28, 12, 0).astimezone().timestamp()
+    assert monitor.update(day, None, [track(7, (10, 10, 10, 20), 0)]) == []
+    alerts = []
+    for k in range(5):
+        alerts += monitor.update(night + k, None, [track(8, (10, 10, 10, 20), 0)])
+    assert [(a.track_id, a.what) for a in alerts] == [(8, "intrusion")]
