@@ -11,7 +11,15 @@ from rich.markup import escape
 
 import vigil.cli.camera_cmd as camera_cmd
 import vigil.cli.storage_cmd as storage_cmd
-from vigil.cli import analyze_cmd, bench_cmd, config_cmd, demo_cmd, eval_cmd, faces_cmd
+from vigil.cli import (
+    analyze_cmd,
+    bench_cmd,
+    config_cmd,
+    demo_cmd,
+    eval_cmd,
+    faces_cmd,
+    report_cmd,
+)
 from vigil.cli.state import AppState
 from vigil.errors import VigilError
 
@@ -26,6 +34,7 @@ app.add_typer(config_cmd.app, name="config")
 app.add_typer(faces_cmd.app, name="faces")
 app.add_typer(eval_cmd.app, name="eval")
 app.add_typer(bench_cmd.app, name="bench")
+app.add_typer(report_cmd.app, name="report")
 app.command("demo")(demo_cmd.demo)
 app.command("analyze")(analyze_cmd.analyze)
 camera_cmd.register(app)  # cameras, record, export

@@ -1,0 +1,50 @@
+"""`vigil report ...`: reports people would rather look at than read."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from vigil.cli.state import console, state
+from vigil.errors import InputError, NotFoundError
+from vigil.pipeline.zone_report import write_csv, write_png, zone_day
+
+app = typer.Typer(help="Reports: zone time lines and counts.", no_args_is_help=True)
+
+
+@app.command()
+def zones(
+    ctx: typer.Context,
+    camera: str = typer.Argument(..., help="Camera name."),
+    day: str = typer.Option(date.today().isoformat(), "--day", help="The day, YYYY-MM-DD."),
+    out: Path = typer.Option(Path("."), "--out", "-o", help="Folder for the PNG and CSV."),
+) -> None:
+    """Machine running / idle time line (PNG) and minutes per zone (CSV) for one day."""
+    st = state(ctx)
+    try:
+        when = date.fromisoformat(day)
+    except ValueError as exc:
+        raise InputError(f"--day {day!r} is not a date (YYYY-MM-DD)") from exc
+    names = {c.name: c for c in st.config.cameras}
+    if names and camera not in names:
+        raise NotFoundError(f"no camera named {camera!r} in the configuration")
+    report = zone_day(st.db(), camera, when)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = out / f"zones-{camera}-{when.isoformat()}"
+    png = write_png(report, stem.with_suffix(".png"))
+    csv_path = write_csv(report, stem.with_suffix(".csv"))
+    t = Table("zone", "running min", "idle min", "no data min", "in", "out")
+    for zone in sorted(set(report.machines) | set(report.doorways)):
+        m = report.minutes(zone) if zone in report.machines else {}
+        d = report.doorways.get(zone, {})
+        t.add_row(
+            zone,
+            *(f"{m[k]:.0f}" if k in m else "" for k in ("running", "idle", "no data")),
+            str(d.get("in", "")),
+            str(d.get("out", "")),
+        )
+    console.print(t)
+    console.print(f"time line: {png}\nminutes: {csv_path}")

@@ -1,0 +1,133 @@
+"""Zone reports for a camera and a day: machine time lines (PNG) and minutes per state (CSV).
+
+Reads the zone_change events that the analyzer stored: machine intervals carry
+details.state = running | idle; doorway crossings carry details.state = in | out.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+
+from sqlalchemy import select
+
+from vigil.store.db import Database
+from vigil.store.models import Event, EventKind
+
+COLOURS = {"running": "#2e9d4a", "idle": "#c9c9c9"}
+
+
+@dataclass
+class ZoneDay:
+    camera: str
+    day: date
+    start: datetime  # local midnight, timezone-aware
+    end: datetime
+    machines: dict[str, list[tuple[datetime, datetime, str]]] = field(default_factory=dict)
+    doorways: dict[str, Counter[str]] = field(default_factory=dict)
+
+    def minutes(self, zone: str) -> dict[str, float]:
+        totals: dict[str, float] = defaultdict(float)
+        for a, b, state in self.machines.get(zone, []):
+            totals[state] += (b - a).total_seconds() / 60
+        covered = sum(totals.values())
+        totals["no data"] = max(0.0, (self.end - self.start).total_seconds() / 60 - covered)
+        return dict(totals)
+
+
+def zone_day(db: Database, camera: str, day: date) -> ZoneDay:
+    start = datetime.combine(day, time()).astimezone()
+    end = start + timedelta(days=1)
+    report = ZoneDay(camera, day, start, end)
+    with db.session() as s:
+        rows = s.scalars(
+            select(Event)
+            .where(
+                Event.camera == camera,
+                Event.kind == EventKind.zone_change,
+                Event.start < end,
+                Event.end >= start,
+            )
+            .order_by(Event.start)
+        ).all()
+    for e in rows:
+        kind, state = e.details.get("zone_kind"), e.details.get("state")
+        if kind == "machine" and e.end is not None:
+            span = (max(e.start, start), min(e.end, end), state)
+            report.machines.setdefault(e.zone or "?", []).append(span)
+        elif kind == "doorway":
+            report.doorways.setdefault(e.zone or "?", Counter())[state] += 1
+    return report
+
+
+def write_csv(report: ZoneDay, out: Path) -> Path:
+    with out.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["camera", "day", "zone", "running_min", "idle_min", "no_data_min", "in", "out"])
+        for zone in sorted(set(report.machines) | set(report.doorways)):
+            m = report.minutes(zone) if zone in report.machines else {}
+            d = report.doorways.get(zone, Counter())
+            w.writerow(
+                [
+                    report.camera,
+                    report.day.isoformat(),
+                    zone,
+                    *(f"{m.get(k, 0.0):.1f}" if m else "" for k in ("running", "idle", "no data")),
+                    d.get("in", "") if d else "",
+                    d.get("out", "") if d else "",
+                ]
+            )
+    return out
+
+
+def write_png(report: ZoneDay, out: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.dates as mdates
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
+
+    zones = sorted(report.machines)
+    fig, ax = plt.subplots(figsize=(10, 1.2 + 0.6 * max(1, len(zones))), dpi=110)
+    for row, zone in enumerate(zones):
+        for state in ("running", "idle"):
+            spans = [
+                (mdates.date2num(a), mdates.date2num(b) - mdates.date2num(a))
+                for a, b, s in report.machines[zone]
+                if s == state
+            ]
+            ax.broken_barh(spans, (row - 0.35, 0.7), color=COLOURS[state])
+        m = report.minutes(zone)
+        ax.text(
+            1.005,
+            row,
+            f"{m.get('running', 0):.0f} min running",
+            transform=ax.get_yaxis_transform(),
+            va="center",
+            fontsize=8,
+        )
+    ax.set_yticks(range(len(zones)), zones)
+    ax.set_ylim(-0.6, max(1, len(zones)) - 0.4)
+    ax.set_xlim(mdates.date2num(report.start), mdates.date2num(report.end))
+    ax.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M", tz=report.start.tzinfo))
+    ax.xaxis.set_major_locator(mdates.HourLocator(interval=2, tz=report.start.tzinfo))
+    ax.set_title(
+        f"{report.camera}: machines on {report.day:%A %d %B %Y} (grey: idle, blank: no data)"
+    )
+    ax.legend(
+        handles=[Patch(color=c, label=s) for s, c in COLOURS.items()],
+        loc="upper left",
+        bbox_to_anchor=(0, -0.25),
+        ncol=2,
+        frameon=False,
+        fontsize=8,
+    )
+    ax.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(out)
+    plt.close(fig)
+    return out
