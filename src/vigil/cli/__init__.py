@@ -19,6 +19,7 @@ from vigil.cli import (
     eval_cmd,
     faces_cmd,
     report_cmd,
+    serve_cmd,
 )
 from vigil.cli.state import AppState
 from vigil.errors import VigilError
@@ -37,6 +38,7 @@ app.add_typer(bench_cmd.app, name="bench")
 app.add_typer(report_cmd.app, name="report")
 app.command("demo")(demo_cmd.demo)
 app.command("analyze")(analyze_cmd.analyze)
+app.command("serve")(serve_cmd.serve)
 camera_cmd.register(app)  # cameras, record, export
 storage_cmd.register(app)  # retention, segments
 

@@ -1,0 +1,106 @@
+"""The edge node: everything `vigil serve` runs for one site, started and stopped together.
+
+Recording (one thread per camera), retention (on start and on a schedule), live analysis
+(one thread per camera) whose events go to the event store, notification delivery from the
+outbox, and the purge of unknown-face templates past their retention period.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from vigil.camera.recorder import RecordingService
+from vigil.camera.retention import RetentionScheduler
+from vigil.config import VigilConfig
+from vigil.faces.calibration import load_calibration
+from vigil.faces.engine import FaceEngine
+from vigil.faces.gallery import Gallery
+from vigil.faces.sightings import add_unknown, purge_unknown
+from vigil.notify.dispatcher import Dispatcher
+from vigil.pipeline.analyzer import EventDraft
+from vigil.pipeline.events import Routing, store_draft
+from vigil.pipeline.service import AnalysisService, FrameListener
+from vigil.store.db import Database
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class EdgeNode:
+    config: VigilConfig
+    db: Database
+    engine: FaceEngine
+    on_frame: FrameListener | None = None  # live view frames (privacy masks already applied)
+    unknown_face_days: float = 7.0
+    recording: RecordingService | None = field(default=None, init=False)
+    retention: RetentionScheduler | None = field(default=None, init=False)
+    analysis: AnalysisService | None = field(default=None, init=False)
+    dispatcher: Dispatcher | None = field(default=None, init=False)
+    _stop: threading.Event = field(default_factory=threading.Event, init=False)
+    _purger: threading.Thread | None = field(default=None, init=False)
+
+    @property
+    def data_dir(self) -> Path:
+        return self.config.storage.data_dir
+
+    def store_event(self, draft: EventDraft) -> None:
+        """The analysis sink: store the event (and its outbox rows); keep an unknown face's
+        template apart from any identity, for the unknown-face retention period only."""
+        assert self.dispatcher is not None
+        event = store_draft(
+            self.db,
+            draft,
+            data_dir=self.data_dir,
+            routing=Routing.from_config(self.config),
+            wake=self.dispatcher.wake,
+        )
+        if draft.embedding is not None:
+            add_unknown(
+                self.db,
+                event_uid=event.uid,
+                camera=draft.camera,
+                seen_at=event.start,
+                embedding=draft.embedding,
+                model=self.engine.model_name,
+            )
+
+    def start(self) -> None:
+        cfg = self.config
+        self.dispatcher = Dispatcher(self.db, cfg)
+        self.dispatcher.start()
+        self.recording = RecordingService(cfg.cameras, self.data_dir, self.db)
+        self.recording.start()
+        self.retention = RetentionScheduler(self.db, self.data_dir, cfg.cameras, cfg.recording)
+        self.retention.start()
+        gallery = Gallery(self.db, self.engine.model_name)
+        calibration = load_calibration(
+            self.data_dir, self.engine.model_name, cfg.faces.match_threshold
+        )
+        self.analysis = AnalysisService(
+            cfg.cameras, self.engine, gallery, calibration, self.store_event, self.on_frame
+        )
+        self.analysis.start()
+        self._purger = threading.Thread(target=self._purge_loop, name="purge", daemon=True)
+        self._purger.start()
+
+    def _purge_loop(self) -> None:
+        while True:
+            cutoff = datetime.now(UTC) - timedelta(days=self.unknown_face_days)
+            try:
+                n = purge_unknown(self.db, cutoff)
+                if n:
+                    log.info("deleted %d unknown-face template(s) older than %s", n, cutoff)
+            except Exception:  # the next round tries again; recording is never affected
+                log.exception("unknown-face purge failed")
+            if self._stop.wait(600):
+                return
+
+    def stop(self) -> None:
+        self._stop.set()
+        for part in (self.analysis, self.recording, self.retention, self.dispatcher):
+            if part is not None:
+                part.stop()

@@ -1,0 +1,78 @@
+"""`vigil serve` end to end: a camera is recorded and analysed, a known person becomes a stored
+event, and SIGTERM stops everything cleanly."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import yaml
+from sqlalchemy import select
+
+from vigil.cli import run
+from vigil.demo.assets import door_clip
+from vigil.store.db import Database
+from vigil.store.models import Event, Segment
+
+
+def test_serve_records_analyses_and_stores_events(tmp_path: Path, faces_dir: Path, capsys) -> None:
+    obama = cv2.imread(str(faces_dir / "obama2.jpg"))
+    clip = door_clip(tmp_path / "door.mp4", obama[100:700, 150:650], None)
+    data = tmp_path / "var"
+    cfg = tmp_path / "vigil.yaml"
+    cfg.write_text(
+        yaml.safe_dump(
+            {
+                "storage": {"data_dir": str(data)},
+                "cameras": [{"name": "door", "url": str(clip), "loop": True, "segment_seconds": 4}],
+            }
+        )
+    )
+    assert (
+        run(
+            [
+                "-c",
+                str(cfg),
+                "faces",
+                "enroll",
+                "obama",
+                str(faces_dir / "obama.jpg"),
+                "-l",
+                "consent",
+            ]
+        )
+        == 0
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "vigil.cli", "-c", str(cfg), "serve"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ},
+    )
+    db = Database(f"sqlite:///{data / 'vigil.db'}")
+    try:
+        deadline = time.monotonic() + 60
+        known = []
+        while time.monotonic() < deadline and proc.poll() is None:
+            with db.session() as s:
+                known = s.scalars(select(Event).where(Event.kind == "known_person")).all()
+                segments = s.scalars(select(Segment)).all()
+            if known and len(segments) >= 2:
+                break
+            time.sleep(1)
+        assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+        assert known, "no known_person event stored"
+        assert known[0].person_id is not None and known[0].confidence > 0.9
+        assert known[0].snapshot and (data / known[0].snapshot).is_file()
+        assert len(segments) >= 2
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert "serving" in out and "Traceback" not in err
