@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import av
 import cv2
 import pytest
 
@@ -14,6 +15,7 @@ from vigil.faces.engine import FaceEngine
 from vigil.faces.gallery import Gallery, check_photos
 from vigil.faces.matcher import Matcher
 from vigil.pipeline.analyzer import CameraAnalyzer, EventDraft, WholeFrame, merge_regions
+from vigil.pipeline.motion_gate import MotionGate
 from vigil.store.db import Database
 from vigil.store.models import LegalBasis
 from vigil.vision.person import HogPersonDetector
@@ -115,3 +117,36 @@ def test_people_in_street_footage_are_tracked_once_per_pass(testdata: Path, engi
     assert detections > 10 * len(people), "tracking must fold many detections into few events"
     assert 0.65 * VTEST_PASSES <= len(people) <= 1.45 * VTEST_PASSES, len(people)
     assert sum(e.end - e.start for e in people) > 200, "tracks should span most of each pass"
+
+
+def test_stage_clip_enrolled_from_one_shot_recognised_in_another(
+    faces_dir: Path, data_dir: Path, engine: FaceEngine, tmp_path: Path
+) -> None:
+    """short_hamilton_clip.mp4: the performer, enrolled from one still of the first shot
+    (t=3.3 s), is recognised in the next shot (from t~5 s, another angle); the audience in the
+    last shot (Obama among them, turned away) stays unknown."""
+    clip = faces_dir / "short_hamilton_clip.mp4"
+    still = tmp_path / "still.png"
+    with av.open(str(clip)) as c:
+        frame = next(f for i, f in enumerate(c.decode(video=0)) if i == 100)
+    cv2.imwrite(str(still), frame.to_ndarray(format="bgr24"))
+    gallery = Gallery(Database(f"sqlite:///{data_dir / 'vigil.db'}"), engine.model_name)
+    gallery.enroll(
+        "performer",
+        check_photos(engine, [still]),
+        legal_basis=LegalBasis.consent,
+        enrolled_by="test",
+    )
+    analyzer = CameraAnalyzer(
+        "stage",
+        engine,
+        gallery.matcher(Calibration.default(engine.model_name)),
+        HogPersonDetector(),
+        MotionGate(),
+    )
+    events = run(analyzer, clip)
+    known = [e for e in events if e.kind == "known_person"]
+    assert {e.person_name for e in known} == {"performer"}
+    assert any(e.start >= 4.5 for e in known), "not recognised in the second shot"
+    audience = [e for e in events if e.kind == "face" and e.start >= 7.5]
+    assert len(audience) >= 2
