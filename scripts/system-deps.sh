@@ -7,7 +7,7 @@ if [ "${1:-test}" = "test" ]; then
   # RTSP test server (GStreamer + python3-gi), MQTT broker, browser for UI tests.
   want+=(gir1.2-gst-rtsp-server-1.0 gstreamer1.0-rtsp gstreamer1.0-plugins-base
          gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly
-         gstreamer1.0-libav python3-gi mosquitto)
+         gstreamer1.0-libav python3-gi mosquitto chromium)
 fi
 missing=()
 for p in "${want[@]}"; do
