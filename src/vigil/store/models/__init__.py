@@ -1,5 +1,6 @@
 """Every table, one module per area. Importing this package registers them all on Base."""
 
+from vigil.store.models.audit import AuditCheckpoint, AuditRecord
 from vigil.store.models.camera import MotionEvent, Segment
 from vigil.store.models.events import (
     Channel,
@@ -24,3 +25,4 @@ __all__ += [
     "Watchlist",
     "WatchlistMember",
 ]
+__all__ += ["AuditCheckpoint", "AuditRecord"]

@@ -1,0 +1,56 @@
+"""The audit log: an append-only hash chain of accesses to personal data, and signed checkpoints.
+
+Rows are written only by `vigil.privacy.audit.AuditLog`. Database triggers (migration
+0003_audit) refuse UPDATE and DELETE on both tables, so nothing, the app included, can edit or
+remove them by accident. No foreign keys: a record must outlive the person or camera it names.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from vigil.store.base import Base, UTCDateTime
+
+
+class AuditRecord(Base):
+    __tablename__ = "audit_records"
+    __table_args__ = (
+        Index("ix_audit_records_time", "time"),
+        Index("ix_audit_records_actor_time", "actor", "time"),
+        Index("ix_audit_records_action_time", "action", "time"),
+        Index("ix_audit_records_person_time", "person", "time"),
+        Index("ix_audit_records_camera_time", "camera", "time"),
+    )
+
+    # 1, 2, 3, ... with no gaps; the primary key makes a forked chain impossible to store.
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    time: Mapped[datetime] = mapped_column(UTCDateTime)
+    actor: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(50), default="")
+    action: Mapped[str] = mapped_column(String(40))
+    target_kind: Mapped[str] = mapped_column(String(50), default="")
+    target_id: Mapped[str] = mapped_column(String(500), default="")
+    camera: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    person: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    source: Mapped[str] = mapped_column(String(200), default="")
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class AuditCheckpoint(Base):
+    """A signature by the site's Ed25519 key over (seq, hash of record seq, time)."""
+
+    __tablename__ = "audit_checkpoints"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, unique=True)
+    hash: Mapped[str] = mapped_column(String(64))
+    time: Mapped[datetime] = mapped_column(UTCDateTime)
+    signature: Mapped[str] = mapped_column(String(128))  # hex, 64 bytes
+    key_id: Mapped[str] = mapped_column(String(32))  # fingerprint of the public key
