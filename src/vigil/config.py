@@ -275,6 +275,33 @@ class NotifyConfig(Section):
     )
 
 
+class ApiConfig(Section):
+    """The web UI and REST API (`vigil serve`, `vigil api`)."""
+
+    host: str = Field(
+        "127.0.0.1",
+        description="Address the web server listens on (0.0.0.0: every interface; put TLS in "
+        "front of it when reachable from other machines).",
+    )
+    port: Annotated[int, Field(ge=1, le=65535)] = Field(8080, description="Web server port.")
+    session_hours: Annotated[float, Field(gt=0, le=24 * 90)] = Field(
+        12.0, description="A UI login lasts this long without activity, then asks again."
+    )
+    secure_cookies: bool = Field(
+        False,
+        description="Mark session cookies Secure (sent over HTTPS only). Turn on behind TLS.",
+    )
+    login_attempts: Annotated[int, Field(ge=1, le=1000)] = Field(
+        5, description="Failed logins allowed per user name within login_window_s."
+    )
+    login_attempts_per_client: Annotated[int, Field(ge=1, le=10000)] = Field(
+        20, description="Failed logins allowed per client address within login_window_s."
+    )
+    login_window_s: Annotated[float, Field(gt=0, le=86400)] = Field(
+        300.0, description="Window of the login rate limit; a blocked login says when to retry."
+    )
+
+
 class VigilConfig(Section):
     """Top-level `vigil.yaml`."""
 
@@ -283,6 +310,7 @@ class VigilConfig(Section):
     faces: FacesConfig = Field(default_factory=FacesConfig)
     recording: RecordingConfig = Field(default_factory=RecordingConfig)
     notify: NotifyConfig = Field(default_factory=NotifyConfig)
+    api: ApiConfig = Field(default_factory=ApiConfig)
     cameras: list[CameraConfig] = Field(
         default_factory=list, description="The cameras of this site."
     )

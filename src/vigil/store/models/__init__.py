@@ -26,3 +26,6 @@ __all__ += [
     "WatchlistMember",
 ]
 __all__ += ["AuditCheckpoint", "AuditRecord"]
+from vigil.store.models.users import ApiToken, Role, User, UserSession  # noqa: E402
+
+__all__ += ["ApiToken", "Role", "User", "UserSession"]
