@@ -302,6 +302,61 @@ class ApiConfig(Section):
     )
 
 
+LegalBasisName = Literal[
+    "consent",
+    "contract",
+    "legal_obligation",
+    "vital_interest",
+    "public_task",
+    "legitimate_interest",
+]
+
+
+class PrivacyConfig(Section):
+    """What the public notice says, and how long personal data is kept (issue 7)."""
+
+    purpose: str = Field(
+        "Safety and security of the people and property on this site.",
+        description="Why the cameras are there, in plain words, for the public notice.",
+    )
+    face_recognition_enabled: bool = Field(
+        False,
+        description="Site-wide switch for matching faces against enrolled people. The public "
+        "notice refuses to say 'off' while a camera still has analysis.recognise: true.",
+    )
+    face_recognition_purpose: str = Field(
+        "", description="Why faces are recognised (required on the notice when enabled)."
+    )
+    legal_basis: LegalBasisName | None = Field(
+        None, description="Legal basis for face recognition (GDPR art. 6 and 9)."
+    )
+    legal_basis_note: str = Field(
+        "",
+        description="The law, agreement or balancing test behind the legal basis, e.g. "
+        "'Art. 9(2)(a) GDPR: written consent of enrolled staff'.",
+    )
+    unknown_face_retention_days: Annotated[float, Field(gt=0)] = Field(
+        7, description="Days a face template of someone not enrolled is kept, then deleted."
+    )
+    snapshot_retention_days: Annotated[float, Field(gt=0)] = Field(
+        30, description="Days event snapshots (still pictures of events) are kept."
+    )
+    audit_retention_days: Annotated[float, Field(gt=0)] = Field(
+        365, description="Days audit records (who viewed or searched what) are kept."
+    )
+    audit_checkpoint_every: Annotated[int, Field(ge=1)] = Field(
+        1000, description="Audit records between two checkpoints signed with the site key."
+    )
+    notice_url: Annotated[str, Field(pattern=r"^https?://")] | None = Field(
+        None, description="Where the notice is online; printed as a QR code on the notice."
+    )
+    request_info: str = Field(
+        "",
+        description="Extra words on how to make a request (office hours, a form); requests go "
+        "to site.contact.",
+    )
+
+
 class VigilConfig(Section):
     """Top-level `vigil.yaml`."""
 
@@ -310,6 +365,7 @@ class VigilConfig(Section):
     faces: FacesConfig = Field(default_factory=FacesConfig)
     recording: RecordingConfig = Field(default_factory=RecordingConfig)
     notify: NotifyConfig = Field(default_factory=NotifyConfig)
+    privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
     api: ApiConfig = Field(default_factory=ApiConfig)
     cameras: list[CameraConfig] = Field(
         default_factory=list, description="The cameras of this site."
