@@ -1,0 +1,446 @@
+"""The tamper-evident audit log: who accessed which personal data, when, from where and why.
+
+Call it wherever personal data is accessed or a privacy setting changes::
+
+    from vigil.privacy.audit import Action, AuditLog
+
+    audit = AuditLog.from_config(config)  # cheap; keep one per process or make one per call
+    audit.record(db, actor="alice", action=Action.search_face, reason="theft report 2026-114",
+                 source="cli", camera="gate", person=42, details={"results": 3})
+
+`record(where, *, actor, action, ...)` takes the `Database` (the record commits on its own) or
+a `Session` (the record commits or rolls back with the caller's own change, e.g. an enrolment
+and its audit record together). It returns the stored `AuditRecord`. Searches, identification,
+exports, unmasked viewing and subject-access requests need a stated `reason`: without one it
+raises `ReasonRequired` (an `InputError`) before anything is searched or written.
+Pass `person` as the person's id (an int): a name would outlive the person's deletion here.
+
+Records form a hash chain: `hash = SHA-256(canonical JSON of the record's fields + prev_hash)`,
+`seq` counts 1, 2, 3 ... without gaps. Appends are serialised (SQLite `BEGIN IMMEDIATE`, a
+PostgreSQL advisory lock, a lock per process), so concurrent writers never fork the chain.
+Every `checkpoint_every` records, and on demand, a checkpoint signs (seq, hash, time) with the
+site's Ed25519 key: rewriting the chain after a checkpoint needs that key. `verify` walks the
+chain and reports the first altered, missing or reordered record and every bad checkpoint.
+Audit rows are never updated or deleted (database triggers refuse it).
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import json
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from vigil.config import VigilConfig
+from vigil.errors import InputError
+from vigil.privacy import keys
+from vigil.store.base import utcnow
+from vigil.store.db import Database
+from vigil.store.models.audit import AuditCheckpoint, AuditRecord
+
+GENESIS = "0" * 64
+FIELDS = (
+    "seq",
+    "time",
+    "actor",
+    "role",
+    "action",
+    "target_kind",
+    "target_id",
+    "camera",
+    "person",
+    "reason",
+    "source",
+    "details",
+)
+_PG_LOCK_KEY = 0x5669_6769_6C41  # "VigilA": one advisory lock for the audit chain
+_MAX_PROBLEMS = 100
+
+
+class Action(enum.StrEnum):
+    view_live = "view_live"
+    view_recording = "view_recording"
+    view_events = "view_events"
+    view_audit = "view_audit"
+    export = "export"
+    search_face = "search_face"
+    search_person = "search_person"
+    identify = "identify"
+    subject_access = "subject_access"
+    enroll = "enroll"
+    remove_person = "remove_person"
+    lock_footage = "lock_footage"
+    unlock_view = "unlock_view"
+    change_retention = "change_retention"
+    change_masks = "change_masks"
+    change_watchlist = "change_watchlist"
+    change_user = "change_user"
+    change_role = "change_role"
+    change_config = "change_config"
+    login = "login"
+    logout = "logout"
+    retention_run = "retention_run"
+    audit_verify = "audit_verify"
+
+
+# Looking someone up, taking footage out, or lifting a mask: never without a stated reason.
+REASON_REQUIRED = frozenset(
+    {
+        Action.export,
+        Action.search_face,
+        Action.search_person,
+        Action.identify,
+        Action.subject_access,
+        Action.unlock_view,
+    }
+)
+
+
+class ReasonRequired(InputError):
+    """A search, export or unmasking was asked for without a stated reason."""
+
+
+def _iso(t: datetime) -> str:
+    return t.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def _canonical(doc: Mapping[str, Any]) -> bytes:
+    return json.dumps(
+        doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    ).encode()
+
+
+def record_hash(values: Mapping[str, Any], prev_hash: str) -> str:
+    """SHA-256 (hex) of a record's fields and the previous record's hash."""
+    doc = {name: values[name] for name in FIELDS}
+    doc["time"] = _iso(values["time"])
+    doc["prev_hash"] = prev_hash
+    return hashlib.sha256(_canonical(doc)).hexdigest()
+
+
+def checkpoint_message(seq: int, hash_: str, time: datetime) -> bytes:
+    """The bytes a checkpoint signs."""
+    return f"vigil-audit-checkpoint/1\nseq={seq}\nhash={hash_}\ntime={_iso(time)}".encode()
+
+
+def _normalise_details(details: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Details as they will read back from the JSON column (so the hash still matches)."""
+    if not details:
+        return {}
+    try:
+        return json.loads(json.dumps(dict(details), default=str, allow_nan=False))
+    except ValueError as exc:
+        raise InputError(f"audit details cannot be stored as JSON: {exc}") from exc
+
+
+_process_locks: dict[str, threading.Lock] = {}
+_process_locks_guard = threading.Lock()
+
+
+def _process_lock(url: str) -> threading.Lock:
+    with _process_locks_guard:
+        return _process_locks.setdefault(url, threading.Lock())
+
+
+def _lock_chain(s: Session) -> None:
+    """Take the database's write lock before reading the chain's head (held to commit)."""
+    conn = s.connection()
+    dialect = conn.dialect.name
+    if dialect == "sqlite":
+        # pysqlite opens its transaction lazily (at the first INSERT/UPDATE/DELETE). Already in
+        # one means this connection wrote, so it holds SQLite's single write lock already.
+        if not conn.connection.dbapi_connection.in_transaction:  # type: ignore[union-attr]
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+    elif dialect == "postgresql":
+        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_LOCK_KEY})")
+
+
+@contextmanager
+def _session(where: Database | Session) -> Iterator[tuple[Session, bool]]:
+    """(session, owned): a new session committed here for a Database, else the caller's."""
+    if isinstance(where, Session):
+        yield where, False
+        return
+    with _process_lock(where.url), where.session() as s:
+        yield s, True
+
+
+@dataclass(frozen=True)
+class Problem:
+    kind: str  # altered | missing | reordered | checkpoint_signature | checkpoint_mismatch
+    seq: int | None  # checkpoint_unknown_key | checkpoint_missing_record | checkpoint_no_key
+    message: str
+
+
+@dataclass
+class VerifyReport:
+    records: int = 0
+    first_seq: int | None = None
+    last_seq: int | None = None
+    last_hash: str = GENESIS
+    checkpoints: int = 0
+    checkpoints_ok: int = 0
+    key_id: str | None = None
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    @property
+    def first_problem(self) -> Problem | None:
+        chain = [p for p in self.problems if p.seq is not None]
+        return min(chain, key=lambda p: p.seq or 0) if chain else None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "records": self.records,
+            "first_seq": self.first_seq,
+            "last_seq": self.last_seq,
+            "last_hash": self.last_hash,
+            "checkpoints": self.checkpoints,
+            "checkpoints_ok": self.checkpoints_ok,
+            "key_id": self.key_id,
+            "problems": [p.__dict__ for p in self.problems],
+        }
+
+
+class AuditLog:
+    """Appends to, checkpoints and verifies the audit chain of one site."""
+
+    def __init__(self, data_dir: Path, *, checkpoint_every: int = 1000) -> None:
+        self.data_dir = data_dir
+        self.checkpoint_every = checkpoint_every
+        self._key: keys.SiteKey | None = None
+
+    @classmethod
+    def from_config(cls, config: VigilConfig) -> AuditLog:
+        return cls(config.storage.data_dir, checkpoint_every=config.privacy.audit_checkpoint_every)
+
+    @property
+    def key(self) -> keys.SiteKey:
+        if self._key is None:
+            self._key = keys.load_or_create(self.data_dir)
+        return self._key
+
+    def record(
+        self,
+        where: Database | Session,
+        *,
+        actor: str,
+        action: Action | str,
+        role: str = "",
+        target: tuple[str, object] | None = None,
+        reason: str = "",
+        source: str = "",
+        camera: str | None = None,
+        person: int | str | None = None,
+        details: Mapping[str, Any] | None = None,
+    ) -> AuditRecord:
+        """Append one record; raise ReasonRequired for a search/export without a reason."""
+        try:
+            action = Action(action)
+        except ValueError as exc:
+            raise InputError(f"unknown audit action {action!r}") from exc
+        reason = reason.strip()
+        if action in REASON_REQUIRED and not reason:
+            raise ReasonRequired(
+                f"{action.value.replace('_', ' ')} needs a stated reason",
+                hint="say why, e.g. --reason 'incident 2026-114: stolen bicycle'",
+            )
+        if not actor.strip():
+            raise InputError("an audit record needs an actor (who did it)")
+        values: dict[str, Any] = {
+            "actor": actor,
+            "role": role,
+            "action": action.value,
+            "target_kind": target[0] if target else "",
+            "target_id": str(target[1]) if target else "",
+            "camera": camera,
+            "person": None if person is None else str(person),
+            "reason": reason,
+            "source": source,
+            "details": _normalise_details(details),
+        }
+        with _session(where) as (s, _owned):
+            _lock_chain(s)
+            head = s.execute(
+                select(AuditRecord.seq, AuditRecord.hash).order_by(AuditRecord.seq.desc()).limit(1)
+            ).first()
+            seq, prev = (head.seq + 1, head.hash) if head else (1, GENESIS)
+            values["seq"] = seq
+            values["time"] = utcnow()
+            rec = AuditRecord(**values, prev_hash=prev, hash=record_hash(values, prev))
+            s.add(rec)
+            s.flush()
+            if self.checkpoint_every > 0 and seq % self.checkpoint_every == 0:
+                self._sign(s, seq, rec.hash)
+        return rec
+
+    def _sign(self, s: Session, seq: int, hash_: str) -> AuditCheckpoint:
+        t = utcnow()
+        sig = self.key.sign(checkpoint_message(seq, hash_, t))
+        cp = AuditCheckpoint(
+            seq=seq, hash=hash_, time=t, signature=sig.hex(), key_id=self.key.key_id
+        )
+        s.add(cp)
+        s.flush()
+        return cp
+
+    def checkpoint(self, where: Database | Session) -> AuditCheckpoint | None:
+        """Sign the chain's head now (None when the log is empty; the existing one if signed)."""
+        with _session(where) as (s, _owned):
+            _lock_chain(s)
+            head = s.execute(
+                select(AuditRecord.seq, AuditRecord.hash).order_by(AuditRecord.seq.desc()).limit(1)
+            ).first()
+            if head is None:
+                return None
+            existing = s.scalars(
+                select(AuditCheckpoint).where(AuditCheckpoint.seq == head.seq)
+            ).first()
+            return existing or self._sign(s, head.seq, head.hash)
+
+    def verify(
+        self, where: Database | Session, *, key: keys.VerifyKey | None = None
+    ) -> VerifyReport:
+        """Walk the whole chain and every checkpoint. `key`: default the site's public key."""
+        key = key or keys.load_public(self.data_dir)
+        with _session(where) as (s, _owned):
+            return _verify(s, key)
+
+    def query(
+        self,
+        where: Database | Session,
+        *,
+        actor: str | None = None,
+        action: Action | str | None = None,
+        person: str | list[str] | None = None,
+        camera: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 100,
+    ) -> list[AuditRecord]:
+        """Records matching every given filter, newest first (`person`: id(s) as text)."""
+        q = select(AuditRecord)
+        if actor:
+            q = q.where(AuditRecord.actor == actor)
+        if action:
+            q = q.where(AuditRecord.action == str(action))
+        if person:
+            q = q.where(AuditRecord.person.in_([person] if isinstance(person, str) else person))
+        if camera:
+            q = q.where(AuditRecord.camera == camera)
+        if since:
+            q = q.where(AuditRecord.time >= since)
+        if until:
+            q = q.where(AuditRecord.time < until)
+        q = q.order_by(AuditRecord.seq.desc()).limit(limit)
+        if isinstance(where, Session):
+            return list(where.scalars(q))
+        with where.session() as s:
+            return list(s.scalars(q))
+
+
+def _verify(s: Session, key: keys.VerifyKey | None) -> VerifyReport:
+    report = VerifyReport(key_id=key.key_id if key else None)
+    problems = report.problems
+    checkpoints = {cp.seq: cp for cp in s.scalars(select(AuditCheckpoint))}
+    report.checkpoints = len(checkpoints)
+
+    def add(kind: str, seq: int | None, message: str) -> None:
+        if len(problems) < _MAX_PROBLEMS:
+            problems.append(Problem(kind, seq, message))
+
+    prev_seq: int | None = None
+    prev_hash = GENESIS
+    table = AuditRecord.__table__
+    rows = s.execute(select(table).order_by(table.c.seq)).mappings().yield_per(2000)
+    for row in rows:
+        seq = row["seq"]
+        report.records += 1
+        if report.first_seq is None:
+            report.first_seq = seq
+        expected = 1 if prev_seq is None else prev_seq + 1
+        if seq != expected:
+            gone = f"{expected}" if seq == expected + 1 else f"{expected} to {seq - 1}"
+            add("missing", expected, f"record {gone} missing (deleted): the chain jumps to {seq}")
+        actual = record_hash(row, row["prev_hash"])
+        if seq == expected and row["prev_hash"] != prev_hash:
+            other = s.scalar(select(table.c.seq).where(table.c.hash == row["prev_hash"]))
+            if other is not None:
+                add("reordered", seq, f"record {seq} follows record {other}, not {prev_seq}")
+            elif actual == row["hash"] and prev_seq is not None:
+                # This record is intact and still names the original predecessor.
+                add(
+                    "altered",
+                    prev_seq,
+                    f"record {prev_seq} was altered and its hash recomputed: record {seq} "
+                    "still links to the original",
+                )
+            elif prev_seq is None:
+                add("missing", seq, f"record {seq} does not start the chain: its start is gone")
+        if actual != row["hash"]:
+            add("altered", seq, f"record {seq} was altered: its content does not match its hash")
+        cp = checkpoints.get(seq)
+        if cp is not None:
+            _check_checkpoint(cp, row["hash"], actual, key, add, report)
+        prev_seq, prev_hash = seq, row["hash"]
+    report.last_seq, report.last_hash = prev_seq, prev_hash
+    for cp_seq in sorted(checkpoints):
+        if prev_seq is None or cp_seq > prev_seq:
+            add(
+                "checkpoint_missing_record",
+                cp_seq,
+                f"checkpoint {cp_seq} signs a record that is gone: records after "
+                f"{prev_seq or 0} up to {cp_seq} were deleted",
+            )
+    problems.sort(key=lambda p: (p.seq is None, p.seq or 0))
+    return report
+
+
+def _check_checkpoint(
+    cp: AuditCheckpoint,
+    stored: str,
+    actual: str,
+    key: keys.VerifyKey | None,
+    add: Any,
+    report: VerifyReport,
+) -> None:
+    seq = cp.seq
+    if key is None:
+        add("checkpoint_no_key", seq, f"checkpoint {seq}: no public key to check its signature")
+        return
+    if cp.key_id != key.key_id:
+        add(
+            "checkpoint_unknown_key",
+            seq,
+            f"checkpoint {seq} is signed by key {cp.key_id}, not by the site key {key.key_id}",
+        )
+        return
+    try:
+        signature = bytes.fromhex(cp.signature)
+    except ValueError:
+        signature = b""
+    if not key.verify(signature, checkpoint_message(seq, cp.hash, cp.time)):
+        add("checkpoint_signature", seq, f"checkpoint {seq} has a bad signature (forged)")
+        return
+    if cp.hash != stored or cp.hash != actual:
+        add(
+            "checkpoint_mismatch",
+            seq,
+            f"checkpoint {seq} signed a different record {seq}: the chain up to it was "
+            "rewritten after it was signed",
+        )
+        return
+    report.checkpoints_ok += 1
