@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+import vigil.cli.audit_cmd as audit_cmd
 import vigil.cli.camera_cmd as camera_cmd
 import vigil.cli.storage_cmd as storage_cmd
 from vigil.cli import (
@@ -41,6 +42,7 @@ app.command("analyze")(analyze_cmd.analyze)
 app.command("serve")(serve_cmd.serve)
 camera_cmd.register(app)  # cameras, record, export
 storage_cmd.register(app)  # retention, segments
+audit_cmd.register(app)  # audit verify, show, checkpoint, pubkey
 
 
 @app.callback()

@@ -1,0 +1,187 @@
+"""`vigil audit verify|show|checkpoint|pubkey`: read and check the tamper-evident audit log.
+
+Nothing here (or anywhere in Vigil) edits or deletes an audit record. Reading the log is
+itself recorded (`view_audit`, `audit_verify`), since it shows who looked at whom.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+from sqlalchemy import select
+
+from vigil.cli.state import console, current_user, err_console, print_json, state
+from vigil.cli.storage_cmd import parse_time
+from vigil.errors import InputError, VigilError
+
+app = typer.Typer(help="The tamper-evident audit log: verify, show, checkpoint.")
+
+EXIT_BROKEN = 4  # `audit verify`: the chain or a checkpoint does not check out
+
+
+def register(app_: typer.Typer) -> None:
+    app_.add_typer(app, name="audit")
+
+
+def _audit(ctx: typer.Context):  # type: ignore[no-untyped-def]
+    from vigil.privacy.audit import AuditLog
+
+    return AuditLog.from_config(state(ctx).config)
+
+
+def _note(ctx: typer.Context, action: str, details: dict[str, object]) -> None:
+    """Record that the log was read; a read-only copy of the database is still verifiable."""
+    st = state(ctx)
+    try:
+        _audit(ctx).record(
+            st.db(), actor=current_user(), action=action, source="cli", details=details
+        )
+    except Exception as exc:
+        err_console.print(f"[yellow]warning:[/] this {action} was not audited: {escape(str(exc))}")
+
+
+@app.command()
+def verify(
+    ctx: typer.Context,
+    pubkey: Path | None = typer.Option(
+        None,
+        "--pubkey",
+        help="Check checkpoint signatures with this public key (a copy you kept), not the "
+        "key stored on this machine.",
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+) -> None:
+    """Walk the whole chain; exit 4 and name the first broken, missing or reordered record."""
+    from vigil.privacy.keys import VerifyKey
+
+    st = state(ctx)
+    key = VerifyKey.load(pubkey) if pubkey else None
+    report = _audit(ctx).verify(st.db(), key=key)
+    if as_json:
+        print_json(report.as_dict())
+    else:
+        span = f"{report.first_seq}..{report.last_seq}" if report.records else "none"
+        console.print(
+            f"{report.records} record(s) ({span}), {report.checkpoints_ok} of "
+            f"{report.checkpoints} checkpoint(s) valid, key {report.key_id or '(none)'}"
+        )
+        first = report.first_problem
+        if first is not None:
+            console.print(f"[bold red]first problem:[/] {escape(first.message)}")
+        for p in report.problems:
+            if p is not first:
+                console.print(f"[red]problem:[/] {escape(p.message)}")
+        if report.ok:
+            console.print(f"[green]chain intact[/]; head {report.last_hash[:16]}...")
+        elif len(report.problems) > 1:
+            console.print(f"{len(report.problems)} problem(s) in all")
+    _note(ctx, "audit_verify", {"ok": report.ok, "records": report.records})
+    if not report.ok:
+        raise typer.Exit(EXIT_BROKEN)
+
+
+def _person_ids(st, person: str) -> list[str]:  # type: ignore[no-untyped-def]
+    """A person filter matches their id (as recorded) or, for older records, the literal."""
+    from vigil.store.models import Person
+
+    with st.db().session() as s:
+        pid = s.scalar(select(Person.id).where(Person.name == person))
+    return [person] if pid is None else [person, str(pid)]
+
+
+@app.command()
+def show(
+    ctx: typer.Context,
+    user: str | None = typer.Option(None, "--user", help="Only records by this user."),
+    action: str | None = typer.Option(None, "--action", help="Only this action (e.g. export)."),
+    person: str | None = typer.Option(None, "--person", help="Only about this person (name/id)."),
+    camera: str | None = typer.Option(None, "--camera", help="Only about this camera."),
+    since: str | None = typer.Option(None, "--since", help="From this time (ISO 8601)."),
+    until: str | None = typer.Option(None, "--until", help="Before this time (ISO 8601)."),
+    limit: int = typer.Option(100, "--limit", min=1, help="Most records shown (newest first)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the records as JSON."),
+) -> None:
+    """Audit records, newest first, filtered by user, action, person, camera and time."""
+    from vigil.privacy.audit import Action
+    from vigil.store.models import AuditRecord
+
+    if action is not None and action not in Action.__members__:
+        raise InputError(
+            f"unknown action {action!r}", hint="one of: " + ", ".join(Action.__members__)
+        )
+    st = state(ctx)
+    records = _audit(ctx).query(
+        st.db(),
+        actor=user,
+        action=action,
+        person=_person_ids(st, person) if person else None,
+        camera=camera,
+        since=parse_time(since, "--since") if since else None,
+        until=parse_time(until, "--until") if until else None,
+        limit=limit,
+    )
+    filters = {
+        k: v
+        for k, v in dict(
+            user=user, action=action, person=person, camera=camera, since=since, until=until
+        ).items()
+        if v
+    }
+    _note(ctx, "view_audit", {"filters": filters, "shown": len(records)})
+    if as_json:
+        rows = [{c.key: getattr(r, c.key) for c in AuditRecord.__table__.columns} for r in records]
+        print_json([{**row, "time": row["time"].isoformat()} for row in rows])
+        return
+    table = Table("seq", "time (UTC)", "user", "action", "target", "camera", "person", "reason")
+    for r in records:
+        target = f"{r.target_kind}:{r.target_id}" if r.target_kind else ""
+        table.add_row(
+            str(r.seq),
+            r.time.strftime("%Y-%m-%d %H:%M:%S"),
+            escape(r.actor + (f" ({r.role})" if r.role else "")),
+            r.action,
+            escape(target),
+            escape(r.camera or ""),
+            escape(r.person or ""),
+            escape(r.reason),
+        )
+    console.print(table)
+    if not records:
+        console.print("no audit records match")
+
+
+@app.command()
+def checkpoint(ctx: typer.Context) -> None:
+    """Sign the newest record now with the site key (also done every N records)."""
+    st = state(ctx)
+    cp = _audit(ctx).checkpoint(st.db())
+    if cp is None:
+        raise VigilError("the audit log is empty: nothing to checkpoint")
+    console.print(
+        f"checkpoint at record {cp.seq}: hash {cp.hash}, signed by key {cp.key_id} "
+        f"at {cp.time:%Y-%m-%d %H:%M:%S} UTC"
+    )
+
+
+@app.command()
+def pubkey(
+    ctx: typer.Context,
+    out: Path | None = typer.Option(None, "--out", help="Write the PEM here instead."),
+) -> None:
+    """The site's public key (PEM): keep a copy off this machine to check checkpoints later."""
+    from vigil.privacy.keys import load_or_create, public_pem
+
+    key = load_or_create(state(ctx).data_dir)
+    pem = public_pem(key.public)
+    if out is None:
+        typer.echo(pem, nl=False)
+        err_console.print(f"key id {key.key_id}")
+        return
+    try:
+        out.write_text(pem, encoding="utf-8")
+    except OSError as exc:
+        raise VigilError(f"cannot write {out}: {exc.strerror}") from exc
+    console.print(f"wrote {out} (key id {key.key_id})")
