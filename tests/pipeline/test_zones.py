@@ -10,12 +10,12 @@ import cv2
 import numpy as np
 import pytest
 
+from vigil.camera.motion import MotionDetector
 from vigil.camera.source import analysis_frames
 from vigil.config import ZoneConfig
 from vigil.faces.calibration import Calibration
 from vigil.faces.matcher import Matcher, NumpyIndex
 from vigil.pipeline.analyzer import CameraAnalyzer
-from vigil.pipeline.motion_gate import MotionGate
 from vigil.pipeline.tracker import Tracker
 from vigil.pipeline.zones import ZoneMonitor
 from vigil.vision.person import HogPersonDetector
@@ -52,7 +52,7 @@ def machine_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_machine_time_line_from_video(machine_clip: Path, engine) -> None:
     matcher = Matcher(NumpyIndex(128), {}, {}, Calibration.default(engine.model_name))
     analyzer = CameraAnalyzer(
-        "line1", engine, matcher, HogPersonDetector(), MotionGate(), zones=[MACHINE]
+        "line1", engine, matcher, HogPersonDetector(), MotionDetector(), zones=[MACHINE]
     )
     events = []
     for f in analysis_frames(str(machine_clip), fps=5, reconnect=False, pace=False):

@@ -16,12 +16,12 @@ import cv2
 import numpy as np
 
 from vigil.bench.report import Figure
+from vigil.camera.motion import MotionDetector
 from vigil.camera.source import analysis_frames
 from vigil.faces.calibration import Calibration
 from vigil.faces.engine import FaceEngine
 from vigil.faces.matcher import Matcher, NumpyIndex
 from vigil.pipeline.analyzer import CameraAnalyzer, MotionGate, StageStats, WholeFrame
-from vigil.pipeline.motion_gate import MotionGate as BackgroundMotion
 from vigil.vision.person import HogPersonDetector
 
 ANALYSIS_FPS = 5.0
@@ -61,7 +61,7 @@ def run(
     cores = os.cpu_count() or 1
     for label, video in videos.items():
         frames, decode_fps = decode(video, seconds)
-        gated_fps, gated = analyse(frames, engine, BackgroundMotion())
+        gated_fps, gated = analyse(frames, engine, MotionDetector())
         whole_fps, _ = analyse(frames, engine, WholeFrame())
         stages[label] = gated
         saved = gated.gated / max(1, gated.frames)

@@ -147,9 +147,14 @@ class MotionDetector:
         return MotionResult(min(1.0, moved / self._keep_pixels), boxes)
 
     def regions(self, image: np.ndarray) -> list[Box]:
-        """Boxes (pixels of `image`) where something moved; [] when still."""
+        """Boxes (pixels of `image`) where something moved; [] when still. After a global
+        change (a cut, the camera moved) the whole frame is one region, so that detectors
+        look at the new scene once."""
         h, w = image.shape[:2]
-        return self.detect(image).pixel_boxes(w, h)
+        result = self.detect(image)
+        if result.relearned:
+            return [(0.0, 0.0, float(w), float(h))]
+        return result.pixel_boxes(w, h)
 
 
 @dataclass

@@ -8,12 +8,12 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
+from vigil.camera.motion import MotionDetector
 from vigil.camera.source import SourceError, analysis_frames
 from vigil.cli.state import console, err_console, print_json, state
 from vigil.errors import InputError
 from vigil.faces.calibration import confidence_text
 from vigil.pipeline.analyzer import CameraAnalyzer, EventDraft, WholeFrame
-from vigil.pipeline.motion_gate import MotionGate
 from vigil.vision.draw import AMBER, GREEN, GREY, draw_box
 from vigil.vision.person import make_person_detector
 from vigil.vision.video import Mp4Writer
@@ -57,7 +57,7 @@ def analyze(
         st.face_engine,
         st.gallery().matcher(st.calibration()),
         make_person_detector(person_model),
-        WholeFrame() if no_gate else MotionGate(),
+        WholeFrame() if no_gate else MotionDetector(),
     )
     events: list[EventDraft] = []
     with ExitStack() as stack:

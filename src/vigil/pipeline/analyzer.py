@@ -293,8 +293,10 @@ class CameraAnalyzer:
                 done.append(p)
         for f in faces:
             owner: Track | None = f.data.get("person_track")
-            if owner is None:
-                if "match" in f.data:  # faces too small to recognise add nothing on their own
+            if owner is None or owner.hits < self.people.min_hits:
+                # On its own, or its person was a passing false detection that never became
+                # an event: the face is the event. Faces too small to recognise add nothing.
+                if "match" in f.data:
                     done.append(f)
             elif owner.id in self._waiting and not alive & set(owner.data["faces"]):
                 done.append(self._waiting.pop(owner.id))

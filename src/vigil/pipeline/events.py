@@ -11,9 +11,9 @@ import secrets
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import and_, or_, select
 from sqlalchemy.exc import IntegrityError
@@ -167,6 +167,68 @@ def create_event(
     if wake is not None:
         wake()
     return event
+
+
+class Draft(Protocol):
+    """What `store_draft` reads from an analyzer's `EventDraft` (times in POSIX seconds)."""
+
+    camera: str
+    kind: str
+    start: float
+    end: float
+    track_id: int
+    box_path: list[tuple[float, tuple[float, float, float, float]]]
+    snapshot_jpeg: bytes | None
+    person_id: int | None
+    score: float | None
+    confidence: float | None
+    face_quality: float | None
+
+
+def store_draft(
+    db: Database,
+    draft: Draft,
+    *,
+    data_dir: Path,
+    routing: Routing = NO_ROUTING,
+    wake: Callable[[], None] | None = None,
+) -> Event:
+    """Store an analyzer's event draft (box times become offsets from the start)."""
+    details: dict[str, Any] = {"track": draft.track_id}
+    if draft.face_quality is not None:
+        details["face_quality"] = draft.face_quality
+    return create_event(
+        db,
+        camera=draft.camera,
+        kind=draft.kind,
+        start=datetime.fromtimestamp(draft.start, UTC),
+        end=datetime.fromtimestamp(draft.end, UTC),
+        snapshot_jpeg=draft.snapshot_jpeg,
+        data_dir=data_dir,
+        box_path=[[t - draft.start, *box] for t, box in draft.box_path],
+        person_id=draft.person_id,
+        score=draft.score,
+        confidence=draft.confidence,
+        details=details,
+        routing=routing,
+        wake=wake,
+    )
+
+
+class EventStoreSink:
+    """The analysis service's event sink: `AnalysisService(..., sink=EventStoreSink(...))`."""
+
+    def __init__(
+        self,
+        db: Database,
+        data_dir: Path,
+        routing: Routing = NO_ROUTING,
+        wake: Callable[[], None] | None = None,
+    ) -> None:
+        self.db, self.data_dir, self.routing, self.wake = db, data_dir, routing, wake
+
+    def __call__(self, draft: Draft) -> None:
+        store_draft(self.db, draft, data_dir=self.data_dir, routing=self.routing, wake=self.wake)
 
 
 def get_event(db: Database, uid: str) -> Event | None:

@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from vigil.camera.motion import MotionDetector
 from vigil.camera.source import analysis_frames, analysis_url
 from vigil.config import CameraConfig
 from vigil.faces.calibration import Calibration
@@ -22,7 +23,6 @@ from vigil.faces.engine import FaceEngine
 from vigil.faces.gallery import Gallery
 from vigil.faces.matcher import Matcher, NumpyIndex
 from vigil.pipeline.analyzer import CameraAnalyzer, EventDraft
-from vigil.pipeline.motion_gate import MotionGate
 from vigil.vision.person import make_person_detector
 
 log = logging.getLogger(__name__)
@@ -86,7 +86,7 @@ class CameraAnalysis(threading.Thread):
             engine,
             matchers.get(),
             make_person_detector(camera.analysis.person_model),
-            MotionGate(camera.motion.sensitivity, camera.motion.masks),
+            MotionDetector.from_config(camera.motion),
             camera.privacy_masks,
             camera.zones,
         )
