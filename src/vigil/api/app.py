@@ -1,0 +1,93 @@
+"""The FastAPI application: `create_app(ctx)` wires the API (/api/v1) and the web UI (/)."""
+
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from vigil.api.context import ApiContext
+from vigil.api.routes import audit_log, auth, cameras, events, people, search, settings, users
+from vigil.api.schemas import ErrorOut
+from vigil.errors import InputError, NotFoundError, VigilError
+
+log = logging.getLogger("vigil.api")
+API_PREFIX = "/api/v1"
+
+
+def _field(loc: tuple) -> str:
+    parts = [str(x) for x in loc if x not in ("body", "query", "path", "header", "cookie")]
+    return ".".join(parts) or str(loc[-1] if loc else "request")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Every error answers {"detail": "<sentence>"} (plus per-field errors for 422)."""
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = []
+        for e in exc.errors():
+            msg = str(e.get("msg", "invalid"))
+            errors.append({"field": _field(tuple(e.get("loc", ()))), "message": msg})
+        detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors) or "invalid request"
+        return JSONResponse(status_code=422, content={"detail": detail, "errors": errors})
+
+    @app.exception_handler(NotFoundError)
+    async def _not_found(request: Request, exc: NotFoundError) -> JSONResponse:
+        return JSONResponse(status_code=404, content={"detail": str(exc)})
+
+    @app.exception_handler(InputError)
+    async def _input(request: Request, exc: InputError) -> JSONResponse:
+        return JSONResponse(status_code=422, content={"detail": str(exc)})
+
+    @app.exception_handler(VigilError)
+    async def _vigil(request: Request, exc: VigilError) -> JSONResponse:
+        return JSONResponse(status_code=400, content={"detail": str(exc)})
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+        return JSONResponse(
+            status_code=exc.status_code, content={"detail": detail}, headers=exc.headers
+        )
+
+
+def create_app(ctx: ApiContext, *, web: bool = True) -> FastAPI:
+    """The app serving `ctx`. `web=False` leaves out the HTML pages (API only)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):  # type: ignore[no-untyped-def]
+        yield
+        ctx.live.close()  # ends open MJPEG streams so the server can stop
+
+    app = FastAPI(
+        title="Vigil API",
+        version="1",
+        summary="Accountable camera network: cameras, footage, events, people, search, users.",
+        description="Log in with POST /api/v1/auth/login (session cookie; send the returned "
+        "csrf_token as X-CSRF-Token on POST/PATCH/DELETE) or send an API token as "
+        "`Authorization: Bearer vgl_...`. Views of footage, exports, searches and enrolments "
+        "are written to the audit log.",
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url=f"{API_PREFIX}/docs",
+        redoc_url=None,
+        lifespan=lifespan,
+        responses={
+            401: {"model": ErrorOut, "description": "Not logged in"},
+            403: {"model": ErrorOut, "description": "Not allowed, or CSRF token missing"},
+            422: {"model": ErrorOut, "description": "Invalid input"},
+        },
+    )
+    app.state.ctx = ctx
+    install_error_handlers(app)
+    for r in (auth, cameras, events, people, search, users, settings, audit_log):
+        app.include_router(r.router, prefix=API_PREFIX)
+    if web:
+        from vigil.web.pages import mount_web
+
+        mount_web(app)
+    return app

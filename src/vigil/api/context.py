@@ -1,0 +1,90 @@
+"""What the API needs from the running node: config, database, faces, live frames, audit."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from vigil.api.auditing import AuditEntry, AuditSink, ChainAudit
+from vigil.api.live import LiveFrames
+from vigil.api.security import LoginLimiter
+from vigil.camera.status import CameraStatus, read_status
+from vigil.config import VigilConfig
+from vigil.faces.calibration import Calibration, load_calibration
+from vigil.faces.engine import FaceEngine
+from vigil.faces.gallery import Gallery
+from vigil.faces.matcher import Matcher
+from vigil.store.db import Database
+
+
+@dataclass
+class ApiContext:
+    """Everything `create_app` serves from. `vigil serve` builds one and shares its parts.
+
+    - `engine`: a FaceEngine, or a factory called on first use (models load lazily).
+    - `live`: the hub the analysis loop publishes frames to.
+    - `statuses`: live recorder statuses (e.g. `RecordingService.statuses`); default: the
+      status file the recorder writes.
+    - `audit`: where audit entries go; default: the site's audit chain.
+    """
+
+    config: VigilConfig
+    db: Database
+    engine: FaceEngine | Callable[[], FaceEngine] | None = None
+    live: LiveFrames = field(default_factory=LiveFrames)
+    statuses: Callable[[], list[CameraStatus]] | None = None
+    audit: AuditSink | None = None
+    _engine_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _matcher: tuple[tuple[int, int], Matcher] | None = field(default=None, repr=False)
+    limiter: LoginLimiter = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        a = self.config.api
+        self.limiter = LoginLimiter(a.login_attempts, a.login_attempts_per_client, a.login_window_s)
+        if self.audit is None:
+            self.audit = ChainAudit(self.config, self.db)
+
+    @property
+    def data_dir(self) -> Path:
+        return Path(self.config.storage.data_dir)
+
+    def face_engine(self) -> FaceEngine:
+        with self._engine_lock:
+            if self.engine is None:
+                self.engine = FaceEngine(self.config.faces)
+            elif not isinstance(self.engine, FaceEngine):
+                self.engine = self.engine()
+            return self.engine
+
+    def gallery(self) -> Gallery:
+        return Gallery(self.db, self.face_engine().model_name)
+
+    def calibration(self) -> Calibration:
+        return load_calibration(
+            self.data_dir, self.face_engine().model_name, self.config.faces.match_threshold
+        )
+
+    def matcher(self) -> Matcher:
+        """A matcher over the gallery, rebuilt only when templates were added or removed."""
+        gallery = self.gallery()
+        fp = gallery.fingerprint()
+        cached = self._matcher
+        if cached is not None and cached[0] == fp:
+            return cached[1]
+        m = gallery.matcher(self.calibration())
+        self._matcher = (fp, m)
+        return m
+
+    def camera_statuses(self) -> dict[str, CameraStatus]:
+        if self.statuses is not None:
+            items = self.statuses()
+        else:
+            snap = read_status(self.data_dir)
+            items = snap.cameras if snap else []
+        return {c.name: c for c in items}
+
+    def record(self, entry: AuditEntry) -> None:
+        assert self.audit is not None
+        self.audit(entry)

@@ -1,0 +1,99 @@
+"""Events: filtered, keyset-paged list, one event, its snapshot."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.responses import FileResponse
+from pydantic import AwareDatetime
+from sqlalchemy import select
+
+from vigil.api.deps import Ctx, Viewer
+from vigil.api.routes.cameras import audit_view
+from vigil.api.schemas import EventOut, EventPageOut
+from vigil.pipeline.events import EventFilter, get_event, list_events
+from vigil.privacy.audit import Action
+from vigil.store.db import Database
+from vigil.store.models.events import Event, EventKind
+from vigil.store.models.faces import Person
+
+router = APIRouter(prefix="/events", tags=["events"])
+
+
+def person_names(db: Database, ids: set[int]) -> dict[int, str]:
+    if not ids:
+        return {}
+    with db.session() as s:
+        return dict(s.execute(select(Person.id, Person.name).where(Person.id.in_(ids))).all())
+
+
+def events_out(db: Database, events: list[Event]) -> list[EventOut]:
+    names = person_names(db, {e.person_id for e in events if e.person_id is not None})
+    return [
+        EventOut(
+            uid=e.uid,
+            camera=e.camera,
+            kind=e.kind.value,
+            start=e.start,
+            end=e.end,
+            person_id=e.person_id,
+            person=names.get(e.person_id) if e.person_id is not None else None,
+            score=e.score,
+            confidence=e.confidence,
+            zone=e.zone,
+            snapshot_url=f"/api/v1/events/{e.uid}/snapshot.jpg" if e.snapshot else None,
+        )
+        for e in events
+    ]
+
+
+@router.get("", response_model=EventPageOut, summary="Events, newest first, filtered and paged")
+def events(
+    p: Viewer,
+    ctx: Ctx,
+    camera: Annotated[str | None, Query(max_length=100)] = None,
+    kind: Annotated[list[EventKind] | None, Query()] = None,
+    person_id: Annotated[int | None, Query(ge=1)] = None,
+    zone: Annotated[str | None, Query(max_length=100)] = None,
+    since: Annotated[AwareDatetime | None, Query()] = None,
+    until: Annotated[AwareDatetime | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> EventPageOut:
+    f = EventFilter(
+        camera=camera,
+        kinds=kind or (),
+        person_id=person_id,
+        zone=zone,
+        since=since,
+        until=until,
+    )
+    page = list_events(ctx.db, f, limit=limit, cursor=cursor)
+    return EventPageOut(events=events_out(ctx.db, page.events), next_cursor=page.next_cursor)
+
+
+@router.get("/{uid}", response_model=EventOut, summary="One event")
+def event(uid: str, p: Viewer, ctx: Ctx) -> EventOut:
+    e = get_event(ctx.db, uid)
+    if e is None:
+        raise HTTPException(404, f"no event {uid}")
+    return events_out(ctx.db, [e])[0]
+
+
+@router.get(
+    "/{uid}/snapshot.jpg",
+    response_class=FileResponse,
+    summary="The event's snapshot (JPEG)",
+    responses={200: {"content": {"image/jpeg": {}}}},
+)
+def event_snapshot(uid: str, p: Viewer, ctx: Ctx, request: Request) -> FileResponse:
+    e = get_event(ctx.db, uid)
+    if e is None or not e.snapshot:
+        raise HTTPException(404, f"no snapshot for event {uid}")
+    root = ctx.data_dir.resolve()
+    path = (root / e.snapshot).resolve()
+    if not path.is_relative_to(root) or not path.is_file():
+        raise HTTPException(404, f"the snapshot of event {uid} is gone (retention?)")
+    audit_view(ctx, request, p, Action.view_events, e.camera)
+    return FileResponse(path, media_type="image/jpeg")

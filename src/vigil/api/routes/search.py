@@ -1,0 +1,92 @@
+"""Search by photo: who is this (open-set), and where were they seen. Reason required."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import numpy as np
+from fastapi import APIRouter, File, Form, Request, UploadFile
+
+from vigil.api.deps import Ctx, Searcher, audit
+from vigil.api.routes.events import events_out
+from vigil.api.routes.people import read_upload
+from vigil.api.schemas import PersonMatchOut, QualityOut, SearchOut, SightingOut
+from vigil.errors import InputError
+from vigil.faces.calibration import confidence_text
+from vigil.faces.sightings import search_unknown
+from vigil.pipeline.events import EventFilter, list_events
+from vigil.privacy.audit import Action
+from vigil.vision.image import load_image
+
+router = APIRouter(prefix="/search", tags=["search"])
+
+
+@router.post(
+    "/photo",
+    response_model=SearchOut,
+    summary="Upload a face: the matching enrolled person (if any) and their events",
+    description="The largest face in the photo is searched. A stated reason is required; the "
+    "search, its reason and its outcome are written to the audit log.",
+)
+def search_photo(
+    p: Searcher,
+    ctx: Ctx,
+    request: Request,
+    photo: Annotated[UploadFile, File(description="A photo with the face to search for.")],
+    reason: Annotated[
+        str, Form(min_length=3, max_length=500, description="Why you search (audited).")
+    ],
+    limit: Annotated[int, Form(ge=1, le=500)] = 50,
+) -> SearchOut:
+    reason = reason.strip()
+    if len(reason) < 3:
+        raise InputError("state a reason for the search (at least 3 characters)")
+    label, data = read_upload(photo)
+    engine = ctx.face_engine()
+    faces = engine.analyze(load_image(data, label=label))
+    if not faces:
+        raise InputError(f"{label}: no face found", hint="use a photo where the face is clear")
+    face = faces[0]  # largest first
+    assert face.embedding is not None
+    q = face.quality
+    quality = QualityOut(
+        file=label, ok=q.ok, score=q.score, problems=list(q.problems), face_px=round(q.size_px, 1)
+    )
+    m = ctx.matcher().identify([face.embedding])[0]
+    match = PersonMatchOut(
+        person_id=m.person_id,
+        name=m.name,
+        known=m.known,
+        score=round(m.score, 4),
+        confidence=round(m.confidence, 4),
+        confidence_text=confidence_text(m.confidence),
+        threshold=round(m.threshold, 4),
+    )
+    events = []
+    if m.person_id is not None:
+        page = list_events(ctx.db, EventFilter(person_id=m.person_id), limit=limit)
+        events = events_out(ctx.db, page.events)
+    probe = np.asarray(face.embedding, np.float32)
+    sightings = search_unknown(ctx.db, probe, model=engine.model_name, threshold=m.threshold)[
+        :limit
+    ]
+    audit(
+        ctx,
+        request,
+        p,
+        Action.search_face,
+        reason=reason,
+        target_kind="face",
+        target_id=m.name or "unknown",
+        person=m.person_id,
+        details={"events": len(events), "sightings": len(sightings), "score": round(m.score, 4)},
+    )
+    return SearchOut(
+        face=quality,
+        match=match,
+        events=events,
+        sightings=[
+            SightingOut(event_uid=s.event_uid, camera=s.camera, seen_at=s.seen_at, score=s.score)
+            for s in sightings
+        ],
+    )

@@ -1,0 +1,229 @@
+"""Request and response bodies of the API (pydantic; they make the OpenAPI schema)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+
+from vigil.store.models.users import Role
+
+Username = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.@-]{1,64}$")]
+Password = Annotated[str, StringConstraints(min_length=1, max_length=256)]
+NewPassword = Annotated[str, StringConstraints(min_length=10, max_length=256)]
+Reason = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=3, max_length=500),
+    Field(description="Why this is done; stored in the audit log."),
+]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ErrorOut(BaseModel):
+    detail: str = Field(description="What went wrong, in words.")
+    errors: list[dict[str, Any]] | None = Field(None, description="Per-field problems.")
+
+
+class LoginIn(Strict):
+    username: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    password: Password
+
+
+class SetupIn(Strict):
+    username: Username
+    password: NewPassword
+
+
+class PasswordChangeIn(Strict):
+    current_password: Password
+    new_password: NewPassword
+
+
+class UserOut(BaseModel):
+    id: int
+    username: str
+    role: Role
+    disabled: bool
+    must_change_password: bool
+    created_at: datetime
+    created_by: str
+    last_login_at: datetime | None
+
+
+class MeOut(BaseModel):
+    user: UserOut
+    permissions: list[str]
+    csrf_token: str | None = Field(
+        None, description="Send as X-CSRF-Token on state-changing requests with the cookie."
+    )
+
+
+class UserCreateIn(Strict):
+    username: Username
+    role: Role
+    password: NewPassword | None = Field(
+        None, description="Omit to get a one-time password, which must be changed at login."
+    )
+
+
+class UserCreatedOut(BaseModel):
+    user: UserOut
+    one_time_password: str | None = Field(None, description="Shown once; not stored.")
+
+
+class UserUpdateIn(Strict):
+    role: Role | None = None
+    disabled: bool | None = None
+    reset_password: bool = Field(False, description="Set a new one-time password (shown once).")
+
+
+class TokenCreateIn(Strict):
+    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+    days: Annotated[float, Field(gt=0, le=3650)] | None = Field(
+        None, description="Expires after this many days (default: never)."
+    )
+
+
+class TokenOut(BaseModel):
+    id: int
+    name: str
+    prefix: str
+    created_at: datetime
+    last_used_at: datetime | None
+    expires_at: datetime | None
+
+
+class TokenCreatedOut(BaseModel):
+    token: str = Field(description="The secret: shown once, stored only as a hash.")
+    info: TokenOut
+
+
+class CameraOut(BaseModel):
+    name: str
+    enabled: bool
+    record: bool
+    state: str = Field(description="starting, connecting, online, offline, error, stopped, ...")
+    online: bool
+    recording: bool
+    error: str
+    fps: float | None
+    width: int
+    height: int
+    codec: str
+    last_packet_at: float | None
+    live: bool = Field(description="A live frame is available now.")
+    live_frame_at: float | None
+
+
+class SegmentOut(BaseModel):
+    id: int
+    start: datetime
+    end: datetime
+    complete: bool
+    size_bytes: int
+    keyframes: int
+    locked: bool
+    url: str = Field(description="The fMP4 file (HTTP range requests supported).")
+
+
+class SpanOut(BaseModel):
+    start: datetime
+    end: datetime
+
+
+class RecordingsOut(BaseModel):
+    camera: str
+    start: datetime
+    end: datetime
+    segments: list[SegmentOut]
+    spans: list[SpanOut]
+    gaps: list[SpanOut]
+
+
+class ExportIn(Strict):
+    start: AwareDatetime = Field(description="Start, ISO 8601 with a timezone.")
+    end: AwareDatetime = Field(description="End, ISO 8601 with a timezone.")
+    exact: bool = Field(False, description="Re-encode to cut exactly (default: from a keyframe).")
+    reason: Reason
+
+
+class PersonOut(BaseModel):
+    id: int
+    name: str
+    templates: int
+    legal_bases: list[str]
+    enrolled_at: datetime
+    enrolled_by: str
+
+
+class QualityOut(BaseModel):
+    file: str
+    ok: bool
+    score: float | None = None
+    problems: list[str]
+    face_px: float | None = None
+
+
+class EnrolOut(BaseModel):
+    person: PersonOut
+    added: int = Field(description="Templates added (a photo already enrolled adds none).")
+    photos: list[QualityOut]
+
+
+class CheckOut(BaseModel):
+    photos: list[QualityOut]
+
+
+class PersonMatchOut(BaseModel):
+    person_id: int | None
+    name: str | None = Field(description="Only when the score is above the threshold.")
+    known: bool
+    score: float
+    confidence: float
+    confidence_text: str
+    threshold: float
+
+
+class EventOut(BaseModel):
+    uid: str
+    camera: str
+    kind: str
+    start: datetime
+    end: datetime | None
+    person_id: int | None
+    person: str | None
+    score: float | None
+    confidence: float | None
+    zone: str | None
+    snapshot_url: str | None
+
+
+class SightingOut(BaseModel):
+    event_uid: str
+    camera: str
+    seen_at: datetime
+    score: float
+
+
+class SearchOut(BaseModel):
+    face: QualityOut
+    match: PersonMatchOut
+    events: list[EventOut] = Field(description="Events of the matched person, newest first.")
+    sightings: list[SightingOut] = Field(
+        description="Unknown-face sightings that resemble the photo (kept only briefly)."
+    )
+
+
+class EventPageOut(BaseModel):
+    events: list[EventOut]
+    next_cursor: str | None
+
+
+class HealthOut(BaseModel):
+    ok: bool
+    site: str
+    setup_required: bool = Field(description="No admin yet: POST /api/v1/auth/setup.")
