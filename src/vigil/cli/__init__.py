@@ -9,9 +9,11 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+import vigil.cli.api_cmd as api_cmd
 import vigil.cli.audit_cmd as audit_cmd
 import vigil.cli.camera_cmd as camera_cmd
 import vigil.cli.storage_cmd as storage_cmd
+import vigil.cli.users_cmd as users_cmd
 from vigil.cli import (
     analyze_cmd,
     bench_cmd,
@@ -42,6 +44,9 @@ app.command("analyze")(analyze_cmd.analyze)
 app.command("serve")(serve_cmd.serve)
 camera_cmd.register(app)  # cameras, record, export
 storage_cmd.register(app)  # retention, segments
+app.add_typer(users_cmd.app, name="users")
+app.command("api")(api_cmd.api)
+app.command("web", hidden=True)(api_cmd.api)
 audit_cmd.register(app)  # audit verify, show, checkpoint, pubkey
 
 

@@ -1,0 +1,42 @@
+"""`vigil api`: serve the web UI and API alone (development); `vigil serve` adds the rest."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+import typer
+
+from vigil.api import ApiContext, create_app, feed_camera
+from vigil.cli.state import console, state
+
+
+def api(
+    ctx: typer.Context,
+    host: str | None = typer.Option(None, help="Listen address (default: api.host)."),
+    port: int | None = typer.Option(None, help="Port (default: api.port)."),
+    live: bool = typer.Option(
+        True, help="Decode each enabled camera's analysis stream for the live view."
+    ),
+) -> None:
+    """Serve the web UI and REST API (without recording or analysis)."""
+    import uvicorn
+
+    st = state(ctx)
+    cfg = st.config
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    api_ctx = ApiContext(cfg, st.db(), engine=lambda: st.face_engine)
+    stop = threading.Event()
+    if live:
+        for cam in cfg.cameras:
+            if cam.enabled:
+                feed_camera(
+                    api_ctx.live, cam.name, cam.sub_url or cam.url, loop=cam.loop, stop=stop
+                )
+    app = create_app(api_ctx)
+    h, p = host or cfg.api.host, port or cfg.api.port
+    console.print(f"web UI and API on http://{h}:{p}/  (API docs: /api/v1/docs)")
+    try:
+        uvicorn.run(app, host=h, port=p, log_level="warning", timeout_graceful_shutdown=3)
+    finally:
+        stop.set()

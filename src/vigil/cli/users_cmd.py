@@ -1,0 +1,63 @@
+"""`vigil users ...`: the first admin (one-time password), list users, reset a password."""
+
+from __future__ import annotations
+
+import typer
+
+from vigil.api import accounts
+from vigil.api.security import one_time_password
+from vigil.cli.state import console, current_user, print_json, state
+from vigil.errors import InputError
+from vigil.store.models.users import Role
+
+app = typer.Typer(help="Web UI and API accounts.", no_args_is_help=True)
+
+
+@app.command("create-admin")
+def create_admin(
+    ctx: typer.Context,
+    username: str = typer.Argument("admin", help="User name of the admin."),
+) -> None:
+    """Create the first admin and print a one-time password (changed at first login)."""
+    st = state(ctx)
+    db = st.db()
+    if accounts.admin_exists(db):
+        raise InputError(
+            "an admin exists already",
+            hint="log in as that admin, or `vigil users reset-password NAME`",
+        )
+    otp = one_time_password()
+    accounts.create_user(
+        db, username, otp, Role.admin, created_by=f"cli:{current_user()}", must_change_password=True
+    )
+    console.print(f"admin [bold]{username}[/] created; one-time password (shown once):")
+    console.print(f"  [bold]{otp}[/]", highlight=False)
+    console.print("Log in to the web UI with it; you will be asked to choose a new password.")
+
+
+@app.command("reset-password")
+def reset_password(ctx: typer.Context, username: str) -> None:
+    """Give a user a new one-time password (their sessions end)."""
+    db = state(ctx).db()
+    match = [a for a in accounts.list_users(db) if a.username.lower() == username.lower()]
+    if not match:
+        raise InputError(f"no user named {username!r}")
+    otp = one_time_password()
+    accounts.update_user(db, match[0].id, password=otp, disabled=False)
+    console.print(f"one-time password for {match[0].username} (shown once):")
+    console.print(f"  [bold]{otp}[/]", highlight=False)
+
+
+@app.command("list")
+def list_users(
+    ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="JSON output.")
+) -> None:
+    """Every user with role and state."""
+    users = accounts.list_users(state(ctx).db())
+    if as_json:
+        print_json([{**u.__dict__, "role": u.role.value} for u in users])
+        return
+    for u in users:
+        flags = " (disabled)" if u.disabled else ""
+        flags += " (one-time password)" if u.must_change_password else ""
+        console.print(f"{u.username:<24} {u.role.value:<9}{flags}")
