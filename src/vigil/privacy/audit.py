@@ -8,6 +8,9 @@ Call it wherever personal data is accessed or a privacy setting changes::
     audit.record(db, actor="alice", action=Action.search_face, reason="theft report 2026-114",
                  source="cli", camera="gate", person=42, details={"results": 3})
 
+In a CLI command: `AuditLog.from_config(st.config).record(st.db(), actor=current_user(),
+source="cli", ...)`; in the API, `source` is the client address and `role` the user's role.
+
 `record(where, *, actor, action, ...)` takes the `Database` (the record commits on its own) or
 a `Session` (the record commits or rolls back with the caller's own change, e.g. an enrolment
 and its audit record together). It returns the stored `AuditRecord`. Searches, identification,
