@@ -33,6 +33,7 @@ class Footage:
 def record_footage(root: Path, vtest: Path, seconds: float = 5.0) -> Footage:
     """Record `seconds` of a looped H.264 file as camera `lobby`, in 2 s fMP4 segments."""
     data_dir = root / "var"
+    root.mkdir(parents=True, exist_ok=True)
     video = make_h264(vtest, root / "lobby.mp4", 4, fps=10, gop=10)
     db = Database(f"sqlite:///{data_dir / 'vigil.db'}")
     cfg = site_config(data_dir, video)

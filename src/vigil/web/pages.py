@@ -1,0 +1,133 @@
+"""HTML pages. Each page checks the session like the API does; actions go through /api/v1."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+
+from vigil.api import accounts
+from vigil.api.deps import ROLE_PERMS, Ctx, Perm, Principal, optional_principal
+from vigil.api.routes.cameras import camera_out, find_camera
+from vigil.store.models.faces import LegalBasis
+
+HERE = Path(__file__).parent
+templates = Jinja2Templates(directory=HERE / "templates")
+router = APIRouter(include_in_schema=False)
+
+MaybeUser = Annotated[Principal | None, Depends(optional_principal)]
+
+NAV = [  # (path, label, permission)
+    ("/", "Cameras", Perm.view),
+    ("/events", "Events", Perm.view),
+    ("/people", "People", Perm.people),
+    ("/search", "Search", Perm.search),
+    ("/users", "Users", Perm.users),
+    ("/audit", "Audit log", Perm.audit),
+]
+
+
+def _gate(request: Request, p: Principal | None, perm: Perm | None) -> Response | None:
+    """A redirect or refusal when the visitor may not see the page, else None."""
+    if p is None:
+        target = quote(request.url.path)
+        return RedirectResponse(f"/login?next={target}", status_code=303)
+    if p.account.must_change_password and request.url.path != "/password":
+        return RedirectResponse("/password", status_code=303)
+    if perm is not None and perm not in ROLE_PERMS[p.role]:
+        if request.url.path == "/" and Perm.audit in ROLE_PERMS[p.role]:
+            return RedirectResponse("/audit", status_code=303)
+        return _render(request, p, "forbidden.html", status_code=403)
+    return None
+
+
+def _render(
+    request: Request, p: Principal | None, name: str, status_code: int = 200, **data: Any
+) -> HTMLResponse:
+    ctx = request.app.state.ctx
+    perms = ROLE_PERMS[p.role] if p else frozenset()
+    nav = [(href, label) for href, label, perm in NAV if perm in perms]
+    return templates.TemplateResponse(
+        request,
+        name,
+        {"user": p, "nav": nav, "site": ctx.config.site.name, "perms": perms, **data},
+        status_code=status_code,
+    )
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_page(request: Request, ctx: Ctx, p: MaybeUser) -> Response:
+    if not accounts.admin_exists(ctx.db):
+        return RedirectResponse("/setup", status_code=303)
+    return _render(request, None, "login.html")
+
+
+@router.get("/setup", response_class=HTMLResponse)
+def setup_page(request: Request, ctx: Ctx) -> Response:
+    if accounts.admin_exists(ctx.db):  # offered only while no admin exists
+        return RedirectResponse("/login", status_code=303)
+    return _render(request, None, "setup.html")
+
+
+@router.get("/password", response_class=HTMLResponse)
+def password_page(request: Request, p: MaybeUser) -> Response:
+    return _gate(request, p, None) or _render(request, p, "password.html")
+
+
+@router.get("/", response_class=HTMLResponse)
+def dashboard(request: Request, ctx: Ctx, p: MaybeUser) -> Response:
+    if p is None and not accounts.admin_exists(ctx.db):
+        return RedirectResponse("/setup", status_code=303)
+    if gate := _gate(request, p, Perm.view):
+        return gate
+    statuses = ctx.camera_statuses()
+    cams = [camera_out(ctx, c, statuses) for c in ctx.config.cameras]
+    return _render(request, p, "dashboard.html", cameras=cams)
+
+
+@router.get("/cameras/{name}", response_class=HTMLResponse)
+def camera_page(name: str, request: Request, ctx: Ctx, p: MaybeUser) -> Response:
+    if gate := _gate(request, p, Perm.view):
+        return gate
+    cam = camera_out(ctx, find_camera(ctx, name), ctx.camera_statuses())
+    return _render(request, p, "camera.html", camera=cam)
+
+
+@router.get("/events", response_class=HTMLResponse)
+def events_page(request: Request, ctx: Ctx, p: MaybeUser) -> Response:
+    if gate := _gate(request, p, Perm.view):
+        return gate
+    return _render(request, p, "events.html", cameras=[c.name for c in ctx.config.cameras])
+
+
+@router.get("/people", response_class=HTMLResponse)
+def people_page(request: Request, p: MaybeUser) -> Response:
+    if gate := _gate(request, p, Perm.people):
+        return gate
+    bases = [(b.value, b.needs_note) for b in LegalBasis]
+    return _render(request, p, "people.html", bases=bases)
+
+
+@router.get("/search", response_class=HTMLResponse)
+def search_page(request: Request, p: MaybeUser) -> Response:
+    return _gate(request, p, Perm.search) or _render(request, p, "search.html")
+
+
+@router.get("/users", response_class=HTMLResponse)
+def users_page(request: Request, p: MaybeUser) -> Response:
+    return _gate(request, p, Perm.users) or _render(request, p, "users.html")
+
+
+@router.get("/audit", response_class=HTMLResponse)
+def audit_page(request: Request, p: MaybeUser) -> Response:
+    return _gate(request, p, Perm.audit) or _render(request, p, "audit.html")
+
+
+def mount_web(app: FastAPI) -> None:
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    app.include_router(router)

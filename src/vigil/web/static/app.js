@@ -1,0 +1,360 @@
+// Vigil web UI: small helpers over /api/v1; one init function per page (body[data-page]).
+"use strict";
+
+const $ = (sel, root = document) => root.querySelector(sel);
+const csrf = () => $('meta[name="csrf-token"]').content;
+
+async function api(method, url, body) {
+  const opts = { method, headers: { "X-CSRF-Token": csrf() }, credentials: "same-origin" };
+  if (body instanceof FormData) opts.body = body;
+  else if (body !== undefined) {
+    opts.body = JSON.stringify(body);
+    opts.headers["Content-Type"] = "application/json";
+  }
+  const r = await fetch(url, opts);
+  if (r.status === 401 && !url.includes("/auth/")) location.href = "/login?next=" + encodeURIComponent(location.pathname);
+  return r;
+}
+
+async function errorText(r) {
+  try { return (await r.json()).detail || r.statusText; } catch { return r.statusText; }
+}
+
+function say(form, text, ok = false) {
+  const m = $(".msg", form);
+  m.textContent = text;
+  m.className = "msg " + (ok ? "ok" : "bad");
+}
+
+const el = (tag, attrs = {}, ...kids) => {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === "class") e.className = v; else if (k.startsWith("on")) e.addEventListener(k.slice(2), v); else e.setAttribute(k, v);
+  }
+  for (const k of kids) e.append(k instanceof Node ? k : document.createTextNode(String(k)));
+  return e;
+};
+const fmtTime = (iso) => new Date(iso).toLocaleString([], { dateStyle: "short", timeStyle: "medium" });
+const pct = (x) => (x * 100).toFixed(1) + "%";
+
+function eventItem(e) {
+  const who = e.person ? `${e.person} (score ${e.score?.toFixed(3)}, confidence ${pct(e.confidence ?? 0)})` : "";
+  const li = el("li", { class: "event" });
+  if (e.snapshot_url) li.append(el("img", { src: e.snapshot_url, alt: "snapshot", loading: "lazy" }));
+  li.append(el("div", {},
+    el("strong", {}, e.kind.replace("_", " ")), " · ", e.camera, " · ", fmtTime(e.start),
+    who ? el("div", {}, who) : "",
+    el("a", { href: `/cameras/${e.camera}#t=${encodeURIComponent(e.start)}` }, "footage")));
+  return li;
+}
+
+// --- login, set-up, password --------------------------------------------------------
+
+function initLogin() {
+  const f = $("#login-form");
+  f.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const r = await api("POST", "/api/v1/auth/login", { username: f.username.value, password: f.password.value });
+    if (!r.ok) return say(f, await errorText(r));
+    const me = await r.json();
+    const next = new URLSearchParams(location.search).get("next") || "/";
+    location.href = me.user.must_change_password ? "/password" : (next.startsWith("/") && !next.startsWith("//") ? next : "/");
+  });
+}
+
+function initSetup() {
+  const f = $("#setup-form");
+  f.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    if (f.password.value !== f.password2.value) return say(f, "the two passwords differ");
+    const r = await api("POST", "/api/v1/auth/setup", { username: f.username.value, password: f.password.value });
+    if (!r.ok) return say(f, await errorText(r));
+    location.href = "/";
+  });
+}
+
+function initPassword() {
+  const f = $("#password-form");
+  f.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const r = await api("POST", "/api/v1/auth/password", { current_password: f.current_password.value, new_password: f.new_password.value });
+    if (!r.ok) return say(f, await errorText(r));
+    location.href = "/";
+  });
+}
+
+// --- dashboard: a refreshed snapshot per tile (MJPEG would hold one connection each) ---
+
+function refreshSnapshot(img, every = 1000) {
+  const tile = img.closest(".frame");
+  const load = () => { img.src = img.dataset.src + "?t=" + Date.now(); };
+  img.addEventListener("load", () => { tile.classList.add("has-live"); setTimeout(load, every); });
+  img.addEventListener("error", () => { tile.classList.remove("has-live"); setTimeout(load, 3 * every); });
+  load();
+}
+
+async function latestEvents(list, params = "limit=8") {
+  const r = await api("GET", "/api/v1/events?" + params);
+  list.replaceChildren();
+  if (!r.ok) return list.append(el("li", { class: "muted" }, "cannot load events: " + await errorText(r)));
+  const page = await r.json();
+  if (!page.events.length) list.append(el("li", { class: "muted" }, "no events"));
+  for (const e of page.events) list.append(eventItem(e));
+  return page;
+}
+
+function initDashboard() {
+  document.querySelectorAll("img.live-snap").forEach((img) => refreshSnapshot(img));
+  latestEvents($("#latest-events"));
+}
+
+// --- camera page: live view, 24 h time line, playback, export --------------------------
+
+function initCamera() {
+  const cam = $("#camera").dataset.camera;
+  const live = $("#live");
+  live.addEventListener("load", () => live.closest(".frame").classList.add("has-live"));
+  const svg = $("#timeline"), player = $("#player"), info = $("#playing");
+  const end = new Date(), start = new Date(end - 24 * 3600e3), span = end - start;
+  let segments = [];
+  const x = (t) => ((t - start) / span) * 1000;
+  const NS = "http://www.w3.org/2000/svg";
+  const rect = (cls, x0, w, y = 8, h = 28) => {
+    const r = document.createElementNS(NS, "rect");
+    Object.entries({ x: x0, y, width: w, height: h, class: cls }).forEach(([k, v]) => r.setAttribute(k, v));
+    svg.append(r);
+    return r;
+  };
+  rect("tl-bg", 0, 1000, 8, 28);
+  const head = rect("tl-head", -10, 2, 2, 40);
+  for (let h = 0; h <= 24; h += 3) {
+    const t = new Date(start.getTime() + h * 3600e3);
+    $("#ticks").append(el("span", { style: `left:${(h / 24) * 100}%` }, t.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })));
+  }
+
+  async function load() {
+    const q = `start=${encodeURIComponent(start.toISOString())}&end=${encodeURIComponent(end.toISOString())}`;
+    const r = await api("GET", `/api/v1/cameras/${cam}/recordings?${q}`);
+    if (!r.ok) { $("#timeline-info").textContent = await errorText(r); return; }
+    const rec = await r.json();
+    segments = rec.segments.map((s) => ({ ...s, t0: new Date(s.start), t1: new Date(s.end) }));
+    for (const s of rec.spans) {
+      const a = x(new Date(s.start)), w = Math.max(3, x(new Date(s.end)) - a);
+      rect("tl-span", Math.min(a, 1000 - w), w).dataset.start = s.start;  // thin spans stay visible
+    }
+    const total = rec.spans.reduce((n, s) => n + (new Date(s.end) - new Date(s.start)), 0);
+    $("#timeline-info").textContent = rec.spans.length
+      ? `${rec.spans.length} recorded span(s), ${(total / 60e3).toFixed(1)} min; last ends ${fmtTime(rec.spans.at(-1).end)}`
+      : "nothing recorded in the last 24 hours";
+    const m = location.hash.match(/^#t=(.+)$/);
+    if (m) playAt(new Date(decodeURIComponent(m[1])));
+  }
+
+  let current = null;
+  function playAt(t) {
+    // The segment holding t, else the nearest one within 10 minutes (spans are thin at 24 h).
+    let seg = segments.find((s) => s.t0 <= t && t < s.t1);
+    if (!seg) {
+      const near = segments.map((s) => [Math.min(Math.abs(s.t0 - t), Math.abs(s.t1 - t)), s]).sort((a, b) => a[0] - b[0])[0];
+      if (!near || near[0] > 600e3) { info.textContent = "no footage at " + fmtTime(t); return; }
+      seg = near[1];
+      t = t < seg.t0 ? seg.t0 : new Date(seg.t1 - 1000);
+    }
+    current = seg;
+    const offset = Math.max(0, (t - seg.t0) / 1000);
+    player.src = seg.url;
+    player.addEventListener("loadedmetadata", () => { player.currentTime = offset; player.play().catch(() => {}); }, { once: true });
+    info.textContent = "playing from " + fmtTime(t);
+    prefillExport(t);
+  }
+  player.addEventListener("timeupdate", () => {
+    if (!current) return;
+    const t = new Date(current.t0.getTime() + player.currentTime * 1000);
+    head.setAttribute("x", x(t) - 1);
+    info.textContent = "playing " + fmtTime(t);
+    player.dataset.wallTime = t.toISOString();
+  });
+  player.addEventListener("ended", () => {
+    const i = segments.indexOf(current);
+    if (i >= 0 && i + 1 < segments.length && segments[i + 1].t0 - current.t1 < 2000) playAt(segments[i + 1].t0);
+  });
+  svg.addEventListener("click", (ev) => {
+    const b = svg.getBoundingClientRect();
+    playAt(new Date(start.getTime() + ((ev.clientX - b.left) / b.width) * span));
+  });
+
+  const f = $("#export-form");
+  const local = (d) => new Date(d - d.getTimezoneOffset() * 60e3).toISOString().slice(0, 19);
+  function prefillExport(t) {
+    if (!f) return;
+    f.start.value = local(t);
+    f.end.value = local(new Date(t.getTime() + 30e3));
+  }
+  if (f) f.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    say(f, "exporting…", true);
+    const body = { start: new Date(f.start.value).toISOString(), end: new Date(f.end.value).toISOString(), reason: f.reason.value, exact: f.exact.checked };
+    const r = await api("POST", `/api/v1/cameras/${cam}/export`, body);
+    if (!r.ok) return say(f, await errorText(r));
+    const blob = await r.blob();
+    const name = (r.headers.get("content-disposition") || "").match(/filename="?([^";]+)/)?.[1] || `${cam}.mp4`;
+    const a = el("a", { href: URL.createObjectURL(blob), download: name });
+    document.body.append(a); a.click(); a.remove();
+    say(f, `exported ${name} (${(blob.size / 1024).toFixed(0)} KiB)`, true);
+  });
+  load();
+}
+
+// --- events ------------------------------------------------------------------------------
+
+function initEvents() {
+  const f = $("#events-filter"), list = $("#events-list"), more = $("#events-more");
+  let cursor = null;
+  async function show(append) {
+    const p = new URLSearchParams({ limit: "30" });
+    if (f.camera.value) p.set("camera", f.camera.value);
+    if (f.kind.value) p.set("kind", f.kind.value);
+    if (append && cursor) p.set("cursor", cursor);
+    const r = await api("GET", "/api/v1/events?" + p);
+    if (!append) list.replaceChildren();
+    if (!r.ok) return list.append(el("li", {}, await errorText(r)));
+    const page = await r.json();
+    for (const e of page.events) list.append(eventItem(e));
+    if (!append && !page.events.length) list.append(el("li", { class: "muted" }, "no events"));
+    cursor = page.next_cursor; more.hidden = !cursor;
+  }
+  f.addEventListener("submit", (ev) => { ev.preventDefault(); show(false); });
+  more.addEventListener("click", () => show(true));
+  show(false);
+}
+
+// --- people ------------------------------------------------------------------------------
+
+function qualityItem(q) {
+  const text = q.ok ? `good (quality ${(q.score * 100).toFixed(0)}, face ${q.face_px} px)` : q.problems.join("; ");
+  return el("li", { class: q.ok ? "ok" : "bad" }, q.file + ": " + text);
+}
+
+function initPeople() {
+  const f = $("#enrol-form"), list = $("#people-list"), quality = $("#quality");
+  async function refresh() {
+    const r = await api("GET", "/api/v1/people");
+    list.replaceChildren();
+    if (!r.ok) return list.append(el("tr", {}, el("td", {}, await errorText(r))));
+    const people = await r.json();
+    if (!people.length) list.append(el("tr", {}, el("td", { colspan: 5, class: "muted" }, "nobody is enrolled")));
+    for (const p of people) {
+      const del = el("button", { type: "button", class: "danger", onclick: async () => {
+        if (!confirm(`Remove ${p.name} and every template?`)) return;
+        const r2 = await api("DELETE", `/api/v1/people/${p.id}`);
+        if (!r2.ok) alert(await errorText(r2)); refresh();
+      } }, "Remove");
+      list.append(el("tr", {}, el("td", {}, p.name), el("td", {}, p.templates), el("td", {}, p.legal_bases.join(", ")),
+        el("td", {}, `${fmtTime(p.enrolled_at)} by ${p.enrolled_by}`), el("td", {}, del)));
+    }
+  }
+  f.photos.addEventListener("change", async () => {
+    quality.replaceChildren(el("li", { class: "muted" }, "checking photos…"));
+    const fd = new FormData();
+    for (const file of f.photos.files) fd.append("photos", file);
+    const r = await api("POST", "/api/v1/people/check", fd);
+    quality.replaceChildren();
+    if (!r.ok) return quality.append(el("li", { class: "bad" }, await errorText(r)));
+    for (const q of (await r.json()).photos) quality.append(qualityItem(q));
+  });
+  f.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    say(f, "enrolling…", true);
+    const r = await api("POST", "/api/v1/people", new FormData(f));
+    const body = await r.json().catch(() => ({}));
+    if (!r.ok) {
+      if (body.photos) { quality.replaceChildren(); body.photos.forEach((q) => quality.append(qualityItem(q))); }
+      return say(f, body.detail || r.statusText);
+    }
+    say(f, `enrolled ${body.person.name}: ${body.added} template(s) added`, true);
+    f.reset(); quality.replaceChildren();
+    refresh();
+  });
+  refresh();
+}
+
+// --- search ------------------------------------------------------------------------------
+
+function initSearch() {
+  const f = $("#search-form"), out = $("#search-result");
+  f.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    say(f, "searching…", true);
+    const r = await api("POST", "/api/v1/search/photo", new FormData(f));
+    if (!r.ok) { out.hidden = true; return say(f, await errorText(r)); }
+    say(f, "");
+    const res = await r.json(), m = res.match;
+    $("#match").textContent = m.known
+      ? `${m.name}: score ${m.score.toFixed(3)} (threshold ${m.threshold.toFixed(3)}), confidence ${m.confidence_text}`
+      : `No enrolled person matches (best score ${m.score.toFixed(3)} is below the threshold ${m.threshold.toFixed(3)}).`;
+    const list = $("#search-events");
+    list.replaceChildren();
+    for (const e of res.events) list.append(eventItem(e));
+    for (const s of res.sightings) list.append(el("li", {}, `unknown face · ${s.camera} · ${fmtTime(s.seen_at)} · score ${s.score.toFixed(3)}`));
+    if (!res.events.length && !res.sightings.length) list.append(el("li", { class: "muted" }, "no events of this face"));
+    out.hidden = false;
+  });
+}
+
+// --- users and audit ---------------------------------------------------------------------
+
+function initUsers() {
+  const f = $("#user-form"), list = $("#users-list");
+  async function refresh() {
+    const users = await (await api("GET", "/api/v1/users")).json();
+    list.replaceChildren();
+    for (const u of users) {
+      const toggle = el("button", { type: "button", onclick: async () => {
+        const r = await api("PATCH", `/api/v1/users/${u.id}`, { disabled: !u.disabled });
+        if (!r.ok) alert(await errorText(r)); refresh();
+      } }, u.disabled ? "Enable" : "Disable");
+      const reset = el("button", { type: "button", onclick: async () => {
+        const r = await api("PATCH", `/api/v1/users/${u.id}`, { reset_password: true });
+        if (!r.ok) return alert(await errorText(r));
+        alert(`One-time password for ${u.username} (shown once): ${(await r.json()).one_time_password}`); refresh();
+      } }, "Reset password");
+      list.append(el("tr", {}, el("td", {}, u.username), el("td", {}, u.role),
+        el("td", {}, u.disabled ? "disabled" : (u.must_change_password ? "one-time password" : "active")),
+        el("td", {}, u.last_login_at ? fmtTime(u.last_login_at) : "never"), el("td", {}, toggle, " ", reset)));
+    }
+  }
+  f.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const r = await api("POST", "/api/v1/users", { username: f.username.value, role: f.role.value });
+    if (!r.ok) return say(f, await errorText(r));
+    const b = await r.json();
+    say(f, `created ${b.user.username}; one-time password (shown once): ${b.one_time_password}`, true);
+    refresh();
+  });
+  refresh();
+}
+
+async function initAudit() {
+  const v = await api("GET", "/api/v1/audit/verify");
+  const rep = v.ok ? await v.json() : null;
+  $("#audit-verify").textContent = !rep ? "cannot verify" : rep.ok
+    ? `chain intact: ${rep.records} records, ${rep.checkpoints_ok}/${rep.checkpoints} checkpoints verified`
+    : `CHAIN BROKEN: ${rep.problems[0].message}`;
+  const rows = await (await api("GET", "/api/v1/audit?limit=200")).json();
+  const list = $("#audit-list");
+  for (const a of rows) list.append(el("tr", {}, el("td", {}, a.seq), el("td", {}, fmtTime(a.time)),
+    el("td", {}, `${a.actor} (${a.role})`), el("td", {}, a.action.replace("_", " ")),
+    el("td", {}, [a.target_kind, a.target_id, a.camera].filter(Boolean).join(" ")), el("td", {}, a.reason)));
+}
+
+// --- start -------------------------------------------------------------------------------
+
+const PAGES = { login: initLogin, setup: initSetup, password: initPassword, dashboard: initDashboard,
+  camera: initCamera, events: initEvents, people: initPeople, search: initSearch, users: initUsers, audit: initAudit };
+
+document.addEventListener("DOMContentLoaded", () => {
+  const out = $("#logout");
+  if (out) out.addEventListener("click", async () => { await api("POST", "/api/v1/auth/logout"); location.href = "/login"; });
+  const init = PAGES[document.body.dataset.page];
+  if (init) init();
+});
