@@ -29,6 +29,11 @@ def test_serve_records_analyses_and_stores_events(tmp_path: Path, faces_dir: Pat
         yaml.safe_dump(
             {
                 "storage": {"data_dir": str(data)},
+                "privacy": {
+                    "face_recognition_enabled": True,
+                    "face_recognition_purpose": "test: recognise the enrolled person",
+                    "legal_basis": "consent",
+                },
                 "cameras": [{"name": "door", "url": str(clip), "loop": True, "segment_seconds": 4}],
             }
         )

@@ -371,6 +371,15 @@ class VigilConfig(Section):
         default_factory=list, description="The cameras of this site."
     )
 
+    def recognises(self, camera: CameraConfig) -> bool:
+        """Live face recognition on this camera: the site-wide switch and the camera's own."""
+        return (
+            self.privacy.face_recognition_enabled
+            and camera.enabled
+            and camera.analysis.enabled
+            and camera.analysis.recognise
+        )
+
     @field_validator("cameras")
     @classmethod
     def _unique_camera_names(cls, cameras: list[CameraConfig]) -> list[CameraConfig]:

@@ -35,7 +35,6 @@ class EdgeNode:
     db: Database
     engine: FaceEngine
     on_frame: FrameListener | None = None  # live view frames (privacy masks already applied)
-    unknown_face_days: float = 7.0
     recording: RecordingService | None = field(default=None, init=False)
     retention: RetentionScheduler | None = field(default=None, init=False)
     analysis: AnalysisService | None = field(default=None, init=False)
@@ -81,7 +80,13 @@ class EdgeNode:
             self.data_dir, self.engine.model_name, cfg.faces.match_threshold
         )
         self.analysis = AnalysisService(
-            cfg.cameras, self.engine, gallery, calibration, self.store_event, self.on_frame
+            cfg.cameras,
+            self.engine,
+            gallery,
+            calibration,
+            self.store_event,
+            self.on_frame,
+            recognises=cfg.recognises,
         )
         self.analysis.start()
         self._purger = threading.Thread(target=self._purge_loop, name="purge", daemon=True)
@@ -89,7 +94,8 @@ class EdgeNode:
 
     def _purge_loop(self) -> None:
         while True:
-            cutoff = datetime.now(UTC) - timedelta(days=self.unknown_face_days)
+            days = self.config.privacy.unknown_face_retention_days
+            cutoff = datetime.now(UTC) - timedelta(days=days)
             try:
                 n = purge_unknown(self.db, cutoff)
                 if n:

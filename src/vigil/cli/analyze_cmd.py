@@ -14,6 +14,7 @@ from vigil.cli.state import console, err_console, print_json, state
 from vigil.errors import InputError
 from vigil.faces.calibration import confidence_text
 from vigil.pipeline.analyzer import CameraAnalyzer, EventDraft, WholeFrame
+from vigil.privacy.audit import Action
 from vigil.vision.draw import AMBER, GREEN, GREY, draw_box
 from vigil.vision.person import make_person_detector
 from vigil.vision.video import Mp4Writer
@@ -48,10 +49,9 @@ def analyze(
 ) -> None:
     """Detect, track and recognise people in a video; print the events."""
     st = state(ctx)
-    if not reason.strip():
-        raise InputError("recognition on footage needs a stated reason (--reason)")
     if not video.is_file():
         raise InputError(f"{video}: file not found")
+    st.audit(Action.identify, reason=reason, target=("video", str(video)))  # refuses no reason
     analyzer = CameraAnalyzer(
         video.stem,
         st.face_engine,

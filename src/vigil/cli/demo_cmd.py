@@ -66,6 +66,12 @@ def demo(
             "contact": "privacy@example.org",
         },
         "storage": {"data_dir": str(folder.resolve())},
+        "privacy": {
+            "face_recognition_enabled": True,
+            "face_recognition_purpose": "Demo: recognise the one enrolled sample person.",
+            "legal_basis": "consent",
+            "legal_basis_note": "Demo data: a public sample photo shipped with scikit-image.",
+        },
         "cameras": [
             {"name": "street", "url": str(assets.street_video.resolve()), "loop": True},
             {"name": "door", "url": str(assets.door_video.resolve()), "loop": True},

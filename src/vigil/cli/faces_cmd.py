@@ -14,6 +14,7 @@ from vigil.errors import InputError
 from vigil.faces.calibration import confidence_text
 from vigil.faces.evaluation import gallery_folder
 from vigil.faces.gallery import check_legal_basis, check_photos
+from vigil.privacy.audit import Action
 from vigil.store.models import LegalBasis
 from vigil.vision.draw import AMBER, GREEN, RED, draw_face
 from vigil.vision.image import load_image
@@ -155,6 +156,7 @@ def enroll(
         legal_basis_note=note,
         enrolled_by=current_user(),
         review_at=datetime.now(UTC) + timedelta(days=review_days),
+        audit=st.audit_hook(Action.enroll, details={"legal_basis": basis.value}),
     )
     if as_json:
         print_json({"person": name, "templates_added": added})
@@ -189,6 +191,7 @@ def import_folder(
                     legal_basis_note=note,
                     enrolled_by=current_user(),
                     review_at=review,
+                    audit=st.audit_hook(Action.enroll, details={"legal_basis": basis.value}),
                 )
             except InputError as exc:
                 failed[name] = exc.message
@@ -210,8 +213,7 @@ def identify(
 ) -> None:
     """Who is in this image? Each face: an enrolled person with score and confidence, or unknown."""
     st = state(ctx)
-    if not reason.strip():
-        raise InputError("a face search needs a stated reason (--reason)")
+    st.audit(Action.identify, reason=reason, target=("image", str(image)))  # refuses no reason
     img = load_image(image)
     obs = st.face_engine.analyze(img)
     matcher = st.gallery().matcher(st.calibration())
@@ -283,5 +285,6 @@ def remove(
     """Delete a person and every one of their templates."""
     if not yes and not typer.confirm(f"Delete {name} and all their face templates?"):
         raise typer.Exit(1)
-    n = state(ctx).gallery().remove(name)
+    st = state(ctx)
+    n = st.gallery().remove(name, audit=st.audit_hook(Action.remove_person))
     console.print(f"removed {name} and {n} template(s)")

@@ -19,11 +19,13 @@ from rich.progress import (
     TextColumn,
     TimeRemainingColumn,
 )
+from sqlalchemy.orm import Session
 
 from vigil.config import VigilConfig, load_config
 from vigil.faces.calibration import Calibration, load_calibration
 from vigil.faces.engine import FaceEngine
-from vigil.faces.gallery import Gallery
+from vigil.faces.gallery import AuditHook, Gallery
+from vigil.privacy.audit import Action, AuditLog
 from vigil.store.db import Database
 
 console = Console()
@@ -58,6 +60,34 @@ class AppState:
 
     def gallery(self) -> Gallery:
         return Gallery(self.db(), self.face_engine.model_name)
+
+    @cached_property
+    def audit_log(self) -> AuditLog:
+        return AuditLog.from_config(self.config)
+
+    def audit(self, action: Action, **fields: Any) -> None:
+        """Record an action of the person running this command in the audit chain."""
+        self.audit_log.record(
+            self.db(), actor=current_user(), action=action, source="cli", **fields
+        )
+
+    def audit_hook(self, action: Action, **fields: Any) -> AuditHook:
+        """An audit record written inside a gallery change's own transaction."""
+
+        details = fields.pop("details", {})
+
+        def hook(session: Session, person_id: int, templates: int) -> None:
+            self.audit_log.record(
+                session,
+                actor=current_user(),
+                action=action,
+                source="cli",
+                person=person_id,
+                details={**details, "templates": templates},
+                **fields,
+            )
+
+        return hook
 
     def calibration(self) -> Calibration:
         return load_calibration(

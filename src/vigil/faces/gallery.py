@@ -8,6 +8,7 @@ which legal basis.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -15,6 +16,7 @@ from pathlib import Path
 import numpy as np
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from vigil.errors import InputError, NotFoundError
 from vigil.faces.calibration import Calibration
@@ -23,6 +25,8 @@ from vigil.faces.matcher import Matcher, VectorIndex, make_index
 from vigil.store.db import Database
 from vigil.store.models import LegalBasis, Person, Template
 from vigil.vision.image import load_image, read_bytes
+
+AuditHook = Callable[[Session, int, int], None]  # (session, person id, templates)
 
 
 @dataclass(frozen=True)
@@ -86,10 +90,13 @@ class Gallery:
         legal_basis_note: str = "",
         enrolled_by: str,
         review_at: datetime | None = None,
+        audit: AuditHook | None = None,
     ) -> int:
         """Add the photos' templates to `name` (created if new), in one transaction.
 
         Returns the number of templates added (a photo already enrolled adds nothing).
+        `audit(session, person_id, templates_added)` runs inside the same transaction, so the
+        enrolment and its audit record are stored together or not at all.
         """
         name = name.strip()
         if not name:
@@ -123,6 +130,9 @@ class Gallery:
                         )
                     )
                     added += 1
+                s.flush()
+                if audit is not None:
+                    audit(s, person.id, added)
                 return added
         except IntegrityError as exc:  # two enrolments of a new name at once
             raise InputError(f"could not enrol {name!r}: {exc.orig}") from exc
@@ -149,13 +159,16 @@ class Gallery:
             for pid, name, n, at, by in rows
         ]
 
-    def remove(self, name: str) -> int:
-        """Delete the person and every template; returns the number of templates deleted."""
+    def remove(self, name: str, audit: AuditHook | None = None) -> int:
+        """Delete the person and every template; returns the number of templates deleted.
+        `audit(session, person_id, templates_deleted)` runs in the same transaction."""
         with self.db.session() as s:
             person = s.scalar(select(Person).where(Person.name == name))
             if person is None:
                 raise NotFoundError(f"no enrolled person named {name!r}")
             n = len(person.templates)
+            if audit is not None:
+                audit(s, person.id, n)
             s.delete(person)
         return n
 

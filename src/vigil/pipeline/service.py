@@ -140,11 +140,14 @@ class AnalysisService:
         calibration: Calibration,
         sink: EventSink,
         on_frame: FrameListener | None = None,
+        recognises: Callable[[CameraConfig], bool] = lambda cam: cam.analysis.recognise,
     ) -> None:
+        """`recognises(camera)`: whether faces on it are matched (`VigilConfig.recognises`
+        adds the site-wide switch); elsewhere faces are detected, never matched."""
         shared = MatcherCache(gallery, calibration)
         blind = _NoMatcher(calibration)
         self.threads = [
-            CameraAnalysis(cam, engine, shared if cam.analysis.recognise else blind, sink, on_frame)
+            CameraAnalysis(cam, engine, shared if recognises(cam) else blind, sink, on_frame)
             for cam in cameras
             if cam.enabled and cam.analysis.enabled
         ]

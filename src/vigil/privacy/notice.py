@@ -3,8 +3,9 @@
 `build_notice(config)` turns `VigilConfig` into plain-language `Notice` sections; `render_html`
 and `render_pdf` lay out the same sections, so the two files always say the same thing.
 What the notice claims is derived from what the system is set to do (which cameras record,
-analyse, recognise; the retention periods), and it refuses to be written when the settings
-contradict each other, e.g. recognition "off" while a camera still recognises faces.
+analyse, recognise; the retention periods), and it refuses to be written when it could not say
+what it must, e.g. recognition on without a stated purpose and legal basis. A camera recognises
+faces only while the site-wide switch is on (`VigilConfig.recognises`), as the pipeline does.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pathlib import Path
 import segno
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from vigil.config import CameraConfig, VigilConfig
+from vigil.config import VigilConfig
 from vigil.errors import ConfigError
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -98,16 +99,16 @@ def _footage_line(recording: list[CameraLine]) -> str:
     return f"Video recordings: {_days(usual)}" + (f" ({'; '.join(others)})" if others else "")
 
 
-def _camera_lines(cameras: list[CameraConfig], recognition_on: bool) -> list[CameraLine]:
+def _camera_lines(config: VigilConfig) -> list[CameraLine]:
     return [
         CameraLine(
             name=c.name,
             records=c.record,
             retention_days=float(c.retention_days),
             detects_faces=c.analysis.enabled,
-            recognises=recognition_on and c.analysis.enabled and c.analysis.recognise,
+            recognises=config.recognises(c),
         )
-        for c in cameras
+        for c in config.cameras
         if c.enabled
     ]
 
@@ -123,16 +124,7 @@ def _check(config: VigilConfig) -> None:
             f"site.{' and site.'.join(missing)} not set",
             hint="set site.operator (the legal entity) and site.contact (email or address)",
         )
-    recognising = [
-        c.name for c in config.cameras if c.enabled and c.analysis.enabled and c.analysis.recognise
-    ]
-    if not p.face_recognition_enabled and recognising:
-        raise ConfigError(
-            "privacy.face_recognition_enabled is false, but camera(s) "
-            f"{', '.join(recognising)} have analysis.recognise: true; the notice would be wrong",
-            hint="set analysis.recognise: false on those cameras, or turn face recognition on "
-            "and state privacy.face_recognition_purpose and privacy.legal_basis",
-        )
+    recognising = [c.name for c in config.cameras if config.recognises(c)]
     if p.face_recognition_enabled and recognising:
         stated = {
             "face_recognition_purpose": p.face_recognition_purpose,
@@ -150,8 +142,7 @@ def build_notice(config: VigilConfig, now: datetime | None = None) -> Notice:
     """The notice's content in plain words; ConfigError when the settings contradict it."""
     _check(config)
     p, site = config.privacy, config.site
-    recognition_on = p.face_recognition_enabled
-    cams = _camera_lines(config.cameras, recognition_on)
+    cams = _camera_lines(config)
     recognising = [c for c in cams if c.recognises]
     detecting = [c for c in cams if c.detects_faces]
     recording = [c for c in cams if c.records]
