@@ -186,3 +186,19 @@ def test_bench_faces_runs(cli, faces_dir: Path) -> None:
     )
     assert code == 0, err
     assert "frames/s" in stdout and "faces/s" in stdout and "ms" in stdout
+
+
+def test_enrolment_search_and_removal_are_audited(cli, faces_dir: Path) -> None:
+    assert cli("faces", "enroll", "obama", faces_dir / "obama.jpg", "-l", "consent")[0] == 0
+    assert cli("faces", "identify", faces_dir / "obama2.jpg", "-r", "door check")[0] == 0
+    code, _, err = cli("faces", "identify", faces_dir / "obama2.jpg", "-r", "  ")
+    assert code == 2 and "reason" in err  # refused before any search, and not recorded
+    assert cli("faces", "remove", "obama", "--yes")[0] == 0
+    code, stdout, _ = cli("audit", "show", "--json")
+    records = sorted(json.loads(stdout), key=lambda r: r["seq"])
+    actions = [r["action"] for r in records if r["action"] != "view_audit"]
+    assert actions == ["enroll", "identify", "remove_person"]
+    enroll, identify, remove = (r for r in records if r["action"] != "view_audit")
+    assert enroll["person"] == remove["person"] and enroll["details"]["legal_basis"] == "consent"
+    assert identify["reason"] == "door check" and identify["source"] == "cli"
+    assert cli("audit", "verify")[0] == 0
