@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, HTTPException, Path, Request
 
 from vigil.api import accounts
 from vigil.api.accounts import Account
@@ -19,6 +19,9 @@ from vigil.store.models.users import Role
 SESSION_COOKIE = "vigil_session"
 CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+MAX_ID = 2**63 - 1  # database integer keys
+
+Id = Annotated[int, Path(ge=1, le=MAX_ID, description="Numeric id")]
 
 
 class Perm(StrEnum):

@@ -10,6 +10,7 @@ from vigil.api.deps import (
     SESSION_COOKIE,
     Auth,
     Ctx,
+    Id,
     Principal,
     audit,
     authenticated,
@@ -171,7 +172,7 @@ def create_token(body: TokenCreateIn, p: Auth, ctx: Ctx, request: Request) -> To
 
 
 @router.delete("/auth/tokens/{token_id}", status_code=204, summary="Revoke one of my API tokens")
-def revoke_token(token_id: int, p: Auth, ctx: Ctx, request: Request) -> Response:
+def revoke_token(token_id: Id, p: Auth, ctx: Ctx, request: Request) -> Response:
     accounts.revoke_token(ctx.db, p.account.id, token_id)
     audit(ctx, request, p, Action.change_user, target_kind="api_token", target_id=str(token_id))
     return Response(status_code=204)

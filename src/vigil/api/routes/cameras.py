@@ -16,7 +16,7 @@ from pydantic import AwareDatetime
 from starlette.background import BackgroundTask
 
 from vigil.api.context import ApiContext
-from vigil.api.deps import Ctx, Exporter, Principal, Viewer, audit
+from vigil.api.deps import Ctx, Exporter, Id, Principal, Viewer, audit
 from vigil.api.schemas import CameraOut, ExportIn, RecordingsOut, SegmentOut, SpanOut
 from vigil.camera.export import export_clip
 from vigil.camera.index import coverage, recordings_dir, segments_between
@@ -200,7 +200,7 @@ def recordings(
     summary="One recorded segment (fragmented MP4; HTTP range requests supported)",
     responses={200: {"content": {"video/mp4": {}}}, 206: {"description": "Partial content"}},
 )
-def segment_file(name: str, segment_id: int, p: Viewer, ctx: Ctx, request: Request) -> FileResponse:
+def segment_file(name: str, segment_id: Id, p: Viewer, ctx: Ctx, request: Request) -> FileResponse:
     find_camera(ctx, name)
     with ctx.db.session() as s:
         seg = s.get(Segment, segment_id)

@@ -9,7 +9,7 @@ from fastapi.responses import FileResponse
 from pydantic import AwareDatetime
 from sqlalchemy import select
 
-from vigil.api.deps import Ctx, Viewer
+from vigil.api.deps import MAX_ID, Ctx, Viewer
 from vigil.api.routes.cameras import audit_view
 from vigil.api.schemas import EventOut, EventPageOut
 from vigil.pipeline.events import EventFilter, get_event, list_events
@@ -54,7 +54,7 @@ def events(
     ctx: Ctx,
     camera: Annotated[str | None, Query(max_length=100)] = None,
     kind: Annotated[list[EventKind] | None, Query()] = None,
-    person_id: Annotated[int | None, Query(ge=1)] = None,
+    person_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     zone: Annotated[str | None, Query(max_length=100)] = None,
     since: Annotated[AwareDatetime | None, Query()] = None,
     until: Annotated[AwareDatetime | None, Query()] = None,

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, File, Form, HTTPException, Query, Request, UploadFile
 from fastapi.responses import JSONResponse, Response
 
-from vigil.api.deps import Ctx, PeopleManager, audit
+from vigil.api.deps import Ctx, Id, PeopleManager, audit
 from vigil.api.schemas import CheckOut, EnrolOut, PersonOut, QualityOut
 from vigil.errors import InputError
 from vigil.faces.engine import FaceEngine, FaceObservation
@@ -140,7 +140,7 @@ def enrol(
     summary="Remove a person and every template (their identity is cleared from events)",
 )
 def remove(
-    person_id: int,
+    person_id: Id,
     p: PeopleManager,
     ctx: Ctx,
     request: Request,

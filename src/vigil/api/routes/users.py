@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 
 from vigil.api import accounts
-from vigil.api.deps import Admin, Ctx, audit
+from vigil.api.deps import Admin, Ctx, Id, audit
 from vigil.api.routes.auth import user_out
 from vigil.api.schemas import UserCreatedOut, UserCreateIn, UserOut, UserUpdateIn
 from vigil.api.security import one_time_password
@@ -43,7 +43,7 @@ def create_user(body: UserCreateIn, p: Admin, ctx: Ctx, request: Request) -> Use
 
 
 @router.get("/{user_id}", response_model=UserOut, summary="One user")
-def get_user(user_id: int, p: Admin, ctx: Ctx) -> UserOut:
+def get_user(user_id: Id, p: Admin, ctx: Ctx) -> UserOut:
     return user_out(accounts.get_user(ctx.db, user_id))
 
 
@@ -53,7 +53,7 @@ def get_user(user_id: int, p: Admin, ctx: Ctx) -> UserOut:
     summary="Change role, disable/enable, or reset to a one-time password",
 )
 def update_user(
-    user_id: int, body: UserUpdateIn, p: Admin, ctx: Ctx, request: Request
+    user_id: Id, body: UserUpdateIn, p: Admin, ctx: Ctx, request: Request
 ) -> UserCreatedOut:
     otp = one_time_password() if body.reset_password else None
     account = accounts.update_user(
@@ -73,7 +73,7 @@ def update_user(
 
 
 @router.delete("/{user_id}", status_code=204, summary="Delete a user")
-def delete_user(user_id: int, p: Admin, ctx: Ctx, request: Request) -> Response:
+def delete_user(user_id: Id, p: Admin, ctx: Ctx, request: Request) -> Response:
     account = accounts.get_user(ctx.db, user_id)
     accounts.delete_user(ctx.db, user_id)
     audit(ctx, request, p, Action.change_user, target_kind="user", target_id=account.username)
