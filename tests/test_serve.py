@@ -5,19 +5,23 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import cv2
+import httpx
 import yaml
 from sqlalchemy import select
 
+from vigil.api import accounts
 from vigil.cli import run
 from vigil.demo.assets import door_clip
 from vigil.store.db import Database
 from vigil.store.models import Event, Segment
+from vigil.store.models.users import Role
 
 
 def test_serve_records_analyses_and_stores_events(tmp_path: Path, faces_dir: Path, capsys) -> None:
@@ -53,14 +57,18 @@ def test_serve_records_analyses_and_stores_events(tmp_path: Path, faces_dir: Pat
         )
         == 0
     )
+    db = Database(f"sqlite:///{data / 'vigil.db'}")
+    accounts.create_user(db, "admin", "a long test password", Role.admin, created_by="test")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "vigil.cli", "-c", str(cfg), "serve"],
+        [sys.executable, "-m", "vigil.cli", "-c", str(cfg), "serve", "--port", str(port)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ},
     )
-    db = Database(f"sqlite:///{data / 'vigil.db'}")
     try:
         deadline = time.monotonic() + 60
         known = []
@@ -76,6 +84,17 @@ def test_serve_records_analyses_and_stores_events(tmp_path: Path, faces_dir: Pat
         assert known[0].person_id is not None and known[0].confidence > 0.9
         assert known[0].snapshot and (data / known[0].snapshot).is_file()
         assert len(segments) >= 2
+        # The web UI serves the live frame that analysis published (no decoder of its own).
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as web:
+            assert web.get("/api/v1/health").status_code == 200
+            assert web.get("/api/v1/cameras/door/snapshot.jpg").status_code == 401
+            login = web.post(
+                "/api/v1/auth/login",
+                json={"username": "admin", "password": "a long test password"},
+            )
+            assert login.status_code == 200, login.text
+            snap = web.get("/api/v1/cameras/door/snapshot.jpg")
+            assert snap.status_code == 200 and snap.content[:2] == b"\xff\xd8"
     finally:
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=30)

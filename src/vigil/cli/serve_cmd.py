@@ -1,4 +1,4 @@
-"""`vigil serve`: record, analyse and notify for every camera in vigil.yaml until stopped."""
+"""`vigil serve`: record, analyse, notify and serve the web UI for every camera in vigil.yaml."""
 
 from __future__ import annotations
 
@@ -8,30 +8,58 @@ import threading
 
 import typer
 
+from vigil.api import ApiContext, create_app
 from vigil.cli.state import console, state
 from vigil.node import EdgeNode
 
 
 def serve(
     ctx: typer.Context,
+    web: bool = typer.Option(True, "--web/--no-web", help="Serve the web UI and API."),
+    host: str | None = typer.Option(None, help="Web listen address (default: api.host)."),
+    port: int | None = typer.Option(None, help="Web port (default: api.port)."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Log connects, segments, events."),
 ) -> None:
-    """Run the site: recording, retention, analysis, events and notifications."""
+    """Run the site: recording, retention, analysis, events, notifications and the web UI."""
     st = state(ctx)
+    cfg = st.config
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    api_ctx = ApiContext(cfg, st.db(), engine=st.face_engine)
+    # Live view shows what analysis sees: privacy masks already burned in, no extra decoding.
+    node = EdgeNode(cfg, st.db(), st.face_engine, on_frame=api_ctx.live.publish_image)
+    node.start()
+    api_ctx.statuses = node.recording.statuses if node.recording else None
+    cams = ", ".join(c.name for c in cfg.cameras if c.enabled) or "none"
+    console.print(f"serving {cfg.site.name}: cameras {cams}; data in {st.data_dir}")
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    node = EdgeNode(st.config, st.db(), st.face_engine)
-    node.start()
-    cams = ", ".join(c.name for c in st.config.cameras if c.enabled) or "none"
-    console.print(f"serving {st.config.site.name}: cameras {cams}; data in {st.data_dir}")
+    server = None
     try:
+        if web:
+            import uvicorn
+
+            h, p = host or cfg.api.host, port or cfg.api.port
+            config = uvicorn.Config(
+                create_app(api_ctx),
+                host=h,
+                port=p,
+                log_level="warning",
+                timeout_graceful_shutdown=3,
+            )
+            server = uvicorn.Server(config)
+            # In a thread, uvicorn leaves signals to us: SIGTERM stops the node cleanly too.
+            web_thread = threading.Thread(target=server.run, name="web", daemon=True)
+            web_thread.start()
+            console.print(f"web UI and API on http://{h}:{p}/  (API docs: /api/v1/docs)")
         stop.wait()
     finally:
         console.print("stopping...")
+        if server is not None:
+            server.should_exit = True
+            web_thread.join(10)
         node.stop()
