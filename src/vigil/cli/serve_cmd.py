@@ -60,6 +60,7 @@ def serve(
     finally:
         console.print("stopping...")
         if server is not None:
+            api_ctx.live.close()  # ends open MJPEG streams, or shutdown waits for them
             server.should_exit = True
             web_thread.join(10)
         node.stop()
