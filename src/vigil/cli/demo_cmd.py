@@ -9,18 +9,24 @@ import typer
 import yaml
 from rich.table import Table
 
-from vigil.cli.state import console, state
+from vigil.api import accounts
+from vigil.api.security import one_time_password
+from vigil.cli.serve_cmd import run_site
+from vigil.cli.state import AppState, console, state
 from vigil.demo.assets import KNOWN_NAME, prepare
 from vigil.faces.calibration import confidence_text
 from vigil.faces.gallery import check_photos
 from vigil.store.models import LegalBasis
+from vigil.store.models.users import Role
 
 
 def demo(
     ctx: typer.Context,
     folder: Path = typer.Option(Path("var/demo"), "--folder", help="Where the demo site lives."),
+    serve: bool = typer.Option(True, "--serve/--no-serve", help="Run the site when set up."),
+    port: int = typer.Option(8080, help="Web UI port."),
 ) -> None:
-    """Set up a demo site: sample cameras, an enrolled person, and what the face engine sees."""
+    """Set up a demo site (two sample cameras, an enrolled person) and serve its web UI."""
     st = state(ctx)
     st.data_dir_override = folder
     with console.status("getting sample footage (Debian opencv-doc, scikit-image)..."):
@@ -80,4 +86,15 @@ def demo(
     cfg_path = folder / "vigil.yaml"
     cfg_path.write_text(yaml.safe_dump(config, sort_keys=False))
     console.print(f"\nconfiguration written: {cfg_path}")
-    console.print("next: " + f"vigil -c {cfg_path} faces list")
+    site = AppState(config_path=cfg_path)
+    if not accounts.admin_exists(site.db()):
+        password = one_time_password()
+        accounts.create_user(
+            site.db(), "admin", password, Role.admin, created_by="demo", must_change_password=True
+        )
+        console.print(f"web UI admin: [bold]admin[/], one-time password: [bold]{password}[/]")
+    if serve:
+        console.print(f"open [bold]http://127.0.0.1:{port}/[/] (Ctrl-C stops the demo)")
+        run_site(site, port=port)
+    else:
+        console.print(f"run it: vigil -c {cfg_path} serve")

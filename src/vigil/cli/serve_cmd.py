@@ -9,7 +9,7 @@ import threading
 import typer
 
 from vigil.api import ApiContext, create_app
-from vigil.cli.state import console, state
+from vigil.cli.state import AppState, console, state
 from vigil.node import EdgeNode
 
 
@@ -21,7 +21,18 @@ def serve(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Log connects, segments, events."),
 ) -> None:
     """Run the site: recording, retention, analysis, events, notifications and the web UI."""
-    st = state(ctx)
+    run_site(state(ctx), web=web, host=host, port=port, verbose=verbose)
+
+
+def run_site(
+    st: AppState,
+    *,
+    web: bool = True,
+    host: str | None = None,
+    port: int | None = None,
+    verbose: bool = False,
+) -> None:
+    """Start the edge node (and the web server), and run until SIGTERM or Ctrl-C."""
     cfg = st.config
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,

@@ -1,7 +1,8 @@
 """Demo footage and photos, obtained offline from package registries or generated.
 
 - Street camera: `vtest.avi` (pedestrians seen from above) from Debian's `opencv-doc`, taken
-  with `apt-get download` + `dpkg-deb -x` (no root needed); generated walkers if that fails.
+  with `apt-get download` + `dpkg-deb -x` (no root needed) and re-encoded to H.264 as a real
+  camera would send it; generated walkers if that fails.
 - Door camera: a clip generated from photos that packages ship: the astronaut photo of
   scikit-image (enrolled as the demo's known person) and `messi5.jpg` from `opencv-doc`
   (a stranger, never enrolled). Where `opencv-doc` is unavailable the stranger is left out.
@@ -16,6 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+import av
 import cv2
 import numpy as np
 
@@ -66,6 +68,13 @@ def _write_video(path: Path, frames: Iterable[np.ndarray], fps: int) -> None:
     with Mp4Writer(path, fps) as out:
         for frame in frames:
             out.write(frame)
+
+
+def _to_h264(src: Path, dst: Path) -> None:
+    with av.open(str(src)) as clip:
+        stream = clip.streams.video[0]
+        fps = round(float(stream.average_rate or 10))
+        _write_video(dst, (f.to_ndarray(format="bgr24") for f in clip.decode(stream)), fps)
 
 
 def generated_street(path: Path, seconds: int = 30, fps: int = 10) -> Path:
@@ -126,11 +135,13 @@ def prepare(folder: Path) -> DemoAssets:
     wanted = [n for n in ("vtest.avi", "messi5.jpg") if not (folder / n).exists()]
     if wanted:
         _opencv_doc_files(wanted, folder)
-    street, source = folder / "vtest.avi", "opencv-doc vtest.avi"
+    # Cameras send H.264; vtest.avi is DivX 3, so it is re-encoded once, as a camera would.
+    street, source = folder / "street.mp4", "opencv-doc vtest.avi, as H.264"
     if not street.exists():
-        street = folder / "street.mp4"
-        source = "generated (opencv-doc unavailable)"
-        if not street.exists():
+        if (folder / "vtest.avi").exists():
+            _to_h264(folder / "vtest.avi", street)
+        else:
+            source = "generated (opencv-doc unavailable)"
             generated_street(street)
     stranger_photo: Path | None = folder / "messi5.jpg"
     if not stranger_photo.exists():
