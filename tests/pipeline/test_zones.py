@@ -3,7 +3,7 @@ restricted-area alerts from person tracks."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 
 import cv2
@@ -16,8 +16,11 @@ from vigil.config import ZoneConfig
 from vigil.faces.calibration import Calibration
 from vigil.faces.matcher import Matcher, NumpyIndex
 from vigil.pipeline.analyzer import CameraAnalyzer
+from vigil.pipeline.events import store_draft
 from vigil.pipeline.tracker import Tracker
+from vigil.pipeline.zone_report import zone_day
 from vigil.pipeline.zones import ZoneMonitor
+from vigil.store.db import Database
 from vigil.vision.person import HogPersonDetector
 from vigil.vision.video import Mp4Writer
 
@@ -49,16 +52,28 @@ def machine_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def test_machine_time_line_from_video(machine_clip: Path, engine) -> None:
+def test_machine_time_line_from_video(machine_clip: Path, engine, data_dir: Path) -> None:
     matcher = Matcher(NumpyIndex(128), {}, {}, Calibration.default(engine.model_name))
     analyzer = CameraAnalyzer(
         "line1", engine, matcher, HogPersonDetector(), MotionDetector(), zones=[MACHINE]
     )
+    ten_am = datetime(2026, 11, 27, 10, 0).astimezone().timestamp()
     events = []
     for f in analysis_frames(str(machine_clip), fps=5, reconnect=False, pace=False):
-        events += analyzer.process(f.image, f.pts_seconds)
+        events += analyzer.process(f.image, ten_am + f.pts_seconds)
     events += analyzer.finish()
-    line = [(e.details["state"], round(e.start), round(e.end)) for e in events if e.zone == "press"]
+    # Stored and reported like `vigil serve` and `vigil report zones` do.
+    db = Database(f"sqlite:///{data_dir / 'vigil.db'}")
+    for e in events:
+        store_draft(db, e, data_dir=data_dir)
+    report = zone_day(db, "line1", date(2026, 11, 27))
+    minutes = report.minutes("press")
+    assert abs(minutes["running"] * 60 - 20) <= 3 and abs(minutes["idle"] * 60 - 10) <= 3
+    line = [
+        (e.details["state"], round(e.start - ten_am), round(e.end - ten_am))
+        for e in events
+        if e.zone == "press"
+    ]
     states = [s for s, _, _ in line]
     assert states == ["running", "idle", "running"], line
     (_, r1s, r1e), (_, _, i_e), (_, _, r2e) = line

@@ -183,6 +183,8 @@ class Draft(Protocol):
     score: float | None
     confidence: float | None
     face_quality: float | None
+    zone: str | None
+    details: dict[str, Any]
 
 
 def store_draft(
@@ -194,7 +196,7 @@ def store_draft(
     wake: Callable[[], None] | None = None,
 ) -> Event:
     """Store an analyzer's event draft (box times become offsets from the start)."""
-    details: dict[str, Any] = {"track": draft.track_id}
+    details: dict[str, Any] = {"track": draft.track_id, **draft.details}
     if draft.face_quality is not None:
         details["face_quality"] = draft.face_quality
     return create_event(
@@ -209,6 +211,7 @@ def store_draft(
         person_id=draft.person_id,
         score=draft.score,
         confidence=draft.confidence,
+        zone=draft.zone,
         details=details,
         routing=routing,
         wake=wake,
