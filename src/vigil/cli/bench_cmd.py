@@ -95,6 +95,34 @@ def pipeline(
 
 
 @app.command()
+def record(
+    cameras: int = typer.Option(64, min=1, help="Simultaneous 1080p RTSP cameras."),
+    seconds: float = typer.Option(15.0, min=2, help="Seconds each recorder is measured."),
+    baseline: bool = typer.Option(True, help="Also measure one `ffmpeg -c copy` per camera."),
+) -> None:
+    """Stream-copy recording of N 1080p H.264 RTSP cameras: CPU and memory, beside ffmpeg."""
+    from rich.console import Console
+
+    from vigil.bench import record as bench_record
+    from vigil.bench.report import show
+
+    out = Console()
+    figs, phases = bench_record.run(
+        cameras, seconds, baseline=baseline, log=lambda m: out.print(f"[dim]{m}[/]")
+    )
+    show(f"vigil bench record ({cameras} x 1080p25 H.264 ~4 Mbit/s, RTSP over UDP)", figs)
+    for p in phases:
+        out.print(
+            f"{p.name}: {p.cpu_s:.2f} CPU s in {p.window_s:.1f} s; server "
+            f"{100 * p.server_cpu_s / p.window_s:.0f}% of a core (not counted); "
+            f"PSS {p.pss_bytes / 2**20:.0f} MiB"
+            + (f" (idle {p.idle_pss_bytes / 2**20:.0f} MiB)" if p.idle_pss_bytes else "")
+        )
+        for note in p.notes:
+            out.print(f"[yellow]{p.name}:[/] {note}")
+
+
+@app.command()
 def privacy(
     records: int = typer.Option(3000, min=100, help="Audit records written at the paced rate."),
     rate: float = typer.Option(1000.0, min=1, help="Records a second (paced)."),

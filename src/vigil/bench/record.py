@@ -1,0 +1,386 @@
+"""`vigil bench record`: N simultaneous 1080p H.264 RTSP cameras recorded by stream copy.
+
+Vigil's recorder (`RecordingService`, one process, one thread per camera) and the common
+alternative, one `ffmpeg -c copy` process per camera (Debian's ffmpeg, writing 60 s fMP4
+segments), record the same streams in turn in the same run; each is measured over the same
+steady window after every camera is connected: CPU time of the recorder process(es) only
+(not the server), memory as PSS (shared libraries counted once), and the footage that
+reached the disk (so a recorder that drops data cannot look cheap).
+
+The cameras are served by `record_server.py` (GStreamer, system python): a 1080p25
+~4 Mbit/s H.264 clip encoded once (ffmpeg, test pattern plus temporal noise so the bitrate
+is real) and cached, served without re-encoding; every camera is a separate RTSP session.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import av
+import psutil
+
+from vigil.bench.report import Figure
+from vigil.errors import VigilError
+
+SYSTEM_PYTHON = "/usr/bin/python3"
+SERVER = Path(__file__).with_name("record_server.py")
+WIDTH, HEIGHT, FPS, KBPS = 1920, 1080, 25, 4000
+# RTP over UDP: gst-rtsp-server 1.22 aborts (`queue_duration >= 0` assertion in its TCP
+# backlog) when dozens of TCP clients share a media, so the cameras are read over UDP.
+TRANSPORT = "udp"
+
+
+def cache_dir() -> Path:
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "vigil" / "bench"
+
+
+def make_clip(seconds: int, folder: Path | None = None) -> Path:
+    """A 1080p25 ~4 Mbit/s H.264 MP4 (keyframe every 2 s, no B-frames, like a camera)."""
+    folder = folder or cache_dir()
+    path = folder / f"rtsp-1080p25-{KBPS}k-{seconds}s.mp4"
+    if path.is_file() and path.stat().st_size > 0:
+        return path
+    ffmpeg = shutil.which("ffmpeg")
+    if ffmpeg is None:
+        raise VigilError("ffmpeg not found", hint="run scripts/system-deps.sh (Debian ffmpeg)")
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".part.mp4")
+    cmd = [
+        ffmpeg, "-nostdin", "-y", "-loglevel", "error",
+        "-f", "lavfi", "-i", f"testsrc2=size={WIDTH}x{HEIGHT}:rate={FPS}",
+        "-vf", "noise=alls=10:allf=t", "-t", str(seconds),
+        "-c:v", "libx264", "-preset", "ultrafast", "-b:v", f"{KBPS}k",
+        "-maxrate", f"{KBPS}k", "-bufsize", f"{KBPS}k", "-g", str(2 * FPS), "-bf", "0",
+        "-pix_fmt", "yuv420p", "-movflags", "+faststart", str(tmp),
+    ]  # fmt: skip
+    subprocess.run(cmd, check=True)
+    tmp.replace(path)
+    return path
+
+
+def _server_ready() -> str | None:
+    if not Path(SYSTEM_PYTHON).exists():
+        return f"{SYSTEM_PYTHON} not found"
+    probe = subprocess.run(
+        [SYSTEM_PYTHON, "-c", "import gi; gi.require_version('GstRtspServer', '1.0')"],
+        capture_output=True,
+    )
+    if probe.returncode:
+        return "the system python cannot load GstRtspServer"
+    return None
+
+
+class Server:
+    def __init__(self, clip: Path, mounts: list[str]) -> None:
+        why = _server_ready()
+        if why:
+            raise VigilError(
+                f"cannot start the RTSP test server: {why}", hint="run scripts/system-deps.sh test"
+            )
+        args = [SYSTEM_PYTHON, str(SERVER), "--file", str(clip)]
+        for m in mounts:
+            args += ["--mount", m]
+        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline().strip()
+        if not line.startswith("READY "):
+            self.stop()
+            raise VigilError(f"the RTSP test server did not start: {line!r}")
+        self.url = line.split(" ", 1)[1]
+        self.ps = psutil.Process(self.proc.pid)
+        self._stop = threading.Event()
+        self._holders: list[threading.Thread] = []
+
+    def hold(self, mount: str) -> None:
+        """Keep one client on a mount (in this process, not measured), so the shared media
+        is prepared before dozens of cameras connect at once."""
+
+        def read() -> None:
+            opts = {"rtsp_transport": TRANSPORT, "analyzeduration": "0", "probesize": "32"}
+            try:
+                with av.open(self.url + mount, options=opts, timeout=10) as c:
+                    for _ in c.demux():
+                        if self._stop.is_set():
+                            return
+            except Exception:  # the server went away: the phase reports it
+                return
+
+        t = threading.Thread(target=read, daemon=True)
+        t.start()
+        self._holders.append(t)
+        time.sleep(1.0)
+
+    def cpu(self) -> float:
+        t = self.ps.cpu_times()
+        return t.user + t.system
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def _cpu(procs: list[psutil.Process]) -> float:
+    total = 0.0
+    for p in procs:
+        try:
+            t = p.cpu_times()
+            total += t.user + t.system
+        except psutil.Error:
+            pass
+    return total
+
+
+def _pss(procs: list[psutil.Process]) -> int:
+    total = 0
+    for p in procs:
+        with contextlib.suppress(psutil.Error):
+            total += p.memory_full_info().pss
+    return total
+
+
+def _bytes_under(folder: Path) -> int:
+    n = 0
+    for root, _dirs, files in os.walk(folder):
+        for f in files:
+            if f.endswith(".mp4"):
+                with contextlib.suppress(OSError):
+                    n += os.stat(os.path.join(root, f)).st_size
+    return n
+
+
+@dataclass
+class Phase:
+    name: str
+    cameras: int
+    window_s: float = 0.0
+    cpu_s: float = 0.0  # recorder process(es) during the window
+    server_cpu_s: float = 0.0
+    pss_bytes: int = 0
+    idle_pss_bytes: int = 0
+    recorded_bytes: int = 0  # reached the disk during the window
+    online: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def cpu_pct(self) -> float:  # % of one core
+        return 100 * self.cpu_s / self.window_s if self.window_s else 0.0
+
+    @property
+    def mbps(self) -> float:
+        return self.recorded_bytes * 8 / self.window_s / 1e6 if self.window_s else 0.0
+
+
+def _measure(
+    phase: Phase,
+    procs: Callable[[], list[psutil.Process]],
+    server: Server,
+    folder: Path,
+    warmup_s: float,
+    seconds: float,
+) -> None:
+    time.sleep(warmup_s)
+    c0, s0, b0, t0 = _cpu(procs()), server.cpu(), _bytes_under(folder), time.monotonic()
+    time.sleep(seconds)
+    c1, s1, b1, t1 = _cpu(procs()), server.cpu(), _bytes_under(folder), time.monotonic()
+    phase.window_s = t1 - t0
+    phase.cpu_s = c1 - c0
+    phase.server_cpu_s = s1 - s0
+    phase.recorded_bytes = b1 - b0
+    phase.pss_bytes = _pss(procs())
+
+
+def run_vigil(url: str, n: int, folder: Path, server: Server, warmup_s: float, seconds: float):
+    phase = Phase("vigil (1 process)", n)
+    folder.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "vigil.bench.record_worker", str(folder), url, str(n), TRANSPORT],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    try:
+        if proc.stdout.readline().strip() != "LOADED":
+            raise VigilError("the recorder process did not start")
+        me = psutil.Process(proc.pid)
+        phase.idle_pss_bytes = _pss([me])
+        proc.stdin.write("GO\n")
+        proc.stdin.flush()
+        if proc.stdout.readline().strip() != "ONLINE":
+            phase.notes.append("not every camera came online within 60 s")
+        _measure(phase, lambda: [me], server, folder, warmup_s, seconds)
+        proc.stdin.write("STOP\n")
+        proc.stdin.flush()
+        result = json.loads(proc.stdout.readline() or "{}")
+        statuses = result.get("cameras", [])
+        for text, count in result.get("warnings", {}).items():
+            phase.notes.append(f"recorder warned {count} time(s): {text}")
+        phase.online = sum(1 for s in statuses if s.get("recording"))
+        errors = {s["error"] for s in statuses if s.get("error")}
+        phase.notes += sorted(errors)
+        proc.wait(30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return phase
+
+
+def run_ffmpeg(url: str, n: int, folder: Path, server: Server, warmup_s: float, seconds: float):
+    ffmpeg = shutil.which("ffmpeg")
+    if ffmpeg is None:
+        raise VigilError("ffmpeg not found", hint="run scripts/system-deps.sh (Debian ffmpeg)")
+    phase = Phase("ffmpeg -c copy (1 process per camera)", n)
+    procs: list[subprocess.Popen[bytes]] = []
+
+    def launch(i: int) -> subprocess.Popen[bytes]:
+        out = folder / f"c{i:02d}"
+        out.mkdir(parents=True, exist_ok=True)
+        cmd = [
+            ffmpeg, "-nostdin", "-loglevel", "fatal", "-rtsp_transport", TRANSPORT,
+            "-timeout", "5000000", "-i", url, "-map", "0:v", "-c", "copy",
+            "-f", "segment", "-segment_time", "60", "-reset_timestamps", "1",
+            "-segment_format", "mp4",
+            "-segment_format_options", "movflags=frag_keyframe+empty_moov+default_base_moof",
+            str(out / "%05d.mp4"),
+        ]  # fmt: skip
+        return subprocess.Popen(cmd, stdin=subprocess.DEVNULL)
+
+    try:
+        for i in range(n):
+            procs.append(launch(i))
+            time.sleep(0.02)
+        deadline = time.monotonic() + 60
+        restarts = 0
+        while time.monotonic() < deadline:
+            phase.online = sum(1 for i in range(n) if _bytes_under(folder / f"c{i:02d}") > 0)
+            if phase.online == n:
+                break
+            for i, p in enumerate(procs):  # like a supervisor would: restart the failed
+                if p.poll() is not None:
+                    procs[i] = launch(i)
+                    restarts += 1
+            time.sleep(0.5)
+        if restarts:
+            phase.notes.append(f"{restarts} ffmpeg start(s) failed and were retried")
+        if phase.online < n:
+            phase.notes.append(f"only {phase.online} of {n} ffmpeg processes wrote data")
+        ps = [psutil.Process(p.pid) for p in procs]
+        _measure(phase, lambda: ps, server, folder, warmup_s, seconds)
+        dead = sum(1 for p in procs if p.poll() is not None)
+        if dead:
+            phase.notes.append(f"{dead} ffmpeg process(es) exited early")
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGINT)  # ffmpeg finishes its file on SIGINT
+        for p in procs:
+            try:
+                p.wait(10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+    return phase
+
+
+def run(
+    cameras: int = 64,
+    seconds: float = 15.0,
+    warmup_s: float = 3.0,
+    baseline: bool = True,
+    log: Callable[[str], None] = lambda _m: None,
+) -> tuple[list[Figure], list[Phase]]:
+    clip_s = int(seconds + warmup_s + 40)  # a phase must end before the clip does
+    log(f"test clip: {clip_s} s of 1080p25 at ~{KBPS / 1000:g} Mbit/s (cached)")
+    clip = make_clip(clip_s)
+    phases: list[Phase] = []
+    with tempfile.TemporaryDirectory(prefix="vigil-bench-record-") as tmp:
+        # a fresh server for each phase: the file starts over and nothing carries across
+        server = Server(clip, ["/cam"])
+        try:
+            server.hold("/cam")
+            log(f"vigil: {cameras} cameras, {seconds:g} s window")
+            phases.append(
+                run_vigil(
+                    f"{server.url}/cam", cameras, Path(tmp) / "vigil", server, warmup_s, seconds
+                )
+            )
+        finally:
+            server.stop()
+        shutil.rmtree(Path(tmp) / "vigil", ignore_errors=True)
+        if baseline:
+            server = Server(clip, ["/cam"])
+            try:
+                server.hold("/cam")
+                log(f"ffmpeg: {cameras} processes, {seconds:g} s window")
+                phases.append(
+                    run_ffmpeg(
+                        f"{server.url}/cam",
+                        cameras,
+                        Path(tmp) / "ffmpeg",
+                        server,
+                        warmup_s,
+                        seconds,
+                    )
+                )
+            finally:
+                server.stop()
+    return figures(phases), phases
+
+
+def figures(phases: list[Phase]) -> list[Figure]:
+    v = phases[0]
+    b = phases[1] if len(phases) > 1 else None
+    n = v.cameras
+    name = "ffmpeg per camera"
+
+    def base(x: float | None) -> dict[str, object]:
+        return {"baseline": x, "baseline_name": name} if b is not None else {}
+
+    mb = 1024 * 1024
+    expected = n * KBPS / 1000
+    return [
+        Figure(
+            f"CPU, all {n} cameras", v.cpu_pct, "% core", 100, False,
+            **base(b.cpu_pct if b else None),  # type: ignore[arg-type]
+        ),
+        Figure(
+            "CPU per camera", v.cpu_pct / n, "% core", None, False,
+            **base(b.cpu_pct / n if b else None),  # type: ignore[arg-type]
+        ),
+        Figure(
+            "memory per camera (PSS)", v.pss_bytes / n / mb, "MiB", None, False,
+            **base(b.pss_bytes / n / mb if b else None),  # type: ignore[arg-type]
+        ),
+        Figure(
+            "memory per camera beyond the idle process", (v.pss_bytes - v.idle_pss_bytes) / n / mb,
+            "MiB", None, False, **base(b.pss_bytes / n / mb if b else None),  # type: ignore[arg-type]
+        ),
+        Figure(
+            "footage written to disk", v.mbps, "Mbit/s", expected * 0.95, True,
+            **base(b.mbps if b else None),  # type: ignore[arg-type]
+        ),
+        Figure(
+            "cameras recording at the end", v.online, "", n, True,
+            **base(b.online if b else None),  # type: ignore[arg-type]
+        ),
+    ]  # fmt: skip
