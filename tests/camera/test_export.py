@@ -187,6 +187,8 @@ def test_cli_export_and_status(footage: Footage, tmp_path: Path) -> None:
         t1,
         "-o",
         str(out),
+        "--reason",
+        "incident 114: handed to the police",
         "--json",
     )
     assert code == 0, text
@@ -212,8 +214,27 @@ def test_cli_export_and_status(footage: Footage, tmp_path: Path) -> None:
         t1,
         "-o",
         str(out),
+        "-r",
+        "x",
     )
     assert code == 99 and "not an ISO time" in text
+    code, text = _cli(
+        "-c",
+        str(footage.config),
+        "export",
+        "lobby",
+        "--from",
+        t0,
+        "--to",
+        t1,
+        "-o",
+        str(tmp_path / "no-reason.mp4"),
+        "-r",
+        " ",
+    )
+    assert code == 99 and "reason" in text and not (tmp_path / "no-reason.mp4").exists()
+    code, text = _cli("-c", str(footage.config), "audit", "show", "--action", "export", "--json")
+    assert json.loads(text)[0]["reason"] == "incident 114: handed to the police"
 
 
 def test_cli_probe(footage: Footage, h264_file: Path) -> None:

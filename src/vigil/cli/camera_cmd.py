@@ -287,15 +287,26 @@ def export(
     exact: bool = typer.Option(
         False, "--exact", help="Re-encode (libx264) to cut exactly; default: fast remux."
     ),
+    reason: str = typer.Option(
+        ..., "--reason", "-r", help="Why the footage leaves the system (recorded in the audit log)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Export a camera's footage in a time range as one MP4 (across segments)."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from vigil.camera.export import export_clip
+    from vigil.privacy.audit import Action
 
     st = state(ctx)
     t0, t1 = _parse_time(start, "--from"), _parse_time(end, "--to")
+    st.audit(  # before anything is written; refuses an empty reason
+        Action.export,
+        reason=reason,
+        camera=camera,
+        target=("clip", str(output)),
+        details={"from": t0.isoformat(), "to": t1.isoformat(), "exact": exact},
+    )
     with Progress(
         TextColumn("[bold]export[/] " + camera),
         BarColumn(),
