@@ -139,3 +139,59 @@ def privacy(
         f"{extra['records']:,.0f} records a run; the chain (lock, head lookup, SHA-256, "
         f"checkpoint every 1,000) adds {extra['added_ms']:.3f} ms a record to a plain insert."
     )
+
+
+def _shared_video() -> Path | None:
+    """../shared/testdata/video/vtest.avi next to the checkout (people walking)."""
+    here = Path.cwd()
+    for base in (here, *here.parents):
+        candidate = base / "shared" / "testdata" / "video" / "vtest.avi"
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+@app.command()
+def motion(
+    cameras: int = typer.Option(32, min=1, help="Simultaneous sub-streams in the live run."),
+    seconds: float = typer.Option(15.0, min=2, help="Seconds the live run is measured."),
+    stream_fps: int = typer.Option(10, min=5, max=30, help="Frame rate of the sub-stream."),
+    video: Path | None = typer.Option(
+        None, "--video", help="Footage for the sub-stream (default: vtest.avi, else the demo's)."
+    ),
+) -> None:
+    """Motion analysis of 640x360 sub-streams at 5 fps on one core, beside decoding
+    everything at full size."""
+    import tempfile
+
+    from rich.console import Console
+
+    from vigil.bench import motion as bench_motion
+    from vigil.bench.report import show
+
+    out = Console()
+    with tempfile.TemporaryDirectory() as tmp:
+        source = video or _shared_video()
+        if source is None:
+            from vigil.demo.assets import prepare
+
+            source = prepare(Path(tmp)).street_video
+        figs, ours, base, live = bench_motion.run(
+            source, cameras, seconds, stream_fps, log=lambda m: out.print(f"[dim]{m}[/]")
+        )
+    show(
+        f"vigil bench motion (640x360 H.264 at {stream_fps} fps, analysed at 5 fps, one core)",
+        figs,
+    )
+    for c in (ours, base):
+        out.print(
+            f"{c.name}: {c.video_s:.0f} s of video in {c.cpu_s:.2f} CPU s; "
+            f"{c.frames_decoded} frames decoded, {c.frames_analysed} analysed"
+        )
+    fps = sorted(live.fps)
+    out.print(
+        f"live: {live.cameras} cameras, analysed fps min {fps[0]:.2f} / median "
+        f"{fps[len(fps) // 2]:.2f}; {live.events} motion event(s) stored"
+    )
+    for err in live.errors[:5]:
+        out.print(f"[red]live error:[/] {err}")
