@@ -12,6 +12,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+from sqlalchemy import select
 
 from tests.camera.conftest import decode_all, wait_for
 from vigil.camera.index import add_segment, camera_segments, recordings_dir, segment_relpath
@@ -29,6 +30,7 @@ from vigil.camera.retention import (
 from vigil.cli import run as cli
 from vigil.config import CameraConfig, RecordingConfig
 from vigil.store.db import Database
+from vigil.store.models.audit import AuditRecord
 
 NOW = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
 
@@ -240,6 +242,12 @@ def test_cli_lock_run_status(db, data_dir: Path, clip: Path, capsys) -> None:
     assert cli([*base, "segments", "unlock", "cam", *span]) == 0
     assert cli([*base, "retention", "run"]) == 0
     assert camera_segments(db, "cam") == []
+    # locking, releasing and running retention by hand are in the audit chain
+    with db.session() as s:
+        actions = [(r.action, r.reason) for r in s.scalars(select(AuditRecord))]
+    assert ("lock_footage", "case 9") in actions
+    assert [a for a, _ in actions].count("lock_footage") == 2
+    assert [a for a, _ in actions].count("retention_run") == 2
 
 
 @pytest.mark.timeout(90)

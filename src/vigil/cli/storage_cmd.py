@@ -120,10 +120,12 @@ def retention_run(
 ) -> None:
     """Run one retention pass now (age, quota, free space) and show what it did."""
     from vigil.camera.retention import run_retention
+    from vigil.privacy.audit import Action
 
     st = state(ctx)
     cfg = st.config
     report = run_retention(st.db(), st.data_dir, cfg.cameras, cfg.recording)
+    st.audit(Action.retention_run, details=report.summary())
     if as_json:
         print_json(report.as_dict())
     else:
@@ -196,6 +198,7 @@ def segments_lock(
 
     Locking the same footage again renews the lock (a later --until extends it)."""
     from vigil.camera.retention import lock_segments
+    from vigil.privacy.audit import Action
 
     st = state(ctx)
     t0, t1 = parse_time(start, "--from"), parse_time(end, "--to")
@@ -209,6 +212,17 @@ def segments_lock(
     _camera_known(ctx, camera)
     owner = current_user()
     n = lock_segments(st.db(), camera, t0, t1, until=hold, reason=reason, owner=owner)
+    st.audit(
+        Action.lock_footage,
+        reason=reason,
+        camera=camera,
+        details={
+            "from": t0.isoformat(),
+            "to": t1.isoformat(),
+            "until": hold.isoformat(),
+            "segments": n,
+        },
+    )
     if as_json:
         print_json({"camera": camera, "locked": n, "until": hold.isoformat(), "owner": owner})
         return
@@ -230,11 +244,17 @@ def segments_unlock(
 ) -> None:
     """Release evidence locks; retention may then delete that footage."""
     from vigil.camera.retention import unlock_segments
+    from vigil.privacy.audit import Action
 
     st = state(ctx)
     t0, t1 = parse_time(start, "--from"), parse_time(end, "--to")
     _camera_known(ctx, camera)
     n = unlock_segments(st.db(), camera, t0, t1)
+    st.audit(
+        Action.lock_footage,
+        camera=camera,
+        details={"from": t0.isoformat(), "to": t1.isoformat(), "released": True, "segments": n},
+    )
     if as_json:
         print_json({"camera": camera, "unlocked": n})
         return
