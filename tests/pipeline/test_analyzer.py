@@ -153,3 +153,26 @@ def test_stage_clip_enrolled_from_one_shot_recognised_in_another(
     assert {e.person_name for e in known} == {"performer"}, "not recognised in the second shot"
     audience = [e for e in events if e.kind == "face" and e.start >= 7.5]
     assert len(audience) >= 2
+
+
+def test_known_person_announced_then_completed_once(analyzer, door: Path, data_dir: Path) -> None:
+    from sqlalchemy import select
+
+    from vigil.pipeline.events import store_draft
+    from vigil.store.models import Event
+
+    drafts = run(analyzer(), door)
+    early = [d for d in drafts if not d.final]
+    assert early and all(d.kind == "known_person" for d in early)
+    final = {d.uid: d for d in drafts if d.final}
+    assert all(d.uid in final for d in early), "every announced event is completed"
+    db = Database(f"sqlite:///{data_dir / 'vigil.db'}")
+    for d in drafts:
+        store_draft(db, d, data_dir=data_dir)
+    with db.session() as s:
+        stored = {e.uid: e for e in s.scalars(select(Event).where(Event.kind == "known_person"))}
+    for d in early:
+        e = stored[d.uid]
+        assert e.end.timestamp() == pytest.approx(final[d.uid].end, abs=1e-3)
+        assert e.end.timestamp() > d.end and e.snapshot is not None
+    assert len(stored) == len({d.uid for d in drafts if d.kind == "known_person"})

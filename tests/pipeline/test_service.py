@@ -66,6 +66,7 @@ def test_live_analysis_recognises_and_survives_a_dead_camera(
         service.stop()
     known = [e for e in events if e.kind == "known_person"]
     assert known and known[0].camera == "door" and known[0].start > 1e9  # wall-clock time
-    assert frames.get("door", 0) > 10 and "dead" not in frames
+    assert not known[0].final, "a known person is announced while still in view"
+    assert frames.get("door", 0) >= 5 and "dead" not in frames
     dead = next(t for t in service.threads if t.camera.name == "dead")
     assert not dead.is_alive()

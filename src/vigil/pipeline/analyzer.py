@@ -21,6 +21,7 @@ from vigil.config import ZoneConfig
 from vigil.faces.engine import FaceEngine
 from vigil.faces.matcher import Match, Matcher
 from vigil.faces.quality import assess
+from vigil.pipeline.events import new_uid
 from vigil.pipeline.tracker import Box, Track, Tracker
 from vigil.pipeline.zones import ZoneHappening, ZoneMonitor
 from vigil.vision.align import align_face
@@ -62,6 +63,8 @@ class EventDraft:
     embedding: np.ndarray | None = field(default=None, repr=False)  # unknown faces only
     zone: str | None = None
     details: dict[str, object] = field(default_factory=dict)
+    uid: str | None = None  # one per track: an announced event is completed under it
+    final: bool = True  # False: announced while the track goes on
 
     def to_dict(self) -> dict[str, object]:
         """JSON-friendly: no pixels, no template."""
@@ -207,7 +210,31 @@ class CameraAnalyzer:
                 owner.data.setdefault("faces", {})[track.id] = track
                 _absorb(owner, track, self._crop(image, owner.box))
         self._timed("recognise", t0)
-        return self._zone_events(t, image, people_ended) + self._finish(people_ended, faces_ended)
+        announced = self._announce(person_tracks, face_tracks)
+        zone_events = self._zone_events(t, image, people_ended)
+        return announced + zone_events + self._finish(people_ended, faces_ended)
+
+    def _announce(self, people: list[Track], faces: list[Track]) -> list[EventDraft]:
+        """A known person is told at once, not when their track ends: the event is stored
+        (and notified) now with the end so far, and completed under the same uid later."""
+        min_hits = self.people.min_hits
+        out = []
+        for tr in people + faces:
+            owner: Track | None = tr.data.get("person_track")
+            if owner is not None and owner.hits >= min_hits:
+                # Announced before it rode on a confirmed person: the person's event takes over.
+                if "uid" in tr.data:
+                    owner.data.setdefault("uid", tr.data["uid"])
+                    owner.data.setdefault("announced", True)
+                continue
+            match: Match | None = tr.data.get("match")
+            if match is None or not match.known or tr.hits < min_hits or tr.data.get("announced"):
+                continue
+            tr.data["announced"] = True
+            draft = self._events([tr])[0]
+            draft.final = False
+            out.append(draft)
+        return out
 
     def _zone_events(self, t: float, image: np.ndarray, ended: list[Track]) -> list[EventDraft]:
         if not self.zones:
@@ -311,6 +338,7 @@ class CameraAnalyzer:
             kind = "known_person" if known else ("face" if match is not None else "person")
             events.append(
                 EventDraft(
+                    uid=tr.data.setdefault("uid", new_uid()),
                     camera=self.camera,
                     kind=kind,
                     start=min(t.first_seen for t in (tr, *tr.data.get("faces", {}).values())),

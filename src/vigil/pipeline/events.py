@@ -185,6 +185,39 @@ class Draft(Protocol):
     face_quality: float | None
     zone: str | None
     details: dict[str, Any]
+    uid: str | None
+
+
+def update_event(
+    db: Database,
+    uid: str,
+    *,
+    end: datetime,
+    data_dir: Path,
+    snapshot_jpeg: bytes | None = None,
+    box_path: Sequence[Sequence[float]] | None = None,
+    person_id: int | None = None,
+    score: float | None = None,
+    confidence: float | None = None,
+    details: dict[str, Any] | None = None,
+) -> Event:
+    """Complete an event announced earlier: its end, final snapshot, path and best match.
+    Notifications went out when it was announced; completing it sends none."""
+    with db.session() as s:
+        event = s.scalar(select(Event).where(Event.uid == uid))
+        if event is None:
+            raise NotFoundError(f"no event {uid}")
+        event.end = end
+        if snapshot_jpeg is not None:
+            event.snapshot = _write_snapshot(
+                data_dir, event.camera, event.start, uid, snapshot_jpeg
+            )
+        if box_path is not None:
+            event.box_path = [[round(float(v), 3) for v in row] for row in box_path]
+        if score is not None and (event.score is None or score >= event.score):
+            event.person_id, event.score, event.confidence = person_id, score, confidence
+        event.details = {**event.details, **(details or {})}
+    return event
 
 
 def store_draft(
@@ -195,10 +228,24 @@ def store_draft(
     routing: Routing = NO_ROUTING,
     wake: Callable[[], None] | None = None,
 ) -> Event:
-    """Store an analyzer's event draft (box times become offsets from the start)."""
+    """Store an analyzer's event draft (box times become offsets from the start). A draft
+    whose uid is stored already (announced while the track was live) completes that event."""
     details: dict[str, Any] = {"track": draft.track_id, **draft.details}
     if draft.face_quality is not None:
         details["face_quality"] = draft.face_quality
+    if draft.uid is not None and get_event(db, draft.uid) is not None:
+        return update_event(
+            db,
+            draft.uid,
+            end=datetime.fromtimestamp(draft.end, UTC),
+            data_dir=data_dir,
+            snapshot_jpeg=draft.snapshot_jpeg,
+            box_path=[[t - draft.start, *box] for t, box in draft.box_path],
+            person_id=draft.person_id,
+            score=draft.score,
+            confidence=draft.confidence,
+            details=details,
+        )
     return create_event(
         db,
         camera=draft.camera,
@@ -212,6 +259,7 @@ def store_draft(
         score=draft.score,
         confidence=draft.confidence,
         zone=draft.zone,
+        uid=draft.uid,
         details=details,
         routing=routing,
         wake=wake,
