@@ -120,7 +120,8 @@ def door_clip(path: Path, known: np.ndarray, stranger: np.ndarray | None, fps: i
     return path
 
 
-def _astronaut_face() -> np.ndarray:
+def astronaut_photo() -> np.ndarray:
+    """scikit-image's astronaut photo (BGR): the demo's known person."""
     from skimage import data
 
     rgb = data.astronaut()
@@ -131,7 +132,7 @@ def prepare(folder: Path) -> DemoAssets:
     folder.mkdir(parents=True, exist_ok=True)
     known_photo = folder / "astronaut.png"
     if not known_photo.exists():
-        cv2.imwrite(str(known_photo), _astronaut_face())
+        cv2.imwrite(str(known_photo), astronaut_photo())
     wanted = [n for n in ("vtest.avi", "messi5.jpg") if not (folder / n).exists()]
     if wanted:
         _opencv_doc_files(wanted, folder)
