@@ -20,7 +20,7 @@ from vigil.api import accounts
 from vigil.cli import run
 from vigil.demo.assets import door_clip
 from vigil.store.db import Database
-from vigil.store.models import Event, Segment
+from vigil.store.models import Event, MotionEvent, Segment
 from vigil.store.models.users import Role
 
 
@@ -84,6 +84,8 @@ def test_serve_records_analyses_and_stores_events(tmp_path: Path, faces_dir: Pat
         assert known[0].person_id is not None and known[0].confidence > 0.9
         assert known[0].snapshot and (data / known[0].snapshot).is_file()
         assert len(segments) >= 2
+        with db.session() as s:
+            assert s.scalars(select(MotionEvent)).first() is not None, "no motion event stored"
         # The web UI serves the live frame that analysis published (no decoder of its own).
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as web:
             assert web.get("/api/v1/health").status_code == 200

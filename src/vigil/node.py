@@ -87,6 +87,7 @@ class EdgeNode:
             self.store_event,
             self.on_frame,
             recognises=cfg.recognises,
+            db=self.db,
         )
         self.analysis.start()
         self._purger = threading.Thread(target=self._purge_loop, name="purge", daemon=True)

@@ -77,6 +77,7 @@ class MotionDetector:
         self.min_blob_share = 0.02 * (0.01**sensitivity)
         self.learn_rate = learn_rate
         self.relearn_above = relearn_above
+        self.last: MotionResult | None = None  # what `regions` saw last (for motion events)
         self._bg: np.ndarray | None = None  # float32 running average
         self._keep: np.ndarray | None = None  # 1 where motion counts, 0 in masks
         self._keep_pixels = 0
@@ -151,7 +152,7 @@ class MotionDetector:
         change (a cut, the camera moved) the whole frame is one region, so that detectors
         look at the new scene once."""
         h, w = image.shape[:2]
-        result = self.detect(image)
+        result = self.last = self.detect(image)
         if result.relearned:
             return [(0.0, 0.0, float(w), float(h))]
         return result.pixel_boxes(w, h)

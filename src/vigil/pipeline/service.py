@@ -12,10 +12,11 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 import numpy as np
 
-from vigil.camera.motion import MotionDetector
+from vigil.camera.motion import MotionDetector, MotionEvents
 from vigil.camera.source import analysis_frames, analysis_url
 from vigil.config import CameraConfig
 from vigil.faces.calibration import Calibration
@@ -23,6 +24,7 @@ from vigil.faces.engine import FaceEngine
 from vigil.faces.gallery import Gallery
 from vigil.faces.matcher import Matcher, NumpyIndex
 from vigil.pipeline.analyzer import CameraAnalyzer, EventDraft
+from vigil.store.db import Database
 from vigil.vision.person import make_person_detector
 
 log = logging.getLogger(__name__)
@@ -74,6 +76,7 @@ class CameraAnalysis(threading.Thread):
         sink: EventSink,
         on_frame: FrameListener | None = None,
         max_width: int = 960,
+        db: Database | None = None,
     ) -> None:
         super().__init__(name=f"analysis-{camera.name}", daemon=True)
         self.camera = camera
@@ -81,12 +84,15 @@ class CameraAnalysis(threading.Thread):
         self.on_frame = on_frame
         self.max_width = max_width
         self.matchers = matchers
+        self.motion = MotionDetector.from_config(camera.motion)
+        # The analyzer's motion gate also gives the camera its stored motion events.
+        self.motion_events = MotionEvents(camera.name, db) if camera.motion.enabled else None
         self.analyzer = CameraAnalyzer(
             camera.name,
             engine,
             matchers.get(),
             make_person_detector(camera.analysis.person_model),
-            MotionDetector.from_config(camera.motion),
+            self.motion,
             camera.privacy_masks,
             camera.zones,
         )
@@ -119,6 +125,9 @@ class CameraAnalysis(threading.Thread):
                 self.analyzer.matcher = self.matchers.get()
                 # Live footage is timed by the wall clock at arrival, like the recordings.
                 self._emit(self.analyzer.process(frame.image, frame.wall_time))
+                if self.motion_events is not None and self.motion.last is not None:
+                    when = datetime.fromtimestamp(frame.wall_time, UTC)
+                    self.motion_events.update(when, self.motion.last)
                 self.frames += 1
                 if self.on_frame is not None and self.analyzer.last_image is not None:
                     self.on_frame(cam.name, self.analyzer.last_image)
@@ -127,6 +136,8 @@ class CameraAnalysis(threading.Thread):
             log.exception("analysis of %s stopped", cam.name)
         finally:
             self._emit(self.analyzer.finish())
+            if self.motion_events is not None:
+                self.motion_events.finish()
 
 
 class AnalysisService:
@@ -141,13 +152,14 @@ class AnalysisService:
         sink: EventSink,
         on_frame: FrameListener | None = None,
         recognises: Callable[[CameraConfig], bool] = lambda cam: cam.analysis.recognise,
+        db: Database | None = None,
     ) -> None:
         """`recognises(camera)`: whether faces on it are matched (`VigilConfig.recognises`
         adds the site-wide switch); elsewhere faces are detected, never matched."""
         shared = MatcherCache(gallery, calibration)
         blind = _NoMatcher(calibration)
         self.threads = [
-            CameraAnalysis(cam, engine, shared if recognises(cam) else blind, sink, on_frame)
+            CameraAnalysis(cam, engine, shared if recognises(cam) else blind, sink, on_frame, db=db)
             for cam in cameras
             if cam.enabled and cam.analysis.enabled
         ]
