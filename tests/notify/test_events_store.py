@@ -15,6 +15,7 @@ from vigil.config import EventKindName
 from vigil.errors import InputError, NotFoundError
 from vigil.pipeline.events import (
     EventFilter,
+    EventStoreSink,
     Routing,
     actions_for,
     add_to_watchlist,
@@ -195,3 +196,27 @@ def test_deleting_an_event_drops_its_outbox_rows(db: Database) -> None:
     with db.session() as s:
         s.delete(s.scalar(select(Event).where(Event.uid == e.uid)))
     assert _deliveries(db) == []
+
+
+def test_analyzer_drafts_are_stored(db: Database, data_dir: Path) -> None:
+    from vigil.pipeline.analyzer import EventDraft
+
+    start = T0.timestamp()
+    draft = EventDraft(
+        camera="gate",
+        kind="face",
+        start=start,
+        end=start + 2,
+        track_id=7,
+        box_path=[(start, (10, 20, 30, 40)), (start + 0.5, (12, 20, 30, 40))],
+        snapshot_jpeg=b"\xff\xd8x\xff\xd9",
+        score=0.2,
+        face_quality=55.0,
+    )
+    EventStoreSink(db, data_dir, Routing(site="s", mqtt_prefix="vigil"))(draft)
+    (e,) = list_events(db).events
+    assert (e.camera, e.kind, e.start, e.end) == ("gate", "face", T0, T0 + timedelta(seconds=2))
+    assert e.box_path == [[0, 10, 20, 30, 40], [0.5, 12, 20, 30, 40]]
+    assert e.details == {"track": 7, "face_quality": 55.0} and e.person_id is None
+    assert (data_dir / str(e.snapshot)).is_file()
+    assert [d.target for d in _deliveries(db)] == ["vigil/s/events/gate/face"]
