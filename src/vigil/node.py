@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from vigil.camera.recorder import RecordingService
+from vigil.camera.recorder import RecorderOptions, RecordingService
 from vigil.camera.retention import RetentionScheduler
 from vigil.config import VigilConfig
 from vigil.faces.calibration import load_calibration
@@ -71,10 +71,11 @@ class EdgeNode:
         cfg = self.config
         self.dispatcher = Dispatcher(self.db, cfg)
         self.dispatcher.start()
-        self.recording = RecordingService(cfg.cameras, self.data_dir, self.db)
-        self.recording.start()
         self.retention = RetentionScheduler(self.db, self.data_dir, cfg.cameras, cfg.recording)
         self.retention.start()
+        options = RecorderOptions(disk_check=self.retention.disk_state)
+        self.recording = RecordingService(cfg.cameras, self.data_dir, self.db, options)
+        self.recording.start()
         gallery = Gallery(self.db, self.engine.model_name)
         calibration = load_calibration(
             self.data_dir, self.engine.model_name, cfg.faces.match_threshold

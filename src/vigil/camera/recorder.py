@@ -23,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from vigil.camera.index import RepairReport, recordings_dir, repair_index
+from vigil.camera.retention import DiskState
 from vigil.camera.segment import SegmentInfo, SegmentWriter, StorageError
 from vigil.camera.source import PacketSource, SourceError, SourceKind, redact_url
 from vigil.camera.status import CameraStatus, State, write_status
@@ -50,6 +51,10 @@ class RecorderOptions:
     # fsync the open segment this often, so a power loss loses at most this much of it
     # (None: leave it to the OS). kill -9 loses nothing either way: fragments are in the OS.
     fsync_interval_s: float | None = 10.0
+    # Asked before each new segment (e.g. `RetentionScheduler.disk_state`): when the disk is
+    # past its limits and retention could free nothing, recording pauses with the reason as
+    # its status instead of filling the disk, and resumes once space is back.
+    disk_check: Callable[[], DiskState] | None = None
 
 
 class CameraRecorder(threading.Thread):
@@ -215,6 +220,10 @@ class CameraRecorder(threading.Thread):
                 log.exception("%s: segment listener failed", self.camera.name)
 
     def _open_segment(self, src: PacketSource, start: datetime) -> SegmentWriter:
+        if self.opt.disk_check is not None:
+            disk = self.opt.disk_check()
+            if not disk.ok:
+                raise StorageError(f"recording paused: {disk.reason}")
         writer = SegmentWriter(
             self.root,
             self.camera.name,
