@@ -3,6 +3,7 @@ event, and SIGTERM stops everything cleanly."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -13,18 +14,30 @@ from pathlib import Path
 
 import cv2
 import httpx
+import paho.mqtt.client as mqtt
 import yaml
+from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy import select
 
+from tests.camera.conftest import wait_for
 from vigil.api import accounts
 from vigil.cli import run
 from vigil.demo.assets import door_clip
+from vigil.notify.broker import Mosquitto
 from vigil.store.db import Database
 from vigil.store.models import Event, MotionEvent, Segment
 from vigil.store.models.users import Role
 
 
 def test_serve_records_analyses_and_stores_events(tmp_path: Path, faces_dir: Path, capsys) -> None:
+    broker = Mosquitto(tmp_path / "broker")
+    broker.start()
+    messages: dict[str, list[bytes]] = {}
+    sub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="test-serve-sub")
+    sub.on_connect = lambda c, *_: c.subscribe("vigil/#", qos=1)
+    sub.on_message = lambda _c, _u, m: messages.setdefault(m.topic, []).append(m.payload)
+    sub.connect("127.0.0.1", broker.port)
+    sub.loop_start()
     obama = cv2.imread(str(faces_dir / "obama2.jpg"))
     clip = door_clip(tmp_path / "door.mp4", obama[100:700, 150:650], None)
     data = tmp_path / "var"
@@ -32,7 +45,9 @@ def test_serve_records_analyses_and_stores_events(tmp_path: Path, faces_dir: Pat
     cfg.write_text(
         yaml.safe_dump(
             {
+                "site": {"name": "test site"},
                 "storage": {"data_dir": str(data)},
+                "notify": {"mqtt": {"enabled": True, "host": "127.0.0.1", "port": broker.port}},
                 "privacy": {
                     "face_recognition_enabled": True,
                     "face_recognition_purpose": "test: recognise the enrolled person",
@@ -97,8 +112,19 @@ def test_serve_records_analyses_and_stores_events(tmp_path: Path, faces_dir: Pat
             assert login.status_code == 200, login.text
             snap = web.get("/api/v1/cameras/door/snapshot.jpg")
             assert snap.status_code == 200 and snap.content[:2] == b"\xff\xd8"
+        # Notifications: the known person on MQTT, and the camera's retained status.
+        assert wait_for(lambda: any("known_person" in t for t in messages), 15), messages.keys()
+        known_msgs = next(v for t, v in messages.items() if t.endswith("/door/known_person"))
+        assert json.loads(known_msgs[0])["person"]["name"] == "obama"
+        status = messages.get("vigil/test-site/cameras/door/status") or next(
+            v for t, v in messages.items() if t.endswith("/cameras/door/status")
+        )
+        assert json.loads(status[-1])["state"] in ("recording", "online", "starting")
     finally:
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=30)
+        sub.loop_stop()
+        sub.disconnect()
+        broker.stop()
     assert proc.returncode == 0, err
     assert "serving" in out and "Traceback" not in err

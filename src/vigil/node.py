@@ -2,13 +2,15 @@
 
 Recording (one thread per camera), retention (on start and on a schedule), live analysis
 (one thread per camera) whose events go to the event store, notification delivery from the
-outbox, and the purge of unknown-face templates past their retention period.
+outbox with camera status kept on MQTT, and the purge of unknown-face templates past their
+retention period.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -40,7 +42,7 @@ class EdgeNode:
     analysis: AnalysisService | None = field(default=None, init=False)
     dispatcher: Dispatcher | None = field(default=None, init=False)
     _stop: threading.Event = field(default_factory=threading.Event, init=False)
-    _purger: threading.Thread | None = field(default=None, init=False)
+    _housekeeper: threading.Thread | None = field(default=None, init=False)
 
     @property
     def data_dir(self) -> Path:
@@ -91,21 +93,39 @@ class EdgeNode:
             db=self.db,
         )
         self.analysis.start()
-        self._purger = threading.Thread(target=self._purge_loop, name="purge", daemon=True)
-        self._purger.start()
+        self._housekeeper = threading.Thread(
+            target=self._housekeeping, name="housekeeping", daemon=True
+        )
+        self._housekeeper.start()
 
-    def _purge_loop(self) -> None:
+    def _housekeeping(self) -> None:
+        """Retained camera status on MQTT when a camera's state changes (checked every few
+        seconds); unknown-face templates past their retention deleted every ten minutes."""
+        published: dict[str, tuple[str, str]] = {}
+        next_purge = 0.0
         while True:
-            days = self.config.privacy.unknown_face_retention_days
-            cutoff = datetime.now(UTC) - timedelta(days=days)
-            try:
-                n = purge_unknown(self.db, cutoff)
-                if n:
-                    log.info("deleted %d unknown-face template(s) older than %s", n, cutoff)
-            except Exception:  # the next round tries again; recording is never affected
-                log.exception("unknown-face purge failed")
-            if self._stop.wait(600):
+            for st in self.recording.statuses() if self.recording else []:
+                key = (str(st.state), st.error)
+                if published.get(st.name) != key and self.dispatcher is not None:
+                    self.dispatcher.set_camera_status(
+                        st.name, str(st.state), online=st.online, error=st.error
+                    )
+                    published[st.name] = key
+            if time.monotonic() >= next_purge:
+                next_purge = time.monotonic() + 600
+                self._purge_unknown_faces()
+            if self._stop.wait(3):
                 return
+
+    def _purge_unknown_faces(self) -> None:
+        days = self.config.privacy.unknown_face_retention_days
+        cutoff = datetime.now(UTC) - timedelta(days=days)
+        try:
+            n = purge_unknown(self.db, cutoff)
+            if n:
+                log.info("deleted %d unknown-face template(s) older than %s", n, cutoff)
+        except Exception:  # the next round tries again; recording is never affected
+            log.exception("unknown-face purge failed")
 
     def stop(self) -> None:
         self._stop.set()
