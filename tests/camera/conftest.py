@@ -15,6 +15,7 @@ import av
 import pytest
 
 from tests.conftest import SHARED
+from vigil.process import stop_process
 
 SERVER_SCRIPT = SHARED / "tools" / "rtsp_test_server.py"
 SYSTEM_PYTHON = "/usr/bin/python3"
@@ -52,13 +53,7 @@ class RtspServer:
         return int(self.url.split(":")[2].split("/")[0])
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
 
     def kill(self) -> None:
         if self.proc.poll() is None:

@@ -33,6 +33,7 @@ import psutil
 
 from vigil.bench.report import Figure
 from vigil.errors import VigilError
+from vigil.process import stop_process
 
 SYSTEM_PYTHON = "/usr/bin/python3"
 SERVER = Path(__file__).with_name("record_server.py")
@@ -129,13 +130,7 @@ class Server:
 
     def stop(self) -> None:
         self._stop.set()
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
 
 
 def _cpu(procs: list[psutil.Process]) -> float:

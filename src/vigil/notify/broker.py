@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from vigil.errors import VigilError
+from vigil.process import stop_process
 
 
 def free_port() -> int:
@@ -79,12 +80,7 @@ class Mosquitto:
         """A clean stop (SIGTERM): with persistence on, the broker saves its state first."""
         if self.proc is None:
             return
-        self.proc.terminate()
-        try:
-            self.proc.wait(5)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        stop_process(self.proc)
         self.proc = None
 
     def __enter__(self) -> Mosquitto:
