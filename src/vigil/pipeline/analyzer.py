@@ -218,15 +218,17 @@ class CameraAnalyzer:
         """A known person is told at once, not when their track ends: the event is stored
         (and notified) now with the end so far, and completed under the same uid later."""
         min_hits = self.people.min_hits
+        event_tracks = list(people)
+        for face in faces:
+            owner: Track | None = face.data.get("person_track")
+            if owner is None or owner.hits < min_hits:
+                event_tracks.append(face)
+            elif "uid" in face.data:
+                # Announced before it rode on a confirmed person: that event is the person's.
+                owner.data.setdefault("uid", face.data["uid"])
+                owner.data.setdefault("announced", True)
         out = []
-        for tr in people + faces:
-            owner: Track | None = tr.data.get("person_track")
-            if owner is not None and owner.hits >= min_hits:
-                # Announced before it rode on a confirmed person: the person's event takes over.
-                if "uid" in tr.data:
-                    owner.data.setdefault("uid", tr.data["uid"])
-                    owner.data.setdefault("announced", True)
-                continue
+        for tr in event_tracks:
             match: Match | None = tr.data.get("match")
             if match is None or not match.known or tr.hits < min_hits or tr.data.get("announced"):
                 continue
@@ -325,8 +327,11 @@ class CameraAnalyzer:
                 # an event: the face is the event. Faces too small to recognise add nothing.
                 if "match" in f.data:
                     done.append(f)
-            elif owner.id in self._waiting and not alive & set(owner.data["faces"]):
-                done.append(self._waiting.pop(owner.id))
+            else:
+                if f.data.get("announced") and f.data.get("uid") != owner.data.get("uid"):
+                    done.append(f)  # its own announcement went out first: complete it too
+                if owner.id in self._waiting and not alive & set(owner.data["faces"]):
+                    done.append(self._waiting.pop(owner.id))
         return self._events(done)
 
     def _events(self, tracks: list[Track]) -> list[EventDraft]:
