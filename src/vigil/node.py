@@ -26,6 +26,7 @@ from vigil.notify.dispatcher import Dispatcher
 from vigil.pipeline.analyzer import EventDraft
 from vigil.pipeline.events import Routing, store_draft
 from vigil.pipeline.service import AnalysisService, FrameListener
+from vigil.privacy import retention as privacy_retention
 from vigil.store.db import Database
 
 log = logging.getLogger(__name__)
@@ -114,6 +115,7 @@ class EdgeNode:
             if time.monotonic() >= next_purge:
                 next_purge = time.monotonic() + 600
                 self._purge_unknown_faces()
+            privacy_retention.run_due(self.db, self.config)  # on start, then hourly
             if self._stop.wait(3):
                 return
 

@@ -1,0 +1,320 @@
+"""Retention of personal data beyond footage: snapshots, events, unknown-face templates.
+
+Footage (segments) has its own pass in `camera/retention.py`. This pass, run on start and
+hourly by the edge node (`run_privacy_retention`), deletes for real, files and rows:
+
+- event snapshots older than `privacy.snapshot_retention_days`: the JPEG is deleted and the
+  event's `snapshot` column cleared; snapshot files no event refers to are deleted once they
+  are that old too;
+- events older than their camera's `retention_days` (the footage retention): the row (its
+  outbox rows cascade) and any snapshot left. Events that overlap footage under a valid
+  evidence hold are kept, like the footage itself;
+- unknown-face templates older than `privacy.unknown_face_retention_days`.
+
+Enrolled templates are never deleted silently: those past their review date are *reported*
+(here, in `<data_dir>/privacy-retention.json` and `vigil privacy status`) for a person to
+review. Audit records are append-only and never deleted here: how many are older than
+`privacy.audit_retention_days` is reported (truncation needs a signed checkpoint first).
+
+The pass is itself audited (`Action.retention_run`, counts only, never contents).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import delete, func, select, update
+
+from vigil.config import CameraConfig, VigilConfig
+from vigil.faces.sightings import purge_unknown
+from vigil.store.db import Database
+from vigil.store.models import AuditRecord, Delivery, Event, Person, Segment, Template
+
+log = logging.getLogger(__name__)
+
+REPORT_NAME = "privacy-retention.json"
+SNAPSHOTS = "snapshots"
+DEFAULT_FOOTAGE_DAYS = CameraConfig.model_fields["retention_days"].default
+_BATCH = 500
+
+
+@dataclass
+class TemplateDue:
+    person_id: int
+    person: str
+    template_id: int
+    review_at: str
+
+
+@dataclass
+class PrivacyRetentionReport:
+    ran_at: str = ""
+    snapshots_cleared: int = 0  # events whose snapshot was deleted (the event stays)
+    snapshot_files_deleted: int = 0  # every snapshot file deleted, orphans included
+    events_deleted: int = 0
+    events_kept_locked: int = 0
+    unknown_faces_deleted: int = 0
+    templates_due_review: list[TemplateDue] = field(default_factory=list)
+    audit_records_past_retention: int = 0
+    audit_note: str = ""
+    errors: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def counts(self) -> dict[str, int]:
+        """What the audit record holds: counts, never contents."""
+        return {
+            "snapshots_cleared": self.snapshots_cleared,
+            "snapshot_files_deleted": self.snapshot_files_deleted,
+            "events_deleted": self.events_deleted,
+            "events_kept_locked": self.events_kept_locked,
+            "unknown_faces_deleted": self.unknown_faces_deleted,
+            "templates_due_review": len(self.templates_due_review),
+            "audit_records_past_retention": self.audit_records_past_retention,
+            "errors": len(self.errors),
+        }
+
+
+def _unlink(path: Path, report: PrivacyRetentionReport) -> bool:
+    try:
+        path.unlink()
+        return True
+    except FileNotFoundError:
+        return False
+    except OSError as exc:
+        report.errors.append(f"cannot delete {path}: {exc.strerror or exc}")
+        return False
+
+
+def _locked_spans(db: Database, now: datetime) -> dict[str, list[tuple[datetime, datetime]]]:
+    with db.session() as s:
+        rows = s.execute(
+            select(Segment.camera, Segment.start, Segment.end).where(Segment.locked_until > now)
+        ).all()
+    spans: dict[str, list[tuple[datetime, datetime]]] = {}
+    for cam, a, b in rows:
+        spans.setdefault(cam, []).append((a, b))
+    return spans
+
+
+def _overlaps(spans: list[tuple[datetime, datetime]], a: datetime, b: datetime) -> bool:
+    return any(s0 < b and s1 > a for s0, s1 in spans)
+
+
+def _delete_old_events(
+    db: Database, data_dir: Path, config: VigilConfig, now: datetime, r: PrivacyRetentionReport
+) -> None:
+    days = {c.name: c.retention_days for c in config.cameras}
+    locked = _locked_spans(db, now)
+    with db.session() as s:
+        cameras = [c for (c,) in s.execute(select(Event.camera).distinct())]
+    for cam in cameras:
+        cutoff = now - timedelta(days=days.get(cam, DEFAULT_FOOTAGE_DAYS))
+        last_id = 0
+        while True:
+            with db.session() as s:
+                rows = s.execute(
+                    select(Event.id, Event.uid, Event.start, Event.end, Event.snapshot)
+                    .where(Event.camera == cam, Event.start < cutoff, Event.id > last_id)
+                    .order_by(Event.id)
+                    .limit(_BATCH)
+                ).all()
+            if not rows:
+                break
+            last_id = rows[-1].id
+            doomed = []
+            for row in rows:
+                end = row.end or row.start
+                if _overlaps(locked.get(cam, []), row.start, max(end, row.start)):
+                    r.events_kept_locked += 1
+                    continue
+                doomed.append(row)
+            for row in doomed:
+                if row.snapshot and _unlink(data_dir / row.snapshot, r):
+                    r.snapshot_files_deleted += 1
+            if doomed:
+                with db.session() as s:
+                    uids = [row.uid for row in doomed]
+                    s.execute(delete(Delivery).where(Delivery.event_uid.in_(uids)))
+                    res = s.execute(delete(Event).where(Event.id.in_([row.id for row in doomed])))
+                    r.events_deleted += int(res.rowcount or 0)
+
+
+def _clear_old_snapshots(
+    db: Database, data_dir: Path, cutoff: datetime, r: PrivacyRetentionReport
+) -> None:
+    while True:
+        with db.session() as s:
+            rows = s.execute(
+                select(Event.id, Event.snapshot)
+                .where(Event.snapshot.is_not(None), func.coalesce(Event.end, Event.start) < cutoff)
+                .order_by(Event.id)
+                .limit(_BATCH)
+            ).all()
+        if not rows:
+            return
+        for row in rows:
+            if _unlink(data_dir / row.snapshot, r):
+                r.snapshot_files_deleted += 1
+        with db.session() as s:
+            s.execute(
+                update(Event).where(Event.id.in_([row.id for row in rows])).values(snapshot=None)
+            )
+        r.snapshots_cleared += len(rows)
+
+
+def _sweep_orphan_snapshots(
+    db: Database, data_dir: Path, cutoff: datetime, r: PrivacyRetentionReport
+) -> None:
+    """Snapshot files (and leftover .tmp files) older than the limit that no event refers to."""
+    root = data_dir / SNAPSHOTS
+    if not root.is_dir():
+        return
+    limit = cutoff.timestamp()
+    old: list[tuple[Path, str]] = []
+    for dirpath, _dirs, files in os.walk(root):
+        for name in files:
+            path = Path(dirpath) / name
+            try:
+                if path.stat().st_mtime < limit:
+                    old.append((path, path.relative_to(data_dir).as_posix()))
+            except OSError:
+                continue
+    if old:
+        with db.session() as s:
+            referenced = {
+                p
+                for (p,) in s.execute(
+                    select(Event.snapshot).where(Event.snapshot.in_([rel for _, rel in old]))
+                )
+            }
+        for path, rel in old:
+            if rel not in referenced and _unlink(path, r):
+                r.snapshot_files_deleted += 1
+    for dirpath, _dirs, _files in sorted(os.walk(root), key=lambda t: -len(t[0])):
+        p = Path(dirpath)
+        if p != root:
+            try:
+                p.rmdir()  # only empty folders go
+            except OSError:
+                pass
+
+
+def templates_due_review(db: Database, now: datetime | None = None) -> list[TemplateDue]:
+    """Enrolled templates past their review date (reported, never deleted automatically)."""
+    now = now or datetime.now(UTC)
+    with db.session() as s:
+        rows = s.execute(
+            select(Person.id, Person.name, Template.id, Template.review_at)
+            .join(Template, Template.person_id == Person.id)
+            .where(Template.review_at.is_not(None), Template.review_at <= now)
+            .order_by(Template.review_at)
+        ).all()
+    return [TemplateDue(pid, name, tid, at.isoformat()) for pid, name, tid, at in rows]
+
+
+def audit_past_retention(db: Database, config: VigilConfig, now: datetime) -> int:
+    cutoff = now - timedelta(days=config.privacy.audit_retention_days)
+    with db.session() as s:
+        return int(
+            s.scalar(select(func.count(AuditRecord.seq)).where(AuditRecord.time < cutoff)) or 0
+        )
+
+
+def run_privacy_retention(
+    db: Database,
+    config: VigilConfig,
+    *,
+    now: datetime | None = None,
+    audit: bool = True,
+    actor: str = "system",
+    source: str = "retention",
+) -> PrivacyRetentionReport:
+    """One pass: delete what is past its limit, report what needs a person; audited."""
+    now = now or datetime.now(UTC)
+    data_dir = config.storage.data_dir
+    p = config.privacy
+    r = PrivacyRetentionReport(ran_at=now.isoformat())
+    snap_cutoff = now - timedelta(days=p.snapshot_retention_days)
+    steps = (
+        ("events", lambda: _delete_old_events(db, data_dir, config, now, r)),
+        ("snapshots", lambda: _clear_old_snapshots(db, data_dir, snap_cutoff, r)),
+        ("orphan snapshots", lambda: _sweep_orphan_snapshots(db, data_dir, snap_cutoff, r)),
+    )
+    for name, step in steps:
+        try:
+            step()
+        except Exception as exc:  # one failing step never stops the others
+            log.exception("privacy retention: %s failed", name)
+            r.errors.append(f"{name}: {exc}")
+    try:
+        r.unknown_faces_deleted = purge_unknown(
+            db, now - timedelta(days=p.unknown_face_retention_days)
+        )
+    except Exception as exc:
+        log.exception("privacy retention: unknown faces failed")
+        r.errors.append(f"unknown faces: {exc}")
+    r.templates_due_review = templates_due_review(db, now)
+    r.audit_records_past_retention = audit_past_retention(db, config, now)
+    if r.audit_records_past_retention:
+        r.audit_note = (
+            f"{r.audit_records_past_retention} audit record(s) are older than "
+            f"{p.audit_retention_days:g} days. Audit records are append-only and are not "
+            "deleted: truncating the chain needs a signed checkpoint at the cut (not built yet)."
+        )
+    if audit:
+        from vigil.privacy.audit import Action, AuditLog
+
+        AuditLog.from_config(config).record(
+            db, actor=actor, action=Action.retention_run, source=source, details=r.counts()
+        )
+    save_report(data_dir, r)
+    return r
+
+
+def run_quietly(db: Database, config: VigilConfig) -> None:
+    """For the node's housekeeping loop: never raises (the next round tries again)."""
+    try:
+        r = run_privacy_retention(db, config)
+        if any(r.counts().values()):
+            log.info("privacy retention: %s", r.counts())
+    except Exception:
+        log.exception("privacy retention failed")
+
+
+_next_due: dict[str, float] = {}
+
+
+def run_due(db: Database, config: VigilConfig, every_s: float = 3600.0) -> None:
+    """Call often (the node's housekeeping loop does): runs on the first call, then hourly."""
+    import time
+
+    key = f"{db.url}#{id(db)}"
+    if time.monotonic() < _next_due.get(key, 0.0):
+        return
+    _next_due[key] = time.monotonic() + every_s
+    run_quietly(db, config)
+
+
+def save_report(data_dir: Path, report: PrivacyRetentionReport) -> None:
+    path = data_dir / REPORT_NAME
+    tmp = path.with_suffix(".tmp")
+    try:
+        tmp.write_text(json.dumps(report.as_dict(), indent=2))
+        tmp.replace(path)
+    except OSError as exc:
+        log.warning("cannot save %s: %s", path, exc)
+
+
+def read_report(data_dir: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads((data_dir / REPORT_NAME).read_text())
+    except (OSError, ValueError):
+        return None
