@@ -21,6 +21,7 @@ The pass is itself audited (`Action.retention_run`, counts only, never contents)
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -201,10 +202,8 @@ def _sweep_orphan_snapshots(
     for dirpath, _dirs, _files in sorted(os.walk(root), key=lambda t: -len(t[0])):
         p = Path(dirpath)
         if p != root:
-            try:
+            with contextlib.suppress(OSError):
                 p.rmdir()  # only empty folders go
-            except OSError:
-                pass
 
 
 def templates_due_review(db: Database, now: datetime | None = None) -> list[TemplateDue]:
