@@ -357,6 +357,45 @@ class PrivacyConfig(Section):
     )
 
 
+class SyncConfig(Section):
+    """Edge-to-hub sync over NATS JetStream (issue 8): this site as a leaf node of a hub."""
+
+    enabled: bool = Field(False, description="Publish this site's events to a hub.")
+    site_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")] = Field(
+        "site",
+        description="This site's id at the hub: its JetStream domain, its leaf-node user name "
+        "and its subject prefix vigil.<site_id>.>. Unique in the network.",
+    )
+    hub_url: str = Field(
+        "nats-leaf://127.0.0.1:7422",
+        description="The hub's leaf-node listener (nats-leaf://host:port); the site id and "
+        "password are added as the login.",
+    )
+    password: str = Field("", description="This site's leaf-node password at the hub.")
+    host: str = Field("127.0.0.1", description="Address the site's own nats-server listens on.")
+    port: Annotated[int, Field(ge=1, le=65535)] = Field(
+        4222, description="Client port of the site's own nats-server."
+    )
+    http_port: Annotated[int, Field(ge=1, le=65535)] = Field(
+        8222, description="Monitoring port of the site's own nats-server (health checks)."
+    )
+    events_max_mb: Annotated[float, Field(gt=0)] = Field(
+        512,
+        description="Local buffer for events and camera status. When full, publishing pauses "
+        "and events wait in the database (never dropped; the backlog grows).",
+    )
+    thumbnails_max_mb: Annotated[float, Field(gt=0)] = Field(
+        256,
+        description="Local buffer for event thumbnails. When full, the oldest thumbnails are "
+        "dropped first, before any event.",
+    )
+    audit_max_mb: Annotated[float, Field(gt=0)] | None = Field(
+        None,
+        description="Local buffer for audit records (default: no limit). When full, publishing "
+        "pauses; audit records are never dropped.",
+    )
+
+
 class VigilConfig(Section):
     """Top-level `vigil.yaml`."""
 
@@ -367,6 +406,7 @@ class VigilConfig(Section):
     notify: NotifyConfig = Field(default_factory=NotifyConfig)
     privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
     api: ApiConfig = Field(default_factory=ApiConfig)
+    sync: SyncConfig = Field(default_factory=SyncConfig)
     cameras: list[CameraConfig] = Field(
         default_factory=list, description="The cameras of this site."
     )

@@ -29,3 +29,12 @@ __all__ += ["AuditCheckpoint", "AuditRecord"]
 from vigil.store.models.users import ApiToken, Role, User, UserSession  # noqa: E402
 
 __all__ += ["ApiToken", "Role", "User", "UserSession"]
+from vigil.store.models.hub import (  # noqa: E402
+    HubAuditRecord,
+    HubCameraStatus,
+    HubEvent,
+    HubSite,
+    SyncCursor,
+)
+
+__all__ += ["HubAuditRecord", "HubCameraStatus", "HubEvent", "HubSite", "SyncCursor"]

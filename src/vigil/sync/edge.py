@@ -1,0 +1,327 @@
+"""The edge's publisher: the event store and the audit log, copied into the site's JetStream.
+
+Three local streams, each with its own buffer and policy when full:
+
+| stream   | subjects                                         | full                        |
+|----------|--------------------------------------------------|-----------------------------|
+| EVENTS   | vigil.<site>.events.<camera>, .status.<camera>   | new messages refused        |
+| AUDIT    | vigil.<site>.audit                               | new messages refused        |
+| THUMBS   | vigil.<site>.thumbs.<camera>                     | oldest thumbnails dropped   |
+
+Events and audit records are read from the database after a cursor (`sync_cursors`) that moves
+only past rows the stream acked, so a refused publish (buffer full, server down, the publisher
+killed) leaves them waiting in the database: never dropped, visible in `backlog()`. Every event
+is published with `Nats-Msg-Id` = its uid (audit: `<site>-audit-<seq>`), so a replay after a
+crash is dropped by the stream's duplicate window and, beyond it, by the hub's upsert on uid.
+The hub pulls each stream through a durable consumer named `hub` (see `vigil.sync.hub`).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import nats
+from nats.js.api import DiscardPolicy, StreamConfig
+from nats.js.errors import NotFoundError as JsNotFound
+from sqlalchemy import func, select
+
+from vigil.store.db import Database
+from vigil.store.models import AuditRecord, Event, SyncCursor
+
+HUB_CONSUMER = "hub"
+STREAMS = ("EVENTS", "AUDIT", "THUMBS")
+MB = 1024 * 1024
+
+
+async def _quiet(_exc: Exception) -> None:
+    """nats-py prints a traceback on every failed reconnect by default; the backlog says it."""
+
+
+def subjects(site: str) -> dict[str, list[str]]:
+    return {
+        "EVENTS": [f"vigil.{site}.events.>", f"vigil.{site}.status.>"],
+        "AUDIT": [f"vigil.{site}.audit"],
+        "THUMBS": [f"vigil.{site}.thumbs.>"],
+    }
+
+
+@dataclass
+class BufferLimits:
+    events_bytes: int = 512 * MB
+    thumbnails_bytes: int = 256 * MB
+    audit_bytes: int = -1  # no limit
+
+
+def stream_configs(site: str, limits: BufferLimits) -> list[StreamConfig]:
+    subj = subjects(site)
+    return [
+        StreamConfig(
+            name="EVENTS",
+            subjects=subj["EVENTS"],
+            max_bytes=limits.events_bytes,
+            discard=DiscardPolicy.NEW,
+        ),
+        StreamConfig(
+            name="AUDIT",
+            subjects=subj["AUDIT"],
+            max_bytes=limits.audit_bytes,
+            discard=DiscardPolicy.NEW,
+        ),
+        StreamConfig(
+            name="THUMBS",
+            subjects=subj["THUMBS"],
+            max_bytes=limits.thumbnails_bytes,
+            discard=DiscardPolicy.OLD,
+        ),
+    ]
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.astimezone(UTC).isoformat()
+
+
+def event_payload(site: str, e: Event) -> dict[str, Any]:
+    return {
+        "site": site,
+        "uid": e.uid,
+        "edge_id": e.id,
+        "camera": e.camera,
+        "kind": str(e.kind),
+        "start": _iso(e.start),
+        "end": _iso(e.end),
+        "score": e.score,
+        "confidence": e.confidence,
+        "zone": e.zone,
+        "details": e.details or {},
+    }
+
+
+def audit_payload(site: str, r: AuditRecord) -> dict[str, Any]:
+    return {
+        "site": site,
+        "seq": r.seq,
+        "time": _iso(r.time),
+        "hash": r.hash,
+        "prev_hash": r.prev_hash,
+        "actor": r.actor,
+        "role": r.role,
+        "action": r.action,
+        "target_kind": r.target_kind,
+        "target_id": r.target_id,
+        "camera": r.camera,
+        "person": r.person,
+        "reason": r.reason,
+        "source": r.source,
+        "details": r.details or {},
+    }
+
+
+def _cursor(db: Database, name: str) -> int:
+    with db.session() as s:
+        row = s.get(SyncCursor, name)
+        return row.position if row else 0
+
+
+def _set_cursor(db: Database, name: str, position: int) -> None:
+    with db.session() as s:
+        row = s.get(SyncCursor, name)
+        if row is None:
+            s.add(SyncCursor(name=name, position=position))
+        else:
+            row.position, row.updated_at = position, datetime.now(UTC)
+
+
+@dataclass
+class Backlog:
+    """What has not reached the hub yet. `unpublished_*`: rows still only in the database;
+    `link`: messages in the local streams the hub has not acked (None: the hub never
+    attached a consumer to that stream, so all of its messages wait)."""
+
+    unpublished_events: int
+    unpublished_audit: int
+    link: dict[str, int]
+
+    @property
+    def total(self) -> int:
+        return self.unpublished_events + self.unpublished_audit + sum(self.link.values())
+
+
+class EdgePublisher:
+    """Copies new events and audit records into the local streams; call `publish_pending`
+    periodically (or `run`). One publisher per site database."""
+
+    def __init__(
+        self,
+        db: Database,
+        site: str,
+        nats_url: str,
+        *,
+        data_dir: Path | None = None,
+        limits: BufferLimits | None = None,
+        batch: int = 500,
+    ) -> None:
+        self.db, self.site, self.url = db, site, nats_url
+        self.data_dir = data_dir
+        self.limits = limits or BufferLimits()
+        self.batch = batch
+        self.nc: Any = None
+        self.js: Any = None
+
+    async def connect(self) -> None:
+        self.nc = await nats.connect(
+            self.url,
+            max_reconnect_attempts=-1,
+            reconnect_time_wait=0.5,
+            error_cb=_quiet,
+            name=f"vigil-edge-{self.site}",
+        )
+        self.js = self.nc.jetstream()
+        for cfg in stream_configs(self.site, self.limits):
+            try:
+                await self.js.stream_info(cfg.name)
+                await self.js.update_stream(cfg)
+            except JsNotFound:
+                await self.js.add_stream(cfg)
+
+    async def close(self) -> None:
+        if self.nc is not None:
+            try:
+                await self.nc.drain()
+            except Exception:  # reconnecting or closed: just close
+                await self.nc.close()
+            self.nc = None
+
+    async def publish_status(self, camera: str, status: str) -> None:
+        body = json.dumps(
+            {"site": self.site, "camera": camera, "status": status, "at": _iso(datetime.now(UTC))}
+        ).encode()
+        await self.js.publish(f"vigil.{self.site}.status.{camera}", body)
+
+    async def publish_pending(self) -> int:
+        """Publish every event and audit record after the cursors; return how many were
+        acked. Stops at the first refused publish (buffer full, server away) and keeps the
+        rest for the next call."""
+        return await self._publish_events() + await self._publish_audit()
+
+    async def _publish_events(self) -> int:
+        done = 0
+        while True:
+            after = _cursor(self.db, "events")
+            with self.db.session() as s:
+                rows = list(
+                    s.scalars(
+                        select(Event).where(Event.id > after).order_by(Event.id).limit(self.batch)
+                    )
+                )
+            if not rows:
+                return done
+            acked = await self._publish_batch(
+                [
+                    (
+                        f"vigil.{self.site}.events.{e.camera}",
+                        json.dumps(event_payload(self.site, e)).encode(),
+                        e.uid,
+                    )
+                    for e in rows
+                ]
+            )
+            if acked:
+                _set_cursor(self.db, "events", rows[acked - 1].id)
+                await self._publish_thumbnails(rows[:acked])
+                done += acked
+            if acked < len(rows):
+                return done
+
+    async def _publish_thumbnails(self, events: list[Event]) -> None:
+        """Best effort: a thumbnail that cannot be published is not retried (the hub asks the
+        site for it on demand)."""
+        if self.data_dir is None:
+            return
+        for e in events:
+            if not e.snapshot:
+                continue
+            path = self.data_dir / e.snapshot
+            try:
+                data = path.read_bytes()
+            except OSError:
+                continue
+            try:
+                await self.js.publish(
+                    f"vigil.{self.site}.thumbs.{e.camera}",
+                    data,
+                    headers={"Nats-Msg-Id": f"thumb-{e.uid}", "Vigil-Event": e.uid},
+                )
+            except Exception:  # best effort, see above
+                return
+
+    async def _publish_audit(self) -> int:
+        done = 0
+        while True:
+            after = _cursor(self.db, "audit")
+            with self.db.session() as s:
+                rows = list(
+                    s.scalars(
+                        select(AuditRecord)
+                        .where(AuditRecord.seq > after)
+                        .order_by(AuditRecord.seq)
+                        .limit(self.batch)
+                    )
+                )
+            if not rows:
+                return done
+            acked = await self._publish_batch(
+                [
+                    (
+                        f"vigil.{self.site}.audit",
+                        json.dumps(audit_payload(self.site, r)).encode(),
+                        f"{self.site}-audit-{r.seq}",
+                    )
+                    for r in rows
+                ]
+            )
+            if acked:
+                _set_cursor(self.db, "audit", rows[acked - 1].seq)
+                done += acked
+            if acked < len(rows):
+                return done
+
+    async def _publish_batch(self, items: list[tuple[str, bytes, str]]) -> int:
+        """Publish in order, pipelined; return how many leading items the stream acked."""
+        futures = []
+        for subject, body, msg_id in items:
+            try:
+                futures.append(
+                    await self.js.publish_async(subject, body, headers={"Nats-Msg-Id": msg_id})
+                )
+            except Exception:  # disconnected: the rest waits in the database
+                break
+        acked = 0
+        for fut in futures:
+            try:
+                await fut
+            except Exception:  # refused (buffer full) or timed out
+                break
+            acked += 1
+        # A later one acked after an earlier refusal is a duplicate on the next call, which
+        # the stream's Msg-Id window and the hub's upsert both absorb.
+        return acked
+
+    async def backlog(self) -> Backlog:
+        ev_after, au_after = _cursor(self.db, "events"), _cursor(self.db, "audit")
+        with self.db.session() as s:
+            ev = s.scalar(select(func.count()).select_from(Event).where(Event.id > ev_after))
+            au = s.scalar(
+                select(func.count()).select_from(AuditRecord).where(AuditRecord.seq > au_after)
+            )
+        link: dict[str, int] = {}
+        for name in STREAMS:
+            try:
+                info = await self.js.consumer_info(name, HUB_CONSUMER)
+                link[name] = info.num_pending + info.num_ack_pending
+            except JsNotFound:
+                link[name] = (await self.js.stream_info(name)).state.messages
+        return Backlog(int(ev or 0), int(au or 0), link)
