@@ -13,6 +13,7 @@ import vigil.cli.api_cmd as api_cmd
 import vigil.cli.audit_cmd as audit_cmd
 import vigil.cli.camera_cmd as camera_cmd
 import vigil.cli.notice_cmd as notice_cmd
+import vigil.cli.privacy_cmd as privacy_cmd
 import vigil.cli.storage_cmd as storage_cmd
 import vigil.cli.users_cmd as users_cmd
 from vigil.cli import (
@@ -50,6 +51,7 @@ app.command("api")(api_cmd.api)
 app.command("web", hidden=True)(api_cmd.api)
 audit_cmd.register(app)  # audit verify, show, checkpoint, pubkey
 notice_cmd.register(app)  # public transparency notice
+privacy_cmd.register(app)  # privacy status, retention, redact, verify, sar
 
 
 @app.callback()

@@ -291,6 +291,15 @@ def export(
         ..., "--reason", "-r", help="Why the footage leaves the system (recorded in the audit log)."
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+    redact: bool = typer.Option(
+        False, "--redact", help="Pixelate every face (but --subject's) and the privacy masks."
+    ),
+    subject: str | None = typer.Option(
+        None, "--subject", help="With --redact: the enrolled person whose face stays visible."
+    ),
+    redact_every: int = typer.Option(
+        1, "--redact-every", min=1, help="With --redact: detect faces every N frames."
+    ),
 ) -> None:
     """Export a camera's footage in a time range as one MP4 (across segments)."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -327,6 +336,9 @@ def export(
             exact=exact,
             progress=lambda f: bar.update(task, completed=f),
         )
+    from vigil.cli.privacy_cmd import sign_export  # privacy: redaction and signed manifest
+
+    manifest = sign_export(ctx, result, reason, redact, subject, redact_every)
     info = {
         "path": str(result.path),
         "camera": camera,
@@ -339,9 +351,12 @@ def export(
         "size_bytes": result.size,
         "gaps": [[a.isoformat(), b.isoformat()] for a, b in result.gaps],
     }
+    info["manifest"] = str(manifest)
+    info["redacted"] = redact
     if as_json:
         print_json(info)
         return
+    console.print(f"manifest (signed): {manifest}" + (" [redacted]" if redact else ""))
     console.print(
         f"wrote {result.path}: {result.duration_s:.2f} s, {result.frames} frames from "
         f"{result.segments} segment(s), {result.size / 1e6:.1f} MB ({result.mode})"
