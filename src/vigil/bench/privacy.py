@@ -139,3 +139,76 @@ def run(records: int = 3000, rate: float = 1000.0) -> tuple[list[Figure], dict[s
         "checkpoints": float(report.checkpoints),
     }
     return figures, extra
+
+
+def _bench_clip(path: Path, faces_dir: Path | None, seconds: float, fps: int) -> None:
+    """A 1080p clip with two faces drifting across (the shared photos, else a drawn pair)."""
+    import cv2
+
+    from vigil.vision.video import Mp4Writer
+
+    photos = []
+    for name in ("obama.jpg", "biden.jpg"):
+        img = cv2.imread(str(faces_dir / name)) if faces_dir else None
+        if img is None:
+            img = np.full((400, 300, 3), 160, np.uint8)
+        photos.append(cv2.resize(img, (round(img.shape[1] * 420 / img.shape[0]), 420)))
+    bg = np.random.default_rng(0).integers(60, 120, (1080, 1920, 3), dtype=np.uint8)
+    with Mp4Writer(path, fps) as w:
+        for i in range(round(seconds * fps)):
+            frame = bg.copy()
+            a, b = photos
+            frame[300 : 300 + 420, 200 + 2 * i : 200 + 2 * i + a.shape[1]] = a
+            x = 1700 - b.shape[1] - 2 * i
+            frame[320 : 320 + 420, x : x + b.shape[1]] = b
+            w.write(frame)
+
+
+def run_redaction(
+    seconds: float = 4.0, fps: int = 25, every: int = 5, faces_dir: Path | None = None
+) -> tuple[list[Figure], dict[str, float]]:
+    """1080p redaction on one core: detection every Nth frame (with carry-over) beside
+    detection on every frame, in the same run on the same clip. Keep-none (no embedding)."""
+    import cv2
+
+    from vigil.config import FacesConfig
+    from vigil.faces.engine import FaceEngine
+    from vigil.privacy.redaction import redact_clip
+
+    threads_before = cv2.getNumThreads()
+    cv2.setNumThreads(1)
+    try:
+        engine = FaceEngine(FacesConfig(threads=1))
+        with tempfile.TemporaryDirectory() as tmp:
+            src = Path(tmp) / "in.mp4"
+            _bench_clip(src, faces_dir, seconds, fps)
+            runs = {}
+            for n in (every, 1):
+                runs[n] = redact_clip(
+                    src, Path(tmp) / f"out{n}.mp4", engine, detect_every=n, threads=1
+                )
+    finally:
+        cv2.setNumThreads(threads_before)
+    nth, each = runs[every], runs[1]
+    base = "detection on every frame"
+    figures = [
+        Figure(
+            f"1080p redaction, detect every {every}th frame (1 core)",
+            nth.speed,
+            "x real time",
+            1.0,
+            True,
+            each.speed,
+            base,
+        ),
+        Figure(
+            "1080p redaction, per frame",
+            nth.seconds / nth.frames * 1e3,
+            "ms",
+            1e3 / fps,
+            False,
+            each.seconds / each.frames * 1e3,
+            base,
+        ),
+    ]
+    return figures, {"frames": float(nth.frames), "faces_redacted": float(each.faces_redacted)}

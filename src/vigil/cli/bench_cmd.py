@@ -153,6 +153,9 @@ def privacy(
         f"{extra['records']:,.0f} records a run; the chain (lock, head lookup, SHA-256, "
         f"checkpoint every 1,000) adds {extra['added_ms']:.3f} ms a record to a plain insert."
     )
+    faces = _shared_video().parent.parent / "faces" if _shared_video() else None  # redaction
+    redaction, _ = bench_privacy.run_redaction(faces_dir=faces)
+    show("vigil bench privacy: redaction (1080p, one core, keep none)", redaction)
 
 
 def _shared_video() -> Path | None:
