@@ -11,7 +11,19 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from vigil.api.context import ApiContext
-from vigil.api.routes import audit_log, auth, cameras, events, people, search, settings, users
+from vigil.api.routes import (
+    audit_log,
+    auth,
+    cameras,
+    event_stream,
+    events,
+    people,
+    search,
+    settings,
+    users,
+    watchlists,
+    zones,
+)
 from vigil.api.schemas import ErrorOut
 from vigil.errors import InputError, NotFoundError, VigilError
 
@@ -84,7 +96,10 @@ def create_app(ctx: ApiContext, *, web: bool = True) -> FastAPI:
     )
     app.state.ctx = ctx
     install_error_handlers(app)
+    app.include_router(event_stream.router, prefix=API_PREFIX)  # before /events/{uid}
     for r in (auth, cameras, events, people, search, users, settings, audit_log):
+        app.include_router(r.router, prefix=API_PREFIX)
+    for r in (watchlists, zones):
         app.include_router(r.router, prefix=API_PREFIX)
     if web:
         from vigil.web.pages import mount_web
