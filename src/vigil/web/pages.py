@@ -98,6 +98,14 @@ def camera_page(name: str, request: Request, ctx: Ctx, p: MaybeUser) -> Response
     return _render(request, p, "camera.html", camera=cam)
 
 
+@router.get("/cameras/{name}/zones", response_class=HTMLResponse)
+def zones_page(name: str, request: Request, ctx: Ctx, p: MaybeUser) -> Response:
+    if gate := _gate(request, p, Perm.view):
+        return gate
+    cam = camera_out(ctx, find_camera(ctx, name), ctx.camera_statuses())
+    return _render(request, p, "zones.html", camera=cam)
+
+
 @router.get("/events", response_class=HTMLResponse)
 def events_page(request: Request, ctx: Ctx, p: MaybeUser) -> Response:
     if gate := _gate(request, p, Perm.view):

@@ -148,6 +148,26 @@ function initCamera() {
       : "nothing recorded in the last 24 hours";
     const m = location.hash.match(/^#t=(.+)$/);
     if (m) playAt(new Date(decodeURIComponent(m[1])));
+    drawActivity();
+  }
+
+  async function drawActivity() {
+    // Motion spans (a band under the recorded spans) and one tick per event (above them).
+    const q = `start=${encodeURIComponent(start.toISOString())}&end=${encodeURIComponent(end.toISOString())}`;
+    const r = await api("GET", `/api/v1/cameras/${cam}/activity?${q}`);
+    if (!r.ok) return;
+    const a = await r.json();
+    for (const mo of a.motion) {
+      const a0 = x(Math.max(new Date(mo.start), start)), a1 = x(mo.end ? new Date(mo.end) : end);
+      rect("tl-motion", a0, Math.max(1.5, a1 - a0), 30, 6).dataset.start = mo.start;
+    }
+    for (const e of a.events) {
+      const t = rect("tl-event", x(new Date(e.start)) - 0.75, 1.5, 0, 8);
+      t.dataset.kind = e.kind;
+      t.append(Object.assign(document.createElementNS(NS, "title"), { textContent: `${e.kind} ${fmtTime(e.start)}` }));
+    }
+    svg.append(head);
+    $("#timeline-info").textContent += ` · ${a.motion.length} motion span(s), ${a.events.length} event(s)`;
   }
 
   let current = null;
@@ -225,7 +245,28 @@ function initEvents() {
   }
   f.addEventListener("submit", (ev) => { ev.preventDefault(); show(false); });
   more.addEventListener("click", () => show(true));
-  show(false);
+  show(false).then(() => liveEvents(list, (e) =>
+    (!f.camera.value || e.camera === f.camera.value) && (!f.kind.value || e.kind === f.kind.value)));
+}
+
+function liveEvents(list, wanted) {
+  // New events arrive over server-sent events and go on top of the list.
+  const dot = $("#events-live");
+  const src = new EventSource("/api/v1/events/stream");
+  src.addEventListener("open", () => { dot.textContent = "live"; dot.classList.add("on"); });
+  src.addEventListener("error", () => { dot.textContent = "reconnecting…"; dot.classList.remove("on"); });
+  src.addEventListener("event", (m) => {
+    const e = JSON.parse(m.data);
+    if (!wanted(e)) return;
+    const empty = list.querySelector("li.muted");
+    if (empty) empty.remove();
+    const li = eventItem(e);
+    li.classList.add("new");
+    li.dataset.uid = e.uid;
+    list.prepend(li);
+  });
+  window.addEventListener("pagehide", () => src.close());
+  return src;
 }
 
 // --- people ------------------------------------------------------------------------------
@@ -276,6 +317,141 @@ function initPeople() {
     refresh();
   });
   refresh();
+  initWatchlists();
+}
+
+async function initWatchlists() {
+  const f = $("#watchlist-form"), box = $("#watchlists");
+  let people = [];
+  async function refresh() {
+    const [rl, rp] = await Promise.all([api("GET", "/api/v1/watchlists"), api("GET", "/api/v1/people")]);
+    box.replaceChildren();
+    if (!rl.ok) return box.append(el("p", { class: "bad" }, await errorText(rl)));
+    people = rp.ok ? await rp.json() : [];
+    const lists = await rl.json();
+    if (!lists.length) box.append(el("p", { class: "muted" }, "no watchlists"));
+    for (const w of lists) {
+      const act = el("select", { "aria-label": "action of " + w.name, onchange: async () => {
+        const r = await api("PATCH", `/api/v1/watchlists/${w.id}`, { action: act.value });
+        if (!r.ok) alert(await errorText(r)); refresh();
+      } }, ...["alert", "notify", "ignore"].map((a) => el("option", a === w.action ? { selected: "" } : {}, a)));
+      const members = w.members.map((m) => el("span", { class: "chip" }, m.name, el("button", { type: "button", title: "remove " + m.name,
+        onclick: async () => { const r = await api("DELETE", `/api/v1/watchlists/${w.id}/members/${m.id}`); if (!r.ok) alert(await errorText(r)); refresh(); } }, "×")));
+      const pick = el("select", { "aria-label": "add a person to " + w.name }, el("option", { value: "" }, "add a person…"),
+        ...people.filter((p) => !w.members.some((m) => m.id === p.id)).map((p) => el("option", { value: p.id }, p.name)));
+      pick.addEventListener("change", async () => {
+        if (!pick.value) return;
+        const r = await api("PUT", `/api/v1/watchlists/${w.id}/members/${pick.value}`);
+        if (!r.ok) alert(await errorText(r)); refresh();
+      });
+      const del = el("button", { type: "button", class: "danger", onclick: async () => {
+        if (!confirm(`Delete the watchlist ${w.name}?`)) return;
+        const r = await api("DELETE", `/api/v1/watchlists/${w.id}`); if (!r.ok) alert(await errorText(r)); refresh();
+      } }, "Delete list");
+      box.append(el("div", { class: "card watchlist", "data-watchlist": w.name },
+        el("div", { class: "row" }, el("strong", {}, w.name), act, pick, del),
+        el("div", {}, ...(members.length ? members : [el("span", { class: "muted" }, "nobody on this list")]))));
+    }
+  }
+  f.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const r = await api("POST", "/api/v1/watchlists", { name: f.name.value, action: f.action.value });
+    if (!r.ok) return say(f, await errorText(r));
+    say(f, `created ${f.name.value}`, true); f.reset(); refresh();
+  });
+  refresh();
+}
+
+// --- zones: masks and zones over a live snapshot, drawing, machine time line -------------
+
+function initZones() {
+  const root = $("#zones"), cam = root.dataset.camera, svg = $("#zone-overlay"), img = $("#zone-snap");
+  const NS = "http://www.w3.org/2000/svg";
+  const shape = (tag, cls, pts, label) => {
+    const g = document.createElementNS(NS, tag);
+    g.setAttribute("points", pts.map((p) => p.join(",")).join(" "));
+    g.setAttribute("class", cls);
+    svg.append(g);
+    if (label) {
+      const t = document.createElementNS(NS, "text");
+      const cx = pts.reduce((n, p) => n + p[0], 0) / pts.length, cy = pts.reduce((n, p) => n + p[1], 0) / pts.length;
+      t.setAttribute("x", cx); t.setAttribute("y", cy); t.setAttribute("text-anchor", "middle");
+      t.textContent = label; svg.append(t);
+    }
+    return g;
+  };
+  // Live snapshot under the overlay, refreshed every 2 s.
+  img.dataset.src = `/api/v1/cameras/${cam}/snapshot.jpg`;
+  refreshSnapshot(img, 2000);
+
+  let draft = null;
+  const points = [];
+  async function loadShapes() {
+    const r = await api("GET", `/api/v1/cameras/${cam}/zones`);
+    if (!r.ok) return;
+    const z = await r.json(), list = $("#zone-list");
+    z.privacy_masks.forEach((m) => shape("polygon", "z-mask", m));
+    z.motion_masks.forEach((m) => shape("polygon", "z-motionmask", m));
+    z.zones.forEach((zn) => shape("polygon", "z-" + zn.kind, zn.polygon, zn.name).dataset.zone = zn.name);
+    list.replaceChildren(...z.zones.map((zn) => el("li", {}, `${zn.name}: ${zn.kind}`)),
+      el("li", { class: "muted" }, `${z.privacy_masks.length} privacy mask(s), ${z.motion_masks.length} motion mask(s)`));
+  }
+
+  const form = $("#draw-form");
+  const r3 = (v) => Math.round(v * 1000) / 1000;
+  function showDraft() {
+    if (draft) draft.remove();
+    draft = points.length ? shape(points.length > 2 ? "polygon" : "polyline", "z-draft", points) : null;
+    $("#draw-count").textContent = `${points.length} point(s)`;
+    const pts = "[" + points.map((p) => `[${p[0]}, ${p[1]}]`).join(", ") + "]";
+    const what = form.what.value;
+    let yaml;
+    if (points.length < 3) yaml = "add at least three points";
+    else if (what === "privacy_mask") yaml = `cameras:\n  - name: ${cam}\n    privacy_masks:\n      - ${pts}`;
+    else if (what === "motion_mask") yaml = `cameras:\n  - name: ${cam}\n    motion:\n      masks:\n        - ${pts}`;
+    else yaml = `cameras:\n  - name: ${cam}\n    zones:\n      - name: ${JSON.stringify(form.name.value || "zone")}\n        kind: ${what}\n        polygon: ${pts}`;
+    $("#zone-yaml").textContent = yaml;
+  }
+  if (form) {
+    $("#zone-frame").addEventListener("click", (ev) => {
+      const b = svg.getBoundingClientRect();
+      points.push([r3((ev.clientX - b.left) / b.width), r3((ev.clientY - b.top) / b.height)]);
+      showDraft();
+    });
+    $("#draw-undo").addEventListener("click", () => { points.pop(); showDraft(); });
+    $("#draw-clear").addEventListener("click", () => { points.length = 0; showDraft(); });
+    form.addEventListener("change", showDraft);
+    form.addEventListener("input", showDraft);
+  }
+
+  const dayInput = $("#zone-day");
+  const today = new Date(Date.now() - new Date().getTimezoneOffset() * 60e3).toISOString().slice(0, 10);
+  dayInput.value = today;
+  async function loadDay() {
+    const box = $("#machines"), doors = $("#doorways");
+    const r = await api("GET", `/api/v1/cameras/${cam}/zones/day?day=${dayInput.value}`);
+    box.replaceChildren(); doors.replaceChildren();
+    if (!r.ok) return box.append(el("p", { class: "bad" }, await errorText(r)));
+    const d = await r.json(), t0 = new Date(d.start), len = new Date(d.end) - t0;
+    if (!d.machines.length) box.append(el("p", { class: "muted" }, "no machine data for this day"));
+    for (const m of d.machines) {
+      const line = document.createElementNS(NS, "svg");
+      line.setAttribute("viewBox", "0 0 1000 10"); line.setAttribute("preserveAspectRatio", "none");
+      line.setAttribute("class", "machine-line"); line.dataset.zone = m.zone;
+      for (const s of m.spans) {
+        const a = ((new Date(s.start) - t0) / len) * 1000, b = ((new Date(s.end) - t0) / len) * 1000;
+        const rr = document.createElementNS(NS, "rect");
+        Object.entries({ x: a, y: 0, width: Math.max(0.5, b - a), height: 10, class: "m-" + s.state }).forEach(([k, v]) => rr.setAttribute(k, v));
+        line.append(rr);
+      }
+      const mins = m.minutes;
+      box.append(el("p", {}, el("strong", {}, m.zone), ` · running ${(mins.running || 0).toFixed(0)} min, idle ${(mins.idle || 0).toFixed(0)} min, no data ${(mins["no data"] || 0).toFixed(0)} min`), line);
+    }
+    for (const dw of d.doorways) doors.append(el("li", {}, `${dw.zone}: ${dw.counts.in || 0} in, ${dw.counts.out || 0} out`));
+  }
+  dayInput.addEventListener("change", loadDay);
+  loadShapes();
+  loadDay();
 }
 
 // --- search ------------------------------------------------------------------------------
@@ -350,7 +526,7 @@ async function initAudit() {
 // --- start -------------------------------------------------------------------------------
 
 const PAGES = { login: initLogin, setup: initSetup, password: initPassword, dashboard: initDashboard,
-  camera: initCamera, events: initEvents, people: initPeople, search: initSearch, users: initUsers, audit: initAudit };
+  camera: initCamera, events: initEvents, people: initPeople, zones: initZones, search: initSearch, users: initUsers, audit: initAudit };
 
 document.addEventListener("DOMContentLoaded", () => {
   const out = $("#logout");
