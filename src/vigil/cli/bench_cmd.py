@@ -57,6 +57,18 @@ def notify(
     show("vigil bench notify", bench_notify.run(events))
 
 
+@app.command()
+def api(
+    events: int = typer.Option(1_000_000, help="Events stored for the events-list figures."),
+    viewers: int = typer.Option(20, help="Simultaneous MJPEG viewers of one camera."),
+) -> None:
+    """Events list over 1M events (first page, filters) and live view with N viewers."""
+    from vigil.bench import api as bench_api
+    from vigil.bench.report import show
+
+    show("vigil bench api", bench_api.run(events, viewers))
+
+
 @app.command("all")
 def run_all() -> None:
     """Every other benchmark, one after the other, with default options."""
