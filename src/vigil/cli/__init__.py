@@ -15,6 +15,7 @@ import vigil.cli.camera_cmd as camera_cmd
 import vigil.cli.notice_cmd as notice_cmd
 import vigil.cli.privacy_cmd as privacy_cmd
 import vigil.cli.storage_cmd as storage_cmd
+import vigil.cli.sync_cmd as sync_cmd
 import vigil.cli.users_cmd as users_cmd
 from vigil.cli import (
     analyze_cmd,
@@ -52,6 +53,7 @@ app.command("web", hidden=True)(api_cmd.api)
 audit_cmd.register(app)  # audit verify, show, checkpoint, pubkey
 notice_cmd.register(app)  # public transparency notice
 privacy_cmd.register(app)  # privacy status, retention, redact, verify, sar
+sync_cmd.register(app)  # hub, sync status
 
 
 @app.callback()

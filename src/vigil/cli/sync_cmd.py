@@ -1,0 +1,131 @@
+"""`vigil hub` (serve the hub: nats-server + consumer) and `vigil sync status` (the backlog)."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from vigil.cli.state import AppState
+from vigil.errors import InputError
+
+sync_app = typer.Typer(help="Edge-to-hub sync over NATS JetStream.", no_args_is_help=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("hub")(hub)
+    app.add_typer(sync_app, name="sync")
+
+
+def _logins(sites: list[str]) -> list:  # type: ignore[type-arg]
+    from vigil.sync.server import SiteLogin
+
+    out = []
+    for item in sites:
+        name, sep, password = item.partition(":")
+        if not sep or not name or not password:
+            raise InputError(f"--site wants NAME:PASSWORD, got {item!r}")
+        out.append(SiteLogin(name, password))
+    return out
+
+
+def hub(
+    site: list[str] = typer.Option(
+        ..., "--site", help="A site allowed to connect, as NAME:PASSWORD (repeat per site)."
+    ),
+    hub_dir: Path = typer.Option(Path("var-hub"), "--hub-dir", help="Hub data folder."),
+    host: str = typer.Option("127.0.0.1", help="Address the hub's nats-server listens on."),
+    port: int = typer.Option(4222, help="Client port."),
+    http_port: int = typer.Option(8222, help="Monitoring port."),
+    leaf_port: int = typer.Option(7422, help="Leaf-node port the sites connect to."),
+    database_url: str | None = typer.Option(
+        None, "--database-url", help="Hub database URL (default: SQLite in the hub folder)."
+    ),
+    postgres: bool = typer.Option(
+        False, "--postgres", help="Use an embedded PostgreSQL + pgvector (pgserver)."
+    ),
+) -> None:
+    """Serve the hub: a nats-server with one leaf login per site, and the consumer that pulls
+    every site's events, camera status, audit records and thumbnails into the hub database."""
+    from vigil.store.db import Database
+    from vigil.sync.hub import HubConsumer
+    from vigil.sync.server import NatsServer, ServerSpec
+
+    logins = _logins(site)
+    out = Console()
+    if postgres:
+        from vigil.sync.pg import embedded_postgres_url
+
+        database_url = embedded_postgres_url(hub_dir / "pg")
+    db = Database(database_url or f"sqlite:///{hub_dir / 'hub.db'}")
+    spec = ServerSpec(
+        "hub",
+        hub_dir / "jetstream",
+        port,
+        http_port,
+        "hub",
+        host=host,
+        leaf_port=leaf_port,
+        sites=logins,
+    )
+    server = NatsServer(spec, hub_dir)
+    server.start()
+    out.print(
+        f"hub: nats {server.url}, leaf nodes on {host}:{leaf_port}, sites: "
+        + ", ".join(s.site for s in logins)
+    )
+    consumer = HubConsumer(db, server.url, [s.site for s in logins], thumbs_dir=hub_dir / "thumbs")
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, consumer.stop)
+        await consumer.run()
+
+    try:
+        asyncio.run(main())
+    finally:
+        server.stop()
+        db.close()
+        s = consumer.stored
+        out.print(
+            f"stored {s.events} events ({s.duplicates} duplicates ignored), "
+            f"{s.audit} audit records, {s.status} status updates, {s.thumbnails} thumbnails"
+        )
+
+
+@sync_app.command("status")
+def status(ctx: typer.Context) -> None:
+    """This site's backlog: rows not yet in the local stream, messages the hub has not acked."""
+    from vigil.sync.edge import EdgePublisher
+
+    state: AppState = ctx.obj
+    cfg = state.config.sync
+    pub = EdgePublisher(state.db, cfg.site_id, f"nats://{cfg.host}:{cfg.port}")
+
+    async def main() -> None:
+        import nats
+
+        try:
+            await asyncio.wait_for(pub.connect(), 5)
+        except (TimeoutError, nats.errors.NoServersError, OSError) as exc:
+            raise InputError(
+                f"the site's nats-server at {cfg.host}:{cfg.port} is not reachable"
+            ) from exc
+        try:
+            b = await pub.backlog()
+        finally:
+            await pub.close()
+        out = Console()
+        out.print(f"site {cfg.site_id}: backlog {b.total}")
+        out.print(
+            f"  not yet in the local stream: {b.unpublished_events} events, "
+            f"{b.unpublished_audit} audit records"
+        )
+        for name, n in b.link.items():
+            out.print(f"  {name}: {n} not yet acked by the hub")
+
+    asyncio.run(main())
