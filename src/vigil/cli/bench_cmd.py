@@ -224,3 +224,21 @@ def motion(
     )
     for err in live.errors[:5]:
         out.print(f"[red]live error:[/] {err}")
+
+
+@app.command()
+def hub(
+    sites: int = typer.Option(10, min=1, help="Simulated sites (each its own nats-server)."),
+    seconds: float = typer.Option(20.0, min=2, help="Seconds of sustained publishing."),
+    backlog: int = typer.Option(100_000, min=1000, help="Events in the backlog drained."),
+    postgres: bool = typer.Option(False, help="Hub database on embedded PostgreSQL."),
+) -> None:
+    """Hub ingest from N sites over NATS, and draining a backlog, beside the database alone."""
+    from rich.console import Console
+
+    from vigil.bench import hub as bench_hub
+    from vigil.bench.report import show
+
+    out = Console()
+    figs = bench_hub.run(sites, seconds, backlog, postgres, log=lambda m: out.print(f"[dim]{m}[/]"))
+    show(f"vigil bench hub ({'PostgreSQL' if postgres else 'SQLite'} hub database)", figs)

@@ -128,9 +128,12 @@ class NatsServer:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc is not None and self.proc.poll() is not None:
+                log = self.workdir / f"{self.spec.name}.log"
+                tail = log.read_text(errors="replace").strip().splitlines()[-3:]
                 raise VigilError(
-                    f"nats-server {self.spec.name} exited with {self.proc.returncode}",
-                    hint=f"see {self.workdir / (self.spec.name + '.log')}",
+                    f"nats-server {self.spec.name} exited with {self.proc.returncode}: "
+                    + " | ".join(tail),
+                    hint=f"see {log}",
                 )
             try:
                 with urllib.request.urlopen(
