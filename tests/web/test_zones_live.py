@@ -81,9 +81,12 @@ def test_zones_page_draws_and_shows_machine_line(site: Site, page, shots: Path) 
     page.wait_for_selector('svg.machine-line[data-zone="press 1"] rect.m-running')
     assert page.locator("svg.machine-line rect").count() == 4
     assert "running 360 min" in page.inner_text("#machines")
-    # Draw a zone by clicking three corners.
+    # The overlay covers exactly the picture (no letterbox), so fractions are of the picture.
     box = page.locator("#zone-overlay").bounding_box()
+    pic = page.locator("#zone-snap").evaluate("i => [i.naturalWidth, i.naturalHeight]")
     assert box is not None
+    assert box["width"] / box["height"] == pytest.approx(pic[0] / pic[1], rel=0.02)
+    # Draw a zone by clicking three corners.
     for fx, fy in ((0.3, 0.3), (0.5, 0.3), (0.4, 0.6)):
         page.mouse.click(box["x"] + fx * box["width"], box["y"] + fy * box["height"])
     page.fill("#draw-form input[name=name]", "lathe")

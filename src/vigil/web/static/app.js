@@ -382,6 +382,11 @@ function initZones() {
   };
   // Live snapshot under the overlay, refreshed every 2 s.
   img.dataset.src = `/api/v1/cameras/${cam}/snapshot.jpg`;
+  // The frame takes the picture's own shape, so overlay fractions are fractions of the picture
+  // (a letterboxed 4:3 picture in a 16:9 box would shift every polygon).
+  img.addEventListener("load", () => {
+    if (img.naturalWidth) $("#zone-frame").style.aspectRatio = `${img.naturalWidth} / ${img.naturalHeight}`;
+  });
   refreshSnapshot(img, 2000);
 
   let draft = null;
