@@ -158,7 +158,9 @@ class HubConsumer:
     thumbs_dir: Path | None = None
     batch: int = 500
     stored: Applied = field(default_factory=Applied)
+    errors: int = 0  # batches that failed to store (redelivered later)
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
+    _write: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     async def run(self) -> None:
         nc = await nats.connect(
@@ -200,13 +202,16 @@ class HubConsumer:
             except Exception:  # site unreachable (link down, site's server away): retry
                 await self._sleep(0.2)
                 continue
-            applied = await asyncio.to_thread(
-                store_batch,
-                self.db,
-                site,
-                [(m.subject, m.data, dict(m.headers or {})) for m in msgs],
-                self.thumbs_dir,
-            )
+            batch = [(m.subject, m.data, dict(m.headers or {})) for m in msgs]
+            try:
+                async with self._write:  # one writer: SQLite allows no more, PostgreSQL is fine
+                    applied = await asyncio.to_thread(
+                        store_batch, self.db, site, batch, self.thumbs_dir
+                    )
+            except Exception:  # database away or busy: not acked, redelivered after ack_wait
+                self.errors += 1
+                await self._sleep(1.0)
+                continue
             for name in ("events", "duplicates", "audit", "status", "thumbnails"):
                 setattr(self.stored, name, getattr(self.stored, name) + getattr(applied, name))
             for m in msgs:  # only after the commit
