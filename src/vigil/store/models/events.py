@@ -43,6 +43,8 @@ class Event(Base):
         Index("ix_events_camera_start", "camera", "start"),
         Index("ix_events_kind_start", "kind", "start"),
         Index("ix_events_person_start", "person_id", "start"),
+        # The unfiltered, newest-first events list pages by (start, id): `vigil bench api`.
+        Index("ix_events_start_id", "start", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
