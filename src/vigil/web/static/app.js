@@ -36,9 +36,11 @@ const el = (tag, attrs = {}, ...kids) => {
 };
 const fmtTime = (iso) => new Date(iso).toLocaleString([], { dateStyle: "short", timeStyle: "medium" });
 const pct = (x) => (x * 100).toFixed(1) + "%";
+// A confidence is an estimate: never shown as a flat 100% or 0% (as confidence_text in Python).
+const confidence = (x) => (x > 0.999 ? ">99.9%" : x < 0.001 ? "<0.1%" : pct(x));
 
 function eventItem(e) {
-  const who = e.person ? `${e.person} (score ${e.score?.toFixed(3)}, confidence ${pct(e.confidence ?? 0)})` : "";
+  const who = e.person ? `${e.person} (score ${e.score?.toFixed(3)}, confidence ${confidence(e.confidence ?? 0)})` : "";
   const li = el("li", { class: "event" });
   if (e.snapshot_url) li.append(el("img", { src: e.snapshot_url, alt: "snapshot", loading: "lazy" }));
   li.append(el("div", {},
