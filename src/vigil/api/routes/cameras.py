@@ -163,6 +163,17 @@ def segment_out(seg: Segment, camera: str) -> SegmentOut:
     )
 
 
+def time_range(start: datetime | None, end: datetime | None) -> tuple[datetime, datetime]:
+    """A query's time range: default the last 24 h; at most MAX_RANGE; 422 when reversed."""
+    end = end or datetime.now(UTC)
+    start = start or end - timedelta(hours=24)
+    if end <= start:
+        raise HTTPException(422, "end must be after start")
+    if end - start > MAX_RANGE:
+        raise HTTPException(422, "ask for at most 7 days at a time")
+    return start, end
+
+
 @router.get(
     "/{name}/recordings",
     response_model=RecordingsOut,
@@ -176,12 +187,7 @@ def recordings(
     end: Annotated[AwareDatetime | None, Query(description="ISO 8601 with timezone")] = None,
 ) -> RecordingsOut:
     find_camera(ctx, name)
-    end = end or datetime.now(UTC)
-    start = start or end - timedelta(hours=24)
-    if end <= start:
-        raise HTTPException(422, "end must be after start")
-    if end - start > MAX_RANGE:
-        raise HTTPException(422, "ask for at most 7 days at a time")
+    start, end = time_range(start, end)
     segs = segments_between(ctx.db, name, start, end)
     cov = coverage(segs)
     return RecordingsOut(

@@ -7,7 +7,7 @@ zones page draws a polygon and shows the YAML to paste into `vigil.yaml`.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query
@@ -15,14 +15,13 @@ from pydantic import AwareDatetime, BaseModel
 from sqlalchemy import select
 
 from vigil.api.deps import Ctx, Viewer
-from vigil.api.routes.cameras import find_camera
+from vigil.api.routes.cameras import find_camera, time_range
 from vigil.camera.motion import motion_events_between
 from vigil.pipeline.zone_report import zone_day
 from vigil.store.models.events import Event, EventKind
 
 router = APIRouter(prefix="/cameras", tags=["zones"])
 
-MAX_RANGE = timedelta(days=7)
 MAX_TICKS = 5000
 
 Polygon = list[tuple[float, float]]
@@ -150,12 +149,7 @@ def activity(
     end: Annotated[AwareDatetime | None, Query(description="ISO 8601 with timezone")] = None,
 ) -> ActivityOut:
     find_camera(ctx, name)
-    end = end or datetime.now(UTC)
-    start = start or end - timedelta(hours=24)
-    if end <= start:
-        raise HTTPException(422, "end must be after start")
-    if end - start > MAX_RANGE:
-        raise HTTPException(422, "ask for at most 7 days at a time")
+    start, end = time_range(start, end)
     motion = motion_events_between(ctx.db, name, start, end)
     with ctx.db.session() as s:
         rows = s.execute(
