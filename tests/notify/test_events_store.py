@@ -15,7 +15,6 @@ from vigil.config import EventKindName
 from vigil.errors import InputError, NotFoundError
 from vigil.pipeline.events import (
     EventFilter,
-    EventStoreSink,
     Routing,
     actions_for,
     add_to_watchlist,
@@ -28,6 +27,7 @@ from vigil.pipeline.events import (
     list_watchlists,
     new_uid,
     remove_from_watchlist,
+    store_draft,
     update_watchlist,
     watchlist_members,
 )
@@ -213,7 +213,7 @@ def test_analyzer_drafts_are_stored(db: Database, data_dir: Path) -> None:
         score=0.2,
         face_quality=55.0,
     )
-    EventStoreSink(db, data_dir, Routing(site="s", mqtt_prefix="vigil"))(draft)
+    store_draft(db, draft, data_dir=data_dir, routing=Routing(site="s", mqtt_prefix="vigil"))
     (e,) = list_events(db).events
     assert (e.camera, e.kind, e.start, e.end) == ("gate", "face", T0, T0 + timedelta(seconds=2))
     assert e.box_path == [[0, 10, 20, 30, 40], [0.5, 12, 20, 30, 40]]

@@ -15,7 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from vigil.bench.notify import _Clock as Subscriber
+from vigil.bench.notify import Subscriber
 from vigil.camera.motion import MotionDetector
 from vigil.camera.source import analysis_frames
 from vigil.config import VigilConfig

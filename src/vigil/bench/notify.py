@@ -25,7 +25,7 @@ from vigil.pipeline.events import Routing, create_event
 from vigil.store.db import Database
 
 
-class _Clock:
+class Subscriber:
     """Receive times by uid, from a subscriber on its own paho thread."""
 
     def __init__(self, port: int) -> None:
@@ -83,7 +83,7 @@ def measure(events: int = 200, folder: Path | None = None) -> dict[str, float]:
                 "notify": {"mqtt": {"enabled": True, "host": "127.0.0.1", "port": broker.port}},
             }
         )
-        clock = _Clock(broker.port)
+        clock = Subscriber(broker.port)
         dispatcher = Dispatcher(db, cfg)
         raw = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="vigil-bench-pub")
         try:

@@ -266,22 +266,6 @@ def store_draft(
     )
 
 
-class EventStoreSink:
-    """The analysis service's event sink: `AnalysisService(..., sink=EventStoreSink(...))`."""
-
-    def __init__(
-        self,
-        db: Database,
-        data_dir: Path,
-        routing: Routing = NO_ROUTING,
-        wake: Callable[[], None] | None = None,
-    ) -> None:
-        self.db, self.data_dir, self.routing, self.wake = db, data_dir, routing, wake
-
-    def __call__(self, draft: Draft) -> None:
-        store_draft(self.db, draft, data_dir=self.data_dir, routing=self.routing, wake=self.wake)
-
-
 def get_event(db: Database, uid: str) -> Event | None:
     with db.session() as s:
         return s.scalar(select(Event).where(Event.uid == uid))
