@@ -14,7 +14,7 @@ from vigil.camera.status import CameraStatus, read_status
 from vigil.config import VigilConfig
 from vigil.faces.calibration import Calibration, load_calibration
 from vigil.faces.engine import FaceEngine
-from vigil.faces.gallery import Gallery
+from vigil.faces.gallery import Gallery, MatcherCache
 from vigil.faces.matcher import Matcher
 from vigil.store.db import Database
 
@@ -37,7 +37,7 @@ class ApiContext:
     statuses: Callable[[], list[CameraStatus]] | None = None
     audit: AuditSink | None = None
     _engine_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-    _matcher: tuple[tuple[int, int], Matcher] | None = field(default=None, repr=False)
+    _matchers: MatcherCache | None = field(default=None, repr=False)
     limiter: LoginLimiter = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -68,14 +68,9 @@ class ApiContext:
 
     def matcher(self) -> Matcher:
         """A matcher over the gallery, rebuilt only when templates were added or removed."""
-        gallery = self.gallery()
-        fp = gallery.fingerprint()
-        cached = self._matcher
-        if cached is not None and cached[0] == fp:
-            return cached[1]
-        m = gallery.matcher(self.calibration())
-        self._matcher = (fp, m)
-        return m
+        if self._matchers is None:  # two requests racing here build two caches: harmless
+            self._matchers = MatcherCache(self.gallery(), self.calibration(), check_every_s=0)
+        return self._matchers.get()
 
     def camera_statuses(self) -> dict[str, CameraStatus]:
         if self.statuses is not None:

@@ -8,6 +8,8 @@ which legal basis.
 from __future__ import annotations
 
 import hashlib
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -201,3 +203,27 @@ class Gallery:
     def template_count(self) -> int:
         with self.db.session() as s:
             return int(s.scalar(select(func.count(Template.id))) or 0)
+
+
+class MatcherCache:
+    """The gallery's matcher, rebuilt when templates were added or removed."""
+
+    def __init__(self, gallery: Gallery, calibration: Calibration, check_every_s: float = 5.0):
+        self.gallery = gallery
+        self.calibration = calibration
+        self.check_every_s = check_every_s
+        self._lock = threading.Lock()
+        self._fingerprint: tuple[int, int] | None = None
+        self._matcher: Matcher | None = None
+        self._checked = 0.0
+
+    def get(self) -> Matcher:
+        with self._lock:
+            now = time.monotonic()
+            if self._matcher is None or now - self._checked >= self.check_every_s:
+                self._checked = now
+                fingerprint = self.gallery.fingerprint()
+                if fingerprint != self._fingerprint:
+                    self._matcher = self.gallery.matcher(self.calibration)
+                    self._fingerprint = fingerprint
+            return self._matcher

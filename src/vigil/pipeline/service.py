@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -21,7 +20,7 @@ from vigil.camera.source import analysis_frames, analysis_url
 from vigil.config import CameraConfig
 from vigil.faces.calibration import Calibration
 from vigil.faces.engine import FaceEngine
-from vigil.faces.gallery import Gallery
+from vigil.faces.gallery import Gallery, MatcherCache
 from vigil.faces.matcher import Matcher, NumpyIndex
 from vigil.pipeline.analyzer import CameraAnalyzer, EventDraft
 from vigil.store.db import Database
@@ -31,30 +30,6 @@ log = logging.getLogger(__name__)
 
 EventSink = Callable[[EventDraft], None]
 FrameListener = Callable[[str, np.ndarray], None]  # camera, masked BGR frame
-
-
-class MatcherCache:
-    """The gallery's matcher, rebuilt when templates were added or removed."""
-
-    def __init__(self, gallery: Gallery, calibration: Calibration, check_every_s: float = 5.0):
-        self.gallery = gallery
-        self.calibration = calibration
-        self.check_every_s = check_every_s
-        self._lock = threading.Lock()
-        self._fingerprint: tuple[int, int] | None = None
-        self._matcher: Matcher | None = None
-        self._checked = 0.0
-
-    def get(self) -> Matcher:
-        with self._lock:
-            now = time.monotonic()
-            if self._matcher is None or now - self._checked >= self.check_every_s:
-                self._checked = now
-                fingerprint = self.gallery.fingerprint()
-                if fingerprint != self._fingerprint:
-                    self._matcher = self.gallery.matcher(self.calibration)
-                    self._fingerprint = fingerprint
-            return self._matcher
 
 
 class _NoMatcher:
