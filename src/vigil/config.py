@@ -162,6 +162,18 @@ class AnalysisConfig(Section):
     )
 
 
+class PrivacyViewConfig(Section):
+    protected_roles: list[Literal["admin", "operator", "viewer", "auditor"]] = Field(
+        default_factory=lambda: ["viewer"],
+        description="Roles that see people (moving foreground, detected persons and faces) "
+        "pixelated in this camera's live view and recorded playback, until a user with the "
+        "unmask permission reveals them for a stated reason. [] opts the camera out.",
+    )
+    unmask_minutes: Annotated[float, Field(gt=0, le=240)] = Field(
+        10, description="How long one unmask (reveal) lasts for that user's session."
+    )
+
+
 class CameraConfig(Section):
     name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")] = Field(
         ..., description="Short unique name: letters, digits, '-' and '_'. Used in paths."
@@ -194,6 +206,10 @@ class CameraConfig(Section):
         description="Polygons (points as [x, y] fractions, 0..1) blacked out before any "
         "analysis, in live view and in exports: nothing inside is detected, recognised or "
         "kept as a snapshot.",
+    )
+    privacy_view: PrivacyViewConfig = Field(
+        default_factory=PrivacyViewConfig,
+        description="Privacy-protected viewing: who sees people pixelated on this camera.",
     )
 
 

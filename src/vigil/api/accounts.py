@@ -37,6 +37,7 @@ class Account:
     created_at: datetime
     created_by: str
     last_login_at: datetime | None
+    can_unmask: bool = False  # per-user grant to reveal people on protected cameras
 
     @classmethod
     def of(cls, u: User) -> Account:
@@ -49,6 +50,7 @@ class Account:
             u.created_at,
             u.created_by,
             u.last_login_at,
+            bool(u.can_unmask),
         )
 
 
@@ -126,8 +128,10 @@ def update_user(
     role: Role | None = None,
     disabled: bool | None = None,
     password: str | None = None,
+    can_unmask: bool | None = None,
 ) -> Account:
-    """Change role, enable/disable or set a one-time password. The last admin stays admin."""
+    """Change role, enable/disable, the unmask grant, or set a one-time password.
+    The last admin stays admin."""
     with db.session() as s:
         u = s.get(User, user_id)
         if u is None:
@@ -139,6 +143,8 @@ def update_user(
             u.role = role
         if disabled is not None:
             u.disabled = disabled
+        if can_unmask is not None:
+            u.can_unmask = can_unmask
         if password is not None:
             check_password_rules(password, u.username)
             u.password_hash = hash_password(password)

@@ -32,6 +32,7 @@ class Perm(StrEnum):
     users = "users"
     settings = "settings"
     audit = "audit"
+    unmask = "unmask"  # reveal people on privacy-protected cameras (admins, or a per-user grant)
 
 
 ROLE_PERMS: dict[Role, frozenset[Perm]] = {
@@ -58,6 +59,8 @@ class Principal:
         return self.account.role
 
     def can(self, perm: Perm) -> bool:
+        if perm is Perm.unmask and self.account.can_unmask:
+            return True
         return perm in ROLE_PERMS[self.role]
 
 
@@ -133,6 +136,7 @@ _WHAT = {
     Perm.users: "manage users",
     Perm.settings: "read the settings",
     Perm.audit: "read the audit log",
+    Perm.unmask: "reveal people on privacy-protected cameras (ask an admin for the grant)",
 }
 
 Auth = Annotated[Principal, Depends(active)]
@@ -143,6 +147,7 @@ PeopleManager = Annotated[Principal, Depends(require(Perm.people))]
 Admin = Annotated[Principal, Depends(require(Perm.users))]
 SettingsReader = Annotated[Principal, Depends(require(Perm.settings))]
 AuditReader = Annotated[Principal, Depends(require(Perm.audit))]
+Unmasker = Annotated[Principal, Depends(require(Perm.unmask))]
 
 
 def audit(

@@ -52,6 +52,7 @@ class UserOut(BaseModel):
     created_at: datetime
     created_by: str
     last_login_at: datetime | None
+    can_unmask: bool = Field(False, description="May reveal people on protected cameras.")
 
 
 class MeOut(BaseModel):
@@ -79,6 +80,9 @@ class UserUpdateIn(Strict):
     role: Role | None = None
     disabled: bool | None = None
     reset_password: bool = Field(False, description="Set a new one-time password (shown once).")
+    can_unmask: bool | None = Field(
+        None, description="Grant or withdraw revealing people on privacy-protected cameras."
+    )
 
 
 class TokenCreateIn(Strict):
@@ -227,3 +231,17 @@ class HealthOut(BaseModel):
     ok: bool
     site: str
     setup_required: bool = Field(description="No admin yet: POST /api/v1/auth/setup.")
+
+
+class UnmaskIn(Strict):
+    reason: Reason
+
+
+class ViewStateOut(BaseModel):
+    """How this caller sees a camera: people pixelated or not, and whether they may reveal."""
+
+    camera: str
+    protected: bool = Field(description="People are pixelated for this caller right now.")
+    protected_role: bool = Field(description="The caller's role is protected on this camera.")
+    can_unmask: bool
+    unmasked_until: datetime | None = None

@@ -83,6 +83,7 @@ class Action(enum.StrEnum):
     remove_person = "remove_person"
     lock_footage = "lock_footage"
     unlock_view = "unlock_view"
+    unmask_view = "unmask_view"  # people revealed on a privacy-protected camera (issue 7)
     change_retention = "change_retention"
     change_masks = "change_masks"
     change_watchlist = "change_watchlist"
@@ -104,6 +105,7 @@ REASON_REQUIRED = frozenset(
         Action.identify,
         Action.subject_access,
         Action.unlock_view,
+        Action.unmask_view,
     }
 )
 

@@ -50,14 +50,19 @@ def get_user(user_id: Id, p: Admin, ctx: Ctx) -> UserOut:
 @router.patch(
     "/{user_id}",
     response_model=UserCreatedOut,
-    summary="Change role, disable/enable, or reset to a one-time password",
+    summary="Change role, disable/enable, grant unmasking, or reset to a one-time password",
 )
 def update_user(
     user_id: Id, body: UserUpdateIn, p: Admin, ctx: Ctx, request: Request
 ) -> UserCreatedOut:
     otp = one_time_password() if body.reset_password else None
     account = accounts.update_user(
-        ctx.db, user_id, role=body.role, disabled=body.disabled, password=otp
+        ctx.db,
+        user_id,
+        role=body.role,
+        disabled=body.disabled,
+        password=otp,
+        can_unmask=body.can_unmask,
     )
     changes = body.model_dump(exclude_none=True)
     audit(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import Enum, ForeignKey, String
+from sqlalchemy import Enum, ForeignKey, String, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from vigil.store.base import Base, UTCDateTime, utcnow
@@ -28,6 +28,8 @@ class User(Base):
     disabled: Mapped[bool] = mapped_column(default=False)
     # Set for one-time passwords (create-admin, admin resets): must be changed at first login.
     must_change_password: Mapped[bool] = mapped_column(default=False)
+    # May reveal people on privacy-protected cameras (admins always may); issue 7.
+    can_unmask: Mapped[bool] = mapped_column(default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     created_by: Mapped[str] = mapped_column(String(64), default="")
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

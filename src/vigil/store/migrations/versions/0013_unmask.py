@@ -5,8 +5,8 @@ Revises: 0012_hub_push
 Create Date: 2026-11-29
 """
 
-import sqlalchemy as sa  # noqa: F401
-from alembic import op  # noqa: F401
+import sqlalchemy as sa
+from alembic import op
 
 revision = "0013_unmask"
 down_revision = "0012_hub_push"
@@ -15,8 +15,12 @@ depends_on = None
 
 
 def upgrade() -> None:
-    pass  # filled in by the area that owns these tables
+    with op.batch_alter_table("users") as batch:
+        batch.add_column(
+            sa.Column("can_unmask", sa.Boolean(), nullable=False, server_default=sa.false())
+        )
 
 
 def downgrade() -> None:
-    pass
+    with op.batch_alter_table("users") as batch:
+        batch.drop_column("can_unmask")
