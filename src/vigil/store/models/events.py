@@ -79,6 +79,8 @@ class Watchlist(Base):
     action: Mapped[WatchAction] = mapped_column(Enum(WatchAction, native_enum=False, length=16))
     notes: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # set when the hub pushed this watchlist; NULL: made here
+    hub_uid: Mapped[str | None] = mapped_column(String(36), nullable=True, unique=True, index=True)
 
     members: Mapped[list[WatchlistMember]] = relationship(
         back_populates="watchlist", cascade="all, delete-orphan", passive_deletes=True

@@ -39,6 +39,8 @@ class Person(Base):
     notes: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     created_by: Mapped[str] = mapped_column(String(200))
+    # set when the hub pushed this person (`vigil.sync.site_gallery`); NULL: enrolled here
+    hub_uid: Mapped[str | None] = mapped_column(String(36), nullable=True, unique=True, index=True)
 
     templates: Mapped[list[Template]] = relationship(
         back_populates="person", cascade="all, delete-orphan", passive_deletes=True

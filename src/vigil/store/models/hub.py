@@ -9,10 +9,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Index, Integer, String
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import JSON, Enum, ForeignKey, Index, Integer, LargeBinary, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from vigil.store.base import Base, UTCDateTime, utcnow
+from vigil.store.models.events import WatchAction
+from vigil.store.models.faces import LegalBasis
 
 
 class SyncCursor(Base):
@@ -53,6 +55,8 @@ class HubEvent(Base):
     thumbnail: Mapped[str | None] = mapped_column(String(300), nullable=True)
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # the hub person (`HubPerson.uid`) the site recognised, when it was one pushed by the hub
+    person_uid: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
 
 
 class HubCameraStatus(Base):
@@ -72,3 +76,112 @@ class HubAuditRecord(Base):
     time: Mapped[datetime] = mapped_column(UTCDateTime)
     hash: Mapped[str] = mapped_column(String(64))
     record: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+# --- the hub's gallery (0011_hub_search): people enrolled at the hub and pushed to sites ---
+
+
+class HubPerson(Base):
+    """A person enrolled at the hub. `uid` names them on every site they are pushed to."""
+
+    __tablename__ = "hub_people"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    uid: Mapped[str] = mapped_column(String(36), unique=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    legal_basis: Mapped[LegalBasis] = mapped_column(Enum(LegalBasis, native_enum=False, length=32))
+    legal_basis_note: Mapped[str] = mapped_column(Text, default="")
+    enrolled_by: Mapped[str] = mapped_column(String(200))
+    enrolled_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    review_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    templates: Mapped[list[HubTemplate]] = relationship(
+        back_populates="person", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class HubTemplate(Base):
+    """One face template at the hub. `embedding` is float32 bytes on every database; on
+    PostgreSQL the migration adds `vec vector(128)` (not mapped here, written by
+    `vigil.sync.hub_gallery`) with an HNSW index for cosine search."""
+
+    __tablename__ = "hub_templates"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[int] = mapped_column(
+        ForeignKey("hub_people.id", ondelete="CASCADE"), index=True
+    )
+    embedding: Mapped[bytes] = mapped_column(LargeBinary)  # float32, L2-normalised
+    model: Mapped[str] = mapped_column(String(100))
+    image_sha256: Mapped[str] = mapped_column(String(64))
+    quality: Mapped[float]
+    enrolled_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    person: Mapped[HubPerson] = relationship(back_populates="templates")
+
+
+class HubWatchlist(Base):
+    """A watchlist at the hub: its members are pushed to the sites it names, and nowhere else."""
+
+    __tablename__ = "hub_watchlists"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    uid: Mapped[str] = mapped_column(String(36), unique=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    action: Mapped[WatchAction] = mapped_column(Enum(WatchAction, native_enum=False, length=16))
+    notes: Mapped[str] = mapped_column(Text, default="")
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class HubWatchlistSite(Base):
+    __tablename__ = "hub_watchlist_sites"
+
+    watchlist_id: Mapped[int] = mapped_column(
+        ForeignKey("hub_watchlists.id", ondelete="CASCADE"), primary_key=True
+    )
+    site: Mapped[str] = mapped_column(String(64), primary_key=True)
+
+
+class HubWatchlistMember(Base):
+    __tablename__ = "hub_watchlist_members"
+
+    watchlist_id: Mapped[int] = mapped_column(
+        ForeignKey("hub_watchlists.id", ondelete="CASCADE"), primary_key=True
+    )
+    person_id: Mapped[int] = mapped_column(
+        ForeignKey("hub_people.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+
+
+# --- pushes to sites (0012_hub_push) ---
+
+
+class HubPlacement(Base):
+    """What the hub has sent (or queued) to a site: a person or watchlist by uid. The
+    difference between this and what the watchlists ask for is what gets pushed next."""
+
+    __tablename__ = "hub_placements"
+
+    site: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)  # person | watchlist
+    uid: Mapped[str] = mapped_column(String(36), primary_key=True)
+
+
+class HubPush(Base):
+    """One command waiting for a site (`vigil.<site>.cmd.<verb>`). A newer push of the same
+    (site, uid) replaces an older undone one, so a site that was away gets the last state."""
+
+    __tablename__ = "hub_pushes"
+    __table_args__ = (Index("ix_hub_pushes_site_done", "site", "done_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)  # order of sending per site
+    site: Mapped[str] = mapped_column(String(64))
+    verb: Mapped[str] = mapped_column(String(32))
+    uid: Mapped[str] = mapped_column(String(36))
+    body: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
