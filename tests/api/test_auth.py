@@ -6,25 +6,7 @@ import pytest
 
 from tests.api.helpers import PASSWORD, Client, client_for
 from vigil.api import ApiContext, accounts
-from vigil.config import VigilConfig
 from vigil.privacy.audit import AuditLog
-from vigil.store.db import Database
-
-
-def test_first_run_setup_only_while_no_admin(tmp_path) -> None:
-    cfg = VigilConfig.model_validate({"storage": {"data_dir": str(tmp_path)}})
-    ctx = ApiContext(cfg, Database(cfg.storage.resolved_database_url()))
-    c = client_for(ctx)
-    assert c.get("/api/v1/health").json()["setup_required"] is True
-    r = c.post("/api/v1/auth/setup", json={"username": "boss", "password": "short"})
-    assert r.status_code == 422 and "password" in r.json()["detail"]
-    r = c.post("/api/v1/auth/setup", json={"username": "boss", "password": PASSWORD})
-    assert r.status_code == 201, r.text
-    assert r.json()["user"]["role"] == "admin"
-    assert c.get("/api/v1/auth/me").json()["user"]["username"] == "boss"  # logged in
-    assert c.get("/api/v1/health").json()["setup_required"] is False
-    r = client_for(ctx).post("/api/v1/auth/setup", json={"username": "x", "password": PASSWORD})
-    assert r.status_code == 409
 
 
 def test_logged_out_gets_401(anon: Client) -> None:

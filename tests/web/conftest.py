@@ -51,6 +51,7 @@ def site(
     data_dir = root / "var"
     shutil.copytree(footage.data_dir, data_dir)
     ctx = make_context(data_dir, footage.video, engine)  # no users: first-run set-up
+    ctx.setup_code.offer(ctx.db)  # as `vigil serve` does: the code the set-up page needs
     stop = threading.Event()
     feed_camera(
         ctx.live, "lobby", str(testdata / "video" / "vtest.avi"), fps=5, loop=True, stop=stop

@@ -36,6 +36,12 @@ def test_first_run_setup_and_live_view(site: Site, page, shots: Path) -> None:  
     assert page.url.endswith("/setup")  # no admin yet: set-up is offered
     page.fill("input[name=password]", PASSWORD)
     page.fill("input[name=password2]", PASSWORD)
+    page.fill("input[name=code]", "not-the-code")
+    page.click("button[type=submit]")
+    page.wait_for_selector(".msg.bad")
+    assert "wrong set-up code" in page.inner_text(".msg")
+    code = (site.ctx.data_dir / "setup-code").read_text().strip()  # what `vigil serve` printed
+    page.fill("input[name=code]", code)
     page.screenshot(path=str(shots / "01-setup.png"))
     page.click("button[type=submit]")
     page.wait_for_url(site.url + "/")

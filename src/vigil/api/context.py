@@ -10,6 +10,7 @@ from pathlib import Path
 from vigil.api.auditing import AuditEntry, AuditSink, ChainAudit
 from vigil.api.live import LiveFrames
 from vigil.api.security import LoginLimiter
+from vigil.api.setup_code import SetupCode
 from vigil.camera.status import CameraStatus, read_status
 from vigil.config import VigilConfig
 from vigil.faces.calibration import Calibration, load_calibration
@@ -39,10 +40,12 @@ class ApiContext:
     _engine_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _matchers: MatcherCache | None = field(default=None, repr=False)
     limiter: LoginLimiter = field(init=False, repr=False)
+    setup_code: SetupCode = field(init=False, repr=False)  # issued by `vigil serve`
 
     def __post_init__(self) -> None:
         a = self.config.api
         self.limiter = LoginLimiter(a.login_attempts, a.login_attempts_per_client, a.login_window_s)
+        self.setup_code = SetupCode(self.data_dir)
         if self.audit is None:
             self.audit = ChainAudit(self.config, self.db)
 

@@ -36,6 +36,11 @@ class LoginIn(Strict):
 class SetupIn(Strict):
     username: Username
     password: NewPassword
+    code: str = Field(
+        "",
+        max_length=100,
+        description="The one-time code `vigil serve` printed (also in <data_dir>/setup-code).",
+    )
 
 
 class PasswordChangeIn(Strict):

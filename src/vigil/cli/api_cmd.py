@@ -8,6 +8,7 @@ import threading
 import typer
 
 from vigil.api import ApiContext, create_app, feed_camera
+from vigil.cli.serve_cmd import print_setup_code
 from vigil.cli.state import console, state
 
 
@@ -36,6 +37,7 @@ def api(
     app = create_app(api_ctx)
     h, p = host or cfg.api.host, port or cfg.api.port
     console.print(f"web UI and API on http://{h}:{p}/  (API docs: /api/v1/docs)")
+    print_setup_code(api_ctx)
     try:
         uvicorn.run(app, host=h, port=p, log_level="warning", timeout_graceful_shutdown=3)
     finally:

@@ -24,6 +24,17 @@ def serve(
     run_site(state(ctx), web=web, host=host, port=port, verbose=verbose)
 
 
+def print_setup_code(api_ctx: ApiContext) -> None:
+    """While no admin exists, print the one-time code the web set-up page asks for."""
+    code = api_ctx.setup_code.offer(api_ctx.db)
+    if code is not None:
+        console.print(
+            f"no admin yet: open the web UI and enter the set-up code [bold]{code}[/] "
+            f"(also in {api_ctx.setup_code.path}, readable by this user only)",
+            highlight=False,
+        )
+
+
 def run_site(
     st: AppState,
     *,
@@ -67,6 +78,7 @@ def run_site(
             web_thread = threading.Thread(target=server.run, name="web", daemon=True)
             web_thread.start()
             console.print(f"web UI and API on http://{h}:{p}/  (API docs: /api/v1/docs)")
+            print_setup_code(api_ctx)
         stop.wait()
     finally:
         console.print("stopping...")

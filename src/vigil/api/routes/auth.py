@@ -81,15 +81,28 @@ def _start_session(ctx: Ctx, request: Request, response: Response, account) -> M
     "/auth/setup",
     response_model=MeOut,
     status_code=201,
-    summary="First run: create the admin (only while no admin exists)",
-    responses={409: {"description": "An admin exists already."}},
+    summary="First run: create the admin with the set-up code `vigil serve` printed",
+    responses={
+        403: {"description": "Set-up code missing, wrong or spent."},
+        409: {"description": "An admin exists already."},
+        429: {"description": "Too many wrong codes"},
+    },
 )
 def setup(body: SetupIn, ctx: Ctx, request: Request, response: Response) -> MeOut:
-    if accounts.admin_exists(ctx.db):
-        raise HTTPException(409, "set-up is done: an admin exists already; log in instead")
-    account = accounts.create_user(
-        ctx.db, body.username, body.password, Role.admin, created_by="first-run set-up"
-    )
+    gate = ctx.setup_code
+    client = client_address(request)
+    with gate.lock:  # check the code, create the admin and spend the code as one step
+        if accounts.admin_exists(ctx.db):
+            gate.expire()
+            raise HTTPException(409, "set-up is done: an admin exists already; log in instead")
+        refuse_if_limited(ctx, body.username, client, "wrong set-up codes")
+        if not gate.matches(body.code):
+            ctx.limiter.failed(body.username, client)
+            raise HTTPException(403, _setup_refusal(gate.active, body.code))
+        account = accounts.create_user(
+            ctx.db, body.username, body.password, Role.admin, created_by="first-run set-up"
+        )
+        gate.expire()
     ctx.limiter.succeeded(body.username)
     me = _start_session(ctx, request, response, account)
     audit(
@@ -104,6 +117,31 @@ def setup(body: SetupIn, ctx: Ctx, request: Request, response: Response) -> MeOu
     return me
 
 
+def _setup_refusal(active: bool, code: str) -> str:
+    if not active:
+        return (
+            "no set-up code is active: restart `vigil serve` to get one, "
+            "or create the admin with `vigil users create-admin`"
+        )
+    if not code.strip():
+        return (
+            "the set-up code is required: `vigil serve` printed it (also in <data_dir>/setup-code)"
+        )
+    return "wrong set-up code"
+
+
+def refuse_if_limited(ctx: Ctx, username: str, client: str, tries: str) -> None:
+    """429 with Retry-After after too many failures for this name or this address."""
+    blocked = ctx.limiter.retry_after(username, client)
+    if blocked is not None:
+        wait, what = blocked
+        raise HTTPException(
+            429,
+            f"too many {tries} for {what}; try again in {int(wait) + 1} s",
+            headers={"Retry-After": str(int(wait) + 1)},
+        )
+
+
 @router.post(
     "/auth/login",
     response_model=MeOut,
@@ -112,14 +150,7 @@ def setup(body: SetupIn, ctx: Ctx, request: Request, response: Response) -> MeOu
 )
 def login(body: LoginIn, ctx: Ctx, request: Request, response: Response) -> MeOut:
     client = client_address(request)
-    blocked = ctx.limiter.retry_after(body.username, client)
-    if blocked is not None:
-        wait, what = blocked
-        raise HTTPException(
-            429,
-            f"too many failed logins for {what}; try again in {int(wait) + 1} s",
-            headers={"Retry-After": str(int(wait) + 1)},
-        )
+    refuse_if_limited(ctx, body.username, client, "failed logins")
     account = accounts.authenticate(ctx.db, body.username, body.password)
     if account is None:
         ctx.limiter.failed(body.username, client)

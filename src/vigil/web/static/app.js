@@ -69,7 +69,7 @@ function initSetup() {
   f.addEventListener("submit", async (ev) => {
     ev.preventDefault();
     if (f.password.value !== f.password2.value) return say(f, "the two passwords differ");
-    const r = await api("POST", "/api/v1/auth/setup", { username: f.username.value, password: f.password.value });
+    const r = await api("POST", "/api/v1/auth/setup", { username: f.username.value, password: f.password.value, code: f.code.value.trim() });
     if (!r.ok) return say(f, await errorText(r));
     location.href = "/";
   });
