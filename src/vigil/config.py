@@ -363,6 +363,12 @@ class PrivacyConfig(Section):
     audit_checkpoint_every: Annotated[int, Field(ge=1)] = Field(
         1000, description="Audit records between two checkpoints signed with the site key."
     )
+    signing_key_passphrase_file: Path | None = Field(
+        None,
+        description="File holding the passphrase that encrypts the site signing key at rest "
+        "(the environment variable VIGIL_SIGNING_KEY_PASSPHRASE wins). None: the key is "
+        "stored unencrypted and `vigil privacy status` warns.",
+    )
     notice_url: Annotated[str, Field(pattern=r"^https?://")] | None = Field(
         None, description="Where the notice is online; printed as a QR code on the notice."
     )

@@ -46,11 +46,11 @@ def _note(ctx: typer.Context, action: str, details: dict[str, object]) -> None:
 @app.command()
 def verify(
     ctx: typer.Context,
-    pubkey: Path | None = typer.Option(
+    pubkey: list[Path] | None = typer.Option(
         None,
         "--pubkey",
-        help="Check checkpoint signatures with this public key (a copy you kept), not the "
-        "key stored on this machine.",
+        help="Check signatures with this public key (a copy you kept), not the keys stored "
+        "on this machine. Repeat it for the keys before and after a rotation.",
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
@@ -58,12 +58,19 @@ def verify(
     from vigil.privacy.keys import VerifyKey
 
     st = state(ctx)
-    key = VerifyKey.load(pubkey) if pubkey else None
+    key = [VerifyKey.load(p) for p in pubkey] if pubkey else None
     report = _audit(ctx).verify(st.db(), key=key)
     if as_json:
         print_json(report.as_dict())
     else:
         span = f"{report.first_seq}..{report.last_seq}" if report.records else "none"
+        if report.anchor:
+            a = report.anchor
+            console.print(
+                f"starts after the anchor at record {a['seq']} (hash {a['hash'][:16]}...): "
+                f"{a['records_removed']} record(s) up to {a['removed_to'][:19]} removed by "
+                f"audit retention on {a['time'][:19]} UTC"
+            )
         console.print(
             f"{report.records} record(s) ({span}), {report.checkpoints_ok} of "
             f"{report.checkpoints} checkpoint(s) valid, key {report.key_id or '(none)'}"

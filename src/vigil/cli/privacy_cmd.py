@@ -91,6 +91,11 @@ def retention(
         return
     for k, v in r.counts().items():
         console.print(f"{k.replace('_', ' ')}: {v}")
+    if r.audit_anchor_seq is not None:
+        console.print(
+            f"audit log truncated up to record {r.audit_anchor_seq} (signed anchor); "
+            "`vigil audit verify` starts there"
+        )
     if r.audit_note:
         console.print(f"[yellow]{escape(r.audit_note)}[/]")
     for e in r.errors:

@@ -24,7 +24,11 @@ PostgreSQL advisory lock, a lock per process), so concurrent writers never fork 
 Every `checkpoint_every` records, and on demand, a checkpoint signs (seq, hash, time) with the
 site's Ed25519 key: rewriting the chain after a checkpoint needs that key. `verify` walks the
 chain and reports the first altered, missing or reordered record and every bad checkpoint.
-Audit rows are never updated or deleted (database triggers refuse it).
+Audit rows are never updated, and deleted only by `truncate` (audit retention): records
+older than the retention, up to and including a signed checkpoint, go after an *anchor* is
+stored in the same transaction (the checkpoint's seq and hash, its signature, what was removed,
+all signed). `verify` then starts from the newest anchor. The database triggers refuse every
+other UPDATE or DELETE (migrations 0003, 0010).
 """
 
 from __future__ import annotations
@@ -40,7 +44,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from vigil.config import VigilConfig
@@ -48,7 +52,7 @@ from vigil.errors import InputError
 from vigil.privacy import keys
 from vigil.store.base import utcnow
 from vigil.store.db import Database
-from vigil.store.models.audit import AuditCheckpoint, AuditRecord
+from vigil.store.models.audit import AuditAnchor, AuditCheckpoint, AuditRecord
 
 GENESIS = "0" * 64
 FIELDS = (
@@ -94,6 +98,8 @@ class Action(enum.StrEnum):
     logout = "logout"
     retention_run = "retention_run"
     audit_verify = "audit_verify"
+    audit_truncate = "audit_truncate"
+    rotate_key = "rotate_key"
 
 
 # Looking someone up, taking footage out, or lifting a mask: never without a stated reason.
@@ -135,6 +141,17 @@ def record_hash(values: Mapping[str, Any], prev_hash: str) -> str:
 def checkpoint_message(seq: int, hash_: str, time: datetime) -> bytes:
     """The bytes a checkpoint signs."""
     return f"vigil-audit-checkpoint/1\nseq={seq}\nhash={hash_}\ntime={_iso(time)}".encode()
+
+
+def anchor_message(a: AuditAnchor) -> bytes:
+    """The bytes an anchor signs: where the chain now starts and what was removed before it."""
+    return (
+        f"vigil-audit-anchor/1\nseq={a.seq}\nhash={a.hash}\nfirst_seq={a.first_seq}\n"
+        f"records={a.records_removed}\ncheckpoints={a.checkpoints_removed}\n"
+        f"from={_iso(a.removed_from)}\nto={_iso(a.removed_to)}\ntime={_iso(a.time)}\n"
+        f"checkpoint_time={_iso(a.checkpoint_time)}\ncheckpoint_key={a.checkpoint_key_id}\n"
+        f"checkpoint_signature={a.checkpoint_signature}"
+    ).encode()
 
 
 def _normalise_details(details: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -183,7 +200,42 @@ def _session(where: Database | Session) -> Iterator[tuple[Session, bool]]:
 class Problem:
     kind: str  # altered | missing | reordered | checkpoint_signature | checkpoint_mismatch
     seq: int | None  # checkpoint_unknown_key | checkpoint_missing_record | checkpoint_no_key
-    message: str
+    message: str  # checkpoint_key_expired | anchor_signature | anchor_mismatch
+
+
+@dataclass
+class TruncateResult:
+    """What one audit truncation removed (zeros and a note when nothing could go)."""
+
+    anchor_seq: int | None = None  # the last removed record (a checkpoint)
+    records_removed: int = 0
+    checkpoints_removed: int = 0
+    removed_from: datetime | None = None
+    removed_to: datetime | None = None
+    note: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "anchor_seq": self.anchor_seq,
+            "records_removed": self.records_removed,
+            "checkpoints_removed": self.checkpoints_removed,
+            "removed_from": _iso(self.removed_from) if self.removed_from else None,
+            "removed_to": _iso(self.removed_to) if self.removed_to else None,
+            "note": self.note,
+        }
+
+
+def _anchor_dict(a: AuditAnchor) -> dict[str, Any]:
+    return {
+        "seq": a.seq,
+        "hash": a.hash,
+        "first_seq": a.first_seq,
+        "records_removed": a.records_removed,
+        "removed_from": _iso(a.removed_from),
+        "removed_to": _iso(a.removed_to),
+        "time": _iso(a.time),
+        "key_id": a.key_id,
+    }
 
 
 @dataclass
@@ -195,6 +247,8 @@ class VerifyReport:
     checkpoints: int = 0
     checkpoints_ok: int = 0
     key_id: str | None = None
+    anchor: dict[str, Any] | None = None  # the newest truncation anchor the walk started from
+    anchors: int = 0
     problems: list[Problem] = field(default_factory=list)
 
     @property
@@ -216,6 +270,8 @@ class VerifyReport:
             "checkpoints": self.checkpoints,
             "checkpoints_ok": self.checkpoints_ok,
             "key_id": self.key_id,
+            "anchor": self.anchor,
+            "anchors": self.anchors,
             "problems": [p.__dict__ for p in self.problems],
         }
 
@@ -230,6 +286,7 @@ class AuditLog:
 
     @classmethod
     def from_config(cls, config: VigilConfig) -> AuditLog:
+        keys.configure(config.storage.data_dir, config.privacy.signing_key_passphrase_file)
         return cls(config.storage.data_dir, checkpoint_every=config.privacy.audit_checkpoint_every)
 
     @property
@@ -317,12 +374,102 @@ class AuditLog:
             return existing or self._sign(s, head.seq, head.hash)
 
     def verify(
-        self, where: Database | Session, *, key: keys.VerifyKey | None = None
+        self,
+        where: Database | Session,
+        *,
+        key: keys.VerifyKey | list[keys.VerifyKey] | None = None,
     ) -> VerifyReport:
-        """Walk the whole chain and every checkpoint. `key`: default the site's public key."""
-        key = key or keys.load_public(self.data_dir)
+        """Walk the chain from its anchor and check every checkpoint and anchor.
+
+        `key`: public key(s) an auditor kept; default the site's keys, retired ones included
+        (each accepted only for signatures made while it was the site key).
+        """
         with _session(where) as (s, _owned):
-            return _verify(s, key)
+            return _verify(s, self._ring(key))
+
+    def _ring(self, key: keys.VerifyKey | list[keys.VerifyKey] | None) -> dict[str, keys.KeyEntry]:
+        if key is None:
+            return keys.keyring(self.data_dir)
+        given = key if isinstance(key, list) else [key]
+        return {k.key_id: keys.KeyEntry(k) for k in given}
+
+    def truncate(
+        self,
+        db: Database,
+        *,
+        before: datetime,
+        actor: str = "system",
+        source: str = "retention",
+    ) -> TruncateResult:
+        """Delete records older than `before`, up to the newest signed checkpoint among them.
+
+        Nothing goes unless the chain verifies first (a deletion must not hide tampering).
+        The anchor, the deletion and an `audit_truncate` record commit together.
+        """
+        result = TruncateResult()
+        with db.session() as s:
+            cut = _cut_point(s, before)
+        if cut is None:
+            result.note = "no signed checkpoint among the records past retention"
+            return result
+        report = self.verify(db)
+        if not report.ok:
+            first = report.first_problem or report.problems[0]
+            result.note = f"the audit chain does not verify, nothing deleted: {first.message}"
+            return result
+        with _session(db) as (s, _owned):
+            _lock_chain(s)
+            cut = _cut_point(s, before)  # again, under the lock
+            if cut is None:
+                result.note = "no signed checkpoint among the records past retention"
+                return result
+            self._remove_up_to(s, cut, result)
+            self.record(
+                s,
+                actor=actor,
+                action=Action.audit_truncate,
+                source=source,
+                target=("audit_anchor", result.anchor_seq),
+                details=result.as_dict(),
+            )
+        return result
+
+    def _remove_up_to(self, s: Session, cp: AuditCheckpoint, result: TruncateResult) -> None:
+        floor = s.scalar(select(func.max(AuditAnchor.seq))) or 0
+        first, count, t0, t1 = s.execute(
+            select(
+                func.min(AuditRecord.seq),
+                func.count(AuditRecord.seq),
+                func.min(AuditRecord.time),
+                func.max(AuditRecord.time),
+            ).where(AuditRecord.seq > floor, AuditRecord.seq <= cp.seq)
+        ).one()
+        cps = s.scalar(select(func.count(AuditCheckpoint.id)).where(AuditCheckpoint.seq <= cp.seq))
+        key = self.key
+        anchor = AuditAnchor(
+            seq=cp.seq,
+            hash=cp.hash,
+            first_seq=first,
+            records_removed=count,
+            checkpoints_removed=int(cps or 0),
+            removed_from=t0,
+            removed_to=t1,
+            time=utcnow(),
+            checkpoint_time=cp.time,
+            checkpoint_signature=cp.signature,
+            checkpoint_key_id=cp.key_id,
+            signature="",
+            key_id=key.key_id,
+        )
+        anchor.signature = key.sign(anchor_message(anchor)).hex()
+        s.add(anchor)
+        s.flush()  # the anchor first: the delete triggers only let rows at or below it go
+        s.execute(delete(AuditCheckpoint).where(AuditCheckpoint.seq <= cp.seq))
+        s.execute(delete(AuditRecord).where(AuditRecord.seq <= cp.seq))
+        result.anchor_seq = cp.seq
+        result.records_removed = count
+        result.checkpoints_removed = int(cps or 0)
+        result.removed_from, result.removed_to = t0, t1
 
     def query(
         self,
@@ -357,8 +504,28 @@ class AuditLog:
             return list(s.scalars(q))
 
 
-def _verify(s: Session, key: keys.VerifyKey | None) -> VerifyReport:
-    report = VerifyReport(key_id=key.key_id if key else None)
+def _cut_point(s: Session, before: datetime) -> AuditCheckpoint | None:
+    """The newest checkpoint after the last anchor whose record and all before it are older
+    than `before` (and whose record is still there, unchanged)."""
+    floor = s.scalar(select(func.max(AuditAnchor.seq))) or 0
+    young = s.scalar(select(func.min(AuditRecord.seq)).where(AuditRecord.time >= before))
+    q = (
+        select(AuditCheckpoint)
+        .join(AuditRecord, AuditRecord.seq == AuditCheckpoint.seq)
+        .where(AuditCheckpoint.seq > floor, AuditRecord.hash == AuditCheckpoint.hash)
+    )
+    if young is not None:
+        q = q.where(AuditCheckpoint.seq < young)
+    return s.scalars(q.order_by(AuditCheckpoint.seq.desc()).limit(1)).first()
+
+
+def _current_key_id(ring: Mapping[str, keys.KeyEntry]) -> str | None:
+    current = [kid for kid, e in ring.items() if e.valid_until is None]
+    return current[0] if current else next(iter(ring), None)
+
+
+def _verify(s: Session, ring: Mapping[str, keys.KeyEntry]) -> VerifyReport:
+    report = VerifyReport(key_id=_current_key_id(ring))
     problems = report.problems
     checkpoints = {cp.seq: cp for cp in s.scalars(select(AuditCheckpoint))}
     report.checkpoints = len(checkpoints)
@@ -367,10 +534,23 @@ def _verify(s: Session, key: keys.VerifyKey | None) -> VerifyReport:
         if len(problems) < _MAX_PROBLEMS:
             problems.append(Problem(kind, seq, message))
 
-    prev_seq: int | None = None
-    prev_hash = GENESIS
+    anchors = list(s.scalars(select(AuditAnchor).order_by(AuditAnchor.seq)))
+    report.anchors = len(anchors)
+    for a in anchors:
+        _check_anchor(a, ring, add)
+    anchor = anchors[-1] if anchors else None
+    prev_seq: int | None = anchor.seq if anchor else None
+    prev_hash = anchor.hash if anchor else GENESIS
+    if anchor is not None:
+        report.anchor = _anchor_dict(anchor)
+        checkpoints = {seq: cp for seq, cp in checkpoints.items() if seq > anchor.seq}
+        report.checkpoints = len(checkpoints)
+    after_anchor = True  # the next row is the first after the anchor (or the genesis)
     table = AuditRecord.__table__
-    rows = s.execute(select(table).order_by(table.c.seq)).mappings().yield_per(2000)
+    q = select(table).order_by(table.c.seq)
+    if anchor is not None:
+        q = q.where(table.c.seq > anchor.seq)
+    rows = s.execute(q).mappings().yield_per(2000)
     for row in rows:
         seq = row["seq"]
         report.records += 1
@@ -385,6 +565,14 @@ def _verify(s: Session, key: keys.VerifyKey | None) -> VerifyReport:
             other = s.scalar(select(table.c.seq).where(table.c.hash == row["prev_hash"]))
             if other is not None:
                 add("reordered", seq, f"record {seq} follows record {other}, not {prev_seq}")
+            elif after_anchor and anchor is not None:
+                add(
+                    "anchor_mismatch",
+                    seq,
+                    f"record {seq} does not chain to the anchor at record {anchor.seq} "
+                    f"(truncation of {_iso(anchor.time)[:10]}): record {seq} or the anchor "
+                    "was altered",
+                )
             elif actual == row["hash"] and prev_seq is not None:
                 # This record is intact and still names the original predecessor.
                 add(
@@ -399,8 +587,11 @@ def _verify(s: Session, key: keys.VerifyKey | None) -> VerifyReport:
             add("altered", seq, f"record {seq} was altered: its content does not match its hash")
         cp = checkpoints.get(seq)
         if cp is not None:
-            _check_checkpoint(cp, row["hash"], actual, key, add, report)
+            _check_checkpoint(cp, row["hash"], actual, ring, add, report)
         prev_seq, prev_hash = seq, row["hash"]
+        after_anchor = False
+    if report.records == 0 and anchor is not None:
+        report.first_seq = None
     report.last_seq, report.last_hash = prev_seq, prev_hash
     for cp_seq in sorted(checkpoints):
         if prev_seq is None or cp_seq > prev_seq:
@@ -414,31 +605,78 @@ def _verify(s: Session, key: keys.VerifyKey | None) -> VerifyReport:
     return report
 
 
+def _signed_by(
+    ring: Mapping[str, keys.KeyEntry],
+    key_id: str,
+    signature_hex: str,
+    message: bytes,
+    when: datetime,
+) -> str | None:
+    """None when `key_id` is a known key that signed `message` while valid, else what is wrong."""
+    if not ring:
+        return "no public key to check its signature"
+    entry = ring.get(key_id)
+    if entry is None:
+        return f"is signed by key {key_id}, not by the site key {_current_key_id(ring)}"
+    try:
+        signature = bytes.fromhex(signature_hex)
+    except ValueError:
+        signature = b""
+    if not entry.key.verify(signature, message):
+        return "has a bad signature (forged or altered)"
+    if not entry.covers(when):
+        return (
+            f"is signed by key {key_id} at {_iso(when)}, outside the time that key was the site key"
+        )
+    return None
+
+
+def _check_anchor(a: AuditAnchor, ring: Mapping[str, keys.KeyEntry], add: Any) -> None:
+    what = (
+        f"anchor at record {a.seq} (truncation of {_iso(a.time)[:10]}, "
+        f"{a.records_removed} record(s) removed)"
+    )
+    wrong = _signed_by(ring, a.key_id, a.signature, anchor_message(a), a.time)
+    if wrong is not None:
+        add("anchor_signature", a.seq, f"{what} {wrong}")
+        return
+    wrong = _signed_by(
+        ring,
+        a.checkpoint_key_id,
+        a.checkpoint_signature,
+        checkpoint_message(a.seq, a.hash, a.checkpoint_time),
+        a.checkpoint_time,
+    )
+    if wrong is not None:
+        add("anchor_signature", a.seq, f"{what}: its checkpoint {wrong}")
+
+
 def _check_checkpoint(
     cp: AuditCheckpoint,
     stored: str,
     actual: str,
-    key: keys.VerifyKey | None,
+    ring: Mapping[str, keys.KeyEntry],
     add: Any,
     report: VerifyReport,
 ) -> None:
     seq = cp.seq
-    if key is None:
+    if not ring:
         add("checkpoint_no_key", seq, f"checkpoint {seq}: no public key to check its signature")
         return
-    if cp.key_id != key.key_id:
+    if cp.key_id not in ring:
         add(
             "checkpoint_unknown_key",
             seq,
-            f"checkpoint {seq} is signed by key {cp.key_id}, not by the site key {key.key_id}",
+            f"checkpoint {seq} is signed by key {cp.key_id}, not by the site key "
+            f"{_current_key_id(ring)}",
         )
         return
-    try:
-        signature = bytes.fromhex(cp.signature)
-    except ValueError:
-        signature = b""
-    if not key.verify(signature, checkpoint_message(seq, cp.hash, cp.time)):
-        add("checkpoint_signature", seq, f"checkpoint {seq} has a bad signature (forged)")
+    wrong = _signed_by(
+        ring, cp.key_id, cp.signature, checkpoint_message(seq, cp.hash, cp.time), cp.time
+    )
+    if wrong is not None:
+        kind = "checkpoint_key_expired" if "outside the time" in wrong else "checkpoint_signature"
+        add(kind, seq, f"checkpoint {seq} {wrong}")
         return
     if cp.hash != stored or cp.hash != actual:
         add(

@@ -13,8 +13,10 @@ hourly by the edge node (`run_privacy_retention`), deletes for real, files and r
 
 Enrolled templates are never deleted silently: those past their review date are *reported*
 (here, in `<data_dir>/privacy-retention.json` and `vigil privacy status`) for a person to
-review. Audit records are append-only and never deleted here: how many are older than
-`privacy.audit_retention_days` is reported (truncation needs a signed checkpoint first).
+review. Audit records older than `privacy.audit_retention_days` are deleted only up to the
+newest signed checkpoint among them, leaving a signed anchor that `verify` starts from
+(`AuditLog.truncate`, itself recorded as `audit_truncate`); those after that checkpoint, and
+all of them while the chain does not verify, stay and are reported.
 
 The pass is itself audited (`Action.retention_run`, counts only, never contents).
 """
@@ -62,7 +64,9 @@ class PrivacyRetentionReport:
     events_kept_locked: int = 0
     unknown_faces_deleted: int = 0
     templates_due_review: list[TemplateDue] = field(default_factory=list)
-    audit_records_past_retention: int = 0
+    audit_records_removed: int = 0
+    audit_anchor_seq: int | None = None
+    audit_records_past_retention: int = 0  # still stored after this pass
     audit_note: str = ""
     errors: list[str] = field(default_factory=list)
 
@@ -78,6 +82,7 @@ class PrivacyRetentionReport:
             "events_kept_locked": self.events_kept_locked,
             "unknown_faces_deleted": self.unknown_faces_deleted,
             "templates_due_review": len(self.templates_due_review),
+            "audit_records_removed": self.audit_records_removed,
             "audit_records_past_retention": self.audit_records_past_retention,
             "errors": len(self.errors),
         }
@@ -227,6 +232,35 @@ def audit_past_retention(db: Database, config: VigilConfig, now: datetime) -> in
         )
 
 
+def _truncate_audit(
+    db: Database,
+    config: VigilConfig,
+    now: datetime,
+    r: PrivacyRetentionReport,
+    *,
+    actor: str,
+    source: str,
+) -> None:
+    from vigil.privacy.audit import AuditLog
+
+    days = config.privacy.audit_retention_days
+    if audit_past_retention(db, config, now):
+        cut = AuditLog.from_config(config).truncate(
+            db, before=now - timedelta(days=days), actor=actor, source=source
+        )
+        r.audit_records_removed = cut.records_removed
+        r.audit_anchor_seq = cut.anchor_seq
+        if cut.note:
+            r.audit_note = cut.note
+    r.audit_records_past_retention = audit_past_retention(db, config, now)
+    if r.audit_records_past_retention:
+        r.audit_note = (
+            f"{r.audit_records_past_retention} audit record(s) older than {days:g} days are "
+            "kept: they are deleted only up to a signed checkpoint"
+            + (f" ({r.audit_note})" if r.audit_note else "; the next checkpoint allows it")
+        )
+
+
 def run_privacy_retention(
     db: Database,
     config: VigilConfig,
@@ -261,13 +295,11 @@ def run_privacy_retention(
         log.exception("privacy retention: unknown faces failed")
         r.errors.append(f"unknown faces: {exc}")
     r.templates_due_review = templates_due_review(db, now)
-    r.audit_records_past_retention = audit_past_retention(db, config, now)
-    if r.audit_records_past_retention:
-        r.audit_note = (
-            f"{r.audit_records_past_retention} audit record(s) are older than "
-            f"{p.audit_retention_days:g} days. Audit records are append-only and are not "
-            "deleted: truncating the chain needs a signed checkpoint at the cut (not built yet)."
-        )
+    try:
+        _truncate_audit(db, config, now, r, actor=actor, source=source)
+    except Exception as exc:
+        log.exception("privacy retention: audit truncation failed")
+        r.errors.append(f"audit truncation: {exc}")
     if audit:
         from vigil.privacy.audit import Action, AuditLog
 

@@ -1,6 +1,6 @@
 """Every table, one module per area. Importing this package registers them all on Base."""
 
-from vigil.store.models.audit import AuditCheckpoint, AuditRecord
+from vigil.store.models.audit import AuditAnchor, AuditCheckpoint, AuditRecord
 from vigil.store.models.camera import MotionEvent, Segment
 from vigil.store.models.events import (
     Channel,
@@ -25,7 +25,7 @@ __all__ += [
     "Watchlist",
     "WatchlistMember",
 ]
-__all__ += ["AuditCheckpoint", "AuditRecord"]
+__all__ += ["AuditAnchor", "AuditCheckpoint", "AuditRecord"]
 from vigil.store.models.users import ApiToken, Role, User, UserSession  # noqa: E402
 
 __all__ += ["ApiToken", "Role", "User", "UserSession"]

@@ -54,3 +54,29 @@ class AuditCheckpoint(Base):
     time: Mapped[datetime] = mapped_column(UTCDateTime)
     signature: Mapped[str] = mapped_column(String(128))  # hex, 64 bytes
     key_id: Mapped[str] = mapped_column(String(32))  # fingerprint of the public key
+
+
+class AuditAnchor(Base):
+    """Where the chain starts after audit retention deleted its oldest records (0010).
+
+    `seq`/`hash` are the last deleted record, which a checkpoint had signed (its time,
+    signature and key are copied here); the anchor itself is signed too, over what was removed.
+    The delete triggers let through only records and checkpoints at or below the newest anchor.
+    """
+
+    __tablename__ = "audit_anchors"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, unique=True)  # last deleted record
+    hash: Mapped[str] = mapped_column(String(64))  # its hash: record seq+1's prev_hash
+    first_seq: Mapped[int] = mapped_column(Integer)  # first record this truncation deleted
+    records_removed: Mapped[int] = mapped_column(Integer)
+    checkpoints_removed: Mapped[int] = mapped_column(Integer)
+    removed_from: Mapped[datetime] = mapped_column(UTCDateTime)  # time of the oldest deleted
+    removed_to: Mapped[datetime] = mapped_column(UTCDateTime)  # time of the newest deleted
+    time: Mapped[datetime] = mapped_column(UTCDateTime)  # when the truncation ran
+    checkpoint_time: Mapped[datetime] = mapped_column(UTCDateTime)
+    checkpoint_signature: Mapped[str] = mapped_column(String(128))
+    checkpoint_key_id: Mapped[str] = mapped_column(String(32))
+    signature: Mapped[str] = mapped_column(String(128))  # over the anchor's fields
+    key_id: Mapped[str] = mapped_column(String(32))
