@@ -70,3 +70,4 @@ def handle(ctx: CommandContext, verb: str, body: dict[str, Any]) -> dict[str, An
 
 
 # Verbs (each module registers its own on import).
+from vigil.sync import site_gallery  # noqa: E402,F401  (person.*, watchlist.*)

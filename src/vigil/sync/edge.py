@@ -31,7 +31,7 @@ from nats.js.errors import NotFoundError as JsNotFound
 from sqlalchemy import func, select
 
 from vigil.store.db import Database
-from vigil.store.models import AuditRecord, Event, SyncCursor
+from vigil.store.models import AuditRecord, Event, Person, SyncCursor
 
 HUB_CONSUMER = "hub"
 STREAMS = ("EVENTS", "AUDIT", "THUMBS")
@@ -85,7 +85,8 @@ def _iso(value: datetime | None) -> str | None:
     return None if value is None else value.astimezone(UTC).isoformat()
 
 
-def event_payload(site: str, e: Event) -> dict[str, Any]:
+def event_payload(site: str, e: Event, person_uid: str | None = None) -> dict[str, Any]:
+    """`person_uid`: the hub's uid of the person recognised, when the hub pushed them."""
     return {
         "site": site,
         "uid": e.uid,
@@ -98,6 +99,7 @@ def event_payload(site: str, e: Event) -> dict[str, Any]:
         "confidence": e.confidence,
         "zone": e.zone,
         "details": e.details or {},
+        "person_uid": person_uid,
     }
 
 
@@ -219,13 +221,23 @@ class EdgePublisher:
                         select(Event).where(Event.id > after).order_by(Event.id).limit(self.batch)
                     )
                 )
+                hub_uids = dict(
+                    s.execute(
+                        select(Person.id, Person.hub_uid).where(
+                            Person.id.in_({e.person_id for e in rows if e.person_id}),
+                            Person.hub_uid.is_not(None),
+                        )
+                    ).tuples()
+                )
             if not rows:
                 return done
             acked = await self._publish_batch(
                 [
                     (
                         f"vigil.{self.site}.events.{e.camera}",
-                        json.dumps(event_payload(self.site, e)).encode(),
+                        json.dumps(
+                            event_payload(self.site, e, hub_uids.get(e.person_id or 0))
+                        ).encode(),
                         e.uid,
                     )
                     for e in rows

@@ -1,0 +1,215 @@
+"""The site's side of the hub gallery: verbs `person.put`, `person.remove`, `watchlist.put`,
+`watchlist.remove` (see `vigil.sync.commands`).
+
+Only people and watchlists the hub pushed (`hub_uid` set) are ever changed; a site-local person
+or list with the same name makes the push fail with a clear error instead. Each change is
+written to the site's own audit log as `hub:<user>` in the same transaction. Every verb is
+idempotent: a put carries the whole state, a repeated remove finds nothing and changes nothing.
+"""
+
+from __future__ import annotations
+
+import base64
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from vigil.errors import InputError
+from vigil.privacy.audit import Action, AuditLog
+from vigil.store.models import Event, Person, Template, Watchlist, WatchlistMember
+from vigil.store.models.events import EventKind, WatchAction
+from vigil.store.models.faces import LegalBasis
+from vigil.sync.commands import CommandContext, register
+
+IDENTITY_DETAILS = ("person", "watchlists", "action")  # event details that name someone
+
+
+def _actor(body: dict[str, Any]) -> str:
+    return f"hub:{body.get('by') or 'unknown'}"
+
+
+def _audit(ctx: CommandContext, s: Session, body: dict[str, Any], **fields: Any) -> None:
+    log = AuditLog(ctx.data_dir, checkpoint_every=ctx.config.privacy.audit_checkpoint_every)
+    log.record(s, actor=_actor(body), source="hub", reason=str(body.get("reason") or ""), **fields)
+
+
+def _uid(body: dict[str, Any]) -> str:
+    uid = body.get("uid")
+    if not isinstance(uid, str) or not 1 <= len(uid) <= 36:
+        raise InputError("the push has no valid uid")
+    return uid
+
+
+@register("person.put")
+def person_put(ctx: CommandContext, body: dict[str, Any]) -> dict[str, Any]:
+    uid, name = _uid(body), str(body.get("name") or "").strip()
+    if not name:
+        raise InputError("the pushed person has no name")
+    basis = LegalBasis(body["legal_basis"])
+    note = str(body.get("legal_basis_note") or "")
+    review = body.get("review_at")
+    review_at = datetime.fromisoformat(review) if review else None
+    incoming = {t["sha256"]: t for t in body.get("templates") or []}
+    with ctx.db.session() as s:
+        person = s.scalar(select(Person).where(Person.hub_uid == uid))
+        same_name = s.scalar(select(Person).where(Person.name == name))
+        if same_name is not None and same_name is not person:
+            raise InputError(
+                f"site {ctx.site} has its own person named {name!r}; the hub's was not enrolled"
+            )
+        created = person is None
+        if person is None:
+            person = Person(name=name, created_by=_actor(body), hub_uid=uid)
+            s.add(person)
+        renamed = person.name != name
+        person.name = name
+        added = removed = 0
+        have = {t.image_sha256: t for t in person.templates}
+        for sha, t in have.items():
+            if sha not in incoming:
+                person.templates.remove(t)
+                removed += 1
+        for sha, t in incoming.items():
+            row = have.get(sha)
+            if row is None:
+                row = Template(
+                    embedding=base64.b64decode(t["embedding"]),
+                    model=t["model"],
+                    image_sha256=sha,
+                    quality=float(t["quality"]),
+                    enrolled_by=_actor(body),
+                )
+                person.templates.append(row)
+                added += 1
+            row.legal_basis, row.legal_basis_note, row.review_at = basis, note, review_at
+        s.flush()
+        changed = created or renamed or added > 0 or removed > 0
+        if changed:
+            _audit(
+                ctx,
+                s,
+                body,
+                action=Action.enroll,
+                target=("hub_person", uid),
+                person=person.id,
+                details={
+                    "name": name,
+                    "templates_added": added,
+                    "templates_removed": removed,
+                    "legal_basis": basis.value,
+                },
+            )
+        return {"person_id": person.id, "added": added, "removed": removed, "changed": changed}
+
+
+def clear_identity(s: Session, person_id: int) -> int:
+    """Take the person's identity off their past events (the events stay: footage facts)."""
+    n = 0
+    for e in s.scalars(select(Event).where(Event.person_id == person_id)):
+        e.person_id, e.score, e.confidence = None, None, None
+        if e.kind == EventKind.known_person:
+            e.kind = EventKind.face
+        e.details = {k: v for k, v in (e.details or {}).items() if k not in IDENTITY_DETAILS}
+        n += 1
+    return n
+
+
+@register("person.remove")
+def person_remove(ctx: CommandContext, body: dict[str, Any]) -> dict[str, Any]:
+    uid = _uid(body)
+    with ctx.db.session() as s:
+        person = s.scalar(select(Person).where(Person.hub_uid == uid))
+        if person is None:
+            return {"removed": False}
+        templates = len(person.templates)
+        events = clear_identity(s, person.id)
+        _audit(
+            ctx,
+            s,
+            body,
+            action=Action.remove_person,
+            target=("hub_person", uid),
+            person=person.id,
+            details={"templates": templates, "events_cleared": events},
+        )
+        s.delete(person)
+        return {"removed": True, "templates": templates, "events_cleared": events}
+
+
+@register("watchlist.put")
+def watchlist_put(ctx: CommandContext, body: dict[str, Any]) -> dict[str, Any]:
+    uid, name = _uid(body), str(body.get("name") or "").strip()
+    if not name:
+        raise InputError("the pushed watchlist has no name")
+    action = WatchAction(body["action"])
+    wanted = set(body.get("members") or [])
+    with ctx.db.session() as s:
+        w = s.scalar(select(Watchlist).where(Watchlist.hub_uid == uid))
+        same_name = s.scalar(select(Watchlist).where(Watchlist.name == name))
+        if same_name is not None and same_name is not w:
+            raise InputError(f"site {ctx.site} has its own watchlist named {name!r}")
+        created = w is None
+        if w is None:
+            w = Watchlist(name=name, action=action, hub_uid=uid)
+            s.add(w)
+            s.flush()
+        before = (w.name, w.action, w.notes)
+        w.name, w.action, w.notes = name, action, str(body.get("notes") or "")
+        people = {
+            p.hub_uid: p.id
+            for p in s.scalars(select(Person).where(Person.hub_uid.in_(wanted)))
+            if p.hub_uid
+        }
+        members = {
+            m.person_id: m
+            for m in s.scalars(select(WatchlistMember).where(WatchlistMember.watchlist_id == w.id))
+        }
+        hub_people = set(
+            s.scalars(
+                select(Person.id).where(Person.id.in_(list(members)), Person.hub_uid.is_not(None))
+            )
+        )
+        added = [pid for pid in people.values() if pid not in members]
+        dropped = [pid for pid in hub_people if pid not in people.values()]  # site-local stay
+        for pid in added:
+            s.add(WatchlistMember(watchlist_id=w.id, person_id=pid))
+        for pid in dropped:
+            s.delete(members[pid])
+        changed = created or before != (w.name, w.action, w.notes) or bool(added or dropped)
+        if changed:
+            _audit(
+                ctx,
+                s,
+                body,
+                action=Action.change_watchlist,
+                target=("hub_watchlist", uid),
+                details={
+                    "name": name,
+                    "action": action.value,
+                    "members_added": len(added),
+                    "members_removed": len(dropped),
+                },
+            )
+        missing = sorted(wanted - set(people))
+        return {"watchlist_id": w.id, "changed": changed, "missing_members": missing}
+
+
+@register("watchlist.remove")
+def watchlist_remove(ctx: CommandContext, body: dict[str, Any]) -> dict[str, Any]:
+    uid = _uid(body)
+    with ctx.db.session() as s:
+        w = s.scalar(select(Watchlist).where(Watchlist.hub_uid == uid))
+        if w is None:
+            return {"removed": False}
+        _audit(
+            ctx,
+            s,
+            body,
+            action=Action.change_watchlist,
+            target=("hub_watchlist", uid),
+            details={"name": w.name, "change": "delete"},
+        )
+        s.delete(w)
+        return {"removed": True}
