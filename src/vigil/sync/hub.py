@@ -104,6 +104,7 @@ def store_batch(
                         confidence=e.get("confidence"),
                         zone=e.get("zone"),
                         details=e.get("details") or {},
+                        person_uid=e.get("person_uid"),
                         received_at=now,
                     )
                 )
