@@ -6,6 +6,8 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from sqlalchemy.orm import Session
+
 from vigil.config import VigilConfig
 from vigil.privacy.audit import Action, AuditLog
 from vigil.store.db import Database
@@ -49,8 +51,12 @@ class ChainAudit:
         self.db = db
 
     def __call__(self, entry: AuditEntry) -> None:
+        self.record_in(self.db, entry)
+
+    def record_in(self, where: Database | Session, entry: AuditEntry) -> None:
+        """Append `entry`; given a `Session`, inside that transaction (committed with it)."""
         self.log.record(
-            self.db,
+            where,
             actor=entry.actor,
             role=entry.role,
             action=entry.action,

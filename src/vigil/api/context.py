@@ -7,6 +7,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sqlalchemy.orm import Session
+
 from vigil.api.auditing import AuditEntry, AuditSink, ChainAudit
 from vigil.api.live import LiveFrames
 from vigil.api.security import LoginLimiter
@@ -83,6 +85,11 @@ class ApiContext:
             items = snap.cameras if snap else []
         return {c.name: c for c in items}
 
-    def record(self, entry: AuditEntry) -> None:
+    def record(self, entry: AuditEntry, session: Session | None = None) -> None:
+        """Audit `entry`. With `session`, the chain record joins that transaction, so a change
+        and its record are stored together or not at all (other sinks just get the entry)."""
         assert self.audit is not None
-        self.audit(entry)
+        if session is not None and isinstance(self.audit, ChainAudit):
+            self.audit.record_in(session, entry)
+        else:
+            self.audit(entry)

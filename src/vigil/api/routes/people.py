@@ -3,21 +3,29 @@
 from __future__ import annotations
 
 import hashlib
-from typing import Annotated
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, HTTPException, Query, Request, UploadFile
 from fastapi.responses import JSONResponse, Response
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 
-from vigil.api.deps import Ctx, Id, PeopleManager, audit
+from vigil.api.auditing import AuditEntry
+from vigil.api.context import ApiContext
+from vigil.api.deps import Ctx, Id, PeopleManager, Principal, client_address
 from vigil.api.schemas import CheckOut, EnrolOut, PersonOut, QualityOut
 from vigil.errors import InputError
 from vigil.faces.engine import FaceEngine, FaceObservation
-from vigil.faces.gallery import EnrolmentPhoto, PersonSummary, check_legal_basis
+from vigil.faces.gallery import AuditHook, EnrolmentPhoto, PersonSummary, check_legal_basis
 from vigil.privacy.audit import Action
 from vigil.store.models.faces import LegalBasis, Person
 from vigil.vision.image import load_image
 
 router = APIRouter(prefix="/people", tags=["people"])
+log = logging.getLogger(__name__)
 
 MAX_UPLOAD = 20 * 1024 * 1024
 MAX_PHOTOS = 20
@@ -58,6 +66,46 @@ def person_out(s: PersonSummary) -> PersonOut:
         enrolled_at=s.enrolled_at,
         enrolled_by=s.enrolled_by,
     )
+
+
+def audit_hook(
+    ctx: ApiContext,
+    request: Request,
+    p: Principal,
+    action: Action,
+    reason: str = "",
+    details: dict[str, Any] | None = None,
+) -> AuditHook:
+    """An audit record written inside the gallery change's own transaction (as the CLI's)."""
+
+    def hook(session: Session, person_id: int, templates: int) -> None:
+        entry = AuditEntry(
+            actor=p.username,
+            role=p.role.value,
+            action=action,
+            reason=reason,
+            target_kind="person",
+            target_id=str(person_id),
+            person=person_id,
+            source=client_address(request),
+            details={**(details or {}), "templates": templates},
+        )
+        ctx.record(entry, session)
+
+    return hook
+
+
+@contextmanager
+def refused_by_database(what: str) -> Iterator[None]:
+    """A failed write (the change or its audit record) rolled both back: say so, as a 503."""
+    try:
+        yield
+    except SQLAlchemyError as exc:
+        log.error("gallery change rolled back: %s", exc)
+        raise HTTPException(
+            503,
+            f"{what}: the database refused the change or its audit record ({type(exc).__name__})",
+        ) from exc
 
 
 @router.get("", response_model=list[PersonOut], summary="Every enrolled person")
@@ -117,20 +165,17 @@ def enrol(
         )
     good = [ph for _, ph in verdicts if ph is not None]
     gallery = ctx.gallery()
-    added = gallery.enroll(
-        name, good, legal_basis=legal_basis, legal_basis_note=note, enrolled_by=p.username
-    )
+    hook = audit_hook(ctx, request, p, Action.enroll, details={"legal_basis": legal_basis.value})
+    with refused_by_database("nothing was enrolled"):
+        added = gallery.enroll(
+            name,
+            good,
+            legal_basis=legal_basis,
+            legal_basis_note=note,
+            enrolled_by=p.username,
+            audit=hook,
+        )
     summary = next(s for s in gallery.people() if s.name == name)
-    audit(
-        ctx,
-        request,
-        p,
-        Action.enroll,
-        target_kind="person",
-        target_id=str(summary.id),
-        person=summary.id,
-        details={"templates_added": added, "legal_basis": legal_basis.value},
-    )
     return EnrolOut(person=person_out(summary), added=added, photos=[q for q, _ in verdicts])
 
 
@@ -151,16 +196,7 @@ def remove(
         name = person.name if person else None
     if name is None:
         raise HTTPException(404, f"no enrolled person with id {person_id}")
-    n = ctx.gallery().remove(name)
-    audit(
-        ctx,
-        request,
-        p,
-        Action.remove_person,
-        reason=reason,
-        target_kind="person",
-        target_id=str(person_id),
-        person=person_id,
-        details={"templates_deleted": n},
-    )
+    hook = audit_hook(ctx, request, p, Action.remove_person, reason=reason)
+    with refused_by_database("nobody was removed"):
+        ctx.gallery().remove(name, audit=hook)
     return Response(status_code=204)
