@@ -10,7 +10,14 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 from vigil.errors import ConfigError
 
@@ -207,6 +214,23 @@ class CameraConfig(Section):
         "analysis, in live view and in exports: nothing inside is detected, recognised or "
         "kept as a snapshot.",
     )
+    privacy_masks_burn_in: bool = Field(
+        False,
+        description="Also black out the privacy masks in this camera's recordings: its stream is "
+        "decoded, masked and re-encoded (H.264) instead of copied, so masked areas never reach "
+        "the disk. Costs CPU (measure it with `vigil bench record --burn-in`).",
+    )
+
+    @field_validator("privacy_masks_burn_in")
+    @classmethod
+    def _burn_in_needs_masks(cls, burn_in: bool, info: ValidationInfo) -> bool:
+        if burn_in and not info.data.get("privacy_masks"):
+            raise ValueError(
+                "privacy_masks_burn_in is on but this camera has no privacy_masks: add the "
+                "polygons to black out, or turn burn-in off"
+            )
+        return burn_in
+
     privacy_view: PrivacyViewConfig = Field(
         default_factory=PrivacyViewConfig,
         description="Privacy-protected viewing: who sees people pixelated on this camera.",

@@ -1,7 +1,9 @@
 """Continuous recording: one thread per camera copies packets into segments; a service runs N.
 
 Per camera (`CameraRecorder`): connect, copy packets by stream copy into fMP4 segments cut
-at keyframes, reconnect with capped exponential backoff, and keep a `CameraStatus`.
+at keyframes (for a camera with `privacy_masks_burn_in`: the masked H.264 packets of a
+`MaskBurner`, written the same way), reconnect with capped exponential backoff, and keep a
+`CameraStatus`.
 Wall clock: a segment's start is the wall-clock time its first keyframe arrived; later
 packets are placed by their pts deltas from that anchor. A stream restart, a dts going
 backwards or jumping, or pts drifting from the wall clock by more than `max_drift_s` closes
@@ -17,11 +19,14 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import av
+
+from vigil.camera.burn import BurnError, MaskBurner
 from vigil.camera.index import RepairReport, recordings_dir, repair_index
 from vigil.camera.retention import DiskState
 from vigil.camera.segment import SegmentInfo, SegmentWriter, StorageError
@@ -175,7 +180,7 @@ class CameraRecorder(threading.Thread):
                 self._went_offline(State.OFFLINE, "stream ended: the camera or server went away")
             except SourceError as exc:
                 self._went_offline(State.OFFLINE, str(exc))
-            except StorageError as exc:
+            except (StorageError, BurnError) as exc:
                 self._went_offline(State.ERROR, str(exc))
             except Exception as exc:  # never let one camera's bug kill the thread silently
                 log.exception("%s: recorder failed", self.camera.name)
@@ -219,7 +224,9 @@ class CameraRecorder(threading.Thread):
             except Exception:
                 log.exception("%s: segment listener failed", self.camera.name)
 
-    def _open_segment(self, src: PacketSource, start: datetime) -> SegmentWriter:
+    def _open_segment(
+        self, template: av.video.stream.VideoStream, start: datetime
+    ) -> SegmentWriter:
         if self.opt.disk_check is not None:
             disk = self.opt.disk_check()
             if not disk.ok:
@@ -228,7 +235,7 @@ class CameraRecorder(threading.Thread):
             self.root,
             self.camera.name,
             start,
-            src.stream,
+            template,
             db=self.db,
             fsync_on_close=self.opt.fsync_on_close,
             fsync_interval_s=self.opt.fsync_interval_s,
@@ -240,7 +247,28 @@ class CameraRecorder(threading.Thread):
         return writer
 
     def _record(self, src: PacketSource) -> bool:
-        """Copy packets until the source ends (True) or stop; raise on failure."""
+        """Record until the source ends (True) or stop; raise on failure."""
+        if not self.camera.privacy_masks_burn_in:
+            return self._write_packets(src.packets(), lambda: src.stream)
+        burner = MaskBurner(src.stream, self.camera.privacy_masks)
+        try:
+            return self._write_packets(
+                burner.packets(src.packets()), lambda: burner.template, cut_on_new_template=True
+            )
+        finally:
+            burner.close()
+
+    def _write_packets(
+        self,
+        packets: Iterator[av.Packet],
+        template: Callable[[], av.video.stream.VideoStream | None],
+        *,
+        cut_on_new_template: bool = False,
+    ) -> bool:
+        """Write packets into segments: cut at keyframes, anchored to the wall clock.
+        `template` gives the stream a new segment copies its codec parameters from; with
+        `cut_on_new_template`, a new one (a burn-in encoder restarted) ends the open segment.
+        (A looped file reopens its source: same parameters, so copy keeps its segment.)"""
         seg_len = float(self.camera.segment_seconds)
         anchor_wall: datetime | None = None  # wall clock of anchor_ts
         anchor_ts = 0.0
@@ -248,7 +276,8 @@ class CameraRecorder(threading.Thread):
         prev_end = self._last_end  # end of the previous segment (no overlaps, even across
         # reconnects)
         first = True
-        for pkt in src.packets():
+        writer_template: av.video.stream.VideoStream | None = None
+        for pkt in packets:
             if self._stop_event.is_set():
                 return True
             tb = pkt.time_base
@@ -290,16 +319,23 @@ class CameraRecorder(threading.Thread):
             wall = anchor_wall + timedelta(seconds=ts - anchor_ts)
 
             writer = self._writer
+            current = template()
+            assert current is not None, "a packet came before its stream was known"
             if writer is None:
-                writer = self._open_segment(src, wall)
-            elif pkt.is_keyframe and (wall - writer.start).total_seconds() >= seg_len:
+                writer_template = current
+                writer = self._open_segment(current, wall)
+            elif pkt.is_keyframe and (
+                (wall - writer.start).total_seconds() >= seg_len
+                or (cut_on_new_template and current is not writer_template)
+            ):
                 prev_end = writer.wall(writer.end_s)
                 self._finish_segment()
                 # Re-anchor to the wall clock at segment boundaries if the camera clock drifted.
                 if abs((wall - now).total_seconds()) > 1.0:
                     anchor_wall, anchor_ts = max(now, prev_end), ts
                     wall = anchor_wall
-                writer = self._open_segment(src, wall)
+                writer_template = current
+                writer = self._open_segment(current, wall)
             writer.write(pkt)
             writer.checkpoint(self.opt.index_interval_s)
         return True

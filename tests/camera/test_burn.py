@@ -1,0 +1,168 @@
+"""Privacy masks burned into recordings (issue 7): black on disk, indexed, playable, exportable,
+while a camera without burn-in in the same service is still stream-copied."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from tests.camera.conftest import decode_all, wait_for
+from vigil.camera.burn import MaskBurner
+from vigil.camera.export import export_clip
+from vigil.camera.index import camera_segments, coverage, probe_segment, recordings_dir
+from vigil.camera.recorder import RecorderOptions, RecordingService
+from vigil.cli import app
+from vigil.config import CameraConfig
+from vigil.store.db import Database
+
+FAST = RecorderOptions(
+    io_timeout_s=1.0,
+    backoff_initial_s=0.5,
+    backoff_max_s=1.0,
+    index_interval_s=0.5,
+    status_interval_s=0.5,
+)
+# A rectangle in the upper left of the 768x576 street scene (fractions of the frame).
+MASK = [(0.1, 0.1), (0.5, 0.1), (0.5, 0.6), (0.1, 0.6)]
+INSIDE = (slice(round(0.12 * 576), round(0.58 * 576)), slice(round(0.12 * 768), round(0.48 * 768)))
+OUTSIDE = (slice(round(0.65 * 576), 576), slice(round(0.55 * 768), 768))
+
+
+def _frames(path: Path) -> list[np.ndarray]:
+    with av.open(str(path)) as c:
+        return [f.to_ndarray(format="bgr24") for f in c.decode(c.streams.video[0])]
+
+
+def _assert_masked(frames: list[np.ndarray]) -> None:
+    assert frames
+    for img in frames:
+        assert img[INSIDE].max() <= 24, "a pixel under the mask is not black"
+        assert img[OUTSIDE].mean() > 40, "the rest of the picture must stay visible"
+
+
+def _sps(extradata: bytes) -> bytes:
+    """The H.264 sequence parameter set in MP4 (avcC) or RTSP (Annex B) extradata."""
+    if extradata[:1] == b"\x01":  # avcC: header, count, 2-byte length, SPS
+        return extradata[8 : 8 + int.from_bytes(extradata[6:8])]
+    nals = extradata.replace(b"\x00\x00\x00\x01", b"\x00\x00\x01").split(b"\x00\x00\x01")
+    return next(n for n in nals if n and n[0] & 0x1F == 7)
+
+
+def _recorded_sps(path: Path) -> bytes:
+    with av.open(str(path)) as c:
+        return _sps(bytes(c.streams.video[0].codec_context.extradata or b""))
+
+
+@pytest.mark.timeout(90)
+def test_burned_camera_records_masked_footage_beside_a_copied_one(
+    rtsp_server, data_dir: Path, tmp_path: Path
+) -> None:
+    srv = rtsp_server()
+    db = Database(f"sqlite:///{data_dir / 'vigil.db'}")
+    masked = CameraConfig(
+        name="masked",
+        url=srv.url,
+        segment_seconds=2,
+        privacy_masks=[MASK],
+        privacy_masks_burn_in=True,
+    )
+    # Masks alone (no burn-in) leave the recording untouched: stream copy.
+    plain = CameraConfig(name="plain", url=srv.url, segment_seconds=2, privacy_masks=[MASK])
+    t0 = datetime.now(UTC)
+    svc = RecordingService([masked, plain], data_dir, db, FAST)
+    svc.start()
+    try:
+        assert wait_for(lambda: all(s.segments_written >= 3 for s in svc.statuses()), 30)
+        st = svc.statuses()[0]
+        assert st.name == "masked" and st.online and st.error == ""
+        assert st.fps and 8 <= st.fps <= 12
+    finally:
+        svc.stop()
+    t1 = datetime.now(UTC)
+    root = recordings_dir(data_dir)
+
+    segs = camera_segments(db, "masked")
+    assert len(segs) >= 3
+    for s in segs:  # indexed like a copied segment: complete, starts at a keyframe, exact end
+        path = root / s.path
+        assert s.complete and s.keyframes and s.keyframes[0] == 0.0
+        probe = probe_segment(path)
+        assert probe.packets > 0
+        assert abs(probe.duration - (s.end - s.start).total_seconds()) < 0.15
+        assert s.size_bytes == path.stat().st_size
+    # wall clock as the copy path: inside the run, about 2 s each, back to back
+    assert t0 - timedelta(seconds=1) <= segs[0].start and segs[-1].end <= t1 + timedelta(seconds=1)
+    for s in segs[:-1]:
+        assert 1.9 <= (s.end - s.start).total_seconds() <= 2.2
+    assert len(coverage(segs, tolerance_s=0.15).spans) == 1
+    for s in segs[:-1]:  # every frame is there (10 fps) and every one is masked
+        frames = _frames(root / s.path)
+        assert len(frames) >= 19
+        _assert_masked(frames)
+    with av.open(str(root / segs[0].path)) as c:
+        cc = c.streams.video[0].codec_context
+        assert (cc.name, cc.width, cc.height) == ("h264", 768, 576)
+
+    # the unmasked camera was stream-copied: the source's own SPS/PPS, its picture intact
+    plain_segs = camera_segments(db, "plain")
+    plain_first = root / plain_segs[0].path
+    with av.open(srv.url, options={"rtsp_transport": "tcp"}) as src:
+        source_sps = _sps(bytes(src.streams.video[0].codec_context.extradata or b""))
+    assert _recorded_sps(plain_first) == source_sps
+    assert _recorded_sps(root / segs[0].path) != source_sps  # re-encoded
+    assert _frames(plain_first)[0][INSIDE].mean() > 40  # the scene under the mask is not dark
+
+    # export across segment boundaries keeps the mask (the file is what was recorded)
+    out = tmp_path / "clip.mp4"
+    result = export_clip(db, data_dir, "masked", segs[0].start, segs[2].end, out)
+    assert result.segments >= 3 and result.frames >= 50
+    assert decode_all(out) == result.frames
+    _assert_masked(_frames(out))
+
+
+def test_burner_keeps_timestamps_and_keyframes(h264_file: Path) -> None:
+    """Packet in, packet out: same pts, a keyframe wherever the source had one."""
+    with av.open(str(h264_file)) as c:
+        vs = c.streams.video[0]
+        burner = MaskBurner(vs, [MASK])
+        src_pts, src_keys, out = [], [], []
+        for pkt in c.demux(vs):
+            if pkt.size == 0:
+                continue
+            src_pts.append(pkt.pts)
+            if pkt.is_keyframe:
+                src_keys.append(pkt.pts)
+            out += burner.burn(pkt)
+        out += burner.flush()
+        template = burner.template
+        assert template is not None and template.codec_context.extradata
+    # zerolatency: every frame comes out at once, with the source's timestamps
+    assert [p.pts for p in out] == src_pts
+    assert [p.dts for p in out] == src_pts
+    assert [p.pts for p in out if p.is_keyframe] == src_keys
+    assert len(src_keys) == 4 and burner.frames == 40 and burner.decode_errors == 0
+
+
+def test_burn_in_without_masks_is_refused_by_config_check(tmp_path: Path) -> None:
+    f = tmp_path / "vigil.yaml"
+    f.write_text(
+        "cameras:\n  - name: gate\n    url: rtsp://cam/s\n    privacy_masks_burn_in: true\n"
+    )
+    res = CliRunner().invoke(app, ["config", "check", str(f)])
+    assert res.exit_code == 1
+    text = " ".join(res.output.split())
+    assert "line 4: cameras[0].privacy_masks_burn_in" in text
+    assert "no privacy_masks" in text
+    f.write_text(
+        "cameras:\n"
+        "  - name: gate\n"
+        "    url: rtsp://cam/s\n"
+        "    privacy_masks: [[[0, 0], [0.5, 0], [0.5, 0.5]]]\n"
+        "    privacy_masks_burn_in: true\n"
+    )
+    assert CliRunner().invoke(app, ["config", "check", str(f)]).exit_code == 0
