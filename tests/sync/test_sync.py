@@ -50,6 +50,7 @@ class Net:
                 "hub",
                 leaf_port=leaf,
                 sites=[SiteLogin(s, f"pw-{s}") for s in SITES],
+                hub_secret="hub-secret",
             ),
             root,
         )
@@ -154,7 +155,7 @@ def test_two_sites_outage_and_crash(net: Net) -> None:
         pubs = {s: EdgePublisher(net.dbs[s], s, net.edges[s].url) for s in SITES}
         for p in pubs.values():
             await p.connect()
-        hub = HubConsumer(net.hub_db, net.hub.url, list(SITES), thumbs_dir=net.root / "thumbs")
+        hub = HubConsumer(net.hub_db, net.hub.access, list(SITES), thumbs_dir=net.root / "thumbs")
         task = asyncio.create_task(hub.run())
         try:
             # 1. links up
@@ -248,7 +249,7 @@ def test_publisher_killed_mid_burst(net: Net) -> None:
         return p
 
     async def scenario() -> None:
-        hub = HubConsumer(net.hub_db, net.hub.url, [site])
+        hub = HubConsumer(net.hub_db, net.hub.access, [site])
         task = asyncio.create_task(hub.run())
         try:
             p = start()

@@ -97,6 +97,7 @@ def run(
                 "hub",
                 leaf_port=leaf,
                 sites=[SiteLogin(n, "pw-" + n) for n in names],
+                hub_secret="bench-hub-secret",
             ),
             root,
         )
@@ -160,7 +161,7 @@ async def _run(
         *(_publish(e.url, n, 0, per_site) for e, n in zip(edges, names, strict=True))
     )
     db = _db(root, "hub", postgres)
-    consumer = HubConsumer(db, hub.url, names)
+    consumer = HubConsumer(db, hub.access, names)
     task = asyncio.create_task(consumer.run())
     t0 = time.monotonic()
     total = per_site * len(names)

@@ -52,7 +52,7 @@ def hub(
     every site's events, camera status, audit records and thumbnails into the hub database."""
     from vigil.store.db import Database
     from vigil.sync.hub import HubConsumer
-    from vigil.sync.server import NatsServer, ServerSpec
+    from vigil.sync.server import NatsServer, ServerSpec, hub_secret
 
     logins = _logins(site)
     out = Console()
@@ -70,6 +70,7 @@ def hub(
         host=host,
         leaf_port=leaf_port,
         sites=logins,
+        hub_secret=hub_secret(hub_dir),
     )
     server = NatsServer(spec, hub_dir)
     server.start()
@@ -77,7 +78,9 @@ def hub(
         f"hub: nats {server.url}, leaf nodes on {host}:{leaf_port}, sites: "
         + ", ".join(s.site for s in logins)
     )
-    consumer = HubConsumer(db, server.url, [s.site for s in logins], thumbs_dir=hub_dir / "thumbs")
+    consumer = HubConsumer(
+        db, server.access, [s.site for s in logins], thumbs_dir=hub_dir / "thumbs"
+    )
 
     async def main() -> None:
         loop = asyncio.get_running_loop()

@@ -221,14 +221,15 @@ class EdgePublisher:
                         select(Event).where(Event.id > after).order_by(Event.id).limit(self.batch)
                     )
                 )
-                hub_uids = dict(
-                    s.execute(
+                hub_uids: dict[int, str] = {
+                    pid: huid
+                    for pid, huid in s.execute(
                         select(Person.id, Person.hub_uid).where(
-                            Person.id.in_({e.person_id for e in rows if e.person_id}),
+                            Person.id.in_([e.person_id for e in rows if e.person_id]),
                             Person.hub_uid.is_not(None),
                         )
-                    ).tuples()
-                )
+                    )
+                }
             if not rows:
                 return done
             acked = await self._publish_batch(

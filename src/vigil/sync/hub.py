@@ -25,14 +25,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import nats
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js.api import AckPolicy, ConsumerConfig
 from sqlalchemy import select
 
 from vigil.store.db import Database
 from vigil.store.models import HubAuditRecord, HubCameraStatus, HubEvent, HubSite
-from vigil.sync.edge import HUB_CONSUMER, STREAMS, _quiet
+from vigil.sync.edge import HUB_CONSUMER, STREAMS
+from vigil.sync.server import HubAccess, connect_site
 
 
 def _dt(value: str | None) -> datetime | None:
@@ -151,10 +151,11 @@ def store_batch(
 
 @dataclass
 class HubConsumer:
-    """Pulls every listed site's streams into `db`. `run()` until `stop()`."""
+    """Pulls every listed site's streams into `db`, each site through its own account at the
+    hub (`connect_site`). `run()` until `stop()`."""
 
     db: Database
-    nats_url: str
+    hub: HubAccess
     sites: list[str]
     thumbs_dir: Path | None = None
     batch: int = 500
@@ -164,19 +165,18 @@ class HubConsumer:
     _write: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     async def run(self) -> None:
-        nc = await nats.connect(
-            self.nats_url,
-            max_reconnect_attempts=-1,
-            reconnect_time_wait=0.2,
-            error_cb=_quiet,
-            name="vigil-hub",
-        )
+        await asyncio.gather(*(self._site(site) for site in self.sites))
+
+    async def _site(self, site: str) -> None:
+        nc = await connect_site(self.hub, site)
         try:
-            await asyncio.gather(
-                *(self._pull(nc, site, stream) for site in self.sites for stream in STREAMS)
-            )
+            await asyncio.gather(*(self._pull(nc, site, stream) for stream in STREAMS))
         finally:
-            await nc.drain()
+            # not drain(): a pull subscription's undelivered buffer can keep it waiting for
+            # its 30 s timeout; unacked messages are simply redelivered to the next run
+            with contextlib.suppress(Exception):
+                await nc.flush(timeout=1)  # the last acks
+            await nc.close()
 
     def stop(self) -> None:
         self._stop.set()

