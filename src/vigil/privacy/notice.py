@@ -42,10 +42,13 @@ class CameraLine:
     retention_days: float
     detects_faces: bool
     recognises: bool
+    masks_burned_in: bool = False  # privacy masks blacked out before recording
 
     @property
     def does(self) -> str:
         parts = ["records video" if self.records else "live view only, nothing recorded"]
+        if self.records and self.masks_burned_in:
+            parts.append("masked areas are blacked out before recording and never recorded")
         if self.detects_faces:
             parts.append("detects people and faces")
         if self.recognises:
@@ -107,6 +110,7 @@ def _camera_lines(config: VigilConfig) -> list[CameraLine]:
             retention_days=float(c.retention_days),
             detects_faces=c.analysis.enabled,
             recognises=config.recognises(c),
+            masks_burned_in=c.privacy_masks_burn_in,
         )
         for c in config.cameras
         if c.enabled
