@@ -179,9 +179,11 @@ def pubkey(
     out: Path | None = typer.Option(None, "--out", help="Write the PEM here instead."),
 ) -> None:
     """The site's public key (PEM): keep a copy off this machine to check checkpoints later."""
-    from vigil.privacy.keys import load_or_create, public_pem
+    from vigil.privacy.keys import configure, load_or_create, public_pem
 
-    key = load_or_create(state(ctx).data_dir)
+    st = state(ctx)
+    configure(st.data_dir, st.config.privacy.signing_key_passphrase_file)
+    key = load_or_create(st.data_dir)
     pem = public_pem(key.public)
     if out is None:
         typer.echo(pem, nl=False)

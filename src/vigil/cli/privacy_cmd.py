@@ -16,6 +16,10 @@ app = typer.Typer(
 EXIT_BAD_MANIFEST = 4
 
 
+key_app = typer.Typer(help="The site signing key: status, encrypt at rest, rotate.")
+app.add_typer(key_app, name="key")
+
+
 def register(app_: typer.Typer) -> None:
     app_.add_typer(app, name="privacy")
 
@@ -43,13 +47,15 @@ def status(
         "last_run": read_report(st.data_dir),
         "templates_due_review": [d.__dict__ for d in due],
         "audit_records_past_retention": audit_past_retention(st.db(), st.config, now),
+        "signing_key": _key_info(ctx),
     }
     if as_json:
         print_json(info)
         return
     console.print(
         f"retention: snapshots {p.snapshot_retention_days:g} d, unknown faces "
-        f"{p.unknown_face_retention_days:g} d, audit {p.audit_retention_days:g} d (not deleted), "
+        f"{p.unknown_face_retention_days:g} d, audit {p.audit_retention_days:g} d (deleted up "
+        "to a signed checkpoint), "
         "footage per camera: "
         + (", ".join(f"{c.name} {c.retention_days:g} d" for c in st.config.cameras) or "-")
     )
@@ -73,8 +79,136 @@ def status(
     if info["audit_records_past_retention"]:
         console.print(
             f"[yellow]{info['audit_records_past_retention']} audit record(s) are past the audit "
-            "retention[/]; they are kept (append-only; truncation needs a signed checkpoint)"
+            "retention[/]; the next retention pass deletes them up to the newest signed "
+            "checkpoint among them"
         )
+    _print_key_info(info["signing_key"])
+
+
+def _key_info(ctx: typer.Context) -> dict:
+    """The signing key's state at rest, for `status` and `key status`."""
+    from vigil.privacy import keys
+
+    st = state(ctx)
+    keys.configure(st.data_dir, st.config.privacy.signing_key_passphrase_file)
+    encrypted = keys.is_encrypted(st.data_dir)
+    source = keys.passphrase_source(st.data_dir)
+    current = keys.load_public(st.data_dir) if encrypted is not None else None
+    warning = None
+    if encrypted is False:
+        warning = (
+            "the site signing key is stored unencrypted: set "
+            "privacy.signing_key_passphrase_file (or "
+            f"{keys.PASSPHRASE_ENV}) and run `vigil privacy key encrypt`"
+        )
+    elif encrypted and source is None:
+        warning = "the site signing key is encrypted but no passphrase is configured: "
+        warning += "nothing can be signed (audit checkpoints, export manifests)"
+    return {
+        "path": str(keys.key_dir(st.data_dir) / keys.PRIVATE_NAME),
+        "exists": encrypted is not None,
+        "encrypted": bool(encrypted),
+        "passphrase_from": source,
+        "key_id": current.key_id if current else None,
+        "retired": [
+            {
+                "key_id": e.key.key_id,
+                "valid_from": e.valid_from.isoformat() if e.valid_from else None,
+                "valid_until": e.valid_until.isoformat() if e.valid_until else None,
+            }
+            for e in keys.retired(st.data_dir)
+        ],
+        "warning": warning,
+    }
+
+
+def _print_key_info(info: dict) -> None:
+    if not info["exists"]:
+        console.print("signing key: not created yet (made at the first checkpoint or export)")
+    else:
+        state_ = "encrypted" if info["encrypted"] else "NOT encrypted"
+        source = f", passphrase from {info['passphrase_from']}" if info["passphrase_from"] else ""
+        console.print(f"signing key {info['key_id']}: {state_} at rest{escape(source)}")
+        for r in info["retired"]:
+            console.print(f"  retired key {r['key_id']}: signed until {r['valid_until']}")
+    if info["warning"]:
+        console.print(f"[yellow]warning:[/] {escape(info['warning'])}")
+
+
+@key_app.command("status")
+def key_status(
+    ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="Print JSON.")
+) -> None:
+    """Whether the signing key is encrypted at rest, where its passphrase comes from, old keys."""
+    info = _key_info(ctx)
+    if as_json:
+        print_json(info)
+    else:
+        _print_key_info(info)
+
+
+@key_app.command("encrypt")
+def key_encrypt(
+    ctx: typer.Context,
+    current_passphrase_file: Path | None = typer.Option(
+        None,
+        "--current-passphrase-file",
+        help="The passphrase that unlocks the key now, when it is already encrypted and the "
+        "configured passphrase is the new one.",
+    ),
+) -> None:
+    """Encrypt the signing key with the configured passphrase (or re-encrypt it: a new one)."""
+    from vigil.errors import InputError
+    from vigil.privacy import keys
+    from vigil.privacy.audit import Action
+
+    st = state(ctx)
+    keys.configure(st.data_dir, st.config.privacy.signing_key_passphrase_file)
+    secret = keys.passphrase(st.data_dir)
+    if secret is None:
+        raise InputError(
+            "no passphrase configured to encrypt the signing key with",
+            hint=f"set privacy.signing_key_passphrase_file in vigil.yaml or {keys.PASSPHRASE_ENV}",
+        )
+    current = (
+        keys.read_passphrase_file(current_passphrase_file) if current_passphrase_file else None
+    )
+    was = keys.is_encrypted(st.data_dir)
+    if was is None:
+        keys.load_or_create(st.data_dir)  # a new key is created encrypted
+    key = keys.encrypt(st.data_dir, secret, current_secret=current)
+    st.audit(
+        Action.change_config,
+        target=("signing_key", key.key_id),
+        details={"encrypted": True, "was_encrypted": bool(was)},
+    )
+    console.print(
+        f"signing key {key.key_id} is encrypted at rest (passphrase from "
+        f"{escape(keys.passphrase_source(st.data_dir) or '?')})"
+    )
+
+
+@key_app.command("rotate")
+def key_rotate(ctx: typer.Context) -> None:
+    """Replace the signing key; the old public key is kept so older signatures still verify."""
+    from vigil.privacy import keys
+    from vigil.privacy.audit import Action
+
+    st = state(ctx)
+    log = st.audit_log
+    log.checkpoint(st.db())  # the chain so far is signed by the key that is going away
+    old, new = keys.rotate(st.data_dir)
+    st.audit(
+        Action.rotate_key,
+        target=("signing_key", new.key_id),
+        details={"old_key_id": old.key_id, "new_key_id": new.key_id},
+    )
+    cp = log.checkpoint(st.db())
+    console.print(
+        f"new signing key {new.key_id} (old key {old.key_id} kept as a public key for "
+        f"signatures made before now); checkpoint at record {cp.seq if cp else '-'}"
+    )
+    console.print("keep a copy of the new public key off this machine: `vigil audit pubkey`")
 
 
 @app.command()

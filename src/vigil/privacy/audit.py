@@ -283,6 +283,7 @@ class AuditLog:
         self.data_dir = data_dir
         self.checkpoint_every = checkpoint_every
         self._key: keys.SiteKey | None = None
+        self._key_stamp: tuple[int, int] | None = None
 
     @classmethod
     def from_config(cls, config: VigilConfig) -> AuditLog:
@@ -291,8 +292,11 @@ class AuditLog:
 
     @property
     def key(self) -> keys.SiteKey:
-        if self._key is None:
+        """The site key, loaded again when its file changed (a rotation by another process)."""
+        stamp = keys.file_stamp(self.data_dir)
+        if self._key is None or stamp != self._key_stamp:
             self._key = keys.load_or_create(self.data_dir)
+            self._key_stamp = keys.file_stamp(self.data_dir)
         return self._key
 
     def record(

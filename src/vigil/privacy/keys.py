@@ -294,6 +294,15 @@ def keyring(data_dir: Path) -> dict[str, KeyEntry]:
     return ring
 
 
+def file_stamp(data_dir: Path) -> tuple[int, int] | None:
+    """(inode, mtime ns) of the private key file: changes when the key is replaced."""
+    try:
+        st = (key_dir(data_dir) / PRIVATE_NAME).stat()
+    except FileNotFoundError:
+        return None
+    return st.st_ino, st.st_mtime_ns
+
+
 def load_or_create(data_dir: Path) -> SiteKey:
     """The site signing key, created (0600, folder 0700) the first time it is needed."""
     folder = key_dir(data_dir)
