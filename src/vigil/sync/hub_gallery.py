@@ -613,20 +613,17 @@ class HubPusher:
         for site, items in (await asyncio.to_thread(self._due)).items():
             try:
                 nc = await self._conn(site)
-            except Exception:
-                out.unreachable.append(site)
+            except Exception as exc:
+                await self._unreachable(out, site, [i[0] for i in items], exc)
                 continue
-            for push_id, verb, body in items:
+            for k, (push_id, verb, body) in enumerate(items):
                 try:
                     msg = await nc.request(
                         subject(site, verb), json.dumps(body).encode(), timeout=self.timeout_s
                     )
                     reply = json.loads(msg.data)
                 except Exception as exc:  # no responders, timeout, link down: next round
-                    await asyncio.to_thread(
-                        self._settle, push_id, f"site unreachable: {type(exc).__name__}", False
-                    )
-                    out.unreachable.append(site)
+                    await self._unreachable(out, site, [i[0] for i in items[k:]], exc)
                     break
                 if reply.get("ok"):
                     await asyncio.to_thread(self._settle, push_id, None)
@@ -637,6 +634,15 @@ class HubPusher:
                     )
                     out.refused += 1
         return out
+
+    async def _unreachable(
+        self, out: PushRound, site: str, push_ids: list[int], exc: Exception
+    ) -> None:
+        out.unreachable.append(site)
+        for push_id in push_ids:
+            await asyncio.to_thread(
+                self._settle, push_id, f"site unreachable: {type(exc).__name__}", False
+            )
 
     async def run(self) -> None:
         try:

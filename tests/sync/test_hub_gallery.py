@@ -1,0 +1,366 @@
+"""The hub's gallery: enrol at the hub, push to the sites a watchlist names (real nats-servers,
+each site answering commands through `vigil.sync.commands`), removal everywhere, and search
+by photo across sites with pgvector HNSW on embedded PostgreSQL (pgserver)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import tempfile
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import nats
+import numpy as np
+import pytest
+from sqlalchemy import select, text
+
+from vigil.config import VigilConfig
+from vigil.faces.calibration import Calibration
+from vigil.pipeline.events import create_event
+from vigil.privacy.audit import AuditLog, ReasonRequired
+from vigil.store.db import Database
+from vigil.store.models import AuditRecord, Event, Person, Template, Watchlist
+from vigil.store.models.events import WatchAction
+from vigil.store.models.faces import LegalBasis
+from vigil.store.models.hub import HubEvent
+from vigil.sync import hub_gallery as hg
+from vigil.sync.commands import CommandContext, handle
+from vigil.sync.edge import EdgePublisher, _quiet
+from vigil.sync.hub import HubConsumer
+from vigil.sync.server import connect_site, find_binary
+
+from .test_sync import Net, await_for, net  # noqa: F401  (fixture)
+
+MODEL = "sface-test"
+CAL = Calibration.default(MODEL)
+ADMIN = hg.Actor("admin-ann")
+
+
+def unit(v: np.ndarray) -> np.ndarray:
+    return (v / np.linalg.norm(v, axis=-1, keepdims=True)).astype(np.float32)
+
+
+def template(vec: np.ndarray, tag: str) -> hg.TemplateIn:
+    return hg.TemplateIn(vec, tag.ljust(64, "0")[:64], 0.9, MODEL)
+
+
+def audit_rows(db: Database) -> list[AuditRecord]:
+    with db.session() as s:
+        return list(s.scalars(select(AuditRecord).order_by(AuditRecord.seq)))
+
+
+# --- search by photo (PostgreSQL + pgvector) ---
+
+
+def _fill(db: Database, rng: np.random.Generator, people: int, per: int) -> np.ndarray:
+    """`people` hub people with `per` templates each around their own centre; returns centres."""
+    centres = unit(rng.normal(size=(people, 128)))
+    with db.session() as s:
+        for i, c in enumerate(centres):
+            pid = s.execute(
+                text(
+                    "INSERT INTO hub_people (uid, name, legal_basis, legal_basis_note, "
+                    "enrolled_by, enrolled_at) VALUES (:u, :n, 'consent', '', 'fill', now()) "
+                    "RETURNING id"
+                ),
+                {"u": str(uuid.uuid4()), "n": f"filler {i}"},
+            ).scalar_one()
+            vecs = unit(c + rng.normal(scale=0.04, size=(per, 128)))
+            s.execute(
+                text(
+                    "INSERT INTO hub_templates (person_id, embedding, model, image_sha256, "
+                    "quality, enrolled_at, vec) VALUES "
+                    "(:p, :e, :m, :h, 0.9, now(), CAST(:v AS vector))"
+                ),
+                [
+                    {"p": pid, "e": v.tobytes(), "m": MODEL, "h": f"{i}-{k}", "v": str(v.tolist())}
+                    for k, v in enumerate(vecs)
+                ],
+            )
+    return centres
+
+
+def test_search_across_sites_with_hnsw() -> None:
+    pytest.importorskip("pgserver")
+    from vigil.sync.pg import embedded_postgres_url
+
+    rng = np.random.default_rng(7)
+    with tempfile.TemporaryDirectory(prefix="pg", dir="/tmp") as tmp:
+        db = Database(embedded_postgres_url(Path(tmp) / "pg"))
+        audit = AuditLog(Path(tmp) / "keys")
+        try:
+            _fill(db, rng, people=400, per=8)  # 3,200 templates
+            dana = unit(rng.normal(size=128))
+            uid, added = hg.enrol(
+                db,
+                audit,
+                ADMIN,
+                "Dana",
+                [
+                    template(unit(dana + rng.normal(scale=0.04, size=128)), f"d{k}")
+                    for k in range(3)
+                ],
+                legal_basis=LegalBasis.consent,
+                reason="contractor badge",
+            )
+            assert added == 3
+            with db.session() as s:
+                now = datetime.now(UTC)
+                for i, (site, who) in enumerate(
+                    [("north", uid), ("south", uid), ("south", None), ("north", uid)]
+                ):
+                    s.add(
+                        HubEvent(
+                            uid=str(uuid.uuid4()),
+                            site=site,
+                            edge_id=i,
+                            camera="gate",
+                            kind="known_person" if who else "person",
+                            start=now,
+                            person_uid=who,
+                        )
+                    )
+                # the planner uses the HNSW index for the nearest-template query
+                s.execute(text("SET LOCAL enable_seqscan = off"))
+                plan = "\n".join(
+                    s.execute(
+                        text(
+                            "EXPLAIN SELECT person_id FROM hub_templates "
+                            "ORDER BY vec <=> CAST(:q AS vector) LIMIT 10"
+                        ),
+                        {"q": str(dana.tolist())},
+                    ).scalars()
+                )
+            assert "ix_hub_templates_vec" in plan, plan
+
+            probe = unit(dana + rng.normal(scale=0.05, size=128))
+            result = hg.search_across_sites(
+                db, probe, who=ADMIN, reason="incident 2026-17", audit=audit, calibration=CAL
+            )
+            assert result.method == "hnsw"
+            assert (result.match.name, result.match.person_uid) == ("Dana", uid)
+            assert len(result.events) == 3
+            assert {e.site for e in result.events} == {"north", "south"}
+
+            stranger = hg.search_across_sites(
+                db,
+                unit(rng.normal(size=128)),
+                who=ADMIN,
+                reason="incident 2026-17",
+                audit=audit,
+                calibration=CAL,
+            )
+            assert stranger.match.person_uid is None and stranger.match.name is None
+            assert stranger.events == []
+
+            before = len(audit_rows(db))
+            with pytest.raises(ReasonRequired):
+                hg.search_across_sites(
+                    db, probe, who=ADMIN, reason="  ", audit=audit, calibration=CAL
+                )
+            rows = audit_rows(db)
+            assert len(rows) == before  # refused before searching: nothing recorded
+            searches = [r for r in rows if r.action == "search_face"]
+            assert [r.reason for r in searches] == ["incident 2026-17"] * 2
+            assert searches[0].target_id == uid and searches[0].details["events"] == 3
+        finally:
+            db.close()
+
+
+# --- push to sites (real nats-servers) ---
+
+
+async def _serve_commands(net: Net, site: str) -> nats.NATS:  # noqa: F811
+    """The site's command responder on its own nats-server (what the edge node runs)."""
+    ctx = CommandContext(
+        net.dbs[site],
+        VigilConfig.model_validate({"sync": {"site_id": site}}),
+        net.root / site,
+    )
+    nc = await nats.connect(
+        net.edges[site].url, max_reconnect_attempts=-1, reconnect_time_wait=0.2, error_cb=_quiet
+    )
+    prefix = f"vigil.{site}.cmd."
+
+    async def answer(msg: nats.aio.msg.Msg) -> None:
+        verb = msg.subject.removeprefix(prefix)
+        reply = await asyncio.to_thread(handle, ctx, verb, json.loads(msg.data))
+        await msg.respond(json.dumps(reply).encode())
+
+    await nc.subscribe(prefix + ">", cb=answer)
+    await nc.flush()
+    return nc
+
+
+def _site_state(db: Database) -> dict[str, object]:
+    with db.session() as s:
+        people = {p.name: p for p in s.scalars(select(Person))}
+        return {
+            "people": {n: (p.hub_uid, len(p.templates)) for n, p in people.items()},
+            "watchlists": {
+                w.name: sorted(m.person_id for m in w.members) for w in s.scalars(select(Watchlist))
+            },
+        }
+
+
+async def _push_until_done(pusher: hg.HubPusher, db: Database, timeout: float = 20) -> None:
+    async def done() -> bool:
+        await pusher.push_once()
+        return not hg.pending_pushes(db)
+
+    t0 = asyncio.get_running_loop().time()
+    while not await done():
+        if asyncio.get_running_loop().time() - t0 > timeout:
+            raise AssertionError(f"pushes left: {hg.pending_pushes(db)}")
+        await asyncio.sleep(0.2)
+
+
+@pytest.mark.skipif(find_binary() is None, reason="nats-server binary missing")
+def test_push_to_named_sites_offline_site_and_removal(net: Net) -> None:  # noqa: F811
+    hub_db, north, south = net.hub_db, net.dbs["north"], net.dbs["south"]
+    audit = AuditLog(net.root / "hub")
+    rng = np.random.default_rng(3)
+    alice_vec = unit(rng.normal(size=128))
+    # a person enrolled at north itself: the hub must never touch her
+    with north.session() as s:
+        carol = Person(name="Carol", created_by="north-admin")
+        carol.templates.append(
+            Template(
+                embedding=unit(rng.normal(size=128)).tobytes(),
+                model=MODEL,
+                image_sha256="c" * 64,
+                quality=0.8,
+                legal_basis=LegalBasis.consent,
+                enrolled_by="north-admin",
+            )
+        )
+        s.add(carol)
+
+    async def scenario() -> None:
+        responders = {s: await _serve_commands(net, s) for s in ("north", "south")}
+        pusher = hg.HubPusher(hub_db, lambda site: connect_site(net.hub.access, site), timeout_s=3)
+        try:
+            alice_uid, _ = hg.enrol(
+                hub_db,
+                audit,
+                ADMIN,
+                "Alice",
+                [template(alice_vec, "a1")],
+                legal_basis=LegalBasis.legitimate_interest,
+                legal_basis_note="site security, balancing test 4",
+                reason="security staff",
+            )
+            assert not hg.pending_pushes(hub_db)  # on no watchlist: sent nowhere
+            hg.create_watchlist(
+                hub_db, audit, ADMIN, "staff", action=WatchAction.alert, sites=["north"]
+            )
+            hg.set_member(hub_db, audit, ADMIN, "staff", "Alice", member=True)
+            await _push_until_done(pusher, hub_db)
+
+            n = _site_state(north)
+            assert n["people"] == {"Carol": (None, 1), "Alice": (alice_uid, 1)}
+            assert list(n["watchlists"]) == ["staff"]  # type: ignore[call-overload]
+            assert _site_state(south) == {"people": {}, "watchlists": {}}
+            with north.session() as s:
+                alice = s.scalar(select(Person).where(Person.hub_uid == alice_uid))
+                assert alice is not None
+                t = alice.templates[0]
+                assert t.legal_basis is LegalBasis.legitimate_interest
+                assert t.legal_basis_note == "site security, balancing test 4"
+                assert np.allclose(np.frombuffer(t.embedding, np.float32), alice_vec)
+                alice_id = alice.id
+            audit_n = [(r.actor, r.action) for r in audit_rows(north)]
+            assert ("hub:admin-ann", "enroll") in audit_n
+            assert ("hub:admin-ann", "change_watchlist") in audit_n
+
+            # north sees Alice: the event reaches the hub tied to the hub's person
+            create_event(
+                north,
+                camera="gate",
+                kind="known_person",
+                start=datetime.now(UTC),
+                person_id=alice_id,
+                score=0.8,
+                details={"person": "Alice"},
+            )
+            pub = EdgePublisher(north, "north", net.edges["north"].url)
+            await pub.connect()
+            await pub.publish_pending()
+            await pub.close()
+            consumer = HubConsumer(hub_db, net.hub.access, ["north"])
+            task = asyncio.create_task(consumer.run())
+            await await_for(lambda: net.hub_count() == 1, 20)
+            consumer.stop()
+            await asyncio.wait_for(task, 10)
+            with hub_db.session() as s:
+                assert s.scalar(select(HubEvent.person_uid)) == alice_uid
+
+            # south is offline when the watchlist starts naming it; it gets Alice when back
+            net.edges["south"].stop()
+            hg.update_watchlist(hub_db, audit, ADMIN, "staff", add_sites=["south"])
+            round_ = await pusher.push_once()
+            assert "south" in round_.unreachable
+            waiting = hg.pending_pushes(hub_db)
+            assert {(p.site, p.verb) for p in waiting} == {
+                ("south", "person.put"),
+                ("south", "watchlist.put"),
+            }
+            assert all("unreachable" in p.last_error for p in waiting)
+            net.edges["south"].start()
+            await _push_until_done(pusher, hub_db, timeout=30)
+            assert _site_state(south)["people"] == {"Alice": (alice_uid, 1)}
+
+            # a hub person with a site-local person's name is refused there, Carol untouched
+            hg.enrol(
+                hub_db,
+                audit,
+                ADMIN,
+                "Carol",
+                [template(unit(rng.normal(size=128)), "c2")],
+                legal_basis=LegalBasis.consent,
+                reason="visitor",
+            )
+            hg.set_member(hub_db, audit, ADMIN, "staff", "Carol", member=True)
+            await pusher.push_once()
+            refused = [p for p in hg.pending_pushes(hub_db) if p.site == "north"]
+            assert [p.verb for p in refused] == ["person.put"]
+            assert "own person named 'Carol'" in refused[0].last_error
+            assert _site_state(north)["people"]["Carol"] == (None, 1)  # type: ignore[index]
+            assert "Carol" in _site_state(south)["people"]  # type: ignore[operator]
+            hg.set_member(hub_db, audit, ADMIN, "staff", "Carol", member=False)
+
+            # removal at the hub: gone from every site, with its identity on past events
+            hg.remove_person(hub_db, audit, ADMIN, "Alice", reason="left the company")
+            await _push_until_done(pusher, hub_db)
+            assert _site_state(north)["people"] == {"Carol": (None, 1)}
+            assert _site_state(south)["people"] == {}
+            with north.session() as s:
+                assert (
+                    s.scalar(select(Template).where(Template.image_sha256 == "a1".ljust(64, "0")))
+                    is None
+                )
+                ev = s.scalar(select(Event))
+                assert ev is not None
+                assert ev.person_id is None and ev.kind == "face"
+                assert "person" not in ev.details
+            with hub_db.session() as s:
+                assert s.scalar(select(HubEvent.person_uid)) is None
+            for site_db in (north, south):
+                removed = [
+                    r
+                    for r in audit_rows(site_db)
+                    if r.action == "remove_person" and r.target_id == alice_uid
+                ]
+                assert [(r.actor, r.reason) for r in removed] == [
+                    ("hub:admin-ann", "left the company")
+                ]
+            hub_actions = [r.action for r in audit_rows(hub_db)]
+            assert hub_actions.count("enroll") == 2 and "remove_person" in hub_actions
+        finally:
+            await pusher.close()
+            for nc in responders.values():
+                await nc.close()
+
+    asyncio.run(scenario())
