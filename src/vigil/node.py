@@ -2,8 +2,8 @@
 
 Recording (one thread per camera), retention (on start and on a schedule), live analysis
 (one thread per camera) whose events go to the event store, notification delivery from the
-outbox with camera status kept on MQTT, and the purge of unknown-face templates past their
-retention period.
+outbox with camera status kept on MQTT, the purge of unknown-face templates past their
+retention period, and, when `sync.enabled`, publishing to the hub (`vigil.sync.edge_agent`).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from vigil.pipeline.events import Routing, store_draft
 from vigil.pipeline.service import AnalysisService, FrameListener
 from vigil.privacy import retention as privacy_retention
 from vigil.store.db import Database
+from vigil.sync.edge_agent import EdgeSync
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,7 @@ class EdgeNode:
     retention: RetentionScheduler | None = field(default=None, init=False)
     analysis: AnalysisService | None = field(default=None, init=False)
     dispatcher: Dispatcher | None = field(default=None, init=False)
+    sync: EdgeSync | None = field(default=None, init=False)
     _stop: threading.Event = field(default_factory=threading.Event, init=False)
     _housekeeper: threading.Thread | None = field(default=None, init=False)
 
@@ -69,11 +71,16 @@ class EdgeNode:
                 embedding=draft.embedding,
                 model=self.engine.model_name,
             )
+        if self.sync is not None:
+            self.sync.wake()
 
     def start(self) -> None:
         cfg = self.config
         self.dispatcher = Dispatcher(self.db, cfg)
         self.dispatcher.start()
+        if cfg.sync.enabled:
+            self.sync = EdgeSync(cfg, self.db, self.data_dir)
+            self.sync.start()
         self.retention = RetentionScheduler(self.db, self.data_dir, cfg.cameras, cfg.recording)
         self.retention.start()
         options = RecorderOptions(disk_check=self.retention.disk_state)
@@ -112,6 +119,8 @@ class EdgeNode:
                         st.name, str(st.state), online=st.online, error=st.error
                     )
                     published[st.name] = key
+                    if self.sync is not None:
+                        self.sync.camera_status(st.name, str(st.state))
             if time.monotonic() >= next_purge:
                 next_purge = time.monotonic() + 600
                 self._purge_unknown_faces()
@@ -131,6 +140,6 @@ class EdgeNode:
 
     def stop(self) -> None:
         self._stop.set()
-        for part in (self.analysis, self.recording, self.retention, self.dispatcher):
+        for part in (self.analysis, self.recording, self.retention, self.dispatcher, self.sync):
             if part is not None:
                 part.stop()
