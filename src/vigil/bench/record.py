@@ -48,10 +48,17 @@ def cache_dir() -> Path:
     return base / "vigil" / "bench"
 
 
-def make_clip(seconds: int, folder: Path | None = None) -> Path:
-    """A 1080p25 ~4 Mbit/s H.264 MP4 (keyframe every 2 s, no B-frames, like a camera)."""
+def make_clip(
+    seconds: int,
+    folder: Path | None = None,
+    width: int = WIDTH,
+    height: int = HEIGHT,
+    kbps: int = KBPS,
+) -> Path:
+    """A 25 fps H.264 MP4 (1080p ~4 Mbit/s by default; keyframe every 2 s, no B-frames, like a
+    camera)."""
     folder = folder or cache_dir()
-    path = folder / f"rtsp-1080p25-{KBPS}k-{seconds}s.mp4"
+    path = folder / f"rtsp-{height}p{FPS}-{kbps}k-{seconds}s.mp4"
     if path.is_file() and path.stat().st_size > 0:
         return path
     ffmpeg = shutil.which("ffmpeg")
@@ -61,10 +68,10 @@ def make_clip(seconds: int, folder: Path | None = None) -> Path:
     tmp = path.with_suffix(".part.mp4")
     cmd = [
         ffmpeg, "-nostdin", "-y", "-loglevel", "error",
-        "-f", "lavfi", "-i", f"testsrc2=size={WIDTH}x{HEIGHT}:rate={FPS}",
+        "-f", "lavfi", "-i", f"testsrc2=size={width}x{height}:rate={FPS}",
         "-vf", "noise=alls=10:allf=t", "-t", str(seconds),
-        "-c:v", "libx264", "-preset", "ultrafast", "-b:v", f"{KBPS}k",
-        "-maxrate", f"{KBPS}k", "-bufsize", f"{KBPS}k", "-g", str(2 * FPS), "-bf", "0",
+        "-c:v", "libx264", "-preset", "ultrafast", "-b:v", f"{kbps}k",
+        "-maxrate", f"{kbps}k", "-bufsize", f"{kbps}k", "-g", str(2 * FPS), "-bf", "0",
         "-pix_fmt", "yuv420p", "-movflags", "+faststart", str(tmp),
     ]  # fmt: skip
     subprocess.run(cmd, check=True)
@@ -173,6 +180,7 @@ class Phase:
     idle_pss_bytes: int = 0
     recorded_bytes: int = 0  # reached the disk during the window
     online: int = 0
+    min_fps: float | None = None  # slowest camera's frame rate at the end (vigil only)
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -203,11 +211,22 @@ def _measure(
     phase.pss_bytes = _pss(procs())
 
 
-def run_vigil(url: str, n: int, folder: Path, server: Server, warmup_s: float, seconds: float):
-    phase = Phase("vigil (1 process)", n)
+def run_vigil(
+    url: str,
+    n: int,
+    folder: Path,
+    server: Server,
+    warmup_s: float,
+    seconds: float,
+    *,
+    burn: bool = False,
+    name: str = "vigil (1 process)",
+):
+    phase = Phase(name, n)
     folder.mkdir(parents=True, exist_ok=True)
+    worker = [sys.executable, "-m", "vigil.bench.record_worker", str(folder), url, str(n)]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "vigil.bench.record_worker", str(folder), url, str(n), TRANSPORT],
+        [*worker, TRANSPORT, "burn" if burn else "copy"],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
@@ -230,6 +249,8 @@ def run_vigil(url: str, n: int, folder: Path, server: Server, warmup_s: float, s
         for text, count in result.get("warnings", {}).items():
             phase.notes.append(f"recorder warned {count} time(s): {text}")
         phase.online = sum(1 for s in statuses if s.get("recording"))
+        rates = [s.get("fps") or 0.0 for s in statuses]
+        phase.min_fps = min(rates) if rates else None
         errors = {s["error"] for s in statuses if s.get("error")}
         phase.notes += sorted(errors)
         proc.wait(30)
@@ -379,3 +400,84 @@ def figures(phases: list[Phase]) -> list[Figure]:
             **base(b.online if b else None),  # type: ignore[arg-type]
         ),
     ]  # fmt: skip
+
+
+# --- burn-in: privacy masks re-encoded into the recording, beside stream copy ---------------
+
+BURN_SIZES: tuple[tuple[int, int, int], ...] = ((1920, 1080, KBPS), (1280, 720, 2000))
+
+
+@dataclass
+class BurnResult:
+    """Stream copy and burn-in of the same cameras at one resolution."""
+
+    label: str  # e.g. "1080p25"
+    copy: Phase
+    burn: Phase
+
+    def per_camera_pct(self, phase: Phase) -> float:
+        return phase.cpu_pct / phase.cameras
+
+    @property
+    def cameras_per_core(self) -> float:
+        pct = self.per_camera_pct(self.burn)
+        return 100 / pct if pct else 0.0
+
+
+def run_burn(
+    cameras: int = 2,
+    seconds: float = 10.0,
+    warmup_s: float = 3.0,
+    sizes: tuple[tuple[int, int, int], ...] = BURN_SIZES,
+    log: Callable[[str], None] = lambda _m: None,
+) -> tuple[list[Figure], list[BurnResult]]:
+    """Per resolution: the same `cameras` recorded by stream copy, then with a privacy mask
+    burned in (decode, mask, libx264 re-encode), each measured over the same window."""
+    clip_s = int(seconds + warmup_s + 40)
+    results: list[BurnResult] = []
+    with tempfile.TemporaryDirectory(prefix="vigil-bench-burn-") as tmp:
+        for width, height, kbps in sizes:
+            label = f"{height}p{FPS}"
+            log(f"test clip: {clip_s} s of {label} at ~{kbps / 1000:g} Mbit/s (cached)")
+            clip = make_clip(clip_s, width=width, height=height, kbps=kbps)
+            phases: dict[bool, Phase] = {}
+            for burn in (False, True):
+                mode = "burn-in" if burn else "stream copy"
+                server = Server(clip, ["/cam"])  # fresh: the file starts over for each phase
+                try:
+                    server.hold("/cam")
+                    log(f"{label} {mode}: {cameras} camera(s), {seconds:g} s window")
+                    folder = Path(tmp) / f"{label}-{'burn' if burn else 'copy'}"
+                    url = f"{server.url}/cam"
+                    phases[burn] = run_vigil(
+                        url, cameras, folder, server, warmup_s, seconds, burn=burn, name=mode
+                    )
+                finally:
+                    server.stop()
+                shutil.rmtree(folder, ignore_errors=True)
+                fps = phases[burn].min_fps
+                if fps is not None and fps < FPS * 0.9:
+                    phases[burn].notes.append(
+                        f"a camera recorded only {fps:g} fps of {FPS}: the machine could not "
+                        "keep up, so this CPU figure is a floor"
+                    )
+            results.append(BurnResult(label, phases[False], phases[True]))
+    return burn_figures(results), results
+
+
+def burn_figures(results: list[BurnResult]) -> list[Figure]:
+    figures: list[Figure] = []
+    for r in results:
+        copy = {"baseline_name": "stream copy"}
+        figures += [
+            Figure(
+                f"CPU per camera, {r.label}, burn-in", r.per_camera_pct(r.burn), "% core",
+                None, False, baseline=r.per_camera_pct(r.copy), **copy,
+            ),
+            Figure(
+                f"footage per camera, {r.label}, burn-in", r.burn.mbps / r.burn.cameras,
+                "Mbit/s", None, False, baseline=r.copy.mbps / r.copy.cameras, **copy,
+            ),
+            Figure(f"burned-in {r.label} cameras per core", r.cameras_per_core, "", None, True),
+        ]  # fmt: skip
+    return figures

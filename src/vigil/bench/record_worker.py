@@ -1,6 +1,7 @@
 """The recorder process of `vigil bench record`: Vigil's `RecordingService` on N cameras.
 
-Run as `python -m vigil.bench.record_worker DATA_DIR URL N [tcp|udp]`. It runs in its own process so
+Run as `python -m vigil.bench.record_worker DATA_DIR URL N [tcp|udp] [copy|burn]` (burn: every
+camera has a privacy mask burned into its recording). It runs in its own process so
 the benchmark measures the recorder's CPU and memory alone. Protocol on stdin/stdout:
 prints `LOADED` (imports done, database open: the idle footprint), waits for a `GO` line,
 starts recording, prints `ONLINE` once every camera records (or `TIMEOUT`), waits for a
@@ -19,10 +20,14 @@ from vigil.camera.recorder import RecordingService
 from vigil.config import CameraConfig
 from vigil.store.db import Database
 
+# A neighbour's window in the upper right, about 8% of the picture.
+BURN_MASK = [(0.70, 0.05), (0.95, 0.05), (0.95, 0.35), (0.70, 0.35)]
+
 
 def main(argv: list[str]) -> int:
     data_dir, url, n = Path(argv[0]), argv[1], int(argv[2])
     transport = argv[3] if len(argv) > 3 else "tcp"
+    burn = len(argv) > 4 and argv[4] == "burn"
     # Count the recorder's warnings instead of printing 64 cameras' worth of them.
     warnings: list[str] = []
 
@@ -32,7 +37,16 @@ def main(argv: list[str]) -> int:
 
     logging.basicConfig(level=logging.WARNING, handlers=[Count()])
     db = Database(f"sqlite:///{data_dir / 'vigil.db'}")
-    cams = [CameraConfig(name=f"c{i:02d}", url=url, rtsp_transport=transport) for i in range(n)]
+    cams = [
+        CameraConfig(
+            name=f"c{i:02d}",
+            url=url,
+            rtsp_transport=transport,
+            privacy_masks=[BURN_MASK] if burn else [],
+            privacy_masks_burn_in=burn,
+        )
+        for i in range(n)
+    ]
     service = RecordingService(cams, data_dir, db)
     print("LOADED", flush=True)
     if sys.stdin.readline().strip() != "GO":

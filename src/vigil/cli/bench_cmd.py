@@ -6,10 +6,14 @@ Each area's workload lives in `vigil.bench.<area>`; the commands here only parse
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from vigil.errors import VigilError
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 app = typer.Typer(help="Benchmarks: figures beside an in-run baseline.", no_args_is_help=True)
 
@@ -125,6 +129,15 @@ def record(
     cameras: int = typer.Option(64, min=1, help="Simultaneous 1080p RTSP cameras."),
     seconds: float = typer.Option(15.0, min=2, help="Seconds each recorder is measured."),
     baseline: bool = typer.Option(True, help="Also measure one `ffmpeg -c copy` per camera."),
+    burn_in: bool = typer.Option(
+        False,
+        "--burn-in",
+        help="Instead: CPU of privacy masks burned into the recording (re-encode) beside "
+        "stream copy, at 1080p25 and 720p25, and burned cameras per core.",
+    ),
+    burn_cameras: int = typer.Option(
+        2, min=1, help="With --burn-in: cameras recorded at once in each phase."
+    ),
 ) -> None:
     """Stream-copy recording of N 1080p H.264 RTSP cameras: CPU and memory, beside ffmpeg."""
     from rich.console import Console
@@ -133,6 +146,9 @@ def record(
     from vigil.bench.report import show
 
     out = Console()
+    if burn_in:
+        _record_burn_in(out, burn_cameras, seconds)
+        return
     figs, phases = bench_record.run(
         cameras, seconds, baseline=baseline, log=lambda m: out.print(f"[dim]{m}[/]")
     )
@@ -242,3 +258,25 @@ def hub(
     out = Console()
     figs = bench_hub.run(sites, seconds, backlog, postgres, log=lambda m: out.print(f"[dim]{m}[/]"))
     show(f"vigil bench hub ({'PostgreSQL' if postgres else 'SQLite'} hub database)", figs)
+
+
+def _record_burn_in(out: Console, cameras: int, seconds: float) -> None:
+    from vigil.bench import record as bench_record
+    from vigil.bench.report import show
+    from vigil.camera.burn import CRF, PRESET
+
+    figs, results = bench_record.run_burn(cameras, seconds, log=lambda m: out.print(f"[dim]{m}[/]"))
+    show(
+        f"vigil bench record --burn-in ({cameras} camera(s) a phase, RTSP over UDP; "
+        f"libx264 {PRESET} CRF {CRF})",
+        figs,
+    )
+    for r in results:
+        for p in (r.copy, r.burn):
+            out.print(
+                f"{r.label} {p.name}: {p.cpu_s:.2f} CPU s in {p.window_s:.1f} s for "
+                f"{p.cameras} camera(s), slowest {p.min_fps or 0:g} fps, "
+                f"{p.mbps:.1f} Mbit/s to disk"
+            )
+            for note in p.notes:
+                out.print(f"[yellow]{r.label} {p.name}:[/] {note}")
