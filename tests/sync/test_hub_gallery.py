@@ -364,3 +364,39 @@ def test_push_to_named_sites_offline_site_and_removal(net: Net) -> None:  # noqa
                 await nc.close()
 
     asyncio.run(scenario())
+
+
+# --- the CLI (real face photos) ---
+
+
+def test_cli_hub_gallery(tmp_path: Path, testdata: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    from vigil.cli import run
+
+    faces = testdata / "faces"
+    base = ["--data-dir", str(tmp_path / "site"), "hub", "--hub-dir", str(tmp_path / "hub")]
+    enrol = ["people", "enrol", "Obama", "--photo", str(faces / "obama.jpg")]
+    enrol += ["--photo", str(faces / "obama2.jpg"), "--legal-basis", "consent"]
+    assert run([*base, *enrol]) != 0  # no reason
+    assert "reason" in capsys.readouterr().err
+    assert run([*base, *enrol, "--reason", "press pass"]) == 0
+    assert run([*base, "watchlist", "create", "vip", "--site", "north", "--site", "bad site"]) != 0
+    assert "not a site id" in capsys.readouterr().err
+    assert run([*base, "watchlist", "create", "vip", "--site", "north"]) == 0
+    assert run([*base, "watchlist", "add", "vip", "Obama"]) == 0
+    capsys.readouterr()
+    assert run([*base, "people", "list", "--json"]) == 0
+    (person,) = json.loads(capsys.readouterr().out)
+    assert (person["name"], person["templates"], person["sites"]) == ("Obama", 2, ["north"])
+
+    search = [*base, "search", "--json", "--photo"]
+    assert run([*search, str(faces / "obama3.jpg")]) != 0
+    assert "needs a stated reason" in capsys.readouterr().err
+    assert run([*search, str(faces / "obama3.jpg"), "--reason", "case 12"]) == 0
+    found = json.loads(capsys.readouterr().out)
+    assert (found["known"], found["name"], found["method"]) == (True, "Obama", "exact")
+    assert run([*search, str(faces / "biden.jpg"), "--reason", "case 12"]) == 0
+    assert json.loads(capsys.readouterr().out)["name"] is None
+    assert run([*base, "people", "remove", "Obama", "--reason", "pass expired"]) == 0
+    assert run([*base, "pending"]) == 0
+    out = capsys.readouterr().out
+    assert "person.remove" in out and "person.put" not in out

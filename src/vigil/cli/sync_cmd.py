@@ -16,7 +16,10 @@ sync_app = typer.Typer(help="Edge-to-hub sync over NATS JetStream.", no_args_is_
 
 
 def register(app: typer.Typer) -> None:
-    app.command("hub")(hub)
+    from vigil.cli.hub_cmd import hub_app  # the hub's gallery: people, watchlist, search
+
+    hub_app.callback(invoke_without_command=True)(hub)
+    app.add_typer(hub_app, name="hub")
     app.add_typer(sync_app, name="sync")
 
 
@@ -33,8 +36,9 @@ def _logins(sites: list[str]) -> list:  # type: ignore[type-arg]
 
 
 def hub(
+    ctx: typer.Context,
     site: list[str] = typer.Option(
-        ..., "--site", help="A site allowed to connect, as NAME:PASSWORD (repeat per site)."
+        [], "--site", help="A site allowed to connect, as NAME:PASSWORD (repeat per site)."
     ),
     hub_dir: Path = typer.Option(Path("var-hub"), "--hub-dir", help="Hub data folder."),
     host: str = typer.Option("127.0.0.1", help="Address the hub's nats-server listens on."),
@@ -49,10 +53,17 @@ def hub(
     ),
 ) -> None:
     """Serve the hub: a nats-server with one leaf login per site, and the consumer that pulls
-    every site's events, camera status, audit records and thumbnails into the hub database."""
+    every site's events, camera status, audit records and thumbnails into the hub database,
+    and sends the hub gallery's pushes to the sites. With a subcommand (people, watchlist,
+    search, ...), these options only name the hub's folder and database."""
+    if ctx.invoked_subcommand is not None:
+        return
+    if not site:
+        raise InputError("vigil hub needs at least one --site NAME:PASSWORD")
     from vigil.store.db import Database
     from vigil.sync.hub import HubConsumer
-    from vigil.sync.server import NatsServer, ServerSpec, hub_secret
+    from vigil.sync.hub_gallery import HubPusher
+    from vigil.sync.server import NatsServer, ServerSpec, connect_site, hub_secret
 
     logins = _logins(site)
     out = Console()
@@ -82,11 +93,17 @@ def hub(
         db, server.access, [s.site for s in logins], thumbs_dir=hub_dir / "thumbs"
     )
 
+    pusher = HubPusher(db, lambda name: connect_site(server.access, name))
+
+    def stop() -> None:
+        consumer.stop()
+        pusher.stop()
+
     async def main() -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, consumer.stop)
-        await consumer.run()
+            loop.add_signal_handler(sig, stop)
+        await asyncio.gather(consumer.run(), pusher.run())
 
     try:
         asyncio.run(main())

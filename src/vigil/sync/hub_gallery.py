@@ -69,7 +69,7 @@ class TemplateIn:
     model: str
 
 
-def _need_reason(reason: str, what: str) -> str:
+def need_reason(reason: str, what: str) -> str:
     reason = reason.strip()
     if len(reason) < 3:
         raise ReasonRequired(
@@ -115,7 +115,7 @@ def enrol(
         raise InputError("a person needs a name")
     if not templates:
         raise InputError("no templates given")
-    reason = _need_reason(reason, "enrolling at the hub")
+    reason = need_reason(reason, "enrolling at the hub")
     check_legal_basis(legal_basis, legal_basis_note)
     with db.session() as s:
         person = s.scalar(select(HubPerson).where(HubPerson.name == name))
@@ -175,7 +175,7 @@ def remove_person(db: Database, audit: AuditLog, actor: Actor, name: str, *, rea
     """Delete the person and their templates at the hub, clear their identity on the hub's
     events, and queue their removal at every site they were sent to; returns templates
     deleted."""
-    reason = _need_reason(reason, "removing a person at the hub")
+    reason = need_reason(reason, "removing a person at the hub")
     with db.session() as s:
         person = s.scalar(select(HubPerson).where(HubPerson.name == name))
         if person is None:
@@ -731,7 +731,7 @@ def search_across_sites(
 ) -> HubSearchResult:
     """Open-set identify `embedding` against the hub's templates, then that person's events
     at every site, newest first. Refused without a reason; audited with the outcome."""
-    reason = _need_reason(reason, "a search by photo")
+    reason = need_reason(reason, "a search by photo")
     if limit < 1:
         raise InputError("limit must be at least 1")
     with db.session() as s:

@@ -1,0 +1,350 @@
+"""`vigil hub people|watchlist|search|pending|push`: the hub's gallery (vigil.sync.hub_gallery).
+
+They work on the hub database named by the `vigil hub` options before them (`--hub-dir`,
+`--database-url`, `--postgres`), e.g. `vigil hub --hub-dir /srv/hub people list`; every
+change and search is written to the hub's audit log (keys in the hub folder). Pushes to the
+sites are queued at once and sent by the running `vigil hub` (or `vigil hub push`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from vigil.cli.state import current_user, print_json, state
+from vigil.errors import InputError
+from vigil.privacy.audit import AuditLog
+from vigil.store.db import Database
+from vigil.store.models.events import WatchAction
+from vigil.store.models.faces import LegalBasis
+
+hub_app = typer.Typer(
+    help="The hub: serve it (options only, with --site), or manage its gallery.",
+    no_args_is_help=False,
+)
+people_app = typer.Typer(help="People enrolled at the hub.", no_args_is_help=True)
+watchlist_app = typer.Typer(
+    help="Hub watchlists: their members are pushed to the sites they name.", no_args_is_help=True
+)
+hub_app.add_typer(people_app, name="people")
+hub_app.add_typer(watchlist_app, name="watchlist")
+console = Console()
+
+
+def _hub_params(ctx: typer.Context) -> dict[str, Any]:
+    c: typer.Context | None = ctx
+    while c is not None:
+        if "hub_dir" in c.params:
+            return c.params
+        c = c.parent
+    return {"hub_dir": Path("var-hub"), "database_url": None, "postgres": False}
+
+
+@contextmanager
+def hub_db(ctx: typer.Context) -> Iterator[tuple[Database, AuditLog, Path]]:
+    """The hub database, its audit log and its folder."""
+    p = _hub_params(ctx)
+    hub_dir: Path = p["hub_dir"]
+    url = p["database_url"]
+    if p["postgres"]:
+        from vigil.sync.pg import embedded_postgres_url
+
+        url = embedded_postgres_url(hub_dir / "pg")
+    db = Database(url or f"sqlite:///{hub_dir / 'hub.db'}")
+    try:
+        yield db, AuditLog(hub_dir), hub_dir
+    finally:
+        db.close()
+
+
+def _actor() -> Any:
+    from vigil.sync.hub_gallery import Actor
+
+    return Actor(current_user(), "cli")
+
+
+# --- people ---
+
+
+@people_app.command("enrol")
+def people_enrol(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="The person's name."),
+    photos: list[Path] = typer.Option(..., "--photo", help="A photo with one clear face."),
+    legal_basis: LegalBasis = typer.Option(..., "--legal-basis", help="Why this is lawful."),
+    note: str = typer.Option("", "--note", help="Written justification (needed for some bases)."),
+    review_at: datetime | None = typer.Option(
+        None, "--review-at", help="When to review this enrolment (date)."
+    ),
+    reason: str = typer.Option(..., "--reason", help="Why this person is enrolled (audited)."),
+) -> None:
+    """Enrol a person at the hub; pushed to the sites of the watchlists they are put on."""
+    from vigil.faces.gallery import check_photos
+    from vigil.sync.hub_gallery import TemplateIn, enrol
+
+    engine = state(ctx).face_engine
+    photos_ok = check_photos(engine, photos)
+    templates = [
+        TemplateIn(
+            p.observation.embedding,  # type: ignore[arg-type]
+            p.sha256,
+            p.observation.quality.score,
+            engine.model_name,
+        )
+        for p in photos_ok
+    ]
+    with hub_db(ctx) as (db, audit, _):
+        uid, added = enrol(
+            db,
+            audit,
+            _actor(),
+            name,
+            templates,
+            legal_basis=legal_basis,
+            legal_basis_note=note,
+            review_at=review_at.replace(tzinfo=UTC) if review_at else None,
+            reason=reason,
+        )
+    console.print(f"enrolled [bold]{name}[/] at the hub ({uid}): {added} new template(s)")
+
+
+@people_app.command("remove")
+def people_remove(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="The person's name."),
+    reason: str = typer.Option(..., "--reason", help="Why they are removed (audited)."),
+) -> None:
+    """Remove a person at the hub and at every site they were pushed to (with their identity
+    on past events there)."""
+    from vigil.sync.hub_gallery import remove_person
+
+    with hub_db(ctx) as (db, audit, _):
+        n = remove_person(db, audit, _actor(), name, reason=reason)
+    console.print(f"removed {name} at the hub ({n} template(s)); removal queued for their sites")
+
+
+@people_app.command("list")
+def people_list(
+    ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="Print JSON.")
+) -> None:
+    """People at the hub, their watchlists and the sites they are sent to."""
+    from dataclasses import asdict
+
+    from vigil.sync.hub_gallery import list_people
+
+    with hub_db(ctx) as (db, _, _):
+        people = list_people(db)
+    if as_json:
+        print_json([asdict(p) for p in people])
+        return
+    if not people:
+        console.print("nobody is enrolled at the hub")
+        return
+    t = Table("name", "templates", "legal basis", "watchlists", "sites", "enrolled by")
+    for p in people:
+        t.add_row(
+            p.name,
+            str(p.templates),
+            p.legal_basis,
+            ", ".join(p.watchlists) or "-",
+            ", ".join(p.sites) or "-",
+            p.enrolled_by,
+        )
+    console.print(t)
+
+
+# --- watchlists ---
+
+
+@watchlist_app.command("create")
+def watchlist_create(
+    ctx: typer.Context,
+    name: str = typer.Argument(...),
+    action: WatchAction = typer.Option(WatchAction.notify, "--action"),
+    sites: list[str] = typer.Option([], "--site", help="A site it is pushed to (repeat)."),
+    notes: str = typer.Option("", "--notes"),
+) -> None:
+    """Create a hub watchlist naming the sites it (and its members) go to."""
+    from vigil.sync.hub_gallery import create_watchlist
+
+    with hub_db(ctx) as (db, audit, _):
+        create_watchlist(db, audit, _actor(), name, action=action, sites=sites, notes=notes)
+    console.print(f"watchlist {name} created for {', '.join(sorted(set(sites))) or 'no site'}")
+
+
+@watchlist_app.command("update")
+def watchlist_update(
+    ctx: typer.Context,
+    name: str = typer.Argument(...),
+    action: WatchAction | None = typer.Option(None, "--action"),
+    add_sites: list[str] = typer.Option([], "--add-site"),
+    remove_sites: list[str] = typer.Option([], "--remove-site"),
+) -> None:
+    """Change a watchlist's action or its sites (a site dropped loses its members)."""
+    from vigil.sync.hub_gallery import update_watchlist
+
+    with hub_db(ctx) as (db, audit, _):
+        update_watchlist(
+            db, audit, _actor(), name, action=action, add_sites=add_sites, remove_sites=remove_sites
+        )
+    console.print(f"watchlist {name} updated")
+
+
+@watchlist_app.command("add")
+def watchlist_add(ctx: typer.Context, watchlist: str, person: str) -> None:
+    """Put a hub person on a watchlist (pushed to its sites)."""
+    from vigil.sync.hub_gallery import set_member
+
+    with hub_db(ctx) as (db, audit, _):
+        changed = set_member(db, audit, _actor(), watchlist, person, member=True)
+    console.print(f"{person} {'added to' if changed else 'was already on'} {watchlist}")
+
+
+@watchlist_app.command("drop")
+def watchlist_drop(ctx: typer.Context, watchlist: str, person: str) -> None:
+    """Take a person off a watchlist (removed from sites no other list of theirs names)."""
+    from vigil.sync.hub_gallery import set_member
+
+    with hub_db(ctx) as (db, audit, _):
+        changed = set_member(db, audit, _actor(), watchlist, person, member=False)
+    console.print(f"{person} {'taken off' if changed else 'was not on'} {watchlist}")
+
+
+@watchlist_app.command("delete")
+def watchlist_delete(ctx: typer.Context, name: str) -> None:
+    """Delete a hub watchlist (and its copies at the sites)."""
+    from vigil.sync.hub_gallery import delete_watchlist
+
+    with hub_db(ctx) as (db, audit, _):
+        delete_watchlist(db, audit, _actor(), name)
+    console.print(f"watchlist {name} deleted")
+
+
+@watchlist_app.command("list")
+def watchlist_list(ctx: typer.Context) -> None:
+    from vigil.sync.hub_gallery import list_watchlists
+
+    with hub_db(ctx) as (db, _, _):
+        lists = list_watchlists(db)
+    if not lists:
+        console.print("no hub watchlists")
+        return
+    t = Table("name", "action", "sites", "members")
+    for w in lists:
+        t.add_row(w.name, w.action, ", ".join(w.sites) or "-", ", ".join(w.members) or "-")
+    console.print(t)
+
+
+# --- search, pushes ---
+
+
+@hub_app.command("search")
+def search(
+    ctx: typer.Context,
+    photo: Path = typer.Option(..., "--photo", help="A photo of the face to search for."),
+    reason: str = typer.Option("", "--reason", help="Why you search (required, audited)."),
+    limit: int = typer.Option(50, "--limit", min=1, max=1000),
+    ef_search: int = typer.Option(100, "--ef-search", min=10, max=1000, help="HNSW breadth."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Search by photo across every site: the hub person it is (open-set), then their events."""
+    from vigil.faces.calibration import load_calibration
+    from vigil.sync.hub_gallery import need_reason, search_across_sites
+    from vigil.vision.image import load_image, read_bytes
+
+    reason = need_reason(reason, "a search by photo")  # refused before the photo is read
+    st = state(ctx)
+    engine = st.face_engine
+    faces = engine.analyze(load_image(read_bytes(photo), label=str(photo)))
+    if not faces or faces[0].embedding is None:
+        raise InputError(f"{photo}: no face found", hint="use a photo where the face is clear")
+    with hub_db(ctx) as (db, audit, hub_dir):
+        cal = load_calibration(hub_dir, engine.model_name, st.config.faces.match_threshold)
+        r = search_across_sites(
+            db,
+            faces[0].embedding,
+            who=_actor(),
+            reason=reason,
+            audit=audit,
+            calibration=cal,
+            limit=limit,
+            ef_search=ef_search,
+        )
+    m = r.match
+    events = [
+        {"site": e.site, "camera": e.camera, "kind": e.kind, "start": e.start, "uid": e.uid}
+        for e in r.events
+    ]
+    if as_json:
+        print_json(
+            {
+                "known": m.known,
+                "person_uid": m.person_uid,
+                "name": m.name,
+                "score": round(m.score, 4),
+                "confidence": round(m.confidence, 4),
+                "method": r.method,
+                "events": events,
+            }
+        )
+        return
+    if not m.known:
+        console.print(f"unknown: nobody at the hub scores above {m.threshold:.3f}")
+        return
+    console.print(f"[bold]{m.name}[/] (score {m.score:.3f}, {r.method}): {len(events)} event(s)")
+    t = Table("site", "camera", "kind", "start")
+    for e in events:
+        t.add_row(e["site"], e["camera"], e["kind"], f"{e['start']:%Y-%m-%d %H:%M:%S}")
+    console.print(t)
+
+
+@hub_app.command("pending")
+def pending(ctx: typer.Context) -> None:
+    """Pushes still waiting for their site (offline, or refused: see the error)."""
+    from vigil.sync.hub_gallery import pending_pushes
+
+    with hub_db(ctx) as (db, _, _):
+        rows = pending_pushes(db)
+    if not rows:
+        console.print("every site has everything the hub sent")
+        return
+    t = Table("site", "command", "uid", "attempts", "last error")
+    for p in rows:
+        t.add_row(p.site, p.verb, p.uid, str(p.attempts), p.last_error or "-")
+    console.print(t)
+
+
+@hub_app.command("push")
+def push(ctx: typer.Context) -> None:
+    """Send the waiting pushes now, through the running hub's nats-server (one round)."""
+    from vigil.sync.hub_gallery import HubPusher
+    from vigil.sync.server import HubAccess, connect_site, hub_secret
+
+    p = _hub_params(ctx)
+    access = HubAccess(f"nats://{p.get('host', '127.0.0.1')}:{p.get('port', 4222)}", "")
+    with hub_db(ctx) as (db, _, hub_dir):
+        access = HubAccess(access.url, hub_secret(hub_dir))
+
+        async def main() -> Any:
+            pusher = HubPusher(
+                db,
+                lambda site: connect_site(
+                    access, site, allow_reconnect=False, max_reconnect_attempts=0
+                ),
+            )
+            try:
+                return await pusher.push_once()
+            finally:
+                await pusher.close()
+
+        r = asyncio.run(main())
+    away = ", ".join(sorted(set(r.unreachable))) or "-"
+    console.print(f"sent {r.sent}, refused {r.refused}, unreachable: {away}")
