@@ -3,18 +3,28 @@ while a camera without burn-in in the same service is still stream-copied."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import av
 import numpy as np
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from tests.camera.conftest import decode_all, wait_for
 from vigil.camera.burn import MaskBurner
 from vigil.camera.export import export_clip
-from vigil.camera.index import camera_segments, coverage, probe_segment, recordings_dir
+from vigil.camera.index import (
+    camera_segments,
+    coverage,
+    probe_segment,
+    recordings_dir,
+    repair_index,
+)
 from vigil.camera.recorder import RecorderOptions, RecordingService
 from vigil.cli import app
 from vigil.config import CameraConfig
@@ -123,6 +133,46 @@ def test_burned_camera_records_masked_footage_beside_a_copied_one(
     assert result.segments >= 3 and result.frames >= 50
     assert decode_all(out) == result.frames
     _assert_masked(_frames(out))
+
+
+@pytest.mark.timeout(90)
+def test_kill9_of_a_burning_recorder_keeps_masked_fragments(
+    rtsp_server, data_dir: Path, tmp_path: Path
+) -> None:
+    """The fMP4 guarantees hold with burn-in: after kill -9 the open segment plays up to its
+    last fragment, repair completes it, and what survived is masked."""
+    srv = rtsp_server()
+    cam = {
+        "name": "dock",
+        "url": srv.url,
+        "segment_seconds": 2,
+        "privacy_masks": [[list(p) for p in MASK]],
+        "privacy_masks_burn_in": True,
+    }
+    cfg = tmp_path / "vigil.yaml"
+    cfg.write_text(yaml.safe_dump({"storage": {"data_dir": str(data_dir)}, "cameras": [cam]}))
+    cmd = [sys.executable, "-c", "from vigil.cli import main; main()", "-c", str(cfg), "record"]
+    proc = subprocess.Popen([*cmd, "--no-live"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    db = Database(f"sqlite:///{data_dir / 'vigil.db'}")
+    try:
+        assert wait_for(lambda: len(camera_segments(db, "dock")) >= 3, 30), proc.poll()
+        time.sleep(1.5)  # into the third segment, past its first fragment
+        proc.kill()
+        killed_at = datetime.now(UTC)
+        proc.wait(5)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    before = camera_segments(db, "dock")
+    assert not before[-1].complete
+    report = repair_index(db, data_dir, ["dock"])
+    assert before[-1].path in report.fixed
+    last = camera_segments(db, "dock")[-1]
+    assert last.path == before[-1].path and last.complete
+    frames = _frames(recordings_dir(data_dir) / last.path)
+    assert len(frames) >= 10  # at least its first whole 1 s fragment
+    _assert_masked(frames)
+    assert killed_at - last.end < timedelta(seconds=2.0), (killed_at, last.end)
 
 
 def test_burner_keeps_timestamps_and_keyframes(h264_file: Path) -> None:
