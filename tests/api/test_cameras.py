@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import threading
-from datetime import timedelta
 
-import av
 import numpy as np
 
-from tests.api.helpers import Client, now
+from tests.api.helpers import Client
 from vigil.api import ApiContext
 from vigil.privacy.audit import AuditLog
 
@@ -48,7 +46,7 @@ def test_snapshot_and_mjpeg(clients: dict[str, Client], ctx: ApiContext) -> None
 
 
 def test_recordings_index_and_segment_ranges(clients: dict[str, Client], ctx: ApiContext) -> None:
-    v = clients["viewer"]
+    v = clients["operator"]  # viewers get people pixelated: see test_privacy_view
     r = v.get("/api/v1/cameras/lobby/recordings")
     assert r.status_code == 200, r.text
     rec = r.json()
@@ -77,48 +75,3 @@ def test_recordings_index_and_segment_ranges(clients: dict[str, Client], ctx: Ap
         v.get("/api/v1/cameras/lobby/recordings", params={"start": "yesterday"}).status_code == 422
     )
     assert AuditLog.from_config(ctx.config).query(ctx.db, action="view_recording")
-
-
-def test_export_clip(clients: dict[str, Client], ctx: ApiContext, tmp_path) -> None:
-    op = clients["operator"]
-    rec = op.get("/api/v1/cameras/lobby/recordings").json()
-    start = rec["spans"][0]["start"]
-    end = rec["spans"][0]["end"]
-    body = {"start": start, "end": end, "reason": "incident 42: broken door"}
-    r = op.post("/api/v1/cameras/lobby/export", json=body)
-    assert r.status_code == 200, r.text
-    assert r.headers["content-type"] == "video/mp4"
-    assert "attachment" in r.headers["content-disposition"]
-    out = tmp_path / "clip.mp4"
-    out.write_bytes(r.content)
-    with av.open(str(out)) as c:
-        frames = sum(1 for _ in c.decode(video=0))
-    assert frames >= 20
-    assert not list((ctx.data_dir / "exports").glob("*.mp4"))  # temp file removed
-    rec_ = AuditLog.from_config(ctx.config).query(ctx.db, action="export")
-    assert rec_[0].reason == "incident 42: broken door" and rec_[0].actor == "operator"
-    # Reason required; times need a zone; viewers cannot export; no footage is a 404.
-    r = op.post("/api/v1/cameras/lobby/export", json={"start": start, "end": end})
-    assert r.status_code == 422 and "reason" in r.json()["detail"]
-    r = op.post("/api/v1/cameras/lobby/export", json={**body, "reason": "  "})
-    assert r.status_code == 422
-    r = op.post(
-        "/api/v1/cameras/lobby/export",
-        json={**body, "start": "2026-01-01T10:00:00", "end": "2026-01-01T10:01:00"},
-    )
-    assert r.status_code == 422
-    assert clients["viewer"].post("/api/v1/cameras/lobby/export", json=body).status_code == 403
-    old = now() - timedelta(days=3)
-    r = op.post(
-        "/api/v1/cameras/lobby/export",
-        json={**body, "start": old.isoformat(), "end": (old + timedelta(minutes=1)).isoformat()},
-    )
-    assert r.status_code == 404 and r.json()["detail"]
-    r = op.post("/api/v1/cameras/lobby/export", json={**body, "end": start})
-    assert r.status_code == 422
-    r = op.post(
-        "/api/v1/cameras/lobby/export",
-        content=b"{not json",
-        headers={"Content-Type": "application/json"},
-    )
-    assert r.status_code == 422

@@ -158,6 +158,14 @@ class ExportIn(Strict):
     end: AwareDatetime = Field(description="End, ISO 8601 with a timezone.")
     exact: bool = Field(False, description="Re-encode to cut exactly (default: from a keyframe).")
     reason: Reason
+    redact: bool = Field(
+        True,
+        description="Pixelate every face (but the subject's) and black out the privacy masks. "
+        "false exports the unredacted original (audited as such).",
+    )
+    subject_person_id: int | None = Field(
+        None, ge=1, le=2**63 - 1, description="With redact: the enrolled person left visible."
+    )
 
 
 class PersonOut(BaseModel):

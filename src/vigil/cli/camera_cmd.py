@@ -1,4 +1,4 @@
-"""`vigil cameras list|probe|status`, `vigil record`, `vigil export`.
+"""`vigil cameras list|probe|status`, `vigil record`, `vigil export [clip|verify]`.
 
 Camera modules (PyAV) are imported inside the commands so `vigil --help` stays fast.
 """
@@ -13,8 +13,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import click
 import typer
 from rich.table import Table
+from typer.core import TyperGroup
 
 from vigil.cli.state import console, print_json, state
 from vigil.errors import InputError, NotFoundError, VigilError
@@ -27,11 +29,70 @@ cameras_app = typer.Typer(help="Cameras: list, probe a URL, show status.", no_ar
 STALE_AFTER_S = 15.0  # a status file older than this means no recorder is running
 
 
+class ExportGroup(TyperGroup):
+    """`vigil export CAMERA ...` cuts a clip (the `clip` command, named or not);
+    `vigil export verify PATH` checks one."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
+            args = ["clip", *args]
+        return super().parse_args(ctx, args)
+
+
+export_app = typer.Typer(
+    cls=ExportGroup,
+    help="Export footage (`vigil export CAMERA --from .. --to ..`) and verify exports.",
+    no_args_is_help=True,
+)
+
+
 def register(app: typer.Typer) -> None:
-    """Add `cameras`, `record` and `export` to the root app."""
+    """Add `cameras`, `record` and `export` (clip, verify) to the root app."""
     app.add_typer(cameras_app, name="cameras")
     app.command("record")(record)
-    app.command("export")(export)
+    export_app.command("clip")(export)
+    export_app.command("verify")(verify_export)
+    app.add_typer(export_app, name="export")
+
+
+EXIT_BAD_EXPORT = 4
+
+
+def verify_export(
+    ctx: typer.Context,
+    path: Path = typer.Argument(
+        ..., exists=True, help="A bundle .zip, a folder, a signed file or its .manifest.json."
+    ),
+    pubkey: Path | None = typer.Option(
+        None, "--pubkey", help="Check with this public key instead of this site's key."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Check an export's signed manifest(s) and every file's SHA-256 (exit 4 if not intact)."""
+    from rich.markup import escape
+
+    from vigil.privacy.bundle import verify_export as check_export
+    from vigil.privacy.keys import VerifyKey
+
+    st = state(ctx)
+    key = VerifyKey.load(pubkey) if pubkey else None
+    checks = check_export(path, data_dir=st.data_dir, key=key)
+    ok = all(c.ok for c in checks)
+    if as_json:
+        print_json({"ok": ok, "manifests": [c.as_dict() for c in checks]})
+    else:
+        for c in checks:
+            if c.ok:
+                console.print(
+                    f"[green]intact[/]: {escape(str(c.path))}: signature valid (key "
+                    f"{c.key_id}), {c.files_ok} file(s) match"
+                )
+            else:
+                console.print(f"[red]NOT intact[/]: {escape(str(c.path))}")
+                for p in c.problems:
+                    console.print(f"  [red]problem:[/] {escape(p)}")
+    if not ok:
+        raise typer.Exit(EXIT_BAD_EXPORT)
 
 
 def _ago(t: float | None, now: float | None = None) -> str:

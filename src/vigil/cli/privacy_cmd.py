@@ -7,13 +7,12 @@ from pathlib import Path
 import typer
 from rich.markup import escape
 
+from vigil.cli.camera_cmd import verify_export
 from vigil.cli.state import console, current_user, print_json, state
 
 app = typer.Typer(
     help="Privacy: retention that deletes, redaction, signed exports, access requests."
 )
-
-EXIT_BAD_MANIFEST = 4
 
 
 key_app = typer.Typer(help="The site signing key: status, encrypt at rest, rotate.")
@@ -333,34 +332,8 @@ def redact(
         )
 
 
-@app.command()
-def verify(
-    ctx: typer.Context,
-    manifest: Path = typer.Argument(..., exists=True, dir_okay=False, help="A .manifest.json."),
-    pubkey: Path | None = typer.Option(
-        None, "--pubkey", help="Check with this public key instead of this site's key."
-    ),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
-) -> None:
-    """Check an export manifest's signature and every file's SHA-256 (exit 4 if not intact)."""
-    from vigil.privacy.keys import VerifyKey
-    from vigil.privacy.manifest import verify_manifest
-
-    st = state(ctx)
-    key = VerifyKey.load(pubkey) if pubkey else None
-    check = verify_manifest(manifest, data_dir=st.data_dir, key=key)
-    if as_json:
-        print_json(check.as_dict())
-    elif check.ok:
-        console.print(
-            f"[green]intact[/]: signature valid (key {check.key_id}), "
-            f"{check.files_ok} file(s) match"
-        )
-    else:
-        for p in check.problems:
-            console.print(f"[red]problem:[/] {escape(p)}")
-    if not check.ok:
-        raise typer.Exit(EXIT_BAD_MANIFEST)
+# One implementation, two names: `vigil privacy verify` = `vigil export verify`.
+app.command("verify")(verify_export)
 
 
 @app.command()

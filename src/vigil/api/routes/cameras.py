@@ -3,22 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import tempfile
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import FileResponse, Response, StreamingResponse
 from pydantic import AwareDatetime
-from starlette.background import BackgroundTask
 
 from vigil.api.context import ApiContext
 from vigil.api.deps import Ctx, Exporter, Id, Principal, Viewer, audit
+from vigil.api.exports import export_response
 from vigil.api.schemas import CameraOut, ExportIn, RecordingsOut, SegmentOut, SpanOut
-from vigil.camera.export import export_clip
 from vigil.camera.index import coverage, recordings_dir, segments_between
 from vigil.config import CameraConfig
 from vigil.privacy.audit import Action
@@ -223,52 +219,24 @@ def segment_file(name: str, segment_id: Id, p: Viewer, ctx: Ctx, request: Reques
 @router.post(
     "/{name}/export",
     response_class=FileResponse,
-    summary="Export a clip (MP4); a stated reason is required and audited",
-    responses={200: {"content": {"video/mp4": {}}}, 404: {"description": "No footage"}},
+    summary="Export a clip as a ZIP: the MP4 (redacted by default) and its signed manifest.json",
+    description=(
+        "A stated reason is required and audited, with whether the clip was redacted. "
+        "`redact` (default true) pixelates every face but `subject_person_id`'s and blacks "
+        "out the camera's privacy masks; `redact: false` exports the unredacted original. "
+        "Check a bundle with `vigil export verify <zip>`."
+    ),
+    responses={
+        200: {"content": {"application/zip": {}}},
+        404: {"description": "No footage, or no such person"},
+    },
 )
-def export(name: str, body: ExportIn, p: Exporter, ctx: Ctx, request: Request) -> FileResponse:
-    find_camera(ctx, name)
+async def export(
+    name: str, body: ExportIn, p: Exporter, ctx: Ctx, request: Request
+) -> FileResponse:
+    cam = find_camera(ctx, name)
     if body.end <= body.start:
         raise HTTPException(422, "end must be after start")
     if body.end - body.start > MAX_EXPORT:
         raise HTTPException(422, "export at most 6 hours at a time")
-    folder = ctx.data_dir / "exports"
-    folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f"{name}-", suffix=".mp4", dir=folder)
-    os.close(fd)
-    out = Path(tmp)
-    try:
-        result = export_clip(
-            ctx.db, ctx.data_dir, name, body.start, body.end, out, exact=body.exact
-        )
-    except BaseException:
-        out.unlink(missing_ok=True)
-        raise
-    audit(
-        ctx,
-        request,
-        p,
-        Action.export,
-        reason=body.reason,
-        target_kind="camera",
-        target_id=name,
-        camera=name,
-        details={
-            "start": result.start.isoformat(),
-            "end": result.end.isoformat(),
-            "mode": result.mode,
-            "bytes": result.size,
-        },
-    )
-    stamp = result.start.strftime("%Y%m%dT%H%M%SZ")
-    return FileResponse(
-        out,
-        media_type="video/mp4",
-        filename=f"{name}-{stamp}.mp4",
-        background=BackgroundTask(out.unlink, missing_ok=True),
-        headers={
-            "X-Clip-Start": result.start.isoformat(),
-            "X-Clip-End": result.end.isoformat(),
-            "X-Clip-Gaps": str(len(result.gaps)),
-        },
-    )
+    return await export_response(ctx, request, p, cam, body)
