@@ -248,14 +248,32 @@ def hub(
     seconds: float = typer.Option(20.0, min=2, help="Seconds of sustained publishing."),
     backlog: int = typer.Option(100_000, min=1000, help="Events in the backlog drained."),
     postgres: bool = typer.Option(False, help="Hub database on embedded PostgreSQL."),
+    search: bool = typer.Option(
+        False, "--search", help="Instead: search by photo across --templates (pgvector HNSW)."
+    ),
+    templates: int = typer.Option(1_000_000, min=1000, help="--search: templates stored."),
+    ef_search: int = typer.Option(100, min=10, help="--search: HNSW ef_search."),
+    build_mem: str = typer.Option("2GB", help="--search: maintenance_work_mem for the build."),
 ) -> None:
-    """Hub ingest from N sites over NATS, and draining a backlog, beside the database alone."""
+    """Hub ingest from N sites over NATS, and draining a backlog, beside the database alone;
+    with --search, search by photo across N templates beside an exact scan."""
     from rich.console import Console
 
     from vigil.bench import hub as bench_hub
     from vigil.bench.report import show
 
     out = Console()
+    if search:
+        from vigil.bench import hub_search
+
+        figs = hub_search.run(
+            templates,
+            ef_search=ef_search,
+            maintenance_mem=build_mem,
+            log=lambda m: out.print(f"[dim]{m}[/]"),
+        )
+        show("vigil bench hub --search (PostgreSQL 16 + pgvector, embedded)", figs)
+        return
     figs = bench_hub.run(sites, seconds, backlog, postgres, log=lambda m: out.print(f"[dim]{m}[/]"))
     show(f"vigil bench hub ({'PostgreSQL' if postgres else 'SQLite'} hub database)", figs)
 
