@@ -4,12 +4,14 @@ enrolment, search by photo; screenshots under test-artifacts/web/."""
 from __future__ import annotations
 
 import time
+import zipfile
 from pathlib import Path
 
 import av
 import pytest
 
 from tests.web.conftest import Site
+from vigil.privacy.bundle import verify_export
 
 PASSWORD = "the admin's own password"
 pytestmark = pytest.mark.timeout(240)
@@ -110,14 +112,20 @@ def test_camera_timeline_playback_and_export(site: Site, page, shots: Path, tmp_
     page.fill("#export-form input[name=start]", start)
     page.fill("#export-form input[name=end]", end)
     page.fill("#export-form input[name=reason]", "incident 7: door forced")
-    with page.expect_download() as dl:
+    assert page.is_checked("#export-form input[name=redact]")  # redacted unless unticked
+    with page.expect_download(timeout=60000) as dl:
         page.click("#export-form button[type=submit]")
-    clip = tmp_path / "clip.mp4"
-    dl.value.save_as(str(clip))
-    with av.open(str(clip)) as c:
+    bundle = tmp_path / "export.zip"
+    dl.value.save_as(str(bundle))
+    with zipfile.ZipFile(bundle) as z:
+        (clip_name,) = [n for n in z.namelist() if n.endswith("-redacted.mp4")]
+        (tmp_path / "clip.mp4").write_bytes(z.read(clip_name))
+    with av.open(str(tmp_path / "clip.mp4")) as c:
         assert sum(1 for _ in c.decode(video=0)) >= 10
+    assert all(c.ok for c in verify_export(bundle, data_dir=site.ctx.data_dir))
     page.wait_for_selector("#export-form .msg.ok")
     assert "exported" in page.inner_text("#export-form .msg")
+    assert "redacted" in page.inner_text("#export-form .msg")
     page.screenshot(path=str(shots / "05-camera-exported.png"), full_page=True)
 
 

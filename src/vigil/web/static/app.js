@@ -212,17 +212,25 @@ function initCamera() {
     f.start.value = local(t);
     f.end.value = local(new Date(t.getTime() + 30e3));
   }
+  // The export is a ZIP: the clip (redacted unless unticked) and its signed manifest.json.
+  if (f && f.subject) api("GET", "/api/v1/people").then(async (r) => {
+    if (!r.ok) return;
+    for (const p of await r.json()) f.subject.append(el("option", { value: String(p.id) }, p.name));
+  });
+  if (f) f.redact.addEventListener("change", () => { if (f.subject) f.subject.disabled = !f.redact.checked; });
   if (f) f.addEventListener("submit", async (ev) => {
     ev.preventDefault();
-    say(f, "exporting…", true);
-    const body = { start: new Date(f.start.value).toISOString(), end: new Date(f.end.value).toISOString(), reason: f.reason.value, exact: f.exact.checked };
+    say(f, f.redact.checked ? "exporting and pixelating faces (takes about as long as the clip)…" : "exporting…", true);
+    const body = { start: new Date(f.start.value).toISOString(), end: new Date(f.end.value).toISOString(), reason: f.reason.value, exact: f.exact.checked, redact: f.redact.checked };
+    if (f.redact.checked && f.subject && f.subject.value) body.subject_person_id = Number(f.subject.value);
     const r = await api("POST", `/api/v1/cameras/${cam}/export`, body);
     if (!r.ok) return say(f, await errorText(r));
     const blob = await r.blob();
-    const name = (r.headers.get("content-disposition") || "").match(/filename="?([^";]+)/)?.[1] || `${cam}.mp4`;
+    const name = (r.headers.get("content-disposition") || "").match(/filename="?([^";]+)/)?.[1] || `${cam}.zip`;
     const a = el("a", { href: URL.createObjectURL(blob), download: name });
     document.body.append(a); a.click(); a.remove();
-    say(f, `exported ${name} (${(blob.size / 1024).toFixed(0)} KiB)`, true);
+    const how = r.headers.get("x-clip-redacted") === "true" ? "redacted" : "unredacted";
+    say(f, `exported ${name} (${how}, ${(blob.size / 1024).toFixed(0)} KiB; check it with: vigil export verify ${name})`, true);
   });
   load();
 }
