@@ -11,7 +11,6 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
-import nats
 import numpy as np
 import pytest
 from sqlalchemy import select, text
@@ -26,8 +25,7 @@ from vigil.store.models.events import WatchAction
 from vigil.store.models.faces import LegalBasis
 from vigil.store.models.hub import HubEvent
 from vigil.sync import hub_gallery as hg
-from vigil.sync.commands import CommandContext, handle
-from vigil.sync.edge import EdgePublisher, _quiet
+from vigil.sync.edge_agent import EdgeSync
 from vigil.sync.hub import HubConsumer
 from vigil.sync.server import connect_site, find_binary
 
@@ -172,26 +170,23 @@ def test_search_across_sites_with_hnsw() -> None:
 # --- push to sites (real nats-servers) ---
 
 
-async def _serve_commands(net: Net, site: str) -> nats.NATS:  # noqa: F811
-    """The site's command responder on its own nats-server (what the edge node runs)."""
-    ctx = CommandContext(
-        net.dbs[site],
-        VigilConfig.model_validate({"sync": {"site_id": site}}),
-        net.root / site,
+def _edge_sync(net: Net, site: str) -> EdgeSync:  # noqa: F811
+    """What `vigil serve` runs at a site: publishes its events, answers the hub's commands
+    (`vigil.<site>.cmd.>`) through `vigil.sync.commands`; here on the site's running server."""
+    cfg = VigilConfig.model_validate(
+        {
+            "sync": {
+                "enabled": True,
+                "site_id": site,
+                "run_server": False,
+                "port": net.edges[site].spec.port,
+            }
+        }
     )
-    nc = await nats.connect(
-        net.edges[site].url, max_reconnect_attempts=-1, reconnect_time_wait=0.2, error_cb=_quiet
-    )
-    prefix = f"vigil.{site}.cmd."
-
-    async def answer(msg: nats.aio.msg.Msg) -> None:
-        verb = msg.subject.removeprefix(prefix)
-        reply = await asyncio.to_thread(handle, ctx, verb, json.loads(msg.data))
-        await msg.respond(json.dumps(reply).encode())
-
-    await nc.subscribe(prefix + ">", cb=answer)
-    await nc.flush()
-    return nc
+    agent = EdgeSync(cfg, net.dbs[site], net.root / site, poll_s=0.2)
+    agent.start()
+    assert agent.connected.wait(10)
+    return agent
 
 
 def _site_state(db: Database) -> dict[str, object]:
@@ -239,7 +234,9 @@ def test_push_to_named_sites_offline_site_and_removal(net: Net) -> None:  # noqa
         s.add(carol)
 
     async def scenario() -> None:
-        responders = {s: await _serve_commands(net, s) for s in ("north", "south")}
+        agents = {s: _edge_sync(net, s) for s in ("north", "south")}
+        consumer = HubConsumer(hub_db, net.hub.access, ["north"])
+        task = asyncio.create_task(consumer.run())
         pusher = hg.HubPusher(hub_db, lambda site: connect_site(net.hub.access, site), timeout_s=3)
         try:
             alice_uid, _ = hg.enrol(
@@ -285,15 +282,8 @@ def test_push_to_named_sites_offline_site_and_removal(net: Net) -> None:  # noqa
                 score=0.8,
                 details={"person": "Alice"},
             )
-            pub = EdgePublisher(north, "north", net.edges["north"].url)
-            await pub.connect()
-            await pub.publish_pending()
-            await pub.close()
-            consumer = HubConsumer(hub_db, net.hub.access, ["north"])
-            task = asyncio.create_task(consumer.run())
+            agents["north"].wake()
             await await_for(lambda: net.hub_count() == 1, 20)
-            consumer.stop()
-            await asyncio.wait_for(task, 10)
             with hub_db.session() as s:
                 assert s.scalar(select(HubEvent.person_uid)) == alice_uid
 
@@ -358,10 +348,13 @@ def test_push_to_named_sites_offline_site_and_removal(net: Net) -> None:  # noqa
                 ]
             hub_actions = [r.action for r in audit_rows(hub_db)]
             assert hub_actions.count("enroll") == 2 and "remove_person" in hub_actions
+            await await_for(lambda: agents["south"].commands >= 4, 5)  # put x2, remove x2
         finally:
+            consumer.stop()
+            await asyncio.wait_for(task, 10)
             await pusher.close()
-            for nc in responders.values():
-                await nc.close()
+            for agent in agents.values():
+                await asyncio.to_thread(agent.stop)
 
     asyncio.run(scenario())
 
