@@ -153,7 +153,7 @@ def events_figures(n: int, repeat: int = 5) -> list[Figure]:
             "first page (no filter)": {},
             "camera": {"camera": "cam3"},
             "kind": {"kind": "known_person"},
-            "person": {"person_id": 17},
+            "person": {"person_id": 17, "reason": "bench"},
             "time range (1 day)": day,
             "camera + kind + time range": {"camera": "cam3", "kind": "person", **day},
             "two kinds": {"kind": ["face", "known_person"]},

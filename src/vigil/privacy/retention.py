@@ -18,7 +18,10 @@ newest signed checkpoint among them, leaving a signed anchor that `verify` start
 (`AuditLog.truncate`, itself recorded as `audit_truncate`); those after that checkpoint, and
 all of them while the chain does not verify, stay and are reported.
 
-The pass is itself audited (`Action.retention_run`, counts only, never contents).
+The pass is itself audited (`Action.retention_run`, counts only, never contents). Retention
+periods live in vigil.yaml, edited outside Vigil: each pass compares them with those it saw
+last (`<data_dir>/retention-settings.json`) and records a change as `change_retention`
+(before and after), so a shortened or lengthened period is in the audit log.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ from vigil.store.models import AuditRecord, Delivery, Event, Person, Segment, Te
 log = logging.getLogger(__name__)
 
 REPORT_NAME = "privacy-retention.json"
+SETTINGS_NAME = "retention-settings.json"
 SNAPSHOTS = "snapshots"
 DEFAULT_FOOTAGE_DAYS = CameraConfig.model_fields["retention_days"].default
 _BATCH = 500
@@ -261,6 +265,52 @@ def _truncate_audit(
         )
 
 
+def retention_settings(config: VigilConfig) -> dict[str, Any]:
+    """Every retention period in force (what `change_retention` compares)."""
+    p = config.privacy
+    return {
+        "snapshot_retention_days": p.snapshot_retention_days,
+        "unknown_face_retention_days": p.unknown_face_retention_days,
+        "audit_retention_days": p.audit_retention_days,
+        "footage_retention_days": {c.name: c.retention_days for c in config.cameras},
+    }
+
+
+def note_retention_change(
+    db: Database, config: VigilConfig, *, actor: str = "system", source: str = "retention"
+) -> dict[str, Any] | None:
+    """Audit the retention periods that differ from the last ones seen; returns the change."""
+    path = config.storage.data_dir / SETTINGS_NAME
+    current = json.loads(json.dumps(retention_settings(config)))
+    try:
+        seen = json.loads(path.read_text())
+    except (OSError, ValueError):
+        seen = None  # first run: the baseline, nothing changed
+    change = None
+    if seen is not None and seen != current:
+        keys = sorted(set(seen) | set(current))
+        change = {
+            k: {"before": seen.get(k), "after": current.get(k)}
+            for k in keys
+            if seen.get(k) != current.get(k)
+        }
+        from vigil.privacy.audit import Action, AuditLog
+
+        AuditLog.from_config(config).record(
+            db,
+            actor=actor,
+            action=Action.change_retention,
+            source=f"{source} (vigil.yaml)",
+            target=("config", "retention"),
+            details=change,
+        )
+    if seen != current:
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(current, indent=2))
+        tmp.replace(path)
+    return change
+
+
 def run_privacy_retention(
     db: Database,
     config: VigilConfig,
@@ -275,6 +325,12 @@ def run_privacy_retention(
     data_dir = config.storage.data_dir
     p = config.privacy
     r = PrivacyRetentionReport(ran_at=now.isoformat())
+    if audit:
+        try:
+            note_retention_change(db, config, actor=actor, source=source)
+        except Exception as exc:
+            log.exception("privacy retention: recording a retention change failed")
+            r.errors.append(f"retention change: {exc}")
     snap_cutoff = now - timedelta(days=p.snapshot_retention_days)
     steps = (
         ("events", lambda: _delete_old_events(db, data_dir, config, now, r)),

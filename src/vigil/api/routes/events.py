@@ -9,7 +9,7 @@ from fastapi.responses import FileResponse
 from pydantic import AwareDatetime
 from sqlalchemy import select
 
-from vigil.api.deps import MAX_ID, Ctx, Viewer
+from vigil.api.deps import MAX_ID, Ctx, Viewer, audit
 from vigil.api.routes.cameras import audit_view
 from vigil.api.schemas import EventOut, EventPageOut
 from vigil.pipeline.events import EventFilter, get_event, list_events
@@ -52,6 +52,7 @@ def events_out(db: Database, events: list[Event]) -> list[EventOut]:
 def events(
     p: Viewer,
     ctx: Ctx,
+    request: Request,
     camera: Annotated[str | None, Query(max_length=100)] = None,
     kind: Annotated[list[EventKind] | None, Query()] = None,
     person_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
@@ -60,7 +61,14 @@ def events(
     until: Annotated[AwareDatetime | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
+    reason: Annotated[
+        str | None,
+        Query(max_length=500, description="Why; required with person_id (a search by person)."),
+    ] = None,
 ) -> EventPageOut:
+    reason = (reason or "").strip()
+    if person_id is not None and not reason:
+        raise HTTPException(422, "searching events by person needs a stated reason (reason=...)")
     f = EventFilter(
         camera=camera,
         kinds=kind or (),
@@ -70,6 +78,17 @@ def events(
         until=until,
     )
     page = list_events(ctx.db, f, limit=limit, cursor=cursor)
+    if person_id is not None:
+        audit(
+            ctx,
+            request,
+            p,
+            Action.search_person,
+            reason=reason,
+            person=person_id,
+            camera=camera,
+            details={"results": len(page.events), "page": bool(cursor)},
+        )
     return EventPageOut(events=events_out(ctx.db, page.events), next_cursor=page.next_cursor)
 
 

@@ -56,6 +56,7 @@ def update_user(
     user_id: Id, body: UserUpdateIn, p: Admin, ctx: Ctx, request: Request
 ) -> UserCreatedOut:
     otp = one_time_password() if body.reset_password else None
+    before = accounts.get_user(ctx.db, user_id)
     account = accounts.update_user(
         ctx.db,
         user_id,
@@ -65,11 +66,13 @@ def update_user(
         can_unmask=body.can_unmask,
     )
     changes = body.model_dump(exclude_none=True)
+    if account.role != before.role:
+        changes["role"] = f"{before.role.value} -> {account.role.value}"
     audit(
         ctx,
         request,
         p,
-        Action.change_user,
+        Action.change_role if account.role != before.role else Action.change_user,
         target_kind="user",
         target_id=account.username,
         details={k: str(v) for k, v in changes.items()},
