@@ -3,6 +3,7 @@ while a camera without burn-in in the same service is still stream-copied."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import time
@@ -216,3 +217,25 @@ def test_burn_in_without_masks_is_refused_by_config_check(tmp_path: Path) -> Non
         "    privacy_masks_burn_in: true\n"
     )
     assert CliRunner().invoke(app, ["config", "check", str(f)]).exit_code == 0
+
+
+@pytest.mark.timeout(120)
+def test_burn_in_bench_measures_cpu_beside_stream_copy(rtsp_available, tmp_path: Path) -> None:
+    """`vigil bench record --burn-in`, tiny: its figures sit beside stream copy of the same run."""
+    from vigil.bench import record as bench_record
+
+    if shutil.which("ffmpeg") is None:
+        pytest.skip("ffmpeg not found (the bench makes its clip with it)")
+    figures, results = bench_record.run_burn(
+        cameras=1, seconds=1.5, warmup_s=0.5, sizes=((320, 240, 300),), clip_folder=tmp_path
+    )
+    (r,) = results
+    assert r.label == "240p25" and r.copy.online == r.burn.online == 1
+    assert r.burn.recorded_bytes > 0 and r.copy.recorded_bytes > 0
+    assert r.burn.min_fps and r.burn.min_fps >= 20  # kept up with the 25 fps source
+    # decoding and encoding cost more than copying packets, and the figure says so
+    assert r.per_camera_pct(r.burn) > r.per_camera_pct(r.copy)
+    by_name = {f.name: f for f in figures}
+    cpu = by_name["CPU per camera, 240p25, burn-in"]
+    assert cpu.baseline_name == "stream copy" and cpu.baseline == r.per_camera_pct(r.copy)
+    assert by_name["burned-in 240p25 cameras per core"].value == pytest.approx(r.cameras_per_core)

@@ -430,6 +430,7 @@ def run_burn(
     warmup_s: float = 3.0,
     sizes: tuple[tuple[int, int, int], ...] = BURN_SIZES,
     log: Callable[[str], None] = lambda _m: None,
+    clip_folder: Path | None = None,
 ) -> tuple[list[Figure], list[BurnResult]]:
     """Per resolution: the same `cameras` recorded by stream copy, then with a privacy mask
     burned in (decode, mask, libx264 re-encode), each measured over the same window."""
@@ -439,7 +440,7 @@ def run_burn(
         for width, height, kbps in sizes:
             label = f"{height}p{FPS}"
             log(f"test clip: {clip_s} s of {label} at ~{kbps / 1000:g} Mbit/s (cached)")
-            clip = make_clip(clip_s, width=width, height=height, kbps=kbps)
+            clip = make_clip(clip_s, clip_folder, width=width, height=height, kbps=kbps)
             phases: dict[bool, Phase] = {}
             for burn in (False, True):
                 mode = "burn-in" if burn else "stream copy"
