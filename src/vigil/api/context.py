@@ -14,7 +14,7 @@ from vigil.api.live import LiveFrames
 from vigil.api.security import LoginLimiter
 from vigil.api.setup_code import SetupCode
 from vigil.camera.status import CameraStatus, read_status
-from vigil.config import VigilConfig
+from vigil.config import CameraConfig, VigilConfig
 from vigil.faces.calibration import Calibration, load_calibration
 from vigil.faces.engine import FaceEngine
 from vigil.faces.gallery import Gallery, MatcherCache
@@ -31,6 +31,10 @@ class ApiContext:
     - `statuses`: live recorder statuses (e.g. `RecordingService.statuses`); default: the
       status file the recorder writes.
     - `audit`: where audit entries go; default: the site's audit chain.
+    - `config_path`: the vigil.yaml that `config` came from, when there is one: zones and masks
+      saved from the UI are written there (`vigil.config_edit`).
+    - `on_camera_change`: told the camera's new config after such a save (`vigil serve`: the
+      running analysis picks up the new masks and zones).
     """
 
     config: VigilConfig
@@ -39,6 +43,8 @@ class ApiContext:
     live: LiveFrames = field(default_factory=LiveFrames)
     statuses: Callable[[], list[CameraStatus]] | None = None
     audit: AuditSink | None = None
+    config_path: Path | None = None
+    on_camera_change: Callable[[CameraConfig], None] | None = None
     _engine_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _matchers: MatcherCache | None = field(default=None, repr=False)
     limiter: LoginLimiter = field(init=False, repr=False)

@@ -90,6 +90,7 @@ class Action(enum.StrEnum):
     unmask_view = "unmask_view"  # people revealed on a privacy-protected camera (issue 7)
     change_retention = "change_retention"
     change_masks = "change_masks"
+    change_zones = "change_zones"
     change_watchlist = "change_watchlist"
     change_user = "change_user"
     change_role = "change_role"
