@@ -39,7 +39,7 @@ def test_live_analysis_recognises_and_survives_a_dead_camera(
         with lock:
             events.append(event)
 
-    def on_frame(camera: str, image) -> None:
+    def on_frame(camera: str, image, *, people) -> None:
         frames[camera] = frames.get(camera, 0) + 1
 
     cameras = [

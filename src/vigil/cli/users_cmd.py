@@ -1,4 +1,5 @@
-"""`vigil users ...`: the first admin (one-time password), list users, reset a password."""
+"""`vigil users ...`: the first admin (one-time password), list users, reset a password,
+grant or withdraw unmasking (revealing people on privacy-protected cameras)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from vigil.api import accounts
 from vigil.api.security import one_time_password
 from vigil.cli.state import console, current_user, print_json, state
 from vigil.errors import InputError
+from vigil.privacy.audit import Action
 from vigil.store.models.users import Role
 
 app = typer.Typer(help="Web UI and API accounts.", no_args_is_help=True)
@@ -35,17 +37,43 @@ def create_admin(
     console.print("Log in to the web UI with it; you will be asked to choose a new password.")
 
 
+def _find(db, username: str) -> accounts.Account:  # type: ignore[no-untyped-def]
+    match = [a for a in accounts.list_users(db) if a.username.lower() == username.lower()]
+    if not match:
+        raise InputError(f"no user named {username!r}", hint="`vigil users list` shows them")
+    return match[0]
+
+
 @app.command("reset-password")
 def reset_password(ctx: typer.Context, username: str) -> None:
     """Give a user a new one-time password (their sessions end)."""
     db = state(ctx).db()
-    match = [a for a in accounts.list_users(db) if a.username.lower() == username.lower()]
-    if not match:
-        raise InputError(f"no user named {username!r}")
+    match = [_find(db, username)]
     otp = one_time_password()
     accounts.update_user(db, match[0].id, password=otp, disabled=False)
     console.print(f"one-time password for {match[0].username} (shown once):")
     console.print(f"  [bold]{otp}[/]", highlight=False)
+
+
+@app.command("unmask")
+def unmask(
+    ctx: typer.Context,
+    username: str,
+    revoke: bool = typer.Option(False, "--revoke", help="Withdraw the grant instead."),
+) -> None:
+    """Let a user reveal people on privacy-protected cameras (each reveal needs a reason
+    and is audited); admins always may. Audited as a user change."""
+    st = state(ctx)
+    db = st.db()
+    account = accounts.update_user(db, _find(db, username).id, can_unmask=not revoke)
+    st.audit(
+        Action.change_user,
+        target_kind="user",
+        target_id=account.username,
+        details={"can_unmask": str(account.can_unmask)},
+    )
+    verb = "may no longer" if revoke else "may now"
+    console.print(f"{account.username} {verb} reveal people on privacy-protected cameras")
 
 
 @app.command("list")
@@ -60,4 +88,5 @@ def list_users(
     for u in users:
         flags = " (disabled)" if u.disabled else ""
         flags += " (one-time password)" if u.must_change_password else ""
+        flags += " (may unmask)" if u.can_unmask and u.role != Role.admin else ""
         console.print(f"{u.username:<24} {u.role.value:<9}{flags}")

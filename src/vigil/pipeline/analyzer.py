@@ -159,6 +159,7 @@ class CameraAnalyzer:
         self._zone_monitor: ZoneMonitor | None = None
         self.stats = StageStats()
         self.last_image: np.ndarray | None = None
+        self.last_regions: list[Box] = []  # the motion gate's regions in `last_image`
 
     def _timed(self, stage: str, start: float) -> float:
         now = time.perf_counter()
@@ -170,7 +171,7 @@ class CameraAnalyzer:
         t0 = time.perf_counter()
         image = black_out(frame, self.privacy_masks)  # before any analysis, always
         self.last_image = image  # what live view may show: masks already burned in
-        regions = self.motion.regions(image)
+        regions = self.last_regions = self.motion.regions(image)
         t0 = self._timed("motion", t0)
         if not regions:
             self.stats.gated += 1
@@ -294,6 +295,11 @@ class CameraAnalyzer:
         x0, y0 = max(0, int(x - mx)), max(0, int(y - my))
         x1, y1 = min(image.shape[1], int(x + w + mx)), min(image.shape[0], int(y + h + my))
         return image[y0:y1, x0:x1].copy()
+
+    def people_boxes(self) -> list[Box]:
+        """Where people may be in `last_image`: the moving foreground and every live person
+        and face track (privacy-protected live view pixelates these)."""
+        return self.last_regions + [tr.box for tr in (*self.people.tracks, *self.faces.tracks)]
 
     def active_tracks(self, t: float) -> list[Track]:
         """Person and face tracks seen in the frame at time t, for drawing."""

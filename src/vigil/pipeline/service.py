@@ -12,6 +12,7 @@ import logging
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Protocol
 
 import numpy as np
 
@@ -23,13 +24,18 @@ from vigil.faces.engine import FaceEngine
 from vigil.faces.gallery import Gallery, MatcherCache
 from vigil.faces.matcher import Matcher, NumpyIndex
 from vigil.pipeline.analyzer import CameraAnalyzer, EventDraft
+from vigil.pipeline.tracker import Box
 from vigil.store.db import Database
 from vigil.vision.person import make_person_detector
 
 log = logging.getLogger(__name__)
 
 EventSink = Callable[[EventDraft], None]
-FrameListener = Callable[[str, np.ndarray], None]  # camera, masked BGR frame
+
+
+class FrameListener(Protocol):
+    def __call__(self, camera: str, image: np.ndarray, /, *, people: list[Box]) -> None:
+        """A camera's analysed frame (privacy masks burned in) and where people are in it."""
 
 
 class _NoMatcher:
@@ -105,7 +111,8 @@ class CameraAnalysis(threading.Thread):
                     self.motion_events.update(when, self.motion.last)
                 self.frames += 1
                 if self.on_frame is not None and self.analyzer.last_image is not None:
-                    self.on_frame(cam.name, self.analyzer.last_image)
+                    image, people = self.analyzer.last_image, self.analyzer.people_boxes()
+                    self.on_frame(cam.name, image, people=people)
         except Exception as exc:  # keep the reason visible; the service reports it
             self.error = str(exc)
             log.exception("analysis of %s stopped", cam.name)

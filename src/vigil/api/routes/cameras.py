@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Request
@@ -12,13 +13,31 @@ from fastapi.responses import FileResponse, Response, StreamingResponse
 from pydantic import AwareDatetime
 
 from vigil.api.context import ApiContext
-from vigil.api.deps import Ctx, Exporter, Id, Principal, Viewer, audit
+from vigil.api.deps import Ctx, Exporter, Id, Principal, Unmasker, Viewer, audit
 from vigil.api.exports import export_response
-from vigil.api.schemas import CameraOut, ExportIn, RecordingsOut, SegmentOut, SpanOut
+from vigil.api.privacy_view import (
+    grants_of,
+    is_protected,
+    protected_cache,
+    role_protected,
+    view_state,
+    viewer_key,
+)
+from vigil.api.schemas import (
+    CameraOut,
+    ExportIn,
+    RecordingsOut,
+    SegmentOut,
+    SpanOut,
+    UnmaskIn,
+    ViewStateOut,
+)
 from vigil.camera.index import coverage, recordings_dir, segments_between
 from vigil.config import CameraConfig
 from vigil.privacy.audit import Action
+from vigil.privacy.protected_view import render_protected
 from vigil.store.models.camera import Segment
+from vigil.vision.person import make_person_detector
 
 router = APIRouter(prefix="/cameras", tags=["cameras"])
 
@@ -88,15 +107,20 @@ def get_camera(name: str, p: Viewer, ctx: Ctx) -> CameraOut:
     responses={200: {"content": {"image/jpeg": {}}}, 503: {"description": "No live frame now."}},
 )
 def snapshot(name: str, p: Viewer, ctx: Ctx, request: Request) -> Response:
-    find_camera(ctx, name)
-    frame = ctx.live.latest(name)
+    cam = find_camera(ctx, name)
+    protected = is_protected(ctx, p, cam)
+    frame = ctx.live.latest_protected(name) if protected else ctx.live.latest(name)
     if frame is None:
         raise HTTPException(503, f"no live frame from {name} right now (camera offline?)")
     audit_view(ctx, request, p, Action.view_live, name)
     return Response(
         frame.jpeg,
         media_type="image/jpeg",
-        headers={"Cache-Control": "no-store", "X-Frame-Time": f"{frame.at:.3f}"},
+        headers={
+            "Cache-Control": "no-store",
+            "X-Frame-Time": f"{frame.at:.3f}",
+            "X-Privacy-View": "protected" if protected else "plain",
+        },
     )
 
 
@@ -113,7 +137,7 @@ async def live_stream(
     request: Request,
     max_fps: Annotated[float, Query(gt=0, le=30)] = 10.0,
 ) -> StreamingResponse:
-    find_camera(ctx, name)
+    cam = find_camera(ctx, name)
     audit_view(ctx, request, p, Action.view_live, name)
     live = ctx.live
 
@@ -121,7 +145,11 @@ async def live_stream(
         last_seq = -1
         min_gap = 1.0 / max_fps
         while not live.closed.is_set():
-            frame = live.latest(name)
+            # Asked per frame: an unmask shows plain frames at once, its end pixelates again.
+            if is_protected(ctx, p, cam):
+                frame = await asyncio.to_thread(live.latest_protected, name)
+            else:
+                frame = live.latest(name)
             if frame is not None and frame.seq != last_seq:
                 last_seq = frame.seq
                 yield (
@@ -145,8 +173,9 @@ async def live_stream(
     )
 
 
-def segment_out(seg: Segment, camera: str) -> SegmentOut:
+def segment_out(seg: Segment, camera: str, protected: bool = False) -> SegmentOut:
     now = datetime.now(UTC)
+    url = f"/api/v1/cameras/{camera}/segments/{seg.id}"
     return SegmentOut(
         id=seg.id,
         start=seg.start,
@@ -155,7 +184,7 @@ def segment_out(seg: Segment, camera: str) -> SegmentOut:
         size_bytes=seg.size_bytes,
         keyframes=len(seg.keyframes or []),
         locked=bool(seg.locked_until and seg.locked_until > now),
-        url=f"/api/v1/cameras/{camera}/segments/{seg.id}.mp4",
+        url=f"{url}/protected.mp4" if protected else f"{url}.mp4",
     )
 
 
@@ -182,15 +211,16 @@ def recordings(
     start: Annotated[AwareDatetime | None, Query(description="ISO 8601 with timezone")] = None,
     end: Annotated[AwareDatetime | None, Query(description="ISO 8601 with timezone")] = None,
 ) -> RecordingsOut:
-    find_camera(ctx, name)
+    cam = find_camera(ctx, name)
     start, end = time_range(start, end)
     segs = segments_between(ctx.db, name, start, end)
     cov = coverage(segs)
+    protected = is_protected(ctx, p, cam)
     return RecordingsOut(
         camera=name,
         start=start,
         end=end,
-        segments=[segment_out(s, name) for s in segs],
+        segments=[segment_out(s, name, protected) for s in segs],
         spans=[SpanOut(start=a, end=b) for a, b in cov.spans],
         gaps=[SpanOut(start=a, end=b) for a, b in cov.gaps],
     )
@@ -203,7 +233,19 @@ def recordings(
     responses={200: {"content": {"video/mp4": {}}}, 206: {"description": "Partial content"}},
 )
 def segment_file(name: str, segment_id: Id, p: Viewer, ctx: Ctx, request: Request) -> FileResponse:
-    find_camera(ctx, name)
+    cam = find_camera(ctx, name)
+    if is_protected(ctx, p, cam):
+        raise HTTPException(
+            403,
+            f"people on {name} are pixelated for the {p.role.value} role: play "
+            f"segments/{segment_id}/protected.mp4, or reveal them with a reason (POST unmask)",
+        )
+    path = segment_path(ctx, name, segment_id)
+    audit_view(ctx, request, p, Action.view_recording, name)
+    return FileResponse(path, media_type="video/mp4", headers={"Cache-Control": "private"})
+
+
+def segment_path(ctx: ApiContext, name: str, segment_id: int) -> Path:
     with ctx.db.session() as s:
         seg = s.get(Segment, segment_id)
     if seg is None or seg.camera != name:
@@ -212,8 +254,69 @@ def segment_file(name: str, segment_id: Id, p: Viewer, ctx: Ctx, request: Reques
     path = (root / seg.path).resolve()
     if not path.is_relative_to(root) or not path.is_file():
         raise HTTPException(404, f"the file of segment {segment_id} is gone (retention?)")
+    return path
+
+
+@router.get(
+    "/{name}/segments/{segment_id}/protected.mp4",
+    response_class=FileResponse,
+    summary="One recorded segment with people pixelated (H.264 MP4, made on first request)",
+    responses={200: {"content": {"video/mp4": {}}}, 206: {"description": "Partial content"}},
+)
+def protected_segment_file(
+    name: str, segment_id: Id, p: Viewer, ctx: Ctx, request: Request
+) -> FileResponse:
+    cam = find_camera(ctx, name)
+    src = segment_path(ctx, name, segment_id)
+
+    def render(src: Path, dst: Path) -> object:
+        return render_protected(
+            src,
+            dst,
+            ctx.face_engine(),
+            make_person_detector(cam.analysis.person_model),
+            sensitivity=cam.motion.sensitivity,
+            masks=cam.privacy_masks,
+        )
+
+    path = protected_cache(ctx).get(name, segment_id, src, render)
     audit_view(ctx, request, p, Action.view_recording, name)
     return FileResponse(path, media_type="video/mp4", headers={"Cache-Control": "private"})
+
+
+@router.get(
+    "/{name}/view",
+    response_model=ViewStateOut,
+    summary="Whether people on this camera are pixelated for the caller, and until when not",
+)
+def get_view_state(name: str, p: Viewer, ctx: Ctx) -> ViewStateOut:
+    return view_state(ctx, p, find_camera(ctx, name))
+
+
+@router.post(
+    "/{name}/unmask",
+    response_model=ViewStateOut,
+    summary="Reveal people on a privacy-protected camera for a while; reason required, audited",
+    responses={409: {"description": "People on this camera are not pixelated for the caller."}},
+)
+def unmask(name: str, body: UnmaskIn, p: Unmasker, ctx: Ctx, request: Request) -> ViewStateOut:
+    cam = find_camera(ctx, name)
+    if not role_protected(p, cam):
+        raise HTTPException(409, f"people on {name} are not pixelated for the {p.role.value} role")
+    minutes = cam.privacy_view.unmask_minutes
+    audit(
+        ctx,
+        request,
+        p,
+        Action.unmask_view,
+        reason=body.reason,
+        target_kind="camera",
+        target_id=name,
+        camera=name,
+        details={"minutes": minutes},
+    )
+    grants_of(ctx).grant(viewer_key(p), name, minutes)  # only once the record is stored
+    return view_state(ctx, p, cam)
 
 
 @router.post(

@@ -1,0 +1,55 @@
+"""Who sees people pixelated on which camera (issue 7), and their unmask grants.
+
+A caller is protected on a camera when their role is in the camera's
+`privacy_view.protected_roles` and their session holds no unexpired unmask grant for it.
+Grants are per session (per user for API tokens), kept in memory by the API process.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from vigil.api.context import ApiContext
+from vigil.api.deps import Perm, Principal
+from vigil.api.schemas import ViewStateOut
+from vigil.config import CameraConfig
+from vigil.privacy.protected_view import ProtectedCache, UnmaskGrants
+
+
+def grants_of(ctx: ApiContext) -> UnmaskGrants:
+    return ctx.__dict__.setdefault("_unmask_grants", UnmaskGrants())
+
+
+def protected_cache(ctx: ApiContext) -> ProtectedCache:
+    return ctx.__dict__.setdefault(
+        "_protected_cache", ProtectedCache(ctx.data_dir / "cache" / "protected")
+    )
+
+
+def viewer_key(p: Principal) -> str:
+    """What a grant belongs to: the UI session, or the user for API tokens."""
+    return f"session:{p.session_id}" if p.session_id is not None else f"user:{p.account.id}"
+
+
+def role_protected(p: Principal, cam: CameraConfig) -> bool:
+    return p.role.value in cam.privacy_view.protected_roles
+
+
+def unmasked_until(ctx: ApiContext, p: Principal, cam: CameraConfig) -> float | None:
+    return grants_of(ctx).until(viewer_key(p), cam.name)
+
+
+def is_protected(ctx: ApiContext, p: Principal, cam: CameraConfig) -> bool:
+    """People are pixelated for this caller on this camera right now."""
+    return role_protected(p, cam) and unmasked_until(ctx, p, cam) is None
+
+
+def view_state(ctx: ApiContext, p: Principal, cam: CameraConfig) -> ViewStateOut:
+    until = unmasked_until(ctx, p, cam)
+    return ViewStateOut(
+        camera=cam.name,
+        protected=role_protected(p, cam) and until is None,
+        protected_role=role_protected(p, cam),
+        can_unmask=p.can(Perm.unmask),
+        unmasked_until=datetime.fromtimestamp(until, UTC) if until is not None else None,
+    )
