@@ -20,7 +20,7 @@ import base64
 import contextlib
 import json
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -309,8 +309,8 @@ def update_watchlist(
     name: str,
     *,
     action: WatchAction | None = None,
-    add_sites: list[str] = (),  # type: ignore[assignment]
-    remove_sites: list[str] = (),  # type: ignore[assignment]
+    add_sites: Sequence[str] = (),
+    remove_sites: Sequence[str] = (),
 ) -> None:
     """Change a watchlist's action or the sites it names; a site dropped loses its members
     (unless another of their watchlists names it) and the list."""
