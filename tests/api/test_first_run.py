@@ -84,3 +84,19 @@ def test_an_admin_made_elsewhere_expires_the_code(tmp_path: Path) -> None:
     assert not ctx.setup_code.path.exists() and not ctx.setup_code.active
     assert ctx.setup_code.offer(ctx.db) is None  # a restart with an admin prints no code
     ctx.db.close()
+
+
+def test_serve_prints_the_code_only_while_no_admin(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    from vigil.cli.serve_cmd import print_setup_code
+
+    ctx = fresh(tmp_path)
+    print_setup_code(ctx)
+    out = capsys.readouterr().out
+    code = (ctx.data_dir / "setup-code").read_text().strip()
+    assert code and code in out and "setup-code" in out
+    r = client_for(ctx).post(URL, json={"username": "boss", "password": PASSWORD, "code": code})
+    assert r.status_code == 201
+    print_setup_code(ctx)  # restarted with an admin: nothing printed, no file
+    assert "set-up code" not in capsys.readouterr().out
+    assert not (ctx.data_dir / "setup-code").exists()
+    ctx.db.close()
