@@ -248,3 +248,20 @@ def _check_postgres(db: Database, data_dir: Path, clock: Clock) -> None:
         with pytest.raises(DBAPIError, match=r"append-only|anchor must sit"), db.session() as s:
             s.execute(text(sql))
     assert _seqs(db) == list(range(21, 32))
+
+
+def test_a_quiet_site_still_gets_a_daily_checkpoint_to_cut_at(
+    db: Database, data_dir: Path, tmp_path: Path, cli
+) -> None:
+    cfg = tmp_path / "quiet.yaml"
+    cfg.write_text(f"storage:\n  data_dir: {data_dir}\n")  # a checkpoint every 1000 records
+    audit = AuditLog(data_dir, checkpoint_every=1000)
+    for _ in range(3):
+        audit.record(db, actor="alice", action=Action.view_live)
+    assert cli("--config", cfg, "privacy", "retention")[0] == 0
+    with db.session() as s:
+        signed = list(s.scalars(select(AuditCheckpoint.seq)))
+    assert signed == [4]  # the head: 3 views and the pass's own record
+    assert cli("--config", cfg, "privacy", "retention")[0] == 0  # again the same day: no more
+    with db.session() as s:
+        assert list(s.scalars(select(AuditCheckpoint.seq))) == [4]

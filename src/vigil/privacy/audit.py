@@ -40,7 +40,7 @@ import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -377,6 +377,17 @@ class AuditLog:
                 select(AuditCheckpoint).where(AuditCheckpoint.seq == head.seq)
             ).first()
             return existing or self._sign(s, head.seq, head.hash)
+
+    def checkpoint_if_older(
+        self, where: Database | Session, max_age: timedelta
+    ) -> AuditCheckpoint | None:
+        """Sign the head when the newest checkpoint is older than `max_age` (or there is none),
+        so a quiet site still gets checkpoints that audit retention can cut at."""
+        with _session(where) as (s, _owned):
+            newest = s.scalar(select(func.max(AuditCheckpoint.time)))
+            if newest is not None and utcnow() - newest < max_age:
+                return None
+            return self.checkpoint(s)
 
     def verify(
         self,

@@ -21,7 +21,8 @@ all of them while the chain does not verify, stay and are reported.
 The pass is itself audited (`Action.retention_run`, counts only, never contents). Retention
 periods live in vigil.yaml, edited outside Vigil: each pass compares them with those it saw
 last (`<data_dir>/retention-settings.json`) and records a change as `change_retention`
-(before and after), so a shortened or lengthened period is in the audit log.
+(before and after), so a shortened or lengthened period is in the audit log. The pass also
+signs an audit checkpoint when the newest is over a day old.
 """
 
 from __future__ import annotations
@@ -46,6 +47,9 @@ log = logging.getLogger(__name__)
 
 REPORT_NAME = "privacy-retention.json"
 SETTINGS_NAME = "retention-settings.json"
+# A quiet site may take months to reach `audit_checkpoint_every` records; audit retention can
+# only cut at a checkpoint, so the pass signs the head at least this often.
+CHECKPOINT_AT_LEAST_EVERY = timedelta(days=1)
 SNAPSHOTS = "snapshots"
 DEFAULT_FOOTAGE_DAYS = CameraConfig.model_fields["retention_days"].default
 _BATCH = 500
@@ -359,9 +363,13 @@ def run_privacy_retention(
     if audit:
         from vigil.privacy.audit import Action, AuditLog
 
-        AuditLog.from_config(config).record(
-            db, actor=actor, action=Action.retention_run, source=source, details=r.counts()
-        )
+        log_ = AuditLog.from_config(config)
+        log_.record(db, actor=actor, action=Action.retention_run, source=source, details=r.counts())
+        try:
+            log_.checkpoint_if_older(db, CHECKPOINT_AT_LEAST_EVERY)
+        except Exception as exc:
+            log.exception("privacy retention: daily audit checkpoint failed")
+            r.errors.append(f"audit checkpoint: {exc}")
     save_report(data_dir, r)
     return r
 
