@@ -10,17 +10,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from vigil.cli import run
-from vigil.pipeline.events import create_event
+from vigil.pipeline.events import create_event, update_event
 from vigil.store.db import Database
-from vigil.store.models import HubEvent
+from vigil.store.models import Event, HubEvent, SyncTombstone
 from vigil.sync.edge import BufferLimits, EdgePublisher
 from vigil.sync.hub import store_batch
 from vigil.sync.server import NatsServer, ServerSpec, find_binary
 
 from .test_sync import free_port
+from .test_updates import check_order_safety
 
 
 def _event_msgs(n: int) -> list[tuple[str, bytes, dict[str, str]]]:
@@ -57,6 +58,16 @@ def test_hub_on_postgres_is_idempotent() -> None:
         assert store_batch(db, "s2", _event_msgs(5)).events == 0
         with db.session() as s:
             assert s.scalar(select(func.count()).select_from(HubEvent)) == 20
+        check_order_safety(db)
+        # the edge's version triggers (plpgsql here): insert, update, delete each take the next
+        e = create_event(db, camera="gate", kind="person", start=datetime.now(UTC))
+        update_event(db, e.uid, end=datetime.now(UTC), data_dir=Path(tmp))
+        with db.session() as s:
+            v = s.scalar(select(Event.sync_version).where(Event.uid == e.uid))
+            s.execute(delete(Event).where(Event.uid == e.uid))
+        with db.session() as s:
+            tomb = s.scalars(select(SyncTombstone)).one()
+        assert v is not None and v >= 2 and (tomb.uid, tomb.version) == (e.uid, v + 1)
         db.close()
 
 

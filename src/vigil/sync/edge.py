@@ -10,9 +10,12 @@ Three local streams, each with its own buffer and policy when full:
 
 Events and audit records are read from the database after a cursor (`sync_cursors`) that moves
 only past rows the stream acked, so a refused publish (buffer full, server down, the publisher
-killed) leaves them waiting in the database: never dropped, visible in `backlog()`. Every event
-is published with `Nats-Msg-Id` = its uid (audit: `<site>-audit-<seq>`), so a replay after a
-crash is dropped by the stream's duplicate window and, beyond it, by the hub's upsert on uid.
+killed) leaves them waiting in the database: never dropped, visible in `backlog()`. Events go
+in the order they changed (`events.sync_version`, set by triggers, 0014): an event is published
+again when it is completed or its person deleted, and a deleted one as a tombstone
+(`"deleted": true`). `Nats-Msg-Id` = `<uid>:<version>` (audit: `<site>-audit-<seq>`), so a
+replay after a crash is dropped by the stream's duplicate window and, beyond it, by the hub,
+which applies a copy only if its version is newer than the one it has.
 The hub pulls each stream through a durable consumer named `hub` (see `vigil.sync.hub`).
 """
 
@@ -28,12 +31,13 @@ from typing import Any
 import nats
 from nats.js.api import DiscardPolicy, StreamConfig
 from nats.js.errors import NotFoundError as JsNotFound
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from vigil.store.db import Database
-from vigil.store.models import AuditRecord, Event, Person, SyncCursor
+from vigil.store.models import AuditRecord, Event, Person, SyncCursor, SyncTombstone
 
 HUB_CONSUMER = "hub"
+EVENT_CURSOR = "event_versions"  # last sync_version acked by the local stream (0014)
 STREAMS = ("EVENTS", "AUDIT", "THUMBS")
 MB = 1024 * 1024
 
@@ -100,7 +104,17 @@ def event_payload(site: str, e: Event, person_uid: str | None = None) -> dict[st
         "zone": e.zone,
         "details": e.details or {},
         "person_uid": person_uid,
+        "version": e.sync_version,
     }
+
+
+def tombstone_payload(site: str, t: SyncTombstone) -> dict[str, Any]:
+    """The event was deleted at the site (retention, erasure): the hub deletes its copy."""
+    return {"site": site, "uid": t.uid, "camera": t.camera, "deleted": True, "version": t.version}
+
+
+def _version(change: Event | SyncTombstone) -> int:
+    return change.sync_version if isinstance(change, Event) else change.version
 
 
 def audit_payload(site: str, r: AuditRecord) -> dict[str, Any]:
@@ -212,13 +226,26 @@ class EdgePublisher:
         return await self._publish_events() + await self._publish_audit()
 
     async def _publish_events(self) -> int:
+        """Events in the order they changed (`sync_version`, kept by database triggers):
+        new ones, updated ones (completed, identity cleared) and deleted ones (tombstones)."""
         done = 0
         while True:
-            after = _cursor(self.db, "events")
+            after = _cursor(self.db, EVENT_CURSOR)
             with self.db.session() as s:
                 rows = list(
                     s.scalars(
-                        select(Event).where(Event.id > after).order_by(Event.id).limit(self.batch)
+                        select(Event)
+                        .where(Event.sync_version > after)
+                        .order_by(Event.sync_version)
+                        .limit(self.batch)
+                    )
+                )
+                gone = list(
+                    s.scalars(
+                        select(SyncTombstone)
+                        .where(SyncTombstone.version > after)
+                        .order_by(SyncTombstone.version)
+                        .limit(self.batch)
                     )
                 )
                 hub_uids: dict[int, str] = {
@@ -230,26 +257,41 @@ class EdgePublisher:
                         )
                     )
                 }
-            if not rows:
+            changes: list[tuple[int, Event | SyncTombstone]] = sorted(
+                [(e.sync_version, e) for e in rows] + [(g.version, g) for g in gone],
+                key=lambda c: c[0],
+            )
+            # a list cut by its limit: nothing after its last item may go before the rest
+            for cut in (rows, gone):
+                if len(cut) == self.batch:
+                    changes = [c for c in changes if c[0] <= _version(cut[-1])]
+            if not changes:
                 return done
             acked = await self._publish_batch(
-                [
-                    (
-                        f"vigil.{self.site}.events.{e.camera}",
-                        json.dumps(
-                            event_payload(self.site, e, hub_uids.get(e.person_id or 0))
-                        ).encode(),
-                        e.uid,
-                    )
-                    for e in rows
-                ]
+                [self._change_message(c, hub_uids) for _, c in changes]
             )
             if acked:
-                _set_cursor(self.db, "events", rows[acked - 1].id)
-                await self._publish_thumbnails(rows[:acked])
+                _set_cursor(self.db, EVENT_CURSOR, changes[acked - 1][0])
+                with self.db.session() as s:  # published: the tombstones are no longer needed
+                    s.execute(
+                        delete(SyncTombstone).where(SyncTombstone.version <= changes[acked - 1][0])
+                    )
+                await self._publish_thumbnails(
+                    [c for _, c in changes[:acked] if isinstance(c, Event)]
+                )
                 done += acked
-            if acked < len(rows):
+            if acked < len(changes):
                 return done
+
+    def _change_message(
+        self, change: Event | SyncTombstone, hub_uids: dict[int, str]
+    ) -> tuple[str, bytes, str]:
+        subject = f"vigil.{self.site}.events.{change.camera}"
+        if isinstance(change, SyncTombstone):
+            body = tombstone_payload(self.site, change)
+            return subject, json.dumps(body).encode(), f"{change.uid}:{change.version}"
+        body = event_payload(self.site, change, hub_uids.get(change.person_id or 0))
+        return subject, json.dumps(body).encode(), f"{change.uid}:{change.sync_version}"
 
     async def _publish_thumbnails(self, events: list[Event]) -> None:
         """Best effort: a thumbnail that cannot be published is not retried (the hub asks the
@@ -268,7 +310,11 @@ class EdgePublisher:
                 await self.js.publish(
                     f"vigil.{self.site}.thumbs.{e.camera}",
                     data,
-                    headers={"Nats-Msg-Id": f"thumb-{e.uid}", "Vigil-Event": e.uid},
+                    headers={
+                        "Nats-Msg-Id": f"thumb-{e.uid}:{e.sync_version}",
+                        "Vigil-Event": e.uid,
+                        "Vigil-Version": str(e.sync_version),
+                    },
                 )
             except Exception:  # best effort, see above
                 return
@@ -318,9 +364,15 @@ class EdgePublisher:
         return acked
 
     async def backlog(self) -> Backlog:
-        ev_after, au_after = _cursor(self.db, "events"), _cursor(self.db, "audit")
+        ev_after, au_after = _cursor(self.db, EVENT_CURSOR), _cursor(self.db, "audit")
         with self.db.session() as s:
-            ev = s.scalar(select(func.count()).select_from(Event).where(Event.id > ev_after))
+            ev = s.scalar(
+                select(func.count()).select_from(Event).where(Event.sync_version > ev_after)
+            ) + s.scalar(
+                select(func.count())
+                .select_from(SyncTombstone)
+                .where(SyncTombstone.version > ev_after)
+            )
             au = s.scalar(
                 select(func.count()).select_from(AuditRecord).where(AuditRecord.seq > au_after)
             )

@@ -27,10 +27,16 @@ from typing import Any
 
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js.api import AckPolicy, ConsumerConfig
-from sqlalchemy import select
+from sqlalchemy import delete, select, update
 
 from vigil.store.db import Database
-from vigil.store.models import HubAuditRecord, HubCameraStatus, HubEvent, HubSite
+from vigil.store.models import (
+    HubAuditRecord,
+    HubCameraStatus,
+    HubEvent,
+    HubEventTombstone,
+    HubSite,
+)
 from vigil.sync.edge import HUB_CONSUMER, STREAMS
 from vigil.sync.server import HubAccess, connect_site
 
@@ -41,11 +47,62 @@ def _dt(value: str | None) -> datetime | None:
 
 @dataclass
 class Applied:
-    events: int = 0
-    duplicates: int = 0
+    events: int = 0  # new events stored
+    updates: int = 0  # stored events replaced by a newer version (completed, identity cleared)
+    deleted: int = 0  # events deleted because their site deleted them (tombstones)
+    duplicates: int = 0  # copies not newer than what the hub has: nothing changed
     audit: int = 0
     status: int = 0
     thumbnails: int = 0
+
+    def add(self, other: Applied) -> None:
+        for name in self.__dataclass_fields__:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+
+_EVENT_COLUMNS = (
+    "site",
+    "edge_id",
+    "camera",
+    "kind",
+    "start",
+    "end",
+    "score",
+    "confidence",
+    "zone",
+    "details",
+    "person_uid",
+    "version",
+    "received_at",
+)
+
+
+def _insert(db: Database, table: Any) -> Any:
+    """The dialect's INSERT, which has `on_conflict_do_update`/`_nothing` (both dialects)."""
+    if db.engine.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(table)
+
+
+def _event_row(site: str, e: dict[str, Any], now: datetime) -> dict[str, Any]:
+    return {
+        "uid": e["uid"],
+        "site": site,
+        "edge_id": e["edge_id"],
+        "camera": e["camera"],
+        "kind": e["kind"],
+        "start": _dt(e["start"]),
+        "end": _dt(e.get("end")),
+        "score": e.get("score"),
+        "confidence": e.get("confidence"),
+        "zone": e.get("zone"),
+        "details": e.get("details") or {},
+        "person_uid": e.get("person_uid"),
+        "version": int(e.get("version") or 0),
+        "received_at": now,
+    }
 
 
 def store_batch(
@@ -54,20 +111,35 @@ def store_batch(
     msgs: Iterable[tuple[str, bytes, dict[str, str]]],
     thumbs_dir: Path | None = None,
 ) -> Applied:
-    """Apply one batch of (subject, body, headers) from one site in one transaction;
-    idempotent."""
+    """Apply one batch of (subject, body, headers) from one site in one transaction.
+
+    Idempotent and order-safe: of the copies of an event (one per change at the site) only
+    the newest is kept, one `INSERT ... ON CONFLICT (uid) DO UPDATE ... WHERE version <
+    excluded.version` stores a batch, and a tombstone deletes the event and stays, so an
+    older copy arriving later is not stored again."""
     out = Applied()
-    events: list[dict[str, Any]] = []
+    latest: dict[str, dict[str, Any]] = {}  # uid -> newest copy or tombstone in this batch
     audits: list[dict[str, Any]] = []
     statuses: list[dict[str, Any]] = []
-    thumbs: list[tuple[str, str, bytes]] = []
+    thumbs: list[tuple[str, str, int, bytes]] = []
     for subject, body, headers in msgs:
         parts = subject.split(".")
         if len(parts) < 3 or parts[0] != "vigil" or parts[1] != site:
             continue  # not this site's subject: never stored under its name
         kind = parts[2]
         if kind == "events":
-            events.append(json.loads(body))
+            e = json.loads(body)
+            if e.get("site") != site:
+                out.duplicates += 1
+                continue
+            e["version"] = int(e.get("version") or 0)
+            have = latest.get(e["uid"])
+            if have is None or e["version"] > have["version"]:
+                if have is not None:
+                    out.duplicates += 1
+                latest[e["uid"]] = e
+            else:
+                out.duplicates += 1
         elif kind == "audit":
             audits.append(json.loads(body))
         elif kind == "status":
@@ -75,7 +147,8 @@ def store_batch(
         elif kind == "thumbs" and len(parts) > 3:
             uid = headers.get("Vigil-Event", "")
             if uid:
-                thumbs.append((parts[3], uid, body))
+                thumbs.append((parts[3], uid, int(headers.get("Vigil-Version") or 0), body))
+    removed_files: list[Path] = []
     with db.session() as s:
         now = datetime.now(UTC)
         row = s.scalar(select(HubSite).where(HubSite.name == site))
@@ -83,51 +156,26 @@ def store_batch(
             s.add(HubSite(name=site, first_seen=now, last_seen=now))
         else:
             row.last_seen = now
-        if events:
-            uids = {e["uid"] for e in events}
-            have = set(s.scalars(select(HubEvent.uid).where(HubEvent.uid.in_(uids))))
-            for e in events:
-                if e["uid"] in have or e.get("site") != site:
-                    out.duplicates += 1
-                    continue
-                have.add(e["uid"])
-                s.add(
-                    HubEvent(
-                        uid=e["uid"],
-                        site=site,
-                        edge_id=e["edge_id"],
-                        camera=e["camera"],
-                        kind=e["kind"],
-                        start=_dt(e["start"]),
-                        end=_dt(e.get("end")),
-                        score=e.get("score"),
-                        confidence=e.get("confidence"),
-                        zone=e.get("zone"),
-                        details=e.get("details") or {},
-                        person_uid=e.get("person_uid"),
-                        received_at=now,
-                    )
-                )
-                out.events += 1
+        if latest:
+            _store_events(s, db, site, latest, now, out, removed_files, thumbs_dir)
         if audits:
-            seqs = {a["seq"] for a in audits}
-            have_seq = set(
-                s.scalars(
-                    select(HubAuditRecord.seq).where(
-                        HubAuditRecord.site == site, HubAuditRecord.seq.in_(seqs)
-                    )
+            res = s.execute(
+                _insert(db, HubAuditRecord)
+                .values(
+                    [
+                        {
+                            "site": site,
+                            "seq": a["seq"],
+                            "time": _dt(a["time"]),
+                            "hash": a["hash"],
+                            "record": a,
+                        }
+                        for a in {a["seq"]: a for a in audits}.values()
+                    ]
                 )
+                .on_conflict_do_nothing(index_elements=["site", "seq"])
             )
-            for a in audits:
-                if a["seq"] in have_seq:
-                    continue
-                have_seq.add(a["seq"])
-                s.add(
-                    HubAuditRecord(
-                        site=site, seq=a["seq"], time=_dt(a["time"]), hash=a["hash"], record=a
-                    )
-                )
-                out.audit += 1
+            out.audit += max(res.rowcount, 0)
         for st in statuses:
             cur = s.get(HubCameraStatus, (site, st["camera"]))
             at = _dt(st["at"]) or now
@@ -137,16 +185,108 @@ def store_batch(
                 cur.status, cur.at = st["status"], at
             out.status += 1
         if thumbs and thumbs_dir is not None:
-            for camera, uid, data in thumbs:
-                rel = Path(site) / camera / f"{uid}.jpg"
+            for camera, uid, version, data in thumbs:
+                if s.get(HubEventTombstone, (site, uid)) is not None:
+                    continue  # deleted at the site
+                cur = s.execute(
+                    select(HubEvent.site, HubEvent.version).where(HubEvent.uid == uid)
+                ).first()
+                if cur is not None and (cur.site != site or cur.version > version):
+                    continue  # another site's event, or the picture of an older copy
+                rel = _thumb_path(site, camera, uid)
                 path = thumbs_dir / rel
                 path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_bytes(data)
-                ev = s.scalar(select(HubEvent).where(HubEvent.uid == uid))
-                if ev is not None:
-                    ev.thumbnail = str(rel)
+                path.write_bytes(data)  # before its event, if THUMBS was pulled first
+                if cur is not None:
+                    s.execute(
+                        update(HubEvent).where(HubEvent.uid == uid).values(thumbnail=str(rel))
+                    )
                 out.thumbnails += 1
+    if thumbs_dir is not None:
+        for rel in removed_files:  # after the commit: a failed batch deletes nothing
+            (thumbs_dir / rel).unlink(missing_ok=True)
     return out
+
+
+def _thumb_path(site: str, camera: str, uid: str) -> Path:
+    return Path(site) / camera / f"{uid}.jpg"
+
+
+def _store_events(
+    s: Any,
+    db: Database,
+    site: str,
+    latest: dict[str, dict[str, Any]],
+    now: datetime,
+    out: Applied,
+    removed_files: list[Path],
+    thumbs_dir: Path | None,
+) -> None:
+    uids = list(latest)
+    dead = dict(
+        s.execute(
+            select(HubEventTombstone.uid, HubEventTombstone.version).where(
+                HubEventTombstone.site == site, HubEventTombstone.uid.in_(uids)
+            )
+        ).all()
+    )
+    have = {
+        uid: (owner, version)
+        for uid, owner, version in s.execute(
+            select(HubEvent.uid, HubEvent.site, HubEvent.version).where(HubEvent.uid.in_(uids))
+        )
+    }
+    upserts: list[dict[str, Any]] = []
+    tombs: list[dict[str, Any]] = []
+    for uid, e in latest.items():
+        if uid in dead and e["version"] <= dead[uid]:
+            out.duplicates += 1  # deleted at the site after this copy was made
+            continue
+        owner, version = have.get(uid, (site, -1))
+        if owner != site or e["version"] <= version:
+            out.duplicates += 1  # older or equal copy, or another site's uid
+            continue
+        if e.get("deleted"):
+            tombs.append(e)
+            if uid in have:
+                out.deleted += 1
+            continue
+        row = _event_row(site, e, now)
+        thumb = _thumb_path(site, e["camera"], uid)
+        row["thumbnail"] = str(thumb) if thumbs_dir and (thumbs_dir / thumb).is_file() else None
+        upserts.append(row)
+        if uid in have:
+            out.updates += 1
+        else:
+            out.events += 1
+    if upserts:
+        stmt = _insert(db, HubEvent).values(upserts)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["uid"],
+            set_={c: stmt.excluded[c] for c in _EVENT_COLUMNS if c != "site"},
+            where=(HubEvent.version < stmt.excluded.version) & (HubEvent.site == site),
+        )
+        s.execute(stmt)
+    if tombs:
+        removed_files.extend(_thumb_path(site, t["camera"], t["uid"]) for t in tombs)
+        s.execute(
+            delete(HubEvent).where(
+                HubEvent.uid.in_([t["uid"] for t in tombs]), HubEvent.site == site
+            )
+        )
+        stmt = _insert(db, HubEventTombstone).values(
+            [
+                {"uid": t["uid"], "site": site, "version": t["version"], "deleted_at": now}
+                for t in tombs
+            ]
+        )
+        s.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["site", "uid"],
+                set_={"version": stmt.excluded.version, "deleted_at": stmt.excluded.deleted_at},
+                where=HubEventTombstone.version < stmt.excluded.version,
+            )
+        )
 
 
 @dataclass
@@ -213,8 +353,7 @@ class HubConsumer:
                 self.errors += 1
                 await self._sleep(1.0)
                 continue
-            for name in ("events", "duplicates", "audit", "status", "thumbnails"):
-                setattr(self.stored, name, getattr(self.stored, name) + getattr(applied, name))
+            self.stored.add(applied)
             for m in msgs:  # only after the commit
                 with contextlib.suppress(Exception):
                     await m.ack()

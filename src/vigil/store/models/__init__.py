@@ -38,3 +38,6 @@ from vigil.store.models.hub import (  # noqa: E402
 )
 
 __all__ += ["HubAuditRecord", "HubCameraStatus", "HubEvent", "HubSite", "SyncCursor"]
+from vigil.store.models.hub import HubEventTombstone, SyncCounter, SyncTombstone  # noqa: E402
+
+__all__ += ["HubEventTombstone", "SyncCounter", "SyncTombstone"]

@@ -65,6 +65,8 @@ class Event(Base):
     zone: Mapped[str | None] = mapped_column(String(100), nullable=True)
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Set by database triggers (0014) on every insert and update: the hub sync's change order.
+    sync_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0", index=True)
 
     deliveries: Mapped[list[Delivery]] = relationship(
         back_populates="event", cascade="all, delete-orphan", passive_deletes=True

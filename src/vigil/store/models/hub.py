@@ -57,6 +57,41 @@ class HubEvent(Base):
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # the hub person (`HubPerson.uid`) the site recognised, when it was one pushed by the hub
     person_uid: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
+    # the site's sync_version of the copy stored here: a message applies only if newer
+    version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
+class SyncCounter(Base):
+    """Edge: one row (id 1), the last sync version handed out; database triggers on `events`
+    (0014) bump it on every insert, update and delete."""
+
+    __tablename__ = "sync_counter"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    value: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class SyncTombstone(Base):
+    """Edge: an event deleted (retention, erasure) that the hub must delete too; written by a
+    trigger on `events`, removed once published."""
+
+    __tablename__ = "sync_tombstones"
+
+    version: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    uid: Mapped[str] = mapped_column(String(36))
+    camera: Mapped[str] = mapped_column(String(100))
+
+
+class HubEventTombstone(Base):
+    """Hub: an event its site deleted, kept so a late or redelivered older copy is not
+    stored again."""
+
+    __tablename__ = "hub_event_tombstones"
+
+    site: Mapped[str] = mapped_column(String(64), primary_key=True)
+    uid: Mapped[str] = mapped_column(String(36), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer)
+    deleted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
 
 
 class HubCameraStatus(Base):
