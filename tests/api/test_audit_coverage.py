@@ -225,11 +225,11 @@ def test_changing_users_and_roles(
     assert not trail.new("change_role")
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="`vigil users create-admin` and `reset-password` write no audit record; "
-    "cli/users_cmd.py is being changed by the unmask helper right now",
-)
 def test_changing_users_from_the_cli(ctx: ApiContext, trail: Trail, cli) -> None:
     assert cli("users", "reset-password", "viewer")[0] == 0
-    assert trail.new("change_user")
+    [reset] = trail.new("change_user")
+    assert reset.target_id == "viewer" and reset.source == "cli"
+    trail.mark()
+    assert cli("users", "unmask", "viewer")[0] == 0
+    [grant] = trail.new("change_user")
+    assert grant.target_id == "viewer" and grant.details["can_unmask"] == "True"

@@ -29,9 +29,10 @@ def create_admin(
             hint="log in as that admin, or `vigil users reset-password NAME`",
         )
     otp = one_time_password()
-    accounts.create_user(
+    account = accounts.create_user(
         db, username, otp, Role.admin, created_by=f"cli:{current_user()}", must_change_password=True
     )
+    st.audit(Action.change_user, target=("user", account.username), details={"role": "admin"})
     console.print(f"admin [bold]{username}[/] created; one-time password (shown once):")
     console.print(f"  [bold]{otp}[/]", highlight=False)
     console.print("Log in to the web UI with it; you will be asked to choose a new password.")
@@ -47,10 +48,14 @@ def _find(db, username: str) -> accounts.Account:  # type: ignore[no-untyped-def
 @app.command("reset-password")
 def reset_password(ctx: typer.Context, username: str) -> None:
     """Give a user a new one-time password (their sessions end)."""
-    db = state(ctx).db()
+    st = state(ctx)
+    db = st.db()
     match = [_find(db, username)]
     otp = one_time_password()
     accounts.update_user(db, match[0].id, password=otp, disabled=False)
+    st.audit(
+        Action.change_user, target=("user", match[0].username), details={"reset_password": True}
+    )
     console.print(f"one-time password for {match[0].username} (shown once):")
     console.print(f"  [bold]{otp}[/]", highlight=False)
 
@@ -68,8 +73,7 @@ def unmask(
     account = accounts.update_user(db, _find(db, username).id, can_unmask=not revoke)
     st.audit(
         Action.change_user,
-        target_kind="user",
-        target_id=account.username,
+        target=("user", account.username),
         details={"can_unmask": str(account.can_unmask)},
     )
     verb = "may no longer" if revoke else "may now"
