@@ -199,6 +199,20 @@ def test_burner_keeps_timestamps_and_keyframes(h264_file: Path) -> None:
     assert len(src_keys) == 4 and burner.frames == 40 and burner.decode_errors == 0
 
 
+def test_burner_restarts_its_encoder_when_timestamps_go_back(h264_file: Path) -> None:
+    """A source that starts over (timestamps back to 0) gets a fresh encoder and a new template,
+    so the recorder starts a new segment instead of muxing a non-increasing dts."""
+    with av.open(str(h264_file)) as c:
+        vs = c.streams.video[0]
+        packets = [p for p in c.demux(vs) if p.size]
+        burner = MaskBurner(vs, [MASK])
+        first = [o for p in packets[:15] for o in burner.burn(p)]
+        template = burner.template
+        again = [o for p in packets[:15] for o in burner.burn(p)]
+    assert burner.restarts == 1 and burner.template is not template
+    assert again[0].is_keyframe and [o.pts for o in again] == [o.pts for o in first]
+
+
 def test_burn_in_without_masks_is_refused_by_config_check(tmp_path: Path) -> None:
     f = tmp_path / "vigil.yaml"
     f.write_text(

@@ -6,7 +6,8 @@ wall clock, segment cuts and discontinuity checks work as with stream copy) and 
 wherever the source had one (x264 adds one after `MAX_GOP_S` without). Frames are masked in
 memory: nothing unmasked is ever written. The encoder has no frame delay (tune=zerolatency),
 so each packet leaves as soon as its frame arrives and kill -9 loses no more than stream copy.
-Decoder and encoder run one thread each (FFmpeg releases the GIL), so cameras spread over cores.
+Decoding and encoding release the GIL, so the recorder threads of several cameras spread over
+cores; each decodes on one thread and encodes on one per 1080p of picture (`encoder_threads`).
 """
 
 from __future__ import annotations
@@ -30,6 +31,12 @@ PRESET = "veryfast"
 CRF = 23
 MAX_GOP_S = 4.0  # keyframe at least this often when the source sends none
 BLACK_Y, NEUTRAL_UV = 16, 128  # black in limited-range YUV
+
+
+def encoder_threads(width: int, height: int) -> int:
+    """One thread per 1080p worth of pixels (up to 4): x264 slices each frame between them
+    (zerolatency), so a 4K camera keeps up without adding delay; smaller ones use one."""
+    return max(1, min(4, round(width * height / (1920 * 1080))))
 
 
 class BurnError(Exception):
@@ -162,7 +169,7 @@ class MaskBurner:
             "preset": self.preset,
             "tune": "zerolatency",
             "crf": str(self.crf),
-            "threads": "1",
+            "threads": str(encoder_threads(width, height)),
             "g": str(gop),
             "sc_threshold": "0",  # no extra keyframes at scene cuts: they follow the source
             "forced-idr": "1",
@@ -172,7 +179,7 @@ class MaskBurner:
         self._time_base = tb
         self._last_pts = None
         self._luma = [to_pixels(p, width, height) for p in self.polygons]
-        self._chroma = [to_pixels(p, width // 2, height // 2) for p in self.polygons]
+        self._chroma = [to_pixels(p, (width + 1) // 2, (height + 1) // 2) for p in self.polygons]
 
     def _masked(self, frame: av.VideoFrame) -> av.VideoFrame:
         """A writable yuv420p copy of the frame with the polygons black (the decoder's own
