@@ -205,6 +205,36 @@ function initCamera() {
     playAt(new Date(start.getTime() + ((ev.clientX - b.left) / b.width) * span));
   });
 
+  // Privacy-protected view: people pixelated for this role until revealed (reason, audited).
+  const badge = $("#privacy-badge"), unmask = $("#unmask-form");
+  let unmaskTimer = null;
+  function showView(v) {
+    $("#privacy-view").hidden = !v.protected_role;
+    if (!v.protected_role) return;
+    const until = v.unmasked_until && new Date(v.unmasked_until);
+    badge.textContent = until ? `unmasked until ${until.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })}` : "people pixelated";
+    badge.className = "state " + (until ? "state-offline" : "state-online");
+    $("#privacy-note").textContent = until ? "plain view for this session; revealing was audited with your reason"
+      : v.can_unmask ? "you may reveal people for a stated reason" : "";
+    unmask.hidden = !(v.can_unmask && v.protected);
+    // Recorded segments: the plain file while unmasked, the pixelated rendition otherwise.
+    for (const s of segments) s.url = s.url.replace(/(\/protected)?\.mp4$/, until ? ".mp4" : "/protected.mp4");
+    clearTimeout(unmaskTimer);
+    if (until) unmaskTimer = setTimeout(loadView, Math.max(1000, until - Date.now() + 500));
+  }
+  async function loadView() {
+    const r = await api("GET", `/api/v1/cameras/${cam}/view`);
+    if (r.ok) showView(await r.json());
+  }
+  unmask.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const r = await api("POST", `/api/v1/cameras/${cam}/unmask`, { reason: unmask.reason.value });
+    if (!r.ok) return say(unmask, await errorText(r));
+    say(unmask, "", true);
+    unmask.reset();
+    showView(await r.json());
+  });
+
   const f = $("#export-form");
   const local = (d) => new Date(d - d.getTimezoneOffset() * 60e3).toISOString().slice(0, 19);
   function prefillExport(t) {
@@ -232,7 +262,7 @@ function initCamera() {
     const how = r.headers.get("x-clip-redacted") === "true" ? "redacted" : "unredacted";
     say(f, `exported ${name} (${how}, ${(blob.size / 1024).toFixed(0)} KiB; check it with: vigil export verify ${name})`, true);
   });
-  load();
+  load().then(loadView);
 }
 
 // --- events ------------------------------------------------------------------------------
