@@ -15,7 +15,7 @@ from __future__ import annotations
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -108,7 +108,7 @@ def _exact_ms(db: Database, probes: np.ndarray) -> list[float]:
 def run(
     templates: int = 1_000_000,
     queries: int = 200,
-    ef_search: int = 100,
+    ef_search: Sequence[int] = (100, 200, 400),
     per_person: int = 5,
     maintenance_mem: str = "2GB",
     workers: int = 2,
@@ -138,28 +138,35 @@ def run(
         )
         truth = best // per_person + 1  # the person of the exact nearest template
 
-        hnsw_ms, hits = [], 0
-        for q, want in zip(probes, truth, strict=True):
-            with db.session() as s:
-                t1 = time.perf_counter()
-                found, method = nearest_templates(s, q, model=MODEL, k=10, ef_search=ef_search)
-                hnsw_ms.append((time.perf_counter() - t1) * 1000)
-            assert method == "hnsw"
-            hits += bool(found) and found[0][0] == want
-        recall = hits / queries
         exact = _exact_ms(db, probes[: min(20, queries)])
+        per_ef = []
+        for ef in ef_search:
+            hnsw_ms, hits = [], 0
+            for q, want in zip(probes, truth, strict=True):
+                with db.session() as s:
+                    t1 = time.perf_counter()
+                    found, method = nearest_templates(s, q, model=MODEL, k=10, ef_search=ef)
+                    hnsw_ms.append((time.perf_counter() - t1) * 1000)
+                assert method == "hnsw"
+                hits += bool(found) and found[0][0] == want
+            p50, p95 = np.percentile(hnsw_ms, [50, 95])
+            per_ef.append((ef, float(p50), float(p95), hits / queries))
+            log(
+                f"ef_search={ef}: p50 {p50:.2f} ms, p95 {p95:.2f} ms, recall@1 {hits / queries:.3f}"
+            )
         db.close()
-    p50, p95 = np.percentile(hnsw_ms, [50, 95])
     e50 = float(np.median(exact))
-    log(
-        f"HNSW ef_search={ef_search}: p50 {p50:.2f} ms, p95 {p95:.2f} ms, recall@1 {recall:.3f}; "
-        f"exact (seq scan, {len(exact)} queries) p50 {e50:.1f} ms"
-    )
+    log(f"exact (seq scan, {len(exact)} queries): p50 {e50:.1f} ms")
     label = f"{templates:,} templates"
+    figs = []
+    for ef, p50, p95, recall in per_ef:
+        figs += [
+            Figure(f"search p50, {label}, ef {ef}", p50, "ms", 50, False, e50, "exact seq scan"),
+            Figure(f"search p95, {label}, ef {ef}", p95, "ms", 50, False, e50, "exact scan p50"),
+            Figure(f"recall@1 vs exact, ef {ef}", recall, "", None, True),
+        ]
     return [
-        Figure(f"search p50, {label}", float(p50), "ms", 50, False, e50, "exact seq scan"),
-        Figure(f"search p95, {label}", float(p95), "ms", 50, False, e50, "exact seq scan p50"),
-        Figure(f"recall@1 vs exact (ef_search {ef_search})", recall, "", None, True),
+        *figs,
         Figure(f"HNSW build, {label}", build_s, "s", None, False),
         Figure(f"COPY load, {label}", load_s, "s", None, False),
     ]

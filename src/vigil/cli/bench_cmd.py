@@ -252,7 +252,9 @@ def hub(
         False, "--search", help="Instead: search by photo across --templates (pgvector HNSW)."
     ),
     templates: int = typer.Option(1_000_000, min=1000, help="--search: templates stored."),
-    ef_search: int = typer.Option(100, min=10, help="--search: HNSW ef_search."),
+    ef_search: list[int] = typer.Option(
+        [100, 200, 400], min=10, help="--search: HNSW ef_search values (repeat)."
+    ),
     build_mem: str = typer.Option("2GB", help="--search: maintenance_work_mem for the build."),
 ) -> None:
     """Hub ingest from N sites over NATS, and draining a backlog, beside the database alone;
