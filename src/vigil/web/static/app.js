@@ -560,6 +560,7 @@ async function initAudit() {
   const rep = v.ok ? await v.json() : null;
   $("#audit-verify").textContent = !rep ? "cannot verify" : rep.ok
     ? `chain intact: ${rep.records} records, ${rep.checkpoints_ok}/${rep.checkpoints} checkpoints verified`
+      + (rep.anchor ? `, from the retention anchor at record ${rep.anchor.seq} (${rep.anchor.records_removed} older records deleted)` : "")
     : `CHAIN BROKEN: ${rep.problems[0].message}`;
   const rows = await (await api("GET", "/api/v1/audit?limit=200")).json();
   const list = $("#audit-list");
