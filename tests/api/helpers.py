@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import yaml
 from fastapi.testclient import TestClient
 
 from tests.camera.conftest import make_h264
@@ -55,22 +57,38 @@ def record_footage(root: Path, vtest: Path, seconds: float = 5.0) -> Footage:
     return Footage(data_dir, video, spans[0][0], spans[-1][1])
 
 
+def site_yaml(data_dir: Path, video: Path) -> str:
+    """The test site's vigil.yaml, with an operator's comments (saves must keep them)."""
+    return f"""# test site (operator's comment)
+site:
+  name: test-site  # shown in the UI
+storage:
+  data_dir: {json.dumps(str(data_dir))}
+cameras:
+  # the entrance
+  - name: lobby
+    url: {json.dumps(str(video))}
+    loop: true
+    segment_seconds: 2  # short segments for tests
+  - name: yard
+    url: {json.dumps(str(video))}
+    enabled: false  # kept but not run
+"""
+
+
 def site_config(data_dir: Path, video: Path) -> VigilConfig:
-    return VigilConfig.model_validate(
-        {
-            "site": {"name": "test-site"},
-            "storage": {"data_dir": str(data_dir)},
-            "cameras": [
-                {"name": "lobby", "url": str(video), "loop": True, "segment_seconds": 2},
-                {"name": "yard", "url": str(video), "enabled": False},
-            ],
-        }
-    )
+    return VigilConfig.model_validate(yaml.safe_load(site_yaml(data_dir, video)))
 
 
 def make_context(data_dir: Path, video: Path, engine: FaceEngine) -> ApiContext:
+    """The site's context, with its vigil.yaml written to `data_dir/vigil.yaml` (so zones and
+    masks can be saved)."""
     cfg = site_config(data_dir, video)
-    return ApiContext(cfg, Database(cfg.storage.resolved_database_url()), engine=engine)
+    config_path = data_dir / "vigil.yaml"
+    config_path.parent.mkdir(parents=True, exist_ok=True)
+    config_path.write_text(site_yaml(data_dir, video), encoding="utf-8")
+    db = Database(cfg.storage.resolved_database_url())
+    return ApiContext(cfg, db, engine=engine, config_path=config_path)
 
 
 def add_users(ctx: ApiContext) -> None:

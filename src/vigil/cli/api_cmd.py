@@ -10,6 +10,7 @@ import typer
 from vigil.api import ApiContext, create_app, feed_camera
 from vigil.cli.serve_cmd import print_setup_code
 from vigil.cli.state import console, state
+from vigil.config_edit import config_file
 
 
 def api(
@@ -26,7 +27,9 @@ def api(
     st = state(ctx)
     cfg = st.config
     logging.getLogger("alembic").setLevel(logging.WARNING)
-    api_ctx = ApiContext(cfg, st.db(), engine=lambda: st.face_engine)
+    api_ctx = ApiContext(
+        cfg, st.db(), engine=lambda: st.face_engine, config_path=config_file(st.config_path)
+    )
     stop = threading.Event()
     if live:
         for cam in cfg.cameras:

@@ -80,9 +80,36 @@ class CameraAnalysis(threading.Thread):
         self._stopping = threading.Event()
         self.frames = 0
         self.error: str | None = None
+        self._layout_lock = threading.Lock()
+        self._new_layout: CameraConfig | None = None
 
     def stop(self) -> None:
         self._stopping.set()
+
+    def update_layout(self, camera: CameraConfig) -> None:
+        """Use `camera`'s privacy masks, motion masks and zones from the next frame on (safe to
+        call from any thread; the analysis thread swaps them between frames)."""
+        with self._layout_lock:
+            self._new_layout = camera
+
+    def _apply_layout(self) -> None:
+        """Swap masks and zones in place: trackers, the motion background and the matcher carry
+        on, so nothing is missed while an admin edits the zones."""
+        with self._layout_lock:
+            cam, self._new_layout = self._new_layout, None
+        if cam is None:
+            return
+        analyzer = self.analyzer
+        analyzer.privacy_masks = list(cam.privacy_masks)
+        self.motion.masks = [list(p) for p in cam.motion.masks]
+        self.motion._keep = None  # the keep-mask is rebuilt from the new polygons
+        if cam.zones != analyzer.zones:
+            monitor = analyzer._zone_monitor
+            if monitor is not None:  # open machine spans end at the change
+                self._emit(analyzer._zone_drafts(monitor.finish()))
+            analyzer.zones = list(cam.zones)
+            analyzer._zone_monitor = None  # rebuilt for the new zones at the next frame
+        self.camera = cam
 
     def _emit(self, events: list[EventDraft]) -> None:
         for event in events:
@@ -103,6 +130,7 @@ class CameraAnalysis(threading.Thread):
         )
         try:
             for frame in frames:
+                self._apply_layout()
                 self.analyzer.matcher = self.matchers.get()
                 # Live footage is timed by the wall clock at arrival, like the recordings.
                 self._emit(self.analyzer.process(frame.image, frame.wall_time))
@@ -149,6 +177,12 @@ class AnalysisService:
     def start(self) -> None:
         for t in self.threads:
             t.start()
+
+    def update_camera(self, camera: CameraConfig) -> None:
+        """Hand a camera's new masks and zones to its running analysis (if it has one)."""
+        for t in self.threads:
+            if t.camera.name == camera.name:
+                t.update_layout(camera)
 
     def stop(self, timeout: float = 10.0) -> None:
         for t in self.threads:

@@ -1,8 +1,11 @@
-"""A camera's zones and masks (as configured in vigil.yaml), the machines' running / idle
-time line for a day, and motion spans and event ticks for the camera page's time line.
+"""A camera's zones and masks (as configured in vigil.yaml), saving them from the zones page,
+the machines' running / idle time line for a day, and motion spans and event ticks for the
+camera page's time line.
 
-Zones and masks are read-only here: the configuration file is the one source of truth, so the
-zones page draws a polygon and shows the YAML to paste into `vigil.yaml`.
+vigil.yaml stays the one source of truth: a save (`PUT .../zones`, admins only) edits the file
+(`vigil.config_edit`: comments kept, validated first, atomic, refused when the file changed
+since the page read it), then swaps the camera's layout in the running config, so the API,
+exports and (through `ApiContext.on_camera_change`) the running analysis use it at once.
 """
 
 from __future__ import annotations
@@ -10,21 +13,35 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query
-from pydantic import AwareDatetime, BaseModel
+from fastapi import APIRouter, HTTPException, Query, Request
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import select
 
-from vigil.api.deps import Ctx, Viewer
+from vigil import config_edit
+from vigil.api.auditing import AuditEntry
+from vigil.api.context import ApiContext
+from vigil.api.deps import Ctx, Principal, SettingsReader, Viewer, client_address
 from vigil.api.routes.cameras import find_camera, time_range
 from vigil.camera.motion import motion_events_between
+from vigil.config import CameraConfig, ZoneConfig
+from vigil.errors import ConfigError, NotFoundError
 from vigil.pipeline.zone_report import zone_day
+from vigil.privacy.audit import Action
 from vigil.store.models.events import Event, EventKind
 
 router = APIRouter(prefix="/cameras", tags=["zones"])
 
 MAX_TICKS = 5000
 
+MAX_POLYGONS = 64  # of each kind, per camera
+MAX_POINTS = 256
+
 Polygon = list[tuple[float, float]]
+Fraction = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
+PolygonIn = Annotated[
+    list[tuple[Fraction, Fraction]],
+    Field(min_length=3, max_length=MAX_POINTS, description="[x, y] fractions of the picture"),
+]
 
 
 class ZoneOut(BaseModel):
@@ -42,6 +59,34 @@ class ZonesOut(BaseModel):
     zones: list[ZoneOut]
     privacy_masks: list[Polygon]
     motion_masks: list[Polygon]
+    etag: str | None = Field(
+        None,
+        description="Version of vigil.yaml on disk: send it back with a save. null: this server "
+        "has no configuration file to write (zones cannot be saved from here).",
+    )
+
+
+class ZoneIn(ZoneConfig):
+    polygon: PolygonIn  # type: ignore[assignment]  # the file model takes any numbers
+
+
+class LayoutIn(BaseModel):
+    """A camera's whole layout: zones and masks left out are removed."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    etag: str = Field(..., min_length=1, max_length=64, description="`etag` from GET .../zones")
+    camera: str | None = Field(None, description="Optional; must be the camera in the path.")
+    zones: list[ZoneIn] = Field(default_factory=list, max_length=MAX_POLYGONS)
+    privacy_masks: list[PolygonIn] = Field(default_factory=list, max_length=MAX_POLYGONS)
+    motion_masks: list[PolygonIn] = Field(default_factory=list, max_length=MAX_POLYGONS)
+
+    @model_validator(mode="after")
+    def _unique_zone_names(self) -> LayoutIn:
+        names = [z.name for z in self.zones]
+        if dupes := sorted({n for n in names if names.count(n) > 1}):
+            raise ValueError(f"zone names must be unique per camera; repeated: {', '.join(dupes)}")
+        return self
 
 
 class StateSpanOut(BaseModel):
@@ -92,15 +137,148 @@ class ActivityOut(BaseModel):
     truncated: bool
 
 
-@router.get("/{name}/zones", response_model=ZonesOut, summary="A camera's zones and masks")
-def zones(name: str, p: Viewer, ctx: Ctx) -> ZonesOut:
-    cam = find_camera(ctx, name)
+def _zones_out(cam: CameraConfig, etag: str | None) -> ZonesOut:
     return ZonesOut(
         camera=cam.name,
         zones=[ZoneOut(**z.model_dump()) for z in cam.zones],
         privacy_masks=[list(m) for m in cam.privacy_masks],
         motion_masks=[list(m) for m in cam.motion.masks],
+        etag=etag,
     )
+
+
+def _etag(ctx: ApiContext) -> str | None:
+    if ctx.config_path is None:
+        return None
+    try:
+        return config_edit.read_etag(ctx.config_path)
+    except ConfigError:
+        return None
+
+
+@router.get("/{name}/zones", response_model=ZonesOut, summary="A camera's zones and masks")
+def zones(name: str, p: Viewer, ctx: Ctx) -> ZonesOut:
+    return _zones_out(find_camera(ctx, name), _etag(ctx))
+
+
+@router.put(
+    "/{name}/zones",
+    response_model=ZonesOut,
+    summary="Save a camera's zones, privacy masks and motion masks (admin)",
+    responses={
+        409: {"description": "vigil.yaml changed since it was read, or cannot be written"},
+        422: {"description": "a polygon or zone is invalid; vigil.yaml is untouched"},
+    },
+)
+def save_zones(
+    name: str, body: LayoutIn, request: Request, p: SettingsReader, ctx: Ctx
+) -> ZonesOut:
+    running = find_camera(ctx, name)
+    if body.camera is not None and body.camera != name:
+        raise HTTPException(422, f"camera: the body names {body.camera!r}, the path {name!r}")
+    if ctx.config_path is None:
+        raise HTTPException(
+            409, "this server was started without a vigil.yaml, so there is no file to save to"
+        )
+    layout = config_edit.CameraLayout(
+        [ZoneConfig(**z.model_dump()) for z in body.zones],
+        [list(m) for m in body.privacy_masks],
+        [list(m) for m in body.motion_masks],
+    )
+    try:
+        saved = config_edit.save_layout(ctx.config_path, name, layout, body.etag)
+    except config_edit.StaleConfig as exc:
+        raise HTTPException(409, str(exc)) from exc
+    except NotFoundError as exc:  # in the running config but no longer in the file
+        raise HTTPException(409, str(exc)) from exc
+    except config_edit.InvalidLayout:
+        raise  # 422 with the file's own error messages
+    except ConfigError as exc:
+        raise HTTPException(503, str(exc)) from exc
+    before = config_edit.CameraLayout.of(running)
+    try:
+        _audit_save(ctx, request, p, name, before, layout)
+    except Exception as exc:  # no unaudited change: put the previous file back
+        config_edit.restore(ctx.config_path, saved.previous)
+        raise HTTPException(503, "the change could not be audited, so it was undone") from exc
+    updated = _apply(ctx, running, saved.camera)
+    return _zones_out(updated, saved.etag)
+
+
+def _counts(layout: config_edit.CameraLayout) -> dict[str, int]:
+    return {
+        "zones": len(layout.zones),
+        "privacy_masks": len(layout.privacy_masks),
+        "motion_masks": len(layout.motion_masks),
+    }
+
+
+def _audit_save(
+    ctx: ApiContext,
+    request: Request,
+    p: Principal,
+    camera: str,
+    before: config_edit.CameraLayout,
+    after: config_edit.CameraLayout,
+) -> None:
+    """Every save is a `change_masks` record (masks are what privacy rests on, so even an
+    unchanged save leaves a trace); one that changes zones is also `change_zones`. Counts
+    and zone names only, never coordinates."""
+    b, a = _counts(before), _counts(after)
+
+    def entry(action: Action, details: dict[str, object]) -> AuditEntry:
+        return AuditEntry(
+            actor=p.username,
+            role=p.role.value,
+            action=action,
+            target_kind="camera",
+            target_id=camera,
+            camera=camera,
+            source=client_address(request),
+            details=details,
+        )
+
+    masks_changed = (before.privacy_masks, before.motion_masks) != (
+        after.privacy_masks,
+        after.motion_masks,
+    )
+    ctx.record(
+        entry(
+            Action.change_masks,
+            {
+                "privacy_masks": {"before": b["privacy_masks"], "after": a["privacy_masks"]},
+                "motion_masks": {"before": b["motion_masks"], "after": a["motion_masks"]},
+                "changed": masks_changed,
+            },
+        )
+    )
+    if [z.model_dump() for z in before.zones] != [z.model_dump() for z in after.zones]:
+        ctx.record(
+            entry(
+                Action.change_zones,
+                {
+                    "zones": {"before": b["zones"], "after": a["zones"]},
+                    "names": [z.name for z in after.zones],
+                },
+            )
+        )
+
+
+def _apply(ctx: ApiContext, running: CameraConfig, written: CameraConfig) -> CameraConfig:
+    """Swap only the layout into the running camera (other edits to the file still need a
+    restart), in place in the shared config list, and tell the running analysis."""
+    updated = running.model_copy(
+        update={
+            "zones": written.zones,
+            "privacy_masks": written.privacy_masks,
+            "motion": running.motion.model_copy(update={"masks": written.motion.masks}),
+        }
+    )
+    cams = ctx.config.cameras
+    cams[next(i for i, c in enumerate(cams) if c.name == running.name)] = updated
+    if ctx.on_camera_change is not None:
+        ctx.on_camera_change(updated)
+    return updated
 
 
 @router.get(
