@@ -418,6 +418,9 @@ class BurnResult:
     def per_camera_pct(self, phase: Phase) -> float:
         return phase.cpu_pct / phase.cameras
 
+    def added_mib(self, phase: Phase) -> float:
+        return (phase.pss_bytes - phase.idle_pss_bytes) / phase.cameras / 2**20
+
     @property
     def cameras_per_core(self) -> float:
         pct = self.per_camera_pct(self.burn)
@@ -478,6 +481,10 @@ def burn_figures(results: list[BurnResult]) -> list[Figure]:
             Figure(
                 f"footage per camera, {r.label}, burn-in", r.burn.mbps / r.burn.cameras,
                 "Mbit/s", None, False, baseline=r.copy.mbps / r.copy.cameras, **copy,
+            ),
+            Figure(
+                f"memory per camera beyond the idle process, {r.label}, burn-in",
+                r.added_mib(r.burn), "MiB", None, False, baseline=r.added_mib(r.copy), **copy,
             ),
             Figure(f"burned-in {r.label} cameras per core", r.cameras_per_core, "", None, True),
         ]  # fmt: skip
