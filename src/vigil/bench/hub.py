@@ -2,9 +2,10 @@
 
 Each simulated site is its own nats-server (JetStream domain = site id) as a leaf node of the
 hub; events are published straight into the site's EVENTS stream (the edge database is not
-part of this figure). The hub's `HubConsumer` pulls them into the hub database. Baseline in the
-same run: `store_batch` into a fresh database of the same kind, no NATS at all (the database's
-own ceiling).
+part of this figure). The hub's `HubConsumer` pulls them into the hub database. Baselines in
+the same run: the database alone (no NATS) both ways, `store_batch` (one `INSERT ... ON
+CONFLICT` a batch) and `store_rows_one_by_one` (the ORM, one row at a time, as before); and
+the backlog drained row by row by a second durable consumer into a database of its own.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import socket
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -26,7 +27,7 @@ from vigil.bench.report import Figure
 from vigil.store.db import Database
 from vigil.store.models import HubEvent
 from vigil.sync.edge import BufferLimits, _quiet, stream_configs
-from vigil.sync.hub import HubConsumer, store_batch
+from vigil.sync.hub import Applied, HubConsumer, _event_row, store_batch
 from vigil.sync.server import NatsServer, ServerSpec, SiteLogin
 
 
@@ -52,6 +53,31 @@ def _payload(site: str, i: int) -> tuple[str, bytes]:
         "details": {"track": i},
     }
     return f"vigil.{site}.events.cam{i % 20}", json.dumps(body).encode()
+
+
+def store_rows_one_by_one(
+    db: Database,
+    site: str,
+    msgs: Iterable[tuple[str, bytes, dict[str, str]]],
+    thumbs_dir: Path | None = None,
+) -> Applied:
+    """Baseline: the hub's former ingest, events only (one ORM object a row, existing uids
+    looked up first), in one transaction a batch."""
+    out = Applied()
+    events = [json.loads(body) for subject, body, _ in msgs if subject.split(".")[2] == "events"]
+    now = datetime.now(UTC)
+    with db.session() as s:
+        have = set(
+            s.scalars(select(HubEvent.uid).where(HubEvent.uid.in_([e["uid"] for e in events])))
+        )
+        for e in events:
+            if e["uid"] in have:
+                out.duplicates += 1
+                continue
+            have.add(e["uid"])
+            s.add(HubEvent(**_event_row(site, e, now)))
+            out.events += 1
+    return out
 
 
 def _count(db: Database) -> int:
@@ -145,32 +171,46 @@ async def _run(
         await nc.close()
     per_site = backlog // len(names)
 
-    # baseline: the database alone, batches of 500 as the consumer stores them
-    base_db = _db(root, "baseline", postgres)
-    msgs = [(*_payload("site00", i), {}) for i in range(20_000)]
-    t0 = time.monotonic()
-    for k in range(0, len(msgs), 500):
-        store_batch(base_db, "site00", msgs[k : k + 500])
-    base_rate = len(msgs) / (time.monotonic() - t0)
-    base_db.close()
-    log(f"baseline: {base_rate:,.0f} events/s straight into the database")
+    # baselines: the database alone, batches of 500 as the consumer stores them, both ways
+    rates: dict[str, float] = {}
+    for name, store in (("batch", store_batch), ("rows", store_rows_one_by_one)):
+        base_db = _db(root, f"baseline-{name}", postgres)
+        msgs = [(*_payload("site00", i), {}) for i in range(20_000)]
+        t0 = time.monotonic()
+        for k in range(0, len(msgs), 500):
+            store(base_db, "site00", msgs[k : k + 500], None)
+        rates[name] = len(msgs) / (time.monotonic() - t0)
+        base_db.close()
+        log(f"database alone, {name}: {rates[name]:,.0f} events/s")
 
-    # backlog: published while the hub consumer is off, then drained
+    # backlog: published while the hub consumer is off, then drained row by row (a second
+    # durable consumer, its own database), then by the hub's consumer
     log(f"publishing a backlog of {per_site * len(names):,} events on {len(names)} sites")
     await asyncio.gather(
         *(_publish(e.url, n, 0, per_site) for e, n in zip(edges, names, strict=True))
     )
-    db = _db(root, "hub", postgres)
-    consumer = HubConsumer(db, hub.access, names)
-    task = asyncio.create_task(consumer.run())
-    t0 = time.monotonic()
     total = per_site * len(names)
-    while _count(db) < total:
-        await asyncio.sleep(0.2)
-        if time.monotonic() - t0 > 600:
-            break
-    drain_s = time.monotonic() - t0
-    log(f"backlog drained in {drain_s:.1f} s")
+    drains: dict[str, float] = {}
+    for name in ("rows", "batch"):
+        db = _db(root, f"hub-{name}", postgres)
+        consumer = (
+            HubConsumer(db, hub.access, names, durable="bench-rows", store=store_rows_one_by_one)
+            if name == "rows"
+            else HubConsumer(db, hub.access, names)
+        )
+        task = asyncio.create_task(consumer.run())
+        t0 = time.monotonic()
+        while _count(db) < total:
+            await asyncio.sleep(0.2)
+            if time.monotonic() - t0 > 600:
+                break
+        drains[name] = time.monotonic() - t0
+        log(f"backlog drained {name}: {drains[name]:.1f} s")
+        if name == "rows":
+            consumer.stop()
+            await task
+            db.close()
+    drain_s = drains["batch"]
 
     # sustained: sites publish for `seconds` while the hub ingests
     before = _count(db)
@@ -203,13 +243,22 @@ async def _run(
     db.close()
     return [
         Figure(
+            "database alone, batches of 500",
+            rates["batch"],
+            "events/s",
+            None,
+            True,
+            rates["rows"],
+            "row by row",
+        ),
+        Figure(
             f"sustained hub ingest, {len(names)} sites ({ingested:,} events)",
             rate_each,
             "events/s",
             2000,
             True,
-            base_rate,
-            "store_batch alone",
+            rates["rows"],
+            "database alone, row by row",
         ),
         Figure(
             f"drain a {total:,}-event backlog",
@@ -217,7 +266,7 @@ async def _run(
             "s",
             120,
             False,
-            total / base_rate,
-            "store_batch alone",
+            drains["rows"],
+            "drained row by row",
         ),
     ]

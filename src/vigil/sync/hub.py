@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -159,23 +159,27 @@ def store_batch(
         if latest:
             _store_events(s, db, site, latest, now, out, removed_files, thumbs_dir)
         if audits:
-            res = s.execute(
-                _insert(db, HubAuditRecord)
-                .values(
-                    [
-                        {
-                            "site": site,
-                            "seq": a["seq"],
-                            "time": _dt(a["time"]),
-                            "hash": a["hash"],
-                            "record": a,
-                        }
-                        for a in {a["seq"]: a for a in audits}.values()
-                    ]
+            seqs = {a["seq"]: a for a in audits}
+            have_seq = set(
+                s.scalars(
+                    select(HubAuditRecord.seq).where(
+                        HubAuditRecord.site == site, HubAuditRecord.seq.in_(list(seqs))
+                    )
                 )
-                .on_conflict_do_nothing(index_elements=["site", "seq"])
             )
-            out.audit += max(res.rowcount, 0)
+            new = [
+                {"site": site, "seq": q, "time": _dt(a["time"]), "hash": a["hash"], "record": a}
+                for q, a in seqs.items()
+                if q not in have_seq
+            ]
+            if new:
+                s.execute(
+                    _insert(db, HubAuditRecord).on_conflict_do_nothing(
+                        index_elements=["site", "seq"]
+                    ),
+                    new,
+                )
+            out.audit += len(new)
         for st in statuses:
             cur = s.get(HubCameraStatus, (site, st["camera"]))
             at = _dt(st["at"]) or now
@@ -260,13 +264,15 @@ def _store_events(
         else:
             out.events += 1
     if upserts:
-        stmt = _insert(db, HubEvent).values(upserts)
+        # executemany of one cached statement: SQLAlchemy sends it as multi-row VALUES pages
+        # on PostgreSQL ("insertmanyvalues") and as sqlite3's executemany on SQLite
+        stmt = _insert(db, HubEvent)
         stmt = stmt.on_conflict_do_update(
             index_elements=["uid"],
             set_={c: stmt.excluded[c] for c in _EVENT_COLUMNS if c != "site"},
             where=(HubEvent.version < stmt.excluded.version) & (HubEvent.site == site),
         )
-        s.execute(stmt)
+        s.execute(stmt, upserts)
     if tombs:
         removed_files.extend(_thumb_path(site, t["camera"], t["uid"]) for t in tombs)
         s.execute(
@@ -289,6 +295,11 @@ def _store_events(
         )
 
 
+StoreBatch = Callable[
+    [Database, str, Iterable[tuple[str, bytes, dict[str, str]]], Path | None], Applied
+]
+
+
 @dataclass
 class HubConsumer:
     """Pulls every listed site's streams into `db`, each site through its own account at the
@@ -299,6 +310,8 @@ class HubConsumer:
     sites: list[str]
     thumbs_dir: Path | None = None
     batch: int = 500
+    durable: str = HUB_CONSUMER  # the consumer's name on each site stream
+    store: StoreBatch = field(default=store_batch, repr=False)  # `vigil bench hub`: a baseline
     stored: Applied = field(default_factory=Applied)
     errors: int = 0  # batches that failed to store (redelivered later)
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
@@ -330,13 +343,13 @@ class HubConsumer:
                     await js.add_consumer(
                         stream,
                         ConsumerConfig(
-                            durable_name=HUB_CONSUMER,
+                            durable_name=self.durable,
                             ack_policy=AckPolicy.EXPLICIT,
                             ack_wait=30,
                             max_ack_pending=self.batch * 4,
                         ),
                     )
-                    sub = await js.pull_subscribe_bind(HUB_CONSUMER, stream)
+                    sub = await js.pull_subscribe_bind(self.durable, stream)
                 msgs = await sub.fetch(self.batch, timeout=0.5)
             except (NatsTimeout, TimeoutError):
                 continue
@@ -347,7 +360,7 @@ class HubConsumer:
             try:
                 async with self._write:  # one writer: SQLite allows no more, PostgreSQL is fine
                     applied = await asyncio.to_thread(
-                        store_batch, self.db, site, batch, self.thumbs_dir
+                        self.store, self.db, site, batch, self.thumbs_dir
                     )
             except Exception:  # database away or busy: not acked, redelivered after ack_wait
                 self.errors += 1
