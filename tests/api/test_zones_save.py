@@ -100,6 +100,7 @@ def test_invalid_layout_is_refused_and_file_untouched(
         ({"zones": [{**PRESS, "kind": "conveyor"}]}, "kind"),
         ({"zones": [{**PRESS, "name": "press/1"}]}, "name"),
         ({"zones": [PRESS, PRESS]}, "unique"),
+        ({"zones": [{**PRESS, "kind": "restricted", "allowed_hours": "25:00-26:00"}]}, "HH:MM"),
         ({"zones": [{**PRESS, "colour": "red"}]}, "colour"),
     ]
     for change, words in bad:

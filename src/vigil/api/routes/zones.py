@@ -11,10 +11,18 @@ exports and (through `ApiContext.on_camera_change`) the running analysis use it 
 from __future__ import annotations
 
 from datetime import date, datetime
+from datetime import time as clock
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Request
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 from sqlalchemy import select
 
 from vigil import config_edit
@@ -68,6 +76,21 @@ class ZonesOut(BaseModel):
 
 class ZoneIn(ZoneConfig):
     polygon: PolygonIn  # type: ignore[assignment]  # the file model takes any numbers
+
+    @field_validator("allowed_hours")
+    @classmethod
+    def _real_clock_times(cls, hours: str) -> str:
+        # The file model checks only the shape; the running zone monitor parses the times.
+        try:
+            for part in hours.split("-"):
+                if not part.isascii():
+                    raise ValueError
+                clock.fromisoformat(part)
+        except ValueError:
+            raise ValueError(
+                f"allowed_hours {hours!r} is not HH:MM-HH:MM (00:00 to 23:59)"
+            ) from None
+        return hours
 
 
 class LayoutIn(BaseModel):
