@@ -18,6 +18,7 @@ from vigil.store.db import Database
 from vigil.store.models import Event, HubEvent, SyncTombstone
 from vigil.sync.edge import BufferLimits, EdgePublisher
 from vigil.sync.hub import store_batch
+from vigil.sync.hub_retention import HubRetention, run_hub_retention
 from vigil.sync.server import NatsServer, ServerSpec, find_binary
 
 from .test_sync import free_port
@@ -59,6 +60,8 @@ def test_hub_on_postgres_is_idempotent() -> None:
         with db.session() as s:
             assert s.scalar(select(func.count()).select_from(HubEvent)) == 20
         check_order_safety(db)
+        # hub retention: the 20 events of 2026-01-01 are past 30 days
+        assert run_hub_retention(db, HubRetention(event_days=30)).events == 20
         # the edge's version triggers (plpgsql here): insert, update, delete each take the next
         e = create_event(db, camera="gate", kind="person", start=datetime.now(UTC))
         update_event(db, e.uid, end=datetime.now(UTC), data_dir=Path(tmp))

@@ -19,6 +19,7 @@ def register(app: typer.Typer) -> None:
     from vigil.cli.hub_cmd import hub_app  # the hub's gallery: people, watchlist, search
 
     hub_app.callback(invoke_without_command=True)(hub)
+    hub_app.command("retention")(hub_retention)
     app.add_typer(hub_app, name="hub")
     app.add_typer(sync_app, name="sync")
 
@@ -94,16 +95,29 @@ def hub(
     )
 
     pusher = HubPusher(db, lambda name: connect_site(server.access, name))
+    from vigil.sync.hub_retention import HubRetention, run_hourly
 
-    def stop() -> None:
-        consumer.stop()
-        pusher.stop()
+    policy = HubRetention.from_config(ctx.obj.config)
+    out.print(
+        f"hub retention: events {policy.event_days:g} days, audit copies {policy.audit_days:g} days"
+    )
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
+        stopping = asyncio.Event()
+
+        def stop() -> None:
+            consumer.stop()
+            pusher.stop()
+            stopping.set()
+
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop)
-        await asyncio.gather(consumer.run(), pusher.run())
+        await asyncio.gather(
+            consumer.run(),
+            pusher.run(),
+            run_hourly(db, policy, hub_dir / "thumbs", stopping),
+        )
 
     try:
         asyncio.run(main())
@@ -115,6 +129,23 @@ def hub(
             f"stored {s.events} events ({s.duplicates} duplicates ignored), "
             f"{s.audit} audit records, {s.status} status updates, {s.thumbnails} thumbnails"
         )
+
+
+def hub_retention(ctx: typer.Context) -> None:
+    """Delete the hub's copies past their retention now (`vigil hub` also does it hourly):
+    events and thumbnails after sync.hub_event_retention_days, audit copies after
+    sync.hub_audit_retention_days (default privacy.audit_retention_days)."""
+    from vigil.cli.hub_cmd import hub_db
+    from vigil.sync.hub_retention import HubRetention, run_hub_retention
+
+    policy = HubRetention.from_config(ctx.obj.config)
+    with hub_db(ctx) as (db, _audit, hub_dir):
+        run = run_hub_retention(db, policy, hub_dir / "thumbs")
+    Console().print(
+        f"hub retention ({policy.event_days:g} days events, {policy.audit_days:g} days audit): "
+        f"deleted {run.events} events, {run.thumbnails} thumbnails, {run.audit} audit copies, "
+        f"{run.tombstones} tombstones"
+    )
 
 
 @sync_app.command("status")

@@ -1,0 +1,117 @@
+"""Hub retention: the hub keeps its copies of the sites' data only as long as configured.
+
+Events (with their thumbnails) whose start is older than `sync.hub_event_retention_days`
+(default 30, the sites' footage default) are deleted, with the tombstones of events the sites
+deleted; the copies of the sites' audit records older than `sync.hub_audit_retention_days`
+(default `privacy.audit_retention_days`) are deleted. The sites keep their own chains and
+checkpoints, so the hub's copy is a convenience, never the evidence. `vigil hub` runs a pass
+on start and hourly (`run_hourly`); `vigil hub retention` runs one now.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import delete, select
+
+from vigil.config import VigilConfig
+from vigil.store.db import Database
+from vigil.store.models import HubAuditRecord, HubEvent, HubEventTombstone
+
+log = logging.getLogger(__name__)
+CHUNK = 5000  # rows a transaction, so a first pass over a large backlog never holds one long
+
+
+@dataclass(frozen=True)
+class HubRetention:
+    event_days: float = 30
+    audit_days: float = 365
+
+    @classmethod
+    def from_config(cls, cfg: VigilConfig) -> HubRetention:
+        audit = cfg.sync.hub_audit_retention_days or cfg.privacy.audit_retention_days
+        return cls(event_days=cfg.sync.hub_event_retention_days, audit_days=audit)
+
+
+@dataclass
+class HubRetentionRun:
+    events: int = 0
+    thumbnails: int = 0
+    audit: int = 0
+    tombstones: int = 0
+
+
+def run_hub_retention(
+    db: Database,
+    policy: HubRetention,
+    thumbs_dir: Path | None = None,
+    now: datetime | None = None,
+) -> HubRetentionRun:
+    now = now or datetime.now(UTC)
+    event_cut = now - timedelta(days=policy.event_days)
+    audit_cut = now - timedelta(days=policy.audit_days)
+    out = HubRetentionRun()
+    while True:
+        with db.session() as s:
+            rows = s.execute(
+                select(HubEvent.id, HubEvent.thumbnail)
+                .where(HubEvent.start < event_cut)
+                .limit(CHUNK)
+            ).all()
+            if not rows:
+                break
+            s.execute(delete(HubEvent).where(HubEvent.id.in_([r.id for r in rows])))
+        out.events += len(rows)
+        for r in rows:  # after the commit
+            if r.thumbnail and thumbs_dir is not None:
+                path = thumbs_dir / r.thumbnail
+                if path.is_file():
+                    path.unlink()
+                    out.thumbnails += 1
+    with db.session() as s:
+        out.tombstones = s.execute(
+            delete(HubEventTombstone).where(HubEventTombstone.deleted_at < event_cut)
+        ).rowcount
+    while True:
+        with db.session() as s:
+            keys = s.execute(
+                select(HubAuditRecord.site, HubAuditRecord.seq)
+                .where(HubAuditRecord.time < audit_cut)
+                .limit(CHUNK)
+            ).all()
+            for site in {k.site for k in keys}:
+                seqs = [k.seq for k in keys if k.site == site]
+                s.execute(
+                    delete(HubAuditRecord).where(
+                        HubAuditRecord.site == site, HubAuditRecord.seq.in_(seqs)
+                    )
+                )
+        out.audit += len(keys)
+        if len(keys) < CHUNK:
+            break
+    return out
+
+
+async def run_hourly(
+    db: Database,
+    policy: HubRetention,
+    thumbs_dir: Path | None,
+    stop: asyncio.Event,
+    interval_s: float = 3600,
+) -> None:
+    """A pass now, then every `interval_s`, until `stop` is set; a failed pass is logged and
+    tried again at the next interval."""
+    while not stop.is_set():
+        try:
+            run = await asyncio.to_thread(run_hub_retention, db, policy, thumbs_dir)
+            if run.events or run.audit:
+                log.info("hub retention: deleted %s", run)
+        except Exception:
+            log.exception("hub retention failed")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), interval_s)

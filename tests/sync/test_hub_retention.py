@@ -1,0 +1,119 @@
+"""Hub retention: events, thumbnails, audit copies and tombstones past their period go; the
+rest stays (SQLite hub database; the same statements run on PostgreSQL in test_hub_db)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from vigil.cli import run
+from vigil.config import VigilConfig
+from vigil.store.db import Database
+from vigil.store.models import HubAuditRecord, HubEvent, HubEventTombstone
+from vigil.sync.hub import store_batch
+from vigil.sync.hub_retention import HubRetention, run_hourly, run_hub_retention
+
+NOW = datetime.now(UTC)
+
+
+def _event(uid: str, age_days: float) -> tuple[str, bytes, dict[str, str]]:
+    body = {
+        "site": "s1",
+        "uid": uid,
+        "edge_id": 1,
+        "camera": "gate",
+        "kind": "person",
+        "start": (NOW - timedelta(days=age_days)).isoformat(),
+        "version": 1,
+    }
+    return "vigil.s1.events.gate", json.dumps(body).encode(), {}
+
+
+def _thumb(uid: str) -> tuple[str, bytes, dict[str, str]]:
+    return "vigil.s1.thumbs.gate", b"\xff\xd8jpeg", {"Vigil-Event": uid, "Vigil-Version": "1"}
+
+
+def _audit(seq: int, age_days: float) -> tuple[str, bytes, dict[str, str]]:
+    body = {"seq": seq, "time": (NOW - timedelta(days=age_days)).isoformat(), "hash": "h" * 64}
+    return "vigil.s1.audit", json.dumps(body).encode(), {}
+
+
+def _fill(db: Database, thumbs: Path) -> None:
+    store_batch(
+        db,
+        "s1",
+        [_event("old", 40), _event("recent", 3), _event("gone", 1), _audit(1, 400), _audit(2, 10)],
+    )
+    store_batch(db, "s1", [_thumb("old"), _thumb("recent")], thumbs)
+    tomb = {"site": "s1", "uid": "gone", "camera": "gate", "deleted": True, "version": 2}
+    store_batch(db, "s1", [("vigil.s1.events.gate", json.dumps(tomb).encode(), {})], thumbs)
+    with db.session() as s:  # a tombstone from long ago
+        s.get(HubEventTombstone, ("s1", "gone")).deleted_at = NOW - timedelta(days=31)  # type: ignore[union-attr]
+
+
+def _uids(db: Database) -> list[str]:
+    with db.session() as s:
+        return sorted(s.scalars(select(HubEvent.uid)))
+
+
+def test_hub_retention_deletes_only_what_is_past(tmp_path: Path) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'hub.db'}")
+    thumbs = tmp_path / "thumbs"
+    _fill(db, thumbs)
+    assert _uids(db) == ["old", "recent"]
+    assert (thumbs / "s1/gate/old.jpg").is_file()
+
+    done = run_hub_retention(db, HubRetention(event_days=30, audit_days=365), thumbs)
+    assert (done.events, done.thumbnails, done.audit, done.tombstones) == (1, 1, 1, 1)
+    assert _uids(db) == ["recent"]
+    assert not (thumbs / "s1/gate/old.jpg").exists()
+    assert (thumbs / "s1/gate/recent.jpg").is_file()
+    with db.session() as s:
+        assert list(s.scalars(select(HubAuditRecord.seq))) == [2]
+        assert s.scalar(select(func.count()).select_from(HubEventTombstone)) == 0
+    again = run_hub_retention(db, HubRetention(event_days=30, audit_days=365), thumbs)
+    assert (again.events, again.audit) == (0, 0)
+
+
+def test_policy_follows_the_config() -> None:
+    cfg = VigilConfig.model_validate({"privacy": {"audit_retention_days": 200}})
+    assert HubRetention.from_config(cfg) == HubRetention(event_days=30, audit_days=200)
+    cfg = VigilConfig.model_validate(
+        {"sync": {"hub_event_retention_days": 7, "hub_audit_retention_days": 90}}
+    )
+    assert HubRetention.from_config(cfg) == HubRetention(event_days=7, audit_days=90)
+
+
+def test_hourly_runs_at_once_and_stops(tmp_path: Path) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'hub.db'}")
+    _fill(db, tmp_path / "thumbs")
+
+    async def scenario() -> None:
+        stop = asyncio.Event()
+        task = asyncio.create_task(run_hourly(db, HubRetention(), tmp_path / "thumbs", stop))
+        deadline = asyncio.get_running_loop().time() + 10
+        while _uids(db) != ["recent"]:
+            assert asyncio.get_running_loop().time() < deadline
+            await asyncio.sleep(0.05)
+        stop.set()
+        await asyncio.wait_for(task, 5)
+
+    asyncio.run(scenario())
+
+
+def test_cli_hub_retention(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    hub_dir = tmp_path / "hub"
+    db = Database(f"sqlite:///{hub_dir / 'hub.db'}")
+    _fill(db, hub_dir / "thumbs")
+    db.close()
+    cfg = tmp_path / "vigil.yaml"
+    cfg.write_text("sync:\n  hub_event_retention_days: 2\n", encoding="utf-8")
+    code = run(["--config", str(cfg), "hub", "--hub-dir", str(hub_dir), "retention"])
+    assert code == 0
+    assert "deleted 2 events" in capsys.readouterr().out
+    db = Database(f"sqlite:///{hub_dir / 'hub.db'}")
+    assert _uids(db) == []
