@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from vigil.config import VigilConfig
+from vigil.cli import run
+from vigil.config import load_config
 from vigil.faces.engine import FaceEngine
 from vigil.node import EdgeNode
 from vigil.pipeline.analyzer import EventDraft
@@ -48,7 +49,7 @@ def test_leaf_url_adds_the_login() -> None:
         leaf_url("hub.example:7422", "east", "pw")
 
 
-def test_serve_publishes_to_the_hub_by_itself(tmp_path: Path) -> None:
+def test_serve_publishes_to_the_hub_by_itself(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
     leaf = free_port()
     hub = NatsServer(
         ServerSpec(
@@ -65,19 +66,21 @@ def test_serve_publishes_to_the_hub_by_itself(tmp_path: Path) -> None:
     )
     hub.start()
     hub_db = Database(f"sqlite:///{tmp_path / 'hub.db'}")
-    cfg = VigilConfig.model_validate(
-        {
-            "storage": {"data_dir": str(tmp_path / "site")},
-            "sync": {
-                "enabled": True,
-                "site_id": SITE,
-                "hub_url": f"nats-leaf://127.0.0.1:{leaf}",
-                "password": "pw-east",
-                "port": free_port(),
-                "http_port": free_port(),
-            },
-        }
+    cfg_file = tmp_path / "vigil.yaml"
+    cfg_file.write_text(
+        f"""storage:
+  data_dir: {tmp_path / "site"}
+sync:
+  enabled: true
+  site_id: {SITE}
+  hub_url: nats-leaf://127.0.0.1:{leaf}
+  password: pw-east
+  port: {free_port()}
+  http_port: {free_port()}
+""",
+        encoding="utf-8",
     )
+    cfg = load_config(cfg_file)
     db = Database(cfg.storage.resolved_database_url())
     node = EdgeNode(cfg, db, FaceEngine(cfg.faces))
 
@@ -134,6 +137,12 @@ def test_serve_publishes_to_the_hub_by_itself(tmp_path: Path) -> None:
 
         asyncio.run(scenario())
         assert node.sync.published >= 2  # and audit records (the privacy retention run)
+        # `vigil sync status` reads the backlog from the server the node started
+        capsys.readouterr()
+        assert run(["--config", str(cfg_file), "sync", "status"]) == 0
+        status = capsys.readouterr().out
+        assert f"site {SITE}: backlog" in status
+        assert "not yet in the local stream: 0 events" in status
         server = node.sync.server
     finally:
         HANDLERS.pop("test.echo", None)

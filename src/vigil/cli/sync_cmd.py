@@ -155,7 +155,7 @@ def status(ctx: typer.Context) -> None:
 
     state: AppState = ctx.obj
     cfg = state.config.sync
-    pub = EdgePublisher(state.db, cfg.site_id, f"nats://{cfg.host}:{cfg.port}")
+    pub = EdgePublisher(state.db(), cfg.site_id, f"nats://{cfg.host}:{cfg.port}")
 
     async def main() -> None:
         import nats
