@@ -130,13 +130,22 @@ sync:
                 r = await nc.request(f"vigil.{SITE}.cmd.test.echo", b"[1, 2", timeout=5)
                 reply = json.loads(r.data)
                 assert reply["ok"] is False and reply["error"].startswith("bad request")
+
+                # the site's nats-server crashes: the agent restarts it and goes on
+                server = node.sync.server
+                assert server is not None and server.proc is not None
+                server.proc.kill()
+                node.sync.poll_s = 0.5
+                node.sync.wake()
+                create_event(db, camera="gate", kind="person", start=datetime.now(UTC))
+                await await_for(lambda: _hub_count(hub_db) == 3, 30)
             finally:
                 consumer.stop()
                 await asyncio.wait_for(task, 10)
                 await nc.close()
 
         asyncio.run(scenario())
-        assert node.sync.published >= 2  # and audit records (the privacy retention run)
+        assert node.sync.published >= 3  # and audit records (the privacy retention run)
         # `vigil sync status` reads the backlog from the server the node started
         capsys.readouterr()
         assert run(["--config", str(cfg_file), "sync", "status"]) == 0

@@ -157,6 +157,7 @@ class EdgeSync:
         try:
             while not self._stopping.is_set():
                 self._wake.clear()
+                await self._keep_server_up()
                 try:
                     await self._publish_statuses(pub)
                     self.published += await pub.publish_pending()
@@ -168,6 +169,18 @@ class EdgeSync:
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(task, 5)
             await pub.close()
+
+    async def _keep_server_up(self) -> None:
+        """Restart the site's nats-server if it died (its JetStream files survive); the
+        publisher's connection reconnects by itself."""
+        srv = self.server
+        if srv is None or (srv.proc is not None and srv.proc.poll() is None):
+            return
+        log.warning("sync: the site's nats-server stopped; restarting it")
+        try:
+            await asyncio.to_thread(srv.start)
+        except Exception as exc:
+            log.warning("sync: restarting the site's nats-server failed: %s", exc)
 
     async def _pause(self, seconds: float) -> None:
         assert self._wake is not None
