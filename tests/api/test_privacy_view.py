@@ -5,18 +5,22 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 
 import av
 import cv2
 import numpy as np
 import pytest
+from typer.testing import CliRunner
 
 from tests.api.conftest import Footage
 from tests.api.helpers import Client
-from vigil.api import ApiContext
+from vigil.api import ApiContext, accounts
 from vigil.api.privacy_view import grants_of
 from vigil.camera.motion import MotionDetector
 from vigil.camera.source import analysis_frames
+from vigil.cli import app
+from vigil.errors import VigilError
 from vigil.faces.calibration import Calibration
 from vigil.faces.engine import FaceEngine
 from vigil.pipeline.analyzer import CameraAnalyzer
@@ -98,7 +102,7 @@ def test_live_view_pixelates_people_for_viewers(
     assert seen.content in body and plain.content not in body
 
 
-def test_frame_without_people_boxes_is_pixelated_whole(
+def test_unknown_people_pixelate_the_whole_frame_and_cameras_can_opt_out(
     clients: dict[str, Client], ctx: ApiContext
 ) -> None:
     rng = np.random.default_rng(1)
@@ -107,6 +111,11 @@ def test_frame_without_people_boxes_is_pixelated_whole(
     seen = decode(clients["viewer"].get("/api/v1/cameras/lobby/snapshot.jpg").content)
     plain = decode(clients["operator"].get("/api/v1/cameras/lobby/snapshot.jpg").content)
     assert flat_share(seen) > 0.8 and flat_share(plain) < 0.1
+    ctx.config.cameras[0].privacy_view.protected_roles = []  # this camera opted out
+    r = clients["viewer"].get("/api/v1/cameras/lobby/snapshot.jpg")
+    assert r.headers["x-privacy-view"] == "plain"
+    seg = clients["viewer"].get("/api/v1/cameras/lobby/recordings").json()["segments"][0]
+    assert clients["viewer"].get(seg["url"]).status_code == 200
 
 
 def test_recorded_playback_is_pixelated_for_viewers(
@@ -211,12 +220,20 @@ def test_unmask_needs_permission_and_reason_is_audited_and_expires(
     assert len(AuditLog.from_config(ctx.config).query(ctx.db, action="unmask_view")) == 1
 
 
-def test_camera_opted_out_shows_viewers_plain_frames(
-    clients: dict[str, Client], ctx: ApiContext
-) -> None:
-    ctx.config.cameras[0].privacy_view.protected_roles = []
-    ctx.live.publish_image("lobby", np.zeros((48, 64, 3), np.uint8))
-    r = clients["viewer"].get("/api/v1/cameras/lobby/snapshot.jpg")
-    assert r.headers["x-privacy-view"] == "plain"
-    seg = clients["viewer"].get("/api/v1/cameras/lobby/recordings").json()["segments"][0]
-    assert clients["viewer"].get(seg["url"]).status_code == 200
+def test_cli_grants_and_withdraws_unmasking(ctx: ApiContext, tmp_path: Path) -> None:
+    cfg = tmp_path / "vigil.yaml"
+    cfg.write_text(f"storage:\n  data_dir: {ctx.data_dir}\n")
+    run = CliRunner().invoke
+    res = run(app, ["-c", str(cfg), "users", "unmask", "viewer"])
+    assert res.exit_code == 0, res.output
+    assert "viewer may now reveal" in res.output
+    assert "(may unmask)" in run(app, ["-c", str(cfg), "users", "list"]).output
+    assert {a.username: a.can_unmask for a in accounts.list_users(ctx.db)}["viewer"]
+    res = run(app, ["-c", str(cfg), "users", "unmask", "viewer", "--revoke"])
+    assert res.exit_code == 0 and "may no longer" in res.output
+    assert not {a.username: a.can_unmask for a in accounts.list_users(ctx.db)}["viewer"]
+    changes = AuditLog.from_config(ctx.config).query(ctx.db, action="change_user")
+    assert [c.details["can_unmask"] for c in changes] == ["False", "True"]  # newest first
+    res = run(app, ["-c", str(cfg), "users", "unmask", "nobody"])
+    assert isinstance(res.exception, VigilError)  # printed as one line by the CLI's main
+    assert "no user named 'nobody'" in str(res.exception)
