@@ -90,13 +90,78 @@ def test_zones_page_draws_and_shows_machine_line(site: Site, page, shots: Path) 
     for fx, fy in ((0.3, 0.3), (0.5, 0.3), (0.4, 0.6)):
         page.mouse.click(box["x"] + fx * box["width"], box["y"] + fy * box["height"])
     page.fill("#draw-form input[name=name]", "lathe")
-    snippet = yaml.safe_load(page.inner_text("#zone-yaml"))
-    zone = ZoneConfig(**snippet["cameras"][0]["zones"][0])  # pastes into vigil.yaml as is
-    assert snippet["cameras"][0]["name"] == "lobby" and zone.name == "lathe"
-    assert zone.kind == "machine" and len(zone.polygon) == 3
-    assert zone.polygon[0] == pytest.approx((0.3, 0.3), abs=0.01)
+    assert page.inner_text("#draw-count") == "3 point(s)"
     assert page.locator("#zone-overlay polygon.z-draft").count() == 1
     page.screenshot(path=str(shots / "20-zones.png"), full_page=True)
+
+
+def test_zones_page_saves_a_mask_that_persists(site: Site, page, browser, shots: Path) -> None:  # type: ignore[no-untyped-def]
+    """Draw a privacy mask, save it (an API error shows inline), reload: it is still there, in
+    vigil.yaml with the operator's comments, and the running config uses it."""
+    path = site.ctx.config_path
+    assert path is not None
+    url = site.url + "/cameras/lobby/zones"
+
+    def open_page() -> dict[str, float]:
+        page.goto(url, wait_until="domcontentloaded")
+        page.wait_for_selector('#zone-overlay polygon[data-zone="press 1"]')
+        page.wait_for_selector("#zone-frame.has-live")
+        box = page.locator("#zone-overlay").bounding_box()
+        assert box is not None
+        return box
+
+    def draw_mask(box: dict[str, float]) -> None:
+        page.select_option("#draw-form select[name=what]", "privacy_mask")
+        assert page.locator("#draw-form .for-zone").is_hidden()
+        for fx, fy in ((0.6, 0.6), (0.9, 0.6), (0.9, 0.9), (0.6, 0.9)):
+            page.mouse.click(box["x"] + fx * box["width"], box["y"] + fy * box["height"])
+        page.click("#draw-add")
+        assert page.locator("#zone-overlay polygon.z-mask").count() == 2
+        assert page.inner_text("#layout-dirty") == "unsaved changes"
+
+    draw_mask(open_page())
+    # Someone edits vigil.yaml meanwhile: the save is refused, and the page says why.
+    path.write_text(path.read_text() + "# edited by hand\n")
+    page.click("#layout-save")
+    page.wait_for_selector("#layout-msg.bad")
+    assert "changed on disk" in page.inner_text("#layout-msg")
+    assert "privacy_masks" not in path.read_text()
+
+    draw_mask(open_page())  # reloaded: the current version of the file
+    page.click("#layout-save")
+    page.wait_for_selector("#layout-msg.ok")
+    assert page.inner_text("#layout-dirty") == ""
+    open_page()
+    assert page.locator("#zone-overlay polygon.z-mask").count() == 2
+    assert page.locator("#zone-overlay polygon.z-doorway").count() == 1
+    page.screenshot(path=str(shots / "24-zones-saved.png"), full_page=True)
+
+    text = path.read_text()
+    assert "# edited by hand" in text and "# the entrance" in text
+    lobby = yaml.safe_load(text)["cameras"][0]
+    assert len(lobby["privacy_masks"]) == 2 and [z["name"] for z in lobby["zones"]] == [
+        "press 1",
+        "door",
+    ]
+    assert lobby["privacy_masks"][1][2] == pytest.approx([0.9, 0.9], abs=0.01)
+    assert len(site.ctx.config.cameras[0].privacy_masks) == 2
+
+    # A viewer sees the same layout, read-only.
+    if all(a.username != "watcher" for a in accounts.list_users(site.ctx.db)):
+        accounts.create_user(site.ctx.db, "watcher", PASSWORD, Role.viewer, created_by="test")
+    vctx = browser.new_context(viewport={"width": 1280, "height": 900})
+    v = vctx.new_page()
+    v.set_default_timeout(15000)
+    v.goto(site.url + "/login", wait_until="domcontentloaded")
+    v.fill("input[name=username]", "watcher")
+    v.fill("input[name=password]", PASSWORD)
+    v.click("button[type=submit]")
+    v.wait_for_url(site.url + "/")
+    v.goto(url, wait_until="domcontentloaded")
+    v.wait_for_selector('#zone-overlay polygon[data-zone="door"]')
+    assert v.locator("#zone-overlay polygon.z-mask").count() == 2
+    assert v.locator("#draw-form").count() == 0 and v.locator("#zone-list button").count() == 0
+    vctx.close()
 
 
 def test_live_events_list_and_camera_timeline(site: Site, page, shots: Path) -> None:  # type: ignore[no-untyped-def]

@@ -429,33 +429,73 @@ function initZones() {
   });
   refreshSnapshot(img, 2000);
 
+  // The camera's layout as last loaded or edited here; Save sends it whole with the file
+  // version (etag) it was loaded from, so an edit made meanwhile is refused, never overwritten.
+  let layout = { zones: [], privacy_masks: [], motion_masks: [] }, etag = null, dirty = false;
   let draft = null;
   const points = [];
+  const form = $("#draw-form");
+  const MASKS = { privacy_mask: "privacy_masks", motion_mask: "motion_masks" };
+  function drawLayout() {
+    svg.replaceChildren();
+    draft = null;
+    layout.privacy_masks.forEach((m) => shape("polygon", "z-mask", m));
+    layout.motion_masks.forEach((m) => shape("polygon", "z-motionmask", m));
+    layout.zones.forEach((zn) => shape("polygon", "z-" + zn.kind, zn.polygon, zn.name).dataset.zone = zn.name);
+    const item = (label, onEdit, onDelete) => el("li", {}, label, form ? el("span", { class: "actions" }, " ",
+      el("button", { type: "button", class: "edit", onclick: onEdit }, "Edit"), " ",
+      el("button", { type: "button", class: "danger delete", onclick: onDelete }, "Delete")) : "");
+    const zoneItems = layout.zones.map((zn, i) => item(`${zn.name}: ${zn.kind}`,
+      () => edit(zn.kind, layout.zones.splice(i, 1)[0]), () => { layout.zones.splice(i, 1); changed(); }));
+    const maskItems = (key, what, label) => layout[key].map((m, i) => item(`${label} ${i + 1}`,
+      () => edit(what, { polygon: layout[key].splice(i, 1)[0] }), () => { layout[key].splice(i, 1); changed(); }));
+    $("#zone-list").replaceChildren(...zoneItems, ...maskItems("privacy_masks", "privacy_mask", "privacy mask"),
+      ...maskItems("motion_masks", "motion_mask", "motion mask"),
+      el("li", { class: "muted" }, `${layout.zones.length} zone(s), ${layout.privacy_masks.length} privacy mask(s), ${layout.motion_masks.length} motion mask(s)`));
+    showDraft();
+  }
   async function loadShapes() {
     const r = await api("GET", `/api/v1/cameras/${cam}/zones`);
     if (!r.ok) return;
-    const z = await r.json(), list = $("#zone-list");
-    z.privacy_masks.forEach((m) => shape("polygon", "z-mask", m));
-    z.motion_masks.forEach((m) => shape("polygon", "z-motionmask", m));
-    z.zones.forEach((zn) => shape("polygon", "z-" + zn.kind, zn.polygon, zn.name).dataset.zone = zn.name);
-    list.replaceChildren(...z.zones.map((zn) => el("li", {}, `${zn.name}: ${zn.kind}`)),
-      el("li", { class: "muted" }, `${z.privacy_masks.length} privacy mask(s), ${z.motion_masks.length} motion mask(s)`));
+    const z = await r.json();
+    layout = { zones: z.zones, privacy_masks: z.privacy_masks, motion_masks: z.motion_masks };
+    etag = z.etag;
+    dirty = false;
+    if (form && etag === null) say(form, "this server has no vigil.yaml to save to: zones and masks are read-only here");
+    drawLayout();
+    markDirty();
   }
+  function markDirty() {
+    if (form) $("#layout-dirty").textContent = dirty ? "unsaved changes" : "";
+  }
+  function changed() { dirty = true; drawLayout(); markDirty(); }
 
-  const form = $("#draw-form");
   const r3 = (v) => Math.round(v * 1000) / 1000;
+  let editing = {};  // settings of the zone being redrawn, kept as they were
   function showDraft() {
+    if (!form) return;
     if (draft) draft.remove();
     draft = points.length ? shape(points.length > 2 ? "polygon" : "polyline", "z-draft", points) : null;
     $("#draw-count").textContent = `${points.length} point(s)`;
-    const pts = "[" + points.map((p) => `[${p[0]}, ${p[1]}]`).join(", ") + "]";
     const what = form.what.value;
-    let yaml;
-    if (points.length < 3) yaml = "add at least three points";
-    else if (what === "privacy_mask") yaml = `cameras:\n  - name: ${cam}\n    privacy_masks:\n      - ${pts}`;
-    else if (what === "motion_mask") yaml = `cameras:\n  - name: ${cam}\n    motion:\n      masks:\n        - ${pts}`;
-    else yaml = `cameras:\n  - name: ${cam}\n    zones:\n      - name: ${JSON.stringify(form.name.value || "zone")}\n        kind: ${what}\n        polygon: ${pts}`;
-    $("#zone-yaml").textContent = yaml;
+    const show = (sel, on) => { $(sel, form).style.display = on ? "" : "none"; };
+    show(".for-zone", !(what in MASKS));
+    show(".for-doorway", what === "doorway");
+    show(".for-restricted", what === "restricted");
+    $("#draw-add").disabled = points.length < 3;
+  }
+  function edit(what, item) {
+    form.what.value = what;
+    editing = what in MASKS ? {} : item;
+    if (!(what in MASKS)) {
+      form.name.value = item.name;
+      form.inward.value = item.inward || "up";
+      form.hours.value = item.allowed_hours || "07:00-19:00";
+    }
+    points.length = 0;
+    points.push(...item.polygon.map((p) => [p[0], p[1]]));
+    changed();
+    say(form, "editing: click to add corners, Undo point to remove the last, then Add", true);
   }
   if (form) {
     $("#zone-frame").addEventListener("click", (ev) => {
@@ -464,9 +504,39 @@ function initZones() {
       showDraft();
     });
     $("#draw-undo").addEventListener("click", () => { points.pop(); showDraft(); });
-    $("#draw-clear").addEventListener("click", () => { points.length = 0; showDraft(); });
+    $("#draw-clear").addEventListener("click", () => { points.length = 0; editing = {}; showDraft(); });
+    $("#draw-add").addEventListener("click", () => {
+      const what = form.what.value, polygon = points.map((p) => [p[0], p[1]]);
+      if (polygon.length < 3) return say(form, "add at least three points");
+      if (what in MASKS) layout[MASKS[what]].push(polygon);
+      else {
+        const name = form.name.value.trim();
+        if (!form.name.checkValidity() || !name) return say(form, "a zone name is letters, digits, spaces, '-' and '_' (up to 64)");
+        if (layout.zones.some((zn) => zn.name === name)) return say(form, `there is already a zone named ${name}`);
+        const zone = { ...editing, name, kind: what, polygon };
+        if (what === "doorway") zone.inward = form.inward.value;
+        if (what === "restricted") zone.allowed_hours = form.hours.value;
+        layout.zones.push(zone);
+      }
+      points.length = 0; editing = {};
+      changed();
+      say(form, "added: Save to keep it", true);
+    });
+    $("#layout-save").addEventListener("click", async () => {
+      if (etag === null) return say(form, "this server has no vigil.yaml to save to");
+      if (points.length) return say(form, "the drawing in progress is not added yet: Add it or Clear it first");
+      const r = await api("PUT", `/api/v1/cameras/${cam}/zones`, { etag, ...layout });
+      if (!r.ok) return say(form, `not saved: ${await errorText(r)}`);
+      const z = await r.json();
+      layout = { zones: z.zones, privacy_masks: z.privacy_masks, motion_masks: z.motion_masks };
+      etag = z.etag; dirty = false;
+      drawLayout(); markDirty();
+      say(form, "saved to vigil.yaml; the camera uses it now", true);
+    });
     form.addEventListener("change", showDraft);
     form.addEventListener("input", showDraft);
+    form.addEventListener("submit", (ev) => ev.preventDefault());
+    addEventListener("beforeunload", (ev) => { if (dirty) ev.preventDefault(); });
   }
 
   const dayInput = $("#zone-day");
