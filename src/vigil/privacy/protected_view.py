@@ -32,10 +32,11 @@ from vigil.vision.person import PersonDetector
 Box = tuple[float, float, float, float]  # x, y, width, height in frame pixels
 
 WHOLE_FRAME_BLOCKS = 24  # cells across a frame whose people are not known
-CACHE_KEEP_S = 24 * 3600.0
+CACHE_KEEP_S = 24 * 3600.0  # renditions older than this are swept when another is made
+OPEN_REFRESH_S = 30.0  # a rendition of the segment being written is redone after this
 # Motion sensitivity at least this high: a small blob (someone half out of the frame) is
 # pixelated too; a few needless cells are the cheaper mistake.
-MIN_SENSITIVITY = 0.8  # renditions older than this are swept when another is made
+MIN_SENSITIVITY = 0.8
 
 
 def _cover(box: Box, margin: float, w: int, h: int) -> tuple[int, int, int, int]:
@@ -117,7 +118,9 @@ def render_protected(
 
 
 class ProtectedCache:
-    """Renditions of segments, one file per segment and size (a growing segment is redone)."""
+    """Renditions of segments: `<id>.mp4` for a complete segment, `<id>-open.mp4` for the one
+    still being written, redone when older than OPEN_REFRESH_S (not on every range request,
+    or a player would get different files while it plays one)."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -125,29 +128,38 @@ class ProtectedCache:
         self._guard = threading.Lock()
 
     def get(
-        self, camera: str, segment_id: int, src: Path, render: Callable[[Path, Path], object]
+        self,
+        camera: str,
+        segment_id: int,
+        src: Path,
+        render: Callable[[Path, Path], object],
+        *,
+        complete: bool = True,
     ) -> Path:
         """The rendition of `src`, made by `render(src, dst)` unless cached; one at a time each."""
         folder = self.root / camera
-        dst = folder / f"{segment_id}-{src.stat().st_size}.mp4"
+        dst = folder / (f"{segment_id}.mp4" if complete else f"{segment_id}-open.mp4")
         with self._guard:
             lock = self._locks.setdefault(dst, threading.Lock())
         with lock:
-            if not dst.is_file():
+            if not self._fresh(dst, complete):
                 folder.mkdir(parents=True, exist_ok=True)
                 render(src, dst)
-                self._sweep(folder, segment_id, keep=dst)
+                self._sweep(folder, segment_id, complete)
         return dst
 
     @staticmethod
-    def _sweep(folder: Path, segment_id: int, keep: Path) -> None:
-        """Drop older renditions of this segment and any rendition past CACHE_KEEP_S."""
+    def _fresh(dst: Path, complete: bool) -> bool:
+        if not dst.is_file():
+            return False
+        return complete or time.time() - dst.stat().st_mtime < OPEN_REFRESH_S
+
+    @staticmethod
+    def _sweep(folder: Path, segment_id: int, complete: bool) -> None:
+        """Drop the open rendition of a now complete segment and any older than CACHE_KEEP_S."""
         old = time.time() - CACHE_KEEP_S
         for f in folder.glob("*.mp4"):
-            if f == keep:
-                continue
-            stale = f.name.startswith(f"{segment_id}-") or f.stat().st_mtime < old
-            if stale:
+            if (complete and f.name == f"{segment_id}-open.mp4") or f.stat().st_mtime < old:
                 f.unlink(missing_ok=True)
 
 

@@ -145,11 +145,10 @@ async def live_stream(
         last_seq = -1
         min_gap = 1.0 / max_fps
         while not live.closed.is_set():
+            frame = live.latest(name)
             # Asked per frame: an unmask shows plain frames at once, its end pixelates again.
-            if is_protected(ctx, p, cam):
+            if frame is not None and frame.seq != last_seq and is_protected(ctx, p, cam):
                 frame = await asyncio.to_thread(live.latest_protected, name)
-            else:
-                frame = live.latest(name)
             if frame is not None and frame.seq != last_seq:
                 last_seq = frame.seq
                 yield (
@@ -245,6 +244,12 @@ def segment_file(name: str, segment_id: Id, p: Viewer, ctx: Ctx, request: Reques
     return FileResponse(path, media_type="video/mp4", headers={"Cache-Control": "private"})
 
 
+def segment_complete(ctx: ApiContext, segment_id: int) -> bool:
+    with ctx.db.session() as s:
+        seg = s.get(Segment, segment_id)
+        return bool(seg and seg.complete)
+
+
 def segment_path(ctx: ApiContext, name: str, segment_id: int) -> Path:
     with ctx.db.session() as s:
         seg = s.get(Segment, segment_id)
@@ -267,7 +272,7 @@ def protected_segment_file(
     name: str, segment_id: Id, p: Viewer, ctx: Ctx, request: Request
 ) -> FileResponse:
     cam = find_camera(ctx, name)
-    src = segment_path(ctx, name, segment_id)
+    src, complete = segment_path(ctx, name, segment_id), segment_complete(ctx, segment_id)
 
     def render(src: Path, dst: Path) -> object:
         return render_protected(
@@ -279,7 +284,7 @@ def protected_segment_file(
             masks=cam.privacy_masks,
         )
 
-    path = protected_cache(ctx).get(name, segment_id, src, render)
+    path = protected_cache(ctx).get(name, segment_id, src, render, complete=complete)
     audit_view(ctx, request, p, Action.view_recording, name)
     return FileResponse(path, media_type="video/mp4", headers={"Cache-Control": "private"})
 
