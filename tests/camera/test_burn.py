@@ -41,6 +41,11 @@ FAST = RecorderOptions(
 # A rectangle in the upper left of the 768x576 street scene (fractions of the frame).
 MASK = [(0.1, 0.1), (0.5, 0.1), (0.5, 0.6), (0.1, 0.6)]
 INSIDE = (slice(round(0.12 * 576), round(0.58 * 576)), slice(round(0.12 * 768), round(0.48 * 768)))
+MASK2 = [(0.05, 0.7), (0.35, 0.7), (0.35, 0.95), (0.05, 0.95)]  # lower left, added later
+IN_MASK2 = (
+    slice(round(0.72 * 576), round(0.93 * 576)),
+    slice(round(0.07 * 768), round(0.33 * 768)),
+)
 OUTSIDE = (slice(round(0.65 * 576), 576), slice(round(0.55 * 768), 768))
 
 
@@ -92,6 +97,11 @@ def test_burned_camera_records_masked_footage_beside_a_copied_one(
         st = svc.statuses()[0]
         assert st.name == "masked" and st.online and st.error == ""
         assert st.fps and 8 <= st.fps <= 12
+        # a mask saved while recording burns in from the next frame, without a reconnect
+        before_update = st.segments_written
+        svc.update_camera(masked.model_copy(update={"privacy_masks": [MASK, MASK2]}))
+        assert wait_for(lambda: svc.statuses()[0].segments_written >= before_update + 2, 10)
+        assert svc.statuses()[0].reconnects == 0
     finally:
         svc.stop()
     t1 = datetime.now(UTC)
@@ -115,6 +125,11 @@ def test_burned_camera_records_masked_footage_beside_a_copied_one(
         frames = _frames(root / s.path)
         assert len(frames) >= 19
         _assert_masked(frames)
+    assert _frames(root / segs[0].path)[0][IN_MASK2].mean() > 40  # before the update
+    after_update = segs[before_update + 1 : -1]
+    assert after_update
+    for s in after_update:
+        assert all(img[IN_MASK2].max() <= 24 for img in _frames(root / s.path))
     with av.open(str(root / segs[0].path)) as c:
         cc = c.streams.video[0].codec_context
         assert (cc.name, cc.width, cc.height) == ("h264", 768, 576)

@@ -56,7 +56,7 @@ class MaskBurner:
     ) -> None:
         if not polygons:
             raise ValueError("MaskBurner needs at least one polygon")
-        self.polygons = polygons
+        self.polygons = list(polygons)
         self.preset = preset
         self.crf = crf
         self._decoder = source.codec_context
@@ -67,8 +67,7 @@ class MaskBurner:
         self._sink_started = False  # its header is written: the encoder's stream is complete
         self._encoder: av.video.stream.VideoStream | None = None
         self._size: tuple[int, int] | None = None
-        self._luma: list[np.ndarray] = []
-        self._chroma: list[np.ndarray] = []
+        self._pixels: tuple[list[np.ndarray], list[np.ndarray]] = ([], [])  # luma, chroma
         self._time_base: Fraction | None = None
         self._last_pts: int | None = None
         self._started = False  # a keyframe reached the decoder
@@ -81,6 +80,22 @@ class MaskBurner:
         """The stream segments take their codec parameters from (None before the first packet).
         A new object after an encoder restart: the recorder then starts a new segment."""
         return self._encoder if self._sink is not None and self._sink_started else None
+
+    def set_polygons(self, polygons: list[Polygon]) -> None:
+        """New masks (saved while recording): they apply from the next frame. May be called
+        from another thread: the polygons in pixels are swapped in one assignment."""
+        if not polygons:
+            raise ValueError("MaskBurner needs at least one polygon")
+        self.polygons = list(polygons)
+        if self._size is not None:
+            self._pixels = self._to_pixels(*self._size)
+
+    def _to_pixels(self, width: int, height: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        cw, ch = (width + 1) // 2, (height + 1) // 2
+        polygons = self.polygons
+        return [to_pixels(p, width, height) for p in polygons], [
+            to_pixels(p, cw, ch) for p in polygons
+        ]
 
     def packets(self, source: Iterable[av.Packet]) -> Iterator[av.Packet]:
         for pkt in source:
@@ -178,8 +193,7 @@ class MaskBurner:
         self._size = size
         self._time_base = tb
         self._last_pts = None
-        self._luma = [to_pixels(p, width, height) for p in self.polygons]
-        self._chroma = [to_pixels(p, (width + 1) // 2, (height + 1) // 2) for p in self.polygons]
+        self._pixels = self._to_pixels(width, height)
 
     def _masked(self, frame: av.VideoFrame) -> av.VideoFrame:
         """A writable yuv420p copy of the frame with the polygons black (the decoder's own
@@ -188,10 +202,11 @@ class MaskBurner:
             frame.make_writable()  # copies the decoder's buffer
         else:
             frame = frame.reformat(format="yuv420p")
+        luma, chroma = self._pixels
         for index, polys, value in (
-            (0, self._luma, BLACK_Y),
-            (1, self._chroma, NEUTRAL_UV),
-            (2, self._chroma, NEUTRAL_UV),
+            (0, luma, BLACK_Y),
+            (1, chroma, NEUTRAL_UV),
+            (2, chroma, NEUTRAL_UV),
         ):
             plane = frame.planes[index]
             rows = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)

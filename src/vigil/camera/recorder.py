@@ -83,6 +83,7 @@ class CameraRecorder(threading.Thread):
         self._lock = threading.Lock()
         self._status = CameraStatus(name=camera.name, url=redact_url(camera.url))
         self._writer: SegmentWriter | None = None
+        self._burner: MaskBurner | None = None  # while recording with burn-in
         self._last_end: datetime | None = None  # end of the last segment: the next never overlaps
         # rate window
         self._win_t = time.monotonic()
@@ -101,6 +102,15 @@ class CameraRecorder(threading.Thread):
     def status(self) -> CameraStatus:
         with self._lock:
             return replace(self._status)
+
+    def update_camera(self, camera: CameraConfig) -> None:
+        """New settings saved while recording: privacy masks burn in from the next frame; the
+        rest (URL, burn-in on or off, segment length) applies at the next connection."""
+        with self._lock:  # a burner created at this moment sees either the old or new masks
+            self.camera = camera
+            burner = self._burner
+        if burner is not None and camera.privacy_masks:
+            burner.set_polygons(camera.privacy_masks)
 
     # --- status helpers ------------------------------------------------------------------
 
@@ -250,12 +260,14 @@ class CameraRecorder(threading.Thread):
         """Record until the source ends (True) or stop; raise on failure."""
         if not self.camera.privacy_masks_burn_in:
             return self._write_packets(src.packets(), lambda: src.stream)
-        burner = MaskBurner(src.stream, self.camera.privacy_masks)
+        with self._lock:
+            burner = self._burner = MaskBurner(src.stream, self.camera.privacy_masks)
         try:
             return self._write_packets(
                 burner.packets(src.packets()), lambda: burner.template, cut_on_new_template=True
             )
         finally:
+            self._burner = None
             burner.close()
 
     def _write_packets(
@@ -421,6 +433,13 @@ class RecordingService:
             )
             self._status_thread.start()
         return self.repair_report
+
+    def update_camera(self, camera: CameraConfig) -> None:
+        """Hand a camera's settings saved while running (e.g. new privacy masks) to its
+        recorder, if it has one."""
+        recorder = self.recorders.get(camera.name)
+        if recorder is not None:
+            recorder.update_camera(camera)
 
     def statuses(self) -> list[CameraStatus]:
         out = [r.status() for r in self.recorders.values()]

@@ -10,6 +10,7 @@ import typer
 
 from vigil.api import ApiContext, create_app
 from vigil.cli.state import AppState, console, state
+from vigil.config import CameraConfig
 from vigil.config_edit import config_file
 from vigil.node import EdgeNode
 
@@ -57,8 +58,15 @@ def run_site(
     # Live view shows what analysis sees: privacy masks already burned in, no extra decoding.
     node = EdgeNode(cfg, st.db(), st.face_engine, on_frame=api_ctx.live.publish_image)
     node.start()
-    if node.analysis is not None:  # zones and masks saved from the UI apply at once
-        api_ctx.on_camera_change = node.analysis.update_camera
+
+    def camera_changed(camera: CameraConfig) -> None:
+        """Zones and masks saved from the UI apply at once: to analysis, and to recordings
+        that burn masks in."""
+        for part in (node.analysis, node.recording):
+            if part is not None:
+                part.update_camera(camera)
+
+    api_ctx.on_camera_change = camera_changed
     api_ctx.statuses = node.recording.statuses if node.recording else None
     cams = ", ".join(c.name for c in cfg.cameras if c.enabled) or "none"
     console.print(f"serving {cfg.site.name}: cameras {cams}; data in {st.data_dir}")
