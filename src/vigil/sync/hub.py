@@ -256,8 +256,11 @@ def _store_events(
                 out.deleted += 1
             continue
         row = _event_row(site, e, now)
-        thumb = _thumb_path(site, e["camera"], uid)
-        row["thumbnail"] = str(thumb) if thumbs_dir and (thumbs_dir / thumb).is_file() else None
+        row["thumbnail"] = None
+        if thumbs_dir is not None:  # the picture may have come first (another stream)
+            thumb = _thumb_path(site, e["camera"], uid)
+            if (thumbs_dir / thumb).is_file():
+                row["thumbnail"] = str(thumb)
         upserts.append(row)
         if uid in have:
             out.updates += 1
@@ -266,7 +269,7 @@ def _store_events(
     if upserts:
         # executemany of one cached statement: SQLAlchemy sends it as multi-row VALUES pages
         # on PostgreSQL ("insertmanyvalues") and as sqlite3's executemany on SQLite
-        stmt = _insert(db, HubEvent)
+        stmt = _insert(db, HubEvent.__table__)  # Core: no ORM bulk-insert bookkeeping
         stmt = stmt.on_conflict_do_update(
             index_elements=["uid"],
             set_={c: stmt.excluded[c] for c in _EVENT_COLUMNS if c != "site"},
