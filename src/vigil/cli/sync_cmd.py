@@ -126,7 +126,8 @@ def hub(
         db.close()
         s = consumer.stored
         out.print(
-            f"stored {s.events} events ({s.duplicates} duplicates ignored), "
+            f"stored {s.events} events, {s.updates} updates, {s.deleted} deletions "
+            f"({s.duplicates} duplicates ignored), "
             f"{s.audit} audit records, {s.status} status updates, {s.thumbnails} thumbnails"
         )
 
