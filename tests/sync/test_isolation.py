@@ -85,6 +85,9 @@ def test_site_cannot_read_another_site(net: Net) -> None:  # noqa: F811
             assert await _unreachable(spy, "$JS.south.API.STREAM.INFO.EVENTS")
             with pytest.raises(UNREACHABLE):
                 await spy.jetstream(domain="south").stream_info("EVENTS")
+            # nor the hub's own JetStream (a site cannot store anything at the hub)
+            with pytest.raises(UNREACHABLE):
+                await spy.jetstream(domain="hub").account_info()
             # ... nor does the hub's login into north's account
             assert await _unreachable(hub_north, "vigil.south.cmd.ping")
             with pytest.raises(UNREACHABLE):
