@@ -67,7 +67,9 @@ class MaskBurner:
         self._sink_started = False  # its header is written: the encoder's stream is complete
         self._encoder: av.video.stream.VideoStream | None = None
         self._size: tuple[int, int] | None = None
-        self._pixels: tuple[list[np.ndarray], list[np.ndarray]] = ([], [])  # luma, chroma
+        # (frame size, the polygons they came from, luma and chroma polygons in pixels)
+        self._pixels: tuple[tuple[int, int], list[Polygon], list[np.ndarray], list[np.ndarray]]
+        self._pixels = ((0, 0), [], [], [])
         self._time_base: Fraction | None = None
         self._last_pts: int | None = None
         self._started = False  # a keyframe reached the decoder
@@ -83,19 +85,10 @@ class MaskBurner:
 
     def set_polygons(self, polygons: list[Polygon]) -> None:
         """New masks (saved while recording): they apply from the next frame. May be called
-        from another thread: the polygons in pixels are swapped in one assignment."""
+        from another thread: the recorder thread converts them to pixels on its next frame."""
         if not polygons:
             raise ValueError("MaskBurner needs at least one polygon")
-        self.polygons = list(polygons)
-        if self._size is not None:
-            self._pixels = self._to_pixels(*self._size)
-
-    def _to_pixels(self, width: int, height: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        cw, ch = (width + 1) // 2, (height + 1) // 2
-        polygons = self.polygons
-        return [to_pixels(p, width, height) for p in polygons], [
-            to_pixels(p, cw, ch) for p in polygons
-        ]
+        self.polygons = list(polygons)  # a new list: the cached pixels no longer match
 
     def packets(self, source: Iterable[av.Packet]) -> Iterator[av.Packet]:
         for pkt in source:
@@ -193,7 +186,6 @@ class MaskBurner:
         self._size = size
         self._time_base = tb
         self._last_pts = None
-        self._pixels = self._to_pixels(width, height)
 
     def _masked(self, frame: av.VideoFrame) -> av.VideoFrame:
         """A writable yuv420p copy of the frame with the polygons black (the decoder's own
@@ -202,7 +194,7 @@ class MaskBurner:
             frame.make_writable()  # copies the decoder's buffer
         else:
             frame = frame.reformat(format="yuv420p")
-        luma, chroma = self._pixels
+        luma, chroma = self._polygons_in_pixels(frame.width, frame.height)
         for index, polys, value in (
             (0, luma, BLACK_Y),
             (1, chroma, NEUTRAL_UV),
@@ -212,3 +204,16 @@ class MaskBurner:
             rows = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)
             cv2.fillPoly(rows[:, : plane.width], polys, value)
         return frame
+
+    def _polygons_in_pixels(
+        self, width: int, height: int
+    ) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        polygons = self.polygons
+        size, made_from, luma, chroma = self._pixels
+        if size == (width, height) and made_from is polygons:
+            return luma, chroma
+        cw, ch = (width + 1) // 2, (height + 1) // 2
+        luma = [to_pixels(p, width, height) for p in polygons]
+        chroma = [to_pixels(p, cw, ch) for p in polygons]
+        self._pixels = ((width, height), polygons, luma, chroma)
+        return luma, chroma
