@@ -14,6 +14,7 @@ from pathlib import Path
 
 import cv2
 import httpx
+import numpy as np
 import paho.mqtt.client as mqtt
 import yaml
 from paho.mqtt.enums import CallbackAPIVersion
@@ -112,6 +113,22 @@ def test_serve_records_analyses_and_stores_events(tmp_path: Path, faces_dir: Pat
             assert login.status_code == 200, login.text
             snap = web.get("/api/v1/cameras/door/snapshot.jpg")
             assert snap.status_code == 200 and snap.content[:2] == b"\xff\xd8"
+
+            # A privacy mask saved from the UI goes into vigil.yaml and the running analysis.
+            def left_half_black() -> bool:
+                jpeg = web.get("/api/v1/cameras/door/snapshot.jpg").content
+                img = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_GRAYSCALE)
+                w = img.shape[1]
+                return img[:, : w // 2 - 4].mean() < 2 and img[:, w // 2 + 4 :].mean() > 10
+
+            assert not left_half_black()
+            web.headers["X-CSRF-Token"] = login.json()["csrf_token"]
+            etag = web.get("/api/v1/cameras/door/zones").json()["etag"]
+            left = [[0, 0], [0.5, 0], [0.5, 1], [0, 1]]
+            r = web.put("/api/v1/cameras/door/zones", json={"etag": etag, "privacy_masks": [left]})
+            assert r.status_code == 200, r.text
+            assert yaml.safe_load(cfg.read_text())["cameras"][0]["privacy_masks"] == [left]
+            assert wait_for(left_half_black, 10), "the live view does not show the new mask"
         # Notifications: the known person on MQTT, and the camera's retained status.
         assert wait_for(lambda: any("known_person" in t for t in messages), 15), messages.keys()
         known_msgs = next(v for t, v in messages.items() if t.endswith("/door/known_person"))
