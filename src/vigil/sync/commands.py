@@ -70,4 +70,7 @@ def handle(ctx: CommandContext, verb: str, body: dict[str, Any]) -> dict[str, An
 
 
 # Verbs (each module registers its own on import).
-from vigil.sync import site_gallery  # noqa: E402,F401  (person.*, watchlist.*)
+from vigil.sync import (  # noqa: E402,F401
+    clips,  # clip
+    site_gallery,  # person.*, watchlist.*
+)
