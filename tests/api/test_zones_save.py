@@ -7,6 +7,7 @@ import yaml
 
 from tests.api.helpers import Client, client_for
 from vigil.api import ApiContext
+from vigil.api.auditing import AuditEntry
 from vigil.config import CameraConfig, load_config
 from vigil.config_edit import backup_path
 from vigil.privacy.audit import AuditLog
@@ -30,6 +31,7 @@ def test_save_keeps_comments_applies_live_and_is_audited(
 ) -> None:
     assert ctx.config_path is not None
     path = ctx.config_path
+    path.chmod(0o600)  # vigil.yaml may hold secrets (MQTT password, webhook secrets)
     original = path.read_text()
     told: list[CameraConfig] = []
     ctx.on_camera_change = told.append
@@ -46,6 +48,9 @@ def test_save_keeps_comments_applies_live_and_is_audited(
         if "#" in line:  # every operator's comment is still there, on its own key
             assert line in text, f"lost: {line!r}"
     assert backup_path(path).read_text() == original
+    assert (
+        path.stat().st_mode & 0o777 == 0o600 and backup_path(path).stat().st_mode & 0o777 == 0o600
+    )
     on_disk = load_config(path)
     lobby, yard = on_disk.cameras
     assert yard.name == "yard" and yard.enabled is False  # the other camera is untouched
@@ -183,3 +188,20 @@ def test_get_body_can_be_put_back(clients: dict[str, Client], ctx: ApiContext) -
         admin.put("/api/v1/cameras/lobby/zones", json={**r.json(), "camera": "yard"}).status_code
         == 422
     )
+
+
+def test_a_save_that_cannot_be_audited_is_undone(
+    clients: dict[str, Client], ctx: ApiContext
+) -> None:
+    assert ctx.config_path is not None
+    original = ctx.config_path.read_bytes()
+
+    def refuse(entry: AuditEntry) -> None:
+        raise OSError("audit database is read-only")
+
+    body = _layout(clients["admin"], privacy_masks=[MASK])
+    ctx.audit = refuse
+    r = clients["admin"].put("/api/v1/cameras/lobby/zones", json=body)
+    assert r.status_code == 503 and "undone" in r.json()["detail"]
+    assert ctx.config_path.read_bytes() == original
+    assert ctx.config.cameras[0].privacy_masks == []
