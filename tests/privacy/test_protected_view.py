@@ -57,3 +57,12 @@ def test_grants_end_on_time_and_belong_to_one_viewer_and_camera() -> None:
     assert grants.until("session:1", "yard") is None
     now[0] = 1600.0
     assert grants.until("session:1", "door") is None
+
+
+def test_bench_reports_live_and_recorded_figures_beside_baselines(testdata: Path) -> None:
+    from vigil.bench import privacy_view as bench
+
+    live, recorded = bench.run(testdata / "video" / "vtest.avi", seconds=1.0, fps=10, frames=8)
+    for fig in (live, recorded):
+        assert fig.value > 0 and fig.baseline is not None and fig.baseline > 0
+    assert live.unit == "ms" and recorded.unit == "x real time"

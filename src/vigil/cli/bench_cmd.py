@@ -186,6 +186,29 @@ def privacy(
     show("vigil bench privacy: redaction (1080p, one core, keep none)", redaction)
 
 
+@app.command("privacy-view")
+def privacy_view(
+    seconds: float = typer.Option(6.0, min=1, help="Length of the 1080p clip rendered."),
+    video: Path | None = typer.Option(
+        None, "--video", help="Footage with people (default: vtest.avi, else the demo's)."
+    ),
+) -> None:
+    """Privacy-protected viewing: a protected live frame beside a plain JPEG encode, and the
+    1080p pixelated rendition of recorded footage beside a bare re-encode (one core)."""
+    import tempfile
+
+    from vigil.bench import privacy_view as bench_view
+    from vigil.bench.report import show
+
+    with tempfile.TemporaryDirectory() as tmp:
+        source = video or _shared_video()
+        if source is None:
+            from vigil.demo.assets import prepare
+
+            source = prepare(Path(tmp)).street_video
+        show("vigil bench privacy-view (one core)", bench_view.run(source, seconds))
+
+
 def _shared_video() -> Path | None:
     """../shared/testdata/video/vtest.avi next to the checkout (people walking)."""
     here = Path.cwd()

@@ -33,6 +33,11 @@ Box = tuple[float, float, float, float]  # x, y, width, height in frame pixels
 
 WHOLE_FRAME_BLOCKS = 24  # cells across a frame whose people are not known
 CACHE_KEEP_S = 24 * 3600.0  # renditions older than this are swept when another is made
+# Person/face detectors every this many frames (~1 s at 25 fps; HOG costs ~0.2-0.5 s a call
+# at 640 px on one core). Moving people are covered by motion in every frame meanwhile, and
+# still ones stay where the last detection found them.
+DETECT_EVERY = 25
+RENDITION_MAX_WIDTH = 960  # recorded renditions are made at most this wide
 OPEN_REFRESH_S = 30.0  # a rendition of the segment being written is redone after this
 # Motion sensitivity at least this high: a small blob (someone half out of the frame) is
 # pixelated too; a few needless cells are the cheaper mistake.
@@ -73,7 +78,7 @@ class PeopleFinder:
         persons: PersonDetector,
         *,
         sensitivity: float = 0.5,
-        detect_every: int = 5,
+        detect_every: int = DETECT_EVERY,
         detect_width: int = 640,
     ) -> None:
         self.engine = engine
@@ -108,12 +113,24 @@ def render_protected(
     *,
     sensitivity: float = 0.5,
     masks: Sequence[Polygon] = (),
-    detect_every: int = 5,
+    detect_every: int = DETECT_EVERY,
+    threads: int = 0,
+    max_width: int | None = RENDITION_MAX_WIDTH,
 ) -> RedactionResult:
-    """Write the pixelated rendition of the clip `src` to `dst` (H.264 MP4)."""
+    """Write the pixelated rendition of the clip `src` to `dst` (H.264 MP4, scaled down to
+    `max_width`: encoding 1080p costs ~4x what 960 px does, and it is for viewing only)."""
     finder = PeopleFinder(engine, persons, sensitivity=sensitivity, detect_every=detect_every)
     return redact_clip(
-        src, dst, engine, masks=masks, find=finder, margin=0.15, crf=26, preset="veryfast"
+        src,
+        dst,
+        engine,
+        masks=masks,
+        find=finder,
+        margin=0.15,
+        crf=26,
+        preset="veryfast",
+        threads=threads,
+        max_width=max_width,
     )
 
 

@@ -169,9 +169,11 @@ def redact_clip(
     threads: int = 0,
     progress: Callable[[float], None] | None = None,
     find: Callable[[np.ndarray], FrameDecision] | None = None,
+    max_width: int | None = None,
 ) -> RedactionResult:
     """Re-encode `src` into `dst` (libx264) with other faces pixelated and masks blacked out.
-    `find(frame)`, when given, decides the boxes instead of the face detector (privacy view)."""
+    `find(frame)`, when given, decides the boxes instead of the face detector (privacy view);
+    `max_width` scales wider frames down (while decoding) before anything else."""
     src, dst = Path(src), Path(dst)
     if src.resolve() == dst.resolve():
         raise InputError("redaction writes a new file; the original is never modified")
@@ -206,7 +208,11 @@ def redact_clip(
                 first_pts: int | None = None
                 last_pts = -1
                 for i, frame in enumerate(inp.decode(vs)):
-                    img = frame.to_ndarray(format="bgr24")
+                    size = {}
+                    if max_width and frame.width > max_width:
+                        scaled_h = round(frame.height * max_width / frame.width / 2) * 2
+                        size = {"width": max_width, "height": scaled_h}
+                    img = frame.to_ndarray(format="bgr24", **size)
                     h, w = img.shape[:2]
                     if i == 0:
                         ost.width, ost.height = w - w % 2, h - h % 2
