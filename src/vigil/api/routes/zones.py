@@ -220,7 +220,7 @@ def save_zones(
         raise HTTPException(503, str(exc)) from exc
     before = config_edit.CameraLayout.of(running)
     try:
-        _audit_save(ctx, request, p, name, before, layout)
+        _audit_save(ctx, request, p, name, before, config_edit.CameraLayout.of(saved.camera))
     except Exception as exc:  # no unaudited change: put the previous file back
         config_edit.restore(ctx.config_path, saved.previous)
         raise HTTPException(503, "the change could not be audited, so it was undone") from exc
@@ -265,7 +265,7 @@ def _audit_save(
         after.privacy_masks,
         after.motion_masks,
     )
-    ctx.record(
+    entries = [
         entry(
             Action.change_masks,
             {
@@ -274,9 +274,9 @@ def _audit_save(
                 "changed": masks_changed,
             },
         )
-    )
-    if [z.model_dump() for z in before.zones] != [z.model_dump() for z in after.zones]:
-        ctx.record(
+    ]
+    if before.zones != after.zones:
+        entries.append(
             entry(
                 Action.change_zones,
                 {
@@ -285,6 +285,9 @@ def _audit_save(
                 },
             )
         )
+    with ctx.db.session() as s:  # both records or neither
+        for e in entries:
+            ctx.record(e, s)
 
 
 def _apply(ctx: ApiContext, running: CameraConfig, written: CameraConfig) -> CameraConfig:
