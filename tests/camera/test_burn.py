@@ -268,3 +268,21 @@ def test_burn_in_bench_measures_cpu_beside_stream_copy(rtsp_available, tmp_path:
     cpu = by_name["CPU per camera, 240p25, burn-in"]
     assert cpu.baseline_name == "stream copy" and cpu.baseline == r.per_camera_pct(r.copy)
     assert by_name["burned-in 240p25 cameras per core"].value == pytest.approx(r.cameras_per_core)
+
+
+def test_removing_the_last_mask_of_a_burning_camera_is_refused(tmp_path: Path) -> None:
+    """The UI's layout save cannot leave burn-in on with nothing to burn: vigil.yaml unchanged."""
+    from vigil.config_edit import CameraLayout, InvalidLayout, read_etag, save_layout
+
+    f = tmp_path / "vigil.yaml"
+    f.write_text(
+        "cameras:\n"
+        "  - name: gate  # the neighbour's window is masked\n"
+        "    url: rtsp://cam/s\n"
+        "    privacy_masks: [[[0, 0], [0.5, 0], [0.5, 0.5]]]\n"
+        "    privacy_masks_burn_in: true\n"
+    )
+    before = f.read_bytes()
+    with pytest.raises(InvalidLayout, match="privacy_masks_burn_in is on but"):
+        save_layout(f, "gate", CameraLayout([], [], []), read_etag(f))
+    assert f.read_bytes() == before
