@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import av
@@ -24,6 +25,7 @@ from vigil.errors import VigilError
 from vigil.faces.calibration import Calibration
 from vigil.faces.engine import FaceEngine
 from vigil.pipeline.analyzer import CameraAnalyzer
+from vigil.pipeline.events import create_event
 from vigil.pipeline.service import _NoMatcher
 from vigil.privacy.audit import AuditLog
 from vigil.vision.person import HogPersonDetector
@@ -111,11 +113,25 @@ def test_unknown_people_pixelate_the_whole_frame_and_cameras_can_opt_out(
     seen = decode(clients["viewer"].get("/api/v1/cameras/lobby/snapshot.jpg").content)
     plain = decode(clients["operator"].get("/api/v1/cameras/lobby/snapshot.jpg").content)
     assert flat_share(seen) > 0.8 and flat_share(plain) < 0.1
+    # An event's snapshot (a crop around the person) is pixelated whole for the viewer.
+    crop_jpeg = ctx.live.latest("lobby").jpeg  # type: ignore[union-attr]
+    e = create_event(
+        ctx.db,
+        camera="lobby",
+        kind="person",
+        start=datetime.now(UTC),
+        snapshot_jpeg=crop_jpeg,
+        data_dir=ctx.data_dir,
+    )
+    snap_url = f"/api/v1/events/{e.uid}/snapshot.jpg"
+    assert flat_share(decode(clients["viewer"].get(snap_url).content)) > 0.8
+    assert clients["operator"].get(snap_url).content == crop_jpeg
     ctx.config.cameras[0].privacy_view.protected_roles = []  # this camera opted out
     r = clients["viewer"].get("/api/v1/cameras/lobby/snapshot.jpg")
     assert r.headers["x-privacy-view"] == "plain"
     seg = clients["viewer"].get("/api/v1/cameras/lobby/recordings").json()["segments"][0]
     assert clients["viewer"].get(seg["url"]).status_code == 200
+    assert clients["viewer"].get(snap_url).content == crop_jpeg
 
 
 def test_recorded_playback_is_pixelated_for_viewers(
@@ -186,8 +202,6 @@ def test_unmask_needs_permission_and_reason_is_audited_and_expires(
     assert r.status_code == 200, r.text
     state = r.json()
     assert not state["protected"] and state["protected_role"]
-    from datetime import datetime
-
     until = datetime.fromisoformat(state["unmasked_until"]).timestamp()
     assert before + 9.9 * 60 < until < time.time() + 10 * 60 + 1
     snap = v.get("/api/v1/cameras/lobby/snapshot.jpg")

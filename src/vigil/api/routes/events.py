@@ -5,15 +5,18 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Request
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, Response
 from pydantic import AwareDatetime
 from sqlalchemy import select
 
 from vigil.api.deps import MAX_ID, Ctx, Viewer, audit
+from vigil.api.privacy_view import role_protected, unmasked_until
 from vigil.api.routes.cameras import audit_view
 from vigil.api.schemas import EventOut, EventPageOut
+from vigil.config import CameraConfig
 from vigil.pipeline.events import EventFilter, get_event, list_events
 from vigil.privacy.audit import Action
+from vigil.privacy.protected_view import protect_snapshot
 from vigil.store.db import Database
 from vigil.store.models.events import Event, EventKind
 from vigil.store.models.faces import Person
@@ -106,7 +109,7 @@ def event(uid: str, p: Viewer, ctx: Ctx) -> EventOut:
     summary="The event's snapshot (JPEG)",
     responses={200: {"content": {"image/jpeg": {}}}},
 )
-def event_snapshot(uid: str, p: Viewer, ctx: Ctx, request: Request) -> FileResponse:
+def event_snapshot(uid: str, p: Viewer, ctx: Ctx, request: Request) -> Response:
     e = get_event(ctx.db, uid)
     if e is None or not e.snapshot:
         raise HTTPException(404, f"no snapshot for event {uid}")
@@ -115,4 +118,9 @@ def event_snapshot(uid: str, p: Viewer, ctx: Ctx, request: Request) -> FileRespo
     if not path.is_relative_to(root) or not path.is_file():
         raise HTTPException(404, f"the snapshot of event {uid} is gone (retention?)")
     audit_view(ctx, request, p, Action.view_events, e.camera)
+    # A protected viewer sees the person pixelated here too (a removed camera: the defaults).
+    cam = next((c for c in ctx.config.cameras if c.name == e.camera), None)
+    cam = cam or CameraConfig(name=e.camera, url="")
+    if role_protected(p, cam) and unmasked_until(ctx, p, cam) is None:
+        return Response(protect_snapshot(path.read_bytes()), media_type="image/jpeg")
     return FileResponse(path, media_type="image/jpeg")
