@@ -84,14 +84,14 @@ def test_site_cannot_read_another_site(net: Net) -> None:  # noqa: F811
             assert await _unreachable(spy, "vigil.south.cmd.ping")
             assert await _unreachable(spy, "$JS.south.API.STREAM.INFO.EVENTS")
             with pytest.raises(UNREACHABLE):
-                await spy.jetstream(domain="south").stream_info("EVENTS")
+                await spy.jetstream(domain="south", timeout=1).stream_info("EVENTS")
             # nor the hub's own JetStream (a site cannot store anything at the hub)
             with pytest.raises(UNREACHABLE):
-                await spy.jetstream(domain="hub").account_info()
+                await spy.jetstream(domain="hub", timeout=1).account_info()
             # ... nor does the hub's login into north's account
             assert await _unreachable(hub_north, "vigil.south.cmd.ping")
             with pytest.raises(UNREACHABLE):
-                await hub_north.jetstream(domain="south").stream_info("EVENTS")
+                await hub_north.jetstream(domain="south", timeout=1).stream_info("EVENTS")
             # while the hub's south login does reach south's stream
             info = await hub_south.jetstream(domain="south").stream_info("EVENTS")
             assert info.state.messages == 30
