@@ -5,8 +5,10 @@ object store. Errors: no footage, unknown camera, bad request, site offline."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import shutil
+import time
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -197,3 +199,70 @@ def test_clip_errors_are_clear_and_the_site_keeps_serving(net: SiteAndHub, tmp_p
     net.edge.stop()
     with pytest.raises(SiteUnreachable, match=f"site {SITE}"):
         _fetch(net, ClipRequest("lobby", f.start, f.end, REASON, "al"), tmp_path, timeout=5)
+
+
+def test_clip_and_site_link_through_the_hub_api(net: SiteAndHub, tmp_path: Path) -> None:
+    from tests.api.helpers import PASSWORD, Client
+    from vigil.api import accounts
+    from vigil.api.hub_app import HubContext, create_hub_app, create_hub_context
+    from vigil.store.models.users import Role
+
+    hub_dir = tmp_path / "hub-dir"
+    hub_db = Database(f"sqlite:///{tmp_path / 'hub.db'}")
+    ctx = create_hub_context(VigilConfig(), hub_db, hub_dir)
+    accounts.create_user(hub_db, "op", PASSWORD, Role.operator, created_by="test")
+    hub = HubContext(
+        hub_dir,
+        [SITE],
+        connect=lambda site: connect_site(net.hub.access, site),
+        monitor=net.hub.monitor,
+        request_timeout_s=30,
+    )
+    op = Client(create_hub_app(ctx, hub, web=False)).login("op")
+    try:
+        (site,) = op.get("/api/v1/hub/sites").json()
+        assert site["link"] == "up" and site["backlog_live"] and site["backlog"] >= 0
+        f = net.footage
+        url = f"/api/v1/hub/sites/{SITE}/cameras/lobby/clip"
+        span = {"start": f.start.isoformat(), "end": (f.start + timedelta(seconds=2)).isoformat()}
+        r = op.post(url, json={**span, "reason": REASON, "redact": False})
+        assert r.status_code == 200, r.text
+        assert r.headers["content-type"] == "application/zip"
+        assert r.headers["x-clip-redacted"] == "false" and r.headers["x-clip-site"] == SITE
+        got = tmp_path / "got.zip"
+        got.write_bytes(r.content)
+        checks = verify_export(got, data_dir=Path(net.config.storage.data_dir))
+        assert checks and all(c.ok for c in checks)
+        assert list((hub_dir / "clips").iterdir()) == []  # handed over, not kept at the hub
+        rec = AuditLog(hub_dir).query(hub_db, action="export")[0]  # the hub audits it too
+        assert rec.actor == "op" and rec.reason == REASON and rec.camera == "lobby"
+        assert rec.details["site"] == SITE and rec.details["redacted"] is False
+        assert rec.details["sha256"] == hashlib.sha256(r.content).hexdigest()
+        site_rec = AuditLog.from_config(net.config).query(net.db, action="export")[0]
+        assert site_rec.actor == "op via hub" and site_rec.details["redacted"] is False
+
+        later = (f.end + timedelta(hours=2)).isoformat()
+        r = op.post(url, json={"start": later, "end": later[:-6] + "+01:00", "reason": REASON})
+        assert r.status_code == 422  # end before start
+        r = op.post(
+            url,
+            json={
+                "start": later,
+                "end": (f.end + timedelta(hours=3)).isoformat(),
+                "reason": REASON,
+            },
+        )
+        assert r.status_code == 422 and "at most 15 minutes" in r.json()["detail"]
+        end = (f.end + timedelta(hours=2, minutes=1)).isoformat()
+        r = op.post(url, json={"start": later, "end": end, "reason": REASON})
+        assert r.status_code == 404 and "no" in r.json()["detail"]
+
+        net.edge.stop()  # the site goes away: link down, clips refused with a clear error
+        deadline = time.monotonic() + 10
+        while op.get("/api/v1/hub/sites").json()[0]["link"] != "down":
+            assert time.monotonic() < deadline, "the hub still shows the site linked"
+            time.sleep(0.2)
+        r = op.post(url, json={**span, "reason": REASON})
+        assert r.status_code == 504 and f"site {SITE}" in r.json()["detail"]
+    finally:
+        hub_db.close()

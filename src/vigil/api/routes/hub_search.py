@@ -1,0 +1,96 @@
+"""Search by photo across every site (`vigil.sync.hub_gallery.search_across_sites`): who is
+this among the people enrolled at the hub, and where were they seen. Reason required; audited
+in the hub's audit log with its outcome."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, File, Form, Request, UploadFile
+from pydantic import BaseModel
+
+from vigil.api.auditing import ChainAudit
+from vigil.api.context import ApiContext
+from vigil.api.deps import Ctx, Searcher, client_address
+from vigil.api.routes.hub_views import HubEventOut, events_out
+from vigil.api.routes.people import read_upload
+from vigil.errors import InputError
+from vigil.faces.calibration import confidence_text, load_calibration
+from vigil.privacy.audit import AuditLog
+from vigil.vision.image import load_image
+
+router = APIRouter(prefix="/hub", tags=["hub"])
+
+
+class HubMatchOut(BaseModel):
+    person_uid: str | None
+    name: str | None
+    known: bool
+    score: float
+    confidence: float
+    confidence_text: str
+    threshold: float
+
+
+class HubSearchOut(BaseModel):
+    match: HubMatchOut
+    events: list[HubEventOut]
+    method: str  # "hnsw" (PostgreSQL + pgvector) or "exact"
+
+
+def hub_audit_log(ctx: ApiContext) -> AuditLog:
+    return ctx.audit.log if isinstance(ctx.audit, ChainAudit) else AuditLog.from_config(ctx.config)
+
+
+@router.post(
+    "/search/photo",
+    response_model=HubSearchOut,
+    summary="Upload a face: the matching person enrolled at the hub and their events at every site",
+)
+def search_photo(
+    p: Searcher,
+    ctx: Ctx,
+    request: Request,
+    photo: Annotated[UploadFile, File(description="A photo with the face to search for.")],
+    reason: Annotated[
+        str, Form(min_length=3, max_length=500, description="Why you search (audited).")
+    ],
+    limit: Annotated[int, Form(ge=1, le=500)] = 50,
+) -> HubSearchOut:
+    from vigil.sync.hub_gallery import Actor, search_across_sites
+
+    reason = reason.strip()
+    if len(reason) < 3:
+        raise InputError("state a reason for the search (at least 3 characters)")
+    label, data = read_upload(photo)
+    engine = ctx.face_engine()
+    faces = engine.analyze(load_image(data, label=label))
+    if not faces or faces[0].embedding is None:
+        raise InputError(f"{label}: no face found", hint="use a photo where the face is clear")
+    cal = load_calibration(ctx.data_dir, engine.model_name, ctx.config.faces.match_threshold)
+    who = Actor(p.username, f"api {client_address(request)}", p.role.value)
+    r = search_across_sites(
+        ctx.db,
+        faces[0].embedding,
+        who=who,
+        reason=reason,
+        audit=hub_audit_log(ctx),
+        calibration=cal,
+        limit=limit,
+    )
+    m = r.match
+    with ctx.db.session() as s:
+        events = events_out(s, r.events)
+    return HubSearchOut(
+        match=HubMatchOut(
+            person_uid=m.person_uid,
+            name=m.name,
+            known=m.known,
+            score=round(m.score, 4),
+            confidence=round(m.confidence, 4),
+            confidence_text=confidence_text(m.confidence),
+            threshold=round(m.threshold, 4),
+        ),
+        events=events,
+        method=r.method,
+    )
