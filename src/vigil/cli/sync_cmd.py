@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 from pathlib import Path
 
@@ -51,6 +52,11 @@ def hub(
     ),
     postgres: bool = typer.Option(
         False, "--postgres", help="Use an embedded PostgreSQL + pgvector (pgserver)."
+    ),
+    listen: str | None = typer.Option(
+        None,
+        "--listen",
+        help="Serve the hub's web UI and API on HOST:PORT (e.g. 127.0.0.1:8090).",
     ),
 ) -> None:
     """Serve the hub: a nats-server with one leaf login per site, and the consumer that pulls
@@ -101,6 +107,7 @@ def hub(
     out.print(
         f"hub retention: events {policy.event_days:g} days, audit copies {policy.audit_days:g} days"
     )
+    web = _hub_web(ctx, listen, db, hub_dir, server, [s.site for s in logins]) if listen else None
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
@@ -110,6 +117,8 @@ def hub(
             consumer.stop()
             pusher.stop()
             stopping.set()
+            if web is not None:
+                web.should_exit = True
 
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop)
@@ -117,6 +126,7 @@ def hub(
             consumer.run(),
             pusher.run(),
             run_hourly(db, policy, hub_dir / "thumbs", stopping),
+            *([web.serve()] if web is not None else []),
         )
 
     try:
@@ -130,6 +140,36 @@ def hub(
             f"({s.duplicates} duplicates ignored), "
             f"{s.audit} audit records, {s.status} status updates, {s.thumbnails} thumbnails"
         )
+
+
+def _hub_web(ctx: typer.Context, listen: str, db, hub_dir: Path, server, sites: list[str]):  # type: ignore[no-untyped-def]
+    """The hub's web UI and API (`vigil.api.hub_app`) as a uvicorn server to run in the loop."""
+    import uvicorn
+
+    from vigil.api.hub_app import HubContext, create_hub_app, create_hub_context
+    from vigil.cli.serve_cmd import print_setup_code
+    from vigil.sync.server import connect_site
+
+    host, sep, port = listen.rpartition(":")
+    if not sep or not host or not port.isdigit():
+        raise InputError(f"--listen wants HOST:PORT, got {listen!r}")
+    st: AppState = ctx.obj
+    api_ctx = create_hub_context(st.config, db, hub_dir, engine=lambda: st.face_engine)
+    hub = HubContext(
+        hub_dir,
+        sites,
+        connect=lambda site: connect_site(server.access, site),
+        monitor=server.monitor,
+    )
+    app = create_hub_app(api_ctx, hub)
+    Console().print(f"hub web UI and API on http://{host}:{port}/  (API docs: /api/v1/docs)")
+    print_setup_code(api_ctx)
+    config = uvicorn.Config(
+        app, host=host, port=int(port), log_level="warning", timeout_graceful_shutdown=3
+    )
+    web = uvicorn.Server(config)
+    web.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]  # ours stop it
+    return web
 
 
 def hub_retention(ctx: typer.Context) -> None:
