@@ -331,7 +331,7 @@ class CameraRecorder(threading.Thread):
             wall = anchor_wall + timedelta(seconds=ts - anchor_ts)
 
             writer = self._writer
-            current = template()
+            current = template() if writer is None or pkt.is_keyframe else writer_template
             assert current is not None, "a packet came before its stream was known"
             if writer is None:
                 writer_template = current
