@@ -191,6 +191,7 @@ def test_unmask_needs_permission_and_reason_is_audited_and_expires(
     r = admin.patch(f"/api/v1/users/{users['viewer']['id']}", json={"can_unmask": True})
     assert r.status_code == 200 and r.json()["user"]["can_unmask"] is True
     assert v.get("/api/v1/cameras/lobby/view").json()["can_unmask"]  # same session goes on
+    assert "unmask" in v.get("/api/v1/auth/me").json()["permissions"]
 
     for bad in ({}, {"reason": ""}, {"reason": " x "}):
         r = v.post(url, json=bad)

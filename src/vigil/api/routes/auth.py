@@ -6,11 +6,11 @@ from fastapi import APIRouter, HTTPException, Request, Response
 
 from vigil.api import accounts
 from vigil.api.deps import (
-    ROLE_PERMS,
     SESSION_COOKIE,
     Auth,
     Ctx,
     Id,
+    Perm,
     Principal,
     audit,
     authenticated,
@@ -50,7 +50,7 @@ def token_out(t: accounts.TokenInfo) -> TokenOut:
 
 
 def me_out(p: Principal) -> MeOut:
-    perms = sorted(x.value for x in ROLE_PERMS[p.role])
+    perms = sorted(x.value for x in Perm if p.can(x))  # the role's, plus a per-user unmask grant
     return MeOut(user=user_out(p.account), permissions=perms, csrf_token=p.csrf_token)
 
 
