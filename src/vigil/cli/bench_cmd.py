@@ -279,6 +279,9 @@ def hub(
         [100, 200, 400], min=10, help="--search: HNSW ef_search values (repeat)."
     ),
     build_mem: str = typer.Option("2GB", help="--search: maintenance_work_mem for the build."),
+    clustered: bool = typer.Option(
+        False, help="--search: each person's templates clustered (as real faces) not i.i.d."
+    ),
 ) -> None:
     """Hub ingest from N sites over NATS, and draining a backlog, beside the database alone;
     with --search, search by photo across N templates beside an exact scan."""
@@ -295,6 +298,7 @@ def hub(
             templates,
             ef_search=ef_search,
             maintenance_mem=build_mem,
+            clustered=clustered,
             log=lambda m: out.print(f"[dim]{m}[/]"),
         )
         show("vigil bench hub --search (PostgreSQL 16 + pgvector, embedded)", figs)
