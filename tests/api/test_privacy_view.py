@@ -220,6 +220,13 @@ def test_unmask_needs_permission_and_reason_is_audited_and_expires(
     other = Client(v.app).login("viewer")
     assert other.get("/api/v1/cameras/lobby/view").json()["protected"]
 
+    # Withdrawing the permission ends the plain view at once; giving it back restores it.
+    viewer_url = f"/api/v1/users/{users['viewer']['id']}"
+    admin.patch(viewer_url, json={"can_unmask": False})
+    assert v.get("/api/v1/cameras/lobby/snapshot.jpg").headers["x-privacy-view"] == "protected"
+    admin.patch(viewer_url, json={"can_unmask": True})
+    assert v.get("/api/v1/cameras/lobby/snapshot.jpg").headers["x-privacy-view"] == "plain"
+
     # The grant ends on its own.
     grants_of(ctx).clock = lambda: time.time() + 10 * 60 + 1
     assert v.get("/api/v1/cameras/lobby/snapshot.jpg").headers["x-privacy-view"] == "protected"

@@ -36,6 +36,10 @@ def role_protected(p: Principal, cam: CameraConfig) -> bool:
 
 
 def unmasked_until(ctx: ApiContext, p: Principal, cam: CameraConfig) -> float | None:
+    """When the caller's plain view of the camera ends; None when they have none (a grant
+    lapses with the caller's unmask permission too)."""
+    if not p.can(Perm.unmask):
+        return None
     return grants_of(ctx).until(viewer_key(p), cam.name)
 
 
