@@ -1,8 +1,9 @@
 """Processes the network-namespace tests run inside a namespace (`ip netns exec ...`).
 
-- `site CONFIG`: what `vigil serve` runs for delivery, without cameras: the notification
-  dispatcher (MQTT to the site's own broker) and `EdgeSync` (the site's nats-server, a leaf of
-  the hub, and the publisher). Events are written into the site's database by the test.
+- `site CONFIG`: the parts of `vigil serve` that record and deliver: recording of the
+  configured cameras, the notification dispatcher (MQTT to the site's own broker) and
+  `EdgeSync` (the site's nats-server, a leaf of the hub, and the publisher); no analysis:
+  events are written into the site's database by the test.
 - `broker PORT FOLDER`: the site's own Mosquitto on 127.0.0.1:PORT.
 - `listen PORT OUT`: a local alarm panel: subscribes to everything on that broker and appends
   each message as a JSON line to OUT.
@@ -28,6 +29,7 @@ def _wait_for_term() -> None:
 
 
 def run_site(config_path: str) -> None:
+    from vigil.camera.recorder import RecorderOptions, RecordingService
     from vigil.config import load_config
     from vigil.notify.dispatcher import Dispatcher
     from vigil.store.db import Database
@@ -35,9 +37,12 @@ def run_site(config_path: str) -> None:
 
     cfg = load_config(Path(config_path))
     db = Database(cfg.storage.resolved_database_url())
+    data_dir = Path(cfg.storage.data_dir)
+    recording = RecordingService(cfg.cameras, data_dir, db, RecorderOptions())
+    recording.start()
     dispatcher = Dispatcher(db, cfg, poll_s=0.3)
     dispatcher.start()
-    sync = EdgeSync(cfg, db, Path(cfg.storage.data_dir), poll_s=0.3)
+    sync = EdgeSync(cfg, db, data_dir, poll_s=0.3)
     sync.start()
     print("site ready", flush=True)
     try:
@@ -45,6 +50,7 @@ def run_site(config_path: str) -> None:
     finally:
         sync.stop()
         dispatcher.stop()
+        recording.stop()
         db.close()
 
 
