@@ -84,6 +84,11 @@ class MotionDetector:
         self._kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))
         self._join = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (7, 7))
 
+    def set_masks(self, masks: list[list[tuple[float, float]]]) -> None:
+        """Ignore motion inside these polygons from the next frame on (background kept)."""
+        self.masks = [list(p) for p in masks]
+        self._keep = None  # rebuilt from the new polygons at the next frame
+
     @classmethod
     def from_config(cls, cfg: MotionConfig, **kwargs: float) -> MotionDetector:
         return cls(cfg.sensitivity, [list(map(tuple, p)) for p in cfg.masks], **kwargs)  # type: ignore[arg-type]

@@ -161,6 +161,17 @@ class CameraAnalyzer:
         self.last_image: np.ndarray | None = None
         self.last_regions: list[Box] = []  # the motion gate's regions in `last_image`
 
+    def set_layout(self, privacy_masks: list[Polygon], zones: list[ZoneConfig]) -> list[EventDraft]:
+        """Use new privacy masks and zones from the next frame on; trackers carry on. When the
+        zones change, open machine spans end here: their events are returned."""
+        self.privacy_masks = list(privacy_masks)
+        if zones == self.zones:
+            return []
+        ended = self._zone_drafts(self._zone_monitor.finish()) if self._zone_monitor else []
+        self.zones = list(zones)
+        self._zone_monitor = None  # rebuilt for the new zones at the next frame
+        return ended
+
     def _timed(self, stage: str, start: float) -> float:
         now = time.perf_counter()
         self.stats.seconds[stage] += now - start

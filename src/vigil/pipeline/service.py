@@ -99,16 +99,8 @@ class CameraAnalysis(threading.Thread):
             cam, self._new_layout = self._new_layout, None
         if cam is None:
             return
-        analyzer = self.analyzer
-        analyzer.privacy_masks = list(cam.privacy_masks)
-        self.motion.masks = [list(p) for p in cam.motion.masks]
-        self.motion._keep = None  # the keep-mask is rebuilt from the new polygons
-        if cam.zones != analyzer.zones:
-            monitor = analyzer._zone_monitor
-            if monitor is not None:  # open machine spans end at the change
-                self._emit(analyzer._zone_drafts(monitor.finish()))
-            analyzer.zones = list(cam.zones)
-            analyzer._zone_monitor = None  # rebuilt for the new zones at the next frame
+        self.motion.set_masks(cam.motion.masks)
+        self._emit(self.analyzer.set_layout(cam.privacy_masks, cam.zones))
         self.camera = cam
 
     def _emit(self, events: list[EventDraft]) -> None:
