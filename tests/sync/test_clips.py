@@ -266,3 +266,33 @@ def test_clip_and_site_link_through_the_hub_api(net: SiteAndHub, tmp_path: Path)
         assert r.status_code == 504 and f"site {SITE}" in r.json()["detail"]
     finally:
         hub_db.close()
+
+
+def test_cli_hub_clip(net: SiteAndHub, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from vigil.cli import run
+
+    hub_dir = tmp_path / "hub-cli"
+    hub_dir.mkdir()
+    (hub_dir / "hub.secret").write_text("hub-secret")  # the test hub's secret
+    f = net.footage
+    base = ["--data-dir", str(tmp_path / "cli"), "hub", "--hub-dir", str(hub_dir)]
+    base += ["--port", str(net.hub.spec.port), "clip", SITE, "lobby"]
+    span = ["--from", f.start.isoformat(), "--to", (f.start + timedelta(seconds=2)).isoformat()]
+    assert run([*base, *span, "--out", str(tmp_path / "out")]) != 0
+    assert "reason" in capsys.readouterr().err
+    assert (
+        run([*base, *span, "--reason", REASON, "--no-redact", "--out", str(tmp_path / "out")]) == 0
+    )
+    (got,) = (tmp_path / "out").glob("*.zip")
+    assert str(got) in capsys.readouterr().out.replace("\n", "")
+    assert all(c.ok for c in verify_export(got, data_dir=Path(net.config.storage.data_dir)))
+    hub_db = Database(f"sqlite:///{hub_dir / 'hub.db'}")
+    try:
+        rec = AuditLog(hub_dir).query(hub_db, action="export")[0]
+        assert rec.reason == REASON and rec.details["site"] == SITE and rec.source == "cli"
+    finally:
+        hub_db.close()
+    later = (f.end + timedelta(hours=1)).isoformat()
+    late = ["--from", later, "--to", (f.end + timedelta(hours=1, seconds=9)).isoformat()]
+    assert run([*base, *late, "--reason", REASON]) != 0
+    assert "no" in capsys.readouterr().err

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+from datetime import datetime
 from pathlib import Path
 
 import typer
@@ -21,6 +22,7 @@ def register(app: typer.Typer) -> None:
 
     hub_app.callback(invoke_without_command=True)(hub)
     hub_app.command("retention")(hub_retention)
+    hub_app.command("clip")(hub_clip)
     app.add_typer(hub_app, name="hub")
     app.add_typer(sync_app, name="sync")
 
@@ -187,6 +189,55 @@ def hub_retention(ctx: typer.Context) -> None:
         f"deleted {run.events} events, {run.thumbnails} thumbnails, {run.audit} audit copies, "
         f"{run.tombstones} tombstones"
     )
+
+
+def hub_clip(
+    ctx: typer.Context,
+    site: str = typer.Argument(..., help="The site that has the footage."),
+    camera: str = typer.Argument(..., help="The camera at that site."),
+    start: datetime = typer.Option(..., "--from", help="Start (ISO, with a time zone)."),
+    end: datetime = typer.Option(..., "--to", help="End (ISO, with a time zone)."),
+    reason: str = typer.Option("", help="Why (required; audited at the site and the hub)."),
+    out: Path = typer.Option(Path("."), "--out", help="Folder to put the ZIP in."),
+    redact: bool = typer.Option(True, "--redact/--no-redact", help="Pixelate faces."),
+    timeout: float = typer.Option(120.0, help="Seconds to wait for the site."),
+) -> None:
+    """Fetch a clip from a site through the running hub's nats-server (`--host`/`--port` of
+    `vigil hub`): the site cuts, redacts, signs and audits it; the hub audits it too."""
+    from nats.errors import NoServersError
+
+    from vigil.cli.hub_cmd import _hub_params, hub_db
+    from vigil.cli.state import current_user
+    from vigil.privacy.audit import Action
+    from vigil.sync.clips import ClipRequest, fetch_clip
+    from vigil.sync.server import HubAccess, connect_site, hub_secret
+
+    p = _hub_params(ctx)
+    req = ClipRequest(camera, start, end, reason, current_user(), redact).validated()
+
+    async def fetch(access: HubAccess):  # type: ignore[no-untyped-def]
+        nc = await connect_site(access, site, max_reconnect_attempts=0, connect_timeout=5)
+        try:
+            return await fetch_clip(nc, site, req, out, timeout=timeout)
+        finally:
+            await nc.close()
+
+    with hub_db(ctx) as (db, audit, hub_dir):
+        url = f"nats://{p.get('host', '127.0.0.1')}:{p.get('port', 4222)}"
+        try:
+            got = asyncio.run(fetch(HubAccess(url, hub_secret(hub_dir))))
+        except (OSError, NoServersError) as exc:
+            raise InputError(f"the hub's nats-server at {url} is not reachable") from exc
+        audit.record(
+            db,
+            actor=req.who,
+            action=Action.export,
+            reason=req.reason,
+            camera=camera,
+            source="cli",
+            details=got.audit_details(),
+        )
+    Console().print(f"{got.path} ({got.size} bytes, {'redacted' if got.redacted else 'original'})")
 
 
 @sync_app.command("status")
