@@ -27,7 +27,7 @@ from typing import Any
 
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js.api import AckPolicy, ConsumerConfig
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select, text, update
 
 from vigil.store.db import Database
 from vigil.store.models import (
@@ -150,6 +150,11 @@ def store_batch(
                 thumbs.append((parts[3], uid, int(headers.get("Vigil-Version") or 0), body))
     removed_files: list[Path] = []
     with db.session() as s:
+        if db.engine.dialect.name == "postgresql":
+            # Every lookup here is by a unique key. Until autovacuum first analyzes a fast
+            # growing table (up to a minute), the planner believes it tiny and scans it whole
+            # for each `uid IN (...)`: a 100k backlog drained at ~1.6k/s instead of ~6k/s.
+            s.execute(text("SET LOCAL enable_seqscan = off"))
         now = datetime.now(UTC)
         row = s.scalar(select(HubSite).where(HubSite.name == site))
         if row is None:
