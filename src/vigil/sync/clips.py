@@ -38,6 +38,7 @@ BUCKET_MAX_BYTES = 2 * 1024**3
 MAX_SPAN = timedelta(minutes=15)  # one request; longer footage is asked for in parts
 REQUEST_TIMEOUT_S = 120.0  # cutting and redacting a long clip on a small edge box takes a while
 
+_cutting = threading.BoundedSemaphore(2)  # clips cut at once on a site (CPU-bound redaction)
 _engines: dict[str, Any] = {}  # the site's face engine for redaction, loaded on first clip
 _engine_lock = threading.Lock()
 
@@ -190,17 +191,18 @@ def handle_clip(ctx: CommandContext, body: dict[str, Any]) -> dict[str, Any]:
     api = ApiContext(ctx.config, ctx.db, engine=lambda: _face_engine(ctx))
     actor = f"{req.who} via hub"
     try:
-        bundle = build_export(
-            api,
-            cam,
-            req.start,
-            req.end,
-            exact=False,
-            redact=req.redact,
-            subject_id=None,
-            actor=actor,
-            reason=req.reason,
-        )
+        with _cutting:
+            bundle = build_export(
+                api,
+                cam,
+                req.start,
+                req.end,
+                exact=False,
+                redact=req.redact,
+                subject_id=None,
+                actor=actor,
+                reason=req.reason,
+            )
     except NoFootageError as exc:
         return {"not_found": f"site {ctx.site}: {exc}"}
     try:

@@ -24,6 +24,7 @@ from vigil.sync.edge import HUB_CONSUMER, STREAMS
 router = APIRouter(prefix="/hub", tags=["hub"])
 Hub = Annotated[HubContext, Depends(get_hub)]
 BACKLOG_TIMEOUT_S = 2.0
+BACKLOG_PARALLEL = 16  # sites asked at once
 
 
 class SiteOut(BaseModel):
@@ -85,11 +86,15 @@ async def _site_backlog(hub: HubContext, site: str) -> int | None:
 async def measure_backlogs(hub: HubContext, db: Any, sites: set[str]) -> dict[str, int]:
     """Backlog of each linked site, stored on its `HubSite` row as the last figure known."""
 
+    gate = asyncio.Semaphore(BACKLOG_PARALLEL)
+
     async def one(site: str) -> tuple[str, int | None]:
-        try:
-            return site, await asyncio.wait_for(_site_backlog(hub, site), BACKLOG_TIMEOUT_S * 2)
-        except Exception:
-            return site, None
+        async with gate:
+            try:
+                n = await asyncio.wait_for(_site_backlog(hub, site), BACKLOG_TIMEOUT_S * 2)
+            except Exception:  # the link dropped meanwhile: the last figure known is shown
+                return site, None
+            return site, n
 
     found = {
         s: n for s, n in await asyncio.gather(*(one(s) for s in sorted(sites))) if n is not None
@@ -99,6 +104,19 @@ async def measure_backlogs(hub: HubContext, db: Any, sites: set[str]) -> dict[st
             for row in s.scalars(select(HubSite).where(HubSite.name.in_(list(found)))):
                 row.backlog = found[row.name]
     return found
+
+
+def _site_rows(db: Any) -> tuple[dict[str, HubSite], dict[str, int], dict[str, int]]:
+    with db.session() as s:
+        rows = {r.name: r for r in s.scalars(select(HubSite))}
+        s.expunge_all()
+        cams = dict(
+            s.execute(
+                select(HubCameraStatus.site, func.count()).group_by(HubCameraStatus.site)
+            ).all()
+        )
+        events = dict(s.execute(select(HubEvent.site, func.count()).group_by(HubEvent.site)).all())
+    return rows, cams, events
 
 
 @router.get("/sites", response_model=list[SiteOut], summary="Every site: link, last seen, backlog")

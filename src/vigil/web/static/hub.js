@@ -42,7 +42,7 @@ function initClipDialog() {
   });
 }
 
-async function initHubDashboard() {
+async function refreshHubDashboard() {
   const r = await api("GET", "/api/v1/hub/sites");
   const body = $("#hub-sites tbody");
   body.replaceChildren();
@@ -57,6 +57,7 @@ async function initHubDashboard() {
   }
   const cams = await (await api("GET", "/api/v1/hub/cameras")).json();
   const cb = $("#hub-cameras tbody");
+  cb.replaceChildren();
   for (const c of cams) cb.append(el("tr", {}, el("td", {}, c.site), el("td", {}, c.camera),
     el("td", {}, el("span", { class: `state state-${c.status}` }, c.status)), el("td", {}, fmtTime(c.at)), el("td", {}, c.events)));
 }
@@ -102,6 +103,11 @@ function initHubSearch() {
     list.replaceChildren(...res.events.map((e) => hubEventItem(e, false)));
     $("#hub-search-result").hidden = false;
   });
+}
+
+function initHubDashboard() {
+  refreshHubDashboard();
+  setInterval(refreshHubDashboard, 10000);  // link, backlog and status change on their own
 }
 
 const HUB_PAGES = { "hub-dashboard": initHubDashboard, "hub-events": initHubEvents, "hub-search": initHubSearch };
