@@ -295,6 +295,8 @@ def net(tmp_path: Path, testdata: Path) -> Iterator[Net]:
             d.close()
         for ns in made_ns:
             subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+        for site in site_ns:  # a veth left in this namespace by a failure half-way
+            subprocess.run(["ip", "link", "del", f"vh{tag}{site}"], capture_output=True)
 
 
 def _alerted(site: Site) -> set[str]:
