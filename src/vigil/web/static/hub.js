@@ -68,10 +68,10 @@ function initHubEvents() {
   let cursor = null;
   async function load(reset) {
     const q = new URLSearchParams({ limit: "50" });
-    for (const k of ["site", "camera", "kind"]) if (f[k].value) q.set(k, f[k].value);
+    for (const k of ["site", "camera", "kind", "person", "reason"]) if (f[k].value.trim()) q.set(k, f[k].value.trim());
     if (!reset && cursor) q.set("cursor", cursor);
     const r = await api("GET", "/api/v1/hub/events?" + q);
-    if (!r.ok) return say(f, await errorText(r));
+    if (!r.ok) { if (reset) list.replaceChildren(); return say(f, await errorText(r)); }
     $(".msg", f).textContent = "";
     const page = await r.json();
     if (reset) list.replaceChildren();
