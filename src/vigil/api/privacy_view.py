@@ -7,13 +7,19 @@ Grants are per session (per user for API tokens), kept in memory by the API proc
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select
 
 from vigil.api.context import ApiContext
 from vigil.api.deps import Perm, Principal
 from vigil.api.schemas import ViewStateOut
 from vigil.config import CameraConfig
-from vigil.privacy.protected_view import ProtectedCache, UnmaskGrants
+from vigil.privacy.protected_cache import ProtectedCache, cache_root
+from vigil.privacy.protected_view import UnmaskGrants
+from vigil.store.models.camera import Segment
+
+NEXT_GAP_S = 2.0  # a segment starting this soon after another is played after it
 
 
 def grants_of(ctx: ApiContext) -> UnmaskGrants:
@@ -21,9 +27,25 @@ def grants_of(ctx: ApiContext) -> UnmaskGrants:
 
 
 def protected_cache(ctx: ApiContext) -> ProtectedCache:
-    return ctx.__dict__.setdefault(
-        "_protected_cache", ProtectedCache(ctx.data_dir / "cache" / "protected")
-    )
+    return ctx.__dict__.setdefault("_protected_cache", ProtectedCache(cache_root(ctx.data_dir)))
+
+
+def next_segment(ctx: ApiContext, seg: Segment) -> Segment | None:
+    """The complete segment the player chains to after `seg`, if any."""
+    if seg.end is None:
+        return None
+    with ctx.db.session() as s:
+        return s.scalar(
+            select(Segment)
+            .where(
+                Segment.camera == seg.camera,
+                Segment.complete.is_(True),
+                Segment.start > seg.start,
+                Segment.start <= seg.end + timedelta(seconds=NEXT_GAP_S),
+            )
+            .order_by(Segment.start, Segment.id)
+            .limit(1)
+        )
 
 
 def viewer_key(p: Principal) -> str:

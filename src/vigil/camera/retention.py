@@ -432,6 +432,16 @@ def run_retention(
             if need_quota <= 0 and need_free <= 0:
                 break
 
+    # 2b. pixelated copies for protected viewers: of deleted segments, and past their age
+    try:
+        from vigil.privacy.protected_cache import sweep_protected
+
+        sweep_protected(
+            db, data_dir, days, now=now.timestamp(), default_days=DEFAULT_RETENTION_DAYS
+        )
+    except Exception as exc:  # never stops the footage pass
+        report.errors.append(f"protected renditions: {exc}")
+
     # 3. what is left, and the alarm
     report.used_bytes = _used_bytes(db)
     report.free_bytes, report.disk_total_bytes = disk_usage(data_dir)

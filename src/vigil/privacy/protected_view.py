@@ -6,9 +6,10 @@
 - `PeopleFinder`: recorded footage has no analysis attached, so each frame is searched again:
   moving foreground by background subtraction (`camera.motion.MotionDetector`) on every
   frame, the person detector and YuNet every `detect_every` frames (boxes held in between).
-- `render_protected`/`ProtectedCache`: the pixelated rendition of one segment file, through
-  the redactor's decode -> pixelate -> H.264 loop (`privacy.redaction.redact_clip`), cached
-  under `<data_dir>/cache/protected/<camera>/`.
+- `render_protected`: the pixelated rendition of one segment file, through the redactor's
+  decode -> pixelate -> H.264 loop (`privacy.redaction.redact_clip`), as a fragmented MP4 that
+  can be served while it is written; `privacy.protected_cache.ProtectedCache` makes and keeps
+  them under `<data_dir>/cache/protected/<camera>/`.
 - `UnmaskGrants`: which session may see which camera plainly, until when (in memory: a
   restart ends every grant, which fails closed).
 """
@@ -25,6 +26,11 @@ import numpy as np
 
 from vigil.camera.motion import MotionDetector
 from vigil.faces.engine import FaceEngine
+from vigil.privacy.protected_cache import (  # noqa: F401 (re-exported)
+    CACHE_KEEP_S,
+    OPEN_REFRESH_S,
+    ProtectedCache,
+)
 from vigil.privacy.redaction import FrameDecision, RedactionResult, pixelate, redact_clip
 from vigil.vision.image import encode_jpeg
 from vigil.vision.masks import Polygon
@@ -34,13 +40,16 @@ Box = tuple[float, float, float, float]  # x, y, width, height in frame pixels
 
 WHOLE_FRAME_BLOCKS = 24  # cells across a frame whose people are not known
 SNAPSHOT_BLOCKS = 8  # cells across an event snapshot (already a crop around the person)
-CACHE_KEEP_S = 24 * 3600.0  # renditions older than this are swept when another is made
 # Person/face detectors every this many frames (~1 s at 25 fps; HOG costs ~0.2-0.5 s a call
 # at 640 px on one core). Moving people are covered by motion in every frame meanwhile, and
 # still ones stay where the last detection found them.
 DETECT_EVERY = 25
-RENDITION_MAX_WIDTH = 960  # recorded renditions are made at most this wide
-OPEN_REFRESH_S = 30.0  # a rendition of the segment being written is redone after this
+RENDITION_MAX_WIDTH = 960  # recorded renditions are made at most this wide (the player's size)
+# x264 for renditions: superfast costs ~20% less than veryfast at 960 px for ~2x the bytes
+# (~0.7 Mbit/s here), which a viewer on the site's network does not notice.
+RENDITION_PRESET = "superfast"
+RENDITION_CRF = 26
+FRAGMENT_S = 1.0  # a keyframe and an MP4 fragment every second: playback starts after one
 # Motion sensitivity at least this high: a small blob (someone half out of the frame) is
 # pixelated too; a few needless cells are the cheaper mistake.
 MIN_SENSITIVITY = 0.8
@@ -128,9 +137,12 @@ def render_protected(
     detect_every: int = DETECT_EVERY,
     threads: int = 0,
     max_width: int | None = RENDITION_MAX_WIDTH,
+    preset: str = RENDITION_PRESET,
+    fragment_s: float | None = FRAGMENT_S,
 ) -> RedactionResult:
-    """Write the pixelated rendition of the clip `src` to `dst` (H.264 MP4, scaled down to
-    `max_width`: encoding 1080p costs ~4x what 960 px does, and it is for viewing only)."""
+    """Write the pixelated rendition of the clip `src` to `dst` (H.264 fragmented MP4, grown
+    in `.<name>.part` and renamed when complete, scaled down to `max_width`: encoding 1080p
+    costs ~4x what 960 px does, and it is for viewing only)."""
     finder = PeopleFinder(engine, persons, sensitivity=sensitivity, detect_every=detect_every)
     return redact_clip(
         src,
@@ -139,57 +151,12 @@ def render_protected(
         masks=masks,
         find=finder,
         margin=0.15,
-        crf=26,
-        preset="veryfast",
+        crf=RENDITION_CRF,
+        preset=preset,
         threads=threads,
         max_width=max_width,
+        fragment_s=fragment_s,
     )
-
-
-class ProtectedCache:
-    """Renditions of segments: `<id>.mp4` for a complete segment, `<id>-open.mp4` for the one
-    still being written, redone when older than OPEN_REFRESH_S (not on every range request,
-    or a player would get different files while it plays one)."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self._locks: dict[Path, threading.Lock] = {}
-        self._guard = threading.Lock()
-
-    def get(
-        self,
-        camera: str,
-        segment_id: int,
-        src: Path,
-        render: Callable[[Path, Path], object],
-        *,
-        complete: bool = True,
-    ) -> Path:
-        """The rendition of `src`, made by `render(src, dst)` unless cached; one at a time each."""
-        folder = self.root / camera
-        dst = folder / (f"{segment_id}.mp4" if complete else f"{segment_id}-open.mp4")
-        with self._guard:
-            lock = self._locks.setdefault(dst, threading.Lock())
-        with lock:
-            if not self._fresh(dst, complete):
-                folder.mkdir(parents=True, exist_ok=True)
-                render(src, dst)
-                self._sweep(folder, segment_id, complete)
-        return dst
-
-    @staticmethod
-    def _fresh(dst: Path, complete: bool) -> bool:
-        if not dst.is_file():
-            return False
-        return complete or time.time() - dst.stat().st_mtime < OPEN_REFRESH_S
-
-    @staticmethod
-    def _sweep(folder: Path, segment_id: int, complete: bool) -> None:
-        """Drop the open rendition of a now complete segment and any older than CACHE_KEEP_S."""
-        old = time.time() - CACHE_KEEP_S
-        for f in folder.glob("*.mp4"):
-            if (complete and f.name == f"{segment_id}-open.mp4") or f.stat().st_mtime < old:
-                f.unlink(missing_ok=True)
 
 
 class UnmaskGrants:

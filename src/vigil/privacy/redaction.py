@@ -155,6 +155,11 @@ class RedactionResult:
         return self.duration_s / self.seconds if self.seconds else 0.0
 
 
+def part_path(dst: Path) -> Path:
+    """Where `redact_clip` writes `dst` until it is complete."""
+    return dst.with_name(f".{dst.name}.part")
+
+
 def redact_clip(
     src: Path,
     dst: Path,
@@ -170,10 +175,14 @@ def redact_clip(
     progress: Callable[[float], None] | None = None,
     find: Callable[[np.ndarray], FrameDecision] | None = None,
     max_width: int | None = None,
+    fragment_s: float | None = None,
 ) -> RedactionResult:
     """Re-encode `src` into `dst` (libx264) with other faces pixelated and masks blacked out.
     `find(frame)`, when given, decides the boxes instead of the face detector (privacy view);
-    `max_width` scales wider frames down (while decoding) before anything else."""
+    `max_width` scales wider frames down (while decoding) before anything else.
+    `fragment_s` writes a fragmented MP4 (a keyframe and a fragment every `fragment_s`
+    seconds, flushed as written) into `.<dst name>.part` beside `dst`, so a reader can serve
+    the file while it grows; it is renamed to `dst` when complete."""
     src, dst = Path(src), Path(dst)
     if src.resolve() == dst.resolve():
         raise InputError("redaction writes a new file; the original is never modified")
@@ -185,7 +194,7 @@ def redact_clip(
     except (OSError, av.error.FFmpegError) as exc:
         raise InputError(f"cannot open {src}: {exc}") from exc
     result = RedactionResult(dst)
-    tmp = dst.with_name(f".{dst.name}.part")
+    tmp = part_path(dst)
     dst.parent.mkdir(parents=True, exist_ok=True)
     try:
         with inp:
@@ -196,13 +205,22 @@ def redact_clip(
             rate = vs.average_rate or vs.guessed_rate or 25
             total = vs.frames or 0
             result.fps = float(rate)
-            with av.open(str(tmp), "w", format="mp4") as out:
+            fmt_opts = {}
+            if fragment_s:
+                fmt_opts = {
+                    "movflags": "frag_keyframe+empty_moov+default_base_moof",
+                    "flush_packets": "1",
+                }
+            with av.open(str(tmp), "w", format="mp4", options=fmt_opts) as out:
                 ost = out.add_stream("libx264", rate=rate)
                 ost.pix_fmt = "yuv420p"
                 ost.time_base = vs.time_base
                 opts = {"crf": str(crf), "preset": preset}
                 if threads:
                     opts["threads"] = str(threads)
+                if fragment_s:
+                    gop = max(1, round(float(rate) * fragment_s))
+                    opts.update({"g": str(gop), "keyint_min": str(gop), "sc_threshold": "0"})
                 ost.options = opts
                 history: list[list[tuple[float, float, float, float]]] = []
                 first_pts: int | None = None

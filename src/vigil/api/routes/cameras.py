@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,6 +19,7 @@ from vigil.api.exports import export_response
 from vigil.api.privacy_view import (
     grants_of,
     is_protected,
+    next_segment,
     protected_cache,
     role_protected,
     view_state,
@@ -45,6 +47,7 @@ MAX_RANGE = timedelta(days=7)
 MAX_EXPORT = timedelta(hours=6)
 VIEW_AUDIT_EVERY_S = 300.0  # one "view" record per user, camera and kind per 5 minutes
 BOUNDARY = "vigilframe"
+PROTECTED_FIRST_BYTES_S = 20.0  # wait this long at most for a rendition's first fragment
 
 
 def find_camera(ctx: ApiContext, name: str) -> CameraConfig:
@@ -244,12 +247,6 @@ def segment_file(name: str, segment_id: Id, p: Viewer, ctx: Ctx, request: Reques
     return FileResponse(path, media_type="video/mp4", headers={"Cache-Control": "private"})
 
 
-def segment_complete(ctx: ApiContext, segment_id: int) -> bool:
-    with ctx.db.session() as s:
-        seg = s.get(Segment, segment_id)
-        return bool(seg and seg.complete)
-
-
 def segment_path(ctx: ApiContext, name: str, segment_id: int) -> Path:
     with ctx.db.session() as s:
         seg = s.get(Segment, segment_id)
@@ -265,14 +262,20 @@ def segment_path(ctx: ApiContext, name: str, segment_id: int) -> Path:
 @router.get(
     "/{name}/segments/{segment_id}/protected.mp4",
     response_class=FileResponse,
-    summary="One recorded segment with people pixelated (H.264 MP4, made on first request)",
+    summary="One recorded segment with people pixelated (H.264 fragmented MP4)",
+    description=(
+        "Made on first request and cached. While it is being made the response streams the "
+        "file as it is written (200, no length, no ranges: playback starts after the first "
+        "second of video); once made, it is served whole with range requests. The next "
+        "segment is made ahead meanwhile."
+    ),
     responses={200: {"content": {"video/mp4": {}}}, 206: {"description": "Partial content"}},
 )
 def protected_segment_file(
     name: str, segment_id: Id, p: Viewer, ctx: Ctx, request: Request
-) -> FileResponse:
+) -> Response:
     cam = find_camera(ctx, name)
-    src, complete = segment_path(ctx, name, segment_id), segment_complete(ctx, segment_id)
+    src, seg = segment_path(ctx, name, segment_id), segment_row(ctx, segment_id)
 
     def render(src: Path, dst: Path) -> object:
         return render_protected(
@@ -284,9 +287,32 @@ def protected_segment_file(
             masks=cam.privacy_masks,
         )
 
-    path = protected_cache(ctx).get(name, segment_id, src, render, complete=complete)
+    cache = protected_cache(ctx)
+    rendition = cache.start(name, segment_id, src, render, complete=seg.complete)
+    if seg.complete and (nxt := next_segment(ctx, seg)) is not None:
+        with contextlib.suppress(HTTPException):  # its file gone: nothing to make
+            cache.ahead(name, nxt.id, segment_path(ctx, name, nxt.id), render)
     audit_view(ctx, request, p, Action.view_recording, name)
-    return FileResponse(path, media_type="video/mp4", headers={"Cache-Control": "private"})
+    if rendition.ready:
+        return FileResponse(
+            rendition.path, media_type="video/mp4", headers={"Cache-Control": "private"}
+        )
+    rendition.wait_first_bytes(PROTECTED_FIRST_BYTES_S)
+    if rendition.done.is_set() and rendition.error is not None:
+        raise HTTPException(500, f"cannot make the pixelated copy of segment {segment_id}")
+    return StreamingResponse(
+        cache.stream(rendition),
+        media_type="video/mp4",
+        headers={"Cache-Control": "no-store", "X-Rendition": "in-progress"},
+    )
+
+
+def segment_row(ctx: ApiContext, segment_id: int) -> Segment:
+    with ctx.db.session() as s:
+        seg = s.get(Segment, segment_id)
+    if seg is None:
+        raise HTTPException(404, f"no segment {segment_id}")
+    return seg
 
 
 @router.get(

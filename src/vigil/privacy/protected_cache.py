@@ -1,0 +1,247 @@
+"""Pixelated renditions of recorded segments for protected viewers (issue 7), on disk.
+
+`<data_dir>/cache/protected/<camera>/<segment id>.mp4` (`-open.mp4` for a segment still being
+written). A rendition is made in a background thread as a fragmented MP4 written to
+`.<name>.part` and renamed when complete; `ProtectedCache.stream` serves the part while it
+grows, so playback starts after the first fragment (~1 s of video) instead of after the whole
+segment. Only rendered (pixelated) frames are ever in these files.
+
+`sweep_protected` removes renditions older than CACHE_KEEP_S or the camera's footage
+retention, whichever is sooner, and those whose segment is gone from the index; the camera
+retention pass runs it right after deleting segments.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy import select
+
+from vigil.privacy.redaction import part_path
+from vigil.store.db import Database
+from vigil.store.models.camera import Segment
+
+log = logging.getLogger(__name__)
+
+CACHE_KEEP_S = 24 * 3600.0  # renditions are kept at most this long (less with short retention)
+OPEN_REFRESH_S = 30.0  # a rendition of the segment being written is redone after this
+STALE_PART_S = 3600.0  # a .part untouched this long is left over from a crash
+CHUNK = 64 * 1024
+POLL_S = 0.05
+
+Render = Callable[[Path, Path], object]
+
+
+def cache_root(data_dir: Path) -> Path:
+    return data_dir / "cache" / "protected"
+
+
+@dataclass
+class Rendition:
+    """One rendition being made (or made): `path` once complete, `part` while growing."""
+
+    path: Path
+    started: threading.Event = field(default_factory=threading.Event)
+    done: threading.Event = field(default_factory=threading.Event)
+    error: str | None = None
+
+    @property
+    def part(self) -> Path:
+        return part_path(self.path)
+
+    @property
+    def ready(self) -> bool:
+        """Complete on disk: serve it as a file (range requests, seeking)."""
+        return self.done.is_set() and self.error is None and self.path.is_file()
+
+    def wait_first_bytes(self, timeout: float) -> bool:
+        """Wait until something can be streamed (or the render ended); False on timeout."""
+        deadline = time.monotonic() + timeout
+        self.started.wait(timeout)
+        while time.monotonic() < deadline:
+            if self.done.is_set():
+                return True
+            with contextlib.suppress(OSError):
+                if self.part.stat().st_size > 0:
+                    return True
+            time.sleep(POLL_S)
+        return False
+
+
+class ProtectedCache:
+    """Renditions of segments, each made once at a time in its own thread.
+
+    A complete segment's rendition is kept; the one of the segment still being written is
+    redone when older than OPEN_REFRESH_S (not on every range request, or a player would get
+    different files while it plays one). At most `ahead` renders ahead of the player run at
+    once (the next segment, so that chaining to it finds it ready)."""
+
+    def __init__(self, root: Path, ahead: int = 1) -> None:
+        self.root = root
+        self._running: dict[Path, Rendition] = {}
+        self._guard = threading.Lock()
+        self._ahead = threading.BoundedSemaphore(ahead)
+
+    def path_of(self, camera: str, segment_id: int, complete: bool = True) -> Path:
+        name = f"{segment_id}.mp4" if complete else f"{segment_id}-open.mp4"
+        return self.root / camera / name
+
+    def start(
+        self, camera: str, segment_id: int, src: Path, render: Render, *, complete: bool = True
+    ) -> Rendition:
+        """The rendition of `src`: already made, being made, or started now."""
+        dst = self.path_of(camera, segment_id, complete)
+        with self._guard:
+            running = self._running.get(dst)
+            if running is not None and not running.done.is_set():
+                return running
+            if _fresh(dst, complete):
+                made = Rendition(dst)
+                made.started.set()
+                made.done.set()
+                return made
+            r = self._running[dst] = Rendition(dst)
+        threading.Thread(
+            target=self._make, args=(r, src, render, segment_id, complete, None),
+            name=f"protected-{camera}-{segment_id}", daemon=True,
+        ).start()  # fmt: skip
+        return r
+
+    def ahead(self, camera: str, segment_id: int, src: Path, render: Render) -> bool:
+        """Render a complete segment before it is asked for, unless cached, already being
+        made, or the ahead slots are busy. True when a render was started."""
+        dst = self.path_of(camera, segment_id)
+        if not self._ahead.acquire(blocking=False):
+            return False
+        with self._guard:
+            if (dst in self._running and not self._running[dst].done.is_set()) or dst.is_file():
+                self._ahead.release()
+                return False
+            r = self._running[dst] = Rendition(dst)
+        threading.Thread(
+            target=self._make, args=(r, src, render, segment_id, True, self._ahead),
+            name=f"protected-ahead-{camera}-{segment_id}", daemon=True,
+        ).start()  # fmt: skip
+        return True
+
+    def get(
+        self, camera: str, segment_id: int, src: Path, render: Render, *, complete: bool = True
+    ) -> Path:
+        """The complete rendition of `src`, waiting for it to be made."""
+        r = self.start(camera, segment_id, src, render, complete=complete)
+        r.done.wait()
+        if r.error is not None:
+            raise RuntimeError(r.error)
+        return r.path
+
+    def _make(
+        self,
+        r: Rendition,
+        src: Path,
+        render: Render,
+        segment_id: int,
+        complete: bool,
+        slot: threading.BoundedSemaphore | None,
+    ) -> None:
+        try:
+            r.path.parent.mkdir(parents=True, exist_ok=True)
+            r.part.unlink(missing_ok=True)  # a crash's leftover: never mixed into a stream
+            r.started.set()
+            render(src, r.path)
+            if complete:
+                self.path_of(r.path.parent.name, segment_id, False).unlink(missing_ok=True)
+        except Exception as exc:  # reported to whoever waits; the next request retries
+            log.exception("protected rendition of %s failed", src)
+            r.error = str(exc) or type(exc).__name__
+        finally:
+            r.started.set()
+            r.done.set()
+            if slot is not None:
+                slot.release()
+            with self._guard:
+                if self._running.get(r.path) is r:
+                    del self._running[r.path]
+
+    @staticmethod
+    def stream(r: Rendition, wait_s: float = 60.0) -> Iterator[bytes]:
+        """The bytes of `r` from the start, following the part file while it grows, until the
+        render ends. A failed render ends the stream early (the player keeps what it got)."""
+        r.started.wait(wait_s)
+        f = None
+        deadline = time.monotonic() + wait_s
+        while f is None:
+            for p in (r.part, r.path):
+                with contextlib.suppress(FileNotFoundError):
+                    f = open(p, "rb")  # noqa: SIM115 (closed below; outlives the rename)
+                    break
+            if f is None:
+                if (r.done.is_set() and not r.path.is_file()) or time.monotonic() > deadline:
+                    return
+                time.sleep(POLL_S)
+        with f:
+            while True:
+                data = f.read(CHUNK)
+                if data:
+                    yield data
+                    continue
+                if r.done.is_set():
+                    while rest := f.read(CHUNK):  # written between the read and the check
+                        yield rest
+                    return
+                time.sleep(POLL_S)
+
+
+def _fresh(dst: Path, complete: bool) -> bool:
+    if not dst.is_file():
+        return False
+    return complete or time.time() - dst.stat().st_mtime < OPEN_REFRESH_S
+
+
+def _segment_id(name: str) -> int | None:
+    stem = name.removesuffix(".mp4").removesuffix("-open")
+    return int(stem) if stem.isdigit() else None
+
+
+def sweep_protected(
+    db: Database,
+    data_dir: Path,
+    retention_days: Mapping[str, float],
+    *,
+    now: float | None = None,
+    default_days: float = 30.0,
+) -> int:
+    """Remove renditions past min(CACHE_KEEP_S, the camera's retention) or whose segment is no
+    longer indexed, and stale part files; returns how many files were removed."""
+    root = cache_root(data_dir)
+    if not root.is_dir():
+        return 0
+    now = time.time() if now is None else now
+    removed = 0
+    for folder in root.iterdir():
+        if not folder.is_dir():
+            continue
+        keep_s = min(CACHE_KEEP_S, retention_days.get(folder.name, default_days) * 86400.0)
+        with db.session() as s:
+            ids = set(s.scalars(select(Segment.id).where(Segment.camera == folder.name)))
+        for f in folder.iterdir():
+            try:
+                age = now - f.stat().st_mtime
+            except FileNotFoundError:
+                continue
+            if f.name.endswith(".part"):
+                gone = age > min(keep_s, STALE_PART_S)
+            else:
+                seg = _segment_id(f.name)
+                gone = seg is None or seg not in ids or age > keep_s
+            if gone:
+                f.unlink(missing_ok=True)
+                removed += 1
+    if removed:
+        log.info("protected view: %d cached rendition(s) removed", removed)
+    return removed
