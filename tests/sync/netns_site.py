@@ -71,6 +71,9 @@ def run_listener(port: str, out: str) -> None:
     def on_connect(client, _userdata, _flags, _rc, _props=None):  # type: ignore[no-untyped-def]
         client.subscribe("#", qos=1)
 
+    def on_subscribe(*_args):  # type: ignore[no-untyped-def]
+        print("listener ready", flush=True)
+
     def on_message(_client, _userdata, msg):  # type: ignore[no-untyped-def]
         try:
             body = json.loads(msg.payload)
@@ -83,9 +86,9 @@ def run_listener(port: str, out: str) -> None:
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="alarm-panel")
     client.on_connect = on_connect
     client.on_message = on_message
-    client.connect("127.0.0.1", int(port))
+    client.on_subscribe = on_subscribe
+    client.connect_async("127.0.0.1", int(port))  # retried until the broker is up
     client.loop_start()
-    print("listener ready", flush=True)
     try:
         _wait_for_term()
     finally:

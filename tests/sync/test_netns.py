@@ -74,9 +74,10 @@ class Proc:
     ns: str
     argv: list[str]
     log: Path
+    ready: str  # what it prints once it is up
     proc: subprocess.Popen[bytes] | None = None
 
-    def start(self, ready: str | None = None, timeout: float = 30) -> None:
+    def start(self, wait: bool = False, timeout: float = 30) -> None:
         out = self.log.open("ab")
         self.proc = subprocess.Popen(
             ["ip", "netns", "exec", self.ns, *self.argv],
@@ -86,8 +87,11 @@ class Proc:
             start_new_session=True,
         )
         out.close()
-        if ready is None:
-            return
+        if wait:
+            self.wait_ready(self.ready, timeout)
+
+    def wait_ready(self, ready: str, timeout: float = 30) -> None:
+        assert self.proc is not None
         deadline = time.monotonic() + timeout
         while ready not in self.log.read_text(errors="replace"):
             if self.proc.poll() is not None or time.monotonic() > deadline:
@@ -252,11 +256,10 @@ def net(tmp_path: Path, testdata: Path) -> Iterator[Net]:
                 "b:pw-b",
             ],
             tmp_path / "hub.log",
+            "hub retention:",
         )
         procs.append(hub)
-        hub.start("hub retention:")
-        hub_db = Database(f"sqlite:///{hub_dir / 'hub.db'}")
-        dbs.append(hub_db)
+        hub.start()  # the processes start in parallel (python imports are the slow part)
         sites: dict[str, Site] = {}
         for site, ns in site_ns.items():
             video = None
@@ -271,21 +274,31 @@ def net(tmp_path: Path, testdata: Path) -> Iterator[Net]:
                 ns,
                 [*run, "broker", str(MQTT_PORT), str(tmp_path / f"mqtt-{site}")],
                 tmp_path / f"broker-{site}.log",
+                "broker ready",
             )
             procs.append(broker)
-            broker.start("broker ready")
+            broker.start()
             alerts = tmp_path / f"alerts-{site}.jsonl"
             panel = Proc(
-                ns, [*run, "listen", str(MQTT_PORT), str(alerts)], tmp_path / f"panel-{site}.log"
+                ns,
+                [*run, "listen", str(MQTT_PORT), str(alerts)],
+                tmp_path / f"panel-{site}.log",
+                "listener ready",
             )
             procs.append(panel)
-            panel.start("listener ready")
-            runner = Proc(ns, [*run, "site", str(cfg_path)], tmp_path / f"site-{site}.log")
+            panel.start()
+            runner = Proc(
+                ns, [*run, "site", str(cfg_path)], tmp_path / f"site-{site}.log", "site ready"
+            )
             procs.append(runner)
-            runner.start("site ready")
+            runner.start()
             sites[site] = Site(
                 site, ns, f"vh{tag}{site}", cfg_path, db, runner, alerts, Routing.from_config(cfg)
             )
+        for p in procs:
+            p.wait_ready(p.ready)
+        hub_db = Database(f"sqlite:///{hub_dir / 'hub.db'}")  # made by the hub
+        dbs.append(hub_db)
         yield Net(hub_ns, hub, hub_db, sites, procs)
     finally:
         for p in reversed(procs):
@@ -340,7 +353,7 @@ def test_cut_link_kill9_edge_and_hub_down(net: Net) -> None:
     net.wait(lambda: len(net.at_hub("a")) > 34, 20, "the burst starting to arrive")
     a.runner.kill9()
     at_kill = len(net.at_hub("a"))
-    a.runner.start("site ready")
+    a.runner.start(wait=True)
     net.wait(lambda: len(net.at_hub("a")) == 334, 45, "A's burst after kill -9 and restart")
     net.check_once_in_order("a")
     print(f"killed with {at_kill - 34}/300 of the burst at the hub")
@@ -353,7 +366,7 @@ def test_cut_link_kill9_edge_and_hub_down(net: Net) -> None:
     for s in (a, b):
         net.wait(lambda s=s: s.all_made() <= _alerted(s), 20, f"local alerts at {s.name}")
     net.wait(lambda: len(_segments(a)) >= recorded + 2, 20, "A recording while the hub is down")
-    net.hub.start("hub retention:")
+    net.hub.start(wait=True)
     net.wait(
         lambda: len(net.at_hub("a")) == 344 and len(net.at_hub("b")) == 24,
         45,
