@@ -65,10 +65,24 @@ def notify(
 def api(
     events: int = typer.Option(1_000_000, help="Events stored for the events-list figures."),
     viewers: int = typer.Option(20, help="Simultaneous MJPEG viewers of one camera."),
+    glass: bool = typer.Option(
+        False,
+        "--glass",
+        help="Instead: live view delay from the camera's glass (a time-coded RTSP camera) "
+        "through analysis and MJPEG to an HTTP client and to Chromium, by stage.",
+    ),
+    glass_seconds: float = typer.Option(10.0, min=2, help="With --glass: seconds per phase."),
+    browser: bool = typer.Option(True, help="With --glass: also measure in headless Chromium."),
 ) -> None:
     """Events list over 1M events (first page, filters) and live view with N viewers."""
-    from vigil.bench import api as bench_api
     from vigil.bench.report import show
+
+    if glass:
+        from vigil.bench import live as bench_live
+
+        show("vigil bench api --glass", bench_live.run(glass_seconds, viewers, browser))
+        return
+    from vigil.bench import api as bench_api
 
     show("vigil bench api", bench_api.run(events, viewers))
 

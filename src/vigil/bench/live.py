@@ -1,0 +1,430 @@
+"""`vigil bench api --glass`: live view delay from the camera's glass to the viewer.
+
+The camera (`timecode_server.py`, a real GStreamer RTSP server) writes the wall-clock time each
+frame is made into its pixels (`timecode`). The real pipeline reads it: an `AnalysisService`
+with the camera's default analysis (motion gate, person and face detection) publishing into
+`LiveFrames`, beside a `RecordingService` recording the same camera (as `vigil serve` runs
+them), and the FastAPI app under uvicorn on 127.0.0.1. Viewers read the MJPEG stream over HTTP,
+decode each JPEG and read its time code; Chromium draws the `<img>` onto a canvas and reads it
+with `Date.now()`. The delay is split where the time code is read on its way: at the analyzer's
+input (glass -> decoded), when the analysed frame is published (decoded -> published), and at
+the viewer (published -> received).
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from vigil.bench import timecode
+from vigil.bench.report import Figure
+
+SERVER_SCRIPT = Path(__file__).with_name("timecode_server.py")
+SYSTEM_PYTHON = "/usr/bin/python3"
+CAMERA = "glass"
+PASSWORD = "bench glass password"
+
+
+@contextmanager
+def glass_camera(fps: int = 15, width: int = 640, height: int = 360) -> Iterator[str]:
+    """A live RTSP camera whose frames carry their wall-clock time; yields its URL."""
+    from vigil.process import stop_process
+
+    proc = subprocess.Popen(
+        [
+            SYSTEM_PYTHON,
+            str(SERVER_SCRIPT),
+            f"--fps={fps}",
+            f"--width={width}",
+            f"--height={height}",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline().strip()
+        if not line.startswith("READY "):
+            err = proc.stderr.read() if proc.stderr else ""
+            raise RuntimeError(f"time-code camera did not start: {line!r} {err[-500:]}")
+        yield line.split(" ", 1)[1]
+    finally:
+        stop_process(proc)
+
+
+@dataclass
+class StageClock:
+    """When each time-coded frame (by its 32-bit ms code) passed each point of the pipeline."""
+
+    decoded: dict[int, float] = field(default_factory=dict)
+    published: dict[int, float] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def mark(self, where: dict[int, float], image: np.ndarray) -> None:
+        now = time.time()
+        code = timecode.read_ms32(image)
+        if code is not None:
+            with self.lock:
+                where.setdefault(code, now)
+
+
+@dataclass
+class GlassSite:
+    base_url: str
+    token: str
+    clock: StageClock
+    analysis: object  # AnalysisService
+
+    @property
+    def mjpeg_url(self) -> str:
+        return f"{self.base_url}/api/v1/cameras/{CAMERA}/live.mjpeg?max_fps=30"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def glass_site(url: str, data_dir: Path, engine, *, record: bool = True) -> Iterator[GlassSite]:  # type: ignore[no-untyped-def]
+    """`vigil serve`'s parts on one camera: analysis publishing the live view, recording, and
+    the API under uvicorn on 127.0.0.1, with the time code read at each stage."""
+    import uvicorn
+
+    from vigil.api import ApiContext, accounts, create_app
+    from vigil.api.auditing import MemoryAudit
+    from vigil.camera.recorder import RecordingService
+    from vigil.config import VigilConfig
+    from vigil.faces.calibration import Calibration
+    from vigil.faces.gallery import Gallery
+    from vigil.pipeline.service import AnalysisService
+    from vigil.store.db import Database
+    from vigil.store.models.users import Role
+
+    cfg = VigilConfig.model_validate(
+        {
+            "site": {"name": "bench glass"},
+            "storage": {"data_dir": str(data_dir)},
+            "cameras": [{"name": CAMERA, "url": url}],
+        }
+    )
+    db = Database(cfg.storage.resolved_database_url())
+    ctx = ApiContext(cfg, db, engine=engine, audit=MemoryAudit())
+    user = accounts.create_user(db, "admin", PASSWORD, Role.admin, created_by="bench")
+    token, _ = accounts.create_token(db, user.id, "bench")
+    clock = StageClock()
+
+    def publish(camera: str, image: np.ndarray, /, *, people: list) -> None:  # type: ignore[type-arg]
+        clock.mark(clock.published, image)
+        ctx.live.publish_image(camera, image, people=people)
+
+    analysis = AnalysisService(
+        cfg.cameras,
+        engine,
+        Gallery(db, engine.model_name),
+        Calibration.default(engine.model_name),
+        sink=lambda _event: None,
+        on_frame=publish,
+        recognises=cfg.recognises,
+        db=db,
+    )
+    for thread in analysis.threads:
+        process = thread.analyzer.process
+
+        def timed(image: np.ndarray, at: float, _process=process):  # type: ignore[no-untyped-def]
+            clock.mark(clock.decoded, image)
+            return _process(image, at)
+
+        thread.analyzer.process = timed  # type: ignore[method-assign]
+    recording = RecordingService(cfg.cameras, data_dir, db) if record else None
+    port = _free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(ctx, web=False),
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            timeout_graceful_shutdown=2,
+        )
+    )
+    web = threading.Thread(target=server.run, name="bench-uvicorn", daemon=True)
+    web.start()
+    try:
+        deadline = time.monotonic() + 20
+        while not server.started and time.monotonic() < deadline:
+            time.sleep(0.02)
+        if not server.started:
+            raise RuntimeError("uvicorn did not start")
+        if recording is not None:
+            recording.start()
+        analysis.start()
+        yield GlassSite(f"http://127.0.0.1:{port}", token, clock, analysis)
+    finally:
+        analysis.stop()
+        if recording is not None:
+            recording.stop()
+        ctx.live.close()
+        server.should_exit = True
+        web.join(10)
+        db.close()
+
+
+@dataclass
+class Received:
+    """What one MJPEG viewer got: per readable frame, its code and when it arrived."""
+
+    codes: list[int] = field(default_factory=list)
+    received: list[float] = field(default_factory=list)
+    frames: int = 0
+    unreadable: int = 0
+    error: str = ""
+
+
+def read_mjpeg(url: str, token: str, seconds: float, out: Received) -> None:
+    """Read the MJPEG stream for `seconds`, decoding each JPEG's time code as it arrives."""
+    import httpx
+
+    buf = b""
+    deadline = time.monotonic() + seconds
+    try:
+        with (
+            httpx.Client(timeout=10) as c,
+            c.stream("GET", url, headers={"Authorization": f"Bearer {token}"}) as r,
+        ):
+            r.raise_for_status()
+            for chunk in r.iter_bytes():
+                buf += chunk
+                while True:
+                    h = buf.find(b"Content-Length: ")
+                    eol = buf.find(b"\r\n\r\n", h) if h >= 0 else -1
+                    if eol < 0:
+                        break
+                    n = int(buf[h + 16 : buf.find(b"\r\n", h)])
+                    if len(buf) < eol + 4 + n:
+                        break
+                    jpeg, buf = buf[eol + 4 : eol + 4 + n], buf[eol + 4 + n :]
+                    now = time.time()
+                    out.frames += 1
+                    gray = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_GRAYSCALE)
+                    code = None if gray is None else timecode.read_ms32(gray)
+                    if code is None:
+                        out.unreadable += 1
+                    else:
+                        out.codes.append(code)
+                        out.received.append(now)
+                if time.monotonic() > deadline:
+                    return
+    except Exception as exc:  # reported by the caller
+        out.error = f"{type(exc).__name__}: {exc}"
+
+
+# Runs in the page: draws the MJPEG <img> onto a canvas every few ms, reads the time code the
+# same way as `timecode.read_ms32`, and keeps Date.now() - code for each code's first sighting.
+BROWSER_PROBE = """
+([src, cols, rows, block, margin, seconds]) => new Promise((resolve) => {
+  document.body.innerHTML = "";
+  const img = document.createElement("img");
+  img.src = src;
+  document.body.appendChild(img);
+  const canvas = document.createElement("canvas");
+  const g = canvas.getContext("2d", {willReadFrequently: true});
+  const seen = new Set();
+  const delays = [];
+  let unreadable = 0, draws = 0;
+  const read = () => {
+    if (!img.naturalWidth) return;
+    canvas.width = img.naturalWidth; canvas.height = img.naturalHeight;
+    g.drawImage(img, 0, 0);
+    draws++;
+    const px = g.getImageData(0, 0, margin * 2 + cols * block, margin * 2 + rows * block).data;
+    const w = margin * 2 + cols * block, q = block >> 2;
+    let bits = [];
+    for (let i = 0; i < cols * rows; i++) {
+      const r = Math.floor(i / cols), c = i % cols;
+      const cy = margin + r * block + (block >> 1), cx = margin + c * block + (block >> 1);
+      let sum = 0, n = 0;
+      for (let y = cy - q; y < cy + q; y++)
+        for (let x = cx - q; x < cx + q; x++) { sum += px[(y * w + x) * 4 + 1]; n++; }
+      const level = sum / n;
+      if (level > 70 && level < 180) { unreadable++; return; }
+      bits.push(level >= 180 ? 1 : 0);
+    }
+    let ms32 = 0;
+    for (let i = 0; i < 32; i++) ms32 = ms32 * 2 + bits[i];
+    let check = 0;
+    for (let i = 32; i < 40; i++) check = check * 2 + bits[i];
+    const b = [Math.floor(ms32 / 16777216) % 256, Math.floor(ms32 / 65536) % 256,
+               Math.floor(ms32 / 256) % 256, ms32 % 256];
+    const weighted = b[0] + b[1] * 3 + b[2] * 7 + b[3] * 13 + 0x5A;
+    if ((weighted & 0xFF) !== check) { unreadable++; return; }
+    if (seen.has(ms32)) return;
+    seen.add(ms32);
+    const now = Date.now();
+    let delta = (now - ms32) % 4294967296;
+    if (delta < 0) delta += 4294967296;
+    if (delta >= 2147483648) delta -= 4294967296;
+    delays.push(delta);
+  };
+  const timer = setInterval(read, 5);
+  setTimeout(() => { clearInterval(timer); img.src = ""; resolve({delays, unreadable, draws}); },
+             seconds * 1000);
+})
+"""
+
+
+def browser_delays(site: GlassSite, seconds: float) -> dict:  # type: ignore[type-arg]
+    """Glass -> canvas in headless Chromium: {'delays': [ms], 'unreadable': n, 'draws': n}."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path="/usr/bin/chromium",
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        try:
+            page = browser.new_context(
+                extra_http_headers={"Authorization": f"Bearer {site.token}"}
+            ).new_page()
+            # Same origin as the stream, so the canvas is readable.
+            page.goto(f"{site.base_url}/api/v1/health")
+            args = [
+                site.mjpeg_url,
+                timecode.COLS,
+                timecode.ROWS,
+                timecode.BLOCK,
+                timecode.MARGIN,
+                seconds,
+            ]
+            return page.evaluate(BROWSER_PROBE, args)
+        finally:
+            browser.close()
+
+
+@dataclass
+class GlassRun:
+    """Delays (ms) of one measured run, by stage."""
+
+    total: list[float]  # glass -> received by the viewer(s)
+    camera_to_decoded: list[float]
+    decoded_to_published: list[float]
+    published_to_received: list[float]
+    codes: list[list[int]]  # per viewer, codes in arrival order
+    unreadable: int
+    frames: int
+    errors: list[str]
+
+
+def measure(site: GlassSite, seconds: float, viewers: int = 1) -> GlassRun:
+    """Run `viewers` MJPEG clients for `seconds` and split each frame's delay by stage."""
+    results = [Received() for _ in range(viewers)]
+    threads = [
+        threading.Thread(target=read_mjpeg, args=(site.mjpeg_url, site.token, seconds, r))
+        for r in results
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(seconds + 20)
+    clock = site.clock
+    with clock.lock:
+        decoded, published = dict(clock.decoded), dict(clock.published)
+    run = GlassRun([], [], [], [], [], 0, 0, [r.error for r in results if r.error])
+    for r in results:
+        run.codes.append(r.codes)
+        run.unreadable += r.unreadable
+        run.frames += r.frames
+        for code, at in zip(r.codes, r.received, strict=True):
+            glass = timecode.full_ms(code, int(at * 1000)) / 1000
+            run.total.append((at - glass) * 1000)
+            if code in published:
+                run.published_to_received.append((at - published[code]) * 1000)
+    for code, at in decoded.items():
+        glass = timecode.full_ms(code, int(at * 1000)) / 1000
+        run.camera_to_decoded.append((at - glass) * 1000)
+        if code in published:
+            run.decoded_to_published.append((published[code] - at) * 1000)
+    return run
+
+
+def pct(values: list[float], q: float) -> float:
+    return float(np.percentile(values, q)) if values else float("nan")
+
+
+def stage_figures(label: str, run: GlassRun, baseline: GlassRun | None, base_name: str):  # type: ignore[no-untyped-def]
+    figures = []
+    stages = {
+        "glass -> viewer": ("total", 1000.0),
+        "glass -> decoded": ("camera_to_decoded", None),
+        "decoded -> published": ("decoded_to_published", None),
+        "published -> viewer": ("published_to_received", None),
+    }
+    for stage, (attr, target) in stages.items():
+        values = getattr(run, attr)
+        base = getattr(baseline, attr) if baseline is not None else None
+        for name, q in (("p50", 50), ("p90", 90), ("p99", 99), ("max", 100)):
+            figures.append(
+                Figure(
+                    f"{label}: {stage} {name} (n={len(values)})",
+                    pct(values, q),
+                    "ms",
+                    target if name == "p99" else None,
+                    higher_is_better=False,
+                    baseline=pct(base, q) if base else None,
+                    baseline_name=base_name,
+                )
+            )
+    return figures
+
+
+def run(seconds: float = 10.0, viewers: int = 20, browser: bool = True) -> list[Figure]:
+    from vigil.bench.api import live_figures
+    from vigil.faces.engine import FaceEngine
+
+    engine = FaceEngine()
+    figures: list[Figure] = []
+    with (
+        tempfile.TemporaryDirectory(prefix="vigil-bench-glass-") as tmp,
+        glass_camera() as url,
+        glass_site(url, Path(tmp), engine) as site,
+    ):
+        time.sleep(3.0)  # connect, first keyframe, motion background learnt
+        one = measure(site, seconds, 1)
+        many = measure(site, seconds, viewers)
+        for r in (one, many):
+            if r.errors:
+                raise RuntimeError(f"viewer failed: {r.errors[0]}")
+        figures += stage_figures("glass, 1 viewer", one, None, "")
+        figures += stage_figures(f"glass, {viewers} viewers", many, one, "1 viewer (same run)")
+        if browser:
+            seen = browser_delays(site, seconds)
+            d = seen["delays"]
+            for name, q in (("p50", 50), ("p90", 90), ("p99", 99), ("max", 100)):
+                figures.append(
+                    Figure(
+                        f"glass -> Chromium canvas {name} (n={len(d)})",
+                        pct(d, q),
+                        "ms",
+                        1000.0 if name == "p99" else None,
+                        higher_is_better=False,
+                        baseline=pct(one.total, q),
+                        baseline_name="HTTP client, same run",
+                    )
+                )
+    # The existing publish -> receive figure (synthetic publisher, no camera), for comparison.
+    synthetic = {f.name: f for f in live_figures(viewers=1, seconds=5.0)}
+    for name, f in synthetic.items():
+        if "frame age" in name:
+            figures.append(f)
+    return figures
