@@ -62,7 +62,10 @@ def test_grants_end_on_time_and_belong_to_one_viewer_and_camera() -> None:
 def test_bench_reports_live_and_recorded_figures_beside_baselines(testdata: Path) -> None:
     from vigil.bench import privacy_view as bench
 
-    live, recorded = bench.run(testdata / "video" / "vtest.avi", seconds=1.0, fps=10, frames=8)
-    for fig in (live, recorded):
+    live, recorded, wait = bench.run(
+        testdata / "video" / "vtest.avi", seconds=2.0, fps=10, frames=8
+    )
+    for fig in (live, recorded, wait):
         assert fig.value > 0 and fig.baseline is not None and fig.baseline > 0
-    assert live.unit == "ms" and recorded.unit == "x real time"
+    assert live.unit == "ms" and recorded.unit == "x real time" and wait.unit == "s"
+    assert wait.value < wait.baseline  # the first fragment comes before the whole file

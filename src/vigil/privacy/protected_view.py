@@ -49,7 +49,7 @@ RENDITION_MAX_WIDTH = 960  # recorded renditions are made at most this wide (the
 # (~0.7 Mbit/s here), which a viewer on the site's network does not notice.
 RENDITION_PRESET = "superfast"
 RENDITION_CRF = 26
-FRAGMENT_S = 1.0  # a keyframe and an MP4 fragment every second: playback starts after one
+FRAGMENT_S = 0.5  # a keyframe and an MP4 fragment every half second: playback starts after one
 # Motion sensitivity at least this high: a small blob (someone half out of the frame) is
 # pixelated too; a few needless cells are the cheaper mistake.
 MIN_SENSITIVITY = 0.8
