@@ -36,8 +36,11 @@ PASSWORD = "bench glass password"
 
 
 @contextmanager
-def glass_camera(fps: int = 15, width: int = 640, height: int = 360) -> Iterator[str]:
-    """A live RTSP camera whose frames carry their wall-clock time; yields its URL."""
+def glass_camera(
+    fps: int = 15, width: int = 640, height: int = 360, busy: bool = False
+) -> Iterator[str]:
+    """A live RTSP camera whose frames carry their wall-clock time; yields its URL.
+    `busy`: stripes move over the rest of the frame, so analysis scans all of it."""
     from vigil.process import stop_process
 
     proc = subprocess.Popen(
@@ -47,6 +50,7 @@ def glass_camera(fps: int = 15, width: int = 640, height: int = 360) -> Iterator
             f"--fps={fps}",
             f"--width={width}",
             f"--height={height}",
+            *(["--busy"] if busy else []),
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -98,9 +102,18 @@ def _free_port() -> int:
 
 
 @contextmanager
-def glass_site(url: str, data_dir: Path, engine, *, record: bool = True) -> Iterator[GlassSite]:  # type: ignore[no-untyped-def]
+def glass_site(  # type: ignore[no-untyped-def]
+    url: str,
+    data_dir: Path,
+    engine,
+    *,
+    record: bool = True,
+    analysis_fps: float = 5.0,
+    newest_only: bool = True,
+) -> Iterator[GlassSite]:
     """`vigil serve`'s parts on one camera: analysis publishing the live view, recording, and
-    the API under uvicorn on 127.0.0.1, with the time code read at each stage."""
+    the API under uvicorn on 127.0.0.1, with the time code read at each stage.
+    `newest_only=False`: analysis as it was before it dropped the frames it had no time for."""
     import uvicorn
 
     from vigil.api import ApiContext, accounts, create_app
@@ -117,7 +130,7 @@ def glass_site(url: str, data_dir: Path, engine, *, record: bool = True) -> Iter
         {
             "site": {"name": "bench glass"},
             "storage": {"data_dir": str(data_dir)},
-            "cameras": [{"name": CAMERA, "url": url}],
+            "cameras": [{"name": CAMERA, "url": url, "motion": {"fps": analysis_fps}}],
         }
     )
     db = Database(cfg.storage.resolved_database_url())
@@ -139,6 +152,7 @@ def glass_site(url: str, data_dir: Path, engine, *, record: bool = True) -> Iter
         on_frame=publish,
         recognises=cfg.recognises,
         db=db,
+        newest_only=newest_only,
     )
     for thread in analysis.threads:
         process = thread.analyzer.process
@@ -388,12 +402,30 @@ def stage_figures(label: str, run: GlassRun, baseline: GlassRun | None, base_nam
     return figures
 
 
+def _quantiles(label: str, values: list[float], base: list[float] | None, base_name: str):  # type: ignore[no-untyped-def]
+    return [
+        Figure(
+            f"{label} {name} (n={len(values)})",
+            pct(values, q),
+            "ms",
+            1000.0 if name == "p99" else None,
+            higher_is_better=False,
+            baseline=pct(base, q) if base else None,
+            baseline_name=base_name,
+        )
+        for name, q in (("p50", 50), ("p90", 90), ("p99", 99), ("max", 100))
+    ]
+
+
 def run(seconds: float = 10.0, viewers: int = 20, browser: bool = True) -> list[Figure]:
+    """Figures of the shipped pipeline (split by stage, 1 and `viewers` viewers, Chromium),
+    then glass -> viewer of a busy scene with and without newest-frame analysis."""
     from vigil.bench.api import live_figures
     from vigil.faces.engine import FaceEngine
 
     engine = FaceEngine()
     figures: list[Figure] = []
+    compared: dict[tuple[float, bool], tuple[GlassRun, int]] = {}
     with (
         tempfile.TemporaryDirectory(prefix="vigil-bench-glass-") as tmp,
         glass_camera() as url,
@@ -406,25 +438,41 @@ def run(seconds: float = 10.0, viewers: int = 20, browser: bool = True) -> list[
             if r.errors:
                 raise RuntimeError(f"viewer failed: {r.errors[0]}")
         figures += stage_figures("glass, 1 viewer", one, None, "")
-        figures += stage_figures(f"glass, {viewers} viewers", many, one, "1 viewer (same run)")
+        figures += _quantiles(
+            f"glass, {viewers} viewers: glass -> viewer", many.total, one.total, "1 viewer"
+        )
         if browser:
             seen = browser_delays(site, seconds)
-            d = seen["delays"]
-            for name, q in (("p50", 50), ("p90", 90), ("p99", 99), ("max", 100)):
-                figures.append(
-                    Figure(
-                        f"glass -> Chromium canvas {name} (n={len(d)})",
-                        pct(d, q),
-                        "ms",
-                        1000.0 if name == "p99" else None,
-                        higher_is_better=False,
-                        baseline=pct(one.total, q),
-                        baseline_name="HTTP client, same run",
-                    )
-                )
+            figures += _quantiles(
+                "glass -> Chromium canvas", seen["delays"], one.total, "HTTP client"
+            )
+    # A busy scene (motion everywhere) analysed at 5 and at 15 fps, with and without dropping
+    # the frames analysis has no time for.
+    with (
+        tempfile.TemporaryDirectory(prefix="vigil-bench-glass-") as tmp,
+        glass_camera(busy=True) as url,
+    ):
+        for fps in (5.0, 15.0):
+            for newest in (True, False):
+                data_dir = Path(tmp) / f"fps{fps:g}-{newest}"
+                with glass_site(
+                    url, data_dir, engine, analysis_fps=fps, newest_only=newest
+                ) as site:
+                    time.sleep(3.0)
+                    result = measure(site, seconds, 1)
+                    source = site.analysis.threads[0].source
+                    compared[fps, newest] = (result, source.dropped if source else 0)
+    for fps in (5.0, 15.0):
+        after, dropped = compared[fps, True]
+        before, _ = compared[fps, False]
+        figures += _quantiles(
+            f"busy scene, analysis at {fps:g} fps, newest frame ({dropped} dropped): "
+            "glass -> viewer",
+            after.total,
+            before.total,
+            "every frame in turn",
+        )
     # The existing publish -> receive figure (synthetic publisher, no camera), for comparison.
-    synthetic = {f.name: f for f in live_figures(viewers=1, seconds=5.0)}
-    for name, f in synthetic.items():
-        if "frame age" in name:
-            figures.append(f)
+    synthetic = live_figures(viewers=1, seconds=5.0)
+    figures += [f for f in synthetic if "frame age" in f.name]
     return figures

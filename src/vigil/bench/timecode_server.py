@@ -38,7 +38,9 @@ def bits_of(ms: int) -> list[int]:
     return [(code >> (39 - i)) & 1 for i in range(40)]
 
 
-def luma_plane(width: int, height: int, ms: int) -> bytes:
+def luma_plane(width: int, height: int, ms: int, busy_shift: int | None = None) -> bytes:
+    """The Y plane: the time code on grey; with `busy_shift`, stripes moving across the rest of
+    the frame (motion everywhere, so the analyzer's detectors scan most of the frame)."""
     bits = bits_of(ms)
     grey_row = bytes([GREY]) * width
     rows = [grey_row * MARGIN]
@@ -48,15 +50,22 @@ def luma_plane(width: int, height: int, ms: int) -> bytes:
             x = MARGIN + c * BLOCK
             row[x : x + BLOCK] = bytes([WHITE if bits[r * COLS + c] else BLACK]) * BLOCK
         rows.append(bytes(row) * BLOCK)
-    rows.append(grey_row * (height - MARGIN - ROWS * BLOCK))
+    rest = height - MARGIN - ROWS * BLOCK
+    if busy_shift is None:
+        rows.append(grey_row * rest)
+    else:
+        stripes = (bytes([60]) * 24 + bytes([200]) * 24) * (width // 48 + 2)
+        x = busy_shift % 48
+        rows.append(grey_row * MARGIN + stripes[x : x + width] * (rest - MARGIN))
     return b"".join(rows)
 
 
 class Feeder:
     """Pushes live frames into one media's appsrc until it goes away."""
 
-    def __init__(self, appsrc: Gst.Element, width: int, height: int, fps: float) -> None:
+    def __init__(self, appsrc: Gst.Element, width: int, height: int, fps: float, busy: bool):
         self.appsrc, self.width, self.height, self.fps = appsrc, width, height, fps
+        self.busy = busy
         self.chroma = bytes([128]) * (width * height // 2)
         self.stop = threading.Event()
         threading.Thread(target=self.run, daemon=True).start()
@@ -64,9 +73,12 @@ class Feeder:
     def run(self) -> None:
         period = 1.0 / self.fps
         next_t = time.monotonic()
+        n = 0
         while not self.stop.is_set():
             ms = int(time.time() * 1000)
-            data = luma_plane(self.width, self.height, ms) + self.chroma
+            shift = n * 6 if self.busy else None
+            data = luma_plane(self.width, self.height, ms, shift) + self.chroma
+            n += 1
             if self.appsrc.emit("push-buffer", Gst.Buffer.new_wrapped(data)) != Gst.FlowReturn.OK:
                 return
             next_t += period
@@ -83,6 +95,7 @@ def main() -> None:
     ap.add_argument("--fps", type=int, default=15)
     ap.add_argument("--keyint", type=float, default=1.0, help="seconds between keyframes")
     ap.add_argument("--bitrate", type=int, default=1000, help="kbit/s")
+    ap.add_argument("--busy", action="store_true", help="moving stripes below the time code")
     a = ap.parse_args()
 
     Gst.init(None)
@@ -102,7 +115,7 @@ def main() -> None:
 
     def configured(_factory: GstRtspServer.RTSPMediaFactory, media: GstRtspServer.RTSPMedia):
         appsrc = media.get_element().get_by_name("glass")
-        feeder = Feeder(appsrc, a.width, a.height, a.fps)
+        feeder = Feeder(appsrc, a.width, a.height, a.fps, a.busy)
         media.connect("unprepared", lambda *_: feeder.stop.set())
 
     factory.connect("media-configure", configured)

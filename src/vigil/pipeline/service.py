@@ -24,6 +24,7 @@ from vigil.faces.engine import FaceEngine
 from vigil.faces.gallery import Gallery, MatcherCache
 from vigil.faces.matcher import Matcher, NumpyIndex
 from vigil.pipeline.analyzer import CameraAnalyzer, EventDraft
+from vigil.pipeline.newest import NewestOnly
 from vigil.pipeline.tracker import Box
 from vigil.store.db import Database
 from vigil.vision.person import make_person_detector
@@ -58,9 +59,14 @@ class CameraAnalysis(threading.Thread):
         on_frame: FrameListener | None = None,
         max_width: int = 960,
         db: Database | None = None,
+        newest_only: bool = True,
     ) -> None:
         super().__init__(name=f"analysis-{camera.name}", daemon=True)
         self.camera = camera
+        # Decode in a thread of its own and analyse the newest frame, so a slow analysis drops
+        # frames instead of falling ever further behind the camera (and the live view with it).
+        self.newest_only = newest_only
+        self.source: NewestOnly | None = None
         self.sink = sink
         self.on_frame = on_frame
         self.max_width = max_width
@@ -120,6 +126,8 @@ class CameraAnalysis(threading.Thread):
             rtsp_transport=cam.rtsp_transport,
             loop=cam.loop,
         )
+        if self.newest_only:
+            frames = self.source = NewestOnly(frames, self._stopping, f"decode-{cam.name}")
         try:
             for frame in frames:
                 self._apply_layout()
@@ -155,13 +163,22 @@ class AnalysisService:
         on_frame: FrameListener | None = None,
         recognises: Callable[[CameraConfig], bool] = lambda cam: cam.analysis.recognise,
         db: Database | None = None,
+        newest_only: bool = True,
     ) -> None:
         """`recognises(camera)`: whether faces on it are matched (`VigilConfig.recognises`
         adds the site-wide switch); elsewhere faces are detected, never matched."""
         shared = MatcherCache(gallery, calibration)
         blind = _NoMatcher(calibration)
         self.threads = [
-            CameraAnalysis(cam, engine, shared if recognises(cam) else blind, sink, on_frame, db=db)
+            CameraAnalysis(
+                cam,
+                engine,
+                shared if recognises(cam) else blind,
+                sink,
+                on_frame,
+                db=db,
+                newest_only=newest_only,
+            )
             for cam in cameras
             if cam.enabled and cam.analysis.enabled
         ]
