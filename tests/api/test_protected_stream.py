@@ -166,3 +166,35 @@ def test_cached_copies_go_with_their_segment_and_their_age(ctx: ApiContext) -> N
     )
     assert report.deleted_files >= 1 and not report.errors
     assert not keep.exists()
+
+
+def test_copy_from_an_offset_starts_there_and_the_viewers_next_click_cancels_it(
+    ctx: ApiContext, server: str, testdata: Path, tmp_path: Path
+) -> None:
+    long = make_h264(testdata / "video" / "vtest.avi", tmp_path / "long.mp4", 8, fps=25, gop=25)
+    seg = add_long_segment(ctx, long, datetime.now(UTC) - timedelta(hours=3), 8)
+    url = f"/api/v1/cameras/lobby/segments/{seg}/protected.mp4"
+    cache = protected_cache(ctx)
+    with httpx.Client(base_url=server, timeout=60) as http:
+        r = http.post("/api/v1/auth/login", json={"username": "viewer", "password": PASSWORD})
+        assert r.status_code == 200, r.text
+        assert http.get(url, params={"from": -1}).status_code == 422
+        # A click at 1 s, then (before that copy is made) at 5 s: the first copy stops.
+        with http.stream("GET", url, params={"from": 1}) as first:
+            assert first.headers["x-rendition"] == "in-progress"
+            chunks = first.iter_bytes()
+            next(chunks)
+            r = http.get(url, params={"from": 5})
+            rest = b"".join(chunks)  # ends once cancelled
+        assert r.status_code == 200
+        assert not cache.path_of("lobby", seg, start_s=1).exists()
+        assert not part_path(cache.path_of("lobby", seg, start_s=1)).exists()
+        assert len(rest) < 2_000_000
+    frames = decode_all(r.content, tmp_path / "from5.mp4")
+    assert r.content == cache.path_of("lobby", seg, start_s=5).read_bytes()
+    with av.open(str(long)) as c:
+        original = [f.to_ndarray(format="bgr24") for f in c.decode(video=0)]
+    assert len(frames) == len(original) - 5 * 25  # from 5 s to the end
+    # Its first frame is the source's frame at 5 s (the closest of all, pixelation aside).
+    diffs = [float(cv2.absdiff(frames[0], o).mean()) for o in original]
+    assert abs(int(np.argmin(diffs)) - 125) <= 1, np.argsort(diffs)[:5]

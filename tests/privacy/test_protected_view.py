@@ -31,7 +31,7 @@ def test_cache_renders_once_and_redoes_an_open_segment_later(tmp_path: Path) -> 
     src.write_bytes(b"x" * 10)
     made: list[Path] = []
 
-    def render(s: Path, d: Path) -> None:
+    def render(s: Path, d: Path, **_: object) -> None:
         made.append(d)
         d.write_bytes(s.read_bytes())
 

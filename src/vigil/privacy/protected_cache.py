@@ -1,10 +1,11 @@
 """Pixelated renditions of recorded segments for protected viewers (issue 7), on disk.
 
 `<data_dir>/cache/protected/<camera>/<segment id>.mp4` (`-open.mp4` for a segment still being
-written). A rendition is made in a background thread as a fragmented MP4 written to
-`.<name>.part` and renamed when complete; `ProtectedCache.stream` serves the part while it
-grows, so playback starts after the first fragment (~1 s of video) instead of after the whole
-segment. Only rendered (pixelated) frames are ever in these files.
+written, `-from<s>.mp4` for one made from `s` seconds in, because a player cannot seek in a
+file that is still growing). A rendition is made in a background thread as a fragmented MP4
+written to `.<name>.part` and renamed when complete; `ProtectedCache.stream` serves the part
+while it grows, so playback starts after the first fragment (half a second of video) instead
+of after the whole segment. Only rendered (pixelated) frames are ever in these files.
 
 `sweep_protected` removes renditions older than CACHE_KEEP_S or the camera's footage
 retention, whichever is sooner, and those whose segment is gone from the index; the camera
@@ -35,7 +36,9 @@ STALE_PART_S = 3600.0  # a .part untouched this long is left over from a crash
 CHUNK = 64 * 1024
 POLL_S = 0.05
 
-Render = Callable[[Path, Path], object]
+# render(src, dst, start_s=..., cancel=...): writes the rendition of src from start_s
+# (through `part_path(dst)` when it is to be streamed), giving up once `cancel` is set.
+Render = Callable[..., object]
 
 
 def cache_root(data_dir: Path) -> Path:
@@ -47,8 +50,10 @@ class Rendition:
     """One rendition being made (or made): `path` once complete, `part` while growing."""
 
     path: Path
+    start_s: int = 0
     started: threading.Event = field(default_factory=threading.Event)
     done: threading.Event = field(default_factory=threading.Event)
+    cancel: threading.Event = field(default_factory=threading.Event)
     error: str | None = None
 
     @property
@@ -80,33 +85,62 @@ class ProtectedCache:
     A complete segment's rendition is kept; the one of the segment still being written is
     redone when older than OPEN_REFRESH_S (not on every range request, or a player would get
     different files while it plays one). At most `ahead` renders ahead of the player run at
-    once (the next segment, so that chaining to it finds it ready)."""
+    once (the next segment, so that chaining to it finds it ready). A viewer's rendition from
+    an offset is cancelled when the same viewer asks for another one on that camera (they
+    clicked elsewhere on the time line)."""
 
     def __init__(self, root: Path, ahead: int = 1) -> None:
         self.root = root
         self._running: dict[Path, Rendition] = {}
         self._guard = threading.Lock()
         self._ahead = threading.BoundedSemaphore(ahead)
+        self._owned: dict[tuple[str, str], Rendition] = {}  # (viewer, camera) -> from-render
 
-    def path_of(self, camera: str, segment_id: int, complete: bool = True) -> Path:
-        name = f"{segment_id}.mp4" if complete else f"{segment_id}-open.mp4"
-        return self.root / camera / name
+    def path_of(
+        self, camera: str, segment_id: int, complete: bool = True, start_s: int = 0
+    ) -> Path:
+        if not complete:
+            return self.root / camera / f"{segment_id}-open.mp4"
+        suffix = f"-from{start_s}" if start_s > 0 else ""
+        return self.root / camera / f"{segment_id}{suffix}.mp4"
 
     def start(
-        self, camera: str, segment_id: int, src: Path, render: Render, *, complete: bool = True
+        self,
+        camera: str,
+        segment_id: int,
+        src: Path,
+        render: Render,
+        *,
+        complete: bool = True,
+        start_s: int = 0,
+        owner: str | None = None,
     ) -> Rendition:
-        """The rendition of `src`: already made, being made, or started now."""
-        dst = self.path_of(camera, segment_id, complete)
+        """The rendition of `src` (from `start_s` seconds in, for a complete segment): already
+        made, being made, or started now. `owner`'s previous rendition from an offset on this
+        camera is cancelled."""
+        start_s = start_s if complete else 0
+        dst = self.path_of(camera, segment_id, complete, start_s)
         with self._guard:
-            running = self._running.get(dst)
-            if running is not None and not running.done.is_set():
-                return running
-            if _fresh(dst, complete):
-                made = Rendition(dst)
-                made.started.set()
-                made.done.set()
-                return made
-            r = self._running[dst] = Rendition(dst)
+            r = self._running.get(dst)
+        if r is not None and r.cancel.is_set():  # asked for again: let it stop, then redo
+            r.done.wait(30)
+        with self._guard:
+            r = self._running.get(dst)
+            fresh = r is None or r.done.is_set()
+            if fresh and _fresh(dst, complete):
+                r = Rendition(dst, start_s)
+                r.started.set()
+                r.done.set()
+            elif fresh:
+                r = self._running[dst] = Rendition(dst, start_s)
+            if owner is not None:
+                before = self._owned.pop((owner, camera), None)
+                if before is not None and before is not r:
+                    before.cancel.set()
+                if start_s > 0 and not r.done.is_set():
+                    self._owned[(owner, camera)] = r
+            if not fresh or r.done.is_set():
+                return r
         threading.Thread(
             target=self._make, args=(r, src, render, segment_id, complete, None),
             name=f"protected-{camera}-{segment_id}", daemon=True,
@@ -153,11 +187,19 @@ class ProtectedCache:
             r.path.parent.mkdir(parents=True, exist_ok=True)
             r.part.unlink(missing_ok=True)  # a crash's leftover: never mixed into a stream
             r.started.set()
-            render(src, r.path)
-            if complete:
-                self.path_of(r.path.parent.name, segment_id, False).unlink(missing_ok=True)
+            if r.start_s > 0:
+                render(src, r.path, start_s=r.start_s, cancel=r.cancel)
+            else:
+                render(src, r.path, cancel=r.cancel)
+            if complete and r.start_s == 0:  # the whole copy replaces the partial ones
+                folder = r.path.parent
+                for f in (folder / f"{segment_id}-open.mp4", *folder.glob(f"{segment_id}-from*")):
+                    f.unlink(missing_ok=True)
         except Exception as exc:  # reported to whoever waits; the next request retries
-            log.exception("protected rendition of %s failed", src)
+            if r.cancel.is_set():
+                log.info("protected rendition of %s cancelled", src)
+            else:
+                log.exception("protected rendition of %s failed", src)
             r.error = str(exc) or type(exc).__name__
         finally:
             r.started.set()
@@ -204,7 +246,7 @@ def _fresh(dst: Path, complete: bool) -> bool:
 
 
 def _segment_id(name: str) -> int | None:
-    stem = name.removesuffix(".mp4").removesuffix("-open")
+    stem = name.removesuffix(".mp4").split("-")[0]
     return int(stem) if stem.isdigit() else None
 
 

@@ -90,6 +90,10 @@ def protect_snapshot(jpeg: bytes, quality: int = 85) -> bytes:
     return encode_jpeg(image, quality)
 
 
+class RenditionCancelled(Exception):
+    """A rendition stopped because its viewer asked for another one."""
+
+
 class PeopleFinder:
     """Boxes to pixelate in consecutive frames of one clip (a `redact_clip` finder)."""
 
@@ -139,11 +143,20 @@ def render_protected(
     max_width: int | None = RENDITION_MAX_WIDTH,
     preset: str = RENDITION_PRESET,
     fragment_s: float | None = FRAGMENT_S,
+    start_s: float = 0.0,
+    cancel: threading.Event | None = None,
 ) -> RedactionResult:
     """Write the pixelated rendition of the clip `src` to `dst` (H.264 fragmented MP4, grown
     in `.<name>.part` and renamed when complete, scaled down to `max_width`: encoding 1080p
-    costs ~4x what 960 px does, and it is for viewing only)."""
-    finder = PeopleFinder(engine, persons, sensitivity=sensitivity, detect_every=detect_every)
+    costs ~4x what 960 px does, and it is for viewing only). From the keyframe at or before
+    `start_s`; stops (RenditionCancelled, nothing left behind) once `cancel` is set."""
+    people = PeopleFinder(engine, persons, sensitivity=sensitivity, detect_every=detect_every)
+
+    def finder(image: np.ndarray) -> FrameDecision:
+        if cancel is not None and cancel.is_set():
+            raise RenditionCancelled(f"rendition of {src.name} no longer wanted")
+        return people(image)
+
     return redact_clip(
         src,
         dst,
@@ -156,6 +169,7 @@ def render_protected(
         threads=threads,
         max_width=max_width,
         fragment_s=fragment_s,
+        start_s=start_s,
     )
 
 

@@ -176,13 +176,16 @@ def redact_clip(
     find: Callable[[np.ndarray], FrameDecision] | None = None,
     max_width: int | None = None,
     fragment_s: float | None = None,
+    start_s: float = 0.0,
 ) -> RedactionResult:
     """Re-encode `src` into `dst` (libx264) with other faces pixelated and masks blacked out.
     `find(frame)`, when given, decides the boxes instead of the face detector (privacy view);
     `max_width` scales wider frames down (while decoding) before anything else.
     `fragment_s` writes a fragmented MP4 (a keyframe and a fragment every `fragment_s`
     seconds, flushed as written) into `.<dst name>.part` beside `dst`, so a reader can serve
-    the file while it grows; it is renamed to `dst` when complete."""
+    the file while it grows; it is renamed to `dst` when complete. `start_s` > 0 leaves out
+    the frames before that offset (decoding from the keyframe before it); the copy's time 0
+    is then the first frame at or after `start_s`."""
     src, dst = Path(src), Path(dst)
     if src.resolve() == dst.resolve():
         raise InputError("redaction writes a new file; the original is never modified")
@@ -224,8 +227,14 @@ def redact_clip(
                 ost.options = opts
                 history: list[list[tuple[float, float, float, float]]] = []
                 first_pts: int | None = None
+                if start_s > 0:
+                    start_pts = (vs.start_time or 0) + round(start_s / vs.time_base)
+                    inp.seek(start_pts, stream=vs, backward=True)
+                    frames = (f for f in inp.decode(vs) if f.pts is None or f.pts >= start_pts)
+                else:
+                    frames = inp.decode(vs)
                 last_pts = -1
-                for i, frame in enumerate(inp.decode(vs)):
+                for i, frame in enumerate(frames):
                     size = {}
                     if max_width and frame.width > max_width:
                         scaled_h = round(frame.height * max_width / frame.width / 2) * 2

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -272,12 +273,28 @@ def segment_path(ctx: ApiContext, name: str, segment_id: int) -> Path:
     responses={200: {"content": {"video/mp4": {}}}, 206: {"description": "Partial content"}},
 )
 def protected_segment_file(
-    name: str, segment_id: Id, p: Viewer, ctx: Ctx, request: Request
+    name: str,
+    segment_id: Id,
+    p: Viewer,
+    ctx: Ctx,
+    request: Request,
+    start_s: Annotated[
+        int,
+        Query(
+            alias="from",
+            ge=0,
+            le=24 * 3600,
+            description="Seconds into the segment the player will start at: while the copy is "
+            "still being made (no seeking yet) it is made from the keyframe before this",
+        ),
+    ] = 0,
 ) -> Response:
     cam = find_camera(ctx, name)
     src, seg = segment_path(ctx, name, segment_id), segment_row(ctx, segment_id)
 
-    def render(src: Path, dst: Path) -> object:
+    def render(
+        src: Path, dst: Path, start_s: float = 0.0, cancel: threading.Event | None = None
+    ) -> object:
         return render_protected(
             src,
             dst,
@@ -285,10 +302,18 @@ def protected_segment_file(
             make_person_detector(cam.analysis.person_model),
             sensitivity=cam.motion.sensitivity,
             masks=cam.privacy_masks,
+            start_s=start_s,
+            cancel=cancel,
         )
 
     cache = protected_cache(ctx)
-    rendition = cache.start(name, segment_id, src, render, complete=seg.complete)
+    whole = cache.path_of(name, segment_id)
+    if start_s and seg.complete and whole.is_file():
+        start_s = 0  # made whole already: the player seeks in it
+    rendition = cache.start(
+        name, segment_id, src, render, complete=seg.complete, start_s=start_s,
+        owner=viewer_key(p),
+    )  # fmt: skip
     if seg.complete and (nxt := next_segment(ctx, seg)) is not None:
         with contextlib.suppress(HTTPException):  # its file gone: nothing to make
             cache.ahead(name, nxt.id, segment_path(ctx, name, nxt.id), render)

@@ -184,14 +184,23 @@ function initCamera() {
     }
     current = seg;
     const offset = Math.max(0, (t - seg.t0) / 1000);
+    seg.base = 0; // seconds into the segment of the player's time 0
     player.src = seg.url;
-    player.addEventListener("loadedmetadata", () => { player.currentTime = offset; player.play().catch(() => {}); }, { once: true });
+    player.addEventListener("loadedmetadata", () => {
+      // A pixelated copy still being made streams unseekable: ask for one from the offset.
+      const s = player.seekable, protectedCopy = /\/protected\.mp4$/.test(seg.url);
+      if (protectedCopy && offset >= 1 && !(s.length && s.end(s.length - 1) >= offset - 0.5)) {
+        seg.base = Math.floor(offset);
+        player.src = `${seg.url}?from=${seg.base}`;
+      } else player.currentTime = offset;
+      player.play().catch(() => {});
+    }, { once: true });
     info.textContent = "playing from " + fmtTime(t);
     prefillExport(t);
   }
   player.addEventListener("timeupdate", () => {
     if (!current) return;
-    const t = new Date(current.t0.getTime() + player.currentTime * 1000);
+    const t = new Date(current.t0.getTime() + ((current.base || 0) + player.currentTime) * 1000);
     head.setAttribute("x", x(t) - 1);
     info.textContent = "playing " + fmtTime(t);
     player.dataset.wallTime = t.toISOString();
