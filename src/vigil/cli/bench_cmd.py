@@ -207,8 +207,9 @@ def privacy_view(
         None, "--video", help="Footage with people (default: vtest.avi, else the demo's)."
     ),
 ) -> None:
-    """Privacy-protected viewing: a protected live frame beside a plain JPEG encode, and the
-    1080p pixelated rendition of recorded footage beside a bare re-encode (one core)."""
+    """Privacy-protected viewing: a protected live frame beside a plain JPEG encode; the 1080p
+    pixelated rendition of recorded footage (speed per CPU second, wait before playback can
+    start) beside the previous settings (one core)."""
     import tempfile
 
     from vigil.bench import privacy_view as bench_view
