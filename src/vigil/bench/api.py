@@ -287,8 +287,10 @@ class ViewerResult:
 def _viewer(url: str, token: str, seconds: float, out: ViewerResult) -> None:
     import httpx
 
+    from vigil.bench.live import MjpegParts
+
     out.ages_ms = []
-    buf = b""
+    parts = MjpegParts()
     try:
         with (
             httpx.Client(timeout=10) as c,
@@ -297,19 +299,7 @@ def _viewer(url: str, token: str, seconds: float, out: ViewerResult) -> None:
             r.raise_for_status()
             deadline = time.monotonic() + seconds
             for chunk in r.iter_bytes():
-                buf += chunk
-                while True:
-                    h = buf.find(b"Content-Length: ")
-                    if h < 0:
-                        break
-                    eol = buf.find(b"\r\n\r\n", h)
-                    if eol < 0:
-                        break
-                    n = int(buf[h + 16 : buf.find(b"\r\n", h)])
-                    if len(buf) < eol + 4 + n:
-                        break
-                    jpeg = buf[eol + 4 : eol + 4 + n]
-                    buf = buf[eol + 4 + n :]
+                for jpeg in parts.feed(chunk):
                     at = stamp_of(jpeg)
                     out.frames += 1
                     if at is not None:

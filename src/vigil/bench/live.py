@@ -206,11 +206,31 @@ class Received:
     error: str = ""
 
 
+class MjpegParts:
+    """Splits the live MJPEG stream into JPEGs by its boundary (parts carry no length: each
+    frame is followed at once by the next part's headers)."""
+
+    def __init__(self, boundary: bytes = b"vigilframe") -> None:
+        self._buf = b""
+        self._delimiter = b"\r\n--" + boundary
+
+    def feed(self, chunk: bytes) -> list[bytes]:
+        self._buf += chunk
+        parts = []
+        while True:
+            head_end = self._buf.find(b"\r\n\r\n")
+            end = self._buf.find(self._delimiter, head_end + 4) if head_end >= 0 else -1
+            if end < 0:
+                return parts
+            parts.append(self._buf[head_end + 4 : end])
+            self._buf = self._buf[end + len(self._delimiter) :]
+
+
 def read_mjpeg(url: str, token: str, seconds: float, out: Received) -> None:
     """Read the MJPEG stream for `seconds`, decoding each JPEG's time code as it arrives."""
     import httpx
 
-    buf = b""
+    parts = MjpegParts()
     deadline = time.monotonic() + seconds
     try:
         with (
@@ -219,16 +239,7 @@ def read_mjpeg(url: str, token: str, seconds: float, out: Received) -> None:
         ):
             r.raise_for_status()
             for chunk in r.iter_bytes():
-                buf += chunk
-                while True:
-                    h = buf.find(b"Content-Length: ")
-                    eol = buf.find(b"\r\n\r\n", h) if h >= 0 else -1
-                    if eol < 0:
-                        break
-                    n = int(buf[h + 16 : buf.find(b"\r\n", h)])
-                    if len(buf) < eol + 4 + n:
-                        break
-                    jpeg, buf = buf[eol + 4 : eol + 4 + n], buf[eol + 4 + n :]
+                for jpeg in parts.feed(chunk):
                     now = time.time()
                     out.frames += 1
                     gray = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_GRAYSCALE)
