@@ -99,10 +99,8 @@ class ProtectedCache:
     def path_of(
         self, camera: str, segment_id: int, complete: bool = True, start_s: int = 0
     ) -> Path:
-        if not complete:
-            return self.root / camera / f"{segment_id}-open.mp4"
-        suffix = f"-from{start_s}" if start_s > 0 else ""
-        return self.root / camera / f"{segment_id}{suffix}.mp4"
+        name = f"{segment_id}{'' if complete else '-open'}{f'-from{start_s}' if start_s else ''}"
+        return self.root / camera / f"{name}.mp4"
 
     def start(
         self,
@@ -115,10 +113,8 @@ class ProtectedCache:
         start_s: int = 0,
         owner: str | None = None,
     ) -> Rendition:
-        """The rendition of `src` (from `start_s` seconds in, for a complete segment): already
-        made, being made, or started now. `owner`'s previous rendition from an offset on this
-        camera is cancelled."""
-        start_s = start_s if complete else 0
+        """The rendition of `src` (from `start_s` seconds in): already made, being made, or
+        started now. `owner`'s previous rendition from an offset on this camera is cancelled."""
         dst = self.path_of(camera, segment_id, complete, start_s)
         with self._guard:
             r = self._running.get(dst)
@@ -193,7 +189,7 @@ class ProtectedCache:
                 render(src, r.path, cancel=r.cancel)
             if complete and r.start_s == 0:  # the whole copy replaces the partial ones
                 folder = r.path.parent
-                for f in (folder / f"{segment_id}-open.mp4", *folder.glob(f"{segment_id}-from*")):
+                for f in folder.glob(f"{segment_id}-*.mp4"):  # -open, -from<s>
                     f.unlink(missing_ok=True)
         except Exception as exc:  # reported to whoever waits; the next request retries
             if r.cancel.is_set():
