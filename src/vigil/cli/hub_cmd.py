@@ -252,7 +252,7 @@ def search(
     photo: Path = typer.Option(..., "--photo", help="A photo of the face to search for."),
     reason: str = typer.Option("", "--reason", help="Why you search (required, audited)."),
     limit: int = typer.Option(50, "--limit", min=1, max=1000),
-    ef_search: int = typer.Option(100, "--ef-search", min=10, max=1000, help="HNSW breadth."),
+    ef_search: int = typer.Option(200, "--ef-search", min=10, max=1000, help="HNSW breadth."),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Search by photo across every site: the hub person it is (open-set), then their events."""

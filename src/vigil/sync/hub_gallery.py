@@ -687,7 +687,7 @@ class HubSearchResult:
 
 
 def nearest_templates(
-    s: Session, probe: np.ndarray, *, model: str, k: int = 10, ef_search: int = 100
+    s: Session, probe: np.ndarray, *, model: str, k: int = 10, ef_search: int = 200
 ) -> tuple[list[tuple[int, float]], str]:
     """[(hub person id, cosine similarity)] of the `k` nearest templates of `model`, best first."""
     probe = np.asarray(probe, np.float32).ravel()
@@ -727,7 +727,7 @@ def search_across_sites(
     audit: AuditLog,
     calibration: Calibration,
     limit: int = 50,
-    ef_search: int = 100,
+    ef_search: int = 200,
 ) -> HubSearchResult:
     """Open-set identify `embedding` against the hub's templates, then that person's events
     at every site, newest first. Refused without a reason; audited with the outcome."""
