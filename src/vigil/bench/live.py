@@ -13,6 +13,7 @@ the viewer (published -> received).
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import subprocess
 import tempfile
@@ -26,6 +27,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from vigil.api.live import LiveFrames
 from vigil.bench import timecode
 from vigil.bench.report import Figure
 
@@ -93,6 +95,34 @@ class GlassSite:
     @property
     def mjpeg_url(self) -> str:
         return f"{self.base_url}/api/v1/cameras/{CAMERA}/live.mjpeg?max_fps=30"
+
+
+LEGACY_PATH = "/bench/legacy.mjpeg"
+
+
+def _legacy_mjpeg(live: LiveFrames):  # type: ignore[no-untyped-def]
+    """The live stream as the API framed it before: a part's boundary and headers (with its
+    Content-Length) sent with its frame, so a part ends only when the next frame comes. For
+    the same-run baseline of the Chromium figure; not part of the API."""
+    from fastapi.responses import StreamingResponse
+
+    async def stream() -> StreamingResponse:
+        async def parts():  # type: ignore[no-untyped-def]
+            last_seq = -1
+            while not live.closed.is_set():
+                frame = live.latest(CAMERA)
+                if frame is not None and frame.seq != last_seq:
+                    last_seq = frame.seq
+                    head = "--vigilframe\r\nContent-Type: image/jpeg\r\n"
+                    head += f"Content-Length: {len(frame.jpeg)}\r\n\r\n"
+                    yield head.encode() + frame.jpeg + b"\r\n"
+                await asyncio.sleep(0.02)
+
+        return StreamingResponse(
+            parts(), media_type="multipart/x-mixed-replace; boundary=vigilframe"
+        )
+
+    return stream
 
 
 def _free_port() -> int:
@@ -164,9 +194,11 @@ def glass_site(  # type: ignore[no-untyped-def]
         thread.analyzer.process = timed  # type: ignore[method-assign]
     recording = RecordingService(cfg.cameras, data_dir, db) if record else None
     port = _free_port()
+    app = create_app(ctx, web=False)
+    app.add_api_route(LEGACY_PATH, _legacy_mjpeg(ctx.live), include_in_schema=False)
     server = uvicorn.Server(
         uvicorn.Config(
-            create_app(ctx, web=False),
+            app,
             host="127.0.0.1",
             port=port,
             log_level="warning",
@@ -309,8 +341,9 @@ BROWSER_PROBE = """
 """
 
 
-def browser_delays(site: GlassSite, seconds: float) -> dict:  # type: ignore[type-arg]
-    """Glass -> canvas in headless Chromium: {'delays': [ms], 'unreadable': n, 'draws': n}."""
+def browser_delays(site: GlassSite, seconds: float, legacy: bool = False) -> dict:  # type: ignore[type-arg]
+    """Glass -> canvas in headless Chromium: {'delays': [ms], 'unreadable': n, 'draws': n}.
+    `legacy`: read the stream framed as before (each part's boundary sent with the next frame)."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
@@ -325,7 +358,7 @@ def browser_delays(site: GlassSite, seconds: float) -> dict:  # type: ignore[typ
             # Same origin as the stream, so the canvas is readable.
             page.goto(f"{site.base_url}/api/v1/health")
             args = [
-                site.mjpeg_url,
+                site.base_url + LEGACY_PATH if legacy else site.mjpeg_url,
                 timecode.COLS,
                 timecode.ROWS,
                 timecode.BLOCK,
@@ -456,6 +489,13 @@ def run(seconds: float = 10.0, viewers: int = 20, browser: bool = True) -> list[
             seen = browser_delays(site, seconds)
             figures += _quantiles(
                 "glass -> Chromium canvas", seen["delays"], one.total, "HTTP client"
+            )
+            before = browser_delays(site, seconds, legacy=True)
+            figures += _quantiles(
+                "glass -> Chromium canvas (MJPEG parts as shipped)",
+                seen["delays"],
+                before["delays"],
+                "boundary sent with the next frame",
             )
     # A busy scene (motion everywhere) analysed at 5 and at 15 fps, with and without dropping
     # the frames analysis has no time for.
