@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Protocol
 
 import numpy as np
 
 from vigil.camera.motion import MotionDetector, MotionEvents
-from vigil.camera.source import analysis_frames, analysis_url
+from vigil.camera.source import AnalysisFrame, analysis_frames, analysis_url
 from vigil.config import CameraConfig
 from vigil.faces.calibration import Calibration
 from vigil.faces.engine import FaceEngine
@@ -118,7 +118,7 @@ class CameraAnalysis(threading.Thread):
 
     def run(self) -> None:
         cam = self.camera
-        frames = analysis_frames(
+        frames: Iterable[AnalysisFrame] = analysis_frames(
             analysis_url(cam),
             fps=cam.motion.fps,
             max_width=self.max_width,
