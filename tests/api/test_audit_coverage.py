@@ -83,7 +83,8 @@ def test_viewing_live_and_recorded_footage(
     [live] = trail.new("view_live", "viewer")
     assert live.camera == "lobby" and live.role == "viewer" and live.source.startswith("api")
     seg = v.get("/api/v1/cameras/lobby/recordings").json()["segments"][0]
-    assert v.get(seg["url"], headers={"Range": "bytes=0-99"}).status_code == 206
+    # a viewer gets the pixelated rendition: streamed whole (200) while it is still being made
+    assert v.get(seg["url"], headers={"Range": "bytes=0-99"}).status_code in (200, 206)
     [rec] = trail.new("view_recording", "viewer")
     assert rec.camera == "lobby"
 
