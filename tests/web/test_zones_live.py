@@ -129,7 +129,7 @@ def test_zones_page_saves_a_mask_that_persists(site: Site, page, browser, shots:
 
     draw_mask(open_page())  # reloaded: the current version of the file
     page.click("#layout-save")
-    page.wait_for_selector("#layout-msg.ok")
+    page.wait_for_selector('#layout-msg.ok:has-text("saved to vigil.yaml")')
     assert page.inner_text("#layout-dirty") == ""
     open_page()
     assert page.locator("#zone-overlay polygon.z-mask").count() == 2
