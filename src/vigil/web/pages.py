@@ -1,4 +1,8 @@
-"""HTML pages. Each page checks the session like the API does; actions go through /api/v1."""
+"""HTML pages. Each page checks the session like the API does; actions go through /api/v1.
+
+`shared` holds the pages a site and the hub (`web/hub_pages.py`) both serve (login, set-up,
+password, users, audit log); `gate` and `render` serve both, with the app's own menu
+(`app.state.web_nav`)."""
 
 from __future__ import annotations
 
@@ -18,11 +22,14 @@ from vigil.store.models.faces import LegalBasis
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False)  # a site's own pages
+shared = APIRouter(include_in_schema=False)  # pages of a site and of the hub
 
 MaybeUser = Annotated[Principal | None, Depends(optional_principal)]
 
-NAV = [  # (path, label, permission)
+Nav = list[tuple[str, str, Perm]]  # (path, label, permission)
+
+NAV: Nav = [
     ("/", "Cameras", Perm.view),
     ("/events", "Events", Perm.view),
     ("/people", "People", Perm.people),
@@ -32,7 +39,7 @@ NAV = [  # (path, label, permission)
 ]
 
 
-def _gate(request: Request, p: Principal | None, perm: Perm | None) -> Response | None:
+def gate(request: Request, p: Principal | None, perm: Perm | None) -> Response | None:
     """A redirect or refusal when the visitor may not see the page, else None."""
     if p is None:
         target = quote(request.url.path)
@@ -42,16 +49,16 @@ def _gate(request: Request, p: Principal | None, perm: Perm | None) -> Response 
     if perm is not None and perm not in ROLE_PERMS[p.role]:
         if request.url.path == "/" and Perm.audit in ROLE_PERMS[p.role]:
             return RedirectResponse("/audit", status_code=303)
-        return _render(request, p, "forbidden.html", status_code=403)
+        return render(request, p, "forbidden.html", status_code=403)
     return None
 
 
-def _render(
+def render(
     request: Request, p: Principal | None, name: str, status_code: int = 200, **data: Any
 ) -> HTMLResponse:
     ctx = request.app.state.ctx
     perms = ROLE_PERMS[p.role] if p else frozenset()
-    nav = [(href, label) for href, label, perm in NAV if perm in perms]
+    nav = [(href, label) for href, label, perm in request.app.state.web_nav if perm in perms]
     return templates.TemplateResponse(
         request,
         name,
@@ -60,82 +67,89 @@ def _render(
     )
 
 
-@router.get("/login", response_class=HTMLResponse)
+@shared.get("/login", response_class=HTMLResponse)
 def login_page(request: Request, ctx: Ctx, p: MaybeUser) -> Response:
     if not accounts.admin_exists(ctx.db):
         return RedirectResponse("/setup", status_code=303)
-    return _render(request, None, "login.html")
+    return render(request, None, "login.html")
 
 
-@router.get("/setup", response_class=HTMLResponse)
+@shared.get("/setup", response_class=HTMLResponse)
 def setup_page(request: Request, ctx: Ctx) -> Response:
     if accounts.admin_exists(ctx.db):  # offered only while no admin exists
         return RedirectResponse("/login", status_code=303)
-    return _render(request, None, "setup.html")
+    return render(request, None, "setup.html")
 
 
-@router.get("/password", response_class=HTMLResponse)
+@shared.get("/password", response_class=HTMLResponse)
 def password_page(request: Request, p: MaybeUser) -> Response:
-    return _gate(request, p, None) or _render(request, p, "password.html")
+    return gate(request, p, None) or render(request, p, "password.html")
 
 
 @router.get("/", response_class=HTMLResponse)
 def dashboard(request: Request, ctx: Ctx, p: MaybeUser) -> Response:
     if p is None and not accounts.admin_exists(ctx.db):
         return RedirectResponse("/setup", status_code=303)
-    if gate := _gate(request, p, Perm.view):
-        return gate
+    if refused := gate(request, p, Perm.view):
+        return refused
     statuses = ctx.camera_statuses()
     cams = [camera_out(ctx, c, statuses) for c in ctx.config.cameras]
-    return _render(request, p, "dashboard.html", cameras=cams)
+    return render(request, p, "dashboard.html", cameras=cams)
 
 
 @router.get("/cameras/{name}", response_class=HTMLResponse)
 def camera_page(name: str, request: Request, ctx: Ctx, p: MaybeUser) -> Response:
-    if gate := _gate(request, p, Perm.view):
-        return gate
+    if refused := gate(request, p, Perm.view):
+        return refused
     cam = camera_out(ctx, find_camera(ctx, name), ctx.camera_statuses())
-    return _render(request, p, "camera.html", camera=cam)
+    return render(request, p, "camera.html", camera=cam)
 
 
 @router.get("/cameras/{name}/zones", response_class=HTMLResponse)
 def zones_page(name: str, request: Request, ctx: Ctx, p: MaybeUser) -> Response:
-    if gate := _gate(request, p, Perm.view):
-        return gate
+    if refused := gate(request, p, Perm.view):
+        return refused
     cam = camera_out(ctx, find_camera(ctx, name), ctx.camera_statuses())
-    return _render(request, p, "zones.html", camera=cam)
+    return render(request, p, "zones.html", camera=cam)
 
 
 @router.get("/events", response_class=HTMLResponse)
 def events_page(request: Request, ctx: Ctx, p: MaybeUser) -> Response:
-    if gate := _gate(request, p, Perm.view):
-        return gate
-    return _render(request, p, "events.html", cameras=[c.name for c in ctx.config.cameras])
+    if refused := gate(request, p, Perm.view):
+        return refused
+    return render(request, p, "events.html", cameras=[c.name for c in ctx.config.cameras])
 
 
 @router.get("/people", response_class=HTMLResponse)
 def people_page(request: Request, p: MaybeUser) -> Response:
-    if gate := _gate(request, p, Perm.people):
-        return gate
+    if refused := gate(request, p, Perm.people):
+        return refused
     bases = [(b.value, b.needs_note) for b in LegalBasis]
-    return _render(request, p, "people.html", bases=bases)
+    return render(request, p, "people.html", bases=bases)
 
 
 @router.get("/search", response_class=HTMLResponse)
 def search_page(request: Request, p: MaybeUser) -> Response:
-    return _gate(request, p, Perm.search) or _render(request, p, "search.html")
+    return gate(request, p, Perm.search) or render(request, p, "search.html")
 
 
-@router.get("/users", response_class=HTMLResponse)
+@shared.get("/users", response_class=HTMLResponse)
 def users_page(request: Request, p: MaybeUser) -> Response:
-    return _gate(request, p, Perm.users) or _render(request, p, "users.html")
+    return gate(request, p, Perm.users) or render(request, p, "users.html")
 
 
-@router.get("/audit", response_class=HTMLResponse)
+@shared.get("/audit", response_class=HTMLResponse)
 def audit_page(request: Request, p: MaybeUser) -> Response:
-    return _gate(request, p, Perm.audit) or _render(request, p, "audit.html")
+    return gate(request, p, Perm.audit) or render(request, p, "audit.html")
+
+
+def mount_pages(app: FastAPI, nav: Nav, own: APIRouter) -> None:
+    """Serve the static files, the shared pages and `own` pages, with `nav` as the menu."""
+    app.state.web_nav = nav
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    app.include_router(shared)
+    app.include_router(own)
 
 
 def mount_web(app: FastAPI) -> None:
-    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
-    app.include_router(router)
+    mount_pages(app, NAV, router)
