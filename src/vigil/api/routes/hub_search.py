@@ -13,11 +13,9 @@ from vigil.api.auditing import ChainAudit
 from vigil.api.context import ApiContext
 from vigil.api.deps import Ctx, Searcher, client_address
 from vigil.api.routes.hub_views import HubEventOut, events_out
-from vigil.api.routes.people import read_upload
-from vigil.errors import InputError
+from vigil.api.routes.search import face_to_search
 from vigil.faces.calibration import confidence_text, load_calibration
 from vigil.privacy.audit import AuditLog
-from vigil.vision.image import load_image
 
 router = APIRouter(prefix="/hub", tags=["hub"])
 
@@ -59,19 +57,15 @@ def search_photo(
 ) -> HubSearchOut:
     from vigil.sync.hub_gallery import Actor, search_across_sites
 
-    reason = reason.strip()
-    if len(reason) < 3:
-        raise InputError("state a reason for the search (at least 3 characters)")
-    label, data = read_upload(photo)
-    engine = ctx.face_engine()
-    faces = engine.analyze(load_image(data, label=label))
-    if not faces or faces[0].embedding is None:
-        raise InputError(f"{label}: no face found", hint="use a photo where the face is clear")
-    cal = load_calibration(ctx.data_dir, engine.model_name, ctx.config.faces.match_threshold)
+    _, face, reason = face_to_search(ctx, photo, reason)
+    assert face.embedding is not None
+    cal = load_calibration(
+        ctx.data_dir, ctx.face_engine().model_name, ctx.config.faces.match_threshold
+    )
     who = Actor(p.username, f"api {client_address(request)}", p.role.value)
     r = search_across_sites(
         ctx.db,
-        faces[0].embedding,
+        face.embedding,
         who=who,
         reason=reason,
         audit=hub_audit_log(ctx),

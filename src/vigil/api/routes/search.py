@@ -7,18 +7,35 @@ from typing import Annotated
 import numpy as np
 from fastapi import APIRouter, File, Form, Request, UploadFile
 
+from vigil.api.context import ApiContext
 from vigil.api.deps import Ctx, Searcher, audit
 from vigil.api.routes.events import events_out
 from vigil.api.routes.people import read_upload
 from vigil.api.schemas import PersonMatchOut, QualityOut, SearchOut, SightingOut
 from vigil.errors import InputError
 from vigil.faces.calibration import confidence_text
+from vigil.faces.engine import FaceObservation
 from vigil.faces.sightings import search_unknown
 from vigil.pipeline.events import EventFilter, list_events
 from vigil.privacy.audit import Action
 from vigil.vision.image import load_image
 
 router = APIRouter(prefix="/search", tags=["search"])
+
+
+def face_to_search(
+    ctx: ApiContext, photo: UploadFile, reason: str
+) -> tuple[str, FaceObservation, str]:
+    """The uploaded photo's largest face (embedded) and the stripped reason, or a clear 422:
+    the first steps of every search by photo, here and at the hub. Returns (label, face, reason)."""
+    reason = reason.strip()
+    if len(reason) < 3:
+        raise InputError("state a reason for the search (at least 3 characters)")
+    label, data = read_upload(photo)
+    faces = ctx.face_engine().analyze(load_image(data, label=label))
+    if not faces or faces[0].embedding is None:  # largest first
+        raise InputError(f"{label}: no face found", hint="use a photo where the face is clear")
+    return label, faces[0], reason
 
 
 @router.post(
@@ -38,15 +55,7 @@ def search_photo(
     ],
     limit: Annotated[int, Form(ge=1, le=500)] = 50,
 ) -> SearchOut:
-    reason = reason.strip()
-    if len(reason) < 3:
-        raise InputError("state a reason for the search (at least 3 characters)")
-    label, data = read_upload(photo)
-    engine = ctx.face_engine()
-    faces = engine.analyze(load_image(data, label=label))
-    if not faces:
-        raise InputError(f"{label}: no face found", hint="use a photo where the face is clear")
-    face = faces[0]  # largest first
+    label, face, reason = face_to_search(ctx, photo, reason)
     assert face.embedding is not None
     q = face.quality
     quality = QualityOut(
@@ -67,9 +76,9 @@ def search_photo(
         page = list_events(ctx.db, EventFilter(person_id=m.person_id), limit=limit)
         events = events_out(ctx.db, page.events)
     probe = np.asarray(face.embedding, np.float32)
-    sightings = search_unknown(ctx.db, probe, model=engine.model_name, threshold=m.threshold)[
-        :limit
-    ]
+    sightings = search_unknown(
+        ctx.db, probe, model=ctx.face_engine().model_name, threshold=m.threshold
+    )[:limit]
     audit(
         ctx,
         request,
