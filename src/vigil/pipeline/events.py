@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -33,6 +33,7 @@ from vigil.store.models.events import (
     WatchlistMember,
 )
 from vigil.store.models.faces import Person
+from vigil.store.paging import newest_first, page
 
 SNAPSHOTS = "snapshots"  # folder under data_dir
 _STRENGTH = {WatchAction.ignore: 0, WatchAction.notify: 1, WatchAction.alert: 2}
@@ -287,18 +288,6 @@ class EventPage:
     next_cursor: str | None  # pass back as `cursor` for the next (older) page; None: last page
 
 
-def _encode_cursor(event: Event) -> str:
-    return f"{event.start.isoformat()}|{event.id}"
-
-
-def _decode_cursor(cursor: str) -> tuple[datetime, int]:
-    try:
-        start, ident = cursor.rsplit("|", 1)
-        return datetime.fromisoformat(start), int(ident)
-    except ValueError as exc:
-        raise InputError(f"not a valid events cursor: {cursor!r}") from exc
-
-
 def list_events(
     db: Database, filters: EventFilter | None = None, *, limit: int = 50, cursor: str | None = None
 ) -> EventPage:
@@ -319,15 +308,9 @@ def list_events(
         q = q.where(Event.start >= f.since)
     if f.until is not None:
         q = q.where(Event.start < f.until)
-    if cursor is not None:
-        c_start, c_id = _decode_cursor(cursor)
-        q = q.where(or_(Event.start < c_start, and_(Event.start == c_start, Event.id < c_id)))
-    q = q.order_by(Event.start.desc(), Event.id.desc()).limit(limit + 1)
     with db.session() as s:
-        rows = list(s.scalars(q))
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return EventPage(rows, _encode_cursor(rows[-1]) if more else None)
+        rows = list(s.scalars(newest_first(q, Event, limit=limit, cursor=cursor)))
+    return EventPage(*page(rows, limit))
 
 
 # --- watchlists -------------------------------------------------------------------------

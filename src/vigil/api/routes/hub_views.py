@@ -11,14 +11,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import FileResponse
 from pydantic import AwareDatetime, BaseModel
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import func, or_, select
 
 from vigil.api.deps import Ctx, Viewer, audit
 from vigil.api.hub_app import HubContext, get_hub
-from vigil.errors import InputError
 from vigil.privacy.audit import Action
 from vigil.store.models import HubCameraStatus, HubEvent, HubSite
 from vigil.store.models.hub import HubPerson
+from vigil.store.paging import newest_first, page
 from vigil.sync.edge import HUB_CONSUMER, STREAMS
 
 router = APIRouter(prefix="/hub", tags=["hub"])
@@ -181,18 +181,6 @@ def cameras(
     ]
 
 
-def _encode(e: HubEvent) -> str:
-    return f"{e.start.isoformat()}|{e.id}"
-
-
-def _decode(cursor: str) -> tuple[datetime, int]:
-    try:
-        start, ident = cursor.rsplit("|", 1)
-        return datetime.fromisoformat(start), int(ident)
-    except ValueError as exc:
-        raise InputError(f"not a valid events cursor: {cursor!r}") from exc
-
-
 def events_out(s: Any, rows: list[HubEvent]) -> list[HubEventOut]:
     uids = {e.person_uid for e in rows if e.person_uid}
     names = (
@@ -262,18 +250,10 @@ def events(
             q = q.where(HubEvent.start >= since)
         if until is not None:
             q = q.where(HubEvent.start < until)
-        if cursor is not None:
-            c_start, c_id = _decode(cursor)
-            q = q.where(
-                or_(HubEvent.start < c_start, and_(HubEvent.start == c_start, HubEvent.id < c_id))
-            )
-        q = q.order_by(HubEvent.start.desc(), HubEvent.id.desc()).limit(limit + 1)
-        rows = list(s.scalars(q))
-        more = len(rows) > limit
-        rows = rows[:limit]
-        out = HubEventPageOut(
-            events=events_out(s, rows), next_cursor=_encode(rows[-1]) if more else None
+        rows, next_cursor = page(
+            list(s.scalars(newest_first(q, HubEvent, limit=limit, cursor=cursor))), limit
         )
+        out = HubEventPageOut(events=events_out(s, rows), next_cursor=next_cursor)
     if person_uid is not None:
         audit(
             ctx,
