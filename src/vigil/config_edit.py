@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 import re
-import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +30,7 @@ from vigil.config import (
     config_errors,
 )
 from vigil.errors import ConfigError, InputError, NotFoundError
+from vigil.files import write_atomic
 
 _write_lock = threading.Lock()  # one read-check-write at a time in this process
 _ZONE_DEFAULTS = {
@@ -164,25 +163,6 @@ def edit_layout_text(text: str, camera: str, layout: CameraLayout) -> str:
     return out.getvalue()
 
 
-def _write_atomic(path: Path, data: bytes, mode: int) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fchmod(f.fileno(), mode)  # vigil.yaml may hold secrets: keep its permissions
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)  # the rename itself survives a power loss
-    finally:
-        os.close(dir_fd)
-
-
 def backup_path(path: Path) -> Path:
     return path.with_name(path.name + ".bak")
 
@@ -209,8 +189,8 @@ def save_layout(path: Path, camera: str, layout: CameraLayout, etag: str) -> Sav
         config = VigilConfig.model_validate(yaml.safe_load(text) or {})
         data = text.encode("utf-8")
         try:
-            _write_atomic(backup_path(path), before, mode)
-            _write_atomic(path, data, mode)
+            write_atomic(backup_path(path), before, mode)
+            write_atomic(path, data, mode)
         except OSError as exc:
             raise ConfigError(f"cannot write {path}: {exc.strerror}") from exc
     written = next(c for c in config.cameras if c.name == camera)
@@ -220,4 +200,4 @@ def save_layout(path: Path, camera: str, layout: CameraLayout, etag: str) -> Sav
 def restore(path: Path, previous: bytes) -> None:
     """Put back the version a save replaced (when what followed the save failed)."""
     with _write_lock:
-        _write_atomic(path, previous, path.stat().st_mode & 0o7777)
+        write_atomic(path, previous, path.stat().st_mode & 0o7777)

@@ -10,13 +10,13 @@ one made with `vigil users create-admin`).
 
 from __future__ import annotations
 
-import os
 import secrets
 import threading
 from pathlib import Path
 
 from vigil.api import accounts
 from vigil.api.security import one_time_password, sha256_hex
+from vigil.files import write_atomic
 from vigil.store.db import Database
 
 FILE_NAME = "setup-code"
@@ -37,12 +37,7 @@ class SetupCode:
         code = one_time_password()
         self._hash = sha256_hex(code)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f".{FILE_NAME}.part")
-        tmp.unlink(missing_ok=True)  # O_EXCL below: never reuse a file with wider rights
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(code + "\n")
-        os.replace(tmp, self.path)
+        write_atomic(self.path, (code + "\n").encode(), 0o600)
         return code
 
     def offer(self, db: Database) -> str | None:

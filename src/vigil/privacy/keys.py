@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from vigil.errors import InputError, VigilError
+from vigil.files import write_atomic
 
 PRIVATE_NAME = "audit-ed25519.pem"
 PUBLIC_NAME = "audit-ed25519.pub"
@@ -131,18 +132,6 @@ def _write_exclusive(path: Path, data: bytes, mode: int) -> bool:
     finally:
         tmp.unlink()
     return True
-
-
-def _write_replace(path: Path, data: bytes, mode: int) -> None:
-    """Replace `path` atomically by a file that has `mode` from its creation."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.new")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    try:
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
 
 
 def configure(data_dir: Path, passphrase_file: Path | None) -> None:
@@ -336,7 +325,7 @@ def encrypt(data_dir: Path, new_secret: bytes, *, current_secret: bytes | None =
         if is_encrypted(data_dir):
             current_secret = current_secret or passphrase(data_dir)
         key = _load_private(private, current_secret)
-        _write_replace(private, _pem(key.private, new_secret), 0o600)
+        write_atomic(private, _pem(key.private, new_secret), 0o600)
     return key
 
 
@@ -370,7 +359,7 @@ def rotate(data_dir: Path, *, now: datetime | None = None) -> tuple[VerifyKey, S
         )
         doc["current_since"] = now.isoformat()
         # The retired public key is saved before the private key it belongs to is destroyed.
-        _write_replace(path, (json.dumps(doc, indent=2) + "\n").encode(), 0o644)
-        _write_replace(folder / PRIVATE_NAME, _pem(new, secret), 0o600)
-        _write_replace(folder / PUBLIC_NAME, public_pem(new.public_key()).encode(), 0o644)
+        write_atomic(path, (json.dumps(doc, indent=2) + "\n").encode(), 0o644)
+        write_atomic(folder / PRIVATE_NAME, _pem(new, secret), 0o600)
+        write_atomic(folder / PUBLIC_NAME, public_pem(new.public_key()).encode(), 0o644)
     return VerifyKey(old.public), SiteKey(new.public_key(), new)
