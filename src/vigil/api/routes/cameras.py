@@ -241,12 +241,13 @@ def segment_file(name: str, segment_id: Id, p: Viewer, ctx: Ctx, request: Reques
             f"people on {name} are pixelated for the {p.role.value} role: play "
             f"segments/{segment_id}/protected.mp4, or reveal them with a reason (POST unmask)",
         )
-    path = segment_path(ctx, name, segment_id)
+    _, path = recorded_segment(ctx, name, segment_id)
     audit_view(ctx, request, p, Action.view_recording, name)
     return FileResponse(path, media_type="video/mp4", headers={"Cache-Control": "private"})
 
 
-def segment_path(ctx: ApiContext, name: str, segment_id: int) -> Path:
+def recorded_segment(ctx: ApiContext, name: str, segment_id: int) -> tuple[Segment, Path]:
+    """A segment of camera `name` and its file, or 404 (unknown, another camera's, file gone)."""
     with ctx.db.session() as s:
         seg = s.get(Segment, segment_id)
     if seg is None or seg.camera != name:
@@ -255,7 +256,7 @@ def segment_path(ctx: ApiContext, name: str, segment_id: int) -> Path:
     path = (root / seg.path).resolve()
     if not path.is_relative_to(root) or not path.is_file():
         raise HTTPException(404, f"the file of segment {segment_id} is gone (retention?)")
-    return path
+    return seg, path
 
 
 @router.get(
@@ -288,7 +289,7 @@ def protected_segment_file(
     ] = 0,
 ) -> Response:
     cam = find_camera(ctx, name)
-    src, seg = segment_path(ctx, name, segment_id), segment_row(ctx, segment_id)
+    seg, src = recorded_segment(ctx, name, segment_id)
 
     def render(
         src: Path, dst: Path, start_s: float = 0.0, cancel: threading.Event | None = None
@@ -314,7 +315,7 @@ def protected_segment_file(
     )  # fmt: skip
     if seg.complete and (nxt := next_segment(ctx, seg)) is not None:
         with contextlib.suppress(HTTPException):  # its file gone: nothing to make
-            cache.ahead(name, nxt.id, segment_path(ctx, name, nxt.id), render)
+            cache.ahead(name, nxt.id, recorded_segment(ctx, name, nxt.id)[1], render)
     audit_view(ctx, request, p, Action.view_recording, name)
     if rendition.ready:
         return FileResponse(
@@ -328,14 +329,6 @@ def protected_segment_file(
         media_type="video/mp4",
         headers={"Cache-Control": "no-store", "X-Rendition": "in-progress"},
     )
-
-
-def segment_row(ctx: ApiContext, segment_id: int) -> Segment:
-    with ctx.db.session() as s:
-        seg = s.get(Segment, segment_id)
-    if seg is None:
-        raise HTTPException(404, f"no segment {segment_id}")
-    return seg
 
 
 @router.get(
