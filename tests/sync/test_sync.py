@@ -144,6 +144,15 @@ async def _publish_all(pubs: dict[str, EdgePublisher]) -> None:
         await p.publish_pending()
 
 
+async def _acked(pubs: dict[str, EdgePublisher], timeout: float = 10) -> None:
+    t0 = time.monotonic()
+    for p in pubs.values():
+        while (await p.backlog()).link["EVENTS"]:
+            if time.monotonic() - t0 > timeout:
+                raise AssertionError(f"hub acks not seen within {timeout} s")
+            await asyncio.sleep(0.05)
+
+
 def test_two_sites_outage_and_crash(net: Net) -> None:
     """Events from two sites reach the hub exactly once and in order per camera: first with
     the links up; then with the hub's server stopped (links cut) while the sites keep
@@ -165,6 +174,7 @@ def test_two_sites_outage_and_crash(net: Net) -> None:
             await pubs["north"].publish_status("gate", "online")
             figures["up_s"] = await await_for(lambda: net.hub_count() == 400, 15)
             net.check_hub()
+            await _acked(pubs)  # the hub stores before it acks: let the last acks land
 
             # 2. hub down: sites keep storing and publishing locally; backlog is visible
             net.hub.stop()

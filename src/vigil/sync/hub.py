@@ -337,7 +337,8 @@ class HubConsumer:
             # its 30 s timeout; unacked messages are simply redelivered to the next run
             with contextlib.suppress(Exception):
                 await nc.flush(timeout=1)  # the last acks
-            await nc.close()
+            with contextlib.suppress(Exception):  # a cut link can't be closed politely
+                await nc.close()
 
     def stop(self) -> None:
         self._stop.set()
