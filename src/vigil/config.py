@@ -427,13 +427,15 @@ class SyncConfig(Section):
     )
     events_max_mb: Annotated[float, Field(gt=0)] = Field(
         512,
-        description="Local buffer for events and camera status. When full, publishing pauses "
-        "and events wait in the database (never dropped; the backlog grows).",
+        description="Local buffer for events and camera status the hub has not stored yet "
+        "(each leaves it when the hub acks it). When full, publishing pauses and events wait "
+        "in the database (never dropped; the backlog grows).",
     )
     thumbnails_max_mb: Annotated[float, Field(gt=0)] = Field(
         256,
-        description="Local buffer for event thumbnails. When full, the oldest thumbnails are "
-        "dropped first, before any event.",
+        description="Local buffer for event thumbnails the hub has not taken yet. When full, "
+        "the oldest thumbnails are dropped first, before any event; none is kept past "
+        "privacy.snapshot_retention_days.",
     )
     audit_max_mb: Annotated[float, Field(gt=0)] | None = Field(
         None,

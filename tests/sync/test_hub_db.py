@@ -126,3 +126,60 @@ def test_cli_sync_status_without_server(tmp_path: Path, capsys) -> None:  # type
     code = run(["--config", str(cfg), "--data-dir", str(tmp_path), "sync", "status"])
     assert code != 0
     assert "not reachable" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(find_binary() is None, reason="nats-server binary missing")
+def test_buffer_holds_only_what_the_hub_has_not_acked(tmp_path: Path) -> None:
+    """The site's streams are work queues: what the hub acks leaves the site's disk, so a
+    full buffer empties again; a stream made by an older Vigil (every message kept, limits
+    retention) is remade at connect with only the messages the hub had not acked, in order."""
+    import nats
+    from nats.js.api import AckPolicy, ConsumerConfig, RetentionPolicy, StreamConfig
+
+    from vigil.sync.edge import HUB_CONSUMER, subjects
+
+    srv = NatsServer(ServerSpec("s1", tmp_path / "js", free_port(), free_port(), "s1"), tmp_path)
+    srv.start()
+    db = Database(f"sqlite:///{tmp_path / 'vigil.db'}")
+
+    async def take(js, stream: str, n: int) -> list[bytes]:  # type: ignore[no-untyped-def]
+        await js.add_consumer(
+            stream, ConsumerConfig(durable_name=HUB_CONSUMER, ack_policy=AckPolicy.EXPLICIT)
+        )
+        sub = await js.pull_subscribe_bind(HUB_CONSUMER, stream)
+        msgs = await sub.fetch(n, timeout=2)
+        for m in msgs:
+            await m.ack_sync()
+        return [m.data for m in msgs]
+
+    async def scenario() -> None:
+        # an older site: AUDIT with limits retention, 10 records, the hub acked the first 4
+        nc = await nats.connect(srv.url)
+        js = nc.jetstream()
+        await js.add_stream(StreamConfig(name="AUDIT", subjects=subjects("s1")["AUDIT"]))
+        for i in range(10):
+            await js.publish("vigil.s1.audit", f"r{i}".encode(), headers={"Nats-Msg-Id": f"a{i}"})
+        assert await take(js, "AUDIT", 4) == [f"r{i}".encode() for i in range(4)]
+        await nc.close()
+
+        pub = EdgePublisher(db, "s1", srv.url, data_dir=tmp_path)
+        await pub.connect()
+        try:
+            info = await pub.js.stream_info("AUDIT")
+            assert info.config.retention == RetentionPolicy.WORK_QUEUE
+            assert info.state.messages == 6
+            assert await take(pub.js, "AUDIT", 10) == [f"r{i}".encode() for i in range(4, 10)]
+            # acked by the hub: gone from the site
+            for _ in range(50):
+                if not (await pub.backlog()).link["AUDIT"]:
+                    break
+                await asyncio.sleep(0.05)
+            assert (await pub.backlog()).link["AUDIT"] == 0
+        finally:
+            await pub.close()
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        srv.stop()
+        db.close()

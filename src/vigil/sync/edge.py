@@ -8,6 +8,10 @@ Three local streams, each with its own buffer and policy when full:
 | AUDIT    | vigil.<site>.audit                               | new messages refused        |
 | THUMBS   | vigil.<site>.thumbs.<camera>                     | oldest thumbnails dropped   |
 
+The streams are work queues: a message leaves the site's disk once the hub acks it, so the
+buffer holds only what the hub has not stored, and a thumbnail (a face, often) is also dropped
+at the site's snapshot retention even if the hub never took it.
+
 Events and audit records are read from the database after a cursor (`sync_cursors`) that moves
 only past rows the stream acked, so a refused publish (buffer full, server down, the publisher
 killed) leaves them waiting in the database: never dropped, visible in `backlog()`. Events go
@@ -29,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import nats
-from nats.js.api import DiscardPolicy, StreamConfig
+from nats.js.api import DiscardPolicy, RetentionPolicy, StreamConfig
 from nats.js.errors import NotFoundError as JsNotFound
 from sqlalchemy import delete, func, select
 
@@ -59,27 +63,33 @@ class BufferLimits:
     events_bytes: int = 512 * MB
     thumbnails_bytes: int = 256 * MB
     audit_bytes: int = -1  # no limit
+    thumbnails_max_age_s: float = 0  # 0: kept until the hub takes them
 
 
 def stream_configs(site: str, limits: BufferLimits) -> list[StreamConfig]:
     subj = subjects(site)
+    queue = RetentionPolicy.WORK_QUEUE
     return [
         StreamConfig(
             name="EVENTS",
             subjects=subj["EVENTS"],
+            retention=queue,
             max_bytes=limits.events_bytes,
             discard=DiscardPolicy.NEW,
         ),
         StreamConfig(
             name="AUDIT",
             subjects=subj["AUDIT"],
+            retention=queue,
             max_bytes=limits.audit_bytes,
             discard=DiscardPolicy.NEW,
         ),
         StreamConfig(
             name="THUMBS",
             subjects=subj["THUMBS"],
+            retention=queue,
             max_bytes=limits.thumbnails_bytes,
+            max_age=limits.thumbnails_max_age_s or None,
             discard=DiscardPolicy.OLD,
         ),
     ]
@@ -152,11 +162,19 @@ def _set_cursor(db: Database, name: str, position: int) -> None:
             row.position, row.updated_at = position, datetime.now(UTC)
 
 
+async def waiting(js: Any) -> dict[str, int]:
+    """Messages in each of a site's streams: the ones the hub has not acked (work queues)."""
+    found: dict[str, int] = {}
+    for name in STREAMS:
+        with contextlib.suppress(JsNotFound):  # not made yet: holds nothing
+            found[name] = (await js.stream_info(name)).state.messages
+    return found
+
+
 @dataclass
 class Backlog:
     """What has not reached the hub yet. `unpublished_*`: rows still only in the database;
-    `link`: messages in the local streams the hub has not acked (None: the hub never
-    attached a consumer to that stream, so all of its messages wait)."""
+    `link`: messages in the local streams the hub has not acked."""
 
     unpublished_events: int
     unpublished_audit: int
@@ -199,10 +217,32 @@ class EdgePublisher:
         self.js = self.nc.jetstream()
         for cfg in stream_configs(self.site, self.limits):
             try:
-                await self.js.stream_info(cfg.name)
-                await self.js.update_stream(cfg)
+                info = await self.js.stream_info(cfg.name)
             except JsNotFound:
                 await self.js.add_stream(cfg)
+                continue
+            if info.config.retention != cfg.retention:
+                await self._remake_stream(cfg)
+            else:
+                await self.js.update_stream(cfg)
+
+    async def _remake_stream(self, cfg: StreamConfig) -> None:
+        """A stream made by an older Vigil kept every message, acked or not (limits
+        retention), which NATS can't change in place: keep the messages the hub has not
+        acked, make the stream again, put them back in order."""
+        try:
+            first = (await self.js.consumer_info(cfg.name, HUB_CONSUMER)).ack_floor.stream_seq
+        except JsNotFound:
+            first = 0
+        last = (await self.js.stream_info(cfg.name)).state.last_seq
+        kept = []
+        for seq in range(first + 1, last + 1):
+            with contextlib.suppress(JsNotFound):  # dropped (old thumbnails)
+                kept.append(await self.js.get_msg(cfg.name, seq))
+        await self.js.delete_stream(cfg.name)
+        await self.js.add_stream(cfg)
+        for m in kept:
+            await self.js.publish(m.subject, m.data, headers=m.headers)
 
     async def close(self) -> None:
         if self.nc is not None:
@@ -376,11 +416,4 @@ class EdgePublisher:
             au = s.scalar(
                 select(func.count()).select_from(AuditRecord).where(AuditRecord.seq > au_after)
             )
-        link: dict[str, int] = {}
-        for name in STREAMS:
-            try:
-                info = await self.js.consumer_info(name, HUB_CONSUMER)
-                link[name] = info.num_pending + info.num_ack_pending
-            except JsNotFound:
-                link[name] = (await self.js.stream_info(name)).state.messages
-        return Backlog(int(ev or 0), int(au or 0), link)
+        return Backlog(int(ev or 0), int(au or 0), await waiting(self.js))

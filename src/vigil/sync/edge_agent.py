@@ -61,6 +61,7 @@ def buffer_limits(config: VigilConfig) -> BufferLimits:
         events_bytes=int(sync.events_max_mb * MB),
         thumbnails_bytes=int(sync.thumbnails_max_mb * MB),
         audit_bytes=-1 if sync.audit_max_mb is None else int(sync.audit_max_mb * MB),
+        thumbnails_max_age_s=config.privacy.snapshot_retention_days * 86400,
     )
 
 

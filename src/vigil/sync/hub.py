@@ -12,6 +12,11 @@ site itself can see its backlog (the consumer's pending count).
 Exactly-once effect: delivery is at least once (a crash between commit and ack, an edge killed
 before its consumer state was flushed, both redeliver); every insert is keyed by what the site
 made unique (event uid, (site, audit seq)), so a redelivered message changes nothing.
+
+In order per camera after a hub crash: the messages a killed hub had pulled but not acked
+would come back only after `ack_wait` (30 s), behind newer ones. So when the hub (re)binds a
+consumer that still has messages out, it resets it (`$JS.API.CONSUMER.RESET`, nats-server
+2.14+): delivery starts again at once from the first unacked message.
 """
 
 from __future__ import annotations
@@ -358,11 +363,13 @@ class HubConsumer:
                             max_ack_pending=self.batch * 4,
                         ),
                     )
+                    await _redeliver_orphans(js, stream, self.durable)
                     sub = await js.pull_subscribe_bind(self.durable, stream)
                 msgs = await sub.fetch(self.batch, timeout=0.5)
             except (NatsTimeout, TimeoutError):
                 continue
-            except Exception:  # site unreachable (link down, site's server away): retry
+            except Exception:  # site unreachable, its server away or its stream remade: rebind
+                sub = None
                 await self._sleep(0.2)
                 continue
             batch = [(m.subject, m.data, dict(m.headers or {})) for m in msgs]
@@ -383,3 +390,12 @@ class HubConsumer:
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stop.wait(), seconds)
+
+
+async def _redeliver_orphans(js: Any, stream: str, durable: str) -> None:
+    """Messages out to nobody (this hub is the consumer's only reader and is not reading
+    yet): a killed run's. Reset, so they come again now and in order."""
+    info = await js.consumer_info(stream, durable)
+    if info.num_ack_pending:
+        with contextlib.suppress(Exception):  # an older nats-server: they come after ack_wait
+            await js.reset_consumer(stream, durable)

@@ -4,7 +4,6 @@ across sites (keyset-paged like a site's events), event thumbnails."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -19,7 +18,7 @@ from vigil.privacy.audit import Action
 from vigil.store.models import HubCameraStatus, HubEvent, HubSite
 from vigil.store.models.hub import HubPerson
 from vigil.store.paging import newest_first, page
-from vigil.sync.edge import HUB_CONSUMER, STREAMS
+from vigil.sync.edge import waiting
 
 router = APIRouter(prefix="/hub", tags=["hub"])
 Hub = Annotated[HubContext, Depends(get_hub)]
@@ -72,13 +71,7 @@ async def _site_backlog(hub: HubContext, site: str) -> int | None:
         return None
     nc = await hub.connect(site)
     try:
-        js = nc.jetstream(domain=site, timeout=BACKLOG_TIMEOUT_S)
-        total = 0
-        for stream in STREAMS:
-            with contextlib.suppress(Exception):  # a stream not made yet holds nothing
-                info = await js.consumer_info(stream, HUB_CONSUMER)
-                total += info.num_pending + info.num_ack_pending
-        return total
+        return sum((await waiting(nc.jetstream(domain=site, timeout=BACKLOG_TIMEOUT_S))).values())
     finally:
         await nc.close()
 
