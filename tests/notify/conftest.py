@@ -35,10 +35,14 @@ def add_person(db: Database, name: str) -> int:
         return p.id
 
 
-def make_config(*, mqtt_port: int | None = None, webhooks: list[dict] | None = None) -> VigilConfig:
+def make_config(
+    *, mqtt_port: int | None = None, webhooks: list[dict] | None = None, recognise: bool = True
+) -> VigilConfig:
+    """Two cameras, gate and hall; `recognise=False` switches face recognition off site-wide."""
     return VigilConfig.model_validate(
         {
             "site": {"name": "Test Site"},
+            "privacy": {"face_recognition_enabled": recognise},
             "cameras": [{"name": "gate", "url": "a.mp4"}, {"name": "hall", "url": "b.mp4"}],
             "notify": {
                 "mqtt": {

@@ -80,6 +80,7 @@ def test_create_is_idempotent_and_writes_outbox_and_snapshot(db: Database, data_
     rows = _deliveries(db)
     assert [(r.channel, r.target) for r in rows] == [
         (Channel.mqtt, "vigil/Test_Site/events/gate/person"),
+        (Channel.mqtt, "vigil/Test_Site/cameras/gate/person"),  # any person kind: HA's sensor
         (Channel.webhook, HOOK["url"]),
     ]
     stored = get_event(db, e.uid)
@@ -169,7 +170,7 @@ def test_watchlists_and_actions(db: Database) -> None:
     )
     assert ignored.details == {"watchlists": ["staff"], "action": "ignore"}
     assert alerted.details["action"] == "alert"
-    assert [d.event_uid for d in _deliveries(db)] == [alerted.uid]  # ignore: stored, not sent
+    assert {d.event_uid for d in _deliveries(db)} == {alerted.uid}  # ignore: stored, not sent
 
     update_watchlist(db, "staff", action="notify", new_name="employees")
     assert [w.name for w in list_watchlists(db)] == ["banned", "employees"]
@@ -219,4 +220,7 @@ def test_analyzer_drafts_are_stored(db: Database, data_dir: Path) -> None:
     assert e.box_path == [[0, 10, 20, 30, 40], [0.5, 12, 20, 30, 40]]
     assert e.details == {"track": 7, "face_quality": 55.0} and e.person_id is None
     assert (data_dir / str(e.snapshot)).is_file()
-    assert [d.target for d in _deliveries(db)] == ["vigil/s/events/gate/face"]
+    assert [d.target for d in _deliveries(db)] == [
+        "vigil/s/events/gate/face",
+        "vigil/s/cameras/gate/person",
+    ]

@@ -83,16 +83,15 @@ def test_events_status_and_discovery(
         assert c["device_class"] == "motion" and c["unique_id"] == "vigil_Test_Site_gate_motion"
         assert c["availability_topic"] == "vigil/Test_Site/status"
         person_cfg = by_topic["homeassistant/binary_sensor/vigil_Test_Site/hall_person/config"]
-        assert person_cfg.json()["state_topic"] == "vigil/Test_Site/events/hall/person"
+        assert person_cfg.json()["state_topic"] == "vigil/Test_Site/cameras/hall/person"
         last = by_topic["homeassistant/sensor/vigil_Test_Site/hall_last_person/config"].json()
         assert last["state_topic"] == "vigil/Test_Site/events/hall/known_person"
-        assert last["value_template"] == "{{ value_json.person.name }}"
 
         with db.session() as s:
             rows = list(s.scalars(select(Delivery)))
             assert all(r.delivered_at is not None and r.attempts == 1 for r in rows)
             log = list(s.scalars(select(DeliveryAttempt)))
-            assert len(log) == 2 and all(a.ok for a in log)
+            assert len(log) == 3 and all(a.ok for a in log)  # motion; known_person twice
     finally:
         d.stop()
     # A clean stop says so on the site status topic (retained).
@@ -116,7 +115,7 @@ def test_broker_down_and_back_loses_nothing(
             e = create_event(
                 db,
                 camera=["gate", "hall"][i % 2],
-                kind="person",
+                kind="motion",
                 start=T0 + timedelta(seconds=len(uids)),
                 routing=routing,
                 wake=dispatcher.wake if dispatcher else None,

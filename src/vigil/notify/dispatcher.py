@@ -112,7 +112,7 @@ class _MqttWorker(_Worker):
                 if self.too_old(delivery, now):
                     delivery.gave_up_at = now
                     continue
-                body = encode(event_payload(event, person, self.d.site))
+                body = self.d.body(delivery, event, person)
                 info = self.link.publish(delivery.target, body)
                 delivery.attempts += 1
                 delivery.next_attempt_at = now + timedelta(seconds=MQTT_ACK_TIMEOUT_S)
@@ -179,7 +179,7 @@ class _WebhookWorker(_Worker):
             if self.too_old(delivery, now):
                 self._give_up(delivery.id)
                 continue
-            body = encode(event_payload(event, person, self.d.site))
+            body = self.d.body(delivery, event, person)
             r = webhook.post(
                 self.client,
                 self.hook.url,
@@ -247,12 +247,19 @@ class Dispatcher:
         self.retry_max_s = max(n.retry_max_s, n.retry_min_s)
         self.give_up_after = timedelta(hours=n.give_up_after_h)
         self.stopping = threading.Event()
+        # Names and ids go out only for cameras that recognise faces now (privacy switches).
+        self.recognising = frozenset(c.name for c in cfg.cameras if cfg.recognises(c))
         self.mqtt: MqttLink | None = None
         self.workers: list[_Worker] = []
         if n.mqtt.enabled:
             cameras = [c.name for c in cfg.cameras if c.enabled]
             self.mqtt = MqttLink(
-                n.mqtt, self.site, cameras, on_change=self.wake, reconnect_max_s=self.retry_max_s
+                n.mqtt,
+                self.site,
+                cameras,
+                recognising=self.recognising,
+                on_change=self.wake,
+                reconnect_max_s=self.retry_max_s,
             )
             self.workers.append(_MqttWorker(self, self.mqtt))
         self.workers += [_WebhookWorker(self, h, i) for i, h in enumerate(n.webhooks)]
@@ -279,6 +286,13 @@ class Dispatcher:
                 w.close()
         if self.mqtt is not None:
             self.mqtt.stop()
+
+    def body(self, delivery: Delivery, event: Event, person_name: str | None) -> bytes:
+        """What one outbox row sends: the event as stored now, with the row's state."""
+        identify = event.camera in self.recognising
+        return encode(
+            event_payload(event, person_name, self.site, delivery.state, identify=identify)
+        )
 
     def set_camera_status(self, camera: str, state: str, **extra: object) -> None:
         """Retained `{"state": ..., ...}` on the camera's status topic (no-op without MQTT)."""

@@ -11,30 +11,41 @@ import contextlib
 import json
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from vigil.config import MqttConfig
-from vigil.notify.topics import camera_status_topic, event_topic, segment, site_status_topic
+from vigil.notify.topics import (
+    camera_status_topic,
+    event_topic,
+    person_topic,
+    segment,
+    site_status_topic,
+)
 
 log = logging.getLogger(__name__)
 
 
+# The recognised name, or HA's "unknown" when the event carries none (person erased).
+LAST_PERSON_TEMPLATE = "{{ value_json.person.name if value_json.person else None }}"
+
+
 def discovery_messages(
-    cfg: MqttConfig, site: str, cameras: list[str]
-) -> list[tuple[str, dict[str, Any]]]:
-    """Home Assistant discovery configs (topic, payload): motion and person binary sensors and
-    a last-known-person sensor per camera, all fed by the event topics."""
+    cfg: MqttConfig, site: str, cameras: list[str], recognising: Collection[str] = ()
+) -> list[tuple[str, dict[str, Any] | None]]:
+    """Home Assistant discovery configs (topic, payload): per camera a motion sensor, a person
+    sensor on for any person-kind event, and, where the camera recognises faces, a
+    last-known-person sensor. A None payload removes the sensor (recognition off)."""
     node = f"vigil_{segment(site)}"
     availability = {
         "availability_topic": site_status_topic(cfg.topic_prefix, site),
         "payload_available": "online",
         "payload_not_available": "offline",
     }
-    out: list[tuple[str, dict[str, Any]]] = []
+    out: list[tuple[str, dict[str, Any] | None]] = []
     for cam in cameras:
         device = {
             "identifiers": [f"{node}_{segment(cam)}"],
@@ -43,14 +54,18 @@ def discovery_messages(
             "model": "camera",
         }
         base = f"{node}_{segment(cam)}"
-        for kind, device_class in (("motion", "motion"), ("person", "occupancy")):
+        binary = (
+            ("motion", "motion", event_topic(cfg.topic_prefix, site, cam, "motion")),
+            ("person", "occupancy", person_topic(cfg.topic_prefix, site, cam)),
+        )
+        for kind, device_class, state_topic in binary:
             out.append(
                 (
                     f"{cfg.ha_prefix}/binary_sensor/{node}/{segment(cam)}_{kind}/config",
                     {
                         "name": kind.capitalize(),
                         "unique_id": f"{base}_{kind}",
-                        "state_topic": event_topic(cfg.topic_prefix, site, cam, kind),
+                        "state_topic": state_topic,
                         "value_template": "ON",  # any event on the topic means "seen now"
                         "payload_on": "ON",
                         "off_delay": 30,
@@ -61,21 +76,19 @@ def discovery_messages(
                 )
             )
         known = event_topic(cfg.topic_prefix, site, cam, "known_person")
-        out.append(
-            (
-                f"{cfg.ha_prefix}/sensor/{node}/{segment(cam)}_last_person/config",
-                {
-                    "name": "Last known person",
-                    "unique_id": f"{base}_last_person",
-                    "state_topic": known,
-                    "value_template": "{{ value_json.person.name }}",
-                    "json_attributes_topic": known,
-                    "icon": "mdi:account",
-                    "device": device,
-                    **availability,
-                },
-            )
-        )
+        last = None
+        if cam in recognising:
+            last = {
+                "name": "Last known person",
+                "unique_id": f"{base}_last_person",
+                "state_topic": known,
+                "value_template": LAST_PERSON_TEMPLATE,
+                "json_attributes_topic": known,
+                "icon": "mdi:account",
+                "device": device,
+                **availability,
+            }
+        out.append((f"{cfg.ha_prefix}/sensor/{node}/{segment(cam)}_last_person/config", last))
     return out
 
 
@@ -88,12 +101,14 @@ class MqttLink:
         site: str,
         cameras: list[str],
         *,
+        recognising: Collection[str] = (),
         on_change: Callable[[], None] = lambda: None,
         reconnect_max_s: float = 30.0,
     ) -> None:
         self.cfg = cfg
         self.site = site
         self.cameras = cameras
+        self.recognising = frozenset(recognising)
         self._on_change = on_change
         self._lock = threading.Lock()
         self._camera_status: dict[str, dict[str, Any]] = {}
@@ -158,8 +173,10 @@ class MqttLink:
         log.info("MQTT connected to %s:%s", self.cfg.host, self.cfg.port)
         self.publish(site_status_topic(self.cfg.topic_prefix, self.site), "online", retain=True)
         if self.cfg.ha_discovery:
-            for topic, payload in discovery_messages(self.cfg, self.site, self.cameras):
-                self.publish(topic, json.dumps(payload, sort_keys=True), retain=True)
+            found = discovery_messages(self.cfg, self.site, self.cameras, self.recognising)
+            for topic, payload in found:
+                body = b"" if payload is None else json.dumps(payload, sort_keys=True)
+                self.publish(topic, body, retain=True)
         with self._lock:
             statuses = list(self._camera_status.items())
         for camera, status in statuses:

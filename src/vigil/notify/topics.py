@@ -12,8 +12,25 @@ def segment(name: str) -> str:
     return _UNSAFE.sub("_", name).strip("_") or "_"
 
 
+PERSON_KINDS = frozenset({"person", "face", "known_person"})
+
+
 def event_topic(prefix: str, site: str, camera: str, kind: str) -> str:
     return f"{prefix}/{segment(site)}/events/{segment(camera)}/{kind}"
+
+
+def person_topic(prefix: str, site: str, camera: str) -> str:
+    """Every person-kind event of a camera, whatever its kind: one topic a Home Assistant
+    person sensor can follow (an MQTT entity has a single state topic)."""
+    return f"{prefix}/{segment(site)}/cameras/{segment(camera)}/person"
+
+
+def event_topics(prefix: str, site: str, camera: str, kind: str) -> list[str]:
+    """Where an event goes: its kind's topic, and the camera's person topic for people."""
+    topics = [event_topic(prefix, site, camera, kind)]
+    if kind in PERSON_KINDS:
+        topics.append(person_topic(prefix, site, camera))
+    return topics
 
 
 def camera_status_topic(prefix: str, site: str, camera: str) -> str:

@@ -1,7 +1,9 @@
 """The event store: create events (with their outbox rows), list them, and manage watchlists.
 
 `create_event` writes the event and one outbox row per notification target in one
-transaction; `vigil.notify.dispatcher.Dispatcher` delivers those rows until they succeed.
+transaction; `update_event` completes an announced event and, in the same transaction, queues
+an `ended` row for each target its start went to. `vigil.notify.dispatcher.Dispatcher`
+delivers those rows until they succeed.
 """
 
 from __future__ import annotations
@@ -21,13 +23,14 @@ from sqlalchemy.orm import Session
 
 from vigil.config import VigilConfig
 from vigil.errors import InputError, NotFoundError
-from vigil.notify.topics import event_topic
+from vigil.notify.topics import event_topics
 from vigil.store.db import Database
 from vigil.store.models.events import (
     Channel,
     Delivery,
     Event,
     EventKind,
+    EventState,
     WatchAction,
     Watchlist,
     WatchlistMember,
@@ -68,7 +71,8 @@ class Routing:
     def targets(self, camera: str, kind: str) -> list[tuple[Channel, str]]:
         out: list[tuple[Channel, str]] = []
         if self.mqtt_prefix is not None:
-            out.append((Channel.mqtt, event_topic(self.mqtt_prefix, self.site, camera, kind)))
+            topics = event_topics(self.mqtt_prefix, self.site, camera, kind)
+            out += [(Channel.mqtt, t) for t in topics]
         out += [
             (Channel.webhook, url) for url, kinds in self.webhooks if not kinds or kind in kinds
         ]
@@ -201,9 +205,11 @@ def update_event(
     score: float | None = None,
     confidence: float | None = None,
     details: dict[str, Any] | None = None,
+    wake: Callable[[], None] | None = None,
 ) -> Event:
     """Complete an event announced earlier: its end, final snapshot, path and best match.
-    Notifications went out when it was announced; completing it sends none."""
+    Every target its announcement went to gets an `ended` notification (one still waiting
+    is not doubled: it is built when sent, so it carries this completion too)."""
     with db.session() as s:
         event = s.scalar(select(Event).where(Event.uid == uid))
         if event is None:
@@ -218,7 +224,29 @@ def update_event(
         if score is not None and (event.score is None or score >= event.score):
             event.person_id, event.score, event.confidence = person_id, score, confidence
         event.details = {**event.details, **(details or {})}
+        queued = _queue_ended(s, uid)
+    if queued and wake is not None:
+        wake()
     return event
+
+
+def _queue_ended(s: Session, uid: str) -> int:
+    rows = list(s.scalars(select(Delivery).where(Delivery.event_uid == uid).order_by(Delivery.id)))
+    waiting = {
+        (r.channel, r.target)
+        for r in rows
+        if r.state is EventState.ended and r.delivered_at is None and r.gave_up_at is None
+    }
+    # A start given up on went to a target since removed (or dead for days): no end either.
+    targets = dict.fromkeys(
+        (r.channel, r.target)
+        for r in rows
+        if r.state is EventState.started and r.gave_up_at is None
+    )
+    todo = [t for t in targets if t not in waiting]
+    for channel, target in todo:
+        s.add(Delivery(event_uid=uid, channel=channel, target=target, state=EventState.ended))
+    return len(todo)
 
 
 def store_draft(
@@ -246,6 +274,7 @@ def store_draft(
             score=draft.score,
             confidence=draft.confidence,
             details=details,
+            wake=wake,
         )
     return create_event(
         db,

@@ -37,6 +37,13 @@ class Channel(enum.StrEnum):
     webhook = "webhook"
 
 
+class EventState(enum.StrEnum):
+    """Which notification of an event an outbox row is: when it was stored, or its end."""
+
+    started = "started"
+    ended = "ended"  # an announced event completed (end, best face, identity final)
+
+
 class Event(Base):
     __tablename__ = "events"
     __table_args__ = (
@@ -113,6 +120,11 @@ class Delivery(Base):
     event_uid: Mapped[str] = mapped_column(ForeignKey("events.uid", ondelete="CASCADE"), index=True)
     channel: Mapped[Channel] = mapped_column(Enum(Channel, native_enum=False, length=16))
     target: Mapped[str] = mapped_column(Text)  # MQTT topic or webhook URL
+    state: Mapped[EventState] = mapped_column(
+        Enum(EventState, native_enum=False, length=16),
+        default=EventState.started,
+        server_default=EventState.started.value,
+    )
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_error: Mapped[str] = mapped_column(Text, default="")
