@@ -15,18 +15,23 @@ import numpy as np
 import pytest
 from sqlalchemy import select, text
 
+from tests.api.helpers import PASSWORD, Client
+from vigil.api import accounts
+from vigil.api.hub_app import HubContext, create_hub_app, create_hub_context
 from vigil.config import VigilConfig
 from vigil.faces.calibration import Calibration
+from vigil.faces.gallery import Gallery
 from vigil.pipeline.events import create_event
-from vigil.privacy.audit import AuditLog, ReasonRequired
+from vigil.privacy.audit import Action, AuditLog, ReasonRequired
 from vigil.store.db import Database
 from vigil.store.models import AuditRecord, Event, Person, Template, Watchlist
 from vigil.store.models.events import WatchAction
 from vigil.store.models.faces import LegalBasis
 from vigil.store.models.hub import HubEvent
+from vigil.store.models.users import Role
 from vigil.sync import hub_gallery as hg
 from vigil.sync.edge_agent import EdgeSync
-from vigil.sync.hub import HubConsumer
+from vigil.sync.hub import HubConsumer, store_batch
 from vigil.sync.server import connect_site, find_binary
 
 from .test_sync import Net, await_for, net  # noqa: F401  (fixture)
@@ -355,6 +360,126 @@ def test_push_to_named_sites_offline_site_and_removal(net: Net) -> None:  # noqa
             await pusher.close()
             for agent in agents.values():
                 await asyncio.to_thread(agent.stop)
+
+    asyncio.run(scenario())
+
+
+def _store_with_gallery(db, site, msgs, thumbs_dir):  # type: ignore[no-untyped-def]
+    """`store_batch`, then the hub gallery's reaction to the batch's audit copies (what
+    `store_batch` itself does once it calls `note_site_audit`; applying it twice is harmless)."""
+    msgs = list(msgs)
+    applied = store_batch(db, site, msgs, thumbs_dir)
+    records = [json.loads(body) for subj, body, _ in msgs if subj == f"vigil.{site}.audit"]
+    with db.session() as s:
+        hg.note_site_audit(s, site, records)
+    return applied
+
+
+@pytest.mark.skipif(find_binary() is None, reason="nats-server binary missing")
+def test_site_audit_says_why_and_local_deletion_reaches_hub(net: Net) -> None:  # noqa: F811
+    hub_db, north = net.hub_db, net.dbs["north"]
+    audit = AuditLog(net.root / "hub")
+    ops = hg.Actor("ops-olga")
+    rng = np.random.default_rng(5)
+
+    async def scenario() -> None:
+        agent = _edge_sync(net, "north")
+        consumer = HubConsumer(hub_db, net.hub.access, ["north"], store=_store_with_gallery)
+        task = asyncio.create_task(consumer.run())
+        pusher = hg.HubPusher(hub_db, lambda site: connect_site(net.hub.access, site), timeout_s=3)
+        try:
+            bea_uid, _ = hg.enrol(
+                hub_db,
+                audit,
+                ADMIN,
+                "Bea",
+                [template(unit(rng.normal(size=128)), "b1")],
+                legal_basis=LegalBasis.legitimate_interest,
+                legal_basis_note="theft at gate 2, DPIA 11",
+                reason="banned after theft, case 88",
+            )
+            hg.create_watchlist(
+                hub_db, audit, ops, "banned", action=WatchAction.alert, sites=["north"]
+            )
+            hg.set_member(hub_db, audit, ops, "banned", "Bea", member=True)
+            await _push_until_done(pusher, hub_db)
+
+            # the site's own record of the push: by whom, why, under which legal basis
+            (put,) = [r for r in audit_rows(north) if r.target_id == bea_uid]
+            assert (put.action, put.actor, put.source) == ("enroll", "hub:ops-olga", "hub")
+            assert put.reason == "banned after theft, case 88"
+            assert put.details["requested_by"] == "admin-ann"
+            assert put.details["legal_basis"] == "legitimate_interest"
+            assert put.details["legal_basis_note"] == "theft at gate 2, DPIA 11"
+            assert put.details["via"] == "hub push"
+            (placed,) = hg.person_placements(hub_db, bea_uid)
+            assert (placed.site, placed.state) == ("north", "held")
+
+            # an operator at north deletes her there (as `vigil faces remove` does)
+            log = AuditLog(net.root / "north")
+
+            def hook(s, person_id: int, n: int) -> None:  # type: ignore[no-untyped-def]
+                log.record(
+                    s,
+                    actor="north-op",
+                    action=Action.remove_person,
+                    source="cli",
+                    reason="erasure request 7",
+                    person=person_id,
+                    details={"templates": n},
+                )
+
+            assert Gallery(north, MODEL).remove("Bea", audit=hook) == 1
+            agent.wake()
+
+            def removed() -> bool:
+                (p,) = hg.list_people(hub_db)
+                return p.sites == [] and p.removed_at_sites == ["north"]
+
+            await await_for(removed, 20)
+            (gone,) = hg.person_placements(hub_db, bea_uid)
+            assert (gone.state, gone.removed_by, gone.removed_reason) == (
+                "removed_by_site",
+                "north-op",
+                "erasure request 7",
+            )
+            # not pushed back by the next change at the hub, nor removed again
+            hg.update_watchlist(hub_db, audit, ops, "banned", action=WatchAction.notify)
+            assert [(p.site, p.verb) for p in hg.pending_pushes(hub_db)] == [
+                ("north", "watchlist.put")
+            ]
+            await _push_until_done(pusher, hub_db)
+            assert "Bea" not in _site_state(north)["people"]  # type: ignore[operator]
+
+            # the hub's API shows it on the person's page
+            ctx = create_hub_context(VigilConfig(), hub_db, net.root / "hub")
+            accounts.create_user(hub_db, "op", PASSWORD, Role.operator, created_by="test")
+            c = Client(create_hub_app(ctx, HubContext(net.root / "hub", ["north"]), web=False))
+            page = c.login("op").get(f"/api/v1/hub/people/{bea_uid}").json()
+            assert (page["sites"], page["removed_at_sites"]) == ([], ["north"])
+            assert page["placements"][0]["removed_by"] == "north-op"
+
+            # enrolled anew at the hub (a reasoned act): sent to north again
+            hg.enrol(
+                hub_db,
+                audit,
+                ADMIN,
+                "Bea",
+                [template(unit(rng.normal(size=128)), "b2")],
+                legal_basis=LegalBasis.legitimate_interest,
+                legal_basis_note="theft at gate 2, DPIA 11",
+                reason="new incident, case 91",
+            )
+            await _push_until_done(pusher, hub_db)
+            assert _site_state(north)["people"]["Bea"] == (bea_uid, 2)  # type: ignore[index]
+            await await_for(lambda: hg.list_people(hub_db)[0].sites == ["north"], 20)
+            again = [r for r in audit_rows(north) if r.target_id == bea_uid][-1]
+            assert again.reason == "new incident, case 91"
+        finally:
+            consumer.stop()
+            await asyncio.wait_for(task, 10)
+            await pusher.close()
+            await asyncio.to_thread(agent.stop)
 
     asyncio.run(scenario())
 

@@ -88,7 +88,15 @@ def get_hub(request: Request) -> HubContext:
 
 
 def create_hub_app(ctx: ApiContext, hub: HubContext, *, web: bool = True) -> FastAPI:
-    from vigil.api.routes import audit_log, auth, hub_clips, hub_search, hub_views, users
+    from vigil.api.routes import (
+        audit_log,
+        auth,
+        hub_clips,
+        hub_people,
+        hub_search,
+        hub_views,
+        users,
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):  # type: ignore[no-untyped-def]
@@ -110,7 +118,7 @@ def create_hub_app(ctx: ApiContext, hub: HubContext, *, web: bool = True) -> Fas
     app.state.ctx = ctx
     app.state.hub = hub
     install_error_handlers(app)
-    for r in (auth, users, audit_log, hub_views, hub_search, hub_clips):
+    for r in (auth, users, audit_log, hub_views, hub_search, hub_clips, hub_people):
         app.include_router(r.router, prefix=API_PREFIX)
     if web:
         from vigil.web.hub_pages import mount_hub_web

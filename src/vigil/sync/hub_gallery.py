@@ -7,7 +7,16 @@ what the watchlists ask for with what was already sent (`hub_placements`) and qu
 `person.put` / `watchlist.put` for what is new or changed and a `.remove` for what no longer
 belongs (`hub_pushes`, sent by `HubPusher`). Pushes are idempotent by uid; a newer push of the
 same uid to a site replaces an older one still waiting, so a site that was offline gets the
-last state when it is back.
+last state when it is back. A `person.put` carries the reason, requester and legal basis of the
+person's latest enrolment at the hub (from the hub's audit log), so the site's audit record of
+the push says them.
+
+Deletions made at a site (an operator, an erasure) come back through what already flows: the
+site's audit records, pulled over JetStream into `hub_audit_records` (acked after the hub's
+commit, so nothing is lost while a link is down). `note_site_audit` reads them: the site's
+record of a push names the person's id there, and a later local `remove_person` of that id
+marks the placement removed. Such a person is not pushed to that site again until they are
+enrolled at the hub anew (a reasoned, audited act).
 
 Search: on PostgreSQL the templates' `vec vector(128)` column has an HNSW index (cosine);
 `hnsw.ef_search` is set per query. On SQLite the templates are matched exactly with numpy.
@@ -20,7 +29,7 @@ import base64
 import contextlib
 import json
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -34,9 +43,11 @@ from vigil.faces.calibration import Calibration
 from vigil.faces.gallery import check_legal_basis
 from vigil.privacy.audit import Action, AuditLog, ReasonRequired
 from vigil.store.db import Database
+from vigil.store.models.audit import AuditRecord
 from vigil.store.models.events import WatchAction
 from vigil.store.models.faces import LegalBasis
 from vigil.store.models.hub import (
+    HubAuditRecord,
     HubEvent,
     HubPerson,
     HubPlacement,
@@ -216,7 +227,8 @@ class HubPersonSummary:
     enrolled_at: datetime
     review_at: datetime | None
     watchlists: list[str]
-    sites: list[str]
+    sites: list[str]  # sites the person is sent to (or queued for)
+    removed_at_sites: list[str] = field(default_factory=list)  # deleted there by the site
 
 
 def list_people(db: Database) -> list[HubPersonSummary]:
@@ -228,10 +240,13 @@ def list_people(db: Database) -> list[HubPersonSummary]:
         ):
             lists.setdefault(pid, []).append(wname)
         placed: dict[str, list[str]] = {}
-        for site, uid in s.execute(
-            select(HubPlacement.site, HubPlacement.uid).where(HubPlacement.kind == "person")
+        removed: dict[str, list[str]] = {}
+        for site, uid, removed_at in s.execute(
+            select(HubPlacement.site, HubPlacement.uid, HubPlacement.removed_at).where(
+                HubPlacement.kind == "person"
+            )
         ):
-            placed.setdefault(uid, []).append(site)
+            (placed if removed_at is None else removed).setdefault(uid, []).append(site)
         return [
             HubPersonSummary(
                 p.uid,
@@ -243,9 +258,57 @@ def list_people(db: Database) -> list[HubPersonSummary]:
                 p.review_at,
                 sorted(lists.get(p.id, [])),
                 sorted(placed.get(p.uid, [])),
+                sorted(removed.get(p.uid, [])),
             )
             for p in people
         ]
+
+
+@dataclass(frozen=True)
+class SitePlacement:
+    """Where a hub person stands at one site."""
+
+    site: str
+    state: str  # "held" (pushed), "queued" (not yet acknowledged), "removed_by_site"
+    site_person_id: str | None = None
+    removed_at: datetime | None = None
+    removed_by: str | None = None  # the site's user (its audit record)
+    removed_reason: str | None = None
+
+
+def person_placements(db: Database, uid: str) -> list[SitePlacement]:
+    """The sites a hub person was sent to, by site: held, still queued, or deleted there."""
+    with db.session() as s:
+        queued = set(
+            s.scalars(
+                select(HubPush.site).where(
+                    HubPush.uid == uid, HubPush.verb == "person.put", HubPush.done_at.is_(None)
+                )
+            )
+        )
+        out = []
+        for p in s.scalars(
+            select(HubPlacement)
+            .where(HubPlacement.kind == "person", HubPlacement.uid == uid)
+            .order_by(HubPlacement.site)
+        ):
+            if p.removed_at is None:
+                state = "queued" if p.site in queued else "held"
+                out.append(SitePlacement(p.site, state, p.site_person_id))
+                continue
+            copy = s.get(HubAuditRecord, (p.site, p.removed_seq)) if p.removed_seq else None
+            record = copy.record if copy is not None else {}
+            out.append(
+                SitePlacement(
+                    p.site,
+                    "removed_by_site",
+                    p.site_person_id,
+                    p.removed_at,
+                    record.get("actor"),
+                    record.get("reason"),
+                )
+            )
+        return out
 
 
 # --- watchlists ---
@@ -414,7 +477,33 @@ def list_watchlists(db: Database) -> list[HubWatchlistSummary]:
 # --- placement and pushes ---
 
 
-def person_body(p: HubPerson, actor: Actor) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Enrolment:
+    """Who enrolled a hub person last, and why (the hub's audit record of it)."""
+
+    by: str = ""
+    reason: str = ""
+
+
+def latest_enrolments(s: Session, uids: Iterable[str]) -> dict[str, Enrolment]:
+    out: dict[str, Enrolment] = {}
+    for uid, by, reason in s.execute(
+        select(AuditRecord.target_id, AuditRecord.actor, AuditRecord.reason)
+        .where(
+            AuditRecord.action == Action.enroll,
+            AuditRecord.target_kind == "hub_person",
+            AuditRecord.target_id.in_(list(uids)),
+        )
+        .order_by(AuditRecord.seq)
+    ):
+        out[uid] = Enrolment(by, reason)  # the newest last
+    return out
+
+
+def person_body(p: HubPerson, actor: Actor, enrolment: Enrolment | None = None) -> dict[str, Any]:
+    """A `person.put`: the whole state, and why (`reason`, `requested_by`: the latest
+    enrolment; `by`: whose change sent it)."""
+    enrolment = enrolment or Enrolment(p.enrolled_by)
     return {
         "uid": p.uid,
         "name": p.name,
@@ -422,6 +511,8 @@ def person_body(p: HubPerson, actor: Actor) -> dict[str, Any]:
         "legal_basis_note": p.legal_basis_note,
         "review_at": None if p.review_at is None else p.review_at.astimezone(UTC).isoformat(),
         "enrolled_by": p.enrolled_by,
+        "requested_by": enrolment.by or p.enrolled_by,
+        "reason": enrolment.reason,
         "by": actor.user,
         "templates": [
             {
@@ -478,13 +569,23 @@ def reconcile(
         .join(HubPerson, HubPerson.id == HubWatchlistMember.person_id)
     ):
         wanted.add((site, "person", puid))
-    placed = {(p.site, p.kind, p.uid) for p in s.scalars(select(HubPlacement))}
+    rows = list(s.scalars(select(HubPlacement)))
+    placed = {(p.site, p.kind, p.uid) for p in rows if p.removed_at is None}
+    # deleted by the site itself: sent again only when the person is enrolled anew
+    site_removed = {(p.site, p.kind, p.uid): p for p in rows if p.removed_at is not None}
     touched = {("person", u) for u in people} | {("watchlist", u) for u in watchlists}
     send = sorted(
-        (k for k in wanted if k not in placed or (k[1], k[2]) in touched),
+        (
+            k
+            for k in wanted
+            if (k[1], k[2]) in touched or (k not in placed and k not in site_removed)
+        ),
         key=lambda k: (k[1] != "person", k[0], k[2]),  # people before the lists naming them
     )
     gone = sorted(placed - wanted, key=lambda k: (k[1] != "watchlist", k[0], k[2]))
+    for k, row in site_removed.items():
+        if k not in wanted:
+            s.delete(row)  # nothing there to remove
     queued = 0
     people_rows = {
         p.uid: p
@@ -500,13 +601,17 @@ def reconcile(
             )
         )
     }
+    enrolments = latest_enrolments(s, people_rows)
     for site, kind, uid in send:
         if kind == "person":
-            body = person_body(people_rows[uid], actor)
+            body = person_body(people_rows[uid], actor, enrolments.get(uid))
         else:
             body = watchlist_body(s, list_rows[uid], actor)
         _queue(s, site, f"{kind}.put", uid, body)
-        if (site, kind, uid) not in placed:
+        if (site, kind, uid) in site_removed:
+            row = site_removed[(site, kind, uid)]
+            row.removed_at = row.removed_seq = row.site_person_id = None
+        elif (site, kind, uid) not in placed:
             s.add(HubPlacement(site=site, kind=kind, uid=uid))
         queued += 1
     for site, kind, uid in gone:
@@ -518,6 +623,66 @@ def reconcile(
         )
         queued += 1
     return queued
+
+
+# --- what the sites report back (their audit records, as they reach the hub) ---
+
+_GALLERY_ACTIONS = (Action.enroll.value, Action.remove_person.value)
+
+
+def note_site_audit(s: Session, site: str, records: Iterable[dict[str, Any]]) -> int:
+    """Bring `site`'s person placements up to date with its audit records (the payloads of
+    `vigil.<site>.audit`), in the caller's transaction: `store_batch` calls it after storing
+    a batch's copies. The site's record of a push (`hub_person` target) tells the person's id
+    there; a later `remove_person` of that id made at the site itself marks the placement
+    removed. Idempotent; a copy older than some already stored (a batch redelivered after a
+    failure) is applied and then those later ones again. Returns placements marked removed."""
+    todo = sorted(
+        (r for r in records if r.get("action") in _GALLERY_ACTIONS), key=lambda r: r["seq"]
+    )
+    if not todo:
+        return 0
+    later = [
+        c.record
+        for c in s.scalars(
+            select(HubAuditRecord)
+            .where(
+                HubAuditRecord.site == site,
+                HubAuditRecord.seq > todo[-1]["seq"],
+                HubAuditRecord.record["action"].as_string().in_(_GALLERY_ACTIONS),
+            )
+            .order_by(HubAuditRecord.seq)
+        )
+    ]
+    return sum(_note(s, site, r) for r in [*todo, *later])
+
+
+def _note(s: Session, site: str, r: dict[str, Any]) -> int:
+    person = None if r.get("person") is None else str(r["person"])
+    if r.get("target_kind") == "hub_person":
+        if r["action"] != Action.enroll:
+            return 0  # a removal the hub asked for: its placement is gone already
+        row = s.get(HubPlacement, (site, "person", r.get("target_id")))
+        if row is not None:
+            row.site_person_id = person
+            if row.removed_seq is not None and row.removed_seq < r["seq"]:
+                row.removed_at = row.removed_seq = None  # pushed to the site again since
+        return 0
+    if r["action"] != Action.remove_person or person is None:
+        return 0
+    n = 0
+    for row in s.scalars(
+        select(HubPlacement).where(
+            HubPlacement.site == site,
+            HubPlacement.kind == "person",
+            HubPlacement.site_person_id == person,
+            HubPlacement.removed_at.is_(None),
+        )
+    ):
+        row.removed_at = datetime.fromisoformat(r["time"]).astimezone(UTC)
+        row.removed_seq = r["seq"]
+        n += 1
+    return n
 
 
 @dataclass(frozen=True)

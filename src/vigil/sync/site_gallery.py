@@ -5,6 +5,11 @@ Only people and watchlists the hub pushed (`hub_uid` set) are ever changed; a si
 or list with the same name makes the push fail with a clear error instead. Each change is
 written to the site's own audit log as `hub:<user>` in the same transaction. Every verb is
 idempotent: a put carries the whole state, a repeated remove finds nothing and changes nothing.
+
+A person's record says why: the hub user whose change sent the push (the actor), the reason
+and legal basis of the person's enrolment at the hub (who requested it, in `details`), or the
+hub's reason for a removal. These records reach the hub like every other, and a person the
+site deletes on its own is recognised there by them (`hub_gallery.note_site_audit`).
 """
 
 from __future__ import annotations
@@ -32,7 +37,9 @@ def _actor(body: dict[str, Any]) -> str:
 
 def _audit(ctx: CommandContext, s: Session, body: dict[str, Any], **fields: Any) -> None:
     log = AuditLog(ctx.data_dir, checkpoint_every=ctx.config.privacy.audit_checkpoint_every)
-    log.record(s, actor=_actor(body), source="hub", reason=str(body.get("reason") or ""), **fields)
+    details = {"via": "hub push", "hub_user": str(body.get("by") or ""), **fields.pop("details")}
+    reason = str(body.get("reason") or "")
+    log.record(s, actor=_actor(body), source="hub", reason=reason, details=details, **fields)
 
 
 def _uid(body: dict[str, Any]) -> str:
@@ -99,6 +106,8 @@ def person_put(ctx: CommandContext, body: dict[str, Any]) -> dict[str, Any]:
                     "templates_added": added,
                     "templates_removed": removed,
                     "legal_basis": basis.value,
+                    "legal_basis_note": note,
+                    "requested_by": str(body.get("requested_by") or body.get("enrolled_by") or ""),
                 },
             )
         return {"person_id": person.id, "added": added, "removed": removed, "changed": changed}
@@ -124,6 +133,7 @@ def person_remove(ctx: CommandContext, body: dict[str, Any]) -> dict[str, Any]:
         if person is None:
             return {"removed": False}
         templates = len(person.templates)
+        bases = sorted({t.legal_basis.value for t in person.templates})
         events = clear_identity(s, person.id)
         _audit(
             ctx,
@@ -132,7 +142,12 @@ def person_remove(ctx: CommandContext, body: dict[str, Any]) -> dict[str, Any]:
             action=Action.remove_person,
             target=("hub_person", uid),
             person=person.id,
-            details={"templates": templates, "events_cleared": events},
+            details={
+                "name": person.name,
+                "templates": templates,
+                "events_cleared": events,
+                "legal_basis": ", ".join(bases),  # what the templates were held under
+            },
         )
         s.delete(person)
         return {"removed": True, "templates": templates, "events_cleared": events}

@@ -194,13 +194,20 @@ class HubWatchlistMember(Base):
 
 class HubPlacement(Base):
     """What the hub has sent (or queued) to a site: a person or watchlist by uid. The
-    difference between this and what the watchlists ask for is what gets pushed next."""
+    difference between this and what the watchlists ask for is what gets pushed next.
+
+    A person the site deleted on its own (0016, learnt from the site's audit records) keeps
+    its row with `removed_at` set: not held there, and not sent again until re-enrolled."""
 
     __tablename__ = "hub_placements"
 
     site: Mapped[str] = mapped_column(String(64), primary_key=True)
     kind: Mapped[str] = mapped_column(String(16), primary_key=True)  # person | watchlist
     uid: Mapped[str] = mapped_column(String(36), primary_key=True)
+    # the person's id in the site's database (from the site's audit record of the push)
+    site_person_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    removed_seq: Mapped[int | None] = mapped_column(Integer, nullable=True)  # site audit seq
 
 
 class HubPush(Base):
