@@ -262,7 +262,8 @@ class MqttConfig(Section):
     password: str | None = Field(None, description="Password for the broker, if it needs one.")
     topic_prefix: Annotated[str, Field(pattern=r"^[^#+]+$")] = Field(
         "vigil",
-        description="First topic level: events go to <prefix>/<site>/events/<camera>/<kind>, "
+        description="First topic level: events go to <prefix>/<site>/events/<camera>/<kind> "
+        "(person, face and known_person ones also to <prefix>/<site>/cameras/<camera>/person), "
         "camera status to <prefix>/<site>/cameras/<camera>/status (retained).",
     )
     client_id: str | None = Field(
@@ -339,6 +340,10 @@ class ApiConfig(Section):
     )
     login_window_s: Annotated[float, Field(gt=0, le=86400)] = Field(
         300.0, description="Window of the login rate limit; a blocked login says when to retry."
+    )
+    export_keep_hours: Annotated[float, Field(gt=0, le=24 * 30)] = Field(
+        24.0,
+        description="A finished export (ZIP) stays ready for download this long, then is deleted.",
     )
 
 
