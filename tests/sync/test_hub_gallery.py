@@ -27,7 +27,7 @@ from vigil.store.db import Database
 from vigil.store.models import AuditRecord, Event, Person, Template, Watchlist
 from vigil.store.models.events import WatchAction
 from vigil.store.models.faces import LegalBasis
-from vigil.store.models.hub import HubEvent
+from vigil.store.models.hub import HubAuditRecord, HubEvent, HubPlacement
 from vigil.store.models.users import Role
 from vigil.sync import hub_gallery as hg
 from vigil.sync.edge_agent import EdgeSync
@@ -482,6 +482,34 @@ def test_site_audit_says_why_and_local_deletion_reaches_hub(net: Net) -> None:  
             await asyncio.to_thread(agent.stop)
 
     asyncio.run(scenario())
+
+
+def test_site_audit_out_of_order_and_repeated(tmp_path: Path) -> None:
+    """A batch redelivered after a failure brings the site's push record after its later
+    local deletion: the deletion still counts; applying copies twice changes nothing."""
+    db = Database(f"sqlite:///{tmp_path / 'hub.db'}")
+    t = datetime(2026, 5, 1, tzinfo=UTC).isoformat()
+    push = {"seq": 4, "time": t, "action": "enroll", "target_kind": "hub_person"}
+    push |= {"target_id": "u-1", "person": "7", "actor": "hub:ann", "reason": "r"}
+    local = {"seq": 9, "time": t, "action": "remove_person", "target_kind": "person"}
+    local |= {"target_id": "7", "person": "7", "actor": "site-op", "reason": "erasure"}
+    try:
+        with db.session() as s:
+            s.add(HubPlacement(site="north", kind="person", uid="u-1"))
+        for batch in ([local], [push], [push, local]):  # stored as store_batch would
+            with db.session() as s:
+                for r in batch:
+                    if s.get(HubAuditRecord, ("north", r["seq"])) is None:
+                        s.add(HubAuditRecord(site="north", seq=r["seq"], time=datetime.now(UTC),
+                                             hash=str(r["seq"]), record=r))  # fmt: skip
+                s.flush()
+                hg.note_site_audit(s, "north", batch)
+                row = s.get(HubPlacement, ("north", "person", "u-1"))
+                assert row is not None
+                if batch != [local]:  # known as removed from the push record on
+                    assert (row.site_person_id, row.removed_seq) == ("7", 9)
+    finally:
+        db.close()
 
 
 # --- the CLI (real face photos) ---
