@@ -101,6 +101,7 @@ class EdgeNode:
             db=self.db,
         )
         self.analysis.start()
+        self.recording.analysis_dropped = self.analysis.dropped
         self._housekeeper = threading.Thread(
             target=self._housekeeping, name="housekeeping", daemon=True
         )
@@ -116,7 +117,11 @@ class EdgeNode:
                 key = (str(st.state), st.error)
                 if published.get(st.name) != key and self.dispatcher is not None:
                     self.dispatcher.set_camera_status(
-                        st.name, str(st.state), online=st.online, error=st.error
+                        st.name,
+                        str(st.state),
+                        online=st.online,
+                        error=st.error,
+                        dropped_frames=st.dropped_frames,
                     )
                     published[st.name] = key
                     if self.sync is not None:

@@ -115,7 +115,10 @@ class CameraOut(BaseModel):
     name: str
     enabled: bool
     record: bool
-    state: str = Field(description="starting, connecting, online, offline, error, stopped, ...")
+    state: str = Field(
+        description="starting, connecting, online, degraded (recording, but the footage is "
+        "missing frames), offline, error, stopped, ..."
+    )
     online: bool
     recording: bool
     error: str
@@ -124,6 +127,13 @@ class CameraOut(BaseModel):
     height: int
     codec: str
     last_packet_at: float | None
+    dropped_frames: int = Field(
+        0, description="Frames missing from the recording since the recorder started."
+    )
+    dropped_at: float | None = Field(None, description="When the last of them was noticed.")
+    analysis_dropped: int = Field(
+        0, description="Frames analysis skipped since it started (it takes the newest frame)."
+    )
     live: bool = Field(description="A live frame is available now.")
     live_frame_at: float | None
 

@@ -53,12 +53,14 @@ class MaskBurner:
         *,
         preset: str = PRESET,
         crf: int = CRF,
+        max_backstep_s: float = 0.5,
     ) -> None:
         if not polygons:
             raise ValueError("MaskBurner needs at least one polygon")
         self.polygons = list(polygons)
         self.preset = preset
         self.crf = crf
+        self.max_backstep_s = max_backstep_s  # timestamps going back less than this: jitter
         self._decoder = source.codec_context
         self._decoder.thread_count = 1
         rate = source.average_rate or source.guessed_rate or source.base_rate
@@ -75,7 +77,13 @@ class MaskBurner:
         self._started = False  # a keyframe reached the decoder
         self.frames = 0
         self.decode_errors = 0
+        self.untimed = 0  # decoded frames without a timestamp (cannot be placed: lost)
         self.restarts = 0  # encoder restarts (size change, timestamps going backwards)
+
+    @property
+    def lost(self) -> int:
+        """Source frames that did not reach the recording (undecodable or untimed)."""
+        return self.decode_errors + self.untimed
 
     @property
     def template(self) -> av.video.stream.VideoStream | None:
@@ -133,12 +141,16 @@ class MaskBurner:
     def _encode(self, frame: av.VideoFrame, tb: Fraction) -> list[av.Packet]:
         pts = frame.pts if frame.pts is not None else frame.dts
         if pts is None:
+            self.untimed += 1
             return []
         size = (frame.width, frame.height)
         if self._encoder is None or size != self._size or tb != self._time_base:
             self._open_encoder(size, tb)
         elif self._last_pts is not None and pts <= self._last_pts:
-            self._open_encoder(size, tb)  # x264 needs increasing pts; the recorder cuts here
+            if (self._last_pts - pts) * tb <= self.max_backstep_s:
+                pts = self._last_pts + 1  # jitter: x264 needs increasing pts, keep the frame
+            else:  # the stream restarted: a new encoder, and the recorder cuts here
+                self._open_encoder(size, tb)
         self._last_pts = pts
         masked = self._masked(frame)
         masked.pts = pts

@@ -6,8 +6,12 @@ at keyframes (for a camera with `privacy_masks_burn_in`: the masked H.264 packet
 `CameraStatus`.
 Wall clock: a segment's start is the wall-clock time its first keyframe arrived; later
 packets are placed by their pts deltas from that anchor. A stream restart, a dts going
-backwards or jumping, or pts drifting from the wall clock by more than `max_drift_s` closes
-the segment and re-anchors, so gaps stay gaps in the index and video is never stretched.
+backwards by more than `max_backstep_s` or jumping, or pts drifting from the wall clock by more
+than `max_drift_s` closes the segment and re-anchors, so gaps stay gaps in the index and video
+is never stretched; a smaller step back is jitter (UDP reordering) and stays in the segment.
+Burn-in reads the source through a `Backlog` of `burn_backlog_s`: when the encoder cannot keep
+up, frames are dropped there up to a keyframe, counted in the status (`dropped_frames`, with
+state `degraded` while it lasts), instead of being lost unseen in the socket.
 
 `RecordingService` repairs the index of its cameras, starts one recorder per camera, persists
 the status file every few seconds, and stops them all on `stop()`.
@@ -26,7 +30,8 @@ from pathlib import Path
 
 import av
 
-from vigil.camera.burn import BurnError, MaskBurner
+from vigil.camera.backlog import Backlog
+from vigil.camera.burn import PRESET, BurnError, MaskBurner
 from vigil.camera.index import RepairReport, recordings_dir, repair_index
 from vigil.camera.retention import DiskState
 from vigil.camera.segment import SegmentInfo, SegmentWriter, StorageError
@@ -51,6 +56,7 @@ class RecorderOptions:
     index_interval_s: float = 5.0  # how often the open segment's row is advanced
     max_drift_s: float = 5.0  # pts vs wall clock disagreement that forces a re-anchor
     max_jump_s: float = 10.0  # dts step that counts as a discontinuity
+    max_backstep_s: float = 0.5  # a dts step back up to this is jitter, not a discontinuity
     status_interval_s: float = 2.0  # how often the status file is rewritten
     fsync_on_close: bool = True
     # fsync the open segment this often, so a power loss loses at most this much of it
@@ -60,6 +66,14 @@ class RecorderOptions:
     # past its limits and retention could free nothing, recording pauses with the reason as
     # its status instead of filling the disk, and resumes once space is back.
     disk_check: Callable[[], DiskState] | None = None
+    burn_backlog_s: float = 2.0  # burn-in: source frames that may wait for the encoder
+    burn_preset: str = PRESET  # burn-in: x264 preset
+    degraded_for_s: float = 30.0  # state stays `degraded` this long after the last dropped frame
+
+
+DEGRADED_ERROR = (
+    "recording is missing frames: burning in privacy masks cannot keep up (CPU overloaded?)"
+)
 
 
 class CameraRecorder(threading.Thread):
@@ -85,6 +99,8 @@ class CameraRecorder(threading.Thread):
         self._writer: SegmentWriter | None = None
         self._burner: MaskBurner | None = None  # while recording with burn-in
         self._last_end: datetime | None = None  # end of the last segment: the next never overlaps
+        self._lost: Callable[[], int] | None = None  # frames lost on this connection so far
+        self._lost_before = 0  # frames lost on earlier connections
         # rate window
         self._win_t = time.monotonic()
         self._win_frames = 0
@@ -151,6 +167,23 @@ class CameraRecorder(threading.Thread):
                 st.fps = round(self._win_frames / dt, 2)
                 st.bitrate_kbps = round(self._win_bytes * 8 / dt / 1000, 1)
                 self._win_t, self._win_frames, self._win_bytes = mono, 0, 0
+                self._note_lost(st, now)
+
+    def _note_lost(self, st: CameraStatus, now: float) -> None:
+        """Frames lost since the last look: counted, and the state says so (under the lock)."""
+        lost = self._lost_before + (self._lost() if self._lost else 0)
+        if lost > st.dropped_frames:
+            if st.state != State.DEGRADED:
+                log.warning("%s: %s", self.camera.name, DEGRADED_ERROR)
+            st.dropped_frames, st.dropped_at = lost, now
+            if st.online:
+                st.state, st.error, st.error_at = State.DEGRADED, DEGRADED_ERROR, now
+        elif (
+            st.state == State.DEGRADED
+            and st.dropped_at is not None
+            and now - st.dropped_at >= self.opt.degraded_for_s
+        ):
+            st.state, st.error = State.ONLINE, ""
 
     # --- thread --------------------------------------------------------------------------
 
@@ -261,12 +294,33 @@ class CameraRecorder(threading.Thread):
         if not self.camera.privacy_masks_burn_in:
             return self._write_packets(src.packets(), lambda: src.stream)
         with self._lock:
-            burner = self._burner = MaskBurner(src.stream, self.camera.privacy_masks)
+            burner = self._burner = MaskBurner(
+                src.stream,
+                self.camera.privacy_masks,
+                preset=self.opt.burn_preset,
+                max_backstep_s=self.opt.max_backstep_s,
+            )
+        rate = src.stream.average_rate or src.stream.guessed_rate or 25
+        backlog = Backlog(
+            src.packets(),
+            self._stop_event,
+            f"rec-read-{self.camera.name}",
+            limit=round(float(rate) * self.opt.burn_backlog_s),
+        )
+        self._lost = lambda: backlog.dropped + burner.lost
         try:
             return self._write_packets(
-                burner.packets(src.packets()), lambda: burner.template, cut_on_new_template=True
+                burner.packets(backlog), lambda: burner.template, cut_on_new_template=True
             )
         finally:
+            with self._lock:
+                self._note_lost(self._status, time.time())
+                self._lost_before += backlog.dropped + burner.lost
+                self._lost = None
+            if not backlog.close(self.opt.io_timeout_s * 2 + 1):
+                # Still inside FFmpeg: closing the container under it could crash the process.
+                log.warning("%s: the source reader did not stop; left open", self.camera.name)
+                src.container = None
             self._burner = None
             burner.close()
 
@@ -310,7 +364,11 @@ class CameraRecorder(threading.Thread):
             if anchor_wall is not None and last_dts_s is not None:
                 step = dts_s - last_dts_s
                 drift = abs((anchor_wall + timedelta(seconds=ts - anchor_ts) - now).total_seconds())
-                if step < 0 or step > self.opt.max_jump_s or drift > self.opt.max_drift_s:
+                if (
+                    step < -self.opt.max_backstep_s
+                    or step > self.opt.max_jump_s
+                    or drift > self.opt.max_drift_s
+                ):
                     log.warning(
                         "%s: timestamp discontinuity (dts step %.2f s, drift %.2f s); new segment",
                         self.camera.name,
@@ -321,6 +379,8 @@ class CameraRecorder(threading.Thread):
                         prev_end = self._writer.wall(self._writer.end_s)
                     self._finish_segment()
                     anchor_wall = None
+                elif step < 0:  # jitter: the writer places it after the last frame
+                    dts_s = last_dts_s
             last_dts_s = dts_s
 
             if anchor_wall is None:
@@ -416,6 +476,9 @@ class RecordingService:
         self._status_thread: threading.Thread | None = None
         self.repair_report: RepairReport | None = None
         self._lock_fd: int | None = None
+        # Frames each camera's analysis skipped (`AnalysisService.dropped`, set by whoever runs
+        # both), shown in the camera's status beside what recording lost.
+        self.analysis_dropped: Callable[[], dict[str, int]] | None = None
 
     def start(self, *, repair: bool = True) -> RepairReport | None:
         """Lock the data folder, repair the index of these cameras, start recording.
@@ -444,6 +507,14 @@ class RecordingService:
     def statuses(self) -> list[CameraStatus]:
         out = [r.status() for r in self.recorders.values()]
         out += [replace(s) for s in self.disabled.values()]
+        if self.analysis_dropped is not None:
+            try:
+                skipped = self.analysis_dropped()
+            except Exception:  # a status without it beats no status
+                log.exception("cannot read the analysis frame counters")
+                skipped = {}
+            for st in out:
+                st.analysis_dropped = skipped.get(st.name, 0)
         return sorted(out, key=lambda s: s.name)
 
     def _persist(self, running: bool = True) -> None:

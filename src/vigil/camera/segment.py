@@ -111,6 +111,7 @@ class SegmentWriter:
         self._last_fsync = time.monotonic()
         self.keyframes: list[float] = []
         self.packets = 0
+        self.dts_fixed = 0  # packets whose dts went back and were placed after the last one
         self.durable_s = 0.0  # footage known to be in the file (up to the last fragment)
         self.end_s = 0.0  # end of the last packet written
         self.segment_id: int | None = None
@@ -175,10 +176,14 @@ class SegmentWriter:
             self._base_dts = pkt.dts
             self._first_s = float(pkt.pts * tb)
         if self._last_dts is not None and pkt.dts <= self._last_dts:
-            return  # the MP4 muxer refuses non-increasing dts; the frame is lost either way
-        offset = float(pkt.pts * tb) - (self._first_s or 0.0)
-        if pkt.dts is not None and self._last_dts is not None:
+            # Jitter (e.g. reordering over UDP): the MP4 muxer refuses non-increasing dts, so
+            # the frame goes just after the last one instead of being lost.
+            self.dts_fixed += 1
+            pkt.dts = self._last_dts + 1
+            pkt.pts = max(pkt.pts, pkt.dts)
+        elif self._last_dts is not None:
             self._frame_s = float((pkt.dts - self._last_dts) * tb)
+        offset = float(pkt.pts * tb) - (self._first_s or 0.0)
         if pkt.is_keyframe:
             if self.packets:
                 self.durable_s = max(self.durable_s, offset)  # this mux flushes a fragment

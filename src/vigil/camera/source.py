@@ -8,7 +8,9 @@ V4L2) and how its failures read to a person. The recorder copies packets from a
 Facts this relies on (see ../shared/recipes/rtsp-test-server.md): FFmpeg 8 bounds an RTSP hang
 only with the `timeout` option in microseconds (`stimeout`/`rw_timeout` are ignored);
 `analyzeduration=0, probesize=32` opens RTSP in ~0.1 s because the SDP carries the codec; a
-killed server ends the demux loop without an exception; the first RTSP packet may have no pts.
+killed server ends the demux loop without an exception; the first RTSP packet (a keyframe)
+has no pts or dts: `PacketSource` places it one frame before the next packet instead of
+skipping it.
 """
 
 from __future__ import annotations
@@ -337,6 +339,9 @@ class PacketSource:
             last_end = offset
             stamped_by_wall = False
             last_video = time.monotonic()
+            # Packets with no timestamp yet (the first RTSP keyframe): held until the next one
+            # tells where they belong, so a recording starts at the source's first keyframe.
+            unstamped: list[av.Packet] = []
             try:
                 # All streams are demuxed so that a stream which delivers audio but no video is
                 # noticed (demux(vs) would keep reading inside FFmpeg and never come back).
@@ -358,8 +363,11 @@ class PacketSource:
                     if pkt.dts is None and pkt.pts is None:
                         if self.kind in (SourceKind.HTTP, SourceKind.V4L2):
                             stamped_by_wall = True
-                        else:
-                            continue  # e.g. the first RTSP keyframe (recipe gotcha 2)
+                        elif len(unstamped) < MAX_UNSTAMPED:
+                            unstamped.append(pkt)
+                            continue
+                        else:  # never stamped: not a stream we can place in time
+                            continue
                     if stamped_by_wall:
                         now = time.monotonic()
                         wall_t0 = now if wall_t0 is None else wall_t0
@@ -374,6 +382,9 @@ class PacketSource:
                         if offset:
                             pkt.pts += offset
                             pkt.dts += offset
+                    if unstamped:
+                        yield from _stamp_before(unstamped, pkt, _frame_ticks(vs))
+                        unstamped = []
                     end = pkt.pts + (pkt.duration or 0)
                     last_end = max(last_end, end)
                     if self.pace:
@@ -392,6 +403,23 @@ class PacketSource:
             offset = last_end if last_end > offset else offset + frame
             self.close()
             self.open()
+
+
+MAX_UNSTAMPED = 8  # timeless packets held at most while waiting for a timestamp
+
+
+def _stamp_before(held: list[av.Packet], nxt: av.Packet, frame_ticks: int) -> list[av.Packet]:
+    """Give packets that came without a timestamp the frame slots just before `nxt` (RTSP
+    knows a packet's time only from the next RTP timestamp it can map: the first keyframe
+    arrives timeless, one frame before the first stamped packet)."""
+    step = nxt.duration or frame_ticks
+    for back, pkt in enumerate(reversed(held), start=1):
+        pkt.time_base = nxt.time_base
+        pkt.dts = nxt.dts - back * step
+        pkt.pts = pkt.dts
+        if not pkt.duration:
+            pkt.duration = step
+    return held
 
 
 def _frame_ticks(vs: av.video.stream.VideoStream) -> int:

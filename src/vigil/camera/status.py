@@ -22,6 +22,8 @@ class State:
     STARTING = "starting"
     CONNECTING = "connecting"
     ONLINE = "online"  # packets arrive and are recorded
+    # recording, but the footage is missing frames (burn-in cannot keep up): `dropped_frames`
+    DEGRADED = "degraded"
     OFFLINE = "offline"  # not connected; retrying with backoff
     ERROR = "error"  # connected, but recording fails (disk full, unwritable folder, codec)
     STOPPED = "stopped"
@@ -56,6 +58,12 @@ class CameraStatus:
     segments_written: int = 0
     bytes_written: int = 0
     next_retry_at: float | None = None
+    # Frames the recording lost since the recorder started (burn-in behind or undecodable);
+    # the state is `degraded` while they keep coming.
+    dropped_frames: int = 0
+    dropped_at: float | None = None  # when the last one was noticed
+    # Frames analysis skipped since it started (a slow analysis takes the newest frame).
+    analysis_dropped: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

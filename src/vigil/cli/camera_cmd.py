@@ -179,7 +179,8 @@ def cameras_probe(
 
 def _status_table(statuses: list[CameraStatus], now: float | None = None) -> Table:
     table = Table()
-    for name in ("camera", "state", "fps", "kbit/s", "last packet", "offline since", "segs"):
+    columns = ("camera", "state", "fps", "kbit/s", "last packet", "offline since", "segs")
+    for name in (*columns, "dropped rec/analysis"):
         table.add_column(name, no_wrap=True)
     table.add_column("problem", overflow="fold", ratio=1)
     styles = {"online": "green", "offline": "red", "error": "bold red", "disabled": "dim"}
@@ -192,6 +193,7 @@ def _status_table(statuses: list[CameraStatus], now: float | None = None) -> Tab
             _ago(s.last_packet_at, now),
             _ago(s.offline_since, now) if s.offline_since else "-",
             str(s.segments_written),
+            f"{s.dropped_frames}/{s.analysis_dropped}",
             s.error or "",
         )
     return table

@@ -187,6 +187,10 @@ class AnalysisService:
         for t in self.threads:
             t.start()
 
+    def dropped(self) -> dict[str, int]:
+        """Frames each camera's analysis skipped so far (it takes the newest frame)."""
+        return {t.camera.name: t.source.dropped for t in self.threads if t.source is not None}
+
     def update_camera(self, camera: CameraConfig) -> None:
         """Hand a camera's new masks and zones to its running analysis (if it has one)."""
         for t in self.threads:

@@ -88,6 +88,9 @@ def camera_out(ctx: ApiContext, cam: CameraConfig, statuses: dict) -> CameraOut:
         height=st.height if st else 0,
         codec=st.codec if st else "",
         last_packet_at=st.last_packet_at if st else None,
+        dropped_frames=st.dropped_frames if st else 0,
+        dropped_at=st.dropped_at if st else None,
+        analysis_dropped=st.analysis_dropped if st else 0,
         live=frame is not None,
         live_frame_at=frame.at if frame else None,
     )
