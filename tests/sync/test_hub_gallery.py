@@ -31,7 +31,7 @@ from vigil.store.models.hub import HubAuditRecord, HubEvent, HubPlacement
 from vigil.store.models.users import Role
 from vigil.sync import hub_gallery as hg
 from vigil.sync.edge_agent import EdgeSync
-from vigil.sync.hub import HubConsumer, store_batch
+from vigil.sync.hub import HubConsumer
 from vigil.sync.server import connect_site, find_binary
 
 from .test_sync import Net, await_for, net  # noqa: F401  (fixture)
@@ -364,17 +364,6 @@ def test_push_to_named_sites_offline_site_and_removal(net: Net) -> None:  # noqa
     asyncio.run(scenario())
 
 
-def _store_with_gallery(db, site, msgs, thumbs_dir):  # type: ignore[no-untyped-def]
-    """`store_batch`, then the hub gallery's reaction to the batch's audit copies (what
-    `store_batch` itself does once it calls `note_site_audit`; applying it twice is harmless)."""
-    msgs = list(msgs)
-    applied = store_batch(db, site, msgs, thumbs_dir)
-    records = [json.loads(body) for subj, body, _ in msgs if subj == f"vigil.{site}.audit"]
-    with db.session() as s:
-        hg.note_site_audit(s, site, records)
-    return applied
-
-
 @pytest.mark.skipif(find_binary() is None, reason="nats-server binary missing")
 def test_site_audit_says_why_and_local_deletion_reaches_hub(net: Net) -> None:  # noqa: F811
     hub_db, north = net.hub_db, net.dbs["north"]
@@ -384,7 +373,7 @@ def test_site_audit_says_why_and_local_deletion_reaches_hub(net: Net) -> None:  
 
     async def scenario() -> None:
         agent = _edge_sync(net, "north")
-        consumer = HubConsumer(hub_db, net.hub.access, ["north"], store=_store_with_gallery)
+        consumer = HubConsumer(hub_db, net.hub.access, ["north"])
         task = asyncio.create_task(consumer.run())
         pusher = hg.HubPusher(hub_db, lambda site: connect_site(net.hub.access, site), timeout_s=3)
         try:

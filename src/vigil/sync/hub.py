@@ -43,6 +43,7 @@ from vigil.store.models import (
     HubSite,
 )
 from vigil.sync.edge import HUB_CONSUMER, STREAMS
+from vigil.sync.hub_gallery import note_site_audit
 from vigil.sync.server import HubAccess, connect_site
 
 
@@ -189,6 +190,7 @@ def store_batch(
                     ),
                     new,
                 )
+                note_site_audit(s, site, [n["record"] for n in new])  # site-made deletions
             out.audit += len(new)
         for st in statuses:
             cur = s.get(HubCameraStatus, (site, st["camera"]))
