@@ -1,24 +1,31 @@
-"""API exports: a ZIP with the (by default redacted) clip and its signed manifest, audited
-with reason and redaction; `vigil export verify` (= `vigil privacy verify`) checks it."""
+"""API exports as jobs: POST queues one (audited with reason and redaction), GET shows its
+state and progress, the download is a ZIP with the (by default redacted) clip and its signed
+manifest, audited again and only for the requester or an admin; `vigil export verify`
+(= `vigil privacy verify`) checks it. Failed jobs say why and leave no file."""
 
 from __future__ import annotations
 
 import hashlib
 import io
 import json
+import time
 import zipfile
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
 import pytest
 
-from tests.api.helpers import Client, now
-from vigil.api import ApiContext
+from tests.api.helpers import PASSWORD, Client, client_for, now
+from vigil.api import ApiContext, accounts, create_app
+from vigil.api.export_jobs import close_export_jobs, export_jobs
+from vigil.camera.index import camera_segments, recordings_dir
 from vigil.cli import run
 from vigil.privacy.audit import AuditLog
 from vigil.privacy.bundle import verify_export
+from vigil.store.models.users import Role
 
 URL = "/api/v1/cameras/lobby/export"
 REASON = "incident 42: broken door"
@@ -28,6 +35,22 @@ MASK = [(0.0, 0.0), (0.5, 0.0), (0.5, 0.5), (0.0, 0.5)]  # top-left quarter
 def _span(c: Client) -> dict[str, str]:
     rec = c.get("/api/v1/cameras/lobby/recordings").json()
     return {"start": rec["spans"][0]["start"], "end": rec["spans"][0]["end"]}
+
+
+def run_export(c: Client, body: dict[str, Any], seen: list[float] | None = None) -> dict[str, Any]:
+    """POST the export, then poll its job until it ends; `seen` collects its progress."""
+    r = c.post(URL, json=body)
+    assert r.status_code == 202, r.text
+    job = r.json()
+    assert job["state"] in ("queued", "running") and job["download_url"] is None
+    deadline = time.monotonic() + 60
+    while job["state"] in ("queued", "running"):
+        assert time.monotonic() < deadline, job
+        time.sleep(0.05)
+        job = c.get(job["url"]).json()
+        if seen is not None:
+            seen.append(job["progress"])
+    return job
 
 
 def _frames(data: bytes, tmp: Path) -> list[np.ndarray]:
@@ -50,16 +73,27 @@ def _tampered(src: Path, dst: Path, member: str) -> None:
             out.writestr(info, bytes(data))
 
 
-def test_redacted_export_is_signed_audited_and_verifiable(
+def test_redacted_export_job_is_signed_audited_and_verifiable(
     clients: dict[str, Client], ctx: ApiContext, tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
     ctx.config.cameras[0].privacy_masks = [MASK]
     op = clients["operator"]
-    r = op.post(URL, json={**_span(op), "reason": REASON})  # redact is the default
+    seen: list[float] = []
+    job = run_export(op, {**_span(op), "reason": REASON}, seen)  # redact is the default
+    assert job["state"] == "done" and job["error"] is None and job["progress"] == 1.0, job
+    assert any(0 < x < 1 for x in seen) and seen == sorted(seen)  # from the redaction loop
+    assert job["redacted"] is True and job["filename"].endswith("-redacted.zip")
+    audit = AuditLog.from_config(ctx.config)
+    [asked] = audit.query(ctx.db, action="export")  # recorded when the job was created
+    assert asked.actor == "operator" and asked.reason == REASON and asked.camera == "lobby"
+    assert asked.details["redacted"] is True and asked.details["subject"] is None
+    assert asked.details["job"] == job["id"]
+    r = op.get(job["download_url"])
     assert r.status_code == 200, r.text
     assert r.headers["content-type"] == "application/zip"
     assert r.headers["x-clip-redacted"] == "true"
-    assert 'filename="lobby-' in r.headers["content-disposition"]
+    assert f'filename="{job["filename"]}"' in r.headers["content-disposition"]
+    assert len(r.content) == job["bytes"]
     bundle = tmp_path / "export.zip"
     bundle.write_bytes(r.content)
     with zipfile.ZipFile(bundle) as z:
@@ -78,15 +112,21 @@ def test_redacted_export_is_signed_audited_and_verifiable(
     h, w = frames[0].shape[:2]
     assert max(float(f[: h // 2 - 4, : w // 2 - 4].mean()) for f in frames) < 3.0
     assert min(float(f[h // 2 + 4 :, w // 2 + 4 :].mean()) for f in frames) > 20.0
-    # The manifest verifies; nothing stays behind in the exports folder.
     checks = verify_export(bundle, data_dir=ctx.data_dir)
     assert [c.ok for c in checks] == [True] and checks[0].files_ok == 1
-    assert not any((ctx.data_dir / "exports").iterdir())
-    # The audit record names the reason, the redaction and the manifest it vouched for.
-    rec = AuditLog.from_config(ctx.config).query(ctx.db, action="export")[0]
-    assert rec.actor == "operator" and rec.reason == REASON and rec.camera == "lobby"
-    assert rec.details["redacted"] is True and rec.details["subject"] is None
-    assert rec.details["manifest_sha256"] == hashlib.sha256(manifest_bytes).hexdigest()
+    # The download is audited with the manifest it vouched for.
+    [got] = audit.query(ctx.db, action="view_recording")
+    assert got.actor == "operator" and got.target_kind == "export" and got.target_id == job["id"]
+    assert got.reason == REASON and got.details["redacted"] is True
+    assert got.details["manifest_sha256"] == hashlib.sha256(manifest_bytes).hexdigest()
+    # Only the requester or an admin: another operator is refused, a viewer cannot export.
+    accounts.create_user(ctx.db, "operator2", PASSWORD, Role.operator, created_by="test")
+    other = client_for(ctx, "operator2")
+    assert other.get(job["url"]).status_code == 403
+    assert other.get(job["download_url"]).status_code == 403
+    assert clients["viewer"].get(job["download_url"]).status_code == 403
+    assert clients["admin"].get(job["download_url"]).status_code == 200
+    assert len(audit.query(ctx.db, action="view_recording")) == 2  # operator, admin
     # One flipped byte of the clip: the library and both CLI names say so (exit 4).
     bad = tmp_path / "tampered.zip"
     _tampered(bundle, bad, clip_name)
@@ -109,22 +149,28 @@ def test_redacted_export_is_signed_audited_and_verifiable(
         z.writestr("note.txt", "added later")
     (check,) = verify_export(extra, data_dir=ctx.data_dir)
     assert not check.ok and "note.txt" in check.problems[0]
+    # After the keep time the ZIP is deleted and the job forgotten.
+    jobs_dir = ctx.data_dir / "exports" / "jobs"
+    assert (jobs_dir / job["id"]).is_dir()
+    assert export_jobs(ctx).sweep(datetime.now(UTC) + timedelta(hours=24, minutes=1)) == 1
+    assert not (jobs_dir / job["id"]).exists()
+    r = op.get(job["download_url"])
+    assert r.status_code == 404 and "deleted after 24 h" in r.json()["detail"]
 
 
-def test_unredacted_export_and_refusals(
-    clients: dict[str, Client], ctx: ApiContext, tmp_path: Path
+def test_failed_exports_refusals_and_restart_sweep(
+    clients: dict[str, Client], ctx: ApiContext
 ) -> None:
     op = clients["operator"]
     body = {**_span(op), "reason": "police request 7: original", "redact": False}
-    r = op.post(URL, json=body)
-    assert r.status_code == 200, r.text
-    assert r.headers["x-clip-redacted"] == "false"
-    with zipfile.ZipFile(io.BytesIO(r.content)) as z:
+    job = run_export(op, body)
+    assert job["state"] == "done" and job["redacted"] is False
+    with zipfile.ZipFile(io.BytesIO(op.get(job["download_url"]).content)) as z:
         doc = json.loads(z.read("manifest.json"))
     assert doc["kind"] == "clip" and doc["details"]["redacted"] is False
     rec = AuditLog.from_config(ctx.config).query(ctx.db, action="export")[0]
     assert rec.details["redacted"] is False and rec.reason == "police request 7: original"
-    # Refusals: a subject needs redaction, an unknown person, no reason, a viewer, no footage.
+    # Refusals: a subject needs redaction, an unknown person, no reason, a viewer, bad ranges.
     r = op.post(URL, json={**body, "subject_person_id": 1})
     assert r.status_code == 422 and "redacted" in r.json()["detail"]
     r = op.post(URL, json={**body, "redact": True, "subject_person_id": 999})
@@ -138,11 +184,28 @@ def test_unredacted_export_and_refusals(
     bad_json = op.post(URL, content=b"{no", headers={"Content-Type": "application/json"})
     assert bad_json.status_code == 422
     assert clients["viewer"].post(URL, json=body).status_code == 403
-    old = now() - timedelta(days=3)
-    r = op.post(
-        URL,
-        json={**body, "start": old.isoformat(), "end": (old + timedelta(minutes=1)).isoformat()},
-    )
-    assert r.status_code == 404 and r.json()["detail"]
+    assert op.get("/api/v1/exports/nope").status_code == 404
     assert len(AuditLog.from_config(ctx.config).query(ctx.db, action="export")) == 1
-    assert not any((ctx.data_dir / "exports").iterdir())
+    # A range without footage fails with the reason; nothing to download.
+    old = now() - timedelta(days=3)
+    span = {"start": old.isoformat(), "end": (old + timedelta(minutes=1)).isoformat()}
+    failed = run_export(op, {**body, **span})
+    assert failed["state"] == "failed" and "no footage of camera 'lobby'" in failed["error"]
+    r = op.get(f"{failed['url']}/download")
+    assert r.status_code == 409 and "no footage" in r.json()["detail"]
+    # A broken segment fails the job too, and nothing half-written stays behind.
+    root = recordings_dir(ctx.data_dir)
+    for seg in camera_segments(ctx.db, "lobby"):
+        (root / seg.path).write_bytes(b"\0not a video" * 100)
+    broken = run_export(op, {**body, "redact": True})
+    assert broken["state"] == "failed" and "cannot be read" in broken["error"], broken
+    assert str(ctx.data_dir) not in broken["error"]
+    jobs_dir = ctx.data_dir / "exports" / "jobs"
+    assert sorted(p.name for p in jobs_dir.iterdir()) == [job["id"]]  # only the finished one
+    # A restart forgets the jobs and sweeps their files (and stale temporary ones).
+    close_export_jobs(ctx)
+    orphan = jobs_dir / "crashed" / ".clip.mp4.part"
+    orphan.parent.mkdir(parents=True)
+    orphan.write_bytes(b"half")
+    with Client(create_app(ctx, web=False)):  # runs the app's start-up
+        assert not orphan.exists() and not (jobs_dir / job["id"]).exists()

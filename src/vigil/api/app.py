@@ -5,18 +5,21 @@ from __future__ import annotations
 import logging
 from contextlib import asynccontextmanager
 
+import anyio
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from vigil.api.context import ApiContext
+from vigil.api.export_jobs import close_export_jobs, export_jobs
 from vigil.api.routes import (
     audit_log,
     auth,
     cameras,
     event_stream,
     events,
+    exports,
     people,
     search,
     settings,
@@ -73,8 +76,10 @@ def create_app(ctx: ApiContext, *, web: bool = True) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):  # type: ignore[no-untyped-def]
+        await anyio.to_thread.run_sync(export_jobs, ctx)  # sweeps what a crash left
         yield
         ctx.live.close()  # ends open MJPEG streams so the server can stop
+        await anyio.to_thread.run_sync(close_export_jobs, ctx)
 
     app = FastAPI(
         title="Vigil API",
@@ -97,7 +102,7 @@ def create_app(ctx: ApiContext, *, web: bool = True) -> FastAPI:
     app.state.ctx = ctx
     install_error_handlers(app)
     app.include_router(event_stream.router, prefix=API_PREFIX)  # before /events/{uid}
-    for r in (auth, cameras, events, people, search, users, settings, audit_log):
+    for r in (auth, cameras, exports, events, people, search, users, settings, audit_log):
         app.include_router(r.router, prefix=API_PREFIX)
     for r in (watchlists, zones):
         app.include_router(r.router, prefix=API_PREFIX)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
@@ -176,6 +176,24 @@ class ExportIn(Strict):
     subject_person_id: int | None = Field(
         None, ge=1, le=2**63 - 1, description="With redact: the enrolled person left visible."
     )
+
+
+class ExportJobOut(BaseModel):
+    id: str
+    url: str = Field(description="This job: poll it until state is done or failed.")
+    camera: str
+    state: Literal["queued", "running", "done", "failed"]
+    progress: float = Field(description="Fraction done, 0..1.")
+    error: str | None = Field(None, description="Why it failed.")
+    redacted: bool
+    created_at: datetime
+    finished_at: datetime | None = None
+    expires_at: datetime | None = Field(None, description="When the ZIP is deleted.")
+    download_url: str | None = Field(None, description="When done: GET it for the ZIP.")
+    filename: str | None = None
+    bytes: int | None = None
+    clip_start: datetime | None = None
+    clip_end: datetime | None = None
 
 
 class PersonOut(BaseModel):

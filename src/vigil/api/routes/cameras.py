@@ -1,4 +1,6 @@
-"""Cameras: status, live snapshot and MJPEG stream, recordings index, segment files, export."""
+"""Cameras: status, live snapshot and MJPEG stream, recordings index, segment files.
+
+Exports (`POST /cameras/{name}/export`) are jobs: `routes/exports.py`."""
 
 from __future__ import annotations
 
@@ -15,8 +17,7 @@ from fastapi.responses import FileResponse, Response, StreamingResponse
 from pydantic import AwareDatetime
 
 from vigil.api.context import ApiContext
-from vigil.api.deps import Ctx, Exporter, Id, Principal, Unmasker, Viewer, audit
-from vigil.api.exports import export_response
+from vigil.api.deps import Ctx, Id, Principal, Unmasker, Viewer, audit
 from vigil.api.privacy_view import (
     grants_of,
     is_protected,
@@ -28,7 +29,6 @@ from vigil.api.privacy_view import (
 )
 from vigil.api.schemas import (
     CameraOut,
-    ExportIn,
     RecordingsOut,
     SegmentOut,
     SpanOut,
@@ -45,7 +45,6 @@ from vigil.vision.person import make_person_detector
 router = APIRouter(prefix="/cameras", tags=["cameras"])
 
 MAX_RANGE = timedelta(days=7)
-MAX_EXPORT = timedelta(hours=6)
 VIEW_AUDIT_EVERY_S = 300.0  # one "view" record per user, camera and kind per 5 minutes
 BOUNDARY = "vigilframe"
 PROTECTED_FIRST_BYTES_S = 20.0  # wait this long at most for a rendition's first fragment
@@ -367,29 +366,3 @@ def unmask(name: str, body: UnmaskIn, p: Unmasker, ctx: Ctx, request: Request) -
     )
     grants_of(ctx).grant(viewer_key(p), name, minutes)  # only once the record is stored
     return view_state(ctx, p, cam)
-
-
-@router.post(
-    "/{name}/export",
-    response_class=FileResponse,
-    summary="Export a clip as a ZIP: the MP4 (redacted by default) and its signed manifest.json",
-    description=(
-        "A stated reason is required and audited, with whether the clip was redacted. "
-        "`redact` (default true) pixelates every face but `subject_person_id`'s and blacks "
-        "out the camera's privacy masks; `redact: false` exports the unredacted original. "
-        "Check a bundle with `vigil export verify <zip>`."
-    ),
-    responses={
-        200: {"content": {"application/zip": {}}},
-        404: {"description": "No footage, or no such person"},
-    },
-)
-async def export(
-    name: str, body: ExportIn, p: Exporter, ctx: Ctx, request: Request
-) -> FileResponse:
-    cam = find_camera(ctx, name)
-    if body.end <= body.start:
-        raise HTTPException(422, "end must be after start")
-    if body.end - body.start > MAX_EXPORT:
-        raise HTTPException(422, "export at most 6 hours at a time")
-    return await export_response(ctx, request, p, cam, body)

@@ -1,0 +1,161 @@
+"""Exports as jobs: POST queues one (audited with its reason), GET shows its state and
+progress, GET .../download streams the ZIP (audited). `api/export_jobs.py` runs them."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from functools import partial
+from typing import Annotated
+
+import anyio
+from fastapi import APIRouter, HTTPException, Path, Request
+from fastapi.responses import FileResponse
+
+from vigil.api.deps import Ctx, Exporter, Perm, Principal, audit
+from vigil.api.export_jobs import ExportJob, ExportJobs, JobState, export_jobs
+from vigil.api.exports import subject_name
+from vigil.api.routes.cameras import find_camera
+from vigil.api.schemas import ExportIn, ExportJobOut
+from vigil.privacy.audit import Action
+
+router = APIRouter(tags=["exports"])
+
+MAX_EXPORT = timedelta(hours=6)
+JobId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,64}$", description="Export job id")]
+
+
+def job_out(jobs: ExportJobs, job: ExportJob) -> ExportJobOut:
+    url = f"/api/v1/exports/{job.id}"
+    b = job.bundle if job.state is JobState.done else None
+    return ExportJobOut(
+        id=job.id,
+        url=url,
+        camera=job.camera.name,
+        state=job.state.value,
+        progress=round(job.progress, 3),
+        error=job.error,
+        redacted=job.redact,
+        created_at=job.created,
+        finished_at=job.finished,
+        expires_at=jobs.expires(job),
+        download_url=f"{url}/download" if b else None,
+        filename=b.zip.name if b else None,
+        bytes=b.zip.stat().st_size if b else None,
+        clip_start=b.result.start if b else None,
+        clip_end=b.result.end if b else None,
+    )
+
+
+def own_job(ctx: Ctx, p: Principal, job_id: str) -> tuple[ExportJobs, ExportJob]:
+    jobs = export_jobs(ctx)
+    job = jobs.get(job_id)
+    if job is None:
+        hours = ctx.config.api.export_keep_hours
+        raise HTTPException(
+            404, f"no export {job_id!r} (finished exports are deleted after {hours:g} h)"
+        )
+    if job.owner != p.username and not p.can(Perm.users):
+        raise HTTPException(403, "only the user who asked for this export, or an admin, may see it")
+    return jobs, job
+
+
+@router.post(
+    "/cameras/{name}/export",
+    status_code=202,
+    summary="Start exporting a clip: a ZIP of the MP4 (redacted by default) and its manifest",
+    description=(
+        "Answers 202 with a job to poll (`url`); when its state is `done`, `download_url` "
+        "gives the ZIP. A stated reason is required and audited when the job is created, with "
+        "whether the clip is redacted. `redact` (default true) pixelates every face but "
+        "`subject_person_id`'s and blacks out the camera's privacy masks; `redact: false` "
+        "exports the unredacted original. Check a bundle with `vigil export verify <zip>`."
+    ),
+    responses={404: {"description": "No such camera or person"}, 429: {"description": "Busy"}},
+)
+async def start_export(
+    name: str, body: ExportIn, p: Exporter, ctx: Ctx, request: Request
+) -> ExportJobOut:
+    cam = find_camera(ctx, name)
+    if body.end <= body.start:
+        raise HTTPException(422, "end must be after start")
+    if body.end - body.start > MAX_EXPORT:
+        raise HTTPException(422, "export at most 6 hours at a time")
+    if body.subject_person_id is not None and not body.redact:
+        raise HTTPException(422, "subject_person_id only applies to a redacted export")
+    subject = None
+    if body.subject_person_id is not None:
+        subject = await anyio.to_thread.run_sync(subject_name, ctx, body.subject_person_id)
+    jobs = await anyio.to_thread.run_sync(export_jobs, ctx)
+    job = jobs.new(
+        p.username,
+        cam,
+        body.start,
+        body.end,
+        exact=body.exact,
+        redact=body.redact,
+        subject_id=body.subject_person_id,
+        reason=body.reason,
+    )
+    record = partial(
+        audit,
+        ctx,
+        request,
+        p,
+        Action.export,
+        reason=body.reason,
+        target_kind="camera",
+        target_id=cam.name,
+        camera=cam.name,
+        details={
+            "job": job.id,
+            "start": body.start.isoformat(),
+            "end": body.end.isoformat(),
+            "exact": body.exact,
+            "redacted": body.redact,
+            "subject": subject,
+        },
+    )
+    await anyio.to_thread.run_sync(record)  # no job runs without its audit record
+    jobs.start(job)
+    return job_out(jobs, job)
+
+
+@router.get("/exports/{job_id}", summary="An export job: state, progress, download link")
+def get_export(job_id: JobId, p: Exporter, ctx: Ctx) -> ExportJobOut:
+    return job_out(*own_job(ctx, p, job_id))
+
+
+@router.get(
+    "/exports/{job_id}/download",
+    response_class=FileResponse,
+    summary="The finished export's ZIP (each download is audited)",
+    responses={200: {"content": {"application/zip": {}}}, 409: {"description": "Not done"}},
+)
+def download_export(job_id: JobId, p: Exporter, ctx: Ctx, request: Request) -> FileResponse:
+    _, job = own_job(ctx, p, job_id)
+    b = job.bundle
+    if job.state is not JobState.done or b is None:
+        raise HTTPException(409, job.error or f"export {job_id} is {job.state.value}, not done")
+    audit(
+        ctx,
+        request,
+        p,
+        Action.view_recording,
+        reason=job.reason,
+        target_kind="export",
+        target_id=job.id,
+        camera=job.camera.name,
+        details={**b.audit_details(), "job": job.id, "file": b.zip.name},
+    )
+    return FileResponse(
+        b.zip,
+        media_type="application/zip",
+        filename=b.zip.name,
+        headers={
+            "Cache-Control": "private",
+            "X-Clip-Start": b.result.start.isoformat(),
+            "X-Clip-End": b.result.end.isoformat(),
+            "X-Clip-Gaps": str(len(b.result.gaps)),
+            "X-Clip-Redacted": "true" if b.redacted else "false",
+        },
+    )
