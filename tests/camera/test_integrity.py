@@ -7,12 +7,15 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import av
 import pytest
 
 import vigil.bench.timecode as timecode
 from tests.camera.conftest import SYSTEM_PYTHON, RtspServer, decode_all, wait_for
+from vigil.api.live import LiveFrames
+from vigil.api.routes.cameras import camera_out
 from vigil.bench.timecode import read_time
 from vigil.camera.index import camera_segments, probe_segment, recordings_dir
 from vigil.camera.recorder import CameraRecorder, RecorderOptions, RecordingService
@@ -173,4 +176,8 @@ def test_analysis_drops_are_in_the_camera_status(data_dir: Path) -> None:
     svc = RecordingService(cams, data_dir, None, FAST)
     assert svc.statuses()[0].analysis_dropped == 0
     svc.analysis_dropped = lambda: {"lobby": 7}
-    assert svc.statuses()[0].analysis_dropped == 7
+    st = svc.statuses()[0]
+    assert st.analysis_dropped == 7
+    st.dropped_frames = 3
+    out = camera_out(SimpleNamespace(live=LiveFrames()), cams[0], {"lobby": st})  # type: ignore[arg-type]
+    assert (out.dropped_frames, out.analysis_dropped) == (3, 7)
