@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -144,7 +145,7 @@ def test_burn_in_that_falls_behind_reports_dropped_frames(rtsp_server, data_dir:
         privacy_masks_burn_in=True,
     )
     # x264's slowest preset takes ~0.25 s a frame here: a 10 fps camera cannot be kept up with.
-    slow = RecorderOptions(**{**FAST.__dict__, "burn_preset": "placebo", "burn_backlog_s": 0.5})
+    slow = replace(FAST, burn_preset="placebo", burn_backlog_s=0.5)
     svc = RecordingService([cam], data_dir, db, slow)
     svc.start()
     try:
