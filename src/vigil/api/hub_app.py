@@ -95,6 +95,7 @@ def create_hub_app(ctx: ApiContext, hub: HubContext, *, web: bool = True) -> Fas
         hub_people,
         hub_search,
         hub_views,
+        hub_watchlists,
         users,
     )
 
@@ -118,7 +119,7 @@ def create_hub_app(ctx: ApiContext, hub: HubContext, *, web: bool = True) -> Fas
     app.state.ctx = ctx
     app.state.hub = hub
     install_error_handlers(app)
-    for r in (auth, users, audit_log, hub_views, hub_search, hub_clips, hub_people):
+    for r in (auth, users, audit_log, hub_views, hub_search, hub_clips, hub_people, hub_watchlists):
         app.include_router(r.router, prefix=API_PREFIX)
     if web:
         from vigil.web.hub_pages import mount_hub_web

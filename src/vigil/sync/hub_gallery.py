@@ -278,27 +278,31 @@ class SitePlacement:
 
 def person_placements(db: Database, uid: str) -> list[SitePlacement]:
     """The sites a hub person was sent to, by site: held, still queued, or deleted there."""
+    return placements(db, [uid]).get(uid, [])
+
+
+def placements(db: Database, uids: Iterable[str] | None = None) -> dict[str, list[SitePlacement]]:
+    """`person_placements` of every hub person (or of `uids`) in one read, by uid."""
     with db.session() as s:
-        queued = set(
-            s.scalars(
-                select(HubPush.site).where(
-                    HubPush.uid == uid, HubPush.verb == "person.put", HubPush.done_at.is_(None)
-                )
-            )
+        pending = select(HubPush.uid, HubPush.site).where(
+            HubPush.verb == "person.put", HubPush.done_at.is_(None)
         )
-        out = []
-        for p in s.scalars(
-            select(HubPlacement)
-            .where(HubPlacement.kind == "person", HubPlacement.uid == uid)
-            .order_by(HubPlacement.site)
-        ):
+        rows = select(HubPlacement).where(HubPlacement.kind == "person")
+        if uids is not None:
+            wanted = list(uids)
+            pending = pending.where(HubPush.uid.in_(wanted))
+            rows = rows.where(HubPlacement.uid.in_(wanted))
+        queued = {(u, site) for u, site in s.execute(pending)}
+        out: dict[str, list[SitePlacement]] = {}
+        for p in s.scalars(rows.order_by(HubPlacement.uid, HubPlacement.site)):
+            at = out.setdefault(p.uid, [])
             if p.removed_at is None:
-                state = "queued" if p.site in queued else "held"
-                out.append(SitePlacement(p.site, state, p.site_person_id))
+                state = "queued" if (p.uid, p.site) in queued else "held"
+                at.append(SitePlacement(p.site, state, p.site_person_id))
                 continue
             copy = s.get(HubAuditRecord, (p.site, p.removed_seq)) if p.removed_seq else None
             record = copy.record if copy is not None else {}
-            out.append(
+            at.append(
                 SitePlacement(
                     p.site,
                     "removed_by_site",

@@ -57,6 +57,22 @@ def judge(engine: FaceEngine, f: UploadFile) -> tuple[QualityOut, EnrolmentPhoto
     return out, photo
 
 
+def refused_photos(
+    verdicts: list[tuple[QualityOut, EnrolmentPhoto | None]],
+) -> JSONResponse | None:
+    """A 422 naming every refused photo (with every verdict, for the page), or None when all
+    pass: an enrolment stores all of its photos or none."""
+    refused = [q for q, ph in verdicts if ph is None]
+    if not refused:
+        return None
+    msg = "nothing was enrolled; refused: " + "; ".join(
+        f"{q.file}: {', '.join(q.problems)}" for q in refused
+    )
+    return JSONResponse(
+        status_code=422, content={"detail": msg, "photos": [q.model_dump() for q, _ in verdicts]}
+    )
+
+
 def person_out(s: PersonSummary) -> PersonOut:
     return PersonOut(
         id=s.id,
@@ -113,7 +129,7 @@ def list_people(p: PeopleManager, ctx: Ctx) -> list[PersonOut]:
     return [person_out(s) for s in ctx.gallery().people()]
 
 
-def _check_count(photos: list[UploadFile]) -> None:
+def check_count(photos: list[UploadFile]) -> None:
     if not photos:
         raise InputError("upload at least one photo")
     if len(photos) > MAX_PHOTOS:
@@ -126,7 +142,7 @@ def _check_count(photos: list[UploadFile]) -> None:
     summary="Judge photos for enrolment (face found, size, sharpness, pose) without storing",
 )
 def check(p: PeopleManager, ctx: Ctx, photos: Annotated[list[UploadFile], File()]) -> CheckOut:
-    _check_count(photos)
+    check_count(photos)
     engine = ctx.face_engine()
     return CheckOut(photos=[judge(engine, f)[0] for f in photos])
 
@@ -151,18 +167,11 @@ def enrol(
     if not name:
         raise InputError("a person needs a name")
     check_legal_basis(legal_basis, note)
-    _check_count(photos)
+    check_count(photos)
     engine = ctx.face_engine()
     verdicts = [judge(engine, f) for f in photos]
-    refused = [q for q, ph in verdicts if ph is None]
-    if refused:
-        msg = "nothing was enrolled; refused: " + "; ".join(
-            f"{q.file}: {', '.join(q.problems)}" for q in refused
-        )
-        return JSONResponse(
-            status_code=422,
-            content={"detail": msg, "photos": [q.model_dump() for q, _ in verdicts]},
-        )
+    if (refusal := refused_photos(verdicts)) is not None:
+        return refusal
     good = [ph for _, ph in verdicts if ph is not None]
     gallery = ctx.gallery()
     hook = audit_hook(ctx, request, p, Action.enroll, details={"legal_basis": legal_basis.value})
