@@ -341,6 +341,11 @@ class ApiConfig(Section):
     login_window_s: Annotated[float, Field(gt=0, le=86400)] = Field(
         300.0, description="Window of the login rate limit; a blocked login says when to retry."
     )
+    protected_renders_at_once: Annotated[int, Field(ge=1, le=64)] = Field(
+        2,
+        description="Pixelated copies of recordings (privacy-protected playback) made at once; "
+        "each takes about a CPU core. Further viewers are asked to retry (503) meanwhile.",
+    )
     export_keep_hours: Annotated[float, Field(gt=0, le=24 * 30)] = Field(
         24.0,
         description="A finished export (ZIP) stays ready for download this long, then is deleted.",

@@ -69,3 +69,36 @@ def test_bench_reports_live_and_recorded_figures_beside_baselines(testdata: Path
         assert fig.value > 0 and fig.baseline is not None and fig.baseline > 0
     assert live.unit == "ms" and recorded.unit == "x real time" and wait.unit == "s"
     assert wait.value < wait.baseline  # the first fragment comes before the whole file
+
+
+def test_cache_makes_at_most_at_once_renditions_and_joining_one_is_free(tmp_path: Path) -> None:
+    """Each rendition takes about a CPU core the recorders need: beyond `at_once` a new one
+    is refused (the API answers 503, retry), asking again for one being made is not, and a
+    viewer's render they left (clicked elsewhere) stops counting."""
+    import threading
+
+    import pytest
+
+    from vigil.privacy.protected_cache import RenderBusy
+
+    src = tmp_path / "seg.mp4"
+    src.write_bytes(b"x")
+    go = threading.Event()
+
+    def render(s: Path, d: Path, cancel: threading.Event, **_: object) -> None:
+        while not (go.is_set() or cancel.is_set()):
+            time.sleep(0.01)
+        d.write_bytes(s.read_bytes())
+
+    cache = ProtectedCache(tmp_path / "cache", at_once=1)
+    first = cache.start("cam", 1, src, render, start_s=10, owner="ann")
+    assert cache.start("cam", 1, src, render, start_s=10) is first  # joined
+    with pytest.raises(RenderBusy):
+        cache.start("cam", 2, src, render)
+    assert not cache.ahead("cam", 3, src, render)  # no render ahead while busy either
+    # Ann clicks elsewhere: her first render is cancelled and frees the slot for the new one
+    second = cache.start("cam", 4, src, render, start_s=20, owner="ann")
+    assert first.cancel.is_set() and second is not first
+    go.set()
+    assert second.done.wait(5) and second.ready
+    assert cache.start("cam", 2, src, render).done.wait(5)  # free again

@@ -27,7 +27,13 @@ def grants_of(ctx: ApiContext) -> UnmaskGrants:
 
 
 def protected_cache(ctx: ApiContext) -> ProtectedCache:
-    return ctx.__dict__.setdefault("_protected_cache", ProtectedCache(cache_root(ctx.data_dir)))
+    cache = ctx.__dict__.get("_protected_cache")
+    if cache is None:
+        at_once = ctx.config.api.protected_renders_at_once
+        cache = ctx.__dict__["_protected_cache"] = ProtectedCache(
+            cache_root(ctx.data_dir), at_once=at_once
+        )
+    return cache
 
 
 def next_segment(ctx: ApiContext, seg: Segment) -> Segment | None:

@@ -79,8 +79,14 @@ class Rendition:
         return False
 
 
+class RenderBusy(RuntimeError):
+    """As many renditions as allowed are being made (each takes about a CPU core, which the
+    recorders need): the caller is told to retry instead of starving them."""
+
+
 class ProtectedCache:
-    """Renditions of segments, each made once at a time in its own thread.
+    """Renditions of segments, each made once at a time in its own thread, at most `at_once`
+    at a time (renders ahead included; joining one already being made is free).
 
     A complete segment's rendition is kept; the one of the segment still being written is
     redone when older than OPEN_REFRESH_S (not on every range request, or a player would get
@@ -89,8 +95,8 @@ class ProtectedCache:
     an offset is cancelled when the same viewer asks for another one on that camera (they
     clicked elsewhere on the time line)."""
 
-    def __init__(self, root: Path, ahead: int = 1) -> None:
-        self.root = root
+    def __init__(self, root: Path, ahead: int = 1, at_once: int = 2) -> None:
+        self.root, self.at_once = root, at_once
         self._running: dict[Path, Rendition] = {}
         self._guard = threading.Lock()
         self._ahead = threading.BoundedSemaphore(ahead)
@@ -122,19 +128,21 @@ class ProtectedCache:
             r.done.wait(30)
         with self._guard:
             r = self._running.get(dst)
+            if owner is not None:  # they clicked elsewhere: their previous one is not wanted
+                before = self._owned.pop((owner, camera), None)
+                if before is not None and before is not r:
+                    before.cancel.set()
             fresh = r is None or r.done.is_set()
             if fresh and _fresh(dst, complete):
                 r = Rendition(dst, start_s)
                 r.started.set()
                 r.done.set()
             elif fresh:
+                if self._busy():
+                    raise RenderBusy(f"{self.at_once} pixelated copies are being made")
                 r = self._running[dst] = Rendition(dst, start_s)
-            if owner is not None:
-                before = self._owned.pop((owner, camera), None)
-                if before is not None and before is not r:
-                    before.cancel.set()
-                if start_s > 0 and not r.done.is_set():
-                    self._owned[(owner, camera)] = r
+            if owner is not None and start_s > 0 and not r.done.is_set():
+                self._owned[(owner, camera)] = r
             if not fresh or r.done.is_set():
                 return r
         threading.Thread(
@@ -150,7 +158,8 @@ class ProtectedCache:
         if not self._ahead.acquire(blocking=False):
             return False
         with self._guard:
-            if (dst in self._running and not self._running[dst].done.is_set()) or dst.is_file():
+            made = (dst in self._running and not self._running[dst].done.is_set()) or dst.is_file()
+            if made or self._busy():
                 self._ahead.release()
                 return False
             r = self._running[dst] = Rendition(dst)
@@ -159,6 +168,10 @@ class ProtectedCache:
             name=f"protected-ahead-{camera}-{segment_id}", daemon=True,
         ).start()  # fmt: skip
         return True
+
+    def _busy(self) -> bool:  # under _guard
+        making = (r for r in self._running.values() if not r.done.is_set())
+        return sum(not r.cancel.is_set() for r in making) >= self.at_once
 
     def get(
         self, camera: str, segment_id: int, src: Path, render: Render, *, complete: bool = True

@@ -38,6 +38,7 @@ from vigil.api.schemas import (
 from vigil.camera.index import coverage, recordings_dir, segments_between
 from vigil.config import CameraConfig
 from vigil.privacy.audit import Action
+from vigil.privacy.protected_cache import RenderBusy
 from vigil.privacy.protected_view import render_protected
 from vigil.store.models.camera import Segment
 from vigil.vision.person import make_person_detector
@@ -271,7 +272,11 @@ def recorded_segment(ctx: ApiContext, name: str, segment_id: int) -> tuple[Segme
         "second of video); once made, it is served whole with range requests. The next "
         "segment is made ahead meanwhile."
     ),
-    responses={200: {"content": {"video/mp4": {}}}, 206: {"description": "Partial content"}},
+    responses={
+        200: {"content": {"video/mp4": {}}},
+        206: {"description": "Partial content"},
+        503: {"description": "As many copies as allowed are being made; retry (Retry-After)."},
+    },
 )
 def protected_segment_file(
     name: str,
@@ -311,10 +316,15 @@ def protected_segment_file(
     whole = cache.path_of(name, segment_id)
     if start_s and seg.complete and whole.is_file():
         start_s = 0  # made whole already: the player seeks in it
-    rendition = cache.start(
-        name, segment_id, src, render, complete=seg.complete, start_s=start_s,
-        owner=viewer_key(p),
-    )  # fmt: skip
+    try:
+        rendition = cache.start(
+            name, segment_id, src, render, complete=seg.complete, start_s=start_s,
+            owner=viewer_key(p),
+        )  # fmt: skip
+    except RenderBusy as exc:
+        raise HTTPException(
+            503, f"busy: {exc}; try again shortly", headers={"Retry-After": "5"}
+        ) from exc
     if seg.complete and (nxt := next_segment(ctx, seg)) is not None:
         with contextlib.suppress(HTTPException):  # its file gone: nothing to make
             cache.ahead(name, nxt.id, recorded_segment(ctx, name, nxt.id)[1], render)
