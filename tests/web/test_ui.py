@@ -106,15 +106,19 @@ def test_camera_timeline_playback_and_export(site: Site, page, shots: Path, tmp_
     wall = page.eval_on_selector("#player", "v => v.dataset.wallTime")
     assert wall and wall.startswith(str(site.footage.start.year))
     page.screenshot(path=str(shots / "04-camera-playback.png"))
-    # Export a clip of the recorded span, with a reason.
+    # Export a clip of the recorded span, with a reason: a job, then its download link.
     start = site.footage.start.astimezone().strftime("%Y-%m-%dT%H:%M:%S")
     end = site.footage.end.astimezone().strftime("%Y-%m-%dT%H:%M:%S")
     page.fill("#export-form input[name=start]", start)
     page.fill("#export-form input[name=end]", end)
     page.fill("#export-form input[name=reason]", "incident 7: door forced")
     assert page.is_checked("#export-form input[name=redact]")  # redacted unless unticked
-    with page.expect_download(timeout=60000) as dl:
-        page.click("#export-form button[type=submit]")
+    page.click("#export-form button[type=submit]")  # starts a job: progress, then a link
+    page.wait_for_selector("#export-form progress", state="visible")
+    link = page.wait_for_selector("#export-form a.export-download:not([hidden])", timeout=60000)
+    assert page.eval_on_selector("#export-form progress", "p => p.value") == 1
+    with page.expect_download(timeout=30000) as dl:
+        link.click()
     bundle = tmp_path / "export.zip"
     dl.value.save_as(str(bundle))
     with zipfile.ZipFile(bundle) as z:

@@ -205,6 +205,19 @@ function initCamera() {
     info.textContent = "playing " + fmtTime(t);
     player.dataset.wallTime = t.toISOString();
   });
+  // A pixelated copy refused while the box makes as many as it may (503): try again shortly.
+  let retries = 0;
+  player.addEventListener("playing", () => { retries = 0; });
+  player.addEventListener("error", () => {
+    if (!/\/protected\.mp4/.test(player.currentSrc) || retries >= 6) {
+      info.textContent = "cannot play this recording now";
+      return;
+    }
+    retries += 1;
+    info.textContent = "busy making pixelated copies, retrying…";
+    const src = player.currentSrc;
+    setTimeout(() => { if (player.currentSrc === src) player.src = src; }, 5000);
+  });
   player.addEventListener("ended", () => {
     const i = segments.indexOf(current);
     if (i >= 0 && i + 1 < segments.length && segments[i + 1].t0 - current.t1 < 2000) playAt(segments[i + 1].t0);
@@ -257,19 +270,37 @@ function initCamera() {
     for (const p of await r.json()) f.subject.append(el("option", { value: String(p.id) }, p.name));
   });
   if (f) f.redact.addEventListener("change", () => { if (f.subject) f.subject.disabled = !f.redact.checked; });
+  // The export runs as a job on the server: poll it for progress, then offer the download.
   if (f) f.addEventListener("submit", async (ev) => {
     ev.preventDefault();
-    say(f, f.redact.checked ? "exporting and pixelating faces (takes about as long as the clip)…" : "exporting…", true);
+    const box = $(".export-job", f), bar = $("progress", box), link = $(".export-download", box);
     const body = { start: new Date(f.start.value).toISOString(), end: new Date(f.end.value).toISOString(), reason: f.reason.value, exact: f.exact.checked, redact: f.redact.checked };
     if (f.redact.checked && f.subject && f.subject.value) body.subject_person_id = Number(f.subject.value);
-    const r = await api("POST", `/api/v1/cameras/${cam}/export`, body);
-    if (!r.ok) return say(f, await errorText(r));
-    const blob = await r.blob();
-    const name = (r.headers.get("content-disposition") || "").match(/filename="?([^";]+)/)?.[1] || `${cam}.zip`;
-    const a = el("a", { href: URL.createObjectURL(blob), download: name });
-    document.body.append(a); a.click(); a.remove();
-    const how = r.headers.get("x-clip-redacted") === "true" ? "redacted" : "unredacted";
-    say(f, `exported ${name} (${how}, ${(blob.size / 1024).toFixed(0)} KiB; check it with: vigil export verify ${name})`, true);
+    const button = $("button[type=submit]", f);
+    button.disabled = true;
+    link.hidden = true;
+    try {
+      let r = await api("POST", `/api/v1/cameras/${cam}/export`, body);
+      if (!r.ok) return say(f, await errorText(r));
+      let job = await r.json();
+      box.hidden = false;
+      while (job.state === "queued" || job.state === "running") {
+        bar.value = job.progress;
+        say(f, job.state === "queued" ? "waiting for another export to finish…"
+          : `${job.redacted ? "exporting and pixelating faces" : "exporting"}: ${pct(job.progress)}`, true);
+        await new Promise((ok) => setTimeout(ok, 1000));
+        r = await api("GET", job.url);
+        if (!r.ok) return say(f, await errorText(r));
+        job = await r.json();
+      }
+      if (job.state !== "done") { box.hidden = true; return say(f, "export failed: " + job.error); }
+      bar.value = 1;
+      Object.assign(link, { href: job.download_url, download: job.filename, textContent: `download ${job.filename}`, hidden: false });
+      const how = job.redacted ? "redacted" : "unredacted";
+      say(f, `exported ${job.filename} (${how}, ${(job.bytes / 1024).toFixed(0)} KiB, kept until ${fmtTime(job.expires_at)}; check it with: vigil export verify ${job.filename})`, true);
+    } finally {
+      button.disabled = false;
+    }
   });
   load().then(loadView);
 }
