@@ -135,27 +135,37 @@ def people_remove(
 def people_list(
     ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="Print JSON.")
 ) -> None:
-    """People at the hub, their watchlists and the sites they are sent to."""
+    """People at the hub, their watchlists, the sites they are sent to and those that deleted
+    them on their own (who, why)."""
     from dataclasses import asdict
 
-    from vigil.sync.hub_gallery import list_people
+    from vigil.sync.hub_gallery import list_people, placements
 
     with hub_db(ctx) as (db, _, _):
         people = list_people(db)
+        where = placements(db)
     if as_json:
         print_json([asdict(p) for p in people])
         return
     if not people:
         console.print("nobody is enrolled at the hub")
         return
-    t = Table("name", "templates", "legal basis", "watchlists", "sites", "enrolled by")
+    t = Table(
+        "name", "templates", "legal basis", "watchlists", "sites", "removed by site", "enrolled by"
+    )
     for p in people:
+        removed = [x for x in where.get(p.uid, []) if x.state == "removed_by_site"]
         t.add_row(
             p.name,
             str(p.templates),
             p.legal_basis,
             ", ".join(p.watchlists) or "-",
             ", ".join(p.sites) or "-",
+            "\n".join(
+                f"{x.site} by {x.removed_by or '?'}: {x.removed_reason or 'no reason'}"
+                for x in removed
+            )
+            or "-",
             p.enrolled_by,
         )
     console.print(t)

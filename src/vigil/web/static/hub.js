@@ -110,7 +110,130 @@ function initHubDashboard() {
   setInterval(refreshHubDashboard, 10000);  // link, backlog and status change on their own
 }
 
-const HUB_PAGES = { "hub-dashboard": initHubDashboard, "hub-events": initHubEvents, "hub-search": initHubSearch };
+// --- people and watchlists at the hub (changes: admins only; the page hides them from others) ---
+
+function placementText(x) {
+  if (x.state !== "removed_by_site") return `${x.site}: ${x.state}`;
+  const by = [x.removed_by || "unknown user", x.removed_at ? fmtTime(x.removed_at) : ""].filter(Boolean).join(", ");
+  return `${x.site}: removed by the site (${by})` + (x.removed_reason ? `: “${x.removed_reason}”` : "");
+}
+
+function initHubPeople() {
+  const list = $("#hub-people-list"), box = $("#hub-watchlists");
+  const canChange = !!list.dataset.canChange;
+  const allSites = box.dataset.sites ? box.dataset.sites.split(",") : [];
+  async function act(method, url, body) {
+    const r = await api(method, url, body);
+    if (!r.ok) alert(await errorText(r));
+    refresh();
+  }
+  function personRow(p, lists) {
+    const uidOf = Object.fromEntries(lists.map((w) => [w.name, w.uid]));
+    const chips = p.watchlists.map((n) => el("span", { class: "chip" }, n, ...(canChange ? [el("button", {
+      type: "button", title: `take ${p.name} off ${n}`,
+      onclick: () => act("DELETE", `/api/v1/hub/watchlists/${uidOf[n]}/members/${p.uid}`) }, "×")] : [])));
+    const onLists = el("td", { class: "watchlists" }, ...(chips.length ? chips : [el("span", { class: "muted" }, "none")]));
+    const others = lists.filter((w) => !p.watchlists.includes(w.name));
+    if (canChange && others.length) {
+      const pick = el("select", { "aria-label": `put ${p.name} on a watchlist` }, el("option", { value: "" }, "add to a list…"),
+        ...others.map((w) => el("option", { value: w.uid }, w.name)));
+      pick.addEventListener("change", () => pick.value && act("PUT", `/api/v1/hub/watchlists/${pick.value}/members/${p.uid}`));
+      onLists.append(pick);
+    }
+    const sites = p.placements.map((x) => el("div", { class: `placement placement-${x.state}`, "data-site": x.site }, placementText(x)));
+    const row = el("tr", { "data-uid": p.uid, "data-name": p.name },
+      el("td", {}, p.name), el("td", {}, p.templates), el("td", {}, p.legal_basis.replace("_", " ")), onLists,
+      el("td", { class: "sites" }, ...(sites.length ? sites : [el("span", { class: "muted" }, "sent to no site")])),
+      el("td", {}, `${fmtTime(p.enrolled_at)} by ${p.enrolled_by}`));
+    if (canChange) row.append(el("td", {}, el("button", { type: "button", class: "danger remove", onclick: () => openRemove(p) }, "Remove…")));
+    return row;
+  }
+  function watchlistCard(w) {
+    const head = el("div", { class: "row" }, el("strong", {}, w.name));
+    const card = el("div", { class: "card watchlist", "data-watchlist": w.name }, head);
+    if (!canChange) {
+      head.append(` · ${w.action} · sites: ${w.sites.join(", ") || "none"}`);
+    } else {
+      const action = el("select", { "aria-label": "action of " + w.name, style: "width:auto",
+        onchange: () => act("PATCH", `/api/v1/hub/watchlists/${w.uid}`, { action: action.value }) },
+        ...["alert", "notify", "ignore"].map((a) => el("option", a === w.action ? { selected: "" } : {}, a)));
+      const names = [...new Set([...allSites, ...w.sites])];
+      const boxes = names.map((s) => el("label", { style: "display:inline; margin:0 .5rem" }, el("input", { type: "checkbox", name: "site", value: s, ...(w.sites.includes(s) ? { checked: "" } : {}) }), " " + s));
+      const save = el("button", { type: "button", class: "save-sites", onclick: () => act("PATCH", `/api/v1/hub/watchlists/${w.uid}`,
+        { sites: [...card.querySelectorAll("input[name=site]:checked")].map((i) => i.value) }) }, "Save sites");
+      const del = el("button", { type: "button", class: "danger", onclick: () => confirm(`Delete the hub watchlist ${w.name} (and its copies at its sites)?`)
+        && act("DELETE", `/api/v1/hub/watchlists/${w.uid}`) }, "Delete list");
+      head.append(action, el("span", { class: "sites" }, ...boxes), save, del);
+    }
+    card.append(el("div", { class: "members" }, w.members.length ? "members: " + w.members.join(", ") : el("span", { class: "muted" }, "nobody on this list")));
+    return card;
+  }
+  async function refresh() {
+    const [rp, rl] = await Promise.all([api("GET", "/api/v1/hub/people"), api("GET", "/api/v1/hub/watchlists")]);
+    list.replaceChildren(); box.replaceChildren();
+    if (!rp.ok) return list.append(el("tr", {}, el("td", { colspan: 7 }, await errorText(rp))));
+    const people = await rp.json(), lists = rl.ok ? await rl.json() : [];
+    if (!people.length) list.append(el("tr", {}, el("td", { colspan: 7, class: "muted" }, "nobody is enrolled at the hub")));
+    for (const p of people) list.append(personRow(p, lists));
+    if (!lists.length) box.append(el("p", { class: "muted" }, "no hub watchlists"));
+    for (const w of lists) box.append(watchlistCard(w));
+  }
+  function openRemove(p) {
+    const f = $("#hub-remove-form");
+    f.dataset.uid = p.uid;
+    $(".who", f).textContent = p.name;
+    f.reason.value = ""; $(".msg", f).textContent = "";
+    $("#hub-remove-dialog").showModal();
+  }
+  if (canChange) initHubGalleryForms(refresh);
+  refresh();
+}
+
+function initHubGalleryForms(refresh) {
+  const f = $("#hub-enrol-form"), quality = $("#hub-quality"), wf = $("#hub-watchlist-form"), rf = $("#hub-remove-form");
+  f.photos.addEventListener("change", async () => {
+    quality.replaceChildren(el("li", { class: "muted" }, "checking photos…"));
+    const fd = new FormData();
+    for (const file of f.photos.files) fd.append("photos", file);
+    const r = await api("POST", "/api/v1/hub/people/check", fd);
+    quality.replaceChildren();
+    if (!r.ok) return quality.append(el("li", { class: "bad" }, await errorText(r)));
+    for (const q of (await r.json()).photos) quality.append(qualityItem(q));
+  });
+  f.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    say(f, "enrolling…", true);
+    const r = await api("POST", "/api/v1/hub/people", new FormData(f));
+    const body = await r.json().catch(() => ({}));
+    if (!r.ok) {
+      if (body.photos) quality.replaceChildren(...body.photos.map(qualityItem));
+      return say(f, body.detail || r.statusText);
+    }
+    say(f, `enrolled ${body.person.name} at the hub: ${body.added} template(s) added`, true);
+    f.reset(); quality.replaceChildren();
+    refresh();
+  });
+  wf.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const sites = [...wf.querySelectorAll("input[name=site]:checked")].map((i) => i.value);
+    const r = await api("POST", "/api/v1/hub/watchlists", { name: wf.name.value, action: wf.action.value, sites });
+    if (!r.ok) return say(wf, await errorText(r));
+    wf.reset(); $(".msg", wf).textContent = "";
+    refresh();
+  });
+  $("#hub-remove-cancel").addEventListener("click", () => $("#hub-remove-dialog").close());
+  rf.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const q = new URLSearchParams({ reason: rf.reason.value });
+    const r = await api("DELETE", `/api/v1/hub/people/${encodeURIComponent(rf.dataset.uid)}?${q}`);
+    if (!r.ok) return say(rf, await errorText(r));
+    $("#hub-remove-dialog").close();
+    refresh();
+  });
+}
+
+const HUB_PAGES = { "hub-dashboard": initHubDashboard, "hub-events": initHubEvents, "hub-search": initHubSearch,
+  "hub-people": initHubPeople };
 document.addEventListener("DOMContentLoaded", () => {
   const init = HUB_PAGES[document.body.dataset.page];
   if (init) init();
