@@ -18,6 +18,7 @@ from tests.camera.conftest import SYSTEM_PYTHON, RtspServer, decode_all, wait_fo
 from vigil.api.live import LiveFrames
 from vigil.api.routes.cameras import camera_out
 from vigil.bench.timecode import read_time
+from vigil.camera.burn import MaskBurner
 from vigil.camera.index import camera_segments, probe_segment, recordings_dir
 from vigil.camera.recorder import CameraRecorder, RecorderOptions, RecordingService
 from vigil.camera.segment import SegmentInfo
@@ -134,7 +135,9 @@ def test_dts_jitter_stays_in_the_segment_and_a_real_step_back_splits(
 
 
 @pytest.mark.timeout(60)
-def test_burn_in_that_falls_behind_reports_dropped_frames(rtsp_server, data_dir: Path) -> None:
+def test_burn_in_that_falls_behind_reports_dropped_frames(
+    rtsp_server, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     srv = rtsp_server()
     db = Database(f"sqlite:///{data_dir / 'vigil.db'}")
     cam = CameraConfig(
@@ -144,9 +147,16 @@ def test_burn_in_that_falls_behind_reports_dropped_frames(rtsp_server, data_dir:
         privacy_masks=[MASK],
         privacy_masks_burn_in=True,
     )
-    # x264's slowest preset takes ~0.25 s a frame here: a 10 fps camera cannot be kept up with.
-    slow = replace(FAST, burn_preset="placebo", burn_backlog_s=0.5)
-    svc = RecordingService([cam], data_dir, db, slow)
+    # An overloaded box, made certain: masking a frame takes 0.2 s (x264's slowest preset
+    # alone kept up with this 10 fps camera on an idle machine), so the 0.5 s backlog fills.
+    masked = MaskBurner._masked
+
+    def overloaded(self: MaskBurner, frame: av.VideoFrame) -> av.VideoFrame:
+        time.sleep(0.2)
+        return masked(self, frame)
+
+    monkeypatch.setattr(MaskBurner, "_masked", overloaded)
+    svc = RecordingService([cam], data_dir, db, replace(FAST, burn_backlog_s=0.5))
     svc.start()
     try:
         assert wait_for(lambda: svc.statuses()[0].dropped_frames > 0, 20)
