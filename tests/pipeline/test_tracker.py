@@ -57,3 +57,33 @@ def test_a_person_who_leaves_and_returns_later_is_a_new_track() -> None:
     assert [tr.id for tr in ended] == [1]
     matched, _ = tracker.update([(100, 100, 30, 80)], 3.2)
     assert matched[0].id == 2
+
+
+def test_a_gate_refusal_repairs_a_crossing_by_appearance() -> None:
+    """Two faces meet; overlap alone pairs them the wrong way round at the crossing. A gate
+    that knows who is who (the analyzer compares faces) refuses that, and each box goes back
+    to its own track instead of starting a new one."""
+    import copy
+
+    tracker = Tracker()
+    for i in range(4):  # a walks right, b walks left, 30 px a frame
+        tracker.update([(30.0 * i, 100, 60, 60), (210.0 - 30 * i, 100, 60, 60)], i / 5)
+    a, b = tracker.tracks
+    who = {a.id: "a", b.id: "b"}
+    pa, pb = a.predicted(0.8), b.predicted(0.8)
+    assert 0 < pb[0] - pa[0] < 30, "the two are about to cross"
+    # Each box lies nearer the other's predicted place: b overtook a.
+    boxes = [(pa[0] + 5, 100, 60, 60), (pb[0] - 5, 100, 60, 60)]
+    labels = ["b", "a"]
+    ungated = copy.deepcopy(tracker).update(boxes, 0.8)[0]
+    assert [who[tr.id] for tr in ungated] == ["a", "b"], "overlap alone swaps them"
+    asked: list[bool] = []
+
+    def gate(track, i: int, ambiguous: bool) -> bool:
+        asked.append(ambiguous)
+        return who[track.id] == labels[i]
+
+    matched, _ = tracker.update(boxes, 0.8, gate)
+    assert [who.get(tr.id) for tr in matched] == labels, "each box back on its own track"
+    assert len(tracker.tracks) == 2, "no new track for a refused pairing that had another"
+    assert asked and all(asked), "a crossing is ambiguous"

@@ -152,6 +152,12 @@ class MotionDetector:
         moved = int(fg[np.isin(labels, kept)].sum()) if len(kept) < n - 1 else int(fg.sum())
         return MotionResult(min(1.0, moved / self._keep_pixels), boxes)
 
+    @property
+    def cut(self) -> bool:
+        """The last frame changed as a whole (a scene cut, the camera moved): whatever was
+        tracked before it is not in the new picture."""
+        return self.last is not None and self.last.relearned
+
     def regions(self, image: np.ndarray) -> list[Box]:
         """Boxes (pixels of `image`) where something moved; [] when still. After a global
         change (a cut, the camera moved) the whole frame is one region, so that detectors

@@ -2,13 +2,15 @@
 
 One person walking past becomes one track, so the pipeline raises one event, not thirty.
 Detections are matched to predicted track boxes by IoU with the Hungarian algorithm (scipy);
-each track's centre and size follow an alpha-beta filter.
+each track's centre and size follow an alpha-beta filter. Overlap alone cannot tell two people
+apart at the same place (a scene cut, a crossing), so the caller may veto a pairing (`Gate`, the
+analyzer compares faces): the box then starts a new track and the rest are paired again.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +18,9 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 Box = tuple[float, float, float, float]  # x, y, width, height
+# gate(track, box index, ambiguous) -> may this box continue this track? `ambiguous`: the box
+# overlaps another track too, or the track another box (a crossing).
+Gate = Callable[["Track", int, bool], bool]
 
 
 def iou(a: Box, b: Box) -> float:
@@ -71,18 +76,19 @@ class Tracker:
         self.tracks: list[Track] = []
         self._ids = ids or itertools.count(1)  # share one counter for unique ids across trackers
 
-    def update(self, boxes: list[Box], t: float) -> tuple[list[Track], list[Track]]:
+    def update(
+        self, boxes: list[Box], t: float, gate: Gate | None = None
+    ) -> tuple[list[Track], list[Track]]:
         """Feed one frame's detections at time t (seconds). Returns (matched, finished):
         the tracks each box was assigned to (same order as `boxes`) and confirmed tracks that
-        ended because nothing matched them for `max_missed_s`."""
+        ended because nothing matched them for `max_missed_s`. A pairing `gate` refuses is
+        never made: that box starts a new track."""
         matched: list[Track | None] = [None] * len(boxes)
         if self.tracks and boxes:
-            cost = np.array([[1.0 - iou(tr.predicted(t), b) for b in boxes] for tr in self.tracks])
-            rows, cols = linear_sum_assignment(cost)
-            for r, c in zip(rows, cols, strict=True):
-                if 1.0 - cost[r, c] >= self.min_iou:
-                    self._correct(self.tracks[r], boxes[c], t)
-                    matched[c] = self.tracks[r]
+            overlap = np.array([[iou(tr.predicted(t), b) for b in boxes] for tr in self.tracks])
+            for r, c in self._assign(overlap, gate):
+                self._correct(self.tracks[r], boxes[c], t)
+                matched[c] = self.tracks[r]
         for i, b in enumerate(boxes):
             if matched[i] is None:
                 track = Track(next(self._ids), _centre(b), np.zeros(4), t, t, path=[(t, b)])
@@ -99,6 +105,28 @@ class Tracker:
                 alive.append(tr)
         self.tracks = alive
         return [m for m in matched if m is not None], finished
+
+    def _assign(self, overlap: np.ndarray, gate: Gate | None) -> list[tuple[int, int]]:
+        """Hungarian pairing on overlap; pairs the gate refuses are barred and the rest paired
+        again, so after a crossing each box can still find its own track."""
+        allowed = overlap >= self.min_iou
+        ambiguous = (allowed.sum(0, keepdims=True) > 1) | (allowed.sum(1, keepdims=True) > 1)
+        cost = 1.0 - overlap
+        decided: dict[tuple[int, int], bool] = {}
+        while True:
+            rows, cols = linear_sum_assignment(cost)
+            pairs = [(r, c) for r, c in zip(rows, cols, strict=True) if allowed[r, c]]
+            if gate is None:
+                return pairs
+            for r, c in pairs:
+                if (r, c) not in decided:
+                    decided[r, c] = gate(self.tracks[r], int(c), bool(ambiguous[r, c]))
+            refused = [(r, c) for r, c in pairs if not decided[r, c]]
+            if not refused:
+                return pairs
+            for r, c in refused:
+                allowed[r, c] = False
+                cost[r, c] = 2.0  # worse than leaving both unpaired
 
     def flush(self) -> list[Track]:
         """End every confirmed track (end of a video or shutdown)."""
