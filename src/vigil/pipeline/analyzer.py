@@ -36,6 +36,8 @@ from vigil.vision.image import encode_jpeg
 from vigil.vision.masks import Polygon, black_out
 from vigil.vision.person import PersonDetector
 
+SAME_FACE_MAX = 0.4  # cosine at or above which a face always may continue its track
+
 
 class MotionGate(Protocol):
     def regions(self, image: np.ndarray) -> list[Box]:
@@ -277,7 +279,8 @@ class CameraAnalyzer:
     def _alike(self, a: np.ndarray, b: np.ndarray) -> bool:
         # The matcher's threshold: below it the two faces are not taken for one person. On the
         # test photos (6 people, 16 photos) the same person scores >= 0.56, others <= 0.28.
-        return float(a @ b) >= self.matcher.calibration.threshold
+        # Capped: a site's strict identification threshold must not split one person's track.
+        return float(a @ b) >= min(self.matcher.calibration.threshold, SAME_FACE_MAX)
 
     def _looks_alike(self, person: Track, face: Track) -> bool:
         mine, theirs = person.data.get("embedding"), face.data.get("reference")
