@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import socket
 import time
+import urllib.request
 from collections import defaultdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -95,6 +97,13 @@ class Net:
                 details={"n": self.counter[(site, cam)]},
             )
 
+    def hub_subscriptions(self, site: str) -> int:
+        """Subscriptions the hub's consumer connection for `site` holds at the hub."""
+        url = f"{self.hub.monitor}/connz?subs=1&limit=1000"
+        with urllib.request.urlopen(url, timeout=2) as r:
+            conns = json.load(r)["connections"]
+        return sum(c["subscriptions"] for c in conns if c.get("name") == f"vigil-hub-{site}")
+
     def hub_count(self) -> int:
         with self.hub_db.session() as s:
             return int(s.scalar(select(func.count()).select_from(HubEvent)) or 0)
@@ -175,6 +184,8 @@ def test_two_sites_outage_and_crash(net: Net) -> None:
             figures["up_s"] = await await_for(lambda: net.hub_count() == 400, 15)
             net.check_hub()
             await _acked(pubs)  # the hub stores before it acks: let the last acks land
+            subscriptions = net.hub_subscriptions("north")
+            assert subscriptions > 0
 
             # 2. hub down: sites keep storing and publishing locally; backlog is visible
             net.hub.stop()
@@ -209,6 +220,8 @@ def test_two_sites_outage_and_crash(net: Net) -> None:
             net.check_hub()
             assert (await pubs["north"].backlog()).unpublished_events == 0
             await _acked(pubs)  # the sites' buffers empty once the hub has everything
+            # a link lost and found again leaves no dead pull subscription behind
+            assert net.hub_subscriptions("north") == subscriptions
             with net.hub_db.session() as s:
                 st = s.get(HubCameraStatus, ("north", "gate"))
                 assert st is not None and st.status == "online"

@@ -371,6 +371,9 @@ class HubConsumer:
             except (NatsTimeout, TimeoutError):
                 continue
             except Exception:  # site unreachable, its server away or its stream remade: rebind
+                if sub is not None:  # else each lost link leaves a dead subscription behind
+                    with contextlib.suppress(Exception):
+                        await sub.unsubscribe()
                 sub = None
                 await self._sleep(0.2)
                 continue
