@@ -7,7 +7,7 @@ were measured on loopback. With sourcing, after the hub restarted the hub stream
 consumer (`hub`) on each site stream, reached through the site's JetStream domain
 (`$JS.<site>.API`), resumes as soon as the leaf link is back (~1 s), and it is acked only
 after the hub database committed, so the site keeps every message until the hub has it and the
-site itself can see its backlog (the consumer's pending count).
+site itself can see its backlog (the messages left in its work-queue streams).
 
 Exactly-once effect: delivery is at least once (a crash between commit and ack, an edge killed
 before its consumer state was flushed, both redeliver); every insert is keyed by what the site
