@@ -356,6 +356,19 @@ function qualityItem(q) {
   return el("li", { class: q.ok ? "ok" : "bad" }, q.file + ": " + text);
 }
 
+// Photos are judged (face, size, sharpness, pose) as soon as they are picked, before enrolling.
+function checkPhotosWhenPicked(input, quality, url) {
+  input.addEventListener("change", async () => {
+    quality.replaceChildren(el("li", { class: "muted" }, "checking photos…"));
+    const fd = new FormData();
+    for (const file of input.files) fd.append("photos", file);
+    const r = await api("POST", url, fd);
+    quality.replaceChildren();
+    if (!r.ok) return quality.append(el("li", { class: "bad" }, await errorText(r)));
+    for (const q of (await r.json()).photos) quality.append(qualityItem(q));
+  });
+}
+
 function initPeople() {
   const f = $("#enrol-form"), list = $("#people-list"), quality = $("#quality");
   async function refresh() {
@@ -374,15 +387,7 @@ function initPeople() {
         el("td", {}, `${fmtTime(p.enrolled_at)} by ${p.enrolled_by}`), el("td", {}, del)));
     }
   }
-  f.photos.addEventListener("change", async () => {
-    quality.replaceChildren(el("li", { class: "muted" }, "checking photos…"));
-    const fd = new FormData();
-    for (const file of f.photos.files) fd.append("photos", file);
-    const r = await api("POST", "/api/v1/people/check", fd);
-    quality.replaceChildren();
-    if (!r.ok) return quality.append(el("li", { class: "bad" }, await errorText(r)));
-    for (const q of (await r.json()).photos) quality.append(qualityItem(q));
-  });
+  checkPhotosWhenPicked(f.photos, quality, "/api/v1/people/check");
   f.addEventListener("submit", async (ev) => {
     ev.preventDefault();
     say(f, "enrolling…", true);

@@ -191,15 +191,7 @@ function initHubPeople() {
 
 function initHubGalleryForms(refresh) {
   const f = $("#hub-enrol-form"), quality = $("#hub-quality"), wf = $("#hub-watchlist-form"), rf = $("#hub-remove-form");
-  f.photos.addEventListener("change", async () => {
-    quality.replaceChildren(el("li", { class: "muted" }, "checking photos…"));
-    const fd = new FormData();
-    for (const file of f.photos.files) fd.append("photos", file);
-    const r = await api("POST", "/api/v1/hub/people/check", fd);
-    quality.replaceChildren();
-    if (!r.ok) return quality.append(el("li", { class: "bad" }, await errorText(r)));
-    for (const q of (await r.json()).photos) quality.append(qualityItem(q));
-  });
+  checkPhotosWhenPicked(f.photos, quality, "/api/v1/hub/people/check");
   f.addEventListener("submit", async (ev) => {
     ev.preventDefault();
     say(f, "enrolling…", true);
