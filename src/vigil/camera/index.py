@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import av
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select, update
 
 from vigil.store.db import Database
 from vigil.store.models.camera import Segment
@@ -186,6 +186,21 @@ def add_segment(db: Database, camera: str, start: datetime, relpath: str) -> int
         return row.id
 
 
+_SEGMENTS = Segment.__table__
+# Every open segment advances its row every few seconds: one statement built once (building it
+# per call cost ~8x the UPDATE itself).
+_UPDATE_SEGMENT = (
+    update(_SEGMENTS)
+    .where(_SEGMENTS.c.id == bindparam("sid"))
+    .values(
+        end=bindparam("end", type_=_SEGMENTS.c.end.type),
+        size_bytes=bindparam("size"),
+        keyframes=bindparam("kf", type_=_SEGMENTS.c.keyframes.type),
+        complete=bindparam("done"),
+    )
+)
+
+
 def update_segment(
     db: Database,
     segment_id: int,
@@ -195,14 +210,10 @@ def update_segment(
     keyframes: list[float],
     complete: bool = False,
 ) -> None:
+    # A row removed meanwhile (e.g. by retention) matches nothing and stays removed.
+    values = {"sid": segment_id, "end": end, "size": size, "kf": list(keyframes), "done": complete}
     with db.session() as s:
-        row = s.get(Segment, segment_id)
-        if row is None:  # removed meanwhile (e.g. by retention): nothing to update
-            return
-        row.end = end
-        row.size_bytes = size
-        row.keyframes = list(keyframes)
-        row.complete = complete
+        s.execute(_UPDATE_SEGMENT, values)
 
 
 def delete_segment_row(db: Database, segment_id: int) -> None:

@@ -101,6 +101,8 @@ class CameraRecorder(threading.Thread):
         self._last_end: datetime | None = None  # end of the last segment: the next never overlaps
         self._lost: Callable[[], int] | None = None  # frames lost on this connection so far
         self._lost_before = 0  # frames lost on earlier connections
+        self._last_packet_at: float | None = None
+        self._last_keyframe_at: float | None = None
         # rate window
         self._win_t = time.monotonic()
         self._win_frames = 0
@@ -117,7 +119,11 @@ class CameraRecorder(threading.Thread):
 
     def status(self) -> CameraStatus:
         with self._lock:
-            return replace(self._status)
+            st = replace(self._status)
+        # Stored by the recorder thread on every packet without the lock (one attribute store).
+        st.last_packet_at = self._last_packet_at
+        st.last_keyframe_at = self._last_keyframe_at
+        return st
 
     def update_camera(self, camera: CameraConfig) -> None:
         """New settings saved while recording: privacy masks burn in from the next frame; the
@@ -152,22 +158,22 @@ class CameraRecorder(threading.Thread):
             st.bitrate_kbps = None
         (log.debug if repeated else log.warning)("%s: %s", self.camera.name, error)
 
-    def _count(self, size: int, keyframe: bool) -> None:
-        now = time.time()
-        mono = time.monotonic()
+    def _count(self, now: float, size: int, keyframe: bool) -> None:
+        """Per packet: plain attribute stores; the lock only when the rate window rolls over."""
+        self._last_packet_at = now
+        if keyframe:
+            self._last_keyframe_at = now
         self._win_frames += 1
         self._win_bytes += size
-        with self._lock:
-            st = self._status
-            st.last_packet_at = now
-            if keyframe:
-                st.last_keyframe_at = now
-            dt = mono - self._win_t
-            if dt >= 2.0:
+        mono = time.monotonic()
+        dt = mono - self._win_t
+        if dt >= 2.0:
+            with self._lock:
+                st = self._status
                 st.fps = round(self._win_frames / dt, 2)
                 st.bitrate_kbps = round(self._win_bytes * 8 / dt / 1000, 1)
-                self._win_t, self._win_frames, self._win_bytes = mono, 0, 0
                 self._note_lost(st, now)
+            self._win_t, self._win_frames, self._win_bytes = mono, 0, 0
 
     def _note_lost(self, st: CameraStatus, now: float) -> None:
         """Frames lost since the last look: counted, and the state says so (under the lock)."""
@@ -336,21 +342,28 @@ class CameraRecorder(threading.Thread):
         `cut_on_new_template`, a new one (a burn-in encoder restarted) ends the open segment.
         (A looped file reopens its source: same parameters, so copy keeps its segment.)"""
         seg_len = float(self.camera.segment_seconds)
+        opt = self.opt
+        stopping = self._stop_event.is_set
         anchor_wall: datetime | None = None  # wall clock of anchor_ts
+        anchor_at = 0.0  # anchor_wall as POSIX seconds: the per-packet drift check is in floats
         anchor_ts = 0.0
         last_dts_s: float | None = None
         prev_end = self._last_end  # end of the previous segment (no overlaps, even across
         # reconnects)
         first = True
         writer_template: av.video.stream.VideoStream | None = None
+        # Per packet only floats and each PyAV property read once (`pkt.time_base` builds a
+        # Fraction); datetimes are made at keyframes, where segments open and close.
         for pkt in packets:
-            if self._stop_event.is_set():
+            if stopping():
                 return True
             tb = pkt.time_base
-            ts = float(pkt.pts * tb)
-            dts_s = float(pkt.dts * tb)
-            now = datetime.now(UTC)
-            self._count(pkt.size, pkt.is_keyframe)
+            num, den = tb.numerator, tb.denominator
+            ts = pkt.pts * num / den  # == float(pkt.pts * tb), without Fraction arithmetic
+            dts_s = pkt.dts * num / den
+            key = pkt.is_keyframe
+            now = time.time()
+            self._count(now, pkt.size, key)
             if first:
                 first = False
                 with self._lock:
@@ -363,12 +376,8 @@ class CameraRecorder(threading.Thread):
 
             if anchor_wall is not None and last_dts_s is not None:
                 step = dts_s - last_dts_s
-                drift = abs((anchor_wall + timedelta(seconds=ts - anchor_ts) - now).total_seconds())
-                if (
-                    step < -self.opt.max_backstep_s
-                    or step > self.opt.max_jump_s
-                    or drift > self.opt.max_drift_s
-                ):
+                drift = abs(anchor_at + (ts - anchor_ts) - now)
+                if step < -opt.max_backstep_s or step > opt.max_jump_s or drift > opt.max_drift_s:
                     log.warning(
                         "%s: timestamp discontinuity (dts step %.2f s, drift %.2f s); new segment",
                         self.camera.name,
@@ -384,32 +393,36 @@ class CameraRecorder(threading.Thread):
             last_dts_s = dts_s
 
             if anchor_wall is None:
-                if not pkt.is_keyframe:
+                if not key:
                     continue  # a segment starts at a keyframe
-                anchor_wall = max(now, prev_end) if prev_end else now
-                anchor_ts = ts
-            wall = anchor_wall + timedelta(seconds=ts - anchor_ts)
+                wall_now = datetime.fromtimestamp(now, UTC)
+                anchor_wall = max(wall_now, prev_end) if prev_end else wall_now
+                anchor_at, anchor_ts = anchor_wall.timestamp(), ts
 
             writer = self._writer
-            current = template() if writer is None or pkt.is_keyframe else writer_template
-            assert current is not None, "a packet came before its stream was known"
-            if writer is None:
-                writer_template = current
-                writer = self._open_segment(current, wall)
-            elif pkt.is_keyframe and (
-                (wall - writer.start).total_seconds() >= seg_len
-                or (cut_on_new_template and current is not writer_template)
-            ):
-                prev_end = writer.wall(writer.end_s)
-                self._finish_segment()
-                # Re-anchor to the wall clock at segment boundaries if the camera clock drifted.
-                if abs((wall - now).total_seconds()) > 1.0:
-                    anchor_wall, anchor_ts = max(now, prev_end), ts
-                    wall = anchor_wall
-                writer_template = current
-                writer = self._open_segment(current, wall)
-            writer.write(pkt)
-            writer.checkpoint(self.opt.index_interval_s)
+            if writer is None or key:
+                wall = anchor_wall + timedelta(seconds=ts - anchor_ts)
+                current = template()
+                assert current is not None, "a packet came before its stream was known"
+                if writer is None:
+                    writer_template = current
+                    writer = self._open_segment(current, wall)
+                elif (wall - writer.start).total_seconds() >= seg_len or (
+                    cut_on_new_template and current is not writer_template
+                ):
+                    prev_end = writer.wall(writer.end_s)
+                    self._finish_segment()
+                    # Re-anchor to the wall clock at segment boundaries if the camera clock
+                    # drifted.
+                    wall_now = datetime.fromtimestamp(now, UTC)
+                    if abs((wall - wall_now).total_seconds()) > 1.0:
+                        anchor_wall, anchor_ts = max(wall_now, prev_end), ts
+                        anchor_at = anchor_wall.timestamp()
+                        wall = anchor_wall
+                    writer_template = current
+                    writer = self._open_segment(current, wall)
+            writer.write(pkt, tb)
+            writer.checkpoint(opt.index_interval_s)
         return True
 
 

@@ -16,6 +16,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from fractions import Fraction
 from pathlib import Path
 from typing import IO
 
@@ -36,6 +37,33 @@ from vigil.store.db import Database
 log = logging.getLogger(__name__)
 
 MOVFLAGS = "frag_keyframe+empty_moov+default_base_moof"
+# FFmpeg's write buffer for a segment. Every packet still ends at a flush point, so a fragment
+# reaches the file as soon as it is complete; the size only sets how many Python write calls
+# (each a GIL round trip from inside the muxer and a copy) a fragment takes: a 2 s 1080p
+# fragment (~1 MB) goes in 4 instead of 32 (FFmpeg's 32 KiB default).
+IO_BUFFER = 256 * 1024
+
+
+class _WholeWrites:
+    """The segment file as PyAV sees it: a write either lands whole or raises. A raw file may
+    write part of a chunk (the disk filled mid-write) and PyAV takes the count as success, so
+    the rest of the fragment would be lost unseen; here the next write raises (ENOSPC) while
+    muxing, and recording stops with a clear error."""
+
+    def __init__(self, raw: IO[bytes]) -> None:
+        self.raw = raw
+        self.seek = raw.seek
+        self.tell = raw.tell
+
+    def write(self, data: bytes) -> int:
+        view = memoryview(data)
+        done = self.raw.write(view) or 0
+        while done < len(view):
+            step = self.raw.write(view[done:])
+            if not step:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            done += step
+        return done
 
 
 class StorageError(Exception):
@@ -124,7 +152,13 @@ class SegmentWriter:
         self._out: av.container.OutputContainer | None = None
         self.relpath, self.path, self._file = self._create_file()
         try:
-            self._out = av.open(self._file, "w", format="mp4", options={"movflags": MOVFLAGS})
+            self._out = av.open(
+                _WholeWrites(self._file),
+                "w",
+                format="mp4",
+                options={"movflags": MOVFLAGS},
+                buffer_size=IO_BUFFER,
+            )
             self._out.metadata["comment"] = start_comment(camera, start)
             self._ost = self._out.add_stream_from_template(template)
         except Exception as exc:
@@ -168,34 +202,46 @@ class SegmentWriter:
     def wall(self, offset_s: float) -> datetime:
         return self.start + timedelta(seconds=offset_s)
 
-    def write(self, pkt: av.Packet) -> None:
-        """Mux one packet (its pts/dts are rebased, then left rebased)."""
-        assert self._out is not None
-        tb = pkt.time_base
+    def write(self, pkt: av.Packet, time_base: Fraction | None = None) -> None:
+        """Mux one packet (its pts/dts are rebased, then left rebased). `time_base`: the
+        packet's, when the caller has it already (PyAV builds a new Fraction on each read).
+
+        Runs for every packet of every camera: seconds are `ticks * num / den` (exact ints,
+        one correctly rounded division: the same float as `float(ticks * time_base)`, without
+        Fraction arithmetic), and each packet property is read once."""
+        out = self._out
+        assert out is not None
+        tb = time_base if time_base is not None else pkt.time_base
+        num, den = tb.numerator, tb.denominator
+        pts, dts = pkt.pts, pkt.dts
+        last = self._last_dts
         if self._base_dts is None:
-            self._base_dts = pkt.dts
-            self._first_s = float(pkt.pts * tb)
-        if self._last_dts is not None and pkt.dts <= self._last_dts:
+            self._base_dts = dts
+            self._first_s = pts * num / den
+        if last is not None and dts <= last:
             # Jitter (e.g. reordering over UDP): the MP4 muxer refuses non-increasing dts, so
             # the frame goes just after the last one instead of being lost.
             self.dts_fixed += 1
-            pkt.dts = self._last_dts + 1
-            pkt.pts = max(pkt.pts, pkt.dts)
-        elif self._last_dts is not None:
-            self._frame_s = float((pkt.dts - self._last_dts) * tb)
-        offset = float(pkt.pts * tb) - (self._first_s or 0.0)
+            dts = last + 1
+            pts = max(pts, dts)
+        elif last is not None:
+            self._frame_s = (dts - last) * num / den
+        offset = pts * num / den - (self._first_s or 0.0)
         if pkt.is_keyframe:
             if self.packets:
                 self.durable_s = max(self.durable_s, offset)  # this mux flushes a fragment
             self.keyframes.append(round(offset, 4))
-        self._last_dts = pkt.dts
-        duration = float(pkt.duration * tb) if pkt.duration else self._frame_s
-        self.end_s = max(self.end_s, offset + duration)
-        pkt.pts -= self._base_dts
-        pkt.dts -= self._base_dts
+        self._last_dts = dts
+        d = pkt.duration
+        end = offset + (d * num / den if d else self._frame_s)
+        if end > self.end_s:
+            self.end_s = end
+        base = self._base_dts
+        pkt.pts = pts - base
+        pkt.dts = dts - base
         pkt.stream = self._ost
         try:
-            self._out.mux(pkt)
+            out.mux(pkt)
         except Exception as exc:
             raise StorageError(describe_storage_error(exc, self.path)) from exc
         self.packets += 1

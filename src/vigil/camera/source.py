@@ -333,9 +333,12 @@ class PacketSource:
             if delay > 0:
                 time.sleep(delay)
 
+        looping = self.loop and self.kind is SourceKind.FILE
+        paced = self.pace
         while True:
             assert self.container is not None
             vs = self.stream
+            video = vs.index
             last_end = offset
             stamped_by_wall = False
             last_video = time.monotonic()
@@ -346,9 +349,9 @@ class PacketSource:
                 # All streams are demuxed so that a stream which delivers audio but no video is
                 # noticed (demux(vs) would keep reading inside FFmpeg and never come back).
                 for pkt in self.container.demux():
-                    if pkt.stream_index != vs.index or pkt.size == 0:
+                    if pkt.stream_index != video or pkt.size == 0:
                         ts_other = pkt.dts if pkt.dts is not None else pkt.pts
-                        if self.pace and ts_other is not None and pkt.time_base is not None:
+                        if paced and ts_other is not None and pkt.time_base is not None:
                             pace(float(ts_other * pkt.time_base + offset * vs.time_base))
                         if (
                             self.watchdog_s is not None
@@ -360,7 +363,9 @@ class PacketSource:
                             )
                         continue
                     last_video = time.monotonic()
-                    if pkt.dts is None and pkt.pts is None:
+                    # Each PyAV property read crosses into Cython: read once per packet.
+                    pts, dts = pkt.pts, pkt.dts
+                    if dts is None and pts is None:
                         if self.kind in (SourceKind.HTTP, SourceKind.V4L2):
                             stamped_by_wall = True
                         elif len(unstamped) < MAX_UNSTAMPED:
@@ -371,30 +376,30 @@ class PacketSource:
                     if stamped_by_wall:
                         now = time.monotonic()
                         wall_t0 = now if wall_t0 is None else wall_t0
-                        ts = round((now - wall_t0) / WALL_TIME_BASE)
+                        pts = round((now - wall_t0) / WALL_TIME_BASE)
                         pkt.time_base = WALL_TIME_BASE
-                        pkt.pts = pkt.dts = ts
-                    else:
-                        if pkt.dts is None:
-                            pkt.dts = pkt.pts
-                        if pkt.pts is None:
-                            pkt.pts = pkt.dts
-                        if offset:
-                            pkt.pts += offset
-                            pkt.dts += offset
+                        pkt.pts = pkt.dts = pts
+                    elif dts is None or pts is None or offset:
+                        if dts is None:
+                            dts = pts
+                        if pts is None:
+                            pts = dts
+                        pts += offset
+                        dts += offset
+                        pkt.pts, pkt.dts = pts, dts
                     if unstamped:
                         yield from _stamp_before(unstamped, pkt, _frame_ticks(vs))
                         unstamped = []
-                    end = pkt.pts + (pkt.duration or 0)
-                    last_end = max(last_end, end)
-                    if self.pace:
-                        pace(float(pkt.pts * pkt.time_base))
+                    if looping:
+                        last_end = max(last_end, pts + (pkt.duration or 0))
+                    if paced:
+                        pace(float(pts * pkt.time_base))
                     yield pkt
             except SourceError:
                 raise
             except Exception as exc:
                 raise SourceError(describe_error(exc, self.url, self.io_timeout_s)) from exc
-            if not (self.loop and self.kind is SourceKind.FILE):
+            if not looping:
                 return
             # Start the file over; later timestamps continue after the last frame.
             if last_end <= offset:
