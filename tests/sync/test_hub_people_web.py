@@ -5,18 +5,15 @@ the sites are tested in test_hub_gallery.py: here the hub's queue shows them."""
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-import uvicorn
 
 from tests.api.helpers import PASSWORD, Client
-from tests.web.conftest import CHROMIUM, CHROMIUM_ARGS, _free_port
+from tests.web.conftest import CHROMIUM, CHROMIUM_ARGS, serve
 from vigil.api import accounts
 from vigil.api.context import ApiContext
 from vigil.api.hub_app import HubContext, create_hub_app, create_hub_context
@@ -166,25 +163,8 @@ def _deleted_at_site(db: Database, site: str, uid: str, by: str, reason: str) ->
 
 @pytest.fixture
 def hub_url(hub: Hub) -> Iterator[str]:
-    port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_hub_app(hub.ctx, hub.hub),
-            host="127.0.0.1",
-            port=port,
-            log_level="warning",
-            timeout_graceful_shutdown=2,
-        )
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert server.started
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(10)
+    with serve(create_hub_app(hub.ctx, hub.hub)) as url:
+        yield url
 
 
 def test_people_page_in_chromium(  # type: ignore[no-untyped-def]

@@ -5,8 +5,6 @@ roles; and the pages in headless Chromium."""
 from __future__ import annotations
 
 import hashlib
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -15,10 +13,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-import uvicorn
 
 from tests.api.helpers import PASSWORD, Client
-from tests.web.conftest import CHROMIUM, CHROMIUM_ARGS, _free_port
+from tests.web.conftest import CHROMIUM, CHROMIUM_ARGS, serve
 from vigil.api import accounts
 from vigil.api.context import ApiContext
 from vigil.api.hub_app import HubContext, create_hub_app, create_hub_context
@@ -229,25 +226,8 @@ def test_search_by_photo_across_sites_is_audited(hub: Hub, faces_dir: Path) -> N
 
 @pytest.fixture(scope="module")
 def hub_url(hub: Hub) -> Iterator[str]:
-    port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_hub_app(hub.ctx, hub.hub),
-            host="127.0.0.1",
-            port=port,
-            log_level="warning",
-            timeout_graceful_shutdown=2,
-        )
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert server.started
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(10)
+    with serve(create_hub_app(hub.ctx, hub.hub)) as url:
+        yield url
 
 
 def test_hub_pages_in_chromium(hub_url: str, artifacts: Path, faces_dir: Path) -> None:

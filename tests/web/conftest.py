@@ -7,11 +7,13 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import uvicorn
+from fastapi import FastAPI
 
 from tests.api.helpers import Footage, make_context, record_footage
 from vigil.api import ApiContext, create_app, feed_camera
@@ -42,6 +44,28 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@contextmanager
+def serve(app: FastAPI) -> Iterator[str]:
+    """`app` served by uvicorn on a free loopback port, in a thread: its base URL."""
+    port = _free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app, host="127.0.0.1", port=port, log_level="warning", timeout_graceful_shutdown=2
+        )
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert server.started, "uvicorn did not start"
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
 @pytest.fixture(scope="module")
 def site(
     testdata: Path, tmp_path_factory: pytest.TempPathFactory, engine: FaceEngine
@@ -56,27 +80,10 @@ def site(
     feed_camera(
         ctx.live, "lobby", str(testdata / "video" / "vtest.avi"), fps=5, loop=True, stop=stop
     )
-    port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(ctx),
-            host="127.0.0.1",
-            port=port,
-            log_level="warning",
-            timeout_graceful_shutdown=2,
-        )
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert server.started, "uvicorn did not start"
-    yield Site(f"http://127.0.0.1:{port}", ctx, footage)
-    stop.set()
-    ctx.live.close()  # ends open MJPEG streams
-    server.should_exit = True
-    thread.join(10)
+    with serve(create_app(ctx)) as url:
+        yield Site(url, ctx, footage)
+        stop.set()
+        ctx.live.close()  # ends open MJPEG streams, so the server can stop
     ctx.db.close()
 
 
