@@ -5,7 +5,8 @@ hub; events are published straight into the site's EVENTS stream (the edge datab
 part of this figure). The hub's `HubConsumer` pulls them into the hub database. Baselines in
 the same run: the database alone (no NATS) both ways, `store_batch` (one `INSERT ... ON
 CONFLICT` a batch) and `store_rows_one_by_one` (the ORM, one row at a time, as before); and
-the backlog drained row by row by a second durable consumer into a database of its own.
+a backlog of the same size drained row by row by a durable consumer of its own into a
+database of its own.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from sqlalchemy import func, select
 from vigil.bench.report import Figure
 from vigil.store.db import Database
 from vigil.store.models import HubEvent
-from vigil.sync.edge import BufferLimits, _quiet, stream_configs
+from vigil.sync.edge import STREAMS, BufferLimits, _quiet, stream_configs
 from vigil.sync.hub import Applied, HubConsumer, _event_row, store_batch
 from vigil.sync.server import NatsServer, ServerSpec, SiteLogin
 
@@ -100,6 +101,14 @@ async def _publish(url: str, site: str, start: int, n: int) -> None:
         subject, body = _payload(site, i)
         await js.publish_async(subject, body, headers={"Nats-Msg-Id": f"{site}-{i}"})
     await js.publish_async_completed()
+    await nc.close()
+
+
+async def _delete_consumers(url: str, durable: str) -> None:
+    nc = await nats.connect(url, error_cb=_quiet)
+    js = nc.jetstream()
+    for stream in STREAMS:
+        await js.delete_consumer(stream, durable)
     await nc.close()
 
 
@@ -183,15 +192,17 @@ async def _run(
         base_db.close()
         log(f"database alone, {name}: {rates[name]:,.0f} events/s")
 
-    # backlog: published while the hub consumer is off, then drained row by row (a second
-    # durable consumer, its own database), then by the hub's consumer
-    log(f"publishing a backlog of {per_site * len(names):,} events on {len(names)} sites")
-    await asyncio.gather(
-        *(_publish(e.url, n, 0, per_site) for e, n in zip(edges, names, strict=True))
-    )
+    # backlog: published while no consumer reads, drained row by row (a durable consumer of
+    # its own, its own database); then another, drained by the hub's consumer. The site streams
+    # are work queues: a drained message is gone, and a second consumer is refused while the
+    # first exists, so each drain has its own backlog and the row-by-row consumer is deleted.
     total = per_site * len(names)
     drains: dict[str, float] = {}
-    for name in ("rows", "batch"):
+    for k, name in enumerate(("rows", "batch")):
+        log(f"publishing a backlog of {total:,} events on {len(names)} sites")
+        await asyncio.gather(
+            *(_publish(e.url, n, k * per_site, per_site) for e, n in zip(edges, names, strict=True))
+        )
         db = _db(root, f"hub-{name}", postgres)
         consumer = (
             HubConsumer(db, hub.access, names, durable="bench-rows", store=store_rows_one_by_one)
@@ -210,6 +221,7 @@ async def _run(
             consumer.stop()
             await task
             db.close()
+            await asyncio.gather(*(_delete_consumers(e.url, "bench-rows") for e in edges))
     drain_s = drains["batch"]
 
     # sustained: sites publish for `seconds` while the hub ingests
@@ -220,7 +232,7 @@ async def _run(
     async def site_loop(k: int) -> None:
         nc = await nats.connect(edges[k].url, error_cb=_quiet)
         js = nc.jetstream()
-        i = per_site
+        i = 2 * per_site  # after both backlogs' message ids
         while time.monotonic() - t0 < seconds:
             for _ in range(50):
                 subject, body = _payload(names[k], i)
