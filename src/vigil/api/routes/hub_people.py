@@ -16,7 +16,13 @@ from sqlalchemy import select
 
 from vigil.api.deps import Ctx, PeopleManager, Principal, client_address
 from vigil.api.routes.hub_search import hub_audit_log
-from vigil.api.routes.people import check_count, judge, refused_by_database, refused_photos
+from vigil.api.routes.people import (
+    check_count,
+    check_photos,
+    judge,
+    refused_by_database,
+    refused_photos,
+)
 from vigil.api.schemas import CheckOut, QualityOut
 from vigil.faces.gallery import check_legal_basis
 from vigil.store.db import Database
@@ -125,9 +131,7 @@ def person(uid: str, p: PeopleManager, ctx: Ctx) -> HubPersonOut:
     summary="Judge photos for enrolment at the hub without storing them (admin)",
 )
 def check(p: GalleryAdmin, ctx: Ctx, photos: Annotated[list[UploadFile], File()]) -> CheckOut:
-    check_count(photos)
-    engine = ctx.face_engine()
-    return CheckOut(photos=[judge(engine, f)[0] for f in photos])
+    return check_photos(ctx, photos)
 
 
 @router.post(

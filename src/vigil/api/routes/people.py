@@ -142,6 +142,11 @@ def check_count(photos: list[UploadFile]) -> None:
     summary="Judge photos for enrolment (face found, size, sharpness, pose) without storing",
 )
 def check(p: PeopleManager, ctx: Ctx, photos: Annotated[list[UploadFile], File()]) -> CheckOut:
+    return check_photos(ctx, photos)
+
+
+def check_photos(ctx: ApiContext, photos: list[UploadFile]) -> CheckOut:
+    """Every photo's verdict, nothing stored (the site's and the hub's `people/check`)."""
     check_count(photos)
     engine = ctx.face_engine()
     return CheckOut(photos=[judge(engine, f)[0] for f in photos])
