@@ -86,16 +86,7 @@ class HubEnrolOut(BaseModel):
 def _out(p: hg.HubPersonSummary, placements: list[hg.SitePlacement]) -> HubPersonOut:
     return HubPersonOut(
         **p.__dict__,
-        placements=[
-            SitePlacementOut(
-                site=x.site,
-                state=x.state,
-                removed_at=x.removed_at,
-                removed_by=x.removed_by,
-                removed_reason=x.removed_reason,
-            )
-            for x in placements
-        ],
+        placements=[SitePlacementOut.model_validate(x, from_attributes=True) for x in placements],
     )
 
 
