@@ -266,3 +266,26 @@ def test_people_page_in_chromium(  # type: ignore[no-untyped-def]
     (rec,) = _audit(hub, "remove_person")
     assert (rec.actor, rec.reason) == ("admin", "found safe")
     assert ("alpha", "person.remove") in _pending(hub)
+
+
+def test_a_watchlist_change_the_database_refuses_is_a_clear_error(hub: Hub) -> None:
+    """The change and its audit record are written together: when the database refuses one
+    (here the audit insert), the answer is a 503 that says so, never a 500, and nothing is
+    stored."""
+    from sqlalchemy import text
+
+    from vigil.store.models.hub import HubWatchlist
+
+    admin = _client(hub, "admin")
+    with hub.ctx.db.session() as s:
+        s.execute(
+            text(
+                "CREATE TRIGGER audit_down BEFORE INSERT ON audit_records "
+                "WHEN NEW.action = 'change_watchlist' "
+                "BEGIN SELECT RAISE(ABORT, 'audit log unavailable'); END"
+            )
+        )
+    r = admin.post("/api/v1/hub/watchlists", json={"name": "wanted", "sites": ["alpha"]})
+    assert r.status_code == 503 and "no watchlist was created" in r.json()["detail"], r.text
+    with hub.ctx.db.session() as s:
+        assert s.query(HubWatchlist).count() == 0

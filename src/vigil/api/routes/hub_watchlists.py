@@ -15,6 +15,7 @@ from vigil.api.deps import Ctx, PeopleManager, Principal
 from vigil.api.hub_app import get_hub
 from vigil.api.routes.hub_people import GalleryAdmin, actor, person_name
 from vigil.api.routes.hub_search import hub_audit_log
+from vigil.api.routes.people import refused_by_database
 from vigil.errors import InputError
 from vigil.store.db import Database
 from vigil.store.models.events import WatchAction
@@ -81,15 +82,17 @@ def watchlists(p: PeopleManager, ctx: Ctx) -> list[HubWatchlistOut]:
     summary="Create a hub watchlist naming the sites it goes to (admin)",
 )
 def create(body: HubWatchlistIn, p: GalleryAdmin, ctx: Ctx, request: Request) -> HubWatchlistOut:
-    uid = hg.create_watchlist(
-        ctx.db,
-        hub_audit_log(ctx),
-        actor(p, request),
-        body.name,
-        action=body.action,
-        sites=_admitted(request, body.sites),
-        notes=body.notes,
-    )
+    sites = _admitted(request, body.sites)
+    with refused_by_database("no watchlist was created"):  # e.g. the same name, at once
+        uid = hg.create_watchlist(
+            ctx.db,
+            hub_audit_log(ctx),
+            actor(p, request),
+            body.name,
+            action=body.action,
+            sites=sites,
+            notes=body.notes,
+        )
     return _out(_find(ctx.db, uid))
 
 
@@ -103,21 +106,24 @@ def update(
 ) -> HubWatchlistOut:
     w = _find(ctx.db, uid)
     want = set(w.sites if body.sites is None else _admitted(request, body.sites))
-    hg.update_watchlist(
-        ctx.db,
-        hub_audit_log(ctx),
-        actor(p, request),
-        w.name,
-        action=body.action,
-        add_sites=sorted(want - set(w.sites)),
-        remove_sites=sorted(set(w.sites) - want),
-    )
+    with refused_by_database("the watchlist was not changed"):
+        hg.update_watchlist(
+            ctx.db,
+            hub_audit_log(ctx),
+            actor(p, request),
+            w.name,
+            action=body.action,
+            add_sites=sorted(want - set(w.sites)),
+            remove_sites=sorted(set(w.sites) - want),
+        )
     return _out(_find(ctx.db, uid))
 
 
 @router.delete("/{uid}", status_code=204, summary="Delete a hub watchlist, and its copies (admin)")
 def delete(uid: str, p: GalleryAdmin, ctx: Ctx, request: Request) -> Response:
-    hg.delete_watchlist(ctx.db, hub_audit_log(ctx), actor(p, request), _find(ctx.db, uid).name)
+    name = _find(ctx.db, uid).name
+    with refused_by_database("the watchlist was not deleted"):
+        hg.delete_watchlist(ctx.db, hub_audit_log(ctx), actor(p, request), name)
     return Response(status_code=204)
 
 
@@ -126,7 +132,8 @@ def _member(
 ) -> HubWatchlistOut:
     w = _find(ctx.db, uid)
     name = person_name(ctx.db, person_uid)
-    hg.set_member(ctx.db, hub_audit_log(ctx), actor(p, request), w.name, name, member=member)
+    with refused_by_database("the watchlist was not changed"):
+        hg.set_member(ctx.db, hub_audit_log(ctx), actor(p, request), w.name, name, member=member)
     return _out(_find(ctx.db, uid))
 
 
