@@ -236,6 +236,39 @@ def test_two_sites_outage_and_crash(net: Net) -> None:
     print(figures)
 
 
+def test_a_batch_the_hub_database_refuses_comes_again_first(net: Net) -> None:
+    """The hub's database refuses a batch (away, busy): that batch is stored on the next try,
+    before any newer one, at once rather than after the consumer's ack_wait (30 s)."""
+    from vigil.sync.hub import store_batch
+
+    refused = []
+
+    def flaky(db, site, msgs, thumbs_dir):  # type: ignore[no-untyped-def]
+        if not refused:
+            refused.append(len(msgs))
+            raise RuntimeError("database is locked")
+        return store_batch(db, site, msgs, thumbs_dir)
+
+    async def scenario() -> float:
+        pub = EdgePublisher(net.dbs["north"], "north", net.edges["north"].url)
+        await pub.connect()
+        hub = HubConsumer(net.hub_db, net.hub.access, ["north"], batch=100, store=flaky)
+        task = asyncio.create_task(hub.run())
+        try:
+            net.make_events("north", 300)
+            await pub.publish_pending()
+            return await await_for(lambda: net.hub_count() == 300, 15)
+        finally:
+            hub.stop()
+            await asyncio.wait_for(task, 10)
+            await pub.close()
+
+    took = asyncio.run(scenario())
+    assert refused and refused[0] > 0
+    net.check_hub()  # every event once, in the order made
+    print(f"all 300 stored {took:.1f} s after one refused batch")
+
+
 PUBLISHER = """
 import asyncio, sys
 from vigil.store.db import Database

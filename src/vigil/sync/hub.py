@@ -13,10 +13,11 @@ Exactly-once effect: delivery is at least once (a crash between commit and ack, 
 before its consumer state was flushed, both redeliver); every insert is keyed by what the site
 made unique (event uid, (site, audit seq)), so a redelivered message changes nothing.
 
-In order per camera after a hub crash: the messages a killed hub had pulled but not acked
-would come back only after `ack_wait` (30 s), behind newer ones. So when the hub (re)binds a
-consumer that still has messages out, it resets it (`$JS.API.CONSUMER.RESET`, nats-server
-2.14+): delivery starts again at once from the first unacked message.
+In order per camera after a hub crash or a failed commit: the messages a killed hub had
+pulled, or a batch its database refused, would come back only after `ack_wait` (30 s), behind
+newer ones. So the hub rebinds after a failed batch, and when it (re)binds a consumer that
+still has messages out, it resets it (`$JS.API.CONSUMER.RESET`, nats-server 2.14+): delivery
+starts again at once from the first unacked message.
 """
 
 from __future__ import annotations
@@ -371,10 +372,7 @@ class HubConsumer:
             except (NatsTimeout, TimeoutError):
                 continue
             except Exception:  # site unreachable, its server away or its stream remade: rebind
-                if sub is not None:  # else each lost link leaves a dead subscription behind
-                    with contextlib.suppress(Exception):
-                        await sub.unsubscribe()
-                sub = None
+                sub = await _unbind(sub)
                 await self._sleep(0.2)
                 continue
             batch = [(m.subject, m.data, dict(m.headers or {})) for m in msgs]
@@ -383,8 +381,9 @@ class HubConsumer:
                     applied = await asyncio.to_thread(
                         self.store, self.db, site, batch, self.thumbs_dir
                     )
-            except Exception:  # database away or busy: not acked, redelivered after ack_wait
+            except Exception:  # database away or busy: this batch again, before any newer one
                 self.errors += 1
+                sub = await _unbind(sub)  # the rebind resets the consumer to the batch's start
                 await self._sleep(1.0)
                 continue
             self.stored.add(applied)
@@ -395,6 +394,13 @@ class HubConsumer:
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stop.wait(), seconds)
+
+
+async def _unbind(sub: Any) -> None:
+    """Drop a pull subscription (else each one dropped stays on the connection)."""
+    if sub is not None:
+        with contextlib.suppress(Exception):
+            await sub.unsubscribe()
 
 
 async def _redeliver_orphans(js: Any, stream: str, durable: str) -> None:
