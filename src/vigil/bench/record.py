@@ -324,43 +324,49 @@ def run(
     warmup_s: float = 3.0,
     baseline: bool = True,
     log: Callable[[str], None] = lambda _m: None,
+    rounds: int = 1,
 ) -> tuple[list[Figure], list[Phase]]:
+    """`rounds` > 1 alternates ours and the baseline that many times and reports the median
+    round of each, so that another job on the machine for a while skews one round only."""
     clip_s = int(seconds + warmup_s + 40)  # a phase must end before the clip does
     log(f"test clip: {clip_s} s of 1080p25 at ~{KBPS / 1000:g} Mbit/s (cached)")
     clip = make_clip(clip_s)
-    phases: list[Phase] = []
+    ours: list[Phase] = []
+    theirs: list[Phase] = []
     with tempfile.TemporaryDirectory(prefix="vigil-bench-record-") as tmp:
-        # a fresh server for each phase: the file starts over and nothing carries across
-        server = Server(clip, ["/cam"])
-        try:
-            server.hold("/cam")
-            log(f"vigil: {cameras} cameras, {seconds:g} s window")
-            phases.append(
-                run_vigil(
-                    f"{server.url}/cam", cameras, Path(tmp) / "vigil", server, warmup_s, seconds
+        for r in range(1, rounds + 1):
+            # a fresh server for each phase: the file starts over and nothing carries across
+            log(f"round {r}/{rounds}: vigil, {cameras} cameras, {seconds:g} s window")
+            ours.append(_phase(clip, run_vigil, cameras, Path(tmp) / "vigil", warmup_s, seconds))
+            if baseline:
+                log(f"round {r}/{rounds}: ffmpeg, {cameras} processes, {seconds:g} s window")
+                theirs.append(
+                    _phase(clip, run_ffmpeg, cameras, Path(tmp) / "ffmpeg", warmup_s, seconds)
                 )
-            )
-        finally:
-            server.stop()
-        shutil.rmtree(Path(tmp) / "vigil", ignore_errors=True)
-        if baseline:
-            server = Server(clip, ["/cam"])
-            try:
-                server.hold("/cam")
-                log(f"ffmpeg: {cameras} processes, {seconds:g} s window")
-                phases.append(
-                    run_ffmpeg(
-                        f"{server.url}/cam",
-                        cameras,
-                        Path(tmp) / "ffmpeg",
-                        server,
-                        warmup_s,
-                        seconds,
-                    )
-                )
-            finally:
-                server.stop()
-    return figures(phases), phases
+    medians = [_median(ours)] + ([_median(theirs)] if theirs else [])
+    return figures(medians), ours + theirs
+
+
+def _phase(
+    clip: Path,
+    runner: Callable[..., Phase],
+    cameras: int,
+    folder: Path,
+    warmup_s: float,
+    seconds: float,
+) -> Phase:
+    server = Server(clip, ["/cam"])
+    try:
+        server.hold("/cam")
+        return runner(f"{server.url}/cam", cameras, folder, server, warmup_s, seconds)
+    finally:
+        server.stop()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _median(phases: list[Phase]) -> Phase:
+    """The round with the median CPU (a whole round, so its figures belong together)."""
+    return sorted(phases, key=lambda p: p.cpu_pct)[(len(phases) - 1) // 2]
 
 
 def figures(phases: list[Phase]) -> list[Figure]:

@@ -143,6 +143,9 @@ def record(
     cameras: int = typer.Option(64, min=1, help="Simultaneous 1080p RTSP cameras."),
     seconds: float = typer.Option(15.0, min=2, help="Seconds each recorder is measured."),
     baseline: bool = typer.Option(True, help="Also measure one `ffmpeg -c copy` per camera."),
+    rounds: int = typer.Option(
+        1, min=1, help="Alternate vigil and ffmpeg this many times; the median round is shown."
+    ),
     burn_in: bool = typer.Option(
         False,
         "--burn-in",
@@ -164,7 +167,7 @@ def record(
         _record_burn_in(out, burn_cameras, seconds)
         return
     figs, phases = bench_record.run(
-        cameras, seconds, baseline=baseline, log=lambda m: out.print(f"[dim]{m}[/]")
+        cameras, seconds, baseline=baseline, log=lambda m: out.print(f"[dim]{m}[/]"), rounds=rounds
     )
     show(f"vigil bench record ({cameras} x 1080p25 H.264 ~4 Mbit/s, RTSP over UDP)", figs)
     for p in phases:
