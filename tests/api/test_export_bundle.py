@@ -149,6 +149,13 @@ def test_redacted_export_job_is_signed_audited_and_verifiable(
         z.writestr("note.txt", "added later")
     (check,) = verify_export(extra, data_dir=ctx.data_dir)
     assert not check.ok and "note.txt" in check.problems[0]
+    # A ZIP gone while its job is still known (swept meanwhile): 410, not a 500.
+    zip_path = next((ctx.data_dir / "exports" / "jobs" / job["id"]).rglob("*.zip"))
+    kept = zip_path.read_bytes()
+    zip_path.unlink()
+    r = op.get(job["download_url"])
+    assert r.status_code == 410 and "expired" in r.json()["detail"]
+    zip_path.write_bytes(kept)
     # After the keep time the ZIP is deleted and the job forgotten.
     jobs_dir = ctx.data_dir / "exports" / "jobs"
     assert (jobs_dir / job["id"]).is_dir()

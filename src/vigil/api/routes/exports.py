@@ -129,13 +129,19 @@ def get_export(job_id: JobId, p: Exporter, ctx: Ctx) -> ExportJobOut:
     "/exports/{job_id}/download",
     response_class=FileResponse,
     summary="The finished export's ZIP (each download is audited)",
-    responses={200: {"content": {"application/zip": {}}}, 409: {"description": "Not done"}},
+    responses={
+        200: {"content": {"application/zip": {}}},
+        409: {"description": "Not done"},
+        410: {"description": "Expired"},
+    },
 )
 def download_export(job_id: JobId, p: Exporter, ctx: Ctx, request: Request) -> FileResponse:
     _, job = own_job(ctx, p, job_id)
     b = job.bundle
     if job.state is not JobState.done or b is None:
         raise HTTPException(409, job.error or f"export {job_id} is {job.state.value}, not done")
+    if not b.zip.is_file():  # swept (expired) since the job was looked up
+        raise HTTPException(410, f"export {job_id} has expired; start a new one")
     audit(
         ctx,
         request,
