@@ -138,9 +138,9 @@ def test_buffer_holds_only_what_the_hub_has_not_acked(tmp_path: Path) -> None:
 
     from vigil.sync.edge import HUB_CONSUMER, subjects
 
+    db = Database(f"sqlite:///{tmp_path / 'vigil.db'}")
     srv = NatsServer(ServerSpec("s1", tmp_path / "js", free_port(), free_port(), "s1"), tmp_path)
     srv.start()
-    db = Database(f"sqlite:///{tmp_path / 'vigil.db'}")
 
     async def take(js, stream: str, n: int) -> list[bytes]:  # type: ignore[no-untyped-def]
         await js.add_consumer(

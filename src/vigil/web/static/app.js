@@ -114,8 +114,16 @@ function initDashboard() {
 
 function initCamera() {
   const cam = $("#camera").dataset.camera;
-  const live = $("#live");
-  live.addEventListener("load", () => live.closest(".frame").classList.add("has-live"));
+  const live = $("#live"), liveFrame = live.closest(".frame");
+  // A multipart image fires "load" once, for its first frame, which may have come before this
+  // script ran: look at the picture itself too. A stream that fails is asked for again.
+  const showLive = () => liveFrame.classList.add("has-live");
+  live.addEventListener("load", showLive);
+  live.addEventListener("error", () => {
+    liveFrame.classList.remove("has-live");
+    setTimeout(() => { live.src = `/api/v1/cameras/${cam}/live.mjpeg?t=${Date.now()}`; }, 3000);
+  });
+  setInterval(() => { if (live.naturalWidth > 0) showLive(); }, 500);
   const svg = $("#timeline"), player = $("#player"), info = $("#playing");
   const end = new Date(), start = new Date(end - 24 * 3600e3), span = end - start;
   let segments = [];
