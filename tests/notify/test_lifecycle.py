@@ -192,3 +192,30 @@ def test_completion_queues_one_ended_row_per_started_target(db: Database, data_d
     quiet = create_event(db, camera="gate", kind="person", start=T0)
     _complete(db, quiet.uid, data_dir, None, None)
     assert pending_count(db) == 4
+
+
+def test_a_restart_sends_at_once_what_a_killed_process_left_waiting_for_its_puback(
+    db: Database, broker: Mosquitto, subscribers: Callable[..., Subscriber]
+) -> None:
+    """A process killed (kill -9) after handing a publish to its MQTT client but before the
+    PUBACK leaves the row waiting MQTT_ACK_TIMEOUT_S (30 s); the next process sends it now."""
+    from sqlalchemy import update
+
+    cfg = make_config(mqtt_port=broker.port)
+    uid = _announce(db, Routing.from_config(cfg), add_person(db, "Ann"), lambda: None)
+    with db.session() as s:  # as the killed process left it: sent once, no PUBACK recorded
+        s.execute(
+            update(Delivery).values(
+                attempts=1, next_attempt_at=datetime.now(UTC) + timedelta(seconds=30)
+            )
+        )
+    sub = subscribers(broker.port, ["vigil/+/events/#"])
+    d = Dispatcher(db, cfg, poll_s=0.2)
+    t0 = time.monotonic()
+    d.start()
+    try:
+        sub.wait_for(lambda ms: any(m.topic == KNOWN for m in ms), timeout=10)
+    finally:
+        d.stop()
+    assert time.monotonic() - t0 < 10
+    assert [m.json()["uid"] for m in sub.messages if m.topic == KNOWN] == [uid]

@@ -362,7 +362,8 @@ def test_cut_link_kill9_edge_and_hub_down(net: Net) -> None:
     a.make_events(10)
     b.make_events(10)
     for s in (a, b):
-        net.wait(lambda s=s: s.all_made() <= _alerted(s), 20, f"local alerts at {s.name}")
+        took = net.wait(lambda s=s: s.all_made() <= _alerted(s), 20, f"local alerts at {s.name}")
+        print(f"local alerts at {s.name} after {took:.1f} s")
     net.wait(lambda: len(_segments(a)) >= recorded + 2, 20, "A recording while the hub is down")
     net.hub.start(wait=True)
     net.wait(

@@ -267,10 +267,30 @@ class Dispatcher:
 
     def start(self) -> None:
         self._drop_orphans()
+        self._due_now_after_restart()
         if self.mqtt is not None:
             self.mqtt.start()
         for w in self.workers:
             w.start()
+
+    def _due_now_after_restart(self) -> None:
+        """A publish waits MQTT_ACK_TIMEOUT_S for its PUBACK before it is sent again; nothing
+        is in flight in a new process, so what the last one left waiting (killed, or its
+        publishes never left it) is due now, not up to 30 s later."""
+        if self.mqtt is None:
+            return
+        now = utcnow()
+        with self.db.session() as s:
+            s.execute(
+                update(Delivery)
+                .where(
+                    Delivery.channel == Channel.mqtt,
+                    Delivery.delivered_at.is_(None),
+                    Delivery.gave_up_at.is_(None),
+                    Delivery.next_attempt_at > now,
+                )
+                .values(next_attempt_at=now)
+            )
 
     def wake(self) -> None:
         for w in self.workers:
