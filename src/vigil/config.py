@@ -46,6 +46,12 @@ class StorageConfig(Section):
         "PostgreSQL: postgresql+psycopg://user:pass@host/db",
     )
 
+    tmp_max_gb: Annotated[float, Field(gt=0)] = Field(
+        10.0,
+        description="Most space temporary files (uploads, export jobs, scratch) may use under "
+        "<data_dir>/tmp; past it new uploads and exports are refused (507).",
+    )
+
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'vigil.db'}"
 
@@ -203,6 +209,11 @@ class CameraConfig(Section):
     retention_days: Annotated[float, Field(gt=0)] = Field(
         30, description="Days of footage kept for this camera (evidence holds excepted)."
     )
+    keep_at_least_hours: Annotated[float, Field(ge=0)] | None = Field(
+        None,
+        description="This camera's newest footage that is never deleted to make free space "
+        "(see recording.keep_at_least_hours). Default: recording.keep_at_least_hours.",
+    )
     motion: MotionConfig = Field(default_factory=MotionConfig)
     analysis: AnalysisConfig = Field(default_factory=AnalysisConfig)
     zones: list[ZoneConfig] = Field(
@@ -245,6 +256,13 @@ class RecordingConfig(Section):
     )
     min_free_gb: Annotated[float, Field(ge=0)] = Field(
         1.0, description="Free disk space always left on the recordings filesystem."
+    )
+    keep_at_least_hours: Annotated[float, Field(ge=0)] = Field(
+        24.0,
+        description="Each camera's newest footage (this many hours) is never deleted to make "
+        "free space: when min_free_gb cannot be met otherwise, recording pauses with an alarm "
+        "saying what uses the disk. retention_days (when shorter) and disk_quota_gb still "
+        "apply. Per camera: cameras[].keep_at_least_hours.",
     )
     retention_interval_s: Annotated[float, Field(gt=0)] = Field(
         300, description="How often retention runs (it also runs on start)."
