@@ -22,6 +22,7 @@ from pathlib import Path
 import av
 from sqlalchemy import bindparam, delete, select, update
 
+from vigil.camera.checksum import file_sha256, record_missing_rows
 from vigil.store.db import Database
 from vigil.store.models.camera import Segment
 
@@ -197,6 +198,7 @@ _UPDATE_SEGMENT = (
         size_bytes=bindparam("size"),
         keyframes=bindparam("kf", type_=_SEGMENTS.c.keyframes.type),
         complete=bindparam("done"),
+        sha256=bindparam("sha"),
     )
 )
 
@@ -209,9 +211,17 @@ def update_segment(
     size: int,
     keyframes: list[float],
     complete: bool = False,
+    sha256: str | None = None,
 ) -> None:
     # A row removed meanwhile (e.g. by retention) matches nothing and stays removed.
-    values = {"sid": segment_id, "end": end, "size": size, "kf": list(keyframes), "done": complete}
+    values = {
+        "sid": segment_id,
+        "end": end,
+        "size": size,
+        "kf": list(keyframes),
+        "done": complete,
+        "sha": sha256,
+    }
     with db.session() as s:
         s.execute(_UPDATE_SEGMENT, values)
 
@@ -280,6 +290,13 @@ def _completed(probe: SegmentProbe, start: datetime) -> tuple[datetime, int, lis
     return start + timedelta(seconds=probe.duration), probe.size, probe.keyframes
 
 
+def _sha256(path: Path) -> str | None:
+    try:
+        return file_sha256(path)
+    except OSError:
+        return None
+
+
 def repair_index(
     db: Database, data_dir: Path, cameras: Iterable[str] | None = None
 ) -> RepairReport:
@@ -287,7 +304,8 @@ def repair_index(
 
     - incomplete rows: probe the file, set end/size/keyframes, mark complete;
       a file without one playable frame is deleted with its row;
-    - rows whose file is gone are removed (and logged);
+    - rows whose file is gone are removed (logged, and kept as missing footage until an
+      operator acknowledges it: `camera.checksum`);
     - files without a row are probed and indexed (start from their metadata, else their name).
     """
     root = recordings_dir(data_dir)
@@ -306,6 +324,7 @@ def repair_index(
                     "segment %s is in the index but its file is gone; row removed", row.path
                 )
                 report.removed.append(row.path)
+                record_missing_rows(s, [row], "repair")
                 s.delete(row)
                 continue
             known.add(row.path)
@@ -321,6 +340,7 @@ def repair_index(
                 s.delete(row)
                 continue
             row.end, row.size_bytes, row.keyframes = _completed(probe, row.start)
+            row.sha256 = _sha256(path)
             row.complete = True
             report.fixed.append(row.path)
             log.info("segment %s repaired: %.1f s playable", row.path, probe.duration)
@@ -355,6 +375,7 @@ def repair_index(
                             size_bytes=size,
                             keyframes=keys,
                             complete=True,
+                            sha256=_sha256(file),
                         )
                     )
                     report.added.append(rel)

@@ -2,12 +2,17 @@
 
 One pass (`run_retention`):
 1. expired evidence locks are cleared (a lock lasts until `locked_until` unless renewed);
-2. index rows whose file is gone are removed and reported;
+2. index rows whose file is gone are removed and reported (and kept as missing footage,
+   `segment_problems`, until an operator acknowledges it);
 3. footage older than its camera's `retention_days` is deleted;
-4. while recordings use more than `disk_quota_gb`, or the filesystem has less than
-   `min_free_gb` free, the oldest unlocked footage of any camera is deleted;
-5. if the limits still are not met because nothing else may be deleted (all locked, or being
-   written), the pass raises an alarm; `disk_state` then tells the recorder to stop writing.
+4. while recordings use more than `disk_quota_gb`, the oldest unlocked footage of any camera
+   is deleted -- but only when deleting all that may go can bring them under it;
+5. while the filesystem has less than `min_free_gb` free, the oldest unlocked footage older
+   than its camera's `keep_at_least_hours` is deleted -- again only when that can restore
+   the free space: footage is never wiped for space that other files took;
+6. a limit that deleting cannot meet raises an alarm naming who uses the disk (Vigil's
+   footage, its other data under data_dir, other files); `disk_state` then tells the
+   recorder to stop writing, and the next pass that finds the limits met clears it.
 
 Only complete segments are deleted: the one a recorder is writing is never touched. Each
 pass is written to `<data_dir>/retention.json` (last run, what was removed, oldest footage
@@ -32,6 +37,7 @@ from typing import Any
 
 from sqlalchemy import and_, delete, func, or_, select, update
 
+from vigil.camera.checksum import record_missing_rows
 from vigil.camera.index import recordings_dir
 from vigil.config import CameraConfig, RecordingConfig
 from vigil.store.db import Database
@@ -58,6 +64,7 @@ class CameraUsage:
     locked_files: int = 0
     locked_bytes: int = 0
     retention_days: float = DEFAULT_RETENTION_DAYS
+    keep_at_least_hours: float = 0.0  # newest footage never deleted for free space
     configured: bool = True  # False: footage of a camera no longer in vigil.yaml
     deleted_files: int = 0  # in this run
     deleted_bytes: int = 0
@@ -82,7 +89,12 @@ class RetentionReport:
     free_bytes: int = 0  # on the recordings filesystem, after the run
     disk_total_bytes: int = 0
     min_free_bytes: int = 0
-    alarm: str = ""  # "" when every limit is met or can still be met by deleting
+    alarm: str = ""  # "" when every limit is met (deleting met it, or nothing was needed)
+    # who uses the recordings filesystem (`SpaceUse.as_dict`), after the run
+    space: dict[str, Any] = field(default_factory=dict)
+    # limits deleting could not meet, so nothing was deleted for them:
+    # {"quota"|"min_free": {"needed_bytes": n, "deletable_bytes": d}}
+    held_back: dict[str, dict[str, int]] = field(default_factory=dict)
     cameras: list[CameraUsage] = field(default_factory=list)
     history: list[dict[str, Any]] = field(default_factory=list)  # earlier runs, newest first
 
@@ -111,6 +123,7 @@ class RetentionReport:
             "used_bytes": self.used_bytes,
             "free_bytes": self.free_bytes,
             "alarm": self.alarm,
+            "held_back": self.held_back,
         }
 
 
@@ -128,6 +141,136 @@ def disk_usage(data_dir: Path) -> tuple[int, int]:
     """(free, total) bytes of the filesystem the recordings live on."""
     usage = shutil.disk_usage(_existing(recordings_dir(data_dir)))
     return usage.free, usage.total
+
+
+# top-level entries of data_dir and what they are, for the "who uses the disk" breakdown
+_DATA_KINDS = {
+    "snapshots": "snapshots",
+    "exports": "exports",
+    "cache": "caches",
+    "tmp": "tmp",
+    "nats": "sync buffer",
+}
+
+
+@dataclass
+class SpaceUse:
+    """Who uses the filesystem the recordings are on, in bytes."""
+
+    total_bytes: int
+    free_bytes: int  # available to Vigil (statvfs f_bavail)
+    used_bytes: int  # by files (f_blocks - f_bfree)
+    reserved_bytes: int  # kept for root by the filesystem, neither free nor used by files
+    footage_bytes: int  # Vigil's recordings, as indexed
+    vigil_other_bytes: int  # everything else under data_dir on this filesystem
+    vigil_other: dict[str, int]  # ... by kind: database, snapshots, exports, caches, tmp, ...
+    other_bytes: int  # files that are not Vigil's: used - footage - vigil_other
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SpaceUse | None:
+        try:
+            return cls(**{k: data[k] for k in cls.__dataclass_fields__})
+        except (KeyError, TypeError):
+            return None
+
+    def describe(self) -> str:
+        """One line: the biggest users first, each in MB/GB and exact bytes."""
+        parts = [
+            ("other files (not Vigil's)", self.other_bytes),
+            ("Vigil's footage", self.footage_bytes),
+            ("Vigil's other data", self.vigil_other_bytes),
+        ]
+        parts.sort(key=lambda p: -p[1])
+        out = []
+        for name, n in parts:
+            text = f"{name} {_human(n)} ({n} bytes)"
+            if name == "Vigil's other data" and n:
+                kinds = sorted(self.vigil_other.items(), key=lambda kv: -kv[1])
+                text += " [" + ", ".join(f"{k} {_human(v)}" for k, v in kinds if v) + "]"
+            out.append(text)
+        return (
+            f"disk use: {', '.join(out)}; free {_human(self.free_bytes)} "
+            f"({self.free_bytes} bytes) of {_human(self.total_bytes)}"
+        )
+
+
+def _human(n: int) -> str:
+    for unit, scale in (("GB", GB), ("MB", 1_000_000), ("kB", 1000)):
+        if abs(n) >= scale:
+            return f"{n / scale:.2f} {unit}" if unit == "GB" else f"{n / scale:.1f} {unit}"
+    return f"{n} B"
+
+
+def _tree_bytes(root: Path, dev: int, skip: Path) -> int:
+    """Bytes allocated to files under `root` on device `dev` (`skip` left out)."""
+    total = 0
+    stack = [root]
+    while stack:
+        folder = stack.pop()
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue
+        for entry in entries:
+            try:
+                st = entry.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            if st.st_dev != dev:
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                if Path(entry.path) != skip:
+                    stack.append(Path(entry.path))
+            else:
+                total += st.st_blocks * 512
+    return total
+
+
+def space_usage(data_dir: Path, footage_bytes: int) -> SpaceUse:
+    """Who uses the recordings filesystem: Vigil's footage (`footage_bytes`, from the index),
+    Vigil's other files under data_dir on the same filesystem (database, snapshots, exports,
+    caches, tmp: one walk), and the rest of the used bytes, which are not Vigil's."""
+    data_dir = Path(data_dir)
+    rec = recordings_dir(data_dir)
+    fs = os.statvfs(_existing(rec))
+    dev = os.stat(_existing(rec)).st_dev
+    total = fs.f_blocks * fs.f_frsize
+    used = (fs.f_blocks - fs.f_bfree) * fs.f_frsize
+    kinds: dict[str, int] = {}
+    try:
+        entries = list(os.scandir(data_dir))
+    except OSError:
+        entries = []
+    for entry in entries:
+        try:
+            st = entry.stat(follow_symlinks=False)
+        except OSError:
+            continue
+        if st.st_dev != dev or Path(entry.path) == rec:
+            continue
+        if entry.is_dir(follow_symlinks=False):
+            n = _tree_bytes(Path(entry.path), dev, rec)
+        else:
+            n = st.st_blocks * 512
+        if entry.name.startswith("vigil.db"):
+            kind = "database"
+        else:
+            kind = _DATA_KINDS.get(entry.name, "other")
+        kinds[kind] = kinds.get(kind, 0) + n
+    vigil_other = sum(kinds.values())
+    return SpaceUse(
+        total_bytes=total,
+        free_bytes=fs.f_bavail * fs.f_frsize,
+        used_bytes=used,
+        reserved_bytes=(fs.f_bfree - fs.f_bavail) * fs.f_frsize,
+        footage_bytes=footage_bytes,
+        vigil_other_bytes=vigil_other,
+        vigil_other=kinds,
+        other_bytes=max(0, used - footage_bytes - vigil_other),
+    )
 
 
 def hard_floor_bytes(recording: RecordingConfig) -> int:
@@ -318,29 +461,36 @@ class _Pass:
             self.report.missing.append(rel)
 
     def drop_missing_rows(self, cameras: Iterable[str]) -> None:
-        """Remove complete rows whose file is gone (one directory listing per date folder)."""
+        """Remove complete rows whose file is gone (one directory listing per date folder);
+        each is kept as missing footage (`segment_problems`) until an operator acknowledges it."""
         for camera in cameras:
             with self.db.session() as s:
                 rows = s.execute(
-                    select(Segment.id, Segment.path).where(
-                        Segment.camera == camera, Segment.complete.is_(True)
-                    )
+                    select(
+                        Segment.id,
+                        Segment.camera,
+                        Segment.path,
+                        Segment.start,
+                        Segment.end,
+                        Segment.size_bytes,
+                    ).where(Segment.camera == camera, Segment.complete.is_(True))
                 ).all()
             listed: dict[str, set[str]] = {}
-            gone: list[int] = []
-            for seg_id, rel in rows:
-                folder, _, name = rel.rpartition("/")
+            gone: list[Any] = []
+            for row in rows:
+                folder, _, name = row.path.rpartition("/")
                 if folder not in listed:
                     try:
                         listed[folder] = set(os.listdir(self.root / folder))
                     except OSError:
                         listed[folder] = set()
                 if name not in listed[folder]:
-                    self._missing(rel)
-                    gone.append(seg_id)
+                    self._missing(row.path)
+                    gone.append(row)
             if gone:
                 with self.db.session() as s:
-                    s.execute(delete(Segment).where(Segment.id.in_(gone)))
+                    record_missing_rows(s, gone, "retention")
+                    s.execute(delete(Segment).where(Segment.id.in_([r.id for r in gone])))
 
     def remove_empty_dirs(self, keep_after: datetime) -> None:
         """Remove emptied date folders of past days (today's may be about to get a file)."""
@@ -382,6 +532,52 @@ def _used_bytes(db: Database) -> int:
         return int(s.scalar(select(func.coalesce(func.sum(Segment.size_bytes), 0))) or 0)
 
 
+def _deletable_bytes(db: Database, now: datetime, *where: Any) -> int:
+    """What deleting every deletable segment (matching `where`) would free, by the index."""
+    with db.session() as s:
+        q = select(func.coalesce(func.sum(Segment.size_bytes), 0)).where(_deletable(now), *where)
+        return int(s.scalar(q) or 0)
+
+
+def floor_hours(camera: CameraConfig, recording: RecordingConfig) -> float:
+    """The camera's newest footage (hours) never deleted to make free space: its own
+    `keep_at_least_hours` or the recording default, never more than its `retention_days`."""
+    hours = camera.keep_at_least_hours
+    if hours is None:
+        hours = recording.keep_at_least_hours
+    return min(float(hours), float(camera.retention_days) * 24)
+
+
+def _past_floor(now: datetime, floors: dict[str, float], default_h: float, known: list[str]):  # type: ignore[no-untyped-def]
+    """Segments old enough to be deleted for free space: ended before their camera's floor."""
+    return or_(
+        *[
+            and_(
+                Segment.camera == cam,
+                Segment.end <= now - timedelta(hours=floors.get(cam, default_h)),
+            )
+            for cam in known
+        ],
+        False,
+    )
+
+
+def _free_oldest(p: _Pass, db: Database, now: datetime, need: int, reason: str, *where: Any) -> int:
+    """Delete the oldest deletable segments (matching `where`) until `need` bytes went;
+    "quota" counts index sizes, "min_free" the bytes freed on disk. Returns what is left."""
+    for rows in _deletable_batches(db, now, *where):
+        for seg_id, camera, rel, size, _start in rows:
+            if need <= 0:
+                break
+            freed = p.delete_file(seg_id, camera, rel, size, reason=reason)
+            if freed >= 0:
+                need -= size if reason == "quota" else freed
+        p.flush()
+        if need <= 0:
+            break
+    return need
+
+
 def run_retention(
     db: Database,
     data_dir: Path,
@@ -396,7 +592,10 @@ def run_retention(
     `<data_dir>/retention.json` (with the previous runs' summaries)."""
     t0 = time.monotonic()
     now = now or datetime.now(UTC)
+    cameras = list(cameras)
     days = {c.name: float(c.retention_days) for c in cameras}
+    floors = {c.name: floor_hours(c, recording) for c in cameras}
+    default_floor = min(recording.keep_at_least_hours, DEFAULT_RETENTION_DAYS * 24)
     report = RetentionReport(ran_at=now.isoformat(timespec="seconds"))
     report.quota_bytes = int(recording.disk_quota_gb * GB) if recording.disk_quota_gb else None
     report.min_free_bytes = int(recording.min_free_gb * GB)
@@ -413,24 +612,28 @@ def run_retention(
         for rows in _deletable_batches(db, now, Segment.camera == camera, Segment.end <= cutoff):
             p.delete([(r.id, r.camera, r.path, r.size_bytes) for r in rows], "age")
 
-    # 2. quota and free space, oldest first across cameras
-    used = _used_bytes(db)
+    # 2. the quota (Vigil's own footage, counted on the index), oldest first across cameras,
+    # the floor included: only when deleting every deletable segment can meet it
+    if report.quota_bytes is not None:
+        need_quota = _used_bytes(db) - report.quota_bytes
+        if need_quota > 0:
+            can = _deletable_bytes(db, now)
+            if can >= need_quota:
+                _free_oldest(p, db, now, need_quota, "quota")
+            else:
+                report.held_back["quota"] = {"needed_bytes": need_quota, "deletable_bytes": can}
+
+    # 3. free space on the filesystem, which other files share: only footage past its
+    # camera's floor, and only when deleting all of it can bring free space back
     free, _total = disk_usage(data_dir)
-    need_quota = max(0, used - report.quota_bytes) if report.quota_bytes is not None else 0
-    need_free = max(0, report.min_free_bytes - free)
-    if need_quota > 0 or need_free > 0:
-        for rows in _deletable_batches(db, now):
-            for seg_id, camera, rel, size, _start in rows:
-                if need_quota <= 0 and need_free <= 0:
-                    break
-                reason = "quota" if need_quota > 0 else "min_free"
-                freed = p.delete_file(seg_id, camera, rel, size, reason=reason)
-                if freed >= 0:
-                    need_quota -= size  # the quota is counted on the index, free space on disk
-                    need_free -= freed
-            p.flush()
-            if need_quota <= 0 and need_free <= 0:
-                break
+    need_free = report.min_free_bytes - free
+    if need_free > 0:
+        past = _past_floor(now, floors, default_floor, known)
+        can = _deletable_bytes(db, now, past)
+        if can >= need_free:
+            _free_oldest(p, db, now, need_free, "min_free", past)
+        else:
+            report.held_back["min_free"] = {"needed_bytes": need_free, "deletable_bytes": can}
 
     # 2b. pixelated copies for protected viewers: of deleted segments, and past their age
     try:
@@ -442,28 +645,38 @@ def run_retention(
     except Exception as exc:  # never stops the footage pass
         report.errors.append(f"protected renditions: {exc}")
 
-    # 3. what is left, and the alarm
+    # 4. what is left, who uses the disk, and the alarm
     report.used_bytes = _used_bytes(db)
     report.free_bytes, report.disk_total_bytes = disk_usage(data_dir)
+    space: SpaceUse | None = None
+    try:
+        space = space_usage(data_dir, report.used_bytes)
+        report.space = space.as_dict()
+    except OSError as exc:
+        report.errors.append(f"disk use breakdown: {exc}")
     problems = []
     if report.quota_bytes is not None and report.used_bytes > report.quota_bytes:
+        why = _why(report.held_back.get("quota"), "unlocked complete footage")
         problems.append(
-            f"recordings use {report.used_bytes / GB:.2f} GB, over the "
-            f"{report.quota_bytes / GB:.2f} GB quota"
+            f"Vigil's footage uses {_human(report.used_bytes)}, over the "
+            f"{_human(report.quota_bytes)} quota{why}"
         )
     if report.free_bytes < report.min_free_bytes:
+        why = _why(report.held_back.get("min_free"), "footage past keep_at_least_hours")
         problems.append(
-            f"only {report.free_bytes / GB:.2f} GB free, under min_free_gb "
-            f"{report.min_free_bytes / GB:.2f}"
+            f"only {_human(report.free_bytes)} free on the recordings filesystem, under "
+            f"min_free_gb {report.min_free_bytes / GB:.2f} GB{why}"
         )
     if problems:
-        report.alarm = (
-            "; ".join(problems)
-            + ": nothing left to delete (the rest is locked as evidence or being written)"
-        )
+        report.alarm = "; ".join(problems) + " (locked evidence and open segments stay)"
+        if space is not None:
+            report.alarm += "; " + space.describe()
+        report.alarm += ". Recording pauses until space is freed."
         log.error("retention alarm: %s", report.alarm)
     p.remove_empty_dirs(now.replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(1))
     report.cameras = camera_usage(db, days, now, p.per_camera)
+    for usage in report.cameras:
+        usage.keep_at_least_hours = floors.get(usage.camera, default_floor)
     report.duration_s = round(time.monotonic() - t0, 3)
     if report.deleted_files or report.missing_files:
         log.info(
@@ -528,6 +741,15 @@ def camera_usage(
         )
         usage.deleted_files, usage.deleted_bytes = deleted.get(cam, [0, 0])
     return sorted(out.values(), key=lambda u: u.camera)
+
+
+def _why(held: dict[str, int] | None, what: str) -> str:
+    if held is None:
+        return ": nothing left to delete"
+    return (
+        f": deleting all {what} ({_human(held['deletable_bytes'])}) cannot free the "
+        f"{_human(held['needed_bytes'])} needed, so none was deleted"
+    )
 
 
 def _iso(t: datetime | None) -> str | None:
@@ -626,8 +848,15 @@ class RetentionScheduler:
             free, _ = disk_usage(self.data_dir)
         except OSError:
             return False
-        if self._alarm:  # limits exceeded, nothing was deletable: look again each minute
-            return time.monotonic() - self._last_run >= 60.0
+        if self._alarm:  # limits exceeded, deleting could not help: look again each minute,
+            # and at once when the free space is back (the alarm clears, recording resumes)
+            last = self.last_report
+            back = (
+                last is not None
+                and last.free_bytes < last.min_free_bytes
+                and free >= self.recording.min_free_gb * GB
+            )
+            return back or time.monotonic() - self._last_run >= 60.0
         return free < self.recording.min_free_gb * GB
 
     def _loop(self) -> None:

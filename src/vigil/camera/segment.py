@@ -23,6 +23,7 @@ from typing import IO
 import av
 import av.error
 
+from vigil.camera.checksum import MISSING, StreamHash, file_sha256, record_problem
 from vigil.camera.index import (
     add_segment,
     delete_segment_row,
@@ -50,10 +51,15 @@ class _WholeWrites:
     the rest of the fragment would be lost unseen; here the next write raises (ENOSPC) while
     muxing, and recording stops with a clear error."""
 
-    def __init__(self, raw: IO[bytes]) -> None:
+    def __init__(self, raw: IO[bytes], digest: StreamHash | None = None) -> None:
         self.raw = raw
-        self.seek = raw.seek
         self.tell = raw.tell
+        self.digest = digest  # fed with every write: the checksum costs no re-read
+        self._pos = 0
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        self._pos = self.raw.seek(offset, whence)
+        return self._pos
 
     def write(self, data: bytes) -> int:
         view = memoryview(data)
@@ -63,6 +69,9 @@ class _WholeWrites:
             if not step:
                 raise OSError(errno.ENOSPC, "No space left on device")
             done += step
+        if self.digest is not None:
+            self.digest.wrote(self._pos, view)
+        self._pos += done
         return done
 
 
@@ -114,6 +123,7 @@ class SegmentInfo:
     size: int
     keyframes: list[float] = field(default_factory=list)
     complete: bool = True
+    sha256: str | None = None
 
 
 class SegmentWriter:
@@ -150,10 +160,12 @@ class SegmentWriter:
         self._last_checkpoint = time.monotonic()
         self._file: IO[bytes] | None = None
         self._out: av.container.OutputContainer | None = None
+        self._digest = StreamHash()
+        self.sha256: str | None = None  # set when the file is closed
         self.relpath, self.path, self._file = self._create_file()
         try:
             self._out = av.open(
-                _WholeWrites(self._file),
+                _WholeWrites(self._file, self._digest),
                 "w",
                 format="mp4",
                 options={"movflags": MOVFLAGS},
@@ -281,6 +293,7 @@ class SegmentWriter:
                 size=self.size,
                 keyframes=self.keyframes,
                 complete=complete,
+                sha256=self.sha256 if complete else None,
             )
         except Exception:
             log.exception("%s: could not update the index row of %s", self.camera, self.relpath)
@@ -307,8 +320,18 @@ class SegmentWriter:
                 self._file = None
         if error is not None or not self.path.exists():
             return self._settle_after_failure(error)
+        self.sha256 = self._digest.hexdigest(size) or self._hash_file()
         self._save(complete=True, end_s=self.end_s)
         return self._info(self.end_s, size)
+
+    def _hash_file(self) -> str | None:
+        """The checksum read back from the file: only when the running one cannot be used
+        (the file was cut after a failure, or the muxer rewrote bytes it had written)."""
+        try:
+            return file_sha256(self.path)
+        except OSError as exc:
+            log.warning("%s: cannot hash %s: %s", self.camera, self.relpath, exc)
+            return None
 
     def abort(self) -> SegmentInfo | None:
         """Close after a failure: keep what is playable, index it as it really is."""
@@ -330,6 +353,17 @@ class SegmentWriter:
         if not self.path.exists():
             if self.db is not None and self.segment_id is not None:
                 try:
+                    if self.durable_s > 0:  # footage that was on disk is gone: keep a record
+                        record_problem(
+                            self.db,
+                            camera=self.camera,
+                            path=self.relpath,
+                            start=self.start,
+                            end=self.wall(self.durable_s),
+                            kind=MISSING,
+                            detail="deleted while it was being written",
+                            found_by="recorder",
+                        )
                     delete_segment_row(self.db, self.segment_id)
                 except Exception:
                     log.exception("%s: could not remove the row of %s", self.camera, self.relpath)
@@ -343,6 +377,7 @@ class SegmentWriter:
             self._discard()
             return None
         self.keyframes = probe.keyframes
+        self.sha256 = self._digest.hexdigest(probe.size) or self._hash_file()
         self._save(complete=True, end_s=probe.duration)
         return self._info(probe.duration, probe.size)
 
@@ -371,4 +406,5 @@ class SegmentWriter:
             end=self.wall(end_s),
             size=size,
             keyframes=list(self.keyframes),
+            sha256=self.sha256,
         )

@@ -1,7 +1,7 @@
 """Every table, one module per area. Importing this package registers them all on Base."""
 
 from vigil.store.models.audit import AuditAnchor, AuditCheckpoint, AuditRecord
-from vigil.store.models.camera import MotionEvent, Segment
+from vigil.store.models.camera import MotionEvent, Segment, SegmentProblem
 from vigil.store.models.events import (
     Channel,
     Delivery,
@@ -14,7 +14,15 @@ from vigil.store.models.events import (
 )
 from vigil.store.models.faces import LegalBasis, Person, Template, UnknownFace
 
-__all__ = ["LegalBasis", "MotionEvent", "Person", "Segment", "Template", "UnknownFace"]
+__all__ = [
+    "LegalBasis",
+    "MotionEvent",
+    "Person",
+    "Segment",
+    "SegmentProblem",
+    "Template",
+    "UnknownFace",
+]
 __all__ += [
     "Channel",
     "Delivery",
