@@ -48,6 +48,10 @@ def load_image(source: Path | bytes, *, label: str | None = None) -> np.ndarray:
             f"{name}: not an image, or a format Vigil cannot read",
             hint="use JPEG, PNG, WebP, BMP or TIFF",
         ) from exc
+    except Exception as exc:  # a damaged header fails inside one of Pillow's parsers
+        # (OSError "Truncated File Read" for a JPEG cut inside its EXIF block, SyntaxError,
+        # struct.error, ValueError, EOFError, ...): all of them mean the same to the caller.
+        raise _damaged(name, exc) from exc
     w, h = im.size
     if w * h > MAX_DECODE_PIXELS:
         if im.format == "JPEG":
@@ -67,9 +71,17 @@ def load_image(source: Path | bytes, *, label: str | None = None) -> np.ndarray:
             warnings.simplefilter("ignore")
             im.load()
             im = ImageOps.exif_transpose(im)
-    except (OSError, SyntaxError, ValueError) as exc:
-        raise InputError(f"{name}: truncated or corrupt image ({exc})") from exc
+    except Exception as exc:  # as above, for the pixel data and the EXIF rotation
+        raise _damaged(name, exc) from exc
     return _to_bgr(im)
+
+
+def _damaged(name: str, exc: Exception) -> InputError:
+    why = str(exc).strip() or type(exc).__name__
+    return InputError(
+        f"{name}: truncated or corrupt image ({why})",
+        hint="copy the file again in full, or use another photo",
+    )
 
 
 def _to_bgr(im: Image.Image) -> np.ndarray:
