@@ -35,7 +35,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import and_, delete, false, func, or_, select, update
 
 from vigil.camera.checksum import record_missing_rows
 from vigil.camera.index import recordings_dir
@@ -299,10 +299,6 @@ def disk_state(
     statvfs and, at most, one small file read."""
     free, _total = disk_usage(data_dir)
     floor = hard_floor_bytes(recording)
-    if free < floor:
-        return DiskState(
-            False, free, f"disk almost full: {free / GB:.2f} GB free, below {floor / GB:.2f} GB"
-        )
     if alarm is None:
         report = read_report(data_dir)
         alarm = ""
@@ -310,9 +306,38 @@ def disk_state(
             age = (datetime.now(UTC) - datetime.fromisoformat(report.ran_at)).total_seconds()
             if age < 3 * recording.retention_interval_s:
                 alarm = report.alarm
+    if free < floor:
+        full = f"disk almost full: {_human(free)} free, below {_human(floor)}"
+        return DiskState(False, free, f"{full}; {alarm}" if alarm else full)
     if alarm:
         return DiskState(False, free, alarm)
     return DiskState(True, free)
+
+
+def storage_status(
+    data_dir: Path, recording: RecordingConfig, *, alarm: str | None = None
+) -> dict[str, Any]:
+    """The storage alarm as the CLI, the API and MQTT show it: may recording write, and if
+    not why, with who uses the recordings filesystem (from the last retention pass)."""
+    disk = disk_state(data_dir, recording, alarm=alarm)
+    report = read_report(data_dir)
+    space = dict(report.space) if report is not None else {}
+    return {
+        "alarm": not disk.ok,
+        "reason": disk.reason,
+        "recording_paused": not disk.ok,
+        "checked_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "retention_ran_at": report.ran_at if report is not None else None,
+        "free_bytes": disk.free_bytes,
+        "min_free_bytes": int(recording.min_free_gb * GB),
+        "quota_bytes": int(recording.disk_quota_gb * GB) if recording.disk_quota_gb else None,
+        "total_bytes": space.get("total_bytes"),
+        "footage_bytes": space.get("footage_bytes"),
+        "vigil_other_bytes": space.get("vigil_other_bytes"),
+        "vigil_other": space.get("vigil_other", {}),
+        "other_bytes": space.get("other_bytes"),
+        "held_back": report.held_back if report is not None else {},
+    }
 
 
 # --- locks --------------------------------------------------------------------------------
@@ -551,6 +576,7 @@ def floor_hours(camera: CameraConfig, recording: RecordingConfig) -> float:
 def _past_floor(now: datetime, floors: dict[str, float], default_h: float, known: list[str]):  # type: ignore[no-untyped-def]
     """Segments old enough to be deleted for free space: ended before their camera's floor."""
     return or_(
+        false(),
         *[
             and_(
                 Segment.camera == cam,
@@ -558,22 +584,33 @@ def _past_floor(now: datetime, floors: dict[str, float], default_h: float, known
             )
             for cam in known
         ],
-        False,
     )
 
 
-def _free_oldest(p: _Pass, db: Database, now: datetime, need: int, reason: str, *where: Any) -> int:
-    """Delete the oldest deletable segments (matching `where`) until `need` bytes went;
-    "quota" counts index sizes, "min_free" the bytes freed on disk. Returns what is left."""
+def _free_oldest(
+    p: _Pass,
+    db: Database,
+    now: datetime,
+    need: int,
+    reason: str,
+    *where: Any,
+    shortfall: Callable[[], int] | None = None,
+) -> int:
+    """Delete the oldest deletable segments (matching `where`) until `need` bytes went (index
+    sizes), or, given `shortfall` (free space: one statvfs), until it says none is missing.
+    Returns what is still missing."""
+
+    def settled() -> int:  # removing the rows takes a little space too (journal, WAL)
+        p.flush()
+        return need if shortfall is None else shortfall()
+
     for rows in _deletable_batches(db, now, *where):
         for seg_id, camera, rel, size, _start in rows:
-            if need <= 0:
+            if need <= 0 and (need := settled()) <= 0:
                 break
-            freed = p.delete_file(seg_id, camera, rel, size, reason=reason)
-            if freed >= 0:
-                need -= size if reason == "quota" else freed
-        p.flush()
-        if need <= 0:
+            if p.delete_file(seg_id, camera, rel, size, reason=reason) >= 0:
+                need = need - size if shortfall is None else shortfall()
+        if (need := settled()) <= 0:
             break
     return need
 
@@ -631,7 +668,15 @@ def run_retention(
         past = _past_floor(now, floors, default_floor, known)
         can = _deletable_bytes(db, now, past)
         if can >= need_free:
-            _free_oldest(p, db, now, need_free, "min_free", past)
+            _free_oldest(
+                p,
+                db,
+                now,
+                need_free,
+                "min_free",
+                past,
+                shortfall=lambda: report.min_free_bytes - disk_usage(data_dir)[0],
+            )
         else:
             report.held_back["min_free"] = {"needed_bytes": need_free, "deletable_bytes": can}
 
@@ -665,7 +710,7 @@ def run_retention(
         why = _why(report.held_back.get("min_free"), "footage past keep_at_least_hours")
         problems.append(
             f"only {_human(report.free_bytes)} free on the recordings filesystem, under "
-            f"min_free_gb {report.min_free_bytes / GB:.2f} GB{why}"
+            f"min_free_gb {_human(report.min_free_bytes)}{why}"
         )
     if problems:
         report.alarm = "; ".join(problems) + " (locked evidence and open segments stay)"
@@ -746,6 +791,8 @@ def camera_usage(
 def _why(held: dict[str, int] | None, what: str) -> str:
     if held is None:
         return ": nothing left to delete"
+    if held["deletable_bytes"] == 0:
+        return f": nothing left to delete (no {what})"
     return (
         f": deleting all {what} ({_human(held['deletable_bytes'])}) cannot free the "
         f"{_human(held['needed_bytes'])} needed, so none was deleted"
