@@ -226,6 +226,9 @@ def cameras_status(
     for cam, n, first, last, size in rows:
         footage[cam] = {"segments": n, "first": first, "last": last, "bytes": int(size or 0)}
     running = snap is not None and snap.running and snap.age() < STALE_AFTER_S
+    from vigil.camera.retention import storage_status
+
+    storage = storage_status(st.data_dir, st.config.recording)
     if as_json:
         print_json(
             {
@@ -233,6 +236,7 @@ def cameras_status(
                 "updated_at": snap.updated_at if snap else None,
                 "cameras": [c.as_dict() for c in snap.cameras] if snap else [],
                 "footage": footage,
+                "storage": storage,
             }
         )
         return
@@ -246,6 +250,8 @@ def cameras_status(
                 f"{_ago(snap.updated_at)} (pid {snap.pid})"
             )
         console.print(_status_table(snap.cameras))
+    if storage["alarm"]:
+        console.print(f"[bold red]storage alarm, recording paused:[/] {storage['reason']}")
     if footage:
         table = Table("camera", "segments", "first footage (UTC)", "last footage (UTC)", "size")
         for cam, f in sorted(footage.items()):
@@ -267,8 +273,12 @@ def record(
     live: bool = typer.Option(True, "--live/--no-live", help="Show a live status table."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Log connects and segments."),
 ) -> None:
-    """Record every enabled camera until Ctrl-C or SIGTERM."""
-    from vigil.camera.recorder import RecordingService
+    """Record every enabled camera until Ctrl-C or SIGTERM.
+
+    Retention runs alongside (as in `vigil serve`): recording pauses while the disk is past
+    its limits and deleting footage cannot help, and resumes when space returns."""
+    from vigil.camera.recorder import RecorderOptions, RecordingService
+    from vigil.camera.retention import RetentionScheduler
 
     st = state(ctx)
     cams = st.config.cameras
@@ -296,8 +306,18 @@ def record(
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    service = RecordingService(cams, st.data_dir, st.db())
-    report = service.start()
+    # the same disk guard as `vigil serve`: retention for every camera of vigil.yaml, and the
+    # recorder asks its disk state before each segment
+    retention = RetentionScheduler(st.db(), st.data_dir, st.config.cameras, st.config.recording)
+    retention.start()
+    service = RecordingService(
+        cams, st.data_dir, st.db(), RecorderOptions(disk_check=retention.disk_state)
+    )
+    try:
+        report = service.start()
+    except BaseException:
+        retention.stop()
+        raise
     if report is not None and report.changed:
         console.print(
             f"index repaired: {len(report.fixed)} interrupted segment(s) closed, "
@@ -324,6 +344,7 @@ def record(
     finally:
         console.print("stopping: closing segments...")
         service.stop()
+        retention.stop()
     console.print(_status_table(service.statuses()))
 
 

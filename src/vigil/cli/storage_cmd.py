@@ -89,6 +89,21 @@ def _show_report(report: RetentionReport, interval_s: float) -> None:
         f"{_size(report.free_bytes)} of {_size(report.disk_total_bytes)} "
         f"(keep at least {_size(report.min_free_bytes)})"
     )
+    space = report.space
+    if space:  # who uses the recordings filesystem
+        kinds = sorted((space.get("vigil_other") or {}).items(), key=lambda kv: -kv[1])
+        detail = ", ".join(f"{k} {_size(v)}" for k, v in kinds if v)
+        console.print(
+            f"disk use: Vigil's footage {_size(space.get('footage_bytes'))}; Vigil's other "
+            f"data {_size(space.get('vigil_other_bytes'))}"
+            + (f" ({detail})" if detail else "")
+            + f"; other files (not Vigil's) {_size(space.get('other_bytes'))}"
+        )
+    for limit, held in report.held_back.items():
+        console.print(
+            f"[yellow]nothing deleted for {limit}:[/] {_size(held['needed_bytes'])} needed, "
+            f"only {_size(held['deletable_bytes'])} may be deleted"
+        )
     if report.alarm:
         console.print(f"[bold red]ALARM:[/] {report.alarm}")
     for problem in report.errors[:10]:
@@ -140,7 +155,7 @@ def retention_status(
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
     """The last retention pass: when, what it removed, oldest footage and disk use per camera."""
-    from vigil.camera.retention import disk_state, read_report
+    from vigil.camera.retention import disk_state, read_report, storage_status
 
     st = state(ctx)
     report = read_report(st.data_dir)
@@ -152,6 +167,7 @@ def retention_status(
                 "disk_ok": disk.ok,
                 "disk_free_bytes": disk.free_bytes,
                 "disk_problem": disk.reason,
+                "storage": storage_status(st.data_dir, st.config.recording),
             }
         )
         return
