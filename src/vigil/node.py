@@ -1,6 +1,7 @@
 """The edge node: everything `vigil serve` runs for one site, started and stopped together.
 
-Recording (one thread per camera), retention (on start and on a schedule), live analysis
+Recording (one thread per camera), retention (on start and on a schedule), the scrub that
+re-checks the checksums of closed segments (rate limited, `camera/scrub.py`), live analysis
 (one thread per camera) whose events go to the event store, notification delivery from the
 outbox with camera status kept on MQTT, the purge of unknown-face templates past their
 retention period, and, when `sync.enabled`, publishing to the hub (`vigil.sync.edge_agent`).
@@ -17,6 +18,7 @@ from pathlib import Path
 
 from vigil.camera.recorder import RecorderOptions, RecordingService
 from vigil.camera.retention import RetentionScheduler
+from vigil.camera.scrub import ScrubScheduler
 from vigil.config import VigilConfig
 from vigil.faces.calibration import load_calibration
 from vigil.faces.engine import FaceEngine
@@ -41,6 +43,7 @@ class EdgeNode:
     on_frame: FrameListener | None = None  # live view frames (privacy masks already applied)
     recording: RecordingService | None = field(default=None, init=False)
     retention: RetentionScheduler | None = field(default=None, init=False)
+    scrub: ScrubScheduler | None = field(default=None, init=False)
     analysis: AnalysisService | None = field(default=None, init=False)
     dispatcher: Dispatcher | None = field(default=None, init=False)
     sync: EdgeSync | None = field(default=None, init=False)
@@ -83,6 +86,8 @@ class EdgeNode:
             self.sync.start()
         self.retention = RetentionScheduler(self.db, self.data_dir, cfg.cameras, cfg.recording)
         self.retention.start()
+        self.scrub = ScrubScheduler(self.db, self.data_dir, cfg.recording)
+        self.scrub.start()
         options = RecorderOptions(disk_check=self.retention.disk_state)
         self.recording = RecordingService(cfg.cameras, self.data_dir, self.db, options)
         self.recording.start()
@@ -145,6 +150,7 @@ class EdgeNode:
 
     def stop(self) -> None:
         self._stop.set()
-        for part in (self.analysis, self.recording, self.retention, self.dispatcher, self.sync):
+        parts = (self.analysis, self.recording, self.scrub, self.retention, self.dispatcher)
+        for part in (*parts, self.sync):
             if part is not None:
                 part.stop()

@@ -3,8 +3,9 @@
 By default the clip is redacted (every face but the subject's pixelated, privacy masks
 blacked out) so a shared clip never shows bystanders; the unredacted original is exported
 only when asked for, and the audit record says which. The manifest (`privacy/manifest.py`)
-is signed with the site key and names camera, range, who, reason, redaction and the clip's
-SHA-256; `vigil export verify <zip>` checks it.
+is signed with the site key and names camera, range, who, reason, redaction, the clip's
+SHA-256 and what the clip holds of the range (gaps, damaged or missing segments);
+`vigil export verify <zip>` checks it.
 
 Everything here blocks (remux, decode, face detection, re-encode): export jobs run it in
 worker threads, at most `MAX_PARALLEL` at a time, and the hub's `clip` command in its own.
@@ -54,6 +55,10 @@ class ExportBundle:
             "faces_redacted": self.faces_redacted,
             "bytes": self.zip.stat().st_size,
             "manifest_sha256": self.manifest_sha256,
+            "complete": self.result.complete,
+            "gaps": len(self.result.gaps),
+            "damaged_segments": len(self.result.damaged),
+            "missing_segments": len(self.result.missing),
         }
 
 
@@ -141,6 +146,7 @@ def build_export(
                 "faces_redacted": faces_redacted,
                 "via": "api",
             },
+            footage=result.account(),
             out=clip.parent / "manifest.json",
         )
         bundle = write_bundle(folder / f"{clip.stem}.zip", [clip], manifest)

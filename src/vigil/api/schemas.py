@@ -136,6 +136,12 @@ class CameraOut(BaseModel):
     )
     live: bool = Field(description="A live frame is available now.")
     live_frame_at: float | None
+    missing_segments: int = Field(
+        0, description="Recorded segments whose file is gone, not yet acknowledged."
+    )
+    damaged_segments: int = Field(
+        0, description="Segments whose file no longer matches its checksum, not yet acknowledged."
+    )
 
 
 class SegmentOut(BaseModel):
@@ -152,6 +158,53 @@ class SegmentOut(BaseModel):
 class SpanOut(BaseModel):
     start: datetime
     end: datetime
+
+
+class FootageProblemOut(BaseModel):
+    """A recorded segment lost later: its file gone (missing) or changed (damaged)."""
+
+    id: int
+    camera: str
+    path: str
+    start: datetime
+    end: datetime
+    kind: Literal["missing", "damaged"]
+    detail: str
+    found_at: datetime
+    found_by: str = Field(description="What noticed it: retention, scrub, export, repair...")
+    acknowledged_at: datetime | None
+    acknowledged_by: str
+    note: str
+
+
+class AckIn(Strict):
+    note: Reason = Field(description="What was done about the lost footage; audited.")
+    ids: list[Annotated[int, Field(ge=1, le=2**63 - 1)]] | None = Field(
+        None, max_length=10_000, description="These problems only (default: all of the camera's)."
+    )
+
+
+class AckOut(BaseModel):
+    acknowledged: list[FootageProblemOut]
+
+
+class LostSegmentOut(BaseModel):
+    segment: str
+    start: datetime = Field(alias="from")
+    end: datetime = Field(alias="to")
+    problem: str
+
+
+class ClipFootageOut(BaseModel):
+    """What a finished export holds of the range asked for."""
+
+    complete: bool = Field(description="All of the range, from intact segments.")
+    requested_s: float
+    footage_s: float = Field(description="Seconds of the range the clip holds.")
+    gaps: list[SpanOut]
+    damaged_segments: list[LostSegmentOut]
+    missing_segments: list[LostSegmentOut]
+    warnings: list[str] = Field(description="One sentence per gap, damaged or missing segment.")
 
 
 class RecordingsOut(BaseModel):
@@ -194,6 +247,9 @@ class ExportJobOut(BaseModel):
     bytes: int | None = None
     clip_start: datetime | None = None
     clip_end: datetime | None = None
+    footage: ClipFootageOut | None = Field(
+        None, description="When done: gaps and damaged or missing segments in the range."
+    )
 
 
 class PersonOut(BaseModel):

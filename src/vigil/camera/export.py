@@ -8,6 +8,12 @@
 
 The clip's timeline is the wall clock: t=0 is the first frame's time, and a gap in the
 footage stays a gap in time (the player holds the last frame) and is listed in the result.
+
+Nothing is returned short without saying so: each segment read is checked against the
+SHA-256 taken when it closed (a mismatch is recorded as damaged footage, `camera.checksum`),
+the gaps are measured on the frames really written (so footage a damaged file no longer
+yields is a gap too), and `ExportResult.account()` states gaps, damaged and missing segments
+for the manifest and `warnings()` for people.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from pathlib import Path
 
 import av
 
+from vigil.camera.checksum import DAMAGED, MISSING, check_file, list_problems, record_problem
 from vigil.camera.index import coverage, recordings_dir, segments_between
 from vigil.errors import InputError, NotFoundError, VigilError
 from vigil.store.db import Database
@@ -30,6 +37,7 @@ log = logging.getLogger(__name__)
 
 Progress = Callable[[float], None]  # fraction done, 0..1
 EXACT_TIME_BASE = Fraction(1, 1000)
+GAP_TOLERANCE_S = 0.5  # a hole in the clip shorter than this is not a gap (as `coverage`)
 
 
 class NoFootageError(NotFoundError):
@@ -48,23 +56,158 @@ class ExportResult:
     segments: int
     size: int
     gaps: list[tuple[datetime, datetime]] = field(default_factory=list)
+    # segments in the range that are damaged (checksum differs, or unreadable) or missing
+    # (file gone): {"segment", "from", "to", "problem"}
+    damaged: list[dict[str, str]] = field(default_factory=list)
+    missing: list[dict[str, str]] = field(default_factory=list)
+    unverified: int = 0  # segments read that had no checksum (recorded before checksums)
+    covered: list[tuple[datetime, datetime]] = field(default_factory=list)  # frames written
 
     @property
     def duration_s(self) -> float:
         return (self.end - self.start).total_seconds()
+
+    @property
+    def complete(self) -> bool:
+        """The clip holds all of the range asked for, from intact segments."""
+        return not (self.gaps or self.damaged or self.missing)
+
+    def account(self) -> dict[str, object]:
+        """What the clip holds of the range asked for: for the signed manifest."""
+        a, b = self.requested
+        footage = sum((min(y, b) - max(x, a)).total_seconds() for x, y in self.covered if y > a)
+        return {
+            "requested_from": _iso(a),
+            "requested_to": _iso(b),
+            "requested_s": round((b - a).total_seconds(), 3),
+            "footage_s": round(max(0.0, footage), 3),
+            "complete": self.complete,
+            "gaps": [
+                {"from": _iso(x), "to": _iso(y), "seconds": round((y - x).total_seconds(), 3)}
+                for x, y in self.gaps
+            ],
+            "damaged_segments": self.damaged,
+            "missing_segments": self.missing,
+            "unverified_segments": self.unverified,
+        }
+
+    def warnings(self) -> list[str]:
+        """One sentence per gap, damaged or missing segment."""
+        out = [
+            f"gap: no footage {x:%Y-%m-%d %H:%M:%S} .. {y:%H:%M:%S} UTC "
+            f"({(y - x).total_seconds():.1f} s)"
+            for x, y in self.gaps
+        ]
+        out += [f"damaged: segment {d['segment']} ({d['problem']})" for d in self.damaged]
+        out += [f"missing: segment {d['segment']} ({d['problem']})" for d in self.missing]
+        return out
 
 
 def _fmt(t: datetime) -> str:
     return t.astimezone(UTC).isoformat(timespec="seconds")
 
 
+def _iso(t: datetime) -> str:
+    return t.astimezone(UTC).isoformat(timespec="milliseconds")
+
+
+class _Covered:
+    """The wall-clock spans the frames written cover (touching frames merged).
+
+    A frame counts for one frame interval (the shortest step between frames seen), not for
+    its stored duration: the frame before a hole in a file lasts until the next one, and
+    would otherwise hide the hole."""
+
+    def __init__(self) -> None:
+        self.spans: list[tuple[datetime, datetime]] = []
+        self._last: datetime | None = None
+        self._step: float | None = None  # shortest positive step between frames
+
+    def add(self, a: datetime, duration_s: float) -> None:
+        if self._last is not None:
+            step = (a - self._last).total_seconds()
+            if step > 1e-4 and (self._step is None or step < self._step):
+                self._step = step
+        self._last = a
+        d = duration_s if duration_s > 0 else (self._step or 0.0)
+        if self._step is not None:
+            d = min(d, self._step)
+        b = a + timedelta(seconds=d)
+        tol = timedelta(seconds=GAP_TOLERANCE_S)
+        if self.spans and a <= self.spans[-1][1] + tol:
+            self.spans[-1] = (self.spans[-1][0], max(self.spans[-1][1], b))
+        else:
+            self.spans.append((a, b))
+
+    def gaps(self, start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
+        """Holes of at least GAP_TOLERANCE_S in [start, end): between spans, before the
+        first and after the last."""
+        tol = timedelta(seconds=GAP_TOLERANCE_S)
+        out = []
+        at = start
+        for a, b in self.spans:
+            if a > at + tol and a > start:
+                out.append((at, min(a, end)))
+            at = max(at, b)
+        if end > at + tol:
+            out.append((at, end))
+        return [(a, b) for a, b in out if b > a]
+
+
+def _problem_entry(seg: Segment | object, problem: str) -> dict[str, str]:
+    return {
+        "segment": str(seg.path),  # type: ignore[attr-defined]
+        "from": _iso(seg.start),  # type: ignore[attr-defined]
+        "to": _iso(seg.end),  # type: ignore[attr-defined]
+        "problem": problem,
+    }
+
+
+def _check_segments(
+    db: Database, root: Path, camera: str, start: datetime, end: datetime
+) -> tuple[list[Segment], list[dict[str, str]], list[dict[str, str]], int]:
+    """The segments to read, and those damaged or missing in the range (recorded as such),
+    and how many of those read had no checksum to check."""
+    segs: list[Segment] = []
+    damaged: dict[str, dict[str, str]] = {}
+    missing: dict[str, dict[str, str]] = {}
+    unverified = 0
+    for seg in segments_between(db, camera, start, end):
+        path = root / seg.path
+        if not path.is_file():
+            missing[seg.path] = _problem_entry(seg, "the file is gone")
+            record_problem(
+                db, camera=camera, path=seg.path, start=seg.start, end=seg.end, kind=MISSING,
+                detail="the file is gone", found_by="export",
+            )  # fmt: skip
+            continue
+        segs.append(seg)
+        if not seg.complete:
+            continue  # being written: no checksum yet
+        if seg.sha256 is None:
+            unverified += 1
+            continue
+        problem = check_file(path, seg.sha256)
+        if problem is not None:
+            log.error("export: segment %s is damaged: %s", seg.path, problem)
+            damaged[seg.path] = _problem_entry(seg, problem)
+            record_problem(
+                db, camera=camera, path=seg.path, start=seg.start, end=seg.end, kind=DAMAGED,
+                detail=problem, found_by="export",
+            )  # fmt: skip
+    for p in list_problems(db, camera=camera, start=start, end=end, include_acknowledged=True):
+        into = damaged if p.kind == DAMAGED else missing
+        into.setdefault(p.path, _problem_entry(p, p.detail or p.kind))
+    return segs, list(damaged.values()), list(missing.values()), unverified
+
+
 def _usable_segments(
     db: Database, data_dir: Path, camera: str, start: datetime, end: datetime
-) -> list[Segment]:
+) -> tuple[list[Segment], list[dict[str, str]], list[dict[str, str]], int]:
     if end <= start:
         raise InputError(f"the range ends before it starts ({_fmt(start)} .. {_fmt(end)})")
     root = recordings_dir(data_dir)
-    segs = [s for s in segments_between(db, camera, start, end) if (root / s.path).is_file()]
+    segs, damaged, missing, unverified = _check_segments(db, root, camera, start, end)
     if not segs:
         from vigil.camera.index import camera_segments
 
@@ -80,7 +223,7 @@ def _usable_segments(
             f"no footage of camera {camera!r} between {_fmt(start)} and {_fmt(end)}",
             hint=f"recorded footage (latest spans): {near}",
         )
-    return segs
+    return segs, damaged, missing, unverified
 
 
 def _first_keyframe_offset(seg: Segment, start: datetime) -> float:
@@ -91,6 +234,17 @@ def _first_keyframe_offset(seg: Segment, start: datetime) -> float:
         if k <= want + 1e-6:
             best = max(best, k)
     return best
+
+
+def _open_segment(root: Path, seg: Segment, unreadable: list[dict[str, str]]):  # type: ignore[no-untyped-def]
+    """`_segment_packets` of a segment, or None (noted in `unreadable`) when its file cannot
+    be opened as video (damaged header)."""
+    try:
+        return _segment_packets(root / seg.path)
+    except (av.error.FFmpegError, IndexError) as exc:
+        log.error("export: cannot read segment %s: %s", seg.path, exc)
+        unreadable.append(_problem_entry(seg, f"cannot be read: {exc}"))
+        return None
 
 
 def _segment_packets(path: Path):  # type: ignore[no-untyped-def]
@@ -130,16 +284,22 @@ def export_clip(
     """Write footage of `camera` between `start` and `end` (UTC-aware) into `out_path`."""
     if start.tzinfo is None or end.tzinfo is None:
         raise InputError("export times need a timezone (e.g. 2026-11-28T10:00:00+00:00)")
-    segs = _usable_segments(db, data_dir, camera, start, end)
+    segs, damaged, missing, unverified = _usable_segments(db, data_dir, camera, start, end)
     root = recordings_dir(data_dir)
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_path.with_name(f".{out_path.name}.part")
+    covered = _Covered()
+    unreadable: list[dict[str, str]] = []
     try:
         if exact:
-            result = _export_exact(segs, root, camera, start, end, tmp, progress, crf, preset)
+            result = _export_exact(
+                segs, root, camera, start, end, tmp, progress, crf, preset, covered, unreadable
+            )
         else:
-            result = _export_remux(segs, root, camera, start, end, tmp, progress)
+            result = _export_remux(
+                segs, root, camera, start, end, tmp, progress, covered, unreadable
+            )
         tmp.replace(out_path)
     except VigilError:
         tmp.unlink(missing_ok=True)
@@ -147,14 +307,24 @@ def export_clip(
     except OSError as exc:
         tmp.unlink(missing_ok=True)
         raise VigilError(f"cannot write {out_path}: {exc.strerror or exc}") from exc
+    except av.error.FFmpegError as exc:
+        tmp.unlink(missing_ok=True)
+        log.warning("export of %s failed", camera, exc_info=True)
+        raise VigilError(
+            f"the export of {camera} failed while encoding or writing the clip: {exc}",
+            hint="the footage may be damaged: `vigil segments problems` lists what is known",
+        ) from exc
     except Exception:
         tmp.unlink(missing_ok=True)
         raise
     result.path = out_path
     result.size = out_path.stat().st_size
-    result.gaps = [
-        (max(a, start), min(b, end)) for a, b in coverage(segs).gaps if b > start and a < end
-    ]
+    result.covered = covered.spans
+    result.gaps = covered.gaps(start, end)
+    known = {d["segment"] for d in damaged}
+    result.damaged = damaged + [u for u in unreadable if u["segment"] not in known]
+    result.missing = missing
+    result.unverified = unverified
     if progress:
         progress(1.0)
     return result
@@ -179,6 +349,8 @@ def _export_remux(
     end: datetime,
     tmp: Path,
     progress: Progress | None,
+    covered: _Covered,
+    unreadable: list[dict[str, str]],
 ) -> ExportResult:
     origin: datetime | None = None
     last_end: datetime | None = None
@@ -190,7 +362,11 @@ def _export_remux(
         template = None
         for seg in segs:
             skip_before = _first_keyframe_offset(seg, start) if origin is None else None
-            container, vs, packets = _segment_packets(root / seg.path)
+            opened = _open_segment(root, seg, unreadable)
+            if opened is None:
+                continue
+            container, vs, packets = opened
+            frame_s = 0.0
             try:
                 if ost is None:
                     ost = out.add_stream_from_template(vs)
@@ -216,8 +392,9 @@ def _export_remux(
                         pkt.dts = last_dts + 1
                         pkt.pts = max(pkt.pts, pkt.dts)
                     last_dts = pkt.dts
-                    frame_s = float(pkt.duration * tb) if pkt.duration else 0.0
+                    frame_s = float(pkt.duration * tb) if pkt.duration else frame_s
                     last_end = wall + timedelta(seconds=frame_s)
+                    covered.add(wall, frame_s)
                     pkt.stream = ost
                     out.mux(pkt)
                     frames += 1
@@ -247,6 +424,8 @@ def _export_exact(
     progress: Progress | None,
     crf: int,
     preset: str,
+    covered: _Covered,
+    unreadable: list[dict[str, str]],
 ) -> ExportResult:
     first_wall: datetime | None = None
     last_end: datetime | None = None
@@ -257,7 +436,10 @@ def _export_exact(
         ost = None
         for seg in segs:
             skip_before = _first_keyframe_offset(seg, start)
-            container, vs, packets = _segment_packets(root / seg.path)
+            opened = _open_segment(root, seg, unreadable)
+            if opened is None:
+                continue
+            container, vs, packets = opened
             try:
                 ctx = vs.codec_context
                 rate = vs.average_rate or vs.guessed_rate or Fraction(25)
@@ -291,6 +473,7 @@ def _export_exact(
                         _encode(out, ost, frame, wall, start, last_pts)
                         last_pts = round((wall - start).total_seconds() / EXACT_TIME_BASE)
                         last_end = wall + timedelta(seconds=frame_s)
+                        covered.add(wall, 0.0)
                         frames += 1
                         took = True
                         if progress and frames % 25 == 0:
@@ -309,6 +492,7 @@ def _export_exact(
                             _encode(out, ost, frame, wall, start, last_pts)
                             last_pts = round((wall - start).total_seconds() / EXACT_TIME_BASE)
                             last_end = wall + timedelta(seconds=frame_s)
+                            covered.add(wall, 0.0)
                             frames += 1
                             took = True
                 used += int(took)

@@ -256,6 +256,7 @@ def redact_file(
     camera: str | None,
     every: int,
     details: dict | None = None,
+    footage: dict | None = None,
 ) -> dict:
     """Redact `clip` into `output`, sign a manifest; returns a summary (used by `export`)."""
     from vigil.privacy.manifest import write_manifest
@@ -282,6 +283,7 @@ def redact_file(
             "faces_redacted": r.faces_redacted,
             "detect_every": every,
         },
+        footage=footage,
     )
     return {
         "path": str(output),
@@ -399,6 +401,7 @@ def sign_export(
                 camera=result.camera,
                 every=every,
                 details=span,
+                footage=result.account(),
             )
         except BaseException:
             out.unlink(missing_ok=True)  # never leave the unredacted clip under the asked name
@@ -416,4 +419,5 @@ def sign_export(
         start=result.start,
         end=result.end,
         details={"mode": result.mode, "frames": result.frames},
+        footage=result.account(),
     )

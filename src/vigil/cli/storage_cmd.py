@@ -1,4 +1,4 @@
-"""`vigil retention run|status` and `vigil segments lock|unlock|locked`.
+"""`vigil retention run|status|scrub` and `vigil segments lock|unlock|locked|scrub|problems|ack`.
 
 Retention normally runs inside the recorder (`RetentionScheduler`); `retention run` runs one
 pass by hand and `retention status` shows the last one, so anyone can see it is alive.
@@ -20,7 +20,9 @@ if TYPE_CHECKING:
     from vigil.camera.retention import RetentionReport
 
 retention_app = typer.Typer(help="Footage retention: run a pass, show the last one.")
-segments_app = typer.Typer(help="Recorded segments: evidence locks.", no_args_is_help=True)
+segments_app = typer.Typer(
+    help="Recorded segments: evidence locks, checksum scrub, lost footage.", no_args_is_help=True
+)
 
 STALE_FACTOR = 3  # a last run older than this many intervals means retention is not running
 
@@ -161,6 +163,9 @@ def retention_status(
     report = read_report(st.data_dir)
     disk = disk_state(st.data_dir, st.config.recording)
     if as_json:
+        from vigil.camera.checksum import list_problems
+
+        lost = list_problems(st.db())
         print_json(
             {
                 "report": report.as_dict() if report else None,
@@ -168,6 +173,7 @@ def retention_status(
                 "disk_free_bytes": disk.free_bytes,
                 "disk_problem": disk.reason,
                 "storage": storage_status(st.data_dir, st.config.recording),
+                "lost_footage": [p.as_dict() for p in lost],
             }
         )
         return
@@ -180,6 +186,28 @@ def retention_status(
         _show_report(report, st.config.recording.retention_interval_s)
     if not disk.ok:
         console.print(f"[bold red]recording must stop:[/] {disk.reason}")
+    _show_lost(ctx)
+
+
+def _show_lost(ctx: typer.Context) -> None:
+    """Footage lost since it was recorded, until acknowledged (after each report)."""
+    from vigil.camera.checksum import list_problems
+
+    lost = list_problems(state(ctx).db())
+    if not lost:
+        console.print("lost footage: none (no segment missing or damaged)")
+        return
+    missing = sum(p.kind == "missing" for p in lost)
+    console.print(
+        f"[bold red]lost footage:[/] {missing} missing, {len(lost) - missing} damaged "
+        "segment(s), not yet acknowledged"
+    )
+    for p in lost[:10]:
+        console.print(
+            f"  [red]{p.kind}:[/] {p.camera} {_when(p.start.isoformat())} .. "
+            f"{_when(p.end.isoformat())} UTC {p.path} ({p.detail}; found by {p.found_by})"
+        )
+    console.print("  list: `vigil segments problems`; acknowledge: `vigil segments ack CAMERA`")
 
 
 def _camera_known(ctx: typer.Context, camera: str) -> None:
@@ -325,3 +353,147 @@ def segments_locked(
             str(i["owner"]),
         )
     console.print(table)
+
+
+@segments_app.command("scrub")
+def segments_scrub(
+    ctx: typer.Context,
+    camera: list[str] = typer.Option([], "--camera", help="Only this camera (repeatable)."),
+    rate: int | None = typer.Option(
+        None,
+        "--rate",
+        min=0,
+        help="Bytes per second at most (default: recording.scrub_bytes_per_s; 0: full speed).",
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+) -> None:
+    """Re-read closed segments now and check each against the SHA-256 taken when it closed;
+    a mismatch is recorded as damaged footage (shown in status until acknowledged)."""
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
+    from vigil.camera.scrub import scrub, total_bytes
+    from vigil.privacy.audit import Action
+
+    st = state(ctx)
+    db = st.db()
+    speed = st.config.recording.scrub_bytes_per_s if rate is None else rate
+    cams = camera or None
+    with Progress(
+        TextColumn("[bold]scrub[/]"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+        disable=as_json or not console.is_terminal,
+    ) as bar:
+        task = bar.add_task("scrub", total=total_bytes(db, cams))
+        report = scrub(
+            db, st.data_dir, rate=speed, cameras=cams, on_bytes=lambda n: bar.advance(task, n)
+        )
+    st.audit(Action.retention_run, details={"scrub": True, **report.as_dict()})
+    if as_json:
+        print_json(report.as_dict())
+    else:
+        console.print(
+            f"scrub: {report.segments} segment(s), {_size(report.bytes)} in {report.seconds:.1f} s:"
+            f" {report.verified} intact, {report.hashed} without a checksum (taken now), "
+            f"{report.damaged_count} newly damaged, {report.skipped} skipped (file gone)"
+        )
+        for rel in report.damaged:
+            console.print(f"[bold red]damaged:[/] {rel}")
+        _show_lost(ctx)
+    if report.damaged_count:
+        raise typer.Exit(4)
+
+
+@retention_app.command("scrub")
+def retention_scrub(
+    ctx: typer.Context,
+    camera: list[str] = typer.Option([], "--camera", help="Only this camera (repeatable)."),
+    rate: int | None = typer.Option(None, "--rate", min=0, help="Bytes per second (0: no cap)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+) -> None:
+    """Same as `vigil segments scrub`."""
+    segments_scrub(ctx, camera, rate, as_json)
+
+
+@segments_app.command("problems")
+def segments_problems(
+    ctx: typer.Context,
+    camera: str | None = typer.Argument(None, help="Only this camera."),
+    include_acknowledged: bool = typer.Option(
+        False, "--all", help="Also problems already acknowledged."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Footage lost since it was recorded: segment files gone (missing) or changed (damaged)."""
+    from vigil.camera.checksum import list_problems
+
+    rows = list_problems(state(ctx).db(), camera=camera, include_acknowledged=include_acknowledged)
+    if as_json:
+        print_json([p.as_dict() for p in rows])
+        return
+    if not rows:
+        console.print("no lost footage" + ("" if include_acknowledged else " awaiting review"))
+        return
+    table = Table("id", "camera", "kind", "from (UTC)", "to (UTC)", "file", "why", "found", "ack")
+    for p in rows:
+        table.add_row(
+            str(p.id),
+            p.camera,
+            f"[red]{p.kind}[/]",
+            _when(p.start.isoformat()),
+            _when(p.end.isoformat()),
+            p.path,
+            p.detail,
+            f"{_when(p.found_at.isoformat())} ({p.found_by})",
+            f"{p.acknowledged_by}: {p.note}" if p.acknowledged_at else "-",
+        )
+    console.print(table)
+
+
+@segments_app.command("ack")
+def segments_ack(
+    ctx: typer.Context,
+    camera: str = typer.Argument(..., help="Camera whose lost footage is acknowledged."),
+    note: str = typer.Option(
+        ..., "--note", "-n", help="What was done about it (recorded in the audit log)."
+    ),
+    ids: list[int] = typer.Option(
+        [], "--id", help="Only this problem (repeatable; see `problems`)."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Acknowledge lost footage: it leaves status (kept in `problems --all`); audited."""
+    from vigil.camera.checksum import acknowledge
+    from vigil.privacy.audit import Action
+
+    st = state(ctx)
+    if not note.strip():
+        raise InputError("--note must say what was done about the lost footage")
+    marked = acknowledge(st.db(), by=current_user(), note=note, camera=camera, ids=ids or None)
+    if not marked:
+        raise NotFoundError(
+            f"no unacknowledged lost footage of {camera}"
+            + (f" with id {', '.join(map(str, ids))}" if ids else ""),
+            hint="see `vigil segments problems`",
+        )
+    st.audit(
+        Action.ack_footage,
+        reason=note,
+        camera=camera,
+        details={"problems": [{"id": p.id, "kind": p.kind, "path": p.path} for p in marked]},
+    )
+    if as_json:
+        print_json([p.as_dict() for p in marked])
+        return
+    console.print(f"acknowledged {len(marked)} lost segment(s) of {camera} ({current_user()})")

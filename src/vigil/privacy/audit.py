@@ -86,6 +86,7 @@ class Action(enum.StrEnum):
     enroll = "enroll"
     remove_person = "remove_person"
     lock_footage = "lock_footage"
+    ack_footage = "ack_footage"  # lost (missing or damaged) footage acknowledged (issue 12)
     unlock_view = "unlock_view"
     unmask_view = "unmask_view"  # people revealed on a privacy-protected camera (issue 7)
     change_retention = "change_retention"

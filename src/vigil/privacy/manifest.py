@@ -1,8 +1,9 @@
 """Signed manifests for what leaves the system (clips, redacted clips, subject-access archives).
 
 A manifest is a JSON file next to the exported files: what was exported (camera, time range),
-by whom and why, and the SHA-256 and size of each file (names relative to the manifest's
-folder). It is signed with the site's Ed25519 key (`privacy/keys.py`, the key that signs audit
+by whom and why, the SHA-256 and size of each file (names relative to the manifest's
+folder), and for a clip `footage`: what it holds of the range asked for (gaps, damaged and
+missing segments, `complete`), so a short clip is never vouched for as the whole range. It is signed with the site's Ed25519 key (`privacy/keys.py`, the key that signs audit
 checkpoints) over the canonical JSON of every field but `signature`.
 
 `verify_manifest` checks the signature (with the site key, or a public key an auditor kept)
@@ -54,9 +55,11 @@ def write_manifest(
     start: datetime | None = None,
     end: datetime | None = None,
     details: dict[str, Any] | None = None,
+    footage: dict[str, Any] | None = None,
     out: Path | None = None,
 ) -> Path:
-    """Write and sign the manifest of `files` (default: `<first file>.manifest.json`)."""
+    """Write and sign the manifest of `files` (default: `<first file>.manifest.json`).
+    `footage`: a clip's account of the range asked for (`ExportResult.account()`)."""
     if not files:
         raise InputError("a manifest needs at least one file")
     out = out or manifest_path(files[0])
@@ -80,6 +83,7 @@ def write_manifest(
         "reason": reason,
         "details": json.loads(json.dumps(details or {}, default=str)),
         "files": entries,
+        **({"footage": json.loads(json.dumps(footage, default=str))} if footage else {}),
         "key_id": key.key_id,
     }
     doc["signature"] = base64.b64encode(key.sign(_canonical(doc))).decode()

@@ -205,7 +205,10 @@ def redact_clip(
             vs.thread_type = "AUTO"
             if threads:
                 vs.codec_context.thread_count = threads
-            rate = vs.average_rate or vs.guessed_rate or 25
+            # The frame rate of the footage, not the clip's average: a gap in the clip lowers
+            # the average (frames / duration), and it only sizes GOPs and rate control here.
+            # Frames keep their own timestamps, in the source's time base (below).
+            rate = vs.guessed_rate or vs.average_rate or 25
             total = vs.frames or 0
             result.fps = float(rate)
             fmt_opts = {}
@@ -217,6 +220,10 @@ def redact_clip(
             with av.open(str(tmp), "w", format="mp4", options=fmt_opts) as out:
                 ost = out.add_stream("libx264", rate=rate)
                 ost.pix_fmt = "yuv420p"
+                # The encoder counts in the source's time base: in 1/rate, two frames either
+                # side of a gap in a clip whose rate is off could round to one timestamp, and
+                # the muxer refuses the clip ("non monotonically increasing dts").
+                ost.codec_context.time_base = vs.time_base
                 ost.time_base = vs.time_base
                 opts = {"crf": str(crf), "preset": preset}
                 if threads:
@@ -234,6 +241,7 @@ def redact_clip(
                 else:
                     frames = inp.decode(vs)
                 last_pts = -1
+                step = 0  # the last frame's duration (source ticks), for the clip's length
                 for i, frame in enumerate(frames):
                     size = {}
                     if max_width and frame.width > max_width:
@@ -264,6 +272,8 @@ def redact_clip(
                         first_pts = pts
                     pts = max(pts - first_pts, last_pts + 1)
                     nf.pts, nf.time_base = pts, vs.time_base
+                    if last_pts >= 0:
+                        step = pts - last_pts
                     last_pts = pts
                     for pkt in ost.encode(nf):
                         out.mux(pkt)
@@ -274,7 +284,9 @@ def redact_clip(
                     out.mux(pkt)
             if result.frames == 0:
                 raise InputError(f"{src} has no video frames")
-            result.duration_s = result.frames / result.fps if result.fps else 0.0
+            # From the timestamps: a gap in the clip is part of its length.
+            last = last_pts + (step or round(1 / (float(rate) * vs.time_base)))
+            result.duration_s = float(last * vs.time_base)
         tmp.replace(dst)
     except BaseException:
         tmp.unlink(missing_ok=True)

@@ -18,6 +18,7 @@ from fastapi.templating import Jinja2Templates
 from vigil.api import accounts
 from vigil.api.deps import ROLE_PERMS, Ctx, Perm, Principal, optional_principal
 from vigil.api.routes.cameras import camera_out, find_camera
+from vigil.camera.checksum import problem_counts
 from vigil.store.models.faces import LegalBasis
 
 HERE = Path(__file__).parent
@@ -92,8 +93,8 @@ def dashboard(request: Request, ctx: Ctx, p: MaybeUser) -> Response:
         return RedirectResponse("/setup", status_code=303)
     if refused := gate(request, p, Perm.view):
         return refused
-    statuses = ctx.camera_statuses()
-    cams = [camera_out(ctx, c, statuses) for c in ctx.config.cameras]
+    statuses, problems = ctx.camera_statuses(), problem_counts(ctx.db)
+    cams = [camera_out(ctx, c, statuses, problems) for c in ctx.config.cameras]
     return render(request, p, "dashboard.html", cameras=cams)
 
 
@@ -101,7 +102,7 @@ def dashboard(request: Request, ctx: Ctx, p: MaybeUser) -> Response:
 def camera_page(name: str, request: Request, ctx: Ctx, p: MaybeUser) -> Response:
     if refused := gate(request, p, Perm.view):
         return refused
-    cam = camera_out(ctx, find_camera(ctx, name), ctx.camera_statuses())
+    cam = camera_out(ctx, find_camera(ctx, name), ctx.camera_statuses(), problem_counts(ctx.db))
     return render(request, p, "camera.html", camera=cam)
 
 

@@ -17,7 +17,7 @@ from fastapi.responses import FileResponse, Response, StreamingResponse
 from pydantic import AwareDatetime
 
 from vigil.api.context import ApiContext
-from vigil.api.deps import Ctx, Id, Principal, Unmasker, Viewer, audit
+from vigil.api.deps import Ctx, Id, Principal, SettingsReader, Unmasker, Viewer, audit
 from vigil.api.privacy_view import (
     grants_of,
     is_protected,
@@ -28,12 +28,23 @@ from vigil.api.privacy_view import (
     viewer_key,
 )
 from vigil.api.schemas import (
+    AckIn,
+    AckOut,
     CameraOut,
+    FootageProblemOut,
     RecordingsOut,
     SegmentOut,
     SpanOut,
     UnmaskIn,
     ViewStateOut,
+)
+from vigil.camera.checksum import (
+    DAMAGED,
+    MISSING,
+    Problem,
+    acknowledge,
+    list_problems,
+    problem_counts,
 )
 from vigil.camera.index import coverage, recordings_dir, segments_between
 from vigil.config import CameraConfig
@@ -72,9 +83,13 @@ def audit_view(
     audit(ctx, request, p, action, target_kind="camera", target_id=camera, camera=camera)
 
 
-def camera_out(ctx: ApiContext, cam: CameraConfig, statuses: dict) -> CameraOut:
+def camera_out(
+    ctx: ApiContext, cam: CameraConfig, statuses: dict, problems: dict | None = None
+) -> CameraOut:
+    """`problems`: `checksum.problem_counts` (lost footage not yet acknowledged)."""
     st = statuses.get(cam.name)
     frame = ctx.live.latest(cam.name)
+    lost = (problems or {}).get(cam.name, {})
     return CameraOut(
         name=cam.name,
         enabled=cam.enabled,
@@ -93,18 +108,65 @@ def camera_out(ctx: ApiContext, cam: CameraConfig, statuses: dict) -> CameraOut:
         analysis_dropped=st.analysis_dropped if st else 0,
         live=frame is not None,
         live_frame_at=frame.at if frame else None,
+        missing_segments=lost.get(MISSING, 0),
+        damaged_segments=lost.get(DAMAGED, 0),
     )
 
 
 @router.get("", response_model=list[CameraOut], summary="Every camera with its status")
 def list_cameras(p: Viewer, ctx: Ctx) -> list[CameraOut]:
-    statuses = ctx.camera_statuses()
-    return [camera_out(ctx, c, statuses) for c in ctx.config.cameras]
+    statuses, problems = ctx.camera_statuses(), problem_counts(ctx.db)
+    return [camera_out(ctx, c, statuses, problems) for c in ctx.config.cameras]
 
 
 @router.get("/{name}", response_model=CameraOut, summary="One camera with its status")
 def get_camera(name: str, p: Viewer, ctx: Ctx) -> CameraOut:
-    return camera_out(ctx, find_camera(ctx, name), ctx.camera_statuses())
+    cam = find_camera(ctx, name)
+    return camera_out(ctx, cam, ctx.camera_statuses(), problem_counts(ctx.db))
+
+
+def problem_out(p: Problem) -> FootageProblemOut:
+    return FootageProblemOut.model_validate(p.__dict__)
+
+
+@router.get(
+    "/{name}/segment-problems",
+    response_model=list[FootageProblemOut],
+    summary="Recorded footage lost later: segment files gone (missing) or changed (damaged)",
+)
+def segment_problems(
+    name: str,
+    p: Viewer,
+    ctx: Ctx,
+    include_acknowledged: Annotated[bool, Query(description="Also those already seen")] = False,
+) -> list[FootageProblemOut]:
+    find_camera(ctx, name)
+    rows = list_problems(ctx.db, camera=name, include_acknowledged=include_acknowledged)
+    return [problem_out(r) for r in rows]
+
+
+@router.post(
+    "/{name}/segment-problems/ack",
+    response_model=AckOut,
+    summary="Acknowledge lost footage (a note is required, audited); it then leaves status",
+)
+def acknowledge_problems(
+    name: str, body: AckIn, p: SettingsReader, ctx: Ctx, request: Request
+) -> AckOut:
+    cam = find_camera(ctx, name)
+    marked = acknowledge(ctx.db, by=p.username, note=body.note, camera=cam.name, ids=body.ids)
+    audit(
+        ctx,
+        request,
+        p,
+        Action.ack_footage,
+        reason=body.note,
+        target_kind="camera",
+        target_id=cam.name,
+        camera=cam.name,
+        details={"problems": [{"id": m.id, "kind": m.kind, "path": m.path} for m in marked]},
+    )
+    return AckOut(acknowledged=[problem_out(m) for m in marked])
 
 
 @router.get(

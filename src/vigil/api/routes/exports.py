@@ -15,7 +15,8 @@ from vigil.api.deps import Ctx, Exporter, Perm, Principal, audit
 from vigil.api.export_jobs import ExportJob, ExportJobs, JobState, export_jobs
 from vigil.api.exports import subject_name
 from vigil.api.routes.cameras import find_camera
-from vigil.api.schemas import ExportIn, ExportJobOut
+from vigil.api.schemas import ClipFootageOut, ExportIn, ExportJobOut, LostSegmentOut, SpanOut
+from vigil.camera.export import ExportResult
 from vigil.privacy.audit import Action
 
 router = APIRouter(tags=["exports"])
@@ -43,6 +44,20 @@ def job_out(jobs: ExportJobs, job: ExportJob) -> ExportJobOut:
         bytes=b.zip.stat().st_size if b else None,
         clip_start=b.result.start if b else None,
         clip_end=b.result.end if b else None,
+        footage=clip_footage(b.result) if b else None,
+    )
+
+
+def clip_footage(result: ExportResult) -> ClipFootageOut:
+    a = result.account()
+    return ClipFootageOut(
+        complete=result.complete,
+        requested_s=float(a["requested_s"]),  # type: ignore[arg-type]
+        footage_s=float(a["footage_s"]),  # type: ignore[arg-type]
+        gaps=[SpanOut(start=x, end=y) for x, y in result.gaps],
+        damaged_segments=[LostSegmentOut.model_validate(d) for d in result.damaged],
+        missing_segments=[LostSegmentOut.model_validate(d) for d in result.missing],
+        warnings=result.warnings(),
     )
 
 
@@ -162,6 +177,7 @@ def download_export(job_id: JobId, p: Exporter, ctx: Ctx, request: Request) -> F
             "X-Clip-Start": b.result.start.isoformat(),
             "X-Clip-End": b.result.end.isoformat(),
             "X-Clip-Gaps": str(len(b.result.gaps)),
+            "X-Clip-Complete": "true" if b.result.complete else "false",
             "X-Clip-Redacted": "true" if b.redacted else "false",
         },
     )

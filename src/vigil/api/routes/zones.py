@@ -30,6 +30,7 @@ from vigil.api.auditing import AuditEntry
 from vigil.api.context import ApiContext
 from vigil.api.deps import Ctx, Principal, SettingsReader, Viewer, client_address
 from vigil.api.routes.cameras import find_camera, time_range
+from vigil.camera.checksum import list_problems
 from vigil.camera.motion import motion_events_between
 from vigil.config import CameraConfig, ZoneConfig
 from vigil.errors import ConfigError, NotFoundError
@@ -151,6 +152,14 @@ class EventTickOut(BaseModel):
     end: datetime | None
 
 
+class LostFootageOut(BaseModel):
+    start: datetime
+    end: datetime
+    kind: str  # "missing" (file gone) or "damaged" (checksum differs)
+    path: str
+    detail: str
+
+
 class ActivityOut(BaseModel):
     camera: str
     start: datetime
@@ -158,6 +167,10 @@ class ActivityOut(BaseModel):
     motion: list[MotionSpanOut]
     events: list[EventTickOut]
     truncated: bool
+    lost: list[LostFootageOut] = Field(
+        default_factory=list,
+        description="Recorded footage lost later (file gone or damaged), not yet acknowledged",
+    )
 
 
 def _zones_out(cam: CameraConfig, etag: str | None) -> ZonesOut:
@@ -343,7 +356,7 @@ def zones_day(
 @router.get(
     "/{name}/activity",
     response_model=ActivityOut,
-    summary="Motion spans and event ticks in a time range (default: last 24 h)",
+    summary="Motion spans, event ticks and lost footage in a time range (default: last 24 h)",
 )
 def activity(
     name: str,
@@ -363,10 +376,15 @@ def activity(
             .order_by(Event.start.desc())
             .limit(MAX_TICKS + 1)
         ).all()
+    lost = list_problems(ctx.db, camera=name, start=start, end=end, limit=MAX_TICKS)
     return ActivityOut(
         camera=name,
         start=start,
         end=end,
+        lost=[
+            LostFootageOut(start=x.start, end=x.end, kind=x.kind, path=x.path, detail=x.detail)
+            for x in lost
+        ],
         motion=[MotionSpanOut(start=m.start, end=m.end, peak_area=m.peak_area) for m in motion][
             -MAX_TICKS:
         ],

@@ -176,8 +176,22 @@ function initCamera() {
       t.dataset.kind = e.kind;
       t.append(Object.assign(document.createElementNS(NS, "title"), { textContent: `${e.kind} ${fmtTime(e.start)}` }));
     }
+    // Footage lost after it was recorded (file gone or damaged), until acknowledged: red.
+    for (const lo of a.lost || []) {
+      const a0 = x(Math.max(new Date(lo.start), start)), a1 = x(new Date(lo.end));
+      const r = rect(`tl-lost tl-${lo.kind}`, a0, Math.max(2, a1 - a0), 8, 28);
+      r.dataset.kind = lo.kind;
+      r.dataset.start = lo.start;
+      r.append(Object.assign(document.createElementNS(NS, "title"), { textContent: `${lo.kind} ${fmtTime(lo.start)}: ${lo.path} (${lo.detail})` }));
+    }
     svg.append(head);
     $("#timeline-info").textContent += ` · ${a.motion.length} motion span(s), ${a.events.length} event(s)`;
+    const lost = a.lost || [];
+    if (lost.length) {
+      const n = (k) => lost.filter((l) => l.kind === k).length;
+      const warn = el("span", { class: "err", id: "timeline-lost" }, ` · lost footage: ${n("missing")} missing, ${n("damaged")} damaged segment(s)`);
+      $("#timeline-info").append(warn);
+    }
   }
 
   let current = null;
@@ -305,7 +319,10 @@ function initCamera() {
       bar.value = 1;
       Object.assign(link, { href: job.download_url, download: job.filename, textContent: `download ${job.filename}`, hidden: false });
       const how = job.redacted ? "redacted" : "unredacted";
-      say(f, `exported ${job.filename} (${how}, ${(job.bytes / 1024).toFixed(0)} KiB, kept until ${fmtTime(job.expires_at)}; check it with: vigil export verify ${job.filename})`, true);
+      const short = job.footage && !job.footage.complete
+        ? ` INCOMPLETE: ${job.footage.footage_s.toFixed(1)} of ${job.footage.requested_s.toFixed(1)} s; ${job.footage.warnings.join("; ")} (the manifest says so too)`
+        : "";
+      say(f, `exported ${job.filename} (${how}, ${(job.bytes / 1024).toFixed(0)} KiB, kept until ${fmtTime(job.expires_at)}; check it with: vigil export verify ${job.filename})${short}`, !short);
     } finally {
       button.disabled = false;
     }
