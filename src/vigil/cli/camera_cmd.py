@@ -5,16 +5,19 @@ Camera modules (PyAV) are imported inside the commands so `vigil --help` stays f
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
 import threading
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 import typer
+from rich.markup import escape
 from rich.table import Table
 from typer.core import TyperGroup
 
@@ -207,6 +210,7 @@ def cameras_status(
     """Camera status as last written by `vigil record`, and the footage in the index."""
     from sqlalchemy import func, select
 
+    from vigil.camera.checksum import problem_counts
     from vigil.camera.status import read_status
     from vigil.store.models.camera import Segment
 
@@ -225,6 +229,9 @@ def cameras_status(
         ).all()
     for cam, n, first, last, size in rows:
         footage[cam] = {"segments": n, "first": first, "last": last, "bytes": int(size or 0)}
+    lost = problem_counts(st.db())  # footage lost since it was recorded, not acknowledged
+    for cam, f in footage.items():
+        f.update(lost.get(cam, {"missing": 0, "damaged": 0}))
     running = snap is not None and snap.running and snap.age() < STALE_AFTER_S
     from vigil.camera.retention import storage_status
 
@@ -237,6 +244,7 @@ def cameras_status(
                 "cameras": [c.as_dict() for c in snap.cameras] if snap else [],
                 "footage": footage,
                 "storage": storage,
+                "lost_footage": lost,
             }
         )
         return
@@ -253,7 +261,9 @@ def cameras_status(
     if storage["alarm"]:
         console.print(f"[bold red]storage alarm, recording paused:[/] {storage['reason']}")
     if footage:
-        table = Table("camera", "segments", "first footage (UTC)", "last footage (UTC)", "size")
+        table = Table(
+            "camera", "segments", "first footage (UTC)", "last footage (UTC)", "size", "lost"
+        )
         for cam, f in sorted(footage.items()):
             table.add_row(
                 cam,
@@ -261,8 +271,22 @@ def cameras_status(
                 f"{f['first']:%Y-%m-%d %H:%M:%S}",
                 f"{f['last']:%Y-%m-%d %H:%M:%S}",
                 f"{int(f['bytes']) / 1e6:.1f} MB",  # type: ignore[call-overload]
+                _lost_text(lost.get(cam)),
             )
         console.print(table)
+    for cam in sorted(lost):
+        console.print(f"[bold red]{cam}: lost footage:[/] {_lost_text(lost[cam])} segment(s)")
+    if lost:
+        console.print(
+            "lost footage stays listed until acknowledged: `vigil segments problems`, "
+            "`vigil segments ack CAMERA --note ...`"
+        )
+
+
+def _lost_text(counts: dict[str, int] | None) -> str:
+    if not counts or not any(counts.values()):
+        return "-"
+    return f"[bold red]{counts.get('missing', 0)} missing, {counts.get('damaged', 0)} damaged[/]"
 
 
 def record(
@@ -410,19 +434,21 @@ def export(
         disable=as_json or not console.is_terminal,
     ) as bar:
         task = bar.add_task("export", total=1.0)
-        result = export_clip(
-            st.db(),
-            st.data_dir,
-            camera,
-            t0,
-            t1,
-            output,
-            exact=exact,
-            progress=lambda f: bar.update(task, completed=f),
-        )
+        with _clear_failure(camera):
+            result = export_clip(
+                st.db(),
+                st.data_dir,
+                camera,
+                t0,
+                t1,
+                output,
+                exact=exact,
+                progress=lambda f: bar.update(task, completed=f),
+            )
     from vigil.cli.privacy_cmd import sign_export  # privacy: redaction and signed manifest
 
-    manifest = sign_export(ctx, result, reason, redact, subject, redact_every)
+    with _clear_failure(camera):
+        manifest = sign_export(ctx, result, reason, redact, subject, redact_every)
     info = {
         "path": str(result.path),
         "camera": camera,
@@ -437,6 +463,8 @@ def export(
     }
     info["manifest"] = str(manifest)
     info["redacted"] = redact
+    info["footage"] = result.account()
+    info["warnings"] = result.warnings()
     if as_json:
         print_json(info)
         return
@@ -450,8 +478,43 @@ def export(
             f"starts {(t0 - result.start).total_seconds():.2f} s early, at the keyframe before "
             "--from (use --exact to cut exactly)"
         )
-    for a, b in result.gaps:
+    if not result.complete:
+        held = result.account()["footage_s"]
         console.print(
-            f"[yellow]gap:[/] no footage {a:%H:%M:%S} .. {b:%H:%M:%S} UTC "
-            f"({(b - a).total_seconds():.1f} s)"
+            f"[bold yellow]incomplete:[/] the clip holds {held:.1f} s of the "
+            f"{(t1 - t0).total_seconds():.1f} s asked for; the signed manifest says so too"
         )
+    for line in result.warnings():
+        kind, _, text = line.partition(": ")
+        colour = "yellow" if kind == "gap" else "bold red"
+        console.print(f"[{colour}]{kind}:[/] {escape(text)}")
+    if result.unverified:
+        console.print(
+            f"[dim]{result.unverified} segment(s) recorded before checksums: not verified[/]"
+        )
+
+
+@contextlib.contextmanager
+def _clear_failure(camera: str) -> Iterator[None]:
+    """Whatever still goes wrong cutting, redacting or signing a clip ends as one clear
+    error (VigilError), never a traceback; the details go to the log."""
+    import av
+
+    try:
+        yield
+    except (VigilError, typer.Exit, KeyboardInterrupt):
+        raise
+    except av.error.FFmpegError as exc:
+        logging.getLogger(__name__).debug("export of %s failed", camera, exc_info=True)
+        raise VigilError(
+            f"the export of {camera} failed: {exc.strerror or exc}",
+            hint="the footage may be damaged: see `vigil segments problems`",
+        ) from exc
+    except OSError as exc:
+        raise VigilError(f"the export of {camera} failed: {exc.strerror or exc}") from exc
+    except Exception as exc:
+        logging.getLogger(__name__).debug("export of %s failed", camera, exc_info=True)
+        raise VigilError(
+            f"the export of {camera} failed ({type(exc).__name__}: {exc})",
+            hint="run with the log on (-v) or report it with this message",
+        ) from exc
