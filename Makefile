@@ -13,7 +13,7 @@ $(TOOLS)/bin/uv:
 	$(TOOLS)/bin/pip install -q "uv>=0.9,<1"
 
 $(VENV)/.installed: pyproject.toml uv.lock | $(UV)
-	$(UV) sync --frozen
+	$(UV) sync --frozen --compile-bytecode  # .pyc at install: `vigil --help` need not compile them
 	touch $@
 
 system-deps-test:

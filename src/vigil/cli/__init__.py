@@ -1,59 +1,163 @@
-"""The `vigil` command. Each area adds its sub-commands from its own module."""
+"""The `vigil` command. Each area adds its sub-commands from its own module.
+
+Command modules are imported only when their command runs or its help is asked (`LazyGroup`),
+so `vigil --help` does not load OpenCV, the face models, PyAV, SQLAlchemy or FastAPI. The root
+help lists each command from `COMMANDS`: a new command needs a line there (a test checks that
+the table names exactly what the modules register).
+"""
 
 from __future__ import annotations
 
+import importlib
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
+from typer.core import TyperCommand, TyperGroup
 
-import vigil.cli.api_cmd as api_cmd
-import vigil.cli.audit_cmd as audit_cmd
-import vigil.cli.camera_cmd as camera_cmd
-import vigil.cli.notice_cmd as notice_cmd
-import vigil.cli.privacy_cmd as privacy_cmd
-import vigil.cli.storage_cmd as storage_cmd
-import vigil.cli.sync_cmd as sync_cmd
-import vigil.cli.users_cmd as users_cmd
-from vigil.cli import (
-    analyze_cmd,
-    bench_cmd,
-    config_cmd,
-    demo_cmd,
-    eval_cmd,
-    faces_cmd,
-    report_cmd,
-    serve_cmd,
-)
 from vigil.cli.state import AppState
 from vigil.errors import VigilError
 
+
+@dataclass(frozen=True)
+class Lazy:
+    """Where a root command comes from, and its line in `vigil --help`.
+
+    `target` is `module:attribute`: a Typer app (a command group), a function (one command),
+    or `register` (a function that adds several commands to the app it is given)."""
+
+    target: str
+    help: str
+    hidden: bool = False
+
+
+# In the order `vigil --help` lists them (single commands first, as Typer lists them).
+COMMANDS: dict[str, Lazy] = {
+    "demo": Lazy(
+        "vigil.cli.demo_cmd:demo",
+        "Set up a demo site (two sample cameras, an enrolled person) and serve its web UI.",
+    ),
+    "analyze": Lazy(
+        "vigil.cli.analyze_cmd:analyze",
+        "Detect, track and recognise people in a video; print the events.",
+    ),
+    "serve": Lazy(
+        "vigil.cli.serve_cmd:serve",
+        "Run the site: recording, retention, analysis, events, notifications and the web UI.",
+    ),
+    "record": Lazy(
+        "vigil.cli.camera_cmd:register", "Record every enabled camera until Ctrl-C or SIGTERM."
+    ),
+    "api": Lazy(
+        "vigil.cli.api_cmd:api", "Serve the web UI and REST API (without recording or analysis)."
+    ),
+    "web": Lazy("vigil.cli.api_cmd:api", "Same as `vigil api`.", hidden=True),
+    "notice": Lazy(
+        "vigil.cli.notice_cmd:register",
+        "The notice to post at the site: who operates the cameras, where, what is recorded, "
+        "face recognition, retention and how to make a request.",
+    ),
+    "config": Lazy("vigil.cli.config_cmd:app", "Check and explain the configuration file."),
+    "faces": Lazy("vigil.cli.faces_cmd:app", "Face detection, enrolment and recognition."),
+    "eval": Lazy("vigil.cli.eval_cmd:app", "Measure and calibrate face matching."),
+    "bench": Lazy("vigil.cli.bench_cmd:app", "Benchmarks: figures beside an in-run baseline."),
+    "report": Lazy("vigil.cli.report_cmd:app", "Reports: zone time lines and counts."),
+    "cameras": Lazy("vigil.cli.camera_cmd:register", "Cameras: list, probe a URL, show status."),
+    "export": Lazy(
+        "vigil.cli.camera_cmd:register",
+        "Export footage (`vigil export CAMERA --from .. --to ..`) and verify exports.",
+    ),
+    "retention": Lazy(
+        "vigil.cli.storage_cmd:register", "Footage retention: run a pass, show the last one."
+    ),
+    "segments": Lazy(
+        "vigil.cli.storage_cmd:register",
+        "Recorded segments: evidence locks, checksum scrub, lost footage.",
+    ),
+    "users": Lazy("vigil.cli.users_cmd:app", "Web UI and API accounts."),
+    "audit": Lazy(
+        "vigil.cli.audit_cmd:register", "The tamper-evident audit log: verify, show, checkpoint."
+    ),
+    "privacy": Lazy(
+        "vigil.cli.privacy_cmd:register",
+        "Privacy: retention that deletes, redaction, signed exports, access requests.",
+    ),
+    "hub": Lazy(
+        "vigil.cli.sync_cmd:register",
+        "The hub: serve it (options only, with --site), or manage its gallery.",
+    ),
+    "sync": Lazy("vigil.cli.sync_cmd:register", "Edge-to-hub sync over NATS JetStream."),
+}
+
+# A module's commands, built once per process: `register` functions add to the apps they are
+# given, so they must not run twice.
+_built: dict[str, TyperGroup] = {}
+
+
+def load_command(name: str) -> Any:
+    """The click command `name` of the root app, importing its module now."""
+    spec = COMMANDS[name]
+    module, _, attr = spec.target.partition(":")
+    key = spec.target if attr == "register" else f"{spec.target} as {name}"
+    group = _built.get(key)
+    if group is None:
+        obj = getattr(importlib.import_module(module), attr)
+        holder = typer.Typer()
+        if attr == "register":
+            obj(holder)
+        elif isinstance(obj, typer.Typer):
+            holder.add_typer(obj, name=name)
+        else:
+            holder.command(name, hidden=spec.hidden)(obj)
+        group = _built[key] = typer.main.get_group(holder)
+    cmd = group.commands.get(name)
+    if cmd is None:
+        raise LookupError(f"{spec.target} adds no command {name!r}")
+    return cmd
+
+
+class LazyGroup(TyperGroup):
+    """The root group: lists `COMMANDS` without importing them; imports one when it runs."""
+
+    _listing = False
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return [*COMMANDS, *(n for n in self.commands if n not in COMMANDS)]
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        if cmd_name not in COMMANDS:
+            return self.commands.get(cmd_name)
+        if self._listing:  # the root help: the table's line, nothing imported
+            spec = COMMANDS[cmd_name]
+            return TyperCommand(cmd_name, help=spec.help, hidden=spec.hidden)
+        return load_command(cmd_name)
+
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
+        # Typer suggests close names from self.commands: give it every name.
+        for name in COMMANDS:
+            self.commands.setdefault(name, TyperCommand(name, hidden=True))
+        return super().resolve_command(ctx, args)
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        self._listing = True
+        try:
+            super().format_help(ctx, formatter)
+        finally:
+            self._listing = False
+
+
 app = typer.Typer(
     name="vigil",
+    cls=LazyGroup,
     help="Vigil: an accountable camera network with face recognition.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-app.add_typer(config_cmd.app, name="config")
-app.add_typer(faces_cmd.app, name="faces")
-app.add_typer(eval_cmd.app, name="eval")
-app.add_typer(bench_cmd.app, name="bench")
-app.add_typer(report_cmd.app, name="report")
-app.command("demo")(demo_cmd.demo)
-app.command("analyze")(analyze_cmd.analyze)
-app.command("serve")(serve_cmd.serve)
-camera_cmd.register(app)  # cameras, record, export
-storage_cmd.register(app)  # retention, segments
-app.add_typer(users_cmd.app, name="users")
-app.command("api")(api_cmd.api)
-app.command("web", hidden=True)(api_cmd.api)
-audit_cmd.register(app)  # audit verify, show, checkpoint, pubkey
-notice_cmd.register(app)  # public transparency notice
-privacy_cmd.register(app)  # privacy status, retention, redact, verify, sar
-sync_cmd.register(app)  # hub, sync status
 
 
 @app.callback()

@@ -4,23 +4,23 @@ from __future__ import annotations
 
 from contextlib import ExitStack
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
 
-from vigil.camera.motion import MotionDetector
-from vigil.camera.source import SourceError, analysis_frames
 from vigil.cli.state import console, err_console, print_json, state
 from vigil.errors import InputError
-from vigil.faces.calibration import confidence_text
-from vigil.pipeline.analyzer import CameraAnalyzer, EventDraft, WholeFrame
-from vigil.privacy.audit import Action
-from vigil.vision.draw import AMBER, GREEN, GREY, draw_box
-from vigil.vision.person import make_person_detector
-from vigil.vision.video import Mp4Writer
+
+# The pipeline (OpenCV, PyAV, the face engine) is imported when the command runs.
+if TYPE_CHECKING:
+    from vigil.pipeline.analyzer import EventDraft
 
 
 def _label(track_data: dict, track_id: int) -> tuple[str, tuple[int, int, int]]:
+    from vigil.faces.calibration import confidence_text
+    from vigil.vision.draw import AMBER, GREEN, GREY
+
     match = track_data.get("match")
     if match is None:
         return f"#{track_id} person", GREY
@@ -48,6 +48,15 @@ def analyze(
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     """Detect, track and recognise people in a video; print the events."""
+    from vigil.camera.motion import MotionDetector
+    from vigil.camera.source import SourceError, analysis_frames
+    from vigil.faces.calibration import confidence_text
+    from vigil.pipeline.analyzer import CameraAnalyzer, WholeFrame
+    from vigil.privacy.audit import Action
+    from vigil.vision.draw import draw_box
+    from vigil.vision.person import make_person_detector
+    from vigil.vision.video import Mp4Writer
+
     st = state(ctx)
     if not video.is_file():
         raise InputError(f"{video}: file not found")

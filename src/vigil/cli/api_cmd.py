@@ -7,10 +7,8 @@ import threading
 
 import typer
 
-from vigil.api import ApiContext, create_app, feed_camera
 from vigil.cli.serve_cmd import print_setup_code
 from vigil.cli.state import console, state
-from vigil.config_edit import config_file
 
 
 def api(
@@ -23,6 +21,9 @@ def api(
 ) -> None:
     """Serve the web UI and REST API (without recording or analysis)."""
     import uvicorn
+
+    from vigil.api import ApiContext, create_app, feed_camera
+    from vigil.config_edit import config_file
 
     st = state(ctx)
     cfg = st.config

@@ -11,7 +11,6 @@ from pathlib import Path
 import typer
 from rich.markup import escape
 from rich.table import Table
-from sqlalchemy import select
 
 from vigil.cli.state import console, current_user, err_console, print_json, state
 from vigil.cli.storage_cmd import parse_time
@@ -92,6 +91,8 @@ def verify(
 
 def _person_ids(st, person: str) -> list[str]:  # type: ignore[no-untyped-def]
     """A person filter matches their id (as recorded) or, for older records, the literal."""
+    from sqlalchemy import select
+
     from vigil.store.models import Person
 
     with st.db().session() as s:

@@ -4,20 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import av
 import typer
-import yaml
 from rich.table import Table
 
-from vigil.api import accounts
-from vigil.api.security import one_time_password
 from vigil.cli.serve_cmd import run_site
 from vigil.cli.state import AppState, console, state
-from vigil.demo.assets import KNOWN_NAME, prepare
-from vigil.faces.calibration import confidence_text
-from vigil.faces.gallery import check_photos
-from vigil.store.models import LegalBasis
-from vigil.store.models.users import Role
+from vigil.store.enums import LegalBasis, Role
+
+# PyAV, the face engine and the web app's accounts are imported when the demo runs.
 
 
 def demo(
@@ -27,6 +21,15 @@ def demo(
     port: int = typer.Option(8080, help="Web UI port."),
 ) -> None:
     """Set up a demo site (two sample cameras, an enrolled person) and serve its web UI."""
+    import av
+    import yaml
+
+    from vigil.api import accounts
+    from vigil.api.security import one_time_password
+    from vigil.demo.assets import KNOWN_NAME, prepare
+    from vigil.faces.calibration import confidence_text
+    from vigil.faces.gallery import check_photos
+
     st = state(ctx)
     st.data_dir_override = folder
     with console.status("getting sample footage (Debian opencv-doc, scikit-image)..."):

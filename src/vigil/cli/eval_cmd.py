@@ -9,15 +9,8 @@ import typer
 from rich.table import Table
 
 from vigil.cli.state import console, print_json, progress_bar, state
-from vigil.faces.calibration import Calibration, save_calibration
-from vigil.faces.evaluation import (
-    evaluate_gallery,
-    evaluate_pairs,
-    make_pairs,
-    plot_roc,
-    read_pairs,
-    write_pairs,
-)
+
+# The face engine and the evaluation (NumPy, OpenCV, Matplotlib) load in the commands.
 
 app = typer.Typer(help="Measure and calibrate face matching.", no_args_is_help=True)
 
@@ -37,6 +30,9 @@ def pairs(
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     """Verification accuracy, best threshold, ROC AUC, TAR at FAR, and per-group gaps."""
+    from vigil.faces.calibration import Calibration, save_calibration
+    from vigil.faces.evaluation import evaluate_pairs, plot_roc, read_pairs
+
     st = state(ctx)
     engine, cal = st.face_engine, st.calibration()
     rows = read_pairs(file)
@@ -98,6 +94,8 @@ def gallery(
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     """Leave-one-out identification: rank-1 accuracy and the open-set false-accept rate."""
+    from vigil.faces.evaluation import evaluate_gallery
+
     st = state(ctx)
     with progress_bar() as bar:
         task = bar.add_task("embedding images", total=None)
@@ -134,6 +132,8 @@ def make_pairs_cmd(
     negatives: float = typer.Option(1.0, help="Different-person pairs per same-person pair."),
 ) -> None:
     """Write a pairs CSV from a labelled folder: every same-person pair plus sampled others."""
+    from vigil.faces.evaluation import make_pairs, write_pairs
+
     rows = make_pairs(folder, negatives)
     write_pairs(rows, out)
     console.print(f"wrote {len(rows)} pairs to {out}")

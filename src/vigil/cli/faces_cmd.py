@@ -5,19 +5,15 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import cv2
 import typer
 from rich.table import Table
 
 from vigil.cli.state import console, current_user, err_console, print_json, progress_bar, state
 from vigil.errors import InputError
-from vigil.faces.calibration import confidence_text
-from vigil.faces.evaluation import gallery_folder
-from vigil.faces.gallery import check_legal_basis, check_photos
-from vigil.privacy.audit import Action
-from vigil.store.models import LegalBasis
-from vigil.vision.draw import AMBER, GREEN, RED, draw_face
-from vigil.vision.image import load_image
+from vigil.store.enums import LegalBasis
+
+# OpenCV, the face engine and the database are imported in the commands that use them, so
+# `vigil faces --help` stays fast.
 
 app = typer.Typer(help="Face detection, enrolment and recognition.", no_args_is_help=True)
 
@@ -38,6 +34,11 @@ def detect(
     as_json: bool = JSON,
 ) -> None:
     """Find faces: boxes, landmarks, detector scores and quality."""
+    import cv2
+
+    from vigil.vision.draw import AMBER, GREEN, draw_face
+    from vigil.vision.image import load_image
+
     engine = state(ctx).face_engine
     img = load_image(image)
     obs = engine.analyze(img, embed=False)
@@ -84,6 +85,9 @@ def compare(
     as_json: bool = JSON,
 ) -> None:
     """Are the faces in two photos the same person? Score, confidence and verdict."""
+    from vigil.faces.calibration import confidence_text
+    from vigil.vision.image import load_image
+
     st = state(ctx)
     engine, cal = st.face_engine, st.calibration()
     fa = engine.single_face(load_image(a), str(a))
@@ -146,6 +150,9 @@ def enroll(
     as_json: bool = JSON,
 ) -> None:
     """Enrol a person from photos. All photos must pass the quality gate, or nothing is stored."""
+    from vigil.faces.gallery import check_photos
+    from vigil.privacy.audit import Action
+
     st = state(ctx)
     basis = _legal_basis(legal_basis)
     photos = check_photos(st.face_engine, images)
@@ -173,6 +180,10 @@ def import_folder(
     review_days: int = REVIEW,
 ) -> None:
     """Enrol every person of a folder (each person all-or-nothing), with a progress bar."""
+    from vigil.faces.evaluation import gallery_folder
+    from vigil.faces.gallery import check_legal_basis, check_photos
+    from vigil.privacy.audit import Action
+
     st = state(ctx)
     basis = _legal_basis(legal_basis)
     check_legal_basis(basis, note)
@@ -212,6 +223,13 @@ def identify(
     as_json: bool = JSON,
 ) -> None:
     """Who is in this image? Each face: an enrolled person with score and confidence, or unknown."""
+    import cv2
+
+    from vigil.faces.calibration import confidence_text
+    from vigil.privacy.audit import Action
+    from vigil.vision.draw import GREEN, RED, draw_face
+    from vigil.vision.image import load_image
+
     st = state(ctx)
     st.audit(Action.identify, reason=reason, target=("image", str(image)))  # refuses no reason
     img = load_image(image)
@@ -283,6 +301,8 @@ def remove(
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
 ) -> None:
     """Delete a person and every one of their templates."""
+    from vigil.privacy.audit import Action
+
     if not yes and not typer.confirm(f"Delete {name} and all their face templates?"):
         raise typer.Exit(1)
     st = state(ctx)

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
@@ -21,10 +21,12 @@ from rich.table import Table
 
 from vigil.cli.state import current_user, print_json, state
 from vigil.errors import InputError
-from vigil.privacy.audit import AuditLog
-from vigil.store.db import Database
-from vigil.store.models.events import WatchAction
-from vigil.store.models.faces import LegalBasis
+from vigil.store.enums import LegalBasis, WatchAction
+
+# The database layer loads when a command opens the hub database, not for `--help`.
+if TYPE_CHECKING:
+    from vigil.privacy.audit import AuditLog
+    from vigil.store.db import Database
 
 hub_app = typer.Typer(
     help="The hub: serve it (options only, with --site), or manage its gallery.",
@@ -51,6 +53,9 @@ def _hub_params(ctx: typer.Context) -> dict[str, Any]:
 @contextmanager
 def hub_db(ctx: typer.Context) -> Iterator[tuple[Database, AuditLog, Path]]:
     """The hub database, its audit log and its folder."""
+    from vigil.privacy.audit import AuditLog
+    from vigil.store.db import Database
+
     p = _hub_params(ctx)
     hub_dir: Path = p["hub_dir"]
     url = p["database_url"]

@@ -10,7 +10,6 @@ from rich.table import Table
 
 from vigil.cli.state import console, state
 from vigil.errors import InputError, NotFoundError
-from vigil.pipeline.zone_report import write_csv, write_png, zone_day
 
 app = typer.Typer(help="Reports: zone time lines and counts.", no_args_is_help=True)
 
@@ -23,6 +22,8 @@ def zones(
     out: Path = typer.Option(Path("."), "--out", "-o", help="Folder for the PNG and CSV."),
 ) -> None:
     """Machine running / idle time line (PNG) and minutes per zone (CSV) for one day."""
+    from vigil.pipeline.zone_report import write_csv, write_png, zone_day
+
     st = state(ctx)
     try:
         when = date.fromisoformat(day)

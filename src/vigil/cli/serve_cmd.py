@@ -5,14 +5,16 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from typing import TYPE_CHECKING
 
 import typer
 
-from vigil.api import ApiContext, create_app
 from vigil.cli.state import AppState, console, state
-from vigil.config import CameraConfig
-from vigil.config_edit import config_file
-from vigil.node import EdgeNode
+
+# The node, the web app and what they load (OpenCV, PyAV, FastAPI) are imported when it runs.
+if TYPE_CHECKING:
+    from vigil.api import ApiContext
+    from vigil.config import CameraConfig
 
 
 def serve(
@@ -46,6 +48,10 @@ def run_site(
     verbose: bool = False,
 ) -> None:
     """Start the edge node (and the web server), and run until SIGTERM or Ctrl-C."""
+    from vigil.api import ApiContext, create_app
+    from vigil.config_edit import config_file
+    from vigil.node import EdgeNode
+
     cfg = st.config
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,

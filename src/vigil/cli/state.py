@@ -8,7 +8,7 @@ import os
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
@@ -19,14 +19,18 @@ from rich.progress import (
     TextColumn,
     TimeRemainingColumn,
 )
-from sqlalchemy.orm import Session
 
-from vigil.config import VigilConfig, load_config
-from vigil.faces.calibration import Calibration, load_calibration
-from vigil.faces.engine import FaceEngine
-from vigil.faces.gallery import AuditHook, Gallery
-from vigil.privacy.audit import Action, AuditLog
-from vigil.store.db import Database
+# Every command imports this module, and `vigil --help` must stay fast: what needs OpenCV,
+# the face models or SQLAlchemy is imported where it is first used.
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from vigil.config import VigilConfig
+    from vigil.faces.calibration import Calibration
+    from vigil.faces.engine import FaceEngine
+    from vigil.faces.gallery import AuditHook, Gallery
+    from vigil.privacy.audit import Action, AuditLog
+    from vigil.store.db import Database
 
 console = Console()
 err_console = Console(stderr=True, soft_wrap=True)  # warnings and errors: never mixed into --json
@@ -40,6 +44,8 @@ class AppState:
 
     @cached_property
     def config(self) -> VigilConfig:
+        from vigil.config import load_config
+
         cfg = load_config(self.config_path)
         if self.data_dir_override is not None:
             cfg.storage.data_dir = self.data_dir_override
@@ -51,18 +57,26 @@ class AppState:
 
     def db(self) -> Database:
         if self._db is None:
+            from vigil.store.db import Database
+
             self._db = Database(self.config.storage.resolved_database_url())
         return self._db
 
     @cached_property
     def face_engine(self) -> FaceEngine:
+        from vigil.faces.engine import FaceEngine
+
         return FaceEngine(self.config.faces)
 
     def gallery(self) -> Gallery:
+        from vigil.faces.gallery import Gallery
+
         return Gallery(self.db(), self.face_engine.model_name)
 
     @cached_property
     def audit_log(self) -> AuditLog:
+        from vigil.privacy.audit import AuditLog
+
         return AuditLog.from_config(self.config)
 
     def audit(self, action: Action, **fields: Any) -> None:
@@ -90,6 +104,8 @@ class AppState:
         return hook
 
     def calibration(self) -> Calibration:
+        from vigil.faces.calibration import load_calibration
+
         return load_calibration(
             self.data_dir, self.face_engine.model_name, self.config.faces.match_threshold
         )

@@ -3,14 +3,17 @@ grant or withdraw unmasking (revealing people on privacy-protected cameras)."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
 
-from vigil.api import accounts
-from vigil.api.security import one_time_password
 from vigil.cli.state import console, current_user, print_json, state
 from vigil.errors import InputError
-from vigil.privacy.audit import Action
-from vigil.store.models.users import Role
+from vigil.store.enums import Role
+
+# `vigil.api` loads FastAPI and the database layer: imported in the commands.
+if TYPE_CHECKING:
+    from vigil.api.accounts import Account
 
 app = typer.Typer(help="Web UI and API accounts.", no_args_is_help=True)
 
@@ -21,6 +24,10 @@ def create_admin(
     username: str = typer.Argument("admin", help="User name of the admin."),
 ) -> None:
     """Create the first admin and print a one-time password (changed at first login)."""
+    from vigil.api import accounts
+    from vigil.api.security import one_time_password
+    from vigil.privacy.audit import Action
+
     st = state(ctx)
     db = st.db()
     if accounts.admin_exists(db):
@@ -38,7 +45,9 @@ def create_admin(
     console.print("Log in to the web UI with it; you will be asked to choose a new password.")
 
 
-def _find(db, username: str) -> accounts.Account:  # type: ignore[no-untyped-def]
+def _find(db, username: str) -> Account:  # type: ignore[no-untyped-def]
+    from vigil.api import accounts
+
     match = [a for a in accounts.list_users(db) if a.username.lower() == username.lower()]
     if not match:
         raise InputError(f"no user named {username!r}", hint="`vigil users list` shows them")
@@ -48,6 +57,10 @@ def _find(db, username: str) -> accounts.Account:  # type: ignore[no-untyped-def
 @app.command("reset-password")
 def reset_password(ctx: typer.Context, username: str) -> None:
     """Give a user a new one-time password (their sessions end)."""
+    from vigil.api import accounts
+    from vigil.api.security import one_time_password
+    from vigil.privacy.audit import Action
+
     st = state(ctx)
     db = st.db()
     match = [_find(db, username)]
@@ -68,6 +81,9 @@ def unmask(
 ) -> None:
     """Let a user reveal people on privacy-protected cameras (each reveal needs a reason
     and is audited); admins always may. Audited as a user change."""
+    from vigil.api import accounts
+    from vigil.privacy.audit import Action
+
     st = state(ctx)
     db = st.db()
     account = accounts.update_user(db, _find(db, username).id, can_unmask=not revoke)
@@ -85,6 +101,8 @@ def list_users(
     ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="JSON output.")
 ) -> None:
     """Every user with role and state."""
+    from vigil.api import accounts
+
     users = accounts.list_users(state(ctx).db())
     if as_json:
         print_json([{**u.__dict__, "role": u.role.value} for u in users])

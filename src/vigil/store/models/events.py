@@ -14,6 +14,7 @@ from sqlalchemy import JSON, Enum, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from vigil.store.base import Base, UTCDateTime, utcnow
+from vigil.store.enums import WatchAction
 
 
 class EventKind(enum.StrEnum):
@@ -22,14 +23,6 @@ class EventKind(enum.StrEnum):
     face = "face"
     known_person = "known_person"
     zone_change = "zone_change"
-
-
-class WatchAction(enum.StrEnum):
-    """What happens when a watchlisted person is seen. Strongest wins: alert > notify > ignore."""
-
-    alert = "alert"
-    notify = "notify"
-    ignore = "ignore"
 
 
 class Channel(enum.StrEnum):

@@ -2,33 +2,13 @@
 
 from __future__ import annotations
 
-import enum
 from datetime import datetime
 
 from sqlalchemy import Enum, ForeignKey, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from vigil.store.base import Base, UTCDateTime, utcnow
-
-
-class LegalBasis(enum.StrEnum):
-    """Why processing this person's face is lawful (GDPR art. 6 and 9)."""
-
-    consent = "consent"
-    contract = "contract"
-    legal_obligation = "legal_obligation"
-    vital_interest = "vital_interest"
-    public_task = "public_task"
-    legitimate_interest = "legitimate_interest"
-
-    @property
-    def needs_note(self) -> bool:
-        """Bases that only hold with a written justification (balancing test, statute...)."""
-        return self in (
-            LegalBasis.legitimate_interest,
-            LegalBasis.public_task,
-            LegalBasis.legal_obligation,
-        )
+from vigil.store.enums import LegalBasis
 
 
 class Person(Base):

@@ -2,20 +2,13 @@
 
 from __future__ import annotations
 
-import enum
 from datetime import datetime
 
 from sqlalchemy import Enum, ForeignKey, String, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from vigil.store.base import Base, UTCDateTime, utcnow
-
-
-class Role(enum.StrEnum):
-    admin = "admin"  # everything, including users and settings
-    operator = "operator"  # view, export, search, enrol
-    viewer = "viewer"  # view live and recorded footage and events
-    auditor = "auditor"  # reads the audit log and nothing else
+from vigil.store.enums import Role
 
 
 class User(Base):

@@ -1,0 +1,41 @@
+"""The store's enumerations, without SQLAlchemy: command-line options are typed with them, and
+`vigil --help` must not load the database layer. The table modules import them from here."""
+
+from __future__ import annotations
+
+import enum
+
+
+class LegalBasis(enum.StrEnum):
+    """Why processing this person's face is lawful (GDPR art. 6 and 9)."""
+
+    consent = "consent"
+    contract = "contract"
+    legal_obligation = "legal_obligation"
+    vital_interest = "vital_interest"
+    public_task = "public_task"
+    legitimate_interest = "legitimate_interest"
+
+    @property
+    def needs_note(self) -> bool:
+        """Bases that only hold with a written justification (balancing test, statute...)."""
+        return self in (
+            LegalBasis.legitimate_interest,
+            LegalBasis.public_task,
+            LegalBasis.legal_obligation,
+        )
+
+
+class WatchAction(enum.StrEnum):
+    """What happens when a watchlisted person is seen. Strongest wins: alert > notify > ignore."""
+
+    alert = "alert"
+    notify = "notify"
+    ignore = "ignore"
+
+
+class Role(enum.StrEnum):
+    admin = "admin"  # everything, including users and settings
+    operator = "operator"  # view, export, search, enrol
+    viewer = "viewer"  # view live and recorded footage and events
+    auditor = "auditor"  # reads the audit log and nothing else
