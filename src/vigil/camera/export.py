@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from fractions import Fraction
 from pathlib import Path
+from typing import NoReturn
 
 import av
 
@@ -243,7 +244,8 @@ def _open_segment(root: Path, seg: Segment, unreadable: list[dict[str, str]]):  
         return _segment_packets(root / seg.path)
     except (av.error.FFmpegError, IndexError) as exc:
         log.error("export: cannot read segment %s: %s", seg.path, exc)
-        unreadable.append(_problem_entry(seg, f"cannot be read: {exc}"))
+        why = getattr(exc, "strerror", None) or type(exc).__name__  # no server paths
+        unreadable.append(_problem_entry(seg, f"cannot be read ({why})"))
         return None
 
 
@@ -405,8 +407,19 @@ def _export_remux(
             finally:
                 container.close()
     if origin is None or last_end is None:
-        raise NoFootageError(f"no playable footage of camera {camera!r} in that range")
+        _nothing_played(camera, unreadable)
     return ExportResult(tmp, camera, "remux", (start, end), origin, last_end, frames, used, 0)
+
+
+def _nothing_played(camera: str, unreadable: list[dict[str, str]]) -> NoReturn:
+    if unreadable:
+        first = unreadable[0]
+        raise NoFootageError(
+            f"the footage of camera {camera!r} in that range cannot be read: "
+            f"{len(unreadable)} segment(s) damaged ({first['segment']}: {first['problem']})",
+            hint="`vigil segments problems` lists lost footage",
+        )
+    raise NoFootageError(f"no playable footage of camera {camera!r} in that range")
 
 
 def _fraction(origin: datetime, wall: datetime, end: datetime) -> float:
@@ -504,7 +517,7 @@ def _export_exact(
             for out_pkt in ost.encode(None):
                 out.mux(out_pkt)
     if first_wall is None or last_end is None:
-        raise NoFootageError(f"no playable footage of camera {camera!r} in that range")
+        _nothing_played(camera, unreadable)
     return ExportResult(tmp, camera, "exact", (start, end), first_wall, last_end, frames, used, 0)
 
 
