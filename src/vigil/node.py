@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from vigil.camera.recorder import RecorderOptions, RecordingService
-from vigil.camera.retention import RetentionScheduler
+from vigil.camera.retention import RetentionReport, RetentionScheduler, storage_status
 from vigil.camera.scrub import ScrubScheduler
 from vigil.config import VigilConfig
 from vigil.faces.calibration import load_calibration
@@ -29,6 +29,7 @@ from vigil.pipeline.analyzer import EventDraft
 from vigil.pipeline.events import Routing, store_draft
 from vigil.pipeline.service import AnalysisService, FrameListener
 from vigil.privacy import retention as privacy_retention
+from vigil.storage import TmpSpace
 from vigil.store.db import Database
 from vigil.sync.edge_agent import EdgeSync
 
@@ -49,6 +50,8 @@ class EdgeNode:
     sync: EdgeSync | None = field(default=None, init=False)
     _stop: threading.Event = field(default_factory=threading.Event, init=False)
     _housekeeper: threading.Thread | None = field(default=None, init=False)
+    _tmp: TmpSpace | None = field(default=None, init=False)
+    _tmp_previous: str | None = field(default=None, init=False)
 
     @property
     def data_dir(self) -> Path:
@@ -79,12 +82,19 @@ class EdgeNode:
 
     def start(self) -> None:
         cfg = self.config
+        # temporary files (uploads, exports, scratch) under <data_dir>/tmp, capped, and
+        # what earlier processes left there removed
+        self._tmp = TmpSpace.from_config(cfg)
+        self._tmp.clean()
+        self._tmp_previous = self._tmp.install()
         self.dispatcher = Dispatcher(self.db, cfg)
         self.dispatcher.start()
         if cfg.sync.enabled:
             self.sync = EdgeSync(cfg, self.db, self.data_dir)
             self.sync.start()
-        self.retention = RetentionScheduler(self.db, self.data_dir, cfg.cameras, cfg.recording)
+        self.retention = RetentionScheduler(
+            self.db, self.data_dir, cfg.cameras, cfg.recording, on_report=self._storage_report
+        )
         self.retention.start()
         self.scrub = ScrubScheduler(self.db, self.data_dir, cfg.recording)
         self.scrub.start()
@@ -138,6 +148,12 @@ class EdgeNode:
             if self._stop.wait(3):
                 return
 
+    def _storage_report(self, report: RetentionReport) -> None:
+        """After each retention pass: the storage alarm (set or cleared) retained on MQTT."""
+        if self.dispatcher is not None:
+            status = storage_status(self.data_dir, self.config.recording, alarm=report.alarm)
+            self.dispatcher.set_storage_status(status)
+
     def _purge_unknown_faces(self) -> None:
         days = self.config.privacy.unknown_face_retention_days
         cutoff = datetime.now(UTC) - timedelta(days=days)
@@ -154,3 +170,5 @@ class EdgeNode:
         for part in (*parts, self.sync):
             if part is not None:
                 part.stop()
+        if self._tmp is not None:
+            self._tmp.uninstall(self._tmp_previous)

@@ -150,14 +150,14 @@ def test_redacted_export_job_is_signed_audited_and_verifiable(
     (check,) = verify_export(extra, data_dir=ctx.data_dir)
     assert not check.ok and "note.txt" in check.problems[0]
     # A ZIP gone while its job is still known (swept meanwhile): 410, not a 500.
-    zip_path = next((ctx.data_dir / "exports" / "jobs" / job["id"]).rglob("*.zip"))
+    zip_path = next((export_jobs(ctx).root / job["id"]).rglob("*.zip"))
     kept = zip_path.read_bytes()
     zip_path.unlink()
     r = op.get(job["download_url"])
     assert r.status_code == 410 and "expired" in r.json()["detail"]
     zip_path.write_bytes(kept)
     # After the keep time the ZIP is deleted and the job forgotten.
-    jobs_dir = ctx.data_dir / "exports" / "jobs"
+    jobs_dir = export_jobs(ctx).root
     assert (jobs_dir / job["id"]).is_dir()
     assert export_jobs(ctx).sweep(datetime.now(UTC) + timedelta(hours=24, minutes=1)) == 1
     assert not (jobs_dir / job["id"]).exists()
@@ -207,7 +207,7 @@ def test_failed_exports_refusals_and_restart_sweep(
     broken = run_export(op, {**body, "redact": True})
     assert broken["state"] == "failed" and "cannot be read" in broken["error"], broken
     assert str(ctx.data_dir) not in broken["error"]
-    jobs_dir = ctx.data_dir / "exports" / "jobs"
+    jobs_dir = export_jobs(ctx).root
     assert sorted(p.name for p in jobs_dir.iterdir()) == [job["id"]]  # only the finished one
     # A restart forgets the jobs and sweeps their files (and stale temporary ones).
     close_export_jobs(ctx)

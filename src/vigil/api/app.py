@@ -10,6 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from vigil.api.context import ApiContext
 from vigil.api.export_jobs import close_export_jobs, export_jobs
@@ -23,12 +24,14 @@ from vigil.api.routes import (
     people,
     search,
     settings,
+    storage,
     users,
     watchlists,
     zones,
 )
 from vigil.api.schemas import ErrorOut
 from vigil.errors import InputError, NotFoundError, VigilError
+from vigil.storage import TmpFull, TmpSpace
 
 log = logging.getLogger("vigil.api")
 API_PREFIX = "/api/v1"
@@ -59,6 +62,10 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _input(request: Request, exc: InputError) -> JSONResponse:
         return JSONResponse(status_code=422, content={"detail": str(exc)})
 
+    @app.exception_handler(TmpFull)
+    async def _tmp_full(request: Request, exc: TmpFull) -> JSONResponse:
+        return JSONResponse(status_code=507, content={"detail": str(exc)})
+
     @app.exception_handler(VigilError)
     async def _vigil(request: Request, exc: VigilError) -> JSONResponse:
         return JSONResponse(status_code=400, content={"detail": str(exc)})
@@ -71,15 +78,47 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
 
+class UploadRoom:
+    """Refuse a multipart upload (507) before it is read when the temporary space under
+    `<data_dir>/tmp` (where the parser spools it) has no room for its declared length."""
+
+    def __init__(self, app: ASGIApp, ctx: ApiContext) -> None:
+        self.app = app
+        self.ctx = ctx
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] in ("POST", "PUT", "PATCH"):
+            headers = dict(scope["headers"])
+            if headers.get(b"content-type", b"").startswith(b"multipart/"):
+                try:
+                    length = int(headers.get(b"content-length", b"0"))
+                except ValueError:
+                    length = 0
+                tmp = TmpSpace.from_config(self.ctx.config)
+                try:
+                    await anyio.to_thread.run_sync(tmp.check, length, "this upload")
+                except TmpFull as exc:
+                    await JSONResponse(status_code=507, content={"detail": str(exc)})(
+                        scope, receive, send
+                    )
+                    return
+        await self.app(scope, receive, send)
+
+
 def create_app(ctx: ApiContext, *, web: bool = True) -> FastAPI:
     """The app serving `ctx`. `web=False` leaves out the HTML pages (API only)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):  # type: ignore[no-untyped-def]
+        # temporary files (upload spools, exports) under <data_dir>/tmp, never the system's
+        tmp = TmpSpace.from_config(ctx.config)
+        await anyio.to_thread.run_sync(tmp.clean)
+        previous = tmp.install()
         await anyio.to_thread.run_sync(export_jobs, ctx)  # sweeps what a crash left
         yield
         ctx.live.close()  # ends open MJPEG streams so the server can stop
         await anyio.to_thread.run_sync(close_export_jobs, ctx)
+        tmp.uninstall(previous)
 
     app = FastAPI(
         title="Vigil API",
@@ -102,7 +141,8 @@ def create_app(ctx: ApiContext, *, web: bool = True) -> FastAPI:
     app.state.ctx = ctx
     install_error_handlers(app)
     app.include_router(event_stream.router, prefix=API_PREFIX)  # before /events/{uid}
-    for r in (auth, cameras, exports, events, people, search, users, settings, audit_log):
+    app.add_middleware(UploadRoom, ctx=ctx)
+    for r in (auth, cameras, exports, events, people, search, users, settings, audit_log, storage):
         app.include_router(r.router, prefix=API_PREFIX)
     for r in (watchlists, zones):
         app.include_router(r.router, prefix=API_PREFIX)

@@ -3,7 +3,8 @@ for an answer, so `POST /cameras/{name}/export` only queues a job and answers 20
 
 A job runs `build_export` in its own thread (at most `MAX_PARALLEL` at once; the rest wait as
 `queued`), reports the fraction done, and ends `done` (its ZIP ready under
-`<data_dir>/exports/jobs/<id>/`) or `failed` (with the reason, and its folder removed, so
+`<data_dir>/tmp/p<pid>/exports/<id>/`, temporary space with its cap: a job that would not fit
+is refused with 507) or `failed` (with the reason, and its folder removed, so
 nothing half-written is ever served). Finished jobs and their files are deleted
 `api.export_keep_hours` after they end.
 
@@ -30,6 +31,8 @@ from vigil.api.context import ApiContext
 from vigil.api.exports import MAX_PARALLEL, ExportBundle, build_export
 from vigil.config import CameraConfig
 from vigil.errors import VigilError
+from vigil.storage import TmpFull, TmpSpace
+from vigil.store.models.camera import Segment
 
 log = logging.getLogger("vigil.api.exports")
 
@@ -69,13 +72,24 @@ class ExportJob:
     bundle: ExportBundle | None = None
 
 
+def _footage_bytes(ctx: ApiContext, camera: str, start: datetime, end: datetime) -> int:
+    from sqlalchemy import func, select
+
+    with ctx.db.session() as s:
+        q = select(func.coalesce(func.sum(Segment.size_bytes), 0)).where(
+            Segment.camera == camera, Segment.start < end, Segment.end > start
+        )
+        return int(s.scalar(q) or 0)
+
+
 class ExportJobs:
     """The export jobs of one `ApiContext` (see `export_jobs`)."""
 
     def __init__(self, ctx: ApiContext) -> None:
         self.ctx = ctx
         self.exports = ctx.data_dir / "exports"
-        self.root = self.exports / "jobs"
+        self.tmp = TmpSpace.from_config(ctx.config)
+        self.root = self.tmp.folder() / "exports"
         self.keep = timedelta(hours=ctx.config.api.export_keep_hours)
         self._jobs: dict[str, ExportJob] = {}
         self._threads: set[threading.Thread] = set()
@@ -89,6 +103,7 @@ class ExportJobs:
         """Delete what an earlier process left: every job folder, and temporary export
         folders (`build_export` for the hub) older than the keep time."""
         shutil.rmtree(self.root, ignore_errors=True)
+        shutil.rmtree(self.exports / "jobs", ignore_errors=True)  # where jobs used to be
         if not self.exports.is_dir():
             return
         cutoff = time.time() - self.keep.total_seconds()
@@ -118,6 +133,13 @@ class ExportJobs:
             raise HTTPException(
                 429, f"{waiting} exports are waiting already; try again when one has finished"
             )
+        # the clip and its ZIP (a redacted export briefly holds the cut original too):
+        # about twice the footage in the range, in the capped temporary space
+        need = 2 * _footage_bytes(self.ctx, cam.name, start, end)
+        try:
+            self.tmp.check(need, f"this export (about {need / 1e6:.0f} MB)")
+        except TmpFull as exc:
+            raise HTTPException(507, str(exc)) from exc
         job_id = secrets.token_urlsafe(12)
         return ExportJob(
             job_id, owner, cam, start, end, exact, redact, subject_id, reason, self.root / job_id

@@ -14,7 +14,6 @@ worker threads, at most `MAX_PARALLEL` at a time, and the hub's `clip` command i
 from __future__ import annotations
 
 import shutil
-import tempfile
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -28,6 +27,7 @@ from vigil.config import CameraConfig
 from vigil.privacy.bundle import write_bundle
 from vigil.privacy.manifest import sha256_file, write_manifest
 from vigil.privacy.redaction import Subject, redact_clip, subject_from_gallery
+from vigil.storage import TmpSpace
 from vigil.store.models.faces import Person
 
 MAX_PARALLEL = 2  # redaction is CPU-bound: more at once only slows each down
@@ -85,7 +85,8 @@ def build_export(
     progress: Progress | None = None,
 ) -> ExportBundle:
     """Cut, redact (unless told not to), sign and zip into `folder` (default: a new temporary
-    one under `<data_dir>/exports`), which is removed on failure and by the caller otherwise.
+    one in the capped temporary space, `<data_dir>/tmp`), which is removed on failure and by the
+    caller otherwise.
     `progress` is told the fraction done."""
     subject: Subject | None = None
     name = subject_name(ctx, subject_id) if subject_id is not None else None
@@ -93,9 +94,7 @@ def build_export(
         engine = ctx.face_engine()
         subject = subject_from_gallery(ctx.db, engine.model_name, name, ctx.calibration().threshold)
     if folder is None:
-        exports = ctx.data_dir / "exports"
-        exports.mkdir(parents=True, exist_ok=True)
-        folder = Path(tempfile.mkdtemp(prefix=f"{cam.name}-", dir=exports))
+        folder = TmpSpace.from_config(ctx.config).mkdtemp(f"{cam.name}-", what="an export")
     else:
         folder.mkdir(parents=True)
     cut_share = CUT_SHARE if redact else 1.0

@@ -76,10 +76,15 @@ def verify_export(
 
     from vigil.privacy.bundle import verify_export as check_export
     from vigil.privacy.keys import VerifyKey
+    from vigil.storage import TmpSpace
 
     st = state(ctx)
     key = VerifyKey.load(pubkey) if pubkey else None
-    checks = check_export(path, data_dir=st.data_dir, key=key)
+    # a ZIP is unpacked in the site's capped temporary space, not the system's
+    tmp = TmpSpace.from_config(st.config)
+    if path.is_file() and path.suffix.lower() == ".zip":
+        tmp.check(path.stat().st_size, f"unpacking {path.name}")
+    checks = check_export(path, data_dir=st.data_dir, key=key, scratch=tmp.folder())
     ok = all(c.ok for c in checks)
     if as_json:
         print_json({"ok": ok, "manifests": [c.as_dict() for c in checks]})

@@ -65,11 +65,13 @@ def verify_export(
     data_dir: Path | None = None,
     key: keys.VerifyKey | None = None,
     max_bytes: int = MAX_UNPACKED_BYTES,
+    scratch: Path | None = None,
 ) -> list[ManifestCheck]:
     """Verify every manifest in `path` (a manifest, a folder or a bundle ZIP). A ZIP is
     unpacked into a temporary folder only after its names, declared sizes (at most
     `max_bytes` in all, and room on the disk) and compression ratios pass; `UnsafeArchive`
-    otherwise."""
+    otherwise. It is unpacked under `scratch` (the site's `<data_dir>/tmp`; default: Python's
+    temporary folder, which `vigil serve`/`vigil api` point there too)."""
     path = Path(path)
     if path.is_dir():
         found = sorted(p for p in path.rglob("*") if p.is_file() and is_manifest(p))
@@ -82,19 +84,24 @@ def verify_export(
     if beside.is_file():
         return [verify_manifest(beside, data_dir=data_dir, key=key)]
     if zipfile.is_zipfile(path) and not is_manifest(path):
-        return _verify_zip(path, data_dir=data_dir, key=key, max_bytes=max_bytes)
+        return _verify_zip(path, data_dir=data_dir, key=key, max_bytes=max_bytes, scratch=scratch)
     return [verify_manifest(path, data_dir=data_dir, key=key)]
 
 
 def _verify_zip(
-    path: Path, *, data_dir: Path | None, key: keys.VerifyKey | None, max_bytes: int
+    path: Path,
+    *,
+    data_dir: Path | None,
+    key: keys.VerifyKey | None,
+    max_bytes: int,
+    scratch: Path | None = None,
 ) -> list[ManifestCheck]:
     try:
         with zipfile.ZipFile(path) as z:
             members = [i for i in z.infolist() if not i.is_dir()]
             names = [i.filename for i in members]
             _check_members(path, members, max_bytes)
-            with tempfile.TemporaryDirectory(prefix="vigil-verify-") as tmp:
+            with tempfile.TemporaryDirectory(prefix="vigil-verify-", dir=scratch) as tmp:
                 root = Path(tmp)
                 _check_room(path, root, sum(i.file_size for i in members))
                 _unpack(path, z, members, root, max_bytes)
