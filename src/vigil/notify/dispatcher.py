@@ -319,6 +319,11 @@ class Dispatcher:
         if self.mqtt is not None:
             self.mqtt.set_camera_status(camera, {"state": state, **extra})
 
+    def set_storage_status(self, status: dict[str, object]) -> None:
+        """Retained storage alarm on `<prefix>/<site>/storage` (no-op without MQTT)."""
+        if self.mqtt is not None:
+            self.mqtt.set_storage_status(dict(status))
+
     def _drop_orphans(self) -> None:
         """Give up pending rows whose target is no longer configured (they would wait forever)."""
         now = utcnow()

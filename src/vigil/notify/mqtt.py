@@ -24,6 +24,7 @@ from vigil.notify.topics import (
     person_topic,
     segment,
     site_status_topic,
+    storage_topic,
 )
 
 log = logging.getLogger(__name__)
@@ -112,6 +113,7 @@ class MqttLink:
         self._on_change = on_change
         self._lock = threading.Lock()
         self._camera_status: dict[str, dict[str, Any]] = {}
+        self._storage: dict[str, Any] | None = None
         self._connected = threading.Event()
         self.client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
@@ -162,6 +164,18 @@ class MqttLink:
         if self.connected:
             self._publish_status(camera, status)
 
+    def set_storage_status(self, status: dict[str, Any]) -> None:
+        """Retained storage alarm of the node (`storage_topic`); re-sent after every
+        reconnect. `{"alarm": false, ...}` clears it."""
+        with self._lock:
+            self._storage = status
+        if self.connected:
+            self._publish_storage(status)
+
+    def _publish_storage(self, status: dict[str, Any]) -> None:
+        topic = storage_topic(self.cfg.topic_prefix, self.site)
+        self.publish(topic, json.dumps(status, sort_keys=True), retain=True)
+
     def _publish_status(self, camera: str, status: dict[str, Any]) -> None:
         topic = camera_status_topic(self.cfg.topic_prefix, self.site, camera)
         self.publish(topic, json.dumps(status, sort_keys=True), retain=True)
@@ -179,8 +193,11 @@ class MqttLink:
                 self.publish(topic, body, retain=True)
         with self._lock:
             statuses = list(self._camera_status.items())
+            storage = self._storage
         for camera, status in statuses:
             self._publish_status(camera, status)
+        if storage is not None:
+            self._publish_storage(storage)
         self._connected.set()
         self._on_change()
 

@@ -37,6 +37,11 @@ def camera_status_topic(prefix: str, site: str, camera: str) -> str:
     return f"{prefix}/{segment(site)}/cameras/{segment(camera)}/status"
 
 
+def storage_topic(prefix: str, site: str) -> str:
+    """Retained JSON of the storage alarm: may recording write, who uses the disk."""
+    return f"{prefix}/{segment(site)}/storage"
+
+
 def site_status_topic(prefix: str, site: str) -> str:
     """Retained 'online'/'offline' of this node; 'offline' is the broker-sent last will."""
     return f"{prefix}/{segment(site)}/status"

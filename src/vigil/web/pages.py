@@ -19,6 +19,7 @@ from vigil.api import accounts
 from vigil.api.deps import ROLE_PERMS, Ctx, Perm, Principal, optional_principal
 from vigil.api.routes.cameras import camera_out, find_camera
 from vigil.camera.checksum import problem_counts
+from vigil.camera.retention import storage_status
 from vigil.store.models.faces import LegalBasis
 
 HERE = Path(__file__).parent
@@ -95,7 +96,8 @@ def dashboard(request: Request, ctx: Ctx, p: MaybeUser) -> Response:
         return refused
     statuses, problems = ctx.camera_statuses(), problem_counts(ctx.db)
     cams = [camera_out(ctx, c, statuses, problems) for c in ctx.config.cameras]
-    return render(request, p, "dashboard.html", cameras=cams)
+    storage = storage_status(ctx.data_dir, ctx.config.recording)
+    return render(request, p, "dashboard.html", cameras=cams, storage=storage)
 
 
 @router.get("/cameras/{name}", response_class=HTMLResponse)

@@ -105,7 +105,26 @@ async function latestEvents(list, params = "limit=8") {
   return page;
 }
 
+// The storage alarm (recording paused, who uses the disk): rendered with the page, then
+// kept current from /api/v1/storage so it shows and clears without a reload.
+function watchStorage(banner, every = 10000) {
+  const check = async () => {
+    try {
+      const r = await api("GET", "/api/v1/storage");
+      if (r.ok) {
+        const s = await r.json();
+        $(".reason", banner).textContent = s.reason;
+        banner.hidden = !s.alarm;
+      }
+    } catch { /* offline for a moment: keep what is shown */ }
+    setTimeout(check, every);
+  };
+  setTimeout(check, every);
+}
+
 function initDashboard() {
+  const banner = $("#storage-alarm");
+  if (banner) watchStorage(banner);
   document.querySelectorAll("img.live-snap").forEach((img) => refreshSnapshot(img));
   latestEvents($("#latest-events"));
 }
