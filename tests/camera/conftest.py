@@ -14,17 +14,15 @@ from pathlib import Path
 import av
 import pytest
 
-from tests.conftest import SHARED
+import vigil.bench
 from vigil.process import stop_process
 
-SERVER_SCRIPT = SHARED / "tools" / "rtsp_test_server.py"
+SERVER_SCRIPT = Path(vigil.bench.__file__).with_name("rtsp_camera.py")  # runs on SYSTEM_PYTHON
 SYSTEM_PYTHON = "/usr/bin/python3"
 
 
 def _gst_ready() -> str | None:
     """None when the RTSP server can run here, else why not."""
-    if not SERVER_SCRIPT.is_file():
-        return f"RTSP test server script not found at {SERVER_SCRIPT}"
     if not Path(SYSTEM_PYTHON).exists():
         return f"{SYSTEM_PYTHON} not found (the server needs the system python with gi)"
     probe = subprocess.run(

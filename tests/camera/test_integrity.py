@@ -3,7 +3,6 @@ frames a burn-in recording cannot keep up with are counted in the camera's statu
 
 from __future__ import annotations
 
-import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -13,8 +12,7 @@ from types import SimpleNamespace
 import av
 import pytest
 
-import vigil.bench.timecode as timecode
-from tests.camera.conftest import SYSTEM_PYTHON, RtspServer, decode_all, wait_for
+from tests.camera.conftest import RtspServer, _start_server, decode_all, wait_for
 from vigil.api.live import LiveFrames
 from vigil.api.routes.cameras import camera_out
 from vigil.bench.timecode import read_time
@@ -35,24 +33,15 @@ FAST = RecorderOptions(
     status_interval_s=0.5,
 )
 MASK = [(0.1, 0.1), (0.5, 0.1), (0.5, 0.6), (0.1, 0.6)]
-TIMECODE_SERVER = Path(timecode.__file__).with_name("timecode_server.py")  # system python
 
 
 @pytest.fixture
 def timecode_camera(rtsp_available: None) -> Iterator[RtspServer]:
     """An RTSP camera whose frames show the wall-clock time they were made (10 fps, a keyframe
     every 2 s); it makes its first frame (a keyframe) when a client connects."""
-    args = ["--port", "0", "--fps", "10", "--keyint", "2", "--width", "480", "--height", "272"]
-    proc = subprocess.Popen(
-        [SYSTEM_PYTHON, str(TIMECODE_SERVER), *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    srv = _start_server(
+        ["--port", "0", "--fps", "10", "--keyint", "2", "--width", "480", "--height", "272"]
     )
-    assert proc.stdout is not None
-    line = proc.stdout.readline().strip()
-    assert line.startswith("READY "), line
-    srv = RtspServer(args, proc, line.split(" ", 1)[1])
     yield srv
     srv.kill()
 

@@ -1,6 +1,6 @@
 """`vigil bench api --glass`: live view delay from the camera's glass to the viewer.
 
-The camera (`timecode_server.py`, a real GStreamer RTSP server) writes the wall-clock time each
+The camera (`rtsp_camera.py`, a real GStreamer RTSP server) writes the wall-clock time each
 frame is made into its pixels (`timecode`). The real pipeline reads it: an `AnalysisService`
 with the camera's default analysis (motion gate, person and face detection) publishing into
 `LiveFrames`, beside a `RecordingService` recording the same camera (as `vigil serve` runs
@@ -36,7 +36,7 @@ from vigil.api.live import LiveFrames
 from vigil.bench import timecode
 from vigil.bench.report import Figure
 
-SERVER_SCRIPT = Path(__file__).with_name("timecode_server.py")
+SERVER_SCRIPT = Path(__file__).with_name("rtsp_camera.py")
 SYSTEM_PYTHON = "/usr/bin/python3"
 CAMERA = "glass"
 PASSWORD = "bench glass password"

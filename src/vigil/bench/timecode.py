@@ -1,6 +1,6 @@
 """Wall-clock time codes drawn into video frames, readable back after H.264 and JPEG.
 
-Layout (the camera in `timecode_server.py` draws it; the browser page in `bench/live.py` reads
+Layout (the camera in `rtsp_camera.py` draws it; the browser page in `bench/live.py` reads
 it the same way): 40 big blocks in 4 rows of 10, each BLOCK px square, from (MARGIN, MARGIN);
 white = 1, black = 0, most significant bit first. Bits 0-31 are the milliseconds since the
 epoch modulo 2**32 (the full time is the one nearest to now), bits 32-39 a checksum. A block
