@@ -27,6 +27,7 @@ demo: system-deps-demo install
 
 test: system-deps-test install
 	$(VENV)/bin/ruff check src tests
+	$(PY) -m vigil.demo.testdata
 	$(VENV)/bin/pytest -q
 
 bench: install

