@@ -70,7 +70,9 @@ def test_foreign_file_fills_the_disk_nothing_deleted_alarm_names_it(small_fs, cl
     assert foreign_bytes <= space["other_bytes"] <= foreign_bytes + 30 * 4096 + 65536
     assert space["footage_bytes"] == 30 * size
     assert space["vigil_other"]["database"] > 0
-    assert report.alarm.index("other files (not Vigil's) 230.") < report.alarm.index("Vigil's footage ")
+    assert report.alarm.index("other files (not Vigil's) 230.") < report.alarm.index(
+        "Vigil's footage "
+    )
     assert f"({space['other_bytes']} bytes)" in report.alarm
     assert f"Vigil's footage {30 * size / 1e6:.1f} MB ({30 * size} bytes)" in report.alarm
     assert "under min_free_gb" in report.alarm
