@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -25,7 +26,9 @@ DEFAULT_CONFIG_PATH = Path("vigil.yaml")
 
 
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_default=True)
+    # Every number must be finite: YAML's .inf and .nan, and 1e400 (read as inf), are refused
+    # everywhere, not field by field.
+    model_config = ConfigDict(extra="forbid", validate_default=True, allow_inf_nan=False)
 
 
 class SiteConfig(Section):
@@ -113,6 +116,27 @@ class FacesConfig(Section):
 Point = tuple[float, float]
 
 
+def _fractions(points: list[Point]) -> list[Point]:
+    """Polygon points are fractions of the frame; pixels would give an empty mask or zone."""
+    for x, y in points:
+        if not (0 <= x <= 1 and 0 <= y <= 1):
+            example = (
+                f" (e.g. [{x:g}, {y:g}] in a 1920x1080 frame is [{x / 1920:.3f}, {y / 1080:.3f}])"
+                if max(x, y) > 1
+                else ""
+            )
+            raise ValueError(
+                f"point [{x:g}, {y:g}] is outside 0..1: polygon points are fractions of the "
+                "frame (x from the left edge, y from the top), not pixels; divide x by the "
+                f"frame width and y by the frame height{example}"
+            )
+    return points
+
+
+# [x, y] points, each a fraction (0..1) of the frame's width and height.
+Polygon = Annotated[list[Point], AfterValidator(_fractions)]
+
+
 class MotionConfig(Section):
     enabled: bool = Field(True, description="Detect motion on the analysis stream.")
     fps: Annotated[float, Field(gt=0, le=30)] = Field(
@@ -121,7 +145,7 @@ class MotionConfig(Section):
     sensitivity: Annotated[float, Field(ge=0, le=1)] = Field(
         0.5, description="0 = only large changes count as motion, 1 = the smallest change does."
     )
-    masks: list[list[Point]] = Field(
+    masks: list[Polygon] = Field(
         default_factory=list,
         description="Polygons (points as [x, y] fractions of width and height, 0..1) where "
         "motion is ignored, e.g. a swaying tree or a clock.",
@@ -140,7 +164,7 @@ class ZoneConfig(Section):
         "count people going in and out; restricted: alert when a person enters outside "
         "allowed hours.",
     )
-    polygon: Annotated[list[Point], Field(min_length=3)] = Field(
+    polygon: Annotated[Polygon, Field(min_length=3)] = Field(
         ..., description="Corner points as [x, y] fractions of width and height (0..1)."
     )
     min_motion: Annotated[float, Field(gt=0, le=1)] = Field(
@@ -219,7 +243,7 @@ class CameraConfig(Section):
     zones: list[ZoneConfig] = Field(
         default_factory=list, description="Machine, doorway and restricted zones."
     )
-    privacy_masks: list[list[Point]] = Field(
+    privacy_masks: list[Polygon] = Field(
         default_factory=list,
         description="Polygons (points as [x, y] fractions, 0..1) blacked out before any "
         "analysis, in live view and in exports: nothing inside is detected, recognised or "
