@@ -117,7 +117,9 @@ class CameraOut(BaseModel):
     record: bool
     state: str = Field(
         description="starting, connecting, online, degraded (recording, but the footage is "
-        "missing frames), offline, error, stopped, ..."
+        "missing frames), offline, error, stopped; a camera not recorded: disabled (enabled: "
+        "false), analysis-only (record: false: analysed, live view), idle (record: false and "
+        "analysis off), unknown (no recorder reports it)"
     )
     online: bool
     recording: bool

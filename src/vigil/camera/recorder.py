@@ -36,7 +36,7 @@ from vigil.camera.index import RepairReport, recordings_dir, repair_index
 from vigil.camera.retention import DiskState
 from vigil.camera.segment import SegmentInfo, SegmentWriter, StorageError
 from vigil.camera.source import PacketSource, SourceError, SourceKind, redact_url
-from vigil.camera.status import CameraStatus, State, write_status
+from vigil.camera.status import CameraStatus, State, not_recording, write_status
 from vigil.config import CameraConfig
 from vigil.errors import VigilError
 from vigil.store.db import Database
@@ -481,9 +481,9 @@ class RecordingService:
                     cam, self.data_dir, db, self.options, on_segment
                 )
             else:
-                why = "disabled in vigil.yaml" if not cam.enabled else "record: false"
+                state, why = not_recording(cam)  # disabled, analysis only, or idle
                 self.disabled[cam.name] = CameraStatus(
-                    name=cam.name, url=redact_url(cam.url), state=State.DISABLED, error=why
+                    name=cam.name, url=redact_url(cam.url), state=state, error=why
                 )
         self._stop_event = threading.Event()
         self._status_thread: threading.Thread | None = None

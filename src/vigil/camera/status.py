@@ -13,7 +13,10 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from vigil.config import CameraConfig
 
 STATUS_FILE = "camera-status.json"
 
@@ -27,7 +30,19 @@ class State:
     OFFLINE = "offline"  # not connected; retrying with backoff
     ERROR = "error"  # connected, but recording fails (disk full, unwritable folder, codec)
     STOPPED = "stopped"
-    DISABLED = "disabled"
+    DISABLED = "disabled"  # enabled: false: nothing runs for this camera
+    # record: false: what the camera does instead of recording
+    ANALYSIS_ONLY = "analysis-only"  # analysed by `vigil serve` (events, live view)
+    IDLE = "idle"  # and analysis.enabled: false: nothing runs for it either
+
+
+def not_recording(camera: CameraConfig) -> tuple[str, str]:
+    """(state, what it means) of a camera the recorder does not record."""
+    if not camera.enabled:
+        return State.DISABLED, "enabled: false in vigil.yaml"
+    if camera.analysis.enabled:
+        return State.ANALYSIS_ONLY, "record: false: analysed (events, live view), not recorded"
+    return State.IDLE, "record: false and analysis.enabled: false: not recorded or analysed"
 
 
 @dataclass

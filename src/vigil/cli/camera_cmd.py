@@ -192,6 +192,7 @@ def _status_table(statuses: list[CameraStatus], now: float | None = None) -> Tab
         table.add_column(name, no_wrap=True)
     table.add_column("problem", overflow="fold", ratio=1)
     styles = {"online": "green", "offline": "red", "error": "bold red", "disabled": "dim"}
+    styles |= {"analysis-only": "cyan", "idle": "dim"}  # record: false
     for s in statuses:
         table.add_row(
             s.name,

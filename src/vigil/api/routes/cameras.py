@@ -47,6 +47,7 @@ from vigil.camera.checksum import (
     problem_counts,
 )
 from vigil.camera.index import coverage, recordings_dir, segments_between
+from vigil.camera.status import not_recording
 from vigil.config import CameraConfig
 from vigil.privacy.audit import Action
 from vigil.privacy.protected_cache import RenderBusy
@@ -90,11 +91,12 @@ def camera_out(
     st = statuses.get(cam.name)
     frame = ctx.live.latest(cam.name)
     lost = (problems or {}).get(cam.name, {})
+    idle = not_recording(cam)  # used when no recorder reports this camera
     return CameraOut(
         name=cam.name,
         enabled=cam.enabled,
         record=cam.record,
-        state=st.state if st else ("disabled" if not cam.enabled else "unknown"),
+        state=st.state if st else ("unknown" if cam.enabled and cam.record else idle[0]),
         online=bool(st and st.online),
         recording=bool(st and st.recording),
         error=st.error if st else "",
