@@ -3,8 +3,9 @@
 A manifest is a JSON file next to the exported files: what was exported (camera, time range),
 by whom and why, the SHA-256 and size of each file (names relative to the manifest's
 folder), and for a clip `footage`: what it holds of the range asked for (gaps, damaged and
-missing segments, `complete`), so a short clip is never vouched for as the whole range. It is signed with the site's Ed25519 key (`privacy/keys.py`, the key that signs audit
-checkpoints) over the canonical JSON of every field but `signature`.
+missing segments, `complete`), so a short clip is never vouched for as the whole range. It is
+signed with the site's Ed25519 key (`privacy/keys.py`, the key that signs audit checkpoints)
+over the canonical JSON of every field but `signature`.
 
 `verify_manifest` checks the signature (with the site key, or a public key an auditor kept)
 and every file's hash; any change to a file or to the manifest shows.
