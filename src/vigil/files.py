@@ -1,4 +1,5 @@
-"""Writing a small file so that a crash or power loss leaves the old or the new one, whole."""
+"""Small file-system helpers: writing a file so that a crash or power loss leaves the old or the
+new one whole, and counting the bytes a folder takes on disk."""
 
 from __future__ import annotations
 
@@ -27,3 +28,29 @@ def write_atomic(path: Path, data: bytes, mode: int = 0o600) -> None:
         os.fsync(dir_fd)  # the rename itself survives a power loss
     finally:
         os.close(dir_fd)
+
+
+def bytes_under(root: Path, dev: int | None = None, skip: Path | None = None) -> int:
+    """Bytes allocated to the files under `root` (0 when it does not exist); with `dev`, only
+    those on that device (other mounts are not this disk's), `skip` and its contents left out."""
+    total = 0
+    stack = [Path(root)]
+    while stack:
+        folder = stack.pop()
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue
+        for entry in entries:
+            try:
+                st = entry.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            if dev is not None and st.st_dev != dev:
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                if skip is None or Path(entry.path) != skip:
+                    stack.append(Path(entry.path))
+            else:
+                total += st.st_blocks * 512
+    return total

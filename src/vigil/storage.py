@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vigil.errors import VigilError
+from vigil.files import bytes_under
 
 log = logging.getLogger(__name__)
 
@@ -34,27 +35,6 @@ class TmpFull(VigilError):
     """Temporary space is used up (its cap, or the disk's free space): refuse the work."""
 
     exit_code = 5
-
-
-def _bytes_under(root: Path) -> int:
-    """Bytes allocated to the files under `root` (0 when it does not exist)."""
-    total = 0
-    stack = [root]
-    while stack:
-        folder = stack.pop()
-        try:
-            entries = list(os.scandir(folder))
-        except OSError:
-            continue
-        for entry in entries:
-            try:
-                if entry.is_dir(follow_symlinks=False):
-                    stack.append(Path(entry.path))
-                else:
-                    total += entry.stat(follow_symlinks=False).st_blocks * 512
-            except OSError:
-                continue
-    return total
 
 
 def _alive(pid: int) -> bool:
@@ -97,7 +77,7 @@ class TmpSpace:
         return path
 
     def used(self) -> int:
-        return _bytes_under(self.root)
+        return bytes_under(self.root)
 
     def _on_recordings_fs(self) -> bool:
         from vigil.camera.index import recordings_dir

@@ -40,6 +40,7 @@ from sqlalchemy import and_, delete, false, func, or_, select, update
 from vigil.camera.checksum import record_missing_rows
 from vigil.camera.index import recordings_dir
 from vigil.config import CameraConfig, RecordingConfig
+from vigil.files import bytes_under
 from vigil.store.db import Database
 from vigil.store.models.camera import Segment
 
@@ -204,31 +205,6 @@ def _human(n: int) -> str:
     return f"{n} B"
 
 
-def _tree_bytes(root: Path, dev: int, skip: Path) -> int:
-    """Bytes allocated to files under `root` on device `dev` (`skip` left out)."""
-    total = 0
-    stack = [root]
-    while stack:
-        folder = stack.pop()
-        try:
-            entries = list(os.scandir(folder))
-        except OSError:
-            continue
-        for entry in entries:
-            try:
-                st = entry.stat(follow_symlinks=False)
-            except OSError:
-                continue
-            if st.st_dev != dev:
-                continue
-            if entry.is_dir(follow_symlinks=False):
-                if Path(entry.path) != skip:
-                    stack.append(Path(entry.path))
-            else:
-                total += st.st_blocks * 512
-    return total
-
-
 def space_usage(data_dir: Path, footage_bytes: int) -> SpaceUse:
     """Who uses the recordings filesystem: Vigil's footage (`footage_bytes`, from the index),
     Vigil's other files under data_dir on the same filesystem (database, snapshots, exports,
@@ -252,7 +228,7 @@ def space_usage(data_dir: Path, footage_bytes: int) -> SpaceUse:
         if st.st_dev != dev or Path(entry.path) == rec:
             continue
         if entry.is_dir(follow_symlinks=False):
-            n = _tree_bytes(Path(entry.path), dev, rec)
+            n = bytes_under(Path(entry.path), dev, rec)
         else:
             n = st.st_blocks * 512
         if entry.name.startswith("vigil.db"):
