@@ -6,6 +6,7 @@ turns a feature off. `load_config` reports *every* error with its path and line.
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -386,13 +387,28 @@ class ApiConfig(Section):
         description="Mark session cookies Secure (sent over HTTPS only). Turn on behind TLS.",
     )
     login_attempts: Annotated[int, Field(ge=1, le=1000)] = Field(
-        5, description="Failed logins allowed per user name within login_window_s."
+        5,
+        description="Failed logins for one user name from one address before each further "
+        "try from there waits, twice as long each time (1 s, 2 s, ... up to login_window_s).",
     )
     login_attempts_per_client: Annotated[int, Field(ge=1, le=10000)] = Field(
-        20, description="Failed logins allowed per client address within login_window_s."
+        20, description="Failed logins from one address (any user names) before it waits alike."
+    )
+    login_attempts_per_user: Annotated[int, Field(ge=1, le=10000)] = Field(
+        20,
+        description="Failed logins for one user name from all addresses before the addresses "
+        "that failed for it wait alike; an address that has not failed is never refused.",
     )
     login_window_s: Annotated[float, Field(gt=0, le=86400)] = Field(
-        300.0, description="Window of the login rate limit; a blocked login says when to retry."
+        300.0,
+        description="Longest wait of the login limit; failures are forgotten this long after "
+        "the wait ends. A refused login (429) says when to retry.",
+    )
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="Addresses or networks (CIDR) of reverse proxies whose X-Forwarded-For "
+        "header names the client (for the audit log and the login limit). Default none: the "
+        "header is ignored and the connecting address is the client.",
     )
     protected_renders_at_once: Annotated[int, Field(ge=1, le=64)] = Field(
         2,
@@ -403,6 +419,16 @@ class ApiConfig(Section):
         24.0,
         description="A finished export (ZIP) stays ready for download this long, then is deleted.",
     )
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxy_networks(cls, v: list[str]) -> list[str]:
+        for item in v:
+            try:
+                ipaddress.ip_network(item.strip(), strict=False)
+            except ValueError:
+                raise ValueError(f"{item!r} is not an IP address or network (CIDR)") from None
+        return [item.strip() for item in v]
 
 
 LegalBasisName = Literal[

@@ -131,7 +131,10 @@ def update_user(
     can_unmask: bool | None = None,
 ) -> Account:
     """Change role, enable/disable, the unmask grant, or set a one-time password.
-    The last admin stays admin."""
+    The last admin stays admin. Disabling, a role change or a new password ends the user's
+    sessions; a new (one-time) password also revokes their API tokens for good: whoever held
+    the old password may have made them, and re-enabling them with the next password change
+    would undo the reset."""
     with db.session() as s:
         u = s.get(User, user_id)
         if u is None:
@@ -151,6 +154,8 @@ def update_user(
             u.must_change_password = True
         if disabled or password is not None or role is not None:
             s.execute(delete(UserSession).where(UserSession.user_id == u.id))
+        if password is not None:
+            s.execute(delete(ApiToken).where(ApiToken.user_id == u.id))
         return Account.of(u)
 
 
@@ -177,7 +182,12 @@ def authenticate(db: Database, username: str, password: str) -> Account | None:
         return Account.of(u)
 
 
-def change_password(db: Database, user_id: int, current: str, new: str) -> None:
+def change_password(
+    db: Database, user_id: int, current: str, new: str, keep_session_id: int | None = None
+) -> int:
+    """Set the user's own new password and end every other session of theirs (all of them
+    when `keep_session_id` is None, as for a change made with an API token); their API
+    tokens stay (they revoke those themselves). The number of sessions ended."""
     with db.session() as s:
         u = s.get(User, user_id)
         if u is None:
@@ -189,6 +199,10 @@ def change_password(db: Database, user_id: int, current: str, new: str) -> None:
         check_password_rules(new, u.username)
         u.password_hash = hash_password(new)
         u.must_change_password = False
+        others = delete(UserSession).where(UserSession.user_id == u.id)
+        if keep_session_id is not None:
+            others = others.where(UserSession.id != keep_session_id)
+        return int(s.execute(others).rowcount or 0)
 
 
 # --- sessions ---------------------------------------------------------------------------
@@ -291,12 +305,17 @@ def list_tokens(db: Database, user_id: int) -> list[TokenInfo]:
         return [_token_info(t) for t in rows]
 
 
-def revoke_token(db: Database, user_id: int, token_id: int) -> None:
+def revoke_token(db: Database, token_id: int, owner_id: int | None) -> tuple[TokenInfo, str]:
+    """Delete an API token for good: the owner's own (`owner_id`), or anyone's (None: an
+    admin). Another user's token is 'not found' to a non-admin. (its description, its owner)"""
     with db.session() as s:
         t = s.get(ApiToken, token_id)
-        if t is None or t.user_id != user_id:
+        if t is None or (owner_id is not None and t.user_id != owner_id):
             raise NotFoundError(f"no API token with id {token_id}")
+        owner = s.get(User, t.user_id)
+        info = _token_info(t)
         s.delete(t)
+        return info, owner.username if owner else str(t.user_id)
 
 
 def token_user(db: Database, secret: str) -> Account | None:

@@ -52,7 +52,12 @@ class ApiContext:
 
     def __post_init__(self) -> None:
         a = self.config.api
-        self.limiter = LoginLimiter(a.login_attempts, a.login_attempts_per_client, a.login_window_s)
+        self.limiter = LoginLimiter(
+            a.login_attempts,
+            a.login_attempts_per_client,
+            a.login_window_s,
+            a.login_attempts_per_user,
+        )
         self.setup_code = SetupCode(self.data_dir)
         if self.audit is None:
             self.audit = ChainAudit(self.config, self.db)

@@ -13,6 +13,7 @@ from vigil.api import accounts
 from vigil.api.accounts import Account
 from vigil.api.auditing import AuditEntry
 from vigil.api.context import ApiContext
+from vigil.api.proxies import client_from
 from vigil.privacy.audit import Action
 from vigil.store.models.users import Role
 
@@ -72,7 +73,11 @@ Ctx = Annotated[ApiContext, Depends(get_ctx)]
 
 
 def client_address(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
+    """The client's address, for the audit log, the login limit and sessions: the connecting
+    address, or what X-Forwarded-For says when that is one of `api.trusted_proxies`."""
+    peer = request.client.host if request.client else None
+    trusted = request.app.state.ctx.config.api.trusted_proxies
+    return client_from(peer, request.headers.getlist("x-forwarded-for"), trusted)
 
 
 def _from_request(request: Request, ctx: ApiContext) -> Principal | None:

@@ -23,6 +23,7 @@ def api(
     import uvicorn
 
     from vigil.api import ApiContext, create_app, feed_camera
+    from vigil.api.proxies import uvicorn_config
     from vigil.config_edit import config_file
 
     st = state(ctx)
@@ -42,7 +43,12 @@ def api(
     h, p = host or cfg.api.host, port or cfg.api.port
     console.print(f"web UI and API on http://{h}:{p}/  (API docs: /api/v1/docs)")
     print_setup_code(api_ctx)
+    server = uvicorn.Server(uvicorn_config(app, h, p))
     try:
-        uvicorn.run(app, host=h, port=p, log_level="warning", timeout_graceful_shutdown=3)
+        server.run()
+    except KeyboardInterrupt:
+        pass
     finally:
         stop.set()
+    if not server.started:  # as uvicorn.run: the port was taken or the app failed to start
+        raise typer.Exit(3)

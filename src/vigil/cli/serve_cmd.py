@@ -84,14 +84,10 @@ def run_site(
         if web:
             import uvicorn
 
+            from vigil.api.proxies import uvicorn_config
+
             h, p = host or cfg.api.host, port or cfg.api.port
-            config = uvicorn.Config(
-                create_app(api_ctx),
-                host=h,
-                port=p,
-                log_level="warning",
-                timeout_graceful_shutdown=3,
-            )
+            config = uvicorn_config(create_app(api_ctx), h, p)
             server = uvicorn.Server(config)
             # In a thread, uvicorn leaves signals to us: SIGTERM stops the node cleanly too.
             web_thread = threading.Thread(target=server.run, name="web", daemon=True)

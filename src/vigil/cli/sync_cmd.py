@@ -149,6 +149,7 @@ def _hub_web(ctx: typer.Context, listen: str, db, hub_dir: Path, server, sites: 
     import uvicorn
 
     from vigil.api.hub_app import HubContext, create_hub_app, create_hub_context
+    from vigil.api.proxies import uvicorn_config
     from vigil.cli.serve_cmd import print_setup_code
     from vigil.sync.server import connect_site
 
@@ -166,9 +167,7 @@ def _hub_web(ctx: typer.Context, listen: str, db, hub_dir: Path, server, sites: 
     app = create_hub_app(api_ctx, hub)
     Console().print(f"hub web UI and API on http://{host}:{port}/  (API docs: /api/v1/docs)")
     print_setup_code(api_ctx)
-    config = uvicorn.Config(
-        app, host=host, port=int(port), log_level="warning", timeout_graceful_shutdown=3
-    )
+    config = uvicorn_config(app, host, int(port))
     web = uvicorn.Server(config)
     web.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]  # ours stop it
     return web

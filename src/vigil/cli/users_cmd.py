@@ -56,7 +56,7 @@ def _find(db, username: str) -> Account:  # type: ignore[no-untyped-def]
 
 @app.command("reset-password")
 def reset_password(ctx: typer.Context, username: str) -> None:
-    """Give a user a new one-time password (their sessions end)."""
+    """Give a user a new one-time password (their sessions end, their API tokens are revoked)."""
     from vigil.api import accounts
     from vigil.api.security import one_time_password
     from vigil.privacy.audit import Action

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -69,11 +69,27 @@ def render(
     )
 
 
+def safe_next(raw: str | None) -> str:
+    """Where to go after logging in: `raw` when it is a path on this site, else "/".
+
+    Parsed, not prefix-matched: browsers read `/\\host`, `/<TAB>/host` or `\\\\host` as another
+    site (they drop tabs and newlines and treat a backslash as a slash), so any backslash or
+    control character, white space, a scheme, a host, or a leading `//` sends the user home."""
+    if not raw or any(c == "\\" or c.isspace() or not c.isprintable() for c in raw):
+        return "/"
+    if not raw.startswith("/") or raw.startswith("//"):
+        return "/"
+    parts = urlsplit(raw)
+    if parts.scheme or parts.netloc or not parts.path.startswith("/"):
+        return "/"
+    return raw
+
+
 @shared.get("/login", response_class=HTMLResponse)
 def login_page(request: Request, ctx: Ctx, p: MaybeUser) -> Response:
     if not accounts.admin_exists(ctx.db):
         return RedirectResponse("/setup", status_code=303)
-    return render(request, None, "login.html")
+    return render(request, None, "login.html", next=safe_next(request.query_params.get("next")))
 
 
 @shared.get("/setup", response_class=HTMLResponse)

@@ -103,7 +103,7 @@ def setup(body: SetupIn, ctx: Ctx, request: Request, response: Response) -> MeOu
             ctx.db, body.username, body.password, Role.admin, created_by="first-run set-up"
         )
         gate.expire()
-    ctx.limiter.succeeded(body.username)
+    ctx.limiter.succeeded(body.username, client)
     me = _start_session(ctx, request, response, account)
     audit(
         ctx,
@@ -131,7 +131,9 @@ def _setup_refusal(active: bool, code: str) -> str:
 
 
 def refuse_if_limited(ctx: Ctx, username: str, client: str, tries: str) -> None:
-    """429 with Retry-After after too many failures for this name or this address."""
+    """429 with Retry-After while this client must wait (`security.LoginLimiter`): after its
+    failures for this name, its failures overall, or, once it has failed for this name
+    itself, everyone's failures for the name. A client that has not failed is not held."""
     blocked = ctx.limiter.retry_after(username, client)
     if blocked is not None:
         wait, what = blocked
@@ -155,7 +157,7 @@ def login(body: LoginIn, ctx: Ctx, request: Request, response: Response) -> MeOu
     if account is None:
         ctx.limiter.failed(body.username, client)
         raise HTTPException(401, "wrong user name or password")
-    ctx.limiter.succeeded(body.username)
+    ctx.limiter.succeeded(body.username, client)
     return _start_session(ctx, request, response, account)
 
 
@@ -174,14 +176,28 @@ def me(request: Request, ctx: Ctx) -> MeOut:
     return me_out(authenticated(request, ctx))
 
 
-@router.post("/auth/password", status_code=204, summary="Change my password")
+@router.post(
+    "/auth/password",
+    status_code=204,
+    summary="Change my password (my other sessions end; this one and my API tokens stay)",
+)
 def change_password(body: PasswordChangeIn, request: Request, ctx: Ctx) -> Response:
     p = authenticated(request, ctx)
     try:
-        accounts.change_password(ctx.db, p.account.id, body.current_password, body.new_password)
+        ended = accounts.change_password(
+            ctx.db, p.account.id, body.current_password, body.new_password, p.session_id
+        )
     except InputError as exc:
         raise HTTPException(400, exc.message) from exc
-    audit(ctx, request, p, Action.change_user, target_kind="user", target_id=p.username)
+    audit(
+        ctx,
+        request,
+        p,
+        Action.change_user,
+        target_kind="user",
+        target_id=p.username,
+        details={"password": "changed", "other_sessions_ended": str(ended)},
+    )
     return Response(status_code=204)
 
 
@@ -202,8 +218,22 @@ def create_token(body: TokenCreateIn, p: Auth, ctx: Ctx, request: Request) -> To
     return TokenCreatedOut(token=secret, info=token_out(info))
 
 
-@router.delete("/auth/tokens/{token_id}", status_code=204, summary="Revoke one of my API tokens")
+@router.delete(
+    "/auth/tokens/{token_id}",
+    status_code=204,
+    summary="Revoke an API token for good: one of mine, or (admins) anyone's",
+    responses={404: {"description": "No such token, or another user's (non-admins)."}},
+)
 def revoke_token(token_id: Id, p: Auth, ctx: Ctx, request: Request) -> Response:
-    accounts.revoke_token(ctx.db, p.account.id, token_id)
-    audit(ctx, request, p, Action.change_user, target_kind="api_token", target_id=str(token_id))
+    owner_id = None if p.can(Perm.users) else p.account.id
+    info, owner = accounts.revoke_token(ctx.db, token_id, owner_id)
+    audit(
+        ctx,
+        request,
+        p,
+        Action.change_user,
+        target_kind="api_token",
+        target_id=str(token_id),
+        details={"revoked": info.prefix, "name": info.name, "owner": owner},
+    )
     return Response(status_code=204)

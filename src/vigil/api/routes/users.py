@@ -6,8 +6,8 @@ from fastapi import APIRouter, Request, Response
 
 from vigil.api import accounts
 from vigil.api.deps import Admin, Ctx, Id, audit
-from vigil.api.routes.auth import user_out
-from vigil.api.schemas import UserCreatedOut, UserCreateIn, UserOut, UserUpdateIn
+from vigil.api.routes.auth import token_out, user_out
+from vigil.api.schemas import TokenOut, UserCreatedOut, UserCreateIn, UserOut, UserUpdateIn
 from vigil.api.security import one_time_password
 from vigil.privacy.audit import Action
 
@@ -47,16 +47,28 @@ def get_user(user_id: Id, p: Admin, ctx: Ctx) -> UserOut:
     return user_out(accounts.get_user(ctx.db, user_id))
 
 
+@router.get(
+    "/{user_id}/tokens",
+    response_model=list[TokenOut],
+    summary="A user's API tokens (revoke one with DELETE /auth/tokens/{id})",
+)
+def list_user_tokens(user_id: Id, p: Admin, ctx: Ctx) -> list[TokenOut]:
+    accounts.get_user(ctx.db, user_id)  # 404 for no such user
+    return [token_out(t) for t in accounts.list_tokens(ctx.db, user_id)]
+
+
 @router.patch(
     "/{user_id}",
     response_model=UserCreatedOut,
-    summary="Change role, disable/enable, grant unmasking, or reset to a one-time password",
+    summary="Change role, disable/enable, grant unmasking, or reset to a one-time password "
+    "(a reset ends the user's sessions and revokes their API tokens)",
 )
 def update_user(
     user_id: Id, body: UserUpdateIn, p: Admin, ctx: Ctx, request: Request
 ) -> UserCreatedOut:
     otp = one_time_password() if body.reset_password else None
     before = accounts.get_user(ctx.db, user_id)
+    tokens = len(accounts.list_tokens(ctx.db, user_id)) if otp else 0
     account = accounts.update_user(
         ctx.db,
         user_id,
@@ -68,6 +80,8 @@ def update_user(
     changes = body.model_dump(exclude_none=True)
     if account.role != before.role:
         changes["role"] = f"{before.role.value} -> {account.role.value}"
+    if otp:
+        changes["api_tokens_revoked"] = tokens
     audit(
         ctx,
         request,

@@ -59,9 +59,18 @@ function initLogin() {
     const r = await api("POST", "/api/v1/auth/login", { username: f.username.value, password: f.password.value });
     if (!r.ok) return say(f, await errorText(r));
     const me = await r.json();
-    const next = new URLSearchParams(location.search).get("next") || "/";
-    location.href = me.user.must_change_password ? "/password" : (next.startsWith("/") && !next.startsWith("//") ? next : "/");
+    location.href = me.user.must_change_password ? "/password" : sameSitePath(f.dataset.next);
   });
+}
+
+// The page after login: the server checked `next` already (pages.safe_next); checked again
+// here, parsed, so only a path on this origin is followed (no backslashes, control
+// characters or white space, which browsers turn into another site's address).
+function sameSitePath(raw) {
+  if (!raw || !raw.startsWith("/") || raw.startsWith("//") || /[\\\s\u0000-\u001f\u007f-\u009f]/.test(raw)) return "/";
+  let u;
+  try { u = new URL(raw, location.origin); } catch { return "/"; }
+  return u.origin === location.origin ? u.pathname + u.search + u.hash : "/";
 }
 
 function initSetup() {
