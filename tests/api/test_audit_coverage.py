@@ -156,9 +156,11 @@ def test_enrolling_and_deleting_a_person(
     assert code == 0, err
     [enrol_cli] = trail.new("enroll")
     assert enrol_cli.source == "cli"
-    assert cli("faces", "remove", "Joe Biden", "--yes")[0] == 0
+    assert cli("faces", "remove", "Joe Biden", "--yes")[0] == 2  # no reason: refused
+    assert not trail.new("remove_person")
+    assert cli("faces", "remove", "Joe Biden", "-r", "erasure request 9", "--yes")[0] == 0
     [removal_cli] = trail.new("remove_person")
-    assert removal_cli.person == enrol_cli.person
+    assert removal_cli.person == enrol_cli.person and removal_cli.reason == "erasure request 9"
 
 
 def test_changing_retention(ctx: ApiContext, trail: Trail, cli) -> None:

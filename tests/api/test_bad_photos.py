@@ -29,7 +29,7 @@ def test_people_and_search_refuse_damaged_photos(
     assert [p["ok"] for p in r.json()["photos"]] == [True, False]
     assert op.get("/api/v1/people").json() == []  # all or nothing
 
-    r = op.post("/api/v1/people/check", files=[("photos", upload)])
+    r = op.post("/api/v1/people/check", data={"reason": "new staff"}, files=[("photos", upload)])
     assert r.status_code == 200, r.text
     verdict = r.json()["photos"][0]
     assert verdict["ok"] is False and MESSAGE[kind] in verdict["problems"][0]

@@ -109,3 +109,33 @@ def test_resume_filter_and_auth(server: str, ctx: ApiContext) -> None:
         ) as r:
             got = [json.loads(m["data"]) for m in _messages(r.iter_lines(), 2) if "data" in m]
     assert [d["uid"] for d in got] == [first.uid, third.uid]
+
+
+def test_stream_shows_identity_only_to_the_people_permission(server: str, ctx: ApiContext) -> None:
+    from vigil.store.models.faces import Person
+
+    with ctx.db.session() as s:
+        person = Person(name="Ada Lovelace", created_by="test")
+        s.add(person)
+        s.flush()
+        pid = person.id
+    seen: dict[str, dict] = {}
+    for role in ("viewer", "operator"):
+        with httpx.Client(base_url=server, timeout=10) as c:
+            _login(c, role)
+            with c.stream("GET", "/api/v1/events/stream") as r:
+                lines = r.iter_lines()
+                next(lines)  # the stream is open: events from now on are sent
+                create_event(
+                    ctx.db,
+                    camera="lobby",
+                    kind="known_person",
+                    start=now(),
+                    person_id=pid,
+                    score=0.7,
+                    confidence=0.98,
+                )
+                [seen[role]] = [json.loads(m["data"]) for m in _messages(lines, 1) if "data" in m]
+    assert seen["operator"]["person"] == "Ada Lovelace" and seen["operator"]["person_id"] == pid
+    assert seen["viewer"]["kind"] == "known_person"
+    assert [seen["viewer"][k] for k in ("person", "person_id", "score", "confidence")] == [None] * 4

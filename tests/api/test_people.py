@@ -33,15 +33,20 @@ def test_enrol_list_remove(clients: dict[str, Client], ctx: ApiContext, faces_di
     assert _enrol(op, faces_dir).json()["added"] == 0  # the same photo twice adds nothing
     log = AuditLog.from_config(ctx.config)
     assert log.query(ctx.db, action="enroll", person=str(pid))
+    for params in ({}, {"reason": " "}, {"reason": "x"}):  # removal is processing: a reason
+        r = op.delete(f"/api/v1/people/{pid}", params=params)
+        assert r.status_code == 422 and "reason" in r.json()["detail"], r.text
+    assert [p["id"] for p in op.get("/api/v1/people").json()] == [pid]
+    assert not log.query(ctx.db, action="remove_person")
     assert (
         op.delete(f"/api/v1/people/{pid}", params={"reason": "left the company"}).status_code == 204
     )
     assert op.get("/api/v1/people").json() == []
-    assert op.delete(f"/api/v1/people/{pid}").status_code == 404
+    assert op.delete(f"/api/v1/people/{pid}", params={"reason": "again"}).status_code == 404
     assert log.query(ctx.db, action="remove_person")[0].reason == "left the company"
 
 
-def test_enrol_refusals(clients: dict[str, Client], faces_dir: Path) -> None:
+def test_enrol_refusals(clients: dict[str, Client], ctx: ApiContext, faces_dir: Path) -> None:
     op = clients["operator"]
     r = op.post(
         "/api/v1/people",
@@ -70,14 +75,20 @@ def test_enrol_refusals(clients: dict[str, Client], faces_dir: Path) -> None:
     r = _enrol(op, faces_dir, name="   ")
     assert r.status_code == 422
     assert op.get("/api/v1/people").json() == []  # nothing was enrolled
-    # Quality feedback without storing anything.
-    r = op.post(
-        "/api/v1/people/check",
-        files=[_photo(faces_dir / "obama.jpg"), _photo(faces_dir / "obama_small.jpg")],
-    )
+    # Quality feedback without storing anything: faces are processed, so with a reason, audited.
+    photos = [_photo(faces_dir / "obama.jpg"), _photo(faces_dir / "obama_small.jpg")]
+    log, db = AuditLog.from_config(ctx.config), ctx.db
+    for data in ({}, {"reason": ""}, {"reason": "  x "}):
+        r = op.post("/api/v1/people/check", data=data, files=photos)
+        assert r.status_code == 422 and "reason" in r.json()["detail"], r.text
+    assert not log.query(db, action="check_photos")
+    r = op.post("/api/v1/people/check", data={"reason": "new starter, badge 12"}, files=photos)
     assert r.status_code == 200
     verdicts = r.json()["photos"]
     assert verdicts[0]["ok"] is True and verdicts[0]["score"] > 0.5
+    [rec] = log.query(db, action="check_photos")
+    assert rec.actor == "operator" and rec.reason == "new starter, badge 12"
+    assert rec.details == {"photos": 2, "passed": sum(v["ok"] for v in verdicts)}
 
 
 def test_viewer_cannot_enrol_or_search(clients: dict[str, Client], faces_dir: Path) -> None:

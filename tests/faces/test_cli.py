@@ -46,11 +46,11 @@ def test_enroll_identify_list_remove(cli, faces_dir: Path, tmp_path: Path) -> No
     assert {f["person"] for f in faces if f["known"]} == {"obama", "biden"}
     assert all(0 <= f["confidence"] <= 1 for f in faces)
 
-    code, stdout, _ = cli("faces", "remove", "obama", "--yes")
+    code, stdout, _ = cli("faces", "remove", "obama", "-r", "erasure request", "--yes")
     assert code == 0 and "2 template(s)" in stdout
     code, stdout, _ = cli("faces", "identify", probe, "-r", "after removal", "--json")
     assert "obama" not in {f["person"] for f in json.loads(stdout)["faces"]}
-    code, _, err = cli("faces", "remove", "obama", "--yes")
+    code, _, err = cli("faces", "remove", "obama", "-r", "erasure request", "--yes")
     assert code == 3 and "no enrolled person" in err
 
 
@@ -193,7 +193,7 @@ def test_enrolment_search_and_removal_are_audited(cli, faces_dir: Path) -> None:
     assert cli("faces", "identify", faces_dir / "obama2.jpg", "-r", "door check")[0] == 0
     code, _, err = cli("faces", "identify", faces_dir / "obama2.jpg", "-r", "  ")
     assert code == 2 and "reason" in err  # refused before any search, and not recorded
-    assert cli("faces", "remove", "obama", "--yes")[0] == 0
+    assert cli("faces", "remove", "obama", "-r", "erasure request", "--yes")[0] == 0
     code, stdout, _ = cli("audit", "show", "--json")
     records = sorted(json.loads(stdout), key=lambda r: r["seq"])
     actions = [r["action"] for r in records if r["action"] != "view_audit"]

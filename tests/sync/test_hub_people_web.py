@@ -144,6 +144,17 @@ def test_bad_photos_are_refused_with_nothing_stored(hub: Hub, faces_dir: Path) -
     assert r.status_code == 422 and "note" in r.json()["detail"]
     assert hg.list_people(hub.db) == [] and _pending(hub) == []
     assert len(AuditLog(hub.dir).query(hub.db)) == audited  # only the logins: nothing else
+    # Checking photos processes faces too: a reason, and an audit record at the hub.
+    r = admin.post("/api/v1/hub/people/check", files=_photos(faces_dir, "obama.jpg"))
+    assert r.status_code == 422 and "reason" in r.json()["detail"]
+    r = admin.post(
+        "/api/v1/hub/people/check",
+        data={"reason": "case 14 intake"},
+        files=_photos(faces_dir, "obama.jpg"),
+    )
+    assert r.status_code == 200 and r.json()["photos"][0]["ok"], r.text
+    (rec,) = _audit(hub, "check_photos")
+    assert (rec.actor, rec.reason, rec.details["photos"]) == ("admin", "case 14 intake", 1)
 
 
 def _deleted_at_site(db: Database, site: str, uid: str, by: str, reason: str) -> None:

@@ -167,20 +167,32 @@ def test_events_across_sites_paged_filtered_and_audited_by_person(hub: Hub) -> N
     assert uids(site="alpha", camera="yard", kind="motion") == ["e-a4"]
     assert uids(since=(T0 + timedelta(seconds=20)).isoformat()) == ["e-b2", "e-a4", "e-a3"]
     assert c.get("/api/v1/hub/events", params={"cursor": "nonsense"}).status_code == 422
-    r = c.get("/api/v1/hub/events", params={"person": "Obama"})
+    # A viewer sees no identities, and may not list one person's events (issue 13).
+    everyone = c.get("/api/v1/hub/events").json()["events"]
+    assert all(e["person"] is None and e["person_uid"] is None for e in everyone)
+    assert all(e["score"] is None and e["confidence"] is None for e in everyone)
+    r = c.get("/api/v1/hub/events", params={"person": "Obama", "reason": "case 9"})
+    assert r.status_code == 403
+    op = _client(hub, "operator")
+    r = op.get("/api/v1/hub/events", params={"person": "Obama"})
     assert r.status_code == 422 and "reason" in r.json()["detail"]
-    assert (
-        c.get("/api/v1/hub/events", params={"person": "Nobody", "reason": "r"}).status_code == 404
-    )
+    r = op.get("/api/v1/hub/events", params={"person": "Nobody", "reason": "case 0"})
+    assert r.status_code == 404
     before = len(_audit(hub, "search_person"))
-    page = c.get("/api/v1/hub/events", params={"person": "Obama", "reason": "case 9"}).json()
+    page = op.get("/api/v1/hub/events", params={"person": "Obama", "reason": "case 9"}).json()
     assert [(e["uid"], e["person"]) for e in page["events"]] == [
         ("e-b2", "Obama"),
         ("e-a1", "Obama"),
     ]
     records = _audit(hub, "search_person")
     assert len(records) == before + 1
-    assert records[0].reason == "case 9" and records[0].actor == "viewer"
+    assert records[0].reason == "case 9" and records[0].actor == "operator"
+    # Every recognised person (kind=known_person): a reason for every role, audited.
+    for who in (c, op):
+        assert who.get("/api/v1/hub/events", params={"kind": "known_person"}).status_code == 422
+    r = c.get("/api/v1/hub/events", params={"kind": "known_person", "reason": "case 10"})
+    assert r.status_code == 200
+    assert _audit(hub, "search_person")[0].details["kinds"] == ["known_person"]
     # thumbnail: served and audited; an event without one is a 404
     (a1,) = [
         e

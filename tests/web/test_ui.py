@@ -137,6 +137,7 @@ def test_enrol_and_search_by_photo(site: Site, page, shots: Path, faces_dir: Pat
     page.goto(site.url + "/people", wait_until="domcontentloaded")
     page.fill("#enrol-form input[name=name]", "Barack Obama")
     page.select_option("#enrol-form select[name=legal_basis]", "consent")
+    page.fill("#enrol-form input[name=reason]", "staff access, consent form 12")  # audited
     page.set_input_files("#enrol-form input[name=photos]", str(faces_dir / "obama.jpg"))
     page.wait_for_selector("#quality li.ok")  # quality feedback before enrolling
     page.click("#enrol-form button[type=submit]")

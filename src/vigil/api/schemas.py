@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
 from vigil.store.models.users import Role
+from vigil.store.times import utc_instant
 
 Username = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.@-]{1,64}$")]
 Password = Annotated[str, StringConstraints(min_length=1, max_length=256)]
@@ -17,6 +18,24 @@ Reason = Annotated[
     StringConstraints(strip_whitespace=True, min_length=3, max_length=500),
     Field(description="Why this is done; stored in the audit log."),
 ]
+
+
+def _printable(v: str) -> str:
+    if any(ord(c) < 32 or 127 <= ord(c) < 160 for c in v):
+        raise ValueError("must not contain control characters (NUL, newlines, tabs...)")
+    return v
+
+
+# A name a person chose (people, watchlists, tokens, cameras): trimmed, 1..200 characters,
+# no control characters. Used by every API body and form that names something.
+Name = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
+    AfterValidator(_printable),
+]
+# A point in time sent by a client (query or body): with a timezone, normalised to UTC, between
+# 1970 and 3000 (`store.times`); every route that takes times uses it.
+Instant = Annotated[AwareDatetime, AfterValidator(utc_instant)]
 
 
 class Strict(BaseModel):
@@ -91,7 +110,7 @@ class UserUpdateIn(Strict):
 
 
 class TokenCreateIn(Strict):
-    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+    name: Annotated[Name, StringConstraints(max_length=100)]
     days: Annotated[float, Field(gt=0, le=3650)] | None = Field(
         None, description="Expires after this many days (default: never)."
     )
@@ -219,8 +238,8 @@ class RecordingsOut(BaseModel):
 
 
 class ExportIn(Strict):
-    start: AwareDatetime = Field(description="Start, ISO 8601 with a timezone.")
-    end: AwareDatetime = Field(description="End, ISO 8601 with a timezone.")
+    start: Instant = Field(description="Start, ISO 8601 with a timezone.")
+    end: Instant = Field(description="End, ISO 8601 with a timezone.")
     exact: bool = Field(False, description="Re-encode to cut exactly (default: from a keyframe).")
     reason: Reason
     redact: bool = Field(

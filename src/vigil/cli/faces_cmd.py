@@ -298,13 +298,25 @@ def list_people(ctx: typer.Context, as_json: bool = JSON) -> None:
 def remove(
     ctx: typer.Context,
     name: str = typer.Argument(..., help="The person to remove."),
+    reason: str = typer.Option(
+        ...,
+        "--reason",
+        "-r",
+        help="Why (required: recorded in the removal's audit record).",
+    ),
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
 ) -> None:
-    """Delete a person and every one of their templates."""
-    from vigil.privacy.audit import Action
+    """Delete a person and every one of their templates (with a stated reason, audited)."""
+    from vigil.privacy.audit import Action, ReasonRequired
 
+    reason = reason.strip()
+    if len(reason) < 3:
+        raise ReasonRequired(
+            "removing a person needs a stated reason (at least 3 characters)",
+            hint='add --reason "..."',
+        )
     if not yes and not typer.confirm(f"Delete {name} and all their face templates?"):
         raise typer.Exit(1)
     st = state(ctx)
-    n = st.gallery().remove(name, audit=st.audit_hook(Action.remove_person))
+    n = st.gallery().remove(name, audit=st.audit_hook(Action.remove_person, reason=reason))
     console.print(f"removed {name} and {n} template(s)")

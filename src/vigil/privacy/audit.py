@@ -84,6 +84,7 @@ class Action(enum.StrEnum):
     identify = "identify"
     subject_access = "subject_access"
     enroll = "enroll"
+    check_photos = "check_photos"  # photos judged for enrolment, nothing stored (issue 13)
     remove_person = "remove_person"
     lock_footage = "lock_footage"
     ack_footage = "ack_footage"  # lost (missing or damaged) footage acknowledged (issue 12)
@@ -114,6 +115,7 @@ REASON_REQUIRED = frozenset(
         Action.subject_access,
         Action.unlock_view,
         Action.unmask_view,
+        Action.check_photos,
     }
 )
 

@@ -1,16 +1,23 @@
 """Keyset paging newest first by (start, id): the events list on a site and at the hub.
 
 A cursor is `<start ISO>|<id>` of the last row of a page; the next page holds the rows strictly
-older than it, so rows inserted meanwhile never shift a page."""
+older than it, so rows inserted meanwhile never shift a page. `parse_cursor` is the one parser of
+cursors a client sends back: the time must carry a zone and lie in `times.utc_instant`'s range,
+the id must fit a database integer; anything else is an InputError (422 in the API)."""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import Select, and_, or_
 
 from vigil.errors import InputError
+from vigil.store.times import utc_instant
+
+MAX_ID = 2**63 - 1  # database integer keys
+_ID = re.compile(r"[0-9]{1,19}")
 
 
 class Keyed(Protocol):
@@ -21,19 +28,24 @@ class Keyed(Protocol):
 R = TypeVar("R", bound=Keyed)
 
 
-def _decode(cursor: str) -> tuple[datetime, int]:
+def parse_cursor(cursor: str) -> tuple[datetime, int]:
+    """(start in UTC, id) of a cursor made by `page`; InputError saying what is wrong."""
+    start, sep, ident = cursor.rpartition("|")
     try:
-        start, ident = cursor.rsplit("|", 1)
-        return datetime.fromisoformat(start), int(ident)
+        if not sep:
+            raise ValueError("expected <time>|<id>")
+        if not _ID.fullmatch(ident) or not 1 <= int(ident) <= MAX_ID:
+            raise ValueError(f"the id must be a whole number from 1 to {MAX_ID}")
+        return utc_instant(datetime.fromisoformat(start)), int(ident)
     except ValueError as exc:
-        raise InputError(f"not a valid events cursor: {cursor!r}") from exc
+        raise InputError(f"not a valid cursor ({exc}): {cursor[:80]!r}") from None
 
 
 def newest_first(q: Select[Any], model: Any, *, limit: int, cursor: str | None) -> Select[Any]:
     """`q` ordered by `model.start`, `model.id` descending, after `cursor`, one row more than
     `limit` (so `page` can tell whether another page follows)."""
     if cursor is not None:
-        c_start, c_id = _decode(cursor)
+        c_start, c_id = parse_cursor(cursor)
         q = q.where(or_(model.start < c_start, and_(model.start == c_start, model.id < c_id)))
     return q.order_by(model.start.desc(), model.id.desc()).limit(limit + 1)
 

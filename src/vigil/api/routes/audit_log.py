@@ -6,9 +6,10 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from pydantic import AwareDatetime, BaseModel
+from pydantic import BaseModel
 
 from vigil.api.deps import AuditReader, Ctx, audit
+from vigil.api.schemas import Instant
 from vigil.privacy.audit import Action, AuditLog
 
 router = APIRouter(prefix="/audit", tags=["audit"])
@@ -39,8 +40,8 @@ def records(
     action: Annotated[Action | None, Query()] = None,
     person: Annotated[str | None, Query(max_length=50)] = None,
     camera: Annotated[str | None, Query(max_length=100)] = None,
-    since: Annotated[AwareDatetime | None, Query()] = None,
-    until: Annotated[AwareDatetime | None, Query()] = None,
+    since: Annotated[Instant | None, Query()] = None,
+    until: Annotated[Instant | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[AuditRecordOut]:
     log = AuditLog.from_config(ctx.config)

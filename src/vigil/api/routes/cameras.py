@@ -14,7 +14,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import FileResponse, Response, StreamingResponse
-from pydantic import AwareDatetime
 
 from vigil.api.context import ApiContext
 from vigil.api.deps import Ctx, Id, Principal, SettingsReader, Unmasker, Viewer, audit
@@ -32,6 +31,7 @@ from vigil.api.schemas import (
     AckOut,
     CameraOut,
     FootageProblemOut,
+    Instant,
     RecordingsOut,
     SegmentOut,
     SpanOut,
@@ -276,8 +276,8 @@ def recordings(
     name: str,
     p: Viewer,
     ctx: Ctx,
-    start: Annotated[AwareDatetime | None, Query(description="ISO 8601 with timezone")] = None,
-    end: Annotated[AwareDatetime | None, Query(description="ISO 8601 with timezone")] = None,
+    start: Annotated[Instant | None, Query(description="ISO 8601 with timezone")] = None,
+    end: Annotated[Instant | None, Query(description="ISO 8601 with timezone")] = None,
 ) -> RecordingsOut:
     cam = find_camera(ctx, name)
     start, end = time_range(start, end)

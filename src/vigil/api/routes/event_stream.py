@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 from starlette.concurrency import run_in_threadpool
 
 from vigil.api.deps import MAX_ID, Ctx, Viewer
+from vigil.api.identity import reveals_identity
 from vigil.api.routes.events import events_out
 from vigil.store.db import Database
 from vigil.store.models.events import Event
@@ -70,6 +71,7 @@ async def event_stream(
     if start is None:
         start = await run_in_threadpool(newest_id, db)
     closed = ctx.live.closed
+    reveal = reveals_identity(p)  # the role, as when the stream opened
 
     async def messages():  # type: ignore[no-untyped-def]
         last = start
@@ -79,7 +81,7 @@ async def event_stream(
             rows = await run_in_threadpool(events_after, db, last, camera)
             if rows:
                 # The id cursor moves past events of other cameras too.
-                out = await run_in_threadpool(events_out, db, rows)
+                out = await run_in_threadpool(lambda: events_out(db, rows, reveal=reveal))
                 for e, o in zip(rows, out, strict=True):
                     yield sse_message(e.id, {"id": e.id, **o.model_dump(mode="json")})
                 last = rows[-1].id

@@ -6,13 +6,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import FileResponse, Response
-from pydantic import AwareDatetime
 from sqlalchemy import select
 
 from vigil.api.deps import MAX_ID, Ctx, Viewer, audit
+from vigil.api.identity import identity_kinds, identity_search, reveals_identity
 from vigil.api.privacy_view import role_protected, unmasked_until
 from vigil.api.routes.cameras import audit_view
-from vigil.api.schemas import EventOut, EventPageOut
+from vigil.api.schemas import EventOut, EventPageOut, Instant
 from vigil.config import CameraConfig
 from vigil.pipeline.events import EventFilter, get_event, list_events
 from vigil.privacy.audit import Action
@@ -31,8 +31,11 @@ def person_names(db: Database, ids: set[int]) -> dict[int, str]:
         return dict(s.execute(select(Person.id, Person.name).where(Person.id.in_(ids))).all())
 
 
-def events_out(db: Database, events: list[Event]) -> list[EventOut]:
-    names = person_names(db, {e.person_id for e in events if e.person_id is not None})
+def events_out(db: Database, events: list[Event], *, reveal: bool) -> list[EventOut]:
+    """The events as the API shows them; without `reveal` (`identity.reveals_identity`) the
+    identity fields (person, person_id, score, confidence) are null."""
+    ids = {e.person_id for e in events if e.person_id is not None}
+    names = person_names(db, ids) if reveal else {}
     return [
         EventOut(
             uid=e.uid,
@@ -40,10 +43,10 @@ def events_out(db: Database, events: list[Event]) -> list[EventOut]:
             kind=e.kind.value,
             start=e.start,
             end=e.end,
-            person_id=e.person_id,
-            person=names.get(e.person_id) if e.person_id is not None else None,
-            score=e.score,
-            confidence=e.confidence,
+            person_id=e.person_id if reveal else None,
+            person=names.get(e.person_id) if reveal and e.person_id is not None else None,
+            score=e.score if reveal else None,
+            confidence=e.confidence if reveal else None,
             zone=e.zone,
             snapshot_url=f"/api/v1/events/{e.uid}/snapshot.jpg" if e.snapshot else None,
         )
@@ -60,18 +63,20 @@ def events(
     kind: Annotated[list[EventKind] | None, Query()] = None,
     person_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     zone: Annotated[str | None, Query(max_length=100)] = None,
-    since: Annotated[AwareDatetime | None, Query()] = None,
-    until: Annotated[AwareDatetime | None, Query()] = None,
+    since: Annotated[Instant | None, Query()] = None,
+    until: Annotated[Instant | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
     reason: Annotated[
         str | None,
-        Query(max_length=500, description="Why; required with person_id (a search by person)."),
+        Query(
+            max_length=500,
+            description="Why; required with person_id or kind=known_person (a search by "
+            "identity, audited as search_person).",
+        ),
     ] = None,
 ) -> EventPageOut:
-    reason = (reason or "").strip()
-    if person_id is not None and not reason:
-        raise HTTPException(422, "searching events by person needs a stated reason (reason=...)")
+    why = identity_search(p, person=person_id, kinds=kind or (), reason=reason)
     f = EventFilter(
         camera=camera,
         kinds=kind or (),
@@ -81,18 +86,23 @@ def events(
         until=until,
     )
     page = list_events(ctx.db, f, limit=limit, cursor=cursor)
-    if person_id is not None:
+    if why is not None:
         audit(
             ctx,
             request,
             p,
             Action.search_person,
-            reason=reason,
+            reason=why,
             person=person_id,
             camera=camera,
-            details={"results": len(page.events), "page": bool(cursor)},
+            details={
+                "results": len(page.events),
+                "page": bool(cursor),
+                "kinds": identity_kinds(kind or ()),
+            },
         )
-    return EventPageOut(events=events_out(ctx.db, page.events), next_cursor=page.next_cursor)
+    out = events_out(ctx.db, page.events, reveal=reveals_identity(p))
+    return EventPageOut(events=out, next_cursor=page.next_cursor)
 
 
 @router.get("/{uid}", response_model=EventOut, summary="One event")
@@ -100,7 +110,7 @@ def event(uid: str, p: Viewer, ctx: Ctx) -> EventOut:
     e = get_event(ctx.db, uid)
     if e is None:
         raise HTTPException(404, f"no event {uid}")
-    return events_out(ctx.db, [e])[0]
+    return events_out(ctx.db, [e], reveal=reveals_identity(p))[0]
 
 
 @router.get(

@@ -10,11 +10,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import FileResponse
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import BaseModel, Field
 from starlette.background import BackgroundTask
 
 from vigil.api.deps import Ctx, Exporter, audit
 from vigil.api.hub_app import HubContext, get_hub
+from vigil.api.schemas import Instant
 from vigil.errors import InputError
 from vigil.privacy.audit import Action
 from vigil.sync.clips import ClipNotFound, ClipRequest, SiteUnreachable, fetch_clip
@@ -24,8 +25,8 @@ Hub = Annotated[HubContext, Depends(get_hub)]
 
 
 class ClipIn(BaseModel):
-    start: AwareDatetime
-    end: AwareDatetime
+    start: Instant
+    end: Instant
     reason: Annotated[str, Field(min_length=3, max_length=500)]
     redact: bool = Field(True, description="Faces pixelated, privacy masks blacked out.")
 

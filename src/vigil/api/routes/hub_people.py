@@ -17,13 +17,14 @@ from sqlalchemy import select
 from vigil.api.deps import Ctx, PeopleManager, Principal, client_address
 from vigil.api.routes.hub_search import hub_audit_log
 from vigil.api.routes.people import (
+    CheckReason,
     check_count,
     check_photos,
     judge,
     refused_by_database,
     refused_photos,
 )
-from vigil.api.schemas import CheckOut, QualityOut
+from vigil.api.schemas import CheckOut, Name, QualityOut
 from vigil.faces.gallery import check_legal_basis
 from vigil.store.db import Database
 from vigil.store.models.faces import LegalBasis
@@ -121,8 +122,14 @@ def person(uid: str, p: PeopleManager, ctx: Ctx) -> HubPersonOut:
     response_model=CheckOut,
     summary="Judge photos for enrolment at the hub without storing them (admin)",
 )
-def check(p: GalleryAdmin, ctx: Ctx, photos: Annotated[list[UploadFile], File()]) -> CheckOut:
-    return check_photos(ctx, photos)
+def check(
+    p: GalleryAdmin,
+    ctx: Ctx,
+    request: Request,
+    photos: Annotated[list[UploadFile], File()],
+    reason: CheckReason,
+) -> CheckOut:
+    return check_photos(ctx, request, p, photos, reason)
 
 
 @router.post(
@@ -139,7 +146,7 @@ def enrol(
     p: GalleryAdmin,
     ctx: Ctx,
     request: Request,
-    name: Annotated[str, Form(min_length=1, max_length=200)],
+    name: Annotated[Name, Form()],
     legal_basis: Annotated[LegalBasis, Form()],
     reason: Annotated[str, Form(max_length=500, description="Why (audited).")],
     photos: Annotated[list[UploadFile], File()],

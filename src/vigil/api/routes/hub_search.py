@@ -12,6 +12,7 @@ from pydantic import BaseModel
 from vigil.api.auditing import ChainAudit
 from vigil.api.context import ApiContext
 from vigil.api.deps import Ctx, Searcher, client_address
+from vigil.api.identity import reveals_identity
 from vigil.api.routes.hub_views import HubEventOut, events_out
 from vigil.api.routes.search import face_to_search
 from vigil.faces.calibration import confidence_text, load_calibration
@@ -74,7 +75,7 @@ def search_photo(
     )
     m = r.match
     with ctx.db.session() as s:
-        events = events_out(s, r.events)
+        events = events_out(s, r.events, reveal=reveals_identity(p))
     return HubSearchOut(
         match=HubMatchOut(
             person_uid=m.person_uid,

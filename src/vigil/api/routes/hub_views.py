@@ -9,11 +9,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import FileResponse
-from pydantic import AwareDatetime, BaseModel
+from pydantic import BaseModel
 from sqlalchemy import func, or_, select
 
 from vigil.api.deps import Ctx, Viewer, audit
 from vigil.api.hub_app import HubContext, get_hub
+from vigil.api.identity import identity_kinds, identity_search, reveals_identity
+from vigil.api.schemas import Instant
 from vigil.privacy.audit import Action
 from vigil.store.models import HubCameraStatus, HubEvent, HubSite
 from vigil.store.models.hub import HubPerson
@@ -174,8 +176,10 @@ def cameras(
     ]
 
 
-def events_out(s: Any, rows: list[HubEvent]) -> list[HubEventOut]:
-    uids = {e.person_uid for e in rows if e.person_uid}
+def events_out(s: Any, rows: list[HubEvent], *, reveal: bool) -> list[HubEventOut]:
+    """The hub's events as the API shows them; without `reveal` (`identity.reveals_identity`)
+    the identity fields (person, person_uid, score, confidence) are null."""
+    uids = {e.person_uid for e in rows if e.person_uid} if reveal else set()
     names = (
         dict(s.execute(select(HubPerson.uid, HubPerson.name).where(HubPerson.uid.in_(uids))).all())
         if uids
@@ -189,10 +193,10 @@ def events_out(s: Any, rows: list[HubEvent]) -> list[HubEventOut]:
             kind=e.kind,
             start=e.start,
             end=e.end,
-            person_uid=e.person_uid,
-            person=names.get(e.person_uid) if e.person_uid else None,
-            score=e.score,
-            confidence=e.confidence,
+            person_uid=e.person_uid if reveal else None,
+            person=names.get(e.person_uid) if reveal and e.person_uid else None,
+            score=e.score if reveal else None,
+            confidence=e.confidence if reveal else None,
             zone=e.zone,
             thumbnail_url=f"/api/v1/hub/events/{e.uid}/thumbnail.jpg" if e.thumbnail else None,
         )
@@ -211,17 +215,19 @@ def events(
     person: Annotated[
         str | None, Query(max_length=200, description="A hub person's name or uid.")
     ] = None,
-    since: Annotated[AwareDatetime | None, Query()] = None,
-    until: Annotated[AwareDatetime | None, Query()] = None,
+    since: Annotated[Instant | None, Query()] = None,
+    until: Annotated[Instant | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
     reason: Annotated[
-        str | None, Query(max_length=500, description="Why; required with person.")
+        str | None,
+        Query(
+            max_length=500,
+            description="Why; required with person or kind=known_person (audited).",
+        ),
     ] = None,
 ) -> HubEventPageOut:
-    reason = (reason or "").strip()
-    if person is not None and not reason:
-        raise HTTPException(422, "searching events by person needs a stated reason (reason=...)")
+    why = identity_search(p, person=person, kinds=kind or (), reason=reason)
     q = select(HubEvent)
     with ctx.db.session() as s:
         person_uid = None
@@ -246,18 +252,25 @@ def events(
         rows, next_cursor = page(
             list(s.scalars(newest_first(q, HubEvent, limit=limit, cursor=cursor))), limit
         )
-        out = HubEventPageOut(events=events_out(s, rows), next_cursor=next_cursor)
-    if person_uid is not None:
+        out = HubEventPageOut(
+            events=events_out(s, rows, reveal=reveals_identity(p)), next_cursor=next_cursor
+        )
+    if why is not None:
         audit(
             ctx,
             request,
             p,
             Action.search_person,
-            reason=reason,
-            target_kind="hub_person",
-            target_id=person_uid,
+            reason=why,
+            target_kind="hub_person" if person_uid else "",
+            target_id=person_uid or "",
             camera=camera,
-            details={"site": site, "results": len(out.events), "page": bool(cursor)},
+            details={
+                "site": site,
+                "results": len(out.events),
+                "page": bool(cursor),
+                "kinds": identity_kinds(kind or ()),
+            },
         )
     return out
 

@@ -16,6 +16,7 @@ from vigil.api.hub_app import get_hub
 from vigil.api.routes.hub_people import GalleryAdmin, actor, person_name
 from vigil.api.routes.hub_search import hub_audit_log
 from vigil.api.routes.people import refused_by_database
+from vigil.api.schemas import Name
 from vigil.errors import InputError
 from vigil.store.db import Database
 from vigil.store.models.events import WatchAction
@@ -36,7 +37,7 @@ class HubWatchlistOut(BaseModel):
 
 class HubWatchlistIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: Annotated[str, Field(min_length=1, max_length=200)]
+    name: Name
     action: WatchAction = WatchAction.notify
     sites: Sites = []
     notes: Annotated[str, Field(max_length=2000)] = ""

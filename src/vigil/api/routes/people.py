@@ -15,12 +15,12 @@ from sqlalchemy.orm import Session
 
 from vigil.api.auditing import AuditEntry
 from vigil.api.context import ApiContext
-from vigil.api.deps import Ctx, Id, PeopleManager, Principal, client_address
-from vigil.api.schemas import CheckOut, EnrolOut, PersonOut, QualityOut
+from vigil.api.deps import Ctx, Id, PeopleManager, Principal, audit, client_address
+from vigil.api.schemas import CheckOut, EnrolOut, Name, PersonOut, QualityOut
 from vigil.errors import InputError
 from vigil.faces.engine import FaceEngine, FaceObservation
 from vigil.faces.gallery import AuditHook, EnrolmentPhoto, PersonSummary, check_legal_basis
-from vigil.privacy.audit import Action
+from vigil.privacy.audit import Action, ReasonRequired
 from vigil.store.models.faces import LegalBasis, Person
 from vigil.vision.image import load_image
 
@@ -129,6 +129,19 @@ def list_people(p: PeopleManager, ctx: Ctx) -> list[PersonOut]:
     return [person_out(s) for s in ctx.gallery().people()]
 
 
+def stated_reason(reason: str, what: str) -> str:
+    """`reason` stripped; ReasonRequired (422) when shorter than 3 characters."""
+    reason = reason.strip()
+    if len(reason) < 3:
+        raise ReasonRequired(f"{what} needs a stated reason (at least 3 characters); it is audited")
+    return reason
+
+
+CheckReason = Annotated[
+    str, Form(max_length=500, description="Why these photos are processed (audited).")
+]
+
+
 def check_count(photos: list[UploadFile]) -> None:
     if not photos:
         raise InputError("upload at least one photo")
@@ -141,15 +154,29 @@ def check_count(photos: list[UploadFile]) -> None:
     response_model=CheckOut,
     summary="Judge photos for enrolment (face found, size, sharpness, pose) without storing",
 )
-def check(p: PeopleManager, ctx: Ctx, photos: Annotated[list[UploadFile], File()]) -> CheckOut:
-    return check_photos(ctx, photos)
+def check(
+    p: PeopleManager,
+    ctx: Ctx,
+    request: Request,
+    photos: Annotated[list[UploadFile], File()],
+    reason: CheckReason,
+) -> CheckOut:
+    return check_photos(ctx, request, p, photos, reason)
 
 
-def check_photos(ctx: ApiContext, photos: list[UploadFile]) -> CheckOut:
-    """Every photo's verdict, nothing stored (the site's and the hub's `people/check`)."""
+def check_photos(
+    ctx: ApiContext, request: Request, p: Principal, photos: list[UploadFile], reason: str
+) -> CheckOut:
+    """Every photo's verdict, nothing stored (the site's and the hub's `people/check`). Faces
+    are processed, so a reason is required (before any photo is read) and the check audited."""
+    reason = stated_reason(reason, "checking photos for enrolment")
     check_count(photos)
     engine = ctx.face_engine()
-    return CheckOut(photos=[judge(engine, f)[0] for f in photos])
+    out = CheckOut(photos=[judge(engine, f)[0] for f in photos])
+    passed = sum(q.ok for q in out.photos)
+    details = {"photos": len(out.photos), "passed": passed}
+    audit(ctx, request, p, Action.check_photos, reason=reason, details=details)
+    return out
 
 
 @router.post(
@@ -163,14 +190,12 @@ def enrol(
     p: PeopleManager,
     ctx: Ctx,
     request: Request,
-    name: Annotated[str, Form(min_length=1, max_length=200)],
+    name: Annotated[Name, Form()],
     legal_basis: Annotated[LegalBasis, Form()],
     photos: Annotated[list[UploadFile], File()],
     note: Annotated[str, Form(max_length=2000)] = "",
+    reason: Annotated[str, Form(max_length=500, description="Why (audited).")] = "",
 ) -> EnrolOut | JSONResponse:
-    name = name.strip()
-    if not name:
-        raise InputError("a person needs a name")
     check_legal_basis(legal_basis, note)
     check_count(photos)
     engine = ctx.face_engine()
@@ -179,7 +204,14 @@ def enrol(
         return refusal
     good = [ph for _, ph in verdicts if ph is not None]
     gallery = ctx.gallery()
-    hook = audit_hook(ctx, request, p, Action.enroll, details={"legal_basis": legal_basis.value})
+    hook = audit_hook(
+        ctx,
+        request,
+        p,
+        Action.enroll,
+        reason=reason.strip(),
+        details={"legal_basis": legal_basis.value},
+    )
     with refused_by_database("nothing was enrolled"):
         added = gallery.enroll(
             name,
@@ -197,14 +229,17 @@ def enrol(
     "/{person_id}",
     status_code=204,
     summary="Remove a person and every template (their identity is cleared from events)",
+    description="A reason is required; it goes into the `remove_person` audit record, written "
+    "in the removal's own transaction.",
 )
 def remove(
     person_id: Id,
     p: PeopleManager,
     ctx: Ctx,
     request: Request,
-    reason: Annotated[str, Query(max_length=500)] = "",
+    reason: Annotated[str, Query(max_length=500, description="Why (required, audited).")],
 ) -> Response:
+    reason = stated_reason(reason, "removing a person")
     with ctx.db.session() as s:
         person = s.get(Person, person_id)
         name = person.name if person else None

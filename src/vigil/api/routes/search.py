@@ -9,6 +9,7 @@ from fastapi import APIRouter, File, Form, Request, UploadFile
 
 from vigil.api.context import ApiContext
 from vigil.api.deps import Ctx, Searcher, audit
+from vigil.api.identity import reveals_identity
 from vigil.api.routes.events import events_out
 from vigil.api.routes.people import read_upload
 from vigil.api.schemas import PersonMatchOut, QualityOut, SearchOut, SightingOut
@@ -74,7 +75,7 @@ def search_photo(
     events = []
     if m.person_id is not None:
         page = list_events(ctx.db, EventFilter(person_id=m.person_id), limit=limit)
-        events = events_out(ctx.db, page.events)
+        events = events_out(ctx.db, page.events, reveal=reveals_identity(p))
     probe = np.asarray(face.embedding, np.float32)
     sightings = search_unknown(
         ctx.db, probe, model=ctx.face_engine().model_name, threshold=m.threshold

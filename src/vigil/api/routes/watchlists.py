@@ -11,11 +11,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from vigil.api.context import ApiContext
 from vigil.api.deps import Ctx, Id, PeopleManager, Principal, audit
+from vigil.api.schemas import Name
 from vigil.pipeline import events as store
 from vigil.privacy.audit import Action
 from vigil.store.models.events import WatchAction, Watchlist, WatchlistMember
@@ -23,17 +24,7 @@ from vigil.store.models.faces import Person
 
 router = APIRouter(prefix="/watchlists", tags=["watchlists"])
 
-Name = Annotated[str, Field(min_length=1, max_length=200)]
 Notes = Annotated[str, Field(max_length=2000)]
-
-
-def _strip(v: str | None) -> str | None:
-    if v is None:
-        return None
-    v = v.strip()
-    if not v:
-        raise ValueError("a watchlist needs a name")
-    return v
 
 
 class MemberOut(BaseModel):
@@ -56,16 +47,12 @@ class WatchlistIn(BaseModel):
     action: WatchAction
     notes: Notes = ""
 
-    _name = field_validator("name")(_strip)
-
 
 class WatchlistPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: Name | None = None
     action: WatchAction | None = None
     notes: Notes | None = None
-
-    _name = field_validator("name")(_strip)
 
 
 def _out(ctx: ApiContext, wl_id: int) -> WatchlistOut:

@@ -16,7 +16,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from pydantic import (
-    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
@@ -30,6 +29,7 @@ from vigil.api.auditing import AuditEntry
 from vigil.api.context import ApiContext
 from vigil.api.deps import Ctx, Principal, SettingsReader, Viewer, client_address
 from vigil.api.routes.cameras import find_camera, time_range
+from vigil.api.schemas import Instant, Name
 from vigil.camera.checksum import list_problems
 from vigil.camera.motion import motion_events_between
 from vigil.config import CameraConfig, ZoneConfig
@@ -100,7 +100,7 @@ class LayoutIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     etag: str = Field(..., min_length=1, max_length=64, description="`etag` from GET .../zones")
-    camera: str | None = Field(None, description="Optional; must be the camera in the path.")
+    camera: Name | None = Field(None, description="Optional; must be the camera in the path.")
     zones: list[ZoneIn] = Field(default_factory=list, max_length=MAX_POLYGONS)
     privacy_masks: list[PolygonIn] = Field(default_factory=list, max_length=MAX_POLYGONS)
     motion_masks: list[PolygonIn] = Field(default_factory=list, max_length=MAX_POLYGONS)
@@ -362,8 +362,8 @@ def activity(
     name: str,
     p: Viewer,
     ctx: Ctx,
-    start: Annotated[AwareDatetime | None, Query(description="ISO 8601 with timezone")] = None,
-    end: Annotated[AwareDatetime | None, Query(description="ISO 8601 with timezone")] = None,
+    start: Annotated[Instant | None, Query(description="ISO 8601 with timezone")] = None,
+    end: Annotated[Instant | None, Query(description="ISO 8601 with timezone")] = None,
 ) -> ActivityOut:
     find_camera(ctx, name)
     start, end = time_range(start, end)

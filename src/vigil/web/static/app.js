@@ -367,6 +367,7 @@ function initEvents() {
     const p = new URLSearchParams({ limit: "30" });
     if (f.camera.value) p.set("camera", f.camera.value);
     if (f.kind.value) p.set("kind", f.kind.value);
+    if (f.reason.value.trim()) p.set("reason", f.reason.value.trim());  // needed for known_person
     if (append && cursor) p.set("cursor", cursor);
     const r = await api("GET", "/api/v1/events?" + p);
     if (!append) list.replaceChildren();
@@ -410,16 +411,25 @@ function qualityItem(q) {
 }
 
 // Photos are judged (face, size, sharpness, pose) as soon as they are picked, before enrolling.
+// Checking processes faces: it needs the form's reason (audited), and runs again when it changes.
 function checkPhotosWhenPicked(input, quality, url) {
-  input.addEventListener("change", async () => {
+  const reason = input.form.reason;
+  async function check() {
+    if (!input.files.length) return;
+    if (reason.value.trim().length < 3) {
+      return quality.replaceChildren(el("li", { class: "muted" }, "state a reason to check the photos (it is audited)"));
+    }
     quality.replaceChildren(el("li", { class: "muted" }, "checking photos…"));
     const fd = new FormData();
     for (const file of input.files) fd.append("photos", file);
+    fd.append("reason", reason.value.trim());
     const r = await api("POST", url, fd);
     quality.replaceChildren();
     if (!r.ok) return quality.append(el("li", { class: "bad" }, await errorText(r)));
     for (const q of (await r.json()).photos) quality.append(qualityItem(q));
-  });
+  }
+  input.addEventListener("change", check);
+  reason.addEventListener("change", check);
 }
 
 function initPeople() {
@@ -432,8 +442,9 @@ function initPeople() {
     if (!people.length) list.append(el("tr", {}, el("td", { colspan: 5, class: "muted" }, "nobody is enrolled")));
     for (const p of people) {
       const del = el("button", { type: "button", class: "danger", onclick: async () => {
-        if (!confirm(`Remove ${p.name} and every template?`)) return;
-        const r2 = await api("DELETE", `/api/v1/people/${p.id}`);
+        const why = prompt(`Remove ${p.name} and every template? Reason (required, audited):`);
+        if (why === null) return;
+        const r2 = await api("DELETE", `/api/v1/people/${p.id}?` + new URLSearchParams({ reason: why.trim() }));
         if (!r2.ok) alert(await errorText(r2)); refresh();
       } }, "Remove");
       list.append(el("tr", {}, el("td", {}, p.name), el("td", {}, p.templates), el("td", {}, p.legal_bases.join(", ")),

@@ -1,0 +1,50 @@
+"""Who may learn who: the identity fields of events, and listing events by identity.
+
+An event's identity (person name and id, match score and confidence) goes only to roles with
+the `people` permission; every other role gets those fields as null, in lists, single events,
+the event stream and the hub's views alike (`reveals_identity`, passed to the serializers).
+Narrowing events to identities (a person, or `kind=known_person`: every recognised person) is a
+search by person: it needs a stated reason from every role and is audited as `search_person`;
+filtering by one person also needs the `people` permission (`identity_search`)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from fastapi import HTTPException
+
+from vigil.api.deps import Perm, Principal
+from vigil.store.models.events import EventKind
+
+IDENTITY_KINDS = frozenset({EventKind.known_person.value})
+
+
+def reveals_identity(p: Principal) -> bool:
+    """Whether `p` may see who an event's person is."""
+    return p.can(Perm.people)
+
+
+def identity_kinds(kinds: Iterable[object]) -> list[str]:
+    """The kinds among `kinds` that list identified people."""
+    return sorted({str(k) for k in kinds} & IDENTITY_KINDS)
+
+
+def identity_search(
+    p: Principal, *, person: object | None, kinds: Iterable[object], reason: str | None
+) -> str | None:
+    """The stated reason when these filters list events by identity, None when they do not.
+
+    403 when a role without the `people` permission filters by person; 422 without a reason
+    (at least 3 characters)."""
+    if person is None and not identity_kinds(kinds):
+        return None
+    if person is not None and not reveals_identity(p):
+        raise HTTPException(403, f"the {p.role.value} role may not list events by person")
+    reason = (reason or "").strip()
+    if len(reason) < 3:
+        raise HTTPException(
+            422,
+            "listing events by identity (a person, or kind=known_person) needs a stated reason "
+            "(reason=..., at least 3 characters); it is audited",
+        )
+    return reason
