@@ -419,6 +419,21 @@ class ApiConfig(Section):
         24.0,
         description="A finished export (ZIP) stays ready for download this long, then is deleted.",
     )
+    upload_max_mb: Annotated[float, Field(gt=0, le=4096)] = Field(
+        100.0,
+        description="Largest upload (the whole multipart body, e.g. photos to enrol) in MiB; "
+        "larger ones are refused (413) before they are read. Uploads are accepted only from a "
+        "logged-in caller. Other bodies are limited to 64 KiB (login, set-up) or 1 MiB (JSON).",
+    )
+    image_analyses_at_once: Annotated[int, Field(ge=1, le=64)] = Field(
+        2,
+        description="Photos analysed at once for requests (enrolment checks, search by photo); "
+        "each may take ~100 MB and a CPU core. Further requests wait image_analysis_wait_s, "
+        "then are asked to retry (503).",
+    )
+    image_analysis_wait_s: Annotated[float, Field(ge=0, le=60)] = Field(
+        2.0, description="How long a photo request waits for a turn before it is asked to retry."
+    )
 
     @field_validator("trusted_proxies")
     @classmethod

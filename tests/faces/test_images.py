@@ -104,3 +104,21 @@ def test_exif_rotation_is_applied(tmp_path: Path, faces_dir: Path, engine: FaceE
     eyes_y = faces[0].landmarks[:2, 1]
     mouth_y = faces[0].landmarks[3:, 1]
     assert eyes_y.max() < mouth_y.min(), "face should be upright after EXIF rotation"
+
+
+def test_decompression_bomb_is_refused_before_decoding(tmp_path: Path) -> None:
+    """A 16-bit 7000x7000 PNG of zeros is ~100 KB but took ~1 GB to decode: refused from its
+    header, by pixels x bytes per pixel, with what it would cost."""
+    import tracemalloc
+
+    f = tmp_path / "bomb.png"
+    Image.fromarray(np.zeros((7000, 7000), np.uint16)).save(f, compress_level=9)
+    assert f.stat().st_size < 1_000_000
+    tracemalloc.start()
+    try:
+        with pytest.raises(InputError, match=r"7000x7000 \(49 MP, 16-bit\).*~245 MB"):
+            load_image(f)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 10_000_000

@@ -118,6 +118,7 @@ def test_api_spools_uploads_under_data_dir_and_refuses_past_the_cap(
     stale.mkdir(parents=True)
     with TestClient(app) as c:
         assert not stale.exists()  # leftovers cleaned at start
+        _login(c)  # uploads are read only from a logged-in caller
         r = c.post("/spool-probe", files={"f": ("a.bin", b"\1" * 1_500_000)})
         assert r.status_code == 200, r.text
         assert where[0].startswith(str(ctx.data_dir / "tmp" / f"p{os.getpid()}")), where
@@ -126,7 +127,6 @@ def test_api_spools_uploads_under_data_dir_and_refuses_past_the_cap(
         assert r.status_code == 507 and "no temporary space for this upload" in r.json()["detail"]
         r = c.post("/api/v1/search/photo", files={"photo": ("p.jpg", b"\3" * 3_500_000)})
         assert r.status_code == 507
-        _login(c)
         assert c.get("/api/v1/storage").json()["tmp_max_bytes"] == 3_000_000
     ctx.db.close()
 

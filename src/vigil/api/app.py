@@ -14,6 +14,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from vigil.api.context import ApiContext
 from vigil.api.export_jobs import close_export_jobs, export_jobs
+from vigil.api.limits import install_request_limits
 from vigil.api.routes import (
     audit_log,
     auth,
@@ -142,6 +143,7 @@ def create_app(ctx: ApiContext, *, web: bool = True) -> FastAPI:
     install_error_handlers(app)
     app.include_router(event_stream.router, prefix=API_PREFIX)  # before /events/{uid}
     app.add_middleware(UploadRoom, ctx=ctx)
+    install_request_limits(app, ctx)  # outermost: before UploadRoom and parsing
     for r in (auth, cameras, exports, events, people, search, users, settings, audit_log, storage):
         app.include_router(r.router, prefix=API_PREFIX)
     for r in (watchlists, zones):

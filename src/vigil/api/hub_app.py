@@ -20,6 +20,7 @@ from fastapi import FastAPI, Request
 
 from vigil.api.app import API_PREFIX, install_error_handlers
 from vigil.api.context import ApiContext
+from vigil.api.limits import install_request_limits
 from vigil.config import VigilConfig
 from vigil.faces.engine import FaceEngine
 from vigil.store.db import Database
@@ -119,6 +120,7 @@ def create_hub_app(ctx: ApiContext, hub: HubContext, *, web: bool = True) -> Fas
     app.state.ctx = ctx
     app.state.hub = hub
     install_error_handlers(app)
+    install_request_limits(app, ctx)
     for r in (auth, users, audit_log, hub_views, hub_search, hub_clips, hub_people, hub_watchlists):
         app.include_router(r.router, prefix=API_PREFIX)
     if web:

@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from vigil.api.deps import Ctx, PeopleManager, Principal, client_address
+from vigil.api.limits import ANALYSIS_SLOT
 from vigil.api.routes.hub_search import hub_audit_log
 from vigil.api.routes.people import (
     CheckReason,
@@ -119,6 +120,7 @@ def person(uid: str, p: PeopleManager, ctx: Ctx) -> HubPersonOut:
 
 @router.post(
     "/people/check",
+    dependencies=[ANALYSIS_SLOT],  # a turn in the photo-analysis pool, else 503
     response_model=CheckOut,
     summary="Judge photos for enrolment at the hub without storing them (admin)",
 )
@@ -134,6 +136,7 @@ def check(
 
 @router.post(
     "/people",
+    dependencies=[ANALYSIS_SLOT],  # a turn in the photo-analysis pool, else 503
     response_model=HubEnrolOut,
     status_code=201,
     summary="Enrol a person at the hub from photos, with a legal basis and a reason (admin)",

@@ -13,6 +13,7 @@ from vigil.api.auditing import ChainAudit
 from vigil.api.context import ApiContext
 from vigil.api.deps import Ctx, Searcher, client_address
 from vigil.api.identity import reveals_identity
+from vigil.api.limits import ANALYSIS_SLOT
 from vigil.api.routes.hub_views import HubEventOut, events_out
 from vigil.api.routes.search import face_to_search
 from vigil.faces.calibration import confidence_text, load_calibration
@@ -43,6 +44,7 @@ def hub_audit_log(ctx: ApiContext) -> AuditLog:
 
 @router.post(
     "/search/photo",
+    dependencies=[ANALYSIS_SLOT],  # a turn in the photo-analysis pool, else 503
     response_model=HubSearchOut,
     summary="Upload a face: the matching person enrolled at the hub and their events at every site",
 )

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from vigil.api.auditing import AuditEntry
 from vigil.api.context import ApiContext
 from vigil.api.deps import Ctx, Id, PeopleManager, Principal, audit, client_address
+from vigil.api.limits import ANALYSIS_SLOT
 from vigil.api.schemas import CheckOut, EnrolOut, Name, PersonOut, QualityOut
 from vigil.errors import InputError
 from vigil.faces.engine import FaceEngine, FaceObservation
@@ -151,6 +152,7 @@ def check_count(photos: list[UploadFile]) -> None:
 
 @router.post(
     "/check",
+    dependencies=[ANALYSIS_SLOT],  # a turn in the photo-analysis pool, else 503
     response_model=CheckOut,
     summary="Judge photos for enrolment (face found, size, sharpness, pose) without storing",
 )
@@ -181,6 +183,7 @@ def check_photos(
 
 @router.post(
     "",
+    dependencies=[ANALYSIS_SLOT],  # a turn in the photo-analysis pool, else 503
     response_model=EnrolOut,
     status_code=201,
     summary="Enrol a person from photos, with a legal basis (all photos must pass)",

@@ -10,6 +10,7 @@ from fastapi import APIRouter, File, Form, Request, UploadFile
 from vigil.api.context import ApiContext
 from vigil.api.deps import Ctx, Searcher, audit
 from vigil.api.identity import reveals_identity
+from vigil.api.limits import ANALYSIS_SLOT
 from vigil.api.routes.events import events_out
 from vigil.api.routes.people import read_upload
 from vigil.api.schemas import PersonMatchOut, QualityOut, SearchOut, SightingOut
@@ -41,6 +42,7 @@ def face_to_search(
 
 @router.post(
     "/photo",
+    dependencies=[ANALYSIS_SLOT],  # a turn in the photo-analysis pool, else 503
     response_model=SearchOut,
     summary="Upload a face: the matching enrolled person (if any) and their events",
     description="The largest face in the photo is searched. A stated reason is required; the "
