@@ -179,3 +179,42 @@ def test_live_frame_age(site: Site) -> None:
     print(f"live frame age at fetch: max {max(ages) * 1000:.0f} ms")
     assert max(ages) < 1.0
     assert httpx.get(site.url + "/api/v1/cameras/lobby/snapshot.jpg").status_code == 401
+
+
+def test_viewer_pages_show_events_without_identities(site: Site, browser) -> None:  # type: ignore[no-untyped-def]
+    """Issue 13: the events page and the dashboard work for a viewer, who sees a recognised
+    person's event but not who it is; every recognised person needs a reason."""
+    from tests.api.helpers import now
+    from vigil.api import accounts
+    from vigil.pipeline.events import create_event
+    from vigil.store.models.users import Role
+
+    db = site.ctx.db
+    [person] = [p for p in site.ctx.gallery().people() if p.name == "Barack Obama"]
+    create_event(db, camera="lobby", kind="known_person", start=now(), person_id=person.id)
+    accounts.create_user(db, "guard", "a guard's own password", Role.viewer, created_by="test")
+    ctx = browser.new_context(viewport={"width": 1280, "height": 900})
+    p = ctx.new_page()
+    p.set_default_timeout(15000)
+    errors: list[str] = []
+    p.on("pageerror", lambda e: errors.append(str(e)))
+    p.goto(site.url + "/login", wait_until="domcontentloaded")
+    p.fill("input[name=username]", "guard")
+    p.fill("input[name=password]", "a guard's own password")
+    p.click("button[type=submit]")
+    p.wait_for_url(site.url + "/")
+    p.wait_for_selector("#latest-events li.event")
+    assert "known person" in p.inner_text("#latest-events")
+    p.goto(site.url + "/events", wait_until="domcontentloaded")
+    p.wait_for_selector("#events-list li.event")
+    assert "known person" in p.inner_text("#events-list")
+    assert "Obama" not in p.content()
+    p.select_option("#events-filter select[name=kind]", "known_person")
+    p.click("#events-filter button[type=submit]")
+    p.wait_for_selector("#events-list li:has-text('reason')")
+    p.fill("#events-filter input[name=reason]", "incident 21: gate")
+    p.click("#events-filter button[type=submit]")
+    p.wait_for_selector("#events-list li.event")
+    assert "Obama" not in p.inner_text("#events-list")
+    assert not errors, errors
+    ctx.close()
