@@ -81,7 +81,7 @@ async def event_stream(
             rows = await run_in_threadpool(events_after, db, last, camera)
             if rows:
                 # The id cursor moves past events of other cameras too.
-                out = await run_in_threadpool(lambda: events_out(db, rows, reveal=reveal))
+                out = await run_in_threadpool(events_out, db, rows, reveal=reveal)
                 for e, o in zip(rows, out, strict=True):
                     yield sse_message(e.id, {"id": e.id, **o.model_dump(mode="json")})
                 last = rows[-1].id
