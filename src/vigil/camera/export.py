@@ -39,6 +39,9 @@ log = logging.getLogger(__name__)
 Progress = Callable[[float], None]  # fraction done, 0..1
 EXACT_TIME_BASE = Fraction(1, 1000)
 GAP_TOLERANCE_S = 0.5  # a hole in the clip shorter than this is not a gap (as `coverage`)
+# at the range's ends: people ask in whole seconds (CLI, web UI), so a range that starts or
+# ends less than a second beyond the footage asked for all there was
+EDGE_TOLERANCE_S = 1.0
 
 
 class NoFootageError(NotFoundError):
@@ -141,16 +144,17 @@ class _Covered:
             self.spans.append((a, b))
 
     def gaps(self, start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
-        """Holes of at least GAP_TOLERANCE_S in [start, end): between spans, before the
-        first and after the last."""
+        """Holes of at least GAP_TOLERANCE_S in [start, end) between spans, and of at least
+        EDGE_TOLERANCE_S before the first and after the last."""
         tol = timedelta(seconds=GAP_TOLERANCE_S)
+        edge = timedelta(seconds=EDGE_TOLERANCE_S)
         out = []
         at = start
         for a, b in self.spans:
-            if a > at + tol and a > start:
+            if a > at + (edge if at == start else tol) and a > start:
                 out.append((at, min(a, end)))
             at = max(at, b)
-        if end > at + tol:
+        if end > at + edge:
             out.append((at, end))
         return [(a, b) for a, b in out if b > a]
 
