@@ -91,6 +91,8 @@ def test_analyze_cli(door: Path, data_dir: Path, faces_dir: Path, tmp_path: Path
     result = json.loads(capsys.readouterr().out)
     assert 58 <= result["frames"] <= 60  # 12 s at 5 fps
     assert "obama" in {e["person"] for e in result["events"]}
+    uids = [e["uid"] for e in result["events"] if e["uid"]]
+    assert len(uids) == len(set(uids)), "a known person announced early is printed once"
     with av.open(str(out)) as clip:
         assert clip.streams.video[0].frames == result["frames"]
     assert run([*args, "analyze", str(tmp_path / "none.mp4"), "-r", "x"]) == 2

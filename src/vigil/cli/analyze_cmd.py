@@ -14,6 +14,7 @@ from vigil.errors import InputError
 
 # The pipeline (OpenCV, PyAV, the face engine) is imported when the command runs.
 if TYPE_CHECKING:
+    from vigil.camera.source import AnalysisFrame
     from vigil.pipeline.analyzer import EventDraft
 
 
@@ -49,9 +50,9 @@ def analyze(
 ) -> None:
     """Detect, track and recognise people in a video; print the events."""
     from vigil.camera.motion import MotionDetector
-    from vigil.camera.source import SourceError, analysis_frames
     from vigil.faces.calibration import confidence_text
     from vigil.pipeline.analyzer import CameraAnalyzer, WholeFrame
+    from vigil.pipeline.offline import analyse_file
     from vigil.privacy.audit import Action
     from vigil.vision.draw import draw_box
     from vigil.vision.person import make_person_detector
@@ -68,23 +69,20 @@ def analyze(
         make_person_detector(person_model),
         WholeFrame() if no_gate else MotionDetector(),
     )
-    events: list[EventDraft] = []
     with ExitStack() as stack:
         writer = stack.enter_context(Mp4Writer(annotate, fps)) if annotate else None
         if not as_json:
             stack.enter_context(console.status("analysing..."))
-        try:
-            for frame in analysis_frames(str(video), fps=fps, reconnect=False, pace=False):
-                events += analyzer.process(frame.image, frame.pts_seconds)
-                if writer:
-                    canvas = frame.image.copy()
-                    for tr in analyzer.active_tracks(frame.pts_seconds):
-                        draw_box(canvas, tr.box, *_label(tr.data, tr.id))
-                    writer.write(canvas)
-        except SourceError as exc:
-            raise InputError(f"{video}: {exc}") from exc
-    events += analyzer.finish()
-    events.sort(key=lambda e: e.start)
+
+        def draw(frame: AnalysisFrame) -> None:
+            if writer:
+                canvas = frame.image.copy()
+                for tr in analyzer.active_tracks(frame.pts_seconds):
+                    draw_box(canvas, tr.box, *_label(tr.data, tr.id))
+                writer.write(canvas)
+
+        # One event per uid: a known person announced while seen is printed once, completed.
+        events: list[EventDraft] = analyse_file(video, analyzer, fps, draw)
     stats = analyzer.stats
     if as_json:
         print_json(

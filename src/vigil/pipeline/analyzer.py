@@ -84,6 +84,7 @@ class EventDraft:
     def to_dict(self) -> dict[str, object]:
         """JSON-friendly: no pixels, no template."""
         return {
+            "uid": self.uid,
             "camera": self.camera,
             "kind": self.kind,
             "start": round(self.start, 3),
