@@ -172,9 +172,11 @@ class ZoneConfig(Section):
         0.02, description="machine: share of the zone that must move for it to count as running."
     )
     smoothing_s: Annotated[float, Field(ge=0)] = Field(
-        30.0,
-        description="machine: a state must hold this long before the time line switches "
-        "(stops flicker between cycles of a machine).",
+        8.0,
+        description="machine: a pause in motion shorter than this counts as running (a gap "
+        "between a machine's cycles), a burst shorter than this as idle (someone passing); any "
+        "idle or running stretch this long or longer is shown, with its true start and end. "
+        "Raising it hides idle periods up to its length.",
     )
     inward: Literal["up", "down", "left", "right"] = Field(
         "up", description="doorway: the direction (in the image) of someone going in."

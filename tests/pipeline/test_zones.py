@@ -123,3 +123,38 @@ def test_restricted_zone_alerts_once_outside_hours() -> None:
     for k in range(5):
         alerts += monitor.update(night + k, None, [track(8, (10, 10, 10, 20), 0)])
     assert [(a.track_id, a.what) for a in alerts] == [(8, "intrusion")]
+
+
+def machine_line(
+    moving: list[tuple[float, float]], seconds: float, stroke: int = 1, **zone
+) -> list[tuple]:
+    """Feed a machine zone 5 fps of frames whose pixels change inside `moving` spans, every
+    `stroke`th frame (a still frame between strokes)."""
+    press = ZoneConfig(name="press", kind="machine", polygon=[(0, 0), (1, 0), (1, 1), (0, 1)])
+    monitor = ZoneMonitor([press.model_copy(update=zone)], (64, 48))
+    out = []
+    for i in range(int(seconds * 5) + 1):
+        t = i / 5
+        on = any(a <= t < b for a, b in moving)
+        image = np.full((48, 64), 200 if on and (i // stroke) % 2 else 50, np.uint8)
+        out += monitor.update(t, image, [])
+    out += monitor.finish()
+    return [(h.what, round(h.start, 1), round(h.end, 1)) for h in out]
+
+
+def test_machine_defaults_show_every_idle_period_of_ten_seconds() -> None:
+    # Running 0-40 and 52-100, idle 40-52 (12 s): shown, with its true edges, by default.
+    line = machine_line([(0, 40), (52, 100)], 110)
+    assert line == [
+        ("running", 0.2, 40.0),
+        ("idle", 40.0, 52.2),
+        ("running", 52.2, 100.0),
+        ("idle", 100.0, 110.0),
+    ]
+
+
+def test_machine_hides_pauses_and_bursts_shorter_than_smoothing() -> None:
+    # Strokes with a still frame between them are running; a 4 s pause between cycles stays
+    # running; a 3 s burst (someone passing) stays idle.
+    line = machine_line([(20, 30), (34, 60), (80, 83)], 100, stroke=2, smoothing_s=8)
+    assert line == [("idle", 0.2, 20.4), ("running", 20.4, 60.0), ("idle", 60.0, 100.0)]

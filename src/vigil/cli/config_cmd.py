@@ -50,7 +50,7 @@ cameras:
         kind: machine
         polygon: [[0.10, 0.50], [0.35, 0.50], [0.35, 0.90], [0.10, 0.90]]
         min_motion: 0.02           # share of the zone that must move to count as running
-        smoothing_s: 30            # a state must hold this long before the time line switches
+        smoothing_s: 8             # pauses and bursts shorter than this are not shown
       - name: front door           # doorway: people counted going in and out through it
         kind: doorway
         polygon: [[0.45, 0.40], [0.60, 0.40], [0.60, 0.95], [0.45, 0.95]]

@@ -2,9 +2,10 @@
 
 `ZoneMonitor.update(t, image, people)` is called once per analysed frame (after privacy
 masks) with the person tracks alive; it returns what happened:
-- machine: a closed interval (running or idle) each time the smoothed state switches. Running
-  means pixels inside the zone changed since the previous frame (frame differencing: background
-  subtraction would learn a steadily turning machine as background and call it idle);
+- machine: a closed interval (running or idle) each time the state switches. Moving means
+  pixels inside the zone changed since the previous frame (frame differencing: background
+  subtraction would learn a steadily turning machine as background and call it idle); pauses
+  and bursts shorter than `smoothing_s` are not shown (`_Machine`);
 - doorway: one crossing (in or out) per person track that passes through the zone;
 - restricted: one intrusion per person track that enters outside the allowed hours.
 """
@@ -49,11 +50,17 @@ def _feet(track: Track) -> tuple[float, float]:
 
 @dataclass
 class _Machine:
+    """A machine's time line. A frame is moving when enough of the zone changed since the
+    previous frame. Running ends at the last moving frame once nothing has moved for
+    `smoothing_s`; idle ends at the first moving frame of a burst that goes on (no still gap
+    of `smoothing_s`) for `smoothing_s`. So a pause or a burst shorter than `smoothing_s` is
+    not shown, any longer one is, and its edges are not moved by the smoothing."""
+
     cfg: ZoneConfig
-    state: str | None = None  # smoothed state
-    since: float = 0.0  # when the smoothed state began
-    raw: str | None = None
-    raw_since: float = 0.0
+    state: str | None = None  # running | idle
+    since: float = 0.0  # when the state began
+    last_moving: float | None = None  # the newest moving frame
+    burst: float | None = None  # idle: the first moving frame of a burst not yet long enough
     last_t: float | None = None
     mask: np.ndarray | None = None  # at the grey frame's size
     previous: np.ndarray | None = None
@@ -62,7 +69,7 @@ class _Machine:
         out: list[ZoneHappening] = []
         if self.last_t is not None and t - self.last_t > MAX_GAP_S and self.state is not None:
             out.append(self._close(self.last_t))
-            self.state = self.raw = None
+            self.state = self.last_moving = self.burst = None
         self.last_t = t
         previous, self.previous = self.previous, gray
         if previous is None or previous.shape != gray.shape:
@@ -75,15 +82,24 @@ class _Machine:
             1
         ]
         area = max(1, int(np.count_nonzero(self.mask)))
-        moving = np.count_nonzero(cv2.bitwise_and(changed, self.mask)) / area
-        raw = "running" if moving >= self.cfg.min_motion else "idle"
-        if raw != self.raw:
-            self.raw, self.raw_since = raw, t
+        moving = np.count_nonzero(cv2.bitwise_and(changed, self.mask)) / area >= self.cfg.min_motion
+        hold = self.cfg.smoothing_s
+        if moving:
+            self.last_moving = t
         if self.state is None:
-            self.state, self.since = raw, t
-        elif raw != self.state and t - self.raw_since >= self.cfg.smoothing_s:
-            out.append(self._close(self.raw_since))
-            self.state, self.since = raw, self.raw_since
+            self.state, self.since = ("running" if moving else "idle"), t
+        elif self.state == "running":
+            assert self.last_moving is not None  # running began at a moving frame
+            if not moving and t - self.last_moving >= hold:
+                out.append(self._close(self.last_moving))
+                self.state, self.since, self.burst = "idle", self.last_moving, None
+        elif moving:
+            self.burst = t if self.burst is None else self.burst
+            if t - self.burst >= hold:
+                out.append(self._close(self.burst))
+                self.state, self.since, self.burst = "running", self.burst, None
+        elif self.burst is not None and t - (self.last_moving or t) >= hold:
+            self.burst = None  # too short: a person passing, not the machine
         return out
 
     def _close(self, end: float) -> ZoneHappening:
