@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
 
 from vigil.cli.state import console, print_json, progress_bar, state
+
+if TYPE_CHECKING:
+    from vigil.camera.source import AnalysisFrame
 
 # The face engine and the evaluation (NumPy, OpenCV, Matplotlib) load in the commands.
 
@@ -137,3 +141,135 @@ def make_pairs_cmd(
     rows = make_pairs(folder, negatives)
     write_pairs(rows, out)
     console.print(f"wrote {len(rows)} pairs to {out}")
+
+
+@app.command()
+def video(
+    ctx: typer.Context,
+    clip: Path = typer.Argument(..., help="A video file (any format FFmpeg reads)."),
+    truth_file: Path = typer.Option(
+        ..., "--truth", help="What really happened in the clip (JSON, docs/eval-truth.md)."
+    ),
+    plot: Path | None = typer.Option(
+        None, "--plot", help="Write a PNG: precision/recall per box height, counts."
+    ),
+    fps: float = typer.Option(5.0, min=0.1, max=30, help="Frames a second analysed."),
+    max_width: int = typer.Option(
+        640, min=64, help="Frames are analysed at most this wide (as `vigil analyze`)."
+    ),
+    min_iou: float = typer.Option(
+        0.5, min=0.05, max=1.0, help="Overlap (IoU) a detection needs to count as a hit."
+    ),
+    camera: str | None = typer.Option(
+        None, "--camera", help="Use this camera's zones and privacy masks from vigil.yaml."
+    ),
+    person_model: Path | None = typer.Option(
+        None, "--person-model", help="A YOLO-style ONNX person detector (default: OpenCV HOG)."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+) -> None:
+    """Person detection, tracking, counts, line crossings and zone spans against the truth.
+
+    Runs the analysis `vigil analyze` runs (recognition off: nobody is identified)."""
+    from vigil.camera.motion import MotionDetector
+    from vigil.errors import InputError
+    from vigil.faces.calibration import Calibration
+    from vigil.faces.matcher import Matcher, NumpyIndex
+    from vigil.pipeline.analyzer import CameraAnalyzer
+    from vigil.pipeline.evaluation import evaluate, observe, plot_report, read_truth
+    from vigil.pipeline.offline import analyse_file
+    from vigil.vision.person import make_person_detector
+
+    st = state(ctx)
+    truth = read_truth(truth_file)
+    zones, masks = [], []
+    if camera is not None:
+        cam = next((c for c in st.config.cameras if c.name == camera), None)
+        if cam is None:
+            raise InputError(f"no camera {camera!r} in the configuration")
+        zones, masks = cam.zones, cam.privacy_masks
+    engine = st.face_engine
+    blind = Matcher(NumpyIndex(128), {}, {}, Calibration.default(engine.model_name))
+    analyzer = CameraAnalyzer(
+        camera or clip.stem,
+        engine,
+        blind,
+        make_person_detector(person_model),
+        MotionDetector(),
+        masks,
+        zones,
+    )
+    frames: dict[float, list] = {}
+    size: list[int] = []
+    with progress_bar() as bar:
+        # Progress in seconds of the clip, up to the last key frame (the truth's extent).
+        end = max((k.frame for k in truth.frames), default=0) / truth.fps
+        task = bar.add_task("analysing (s of clip)", total=round(end, 1) or None)
+
+        def collect(frame: AnalysisFrame) -> None:
+            t = frame.pts_seconds
+            size[:] = [frame.image.shape[1]]
+            frames[t] = [
+                (tr.id, tr.path[-1][1]) for tr in analyzer.people.tracks if tr.last_seen == t
+            ]
+            bar.update(task, completed=round(t, 1))
+
+        events = analyse_file(clip, analyzer, fps, collect, max_width=max_width)
+    scale = truth.width / size[0] if size else 1.0
+    t0 = min(frames, default=0.0)
+    report = evaluate(truth, observe(frames, events, scale, t0), min_iou)
+    if plot is not None:
+        plot_report(report, plot)
+    if as_json:
+        print_json(
+            {
+                "video": str(clip),
+                "frames": len(frames),
+                **report.to_dict(),
+                "plot": plot and str(plot),
+            }
+        )
+        return
+    console.print(
+        f"{len(frames)} frames analysed at {fps:g} fps; {report.key_frames_evaluated} of "
+        f"{report.key_frames} key frames evaluated"
+    )
+    t = Table("box height px", "true", "found", "predicted", "correct", "precision", "recall")
+    for b in report.bands:
+        t.add_row(
+            b.band,
+            str(b.true_boxes),
+            str(b.found),
+            str(b.predicted_boxes),
+            str(b.correct),
+            _pct(b.precision),
+            _pct(b.recall),
+        )
+    t.add_row("all", "", "", "", "", _pct(report.precision), _pct(report.recall))
+    console.print(t)
+    c = Table("measure", "value")
+    c.add_row("walk-throughs (truth)", str(report.walks))
+    c.add_row("person events", f"{report.person_events} (error {report.count_error:+d})")
+    c.add_row(
+        "events per walk-through",
+        "n/a" if report.events_per_walk is None else f"{report.events_per_walk:.2f}",
+    )
+    c.add_row(
+        "predicted tracks per true track",
+        "n/a" if report.fragmentation is None else f"{report.fragmentation:.2f}",
+    )
+    c.add_row("identity switches", str(report.identity_switches))
+    c.add_row("tracks over several people", str(report.merges))
+    for lc in report.lines:
+        c.add_row(f"line {lc.line} {lc.direction}", f"{lc.predicted} (truth {lc.true})")
+    for z in report.zones:
+        err = (
+            "n/a"
+            if z.max_edge_error_s is None
+            else f"mean start {z.mean_start_error_s:.1f} s, end {z.mean_end_error_s:.1f} s, "
+            f"max {z.max_edge_error_s:.1f} s"
+        )
+        c.add_row(f"zone {z.zone} {z.state}", f"{z.matched_spans}/{z.true_spans} spans; {err}")
+    console.print(c)
+    if plot is not None:
+        console.print(f"plot: {plot}")

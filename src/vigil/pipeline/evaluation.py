@@ -110,7 +110,8 @@ class BandScore:
     band: str
     true_boxes: int = 0
     predicted_boxes: int = 0
-    matched: int = 0
+    found: int = 0  # true boxes of this height matched (recall)
+    correct: int = 0  # predicted boxes of this height matched (precision)
     precision: float | None = None
     recall: float | None = None
 
@@ -136,6 +137,7 @@ class ZoneEdges:
 
 @dataclass
 class VideoReport:
+    min_iou: float
     key_frames: int
     key_frames_evaluated: int
     bands: list[BandScore]
@@ -219,16 +221,17 @@ def detection_and_identity(
         for _, b in seen:
             bands[band_of(b[3], edges)].predicted_boxes += 1
         for ti, pi in pairs:
-            # A match counts in the truth's band for recall and in the prediction's for
-            # precision; with boxes at IoU >= 0.5 the two agree but near a band edge.
-            bands[band_of(people[ti].box[3], edges)].matched += 1
+            # Recall by the true box's height, precision by the predicted box's: a detector's
+            # box may be taller than the person (HOG's is its window).
+            bands[band_of(people[ti].box[3], edges)].found += 1
+            bands[band_of(seen[pi][1][3], edges)].correct += 1
             track, who = seen[pi][0], people[ti].track
             if who is not None:
                 true_to_pred[who].append(track)
                 pred_to_true[track].add(who)
     for s in bands.values():
-        s.precision = _ratio(s.matched, s.predicted_boxes)
-        s.recall = _ratio(s.matched, s.true_boxes)
+        s.precision = _ratio(s.correct, s.predicted_boxes)
+        s.recall = _ratio(s.found, s.true_boxes)
     switches = sum(sum(a != b for a, b in itertools.pairwise(ids)) for ids in true_to_pred.values())
     matched_true = len(true_to_pred)
     return {
@@ -236,10 +239,10 @@ def detection_and_identity(
         "key_frames_evaluated": evaluated,
         "bands": list(bands.values()),
         "precision": _ratio(
-            sum(s.matched for s in bands.values()), sum(s.predicted_boxes for s in bands.values())
+            sum(s.correct for s in bands.values()), sum(s.predicted_boxes for s in bands.values())
         ),
         "recall": _ratio(
-            sum(s.matched for s in bands.values()), sum(s.true_boxes for s in bands.values())
+            sum(s.found for s in bands.values()), sum(s.true_boxes for s in bands.values())
         ),
         "true_tracks_matched": matched_true,
         "fragmentation": (
@@ -340,6 +343,7 @@ def evaluate(
     det = detection_and_identity(truth, observed, min_iou, edges)
     walks = len(truth.walks)
     return VideoReport(
+        min_iou=min_iou,
         **det,  # type: ignore[arg-type]
         walks=walks,
         person_events=observed.person_events,
@@ -395,7 +399,7 @@ def plot_report(report: VideoReport, out: Path) -> Path:
         x, [f"{n} px\n({b.true_boxes} true)" for n, b in zip(names, report.bands, strict=True)]
     )
     ax1.set_ylim(0, 1.05)
-    ax1.set_title(f"Person detection at IoU >= {MIN_IOU:g}, by box height")
+    ax1.set_title(f"Person detection at IoU >= {report.min_iou:g}, by box height")
     ax1.legend(loc="upper left", fontsize=8)
     ax1.grid(True, axis="y", alpha=0.3)
     labels = ["walk-throughs", "person events"]
