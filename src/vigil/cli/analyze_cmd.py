@@ -15,6 +15,7 @@ from vigil.errors import InputError
 # The pipeline (OpenCV, PyAV, the face engine) is imported when the command runs.
 if TYPE_CHECKING:
     from vigil.camera.source import AnalysisFrame
+    from vigil.config import CameraConfig, VigilConfig
     from vigil.pipeline.analyzer import EventDraft
 
 
@@ -47,12 +48,19 @@ def analyze(
         False, "--no-motion-gate", help="Run detectors on every whole frame (slow; a baseline)."
     ),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+    camera: str | None = typer.Option(
+        None,
+        "--camera",
+        help="Analyse as this camera of vigil.yaml does: its privacy masks, motion masks and "
+        "zones (zone totals and spans are printed).",
+    ),
 ) -> None:
     """Detect, track and recognise people in a video; print the events."""
     from vigil.camera.motion import MotionDetector
     from vigil.faces.calibration import confidence_text
     from vigil.pipeline.analyzer import CameraAnalyzer, WholeFrame
     from vigil.pipeline.offline import analyse_file
+    from vigil.pipeline.zones import summarise
     from vigil.privacy.audit import Action
     from vigil.vision.draw import draw_box
     from vigil.vision.person import make_person_detector
@@ -61,13 +69,17 @@ def analyze(
     st = state(ctx)
     if not video.is_file():
         raise InputError(f"{video}: file not found")
+    cam = _camera(st.config, camera) if camera else None
     st.audit(Action.identify, reason=reason, target=("video", str(video)))  # refuses no reason
+    gate = MotionDetector.from_config(cam.motion) if cam else MotionDetector()
     analyzer = CameraAnalyzer(
-        video.stem,
+        cam.name if cam else video.stem,
         st.face_engine,
         st.gallery().matcher(st.calibration()),
-        make_person_detector(person_model),
-        WholeFrame() if no_gate else MotionDetector(),
+        make_person_detector(person_model or (cam.analysis.person_model if cam else None)),
+        WholeFrame() if no_gate else gate,
+        privacy_masks=cam.privacy_masks if cam else None,
+        zones=cam.zones if cam else None,
     )
     with ExitStack() as stack:
         writer = stack.enter_context(Mp4Writer(annotate, fps)) if annotate else None
@@ -84,10 +96,10 @@ def analyze(
         # One event per uid: a known person announced while seen is printed once, completed.
         events: list[EventDraft] = analyse_file(video, analyzer, fps, draw)
     stats = analyzer.stats
+    zones = summarise(cam.zones, events) if cam else []
     if as_json:
-        print_json(
-            {"video": str(video), "frames": stats.frames, "events": [e.to_dict() for e in events]}
-        )
+        out = {"video": str(video), "frames": stats.frames, "events": [e.to_dict() for e in events]}
+        print_json(out | ({"camera": cam.name, "zones": zones} if cam else {}))
         return
     t = Table("start s", "end s", "event", "track", "who", "score", "confidence")
     for e in events:
@@ -101,6 +113,20 @@ def analyze(
             "" if e.confidence is None else confidence_text(e.confidence),
         )
     console.print(t)
+    if zones:
+        z = Table("zone", "kind", "running s", "idle s", "in", "out", "intrusions")
+        for r in zones:
+            keys = ("name", "kind", "running_s", "idle_s", "entries", "exits", "intrusions")
+            z.add_row(*(str(r[k]) for k in keys))
+        console.print(z)
     console.print(f"{stats.frames} frames analysed at {fps:g} fps, {len(events)} events")
     if annotate:
         err_console.print(f"annotated video: {annotate}")
+
+
+def _camera(config: VigilConfig, name: str) -> CameraConfig:
+    for cam in config.cameras:
+        if cam.name == name:
+            return cam
+    names = ", ".join(c.name for c in config.cameras) or "none"
+    raise InputError(f"no camera {name!r} in the configuration (cameras: {names})")

@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from datetime import time as clock
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -22,6 +23,9 @@ import numpy as np
 from vigil.config import ZoneConfig
 from vigil.pipeline.tracker import Track
 from vigil.vision.masks import to_pixels
+
+if TYPE_CHECKING:
+    from vigil.pipeline.analyzer import EventDraft
 
 INWARD = {"up": (0.0, -1.0), "down": (0.0, 1.0), "left": (-1.0, 0.0), "right": (1.0, 0.0)}
 GREY_WIDTH = 320  # machines are judged on a small blurred grey copy of the frame
@@ -204,3 +208,37 @@ class ZoneMonitor:
             out += machine.finish()
         self._entered.clear()
         return out
+
+
+def summarise(zones: list[ZoneConfig], events: list[EventDraft]) -> list[dict[str, object]]:
+    """Per zone (every one configured, even with nothing seen): machine running and idle
+    seconds and spans, doorway entries and exits, restricted intrusions; times as the events
+    give them (`vigil analyze`: seconds from the start of the file)."""
+    out = []
+    for zone in zones:
+        mine = [e for e in events if e.kind == "zone_change" and e.zone == zone.name]
+        spans = [
+            {"state": e.details["state"], "start": round(e.start, 2), "end": round(e.end, 2)}
+            for e in sorted(mine, key=lambda e: e.start)
+            if e.details.get("zone_kind") == "machine"
+        ]
+
+        def seconds(state: str, spans: list[dict[str, object]] = spans) -> float:
+            return round(sum(s["end"] - s["start"] for s in spans if s["state"] == state), 2)
+
+        def count(what: str, mine: list[EventDraft] = mine) -> int:
+            return sum(e.details.get("state") == what for e in mine)
+
+        out.append(
+            {
+                "name": zone.name,
+                "kind": zone.kind,
+                "running_s": seconds("running"),
+                "idle_s": seconds("idle"),
+                "spans": spans,
+                "entries": count("in"),
+                "exits": count("out"),
+                "intrusions": count("intrusion"),
+            }
+        )
+    return out
