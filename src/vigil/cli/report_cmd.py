@@ -32,7 +32,8 @@ def zones(
     names = {c.name: c for c in st.config.cameras}
     if names and camera not in names:
         raise NotFoundError(f"no camera named {camera!r} in the configuration")
-    report = zone_day(st.db(), camera, when)
+    zones = names[camera].zones if camera in names else None
+    report = zone_day(st.db(), camera, when, zones)
     out.mkdir(parents=True, exist_ok=True)
     stem = out / f"zones-{camera}-{when.isoformat()}"
     png = write_png(report, stem.with_suffix(".png"))
@@ -40,12 +41,12 @@ def zones(
     t = Table("zone", "running min", "idle min", "no data min", "in", "out")
     for zone in sorted(set(report.machines) | set(report.doorways)):
         m = report.minutes(zone) if zone in report.machines else {}
-        d = report.doorways.get(zone, {})
+        door = report.doorways.get(zone)
         t.add_row(
             zone,
-            *(f"{m[k]:.0f}" if k in m else "" for k in ("running", "idle", "no data")),
-            str(d.get("in", "")),
-            str(d.get("out", "")),
+            *(f"{m.get(k, 0):.0f}" if m else "" for k in ("running", "idle", "no data")),
+            "" if door is None else str(door.get("in", 0)),
+            "" if door is None else str(door.get("out", 0)),
         )
     console.print(t)
     console.print(f"time line: {png}\nminutes: {csv_path}")

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from vigil.config import ZoneConfig
 from vigil.store.db import Database
 from vigil.store.models import Event, EventKind
 
@@ -37,11 +38,31 @@ class ZoneDay:
         totals["no data"] = max(0.0, (self.end - self.start).total_seconds() / 60 - covered)
         return dict(totals)
 
+    def shown(self) -> tuple[datetime, datetime]:
+        """What the time line draws: the whole hours that hold machine data (the whole day
+        when none does), so a short day's spans are not a sliver of a 24 h axis."""
+        spans = [s for spans in self.machines.values() for s in spans]
+        if not spans:
+            return self.start, self.end
+        first = min(a for a, _, _ in spans).replace(minute=0, second=0, microsecond=0)
+        last = max(b for _, b, _ in spans)
+        hours = max(1, -(-(last - first).total_seconds() // 3600))  # rounded up
+        return max(self.start, first), min(self.end, first + timedelta(hours=hours))
 
-def zone_day(db: Database, camera: str, day: date) -> ZoneDay:
+
+def zone_day(
+    db: Database, camera: str, day: date, zones: list[ZoneConfig] | None = None
+) -> ZoneDay:
+    """`zones`: the camera's configured zones; each machine and doorway among them is in the
+    report even when nothing was recorded for it (zero minutes, zero crossings)."""
     start = datetime.combine(day, time()).astimezone()
     end = start + timedelta(days=1)
     report = ZoneDay(camera, day, start, end)
+    for z in zones or []:
+        if z.kind == "machine":
+            report.machines.setdefault(z.name, [])
+        elif z.kind == "doorway":
+            report.doorways.setdefault(z.name, Counter())
     with db.session() as s:
         rows = s.scalars(
             select(Event)
@@ -69,15 +90,15 @@ def write_csv(report: ZoneDay, out: Path) -> Path:
         w.writerow(["camera", "day", "zone", "running_min", "idle_min", "no_data_min", "in", "out"])
         for zone in sorted(set(report.machines) | set(report.doorways)):
             m = report.minutes(zone) if zone in report.machines else {}
-            d = report.doorways.get(zone, Counter())
+            door = report.doorways.get(zone)
             w.writerow(
                 [
                     report.camera,
                     report.day.isoformat(),
                     zone,
                     *(f"{m.get(k, 0.0):.1f}" if m else "" for k in ("running", "idle", "no data")),
-                    d.get("in", "") if d else "",
-                    d.get("out", "") if d else "",
+                    "" if door is None else door.get("in", 0),
+                    "" if door is None else door.get("out", 0),
                 ]
             )
     return out
@@ -112,9 +133,14 @@ def write_png(report: ZoneDay, out: Path) -> Path:
         )
     ax.set_yticks(range(len(zones)), zones)
     ax.set_ylim(-0.6, max(1, len(zones)) - 0.4)
-    ax.set_xlim(mdates.date2num(report.start), mdates.date2num(report.end))
+    first, last = report.shown()
+    ax.set_xlim(mdates.date2num(first), mdates.date2num(last))
     ax.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M", tz=report.start.tzinfo))
-    ax.xaxis.set_major_locator(mdates.HourLocator(interval=2, tz=report.start.tzinfo))
+    hours = (last - first).total_seconds() / 3600
+    every = 2 if hours > 12 else 1
+    ax.xaxis.set_major_locator(mdates.HourLocator(interval=every, tz=report.start.tzinfo))
+    if hours <= 3:
+        ax.xaxis.set_minor_locator(mdates.MinuteLocator(byminute=[15, 30, 45]))
     ax.set_title(
         f"{report.camera}: machines on {report.day:%A %d %B %Y} (grey: idle, blank: no data)"
     )
