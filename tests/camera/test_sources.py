@@ -278,3 +278,13 @@ def test_watchdog_notices_a_stream_without_video(vtest: Path, data_dir: Path, tm
     finally:
         svc.stop()
     assert len(camera_segments(db, "mute")) == 1  # the second of video before it stopped
+
+
+@pytest.mark.timeout(60)
+def test_file_not_looped_ends_analysis_at_its_end(h264_file: Path) -> None:
+    # Reconnecting (what live analysis asks for) must not replay a file that is not looped.
+    times = []
+    for frame in analysis_frames(str(h264_file), fps=5, max_width=320, pace=False):
+        assert not times or frame.pts_seconds > times[-1], "the file was analysed again"
+        times.append(frame.pts_seconds)
+    assert 3.5 <= times[-1] <= 4.0 and len(times) == 20

@@ -515,8 +515,8 @@ def analysis_frames(
                     img = frame.reformat(width=w, height=h, format="gray" if gray else "bgr24")
                     backoff = backoff_initial_s
                     yield AnalysisFrame(img.to_ndarray(), time.time(), ft)
-            if not reconnect:
-                return
+            if not reconnect or src.kind is SourceKind.FILE:
+                return  # a file that ended is done (`loop` replays it inside PacketSource)
         except SourceError:
             if not reconnect:
                 raise
