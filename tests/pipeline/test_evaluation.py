@@ -190,3 +190,23 @@ def test_plot(tmp_path: Path) -> None:
     truth = walker_truth()
     out = plot_report(evaluate(truth, perfect(truth)), tmp_path / "eval.png")
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_line_counts_without_walks_and_a_walk_crossing_twice() -> None:
+    truth = walker_truth()
+    truth.walks[0].crossings["mid"] = ["+", "-"]  # there and back again
+    assert {(c.direction, c.true) for c in evaluate(truth, perfect(truth)).lines} == {
+        ("+", 1),
+        ("-", 1),
+    }
+    counted = Truth.model_validate(
+        {
+            "width": 640,
+            "height": 480,
+            "fps": FPS,
+            "lines": [{"name": "mid", "a": [0, 0.5], "b": [1, 0.5], "counts": {"+": 3, "-": 4}}],
+        }
+    )
+    r = evaluate(counted, Observed(person_events=5))
+    assert (r.walks, r.count_error, r.events_per_walk) == (None, None, None)
+    assert [(c.direction, c.true, c.predicted) for c in r.lines] == [("+", 3, 0), ("-", 4, 0)]

@@ -248,8 +248,9 @@ def video(
     t.add_row("all", "", "", "", "", _pct(report.precision), _pct(report.recall))
     console.print(t)
     c = Table("measure", "value")
-    c.add_row("walk-throughs (truth)", str(report.walks))
-    c.add_row("person events", f"{report.person_events} (error {report.count_error:+d})")
+    c.add_row("walk-throughs (truth)", "not counted" if report.walks is None else str(report.walks))
+    error = "" if report.count_error is None else f" (error {report.count_error:+d})"
+    c.add_row("person events", f"{report.person_events}{error}")
     c.add_row(
         "events per walk-through",
         "n/a" if report.events_per_walk is None else f"{report.events_per_walk:.2f}",

@@ -54,14 +54,19 @@ class Line(_Model):
     name: str
     a: Point
     b: Point
+    counts: dict[Literal["+", "-"], Annotated[int, Field(ge=0)]] | None = Field(
+        None, description="true crossings each way, when not given by walks"
+    )
 
 
 class Walk(_Model):
     track: str
     entry: float = Field(description="seconds from the clip's start")
     exit: float
-    crossings: dict[str, Literal["+", "-"]] = Field(
-        default_factory=dict, description="line name -> direction crossed"
+    crossings: dict[str, Literal["+", "-"] | list[Literal["+", "-"]]] = Field(
+        default_factory=dict,
+        description="line name -> direction crossed (a list, in order, "
+        "when crossed more than once)",
     )
 
 
@@ -78,7 +83,7 @@ class Truth(_Model):
     fps: Annotated[float, Field(gt=0)]
     frames: list[KeyFrame] = Field(default_factory=list)
     lines: list[Line] = Field(default_factory=list)
-    walks: list[Walk] = Field(default_factory=list)
+    walks: list[Walk] | None = Field(None, description="None: walk-throughs not counted")
     zones: list[ZoneSpan] = Field(default_factory=list)
 
 
@@ -143,9 +148,9 @@ class VideoReport:
     bands: list[BandScore]
     precision: float | None
     recall: float | None
-    walks: int
+    walks: int | None
     person_events: int
-    count_error: int
+    count_error: int | None
     events_per_walk: float | None
     true_tracks_matched: int
     fragmentation: float | None  # predicted tracks per matched true track
@@ -275,6 +280,11 @@ def crossing(
     return "+" if s1 > 0 else "-"
 
 
+def _directions(walk: Walk, line: str) -> list[str]:
+    d = walk.crossings.get(line, [])
+    return [d] if isinstance(d, str) else list(d)
+
+
 def track_paths(observed: Observed) -> dict[int, list[tuple[float, Box]]]:
     paths: dict[int, list[tuple[float, Box]]] = defaultdict(list)
     for t in sorted(observed.frames):
@@ -300,7 +310,10 @@ def line_counts(truth: Truth, observed: Observed) -> list[LineCount]:
                 if d:
                     predicted[d] += 1
         for d in ("+", "-"):
-            true = sum(walk.crossings.get(line.name) == d for walk in truth.walks)
+            if line.counts is not None:
+                true = line.counts.get(d, 0)
+            else:
+                true = sum(_directions(w, line.name).count(d) for w in truth.walks or [])
             out.append(LineCount(line.name, d, true, predicted[d]))
     return out
 
@@ -341,14 +354,14 @@ def evaluate(
     truth: Truth, observed: Observed, min_iou: float = MIN_IOU, edges: tuple[float, ...] = BANDS
 ) -> VideoReport:
     det = detection_and_identity(truth, observed, min_iou, edges)
-    walks = len(truth.walks)
+    walks = None if truth.walks is None else len(truth.walks)
     return VideoReport(
         min_iou=min_iou,
         **det,  # type: ignore[arg-type]
         walks=walks,
         person_events=observed.person_events,
-        count_error=observed.person_events - walks,
-        events_per_walk=_ratio(observed.person_events, walks),
+        count_error=None if walks is None else observed.person_events - walks,
+        events_per_walk=_ratio(observed.person_events, walks or 0),
         lines=line_counts(truth, observed),
         zones=zone_edges(truth.zones, observed.zone_spans) if truth.zones else [],
     )
@@ -403,8 +416,8 @@ def plot_report(report: VideoReport, out: Path) -> Path:
     ax1.legend(loc="upper left", fontsize=8)
     ax1.grid(True, axis="y", alpha=0.3)
     labels = ["walk-throughs", "person events"]
-    true_v = [report.walks, report.walks]
-    pred_v = [report.walks, report.person_events]
+    true_v = [report.walks or 0, report.walks or 0]
+    pred_v = [report.walks or 0, report.person_events]
     for lc in report.lines:
         labels.append(f"{lc.line} {lc.direction}")
         true_v.append(lc.true)
