@@ -56,6 +56,8 @@ def test_doorway_counts_every_crossing_by_direction(scene: FactoryScene, analyse
     door = next(z for z in analysed["zones"] if z["name"] == "door")
     ins = sum(d == "in" for _, d in scene.crossings)
     assert (door["entries"], door["exits"]) == (ins, len(scene.crossings) - ins) == (2, 1)
+    # One worker at a time, about 2 s in the doorway each crossing (120 px at 60 px/s).
+    assert door["peak_people"] == 1 and 3 <= door["person_s"] <= 9, door
     crossings = [
         (e["start"], e["end"], e["state"])
         for e in analysed["events"]

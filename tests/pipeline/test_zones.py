@@ -158,3 +158,18 @@ def test_machine_hides_pauses_and_bursts_shorter_than_smoothing() -> None:
     # running; a 3 s burst (someone passing) stays idle.
     line = machine_line([(20, 30), (34, 60), (80, 83)], 100, stroke=2, smoothing_s=8)
     assert line == [("idle", 0.2, 20.4), ("running", 20.4, 60.0), ("idle", 60.0, 100.0)]
+
+
+def test_occupancy_counts_confirmed_people_inside_each_zone() -> None:
+    door = ZoneConfig(
+        name="door", kind="doorway", polygon=[(0.4, 0.3), (0.6, 0.3), (0.6, 0.7), (0.4, 0.7)]
+    )
+    monitor = ZoneMonitor([door, MACHINE], (1000, 1000))
+    tracker = Tracker()
+    for step in range(10):  # two people stand in the doorway, one beside it, for 4.5 s
+        t = step * 0.5
+        boxes = [(410, 500, 40, 100), (440, 500, 40, 100), (100, 500, 40, 100)]
+        monitor.update(t, None, tracker.update(boxes, t)[0])
+    assert monitor.occupancy == {"door": 2, "press": 0}
+    assert monitor.peak == {"door": 2, "press": 0}
+    assert monitor.person_s["door"] == pytest.approx(2 * 4.0)  # counted from the second sighting

@@ -19,6 +19,18 @@ if TYPE_CHECKING:
     from vigil.pipeline.analyzer import EventDraft
 
 
+ZONE_COLUMNS = (
+    "name",
+    "kind",
+    "running_s",
+    "idle_s",
+    "entries",
+    "exits",
+    "intrusions",
+    "peak_people",
+)
+
+
 def _label(track_data: dict, track_id: int) -> tuple[str, tuple[int, int, int]]:
     from vigil.faces.calibration import confidence_text
     from vigil.vision.draw import AMBER, GREEN, GREY
@@ -96,7 +108,7 @@ def analyze(
         # One event per uid: a known person announced while seen is printed once, completed.
         events: list[EventDraft] = analyse_file(video, analyzer, fps, draw)
     stats = analyzer.stats
-    zones = summarise(cam.zones, events) if cam else []
+    zones = summarise(cam.zones, events, analyzer.zone_monitor) if cam else []
     if as_json:
         out = {"video": str(video), "frames": stats.frames, "events": [e.to_dict() for e in events]}
         print_json(out | ({"camera": cam.name, "zones": zones} if cam else {}))
@@ -114,10 +126,9 @@ def analyze(
         )
     console.print(t)
     if zones:
-        z = Table("zone", "kind", "running s", "idle s", "in", "out", "intrusions")
+        z = Table("zone", "kind", "running s", "idle s", "in", "out", "intrusions", "most people")
         for r in zones:
-            keys = ("name", "kind", "running_s", "idle_s", "entries", "exits", "intrusions")
-            z.add_row(*(str(r[k]) for k in keys))
+            z.add_row(*(str(r[k]) for k in ZONE_COLUMNS))
         console.print(z)
     console.print(f"{stats.frames} frames analysed at {fps:g} fps, {len(events)} events")
     if annotate:

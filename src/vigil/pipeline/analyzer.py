@@ -333,6 +333,11 @@ class CameraAnalyzer:
             out.append(draft)
         return out
 
+    @property
+    def zone_monitor(self) -> ZoneMonitor | None:
+        """The zones' state (occupancy) since the zones were last set; None before a frame."""
+        return self._zone_monitor
+
     def _zone_events(self, t: float, image: np.ndarray, ended: list[Track]) -> list[EventDraft]:
         if not self.zones:
             return []

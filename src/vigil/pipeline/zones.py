@@ -31,6 +31,7 @@ INWARD = {"up": (0.0, -1.0), "down": (0.0, 1.0), "left": (-1.0, 0.0), "right": (
 GREY_WIDTH = 320  # machines are judged on a small blurred grey copy of the frame
 CHANGE_LEVEL = 12  # grey levels a pixel must change by between frames to count as moving
 MAX_GAP_S = 10.0  # no frame for this long (camera offline): the time line has a hole
+CONFIRMED_HITS = 2  # a person track counts towards occupancy once seen this often
 
 
 @dataclass(frozen=True)
@@ -134,11 +135,19 @@ class ZoneMonitor:
     _polygons: dict[str, np.ndarray] = field(default_factory=dict)
     _entered: dict[tuple[str, int], tuple[float, float, float]] = field(default_factory=dict)
     _alerted: set[tuple[str, int]] = field(default_factory=set)
+    # Occupancy: people (confirmed person tracks) with their feet inside each zone.
+    occupancy: dict[str, int] = field(default_factory=dict)  # at the latest frame
+    peak: dict[str, int] = field(default_factory=dict)  # the most at once
+    person_s: dict[str, float] = field(default_factory=dict)  # people x seconds inside
+    _last_t: float | None = None
 
     def __post_init__(self) -> None:
         w, h = self.frame_size
         self._machines = [_Machine(z) for z in self.zones if z.kind == "machine"]
         self._polygons = {z.name: to_pixels(z.polygon, w, h) for z in self.zones}
+        for z in self.zones:
+            self.occupancy[z.name] = self.peak[z.name] = 0
+            self.person_s[z.name] = 0.0
 
     def update(
         self, t: float, image: np.ndarray | None, people: list[Track]
@@ -154,6 +163,7 @@ class ZoneMonitor:
             small = cv2.GaussianBlur(small, (5, 5), 0)
             for machine in self._machines:
                 out += machine.update(t, small)
+        self._count(t, people)
         for zone in self.zones:
             if zone.kind == "machine":
                 continue
@@ -176,6 +186,17 @@ class ZoneMonitor:
                 elif not inside and key in self._entered:
                     out += self._crossing(zone, key, x, y, t)
         return out
+
+    def _count(self, t: float, people: list[Track]) -> None:
+        step = 0.0 if self._last_t is None or t - self._last_t > MAX_GAP_S else t - self._last_t
+        self._last_t = t
+        confirmed = [_feet(tr) for tr in people if tr.hits >= CONFIRMED_HITS]
+        for zone in self.zones:
+            self.person_s[zone.name] += self.occupancy[zone.name] * step
+            polygon = self._polygons[zone.name]
+            n = sum(_contains(polygon, x, y) for x, y in confirmed)
+            self.occupancy[zone.name] = n
+            self.peak[zone.name] = max(self.peak[zone.name], n)
 
     def tracks_ended(self, tracks: list[Track]) -> list[ZoneHappening]:
         """A person whose track ends inside a doorway crossed it if they got far enough in."""
@@ -210,9 +231,12 @@ class ZoneMonitor:
         return out
 
 
-def summarise(zones: list[ZoneConfig], events: list[EventDraft]) -> list[dict[str, object]]:
+def summarise(
+    zones: list[ZoneConfig], events: list[EventDraft], monitor: ZoneMonitor | None = None
+) -> list[dict[str, object]]:
     """Per zone (every one configured, even with nothing seen): machine running and idle
-    seconds and spans, doorway entries and exits, restricted intrusions; times as the events
+    seconds and spans, doorway entries and exits, restricted intrusions, and from `monitor`
+    occupancy (the most people inside at once, people x seconds inside); times as the events
     give them (`vigil analyze`: seconds from the start of the file)."""
     out = []
     for zone in zones:
@@ -239,6 +263,8 @@ def summarise(zones: list[ZoneConfig], events: list[EventDraft]) -> list[dict[st
                 "entries": count("in"),
                 "exits": count("out"),
                 "intrusions": count("intrusion"),
+                "peak_people": monitor.peak.get(zone.name, 0) if monitor else 0,
+                "person_s": round(monitor.person_s.get(zone.name, 0.0), 1) if monitor else 0.0,
             }
         )
     return out
