@@ -415,9 +415,10 @@ def plot_report(report: VideoReport, out: Path) -> Path:
     ax1.set_title(f"Person detection at IoU >= {report.min_iou:g}, by box height")
     ax1.legend(loc="upper left", fontsize=8)
     ax1.grid(True, axis="y", alpha=0.3)
-    labels = ["walk-throughs", "person events"]
-    true_v = [report.walks or 0, report.walks or 0]
-    pred_v = [report.walks or 0, report.person_events]
+    # People: true walk-throughs against person events (no truth bar when not counted).
+    labels = ["people"]
+    true_v = [report.walks or 0]
+    pred_v = [report.person_events]
     for lc in report.lines:
         labels.append(f"{lc.line} {lc.direction}")
         true_v.append(lc.true)
