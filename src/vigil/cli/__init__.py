@@ -63,7 +63,7 @@ COMMANDS: dict[str, Lazy] = {
     ),
     "config": Lazy("vigil.cli.config_cmd:app", "Check and explain the configuration file."),
     "faces": Lazy("vigil.cli.faces_cmd:app", "Face detection, enrolment and recognition."),
-    "eval": Lazy("vigil.cli.eval_cmd:app", "Measure and calibrate face matching."),
+    "eval": Lazy("vigil.cli.eval_cmd:app", "Measure face matching and person analysis."),
     "bench": Lazy("vigil.cli.bench_cmd:app", "Benchmarks: figures beside an in-run baseline."),
     "report": Lazy("vigil.cli.report_cmd:app", "Reports: zone time lines and counts."),
     "cameras": Lazy("vigil.cli.camera_cmd:register", "Cameras: list, probe a URL, show status."),

@@ -1,4 +1,5 @@
-"""`vigil eval ...`: measure face matching on your own labelled data, and calibrate it."""
+"""`vigil eval ...`: measure face matching (and calibrate it) and person analysis on your own
+labelled data."""
 
 from __future__ import annotations
 
@@ -16,7 +17,9 @@ if TYPE_CHECKING:
 
 # The face engine and the evaluation (NumPy, OpenCV, Matplotlib) load in the commands.
 
-app = typer.Typer(help="Measure and calibrate face matching.", no_args_is_help=True)
+app = typer.Typer(
+    help="Measure and calibrate face matching; measure person analysis.", no_args_is_help=True
+)
 
 
 def _pct(v: float | None) -> str:
