@@ -96,7 +96,10 @@ def test_zones_masks_and_machine_day(
     cam = ctx.config.cameras[0]
     ctx.config.cameras[0] = cam.model_copy(
         update={
-            "zones": [ZoneConfig(**ZONED)],
+            "zones": [
+                ZoneConfig(**ZONED),
+                ZoneConfig(name="back door", kind="doorway", polygon=[(0, 0), (0.1, 0), (0, 0.1)]),
+            ],
             "privacy_masks": [[(0.0, 0.0), (0.2, 0.0), (0.2, 0.2)]],
         }
     )
@@ -140,7 +143,11 @@ def test_zones_masks_and_machine_day(
         "running",
     ]
     assert m["minutes"]["running"] == 60.0 and m["minutes"]["idle"] == 30.0
-    assert d["doorways"] == [{"zone": "door", "counts": {"in": 1}}]
+    # Every configured doorway is listed, even with no crossings.
+    assert d["doorways"] == [
+        {"zone": "back door", "counts": {}},
+        {"zone": "door", "counts": {"in": 1}},
+    ]
     assert v.get("/api/v1/cameras/lobby/zones/day", params={"day": "yesterday"}).status_code == 422
 
 

@@ -331,11 +331,11 @@ def zones_day(
     ctx: Ctx,
     day: Annotated[date | None, Query(description="YYYY-MM-DD; default: today")] = None,
 ) -> ZoneDayOut:
-    find_camera(ctx, name)
+    cam = find_camera(ctx, name)
     day = day or datetime.now().astimezone().date()
     if not date(2000, 1, 1) <= day <= date(2999, 12, 31):
         raise HTTPException(422, "day is out of range")
-    r = zone_day(ctx.db, name, day)
+    r = zone_day(ctx.db, name, day, cam.zones)  # every configured zone, even with no data
     return ZoneDayOut(
         camera=name,
         day=day,
