@@ -18,7 +18,8 @@ if TYPE_CHECKING:
 # The face engine and the evaluation (NumPy, OpenCV, Matplotlib) load in the commands.
 
 app = typer.Typer(
-    help="Measure and calibrate face matching; measure person analysis.", no_args_is_help=True
+    help="Measure face matching and person analysis; calibrate face matching.",
+    no_args_is_help=True,
 )
 
 
