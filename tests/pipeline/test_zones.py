@@ -173,3 +173,37 @@ def test_occupancy_counts_confirmed_people_inside_each_zone() -> None:
     assert monitor.occupancy == {"door": 2, "press": 0}
     assert monitor.peak == {"door": 2, "press": 0}
     assert monitor.person_s["door"] == pytest.approx(2 * 4.0)  # counted from the second sighting
+
+
+def test_doorway_counts_once_when_the_detector_loses_someone_inside() -> None:
+    door = ZoneConfig(
+        name="door",
+        kind="doorway",
+        polygon=[(0.4, 0.3), (0.6, 0.3), (0.6, 0.7), (0.4, 0.7)],
+        inward="up",
+    )
+    monitor = ZoneMonitor([door], (1000, 1000))
+    out, t = [], 0.0
+    # Walking up: track 1 (feet 800 -> 480), lost for 1 s, track 2 (feet 440 -> 200).
+    for feet in range(800, 479, -40):
+        last = track(1, (480, feet - 100, 40, 100), t)
+        out += monitor.update(1e9 + t, None, [last])
+        t += 0.5
+    t += 1.0
+    last.last_seen += 1e9
+    for feet in range(440, 199, -40):
+        out += monitor.update(1e9 + t, None, [track(2, (480, feet - 100, 40, 100), t)])
+        if feet == 360:  # the tracker gives up on track 1 while track 2 goes on
+            out += monitor.tracks_ended([last])
+        t += 0.5
+    # Someone else walks in and vanishes through the door (their track ends inside).
+    for feet in range(800, 399, -40):
+        gone = track(3, (480, feet - 100, 40, 100), t)
+        out += monitor.update(1e9 + t, None, [gone])
+        t += 0.5
+    gone.last_seen += 1e9
+    out += monitor.tracks_ended([gone])
+    for _ in range(10):
+        out += monitor.update(1e9 + t, None, [])
+        t += 0.5
+    assert [(h.what, h.track_id) for h in out] == [("in", 2), ("in", 3)]

@@ -6,7 +6,8 @@ masks) with the person tracks alive; it returns what happened:
   pixels inside the zone changed since the previous frame (frame differencing: background
   subtraction would learn a steadily turning machine as background and call it idle); pauses
   and bursts shorter than `smoothing_s` are not shown (`_Machine`);
-- doorway: one crossing (in or out) per person track that passes through the zone;
+- doorway: one crossing (in or out) per person track that passes through the zone; a track
+  lost inside and a new one beginning near it within `JOIN_S` are one person (one crossing);
 - restricted: one intrusion per person track that enters outside the allowed hours.
 """
 
@@ -32,6 +33,7 @@ GREY_WIDTH = 320  # machines are judged on a small blurred grey copy of the fram
 CHANGE_LEVEL = 12  # grey levels a pixel must change by between frames to count as moving
 MAX_GAP_S = 10.0  # no frame for this long (camera offline): the time line has a hole
 CONFIRMED_HITS = 2  # a person track counts towards occupancy once seen this often
+JOIN_S = 3.0  # a track that ends in a doorway may go on as a new one starting this soon after
 
 
 @dataclass(frozen=True)
@@ -135,6 +137,10 @@ class ZoneMonitor:
     _polygons: dict[str, np.ndarray] = field(default_factory=dict)
     _entered: dict[tuple[str, int], tuple[float, float, float]] = field(default_factory=dict)
     _alerted: set[tuple[str, int]] = field(default_factory=set)
+    # Doorway tracks that ended inside, not yet decided: zone -> [(entry, last feet, last
+    # seen, height, track id)]; and tracks that began inside lately: zone -> [(id, x, y, t)].
+    _ended: dict[str, list[tuple]] = field(default_factory=dict)
+    _began: dict[str, list[tuple[int, float, float, float]]] = field(default_factory=dict)
     # Occupancy: people (confirmed person tracks) with their feet inside each zone.
     occupancy: dict[str, int] = field(default_factory=dict)  # at the latest frame
     peak: dict[str, int] = field(default_factory=dict)  # the most at once
@@ -182,10 +188,29 @@ class ZoneMonitor:
                         self._alerted.add(key)
                         out.append(ZoneHappening(zone.name, "restricted", "intrusion", t, t, tr.id))
                 elif inside and key not in self._entered:
-                    self._entered[key] = (x, y, t)
+                    joined = self._join(zone.name, tr.id, x, y, t) if tr.hits == 1 else None
+                    self._entered[key] = joined or (x, y, t)
                 elif not inside and key in self._entered:
                     out += self._crossing(zone, key, x, y, t)
+        for zone_name, ended in self._ended.items():  # nobody went on: decide alone
+            for item in [e for e in ended if t - e[2] > JOIN_S]:
+                ended.remove(item)
+                out += self._decide(zone_name, item)
         return out
+
+    def _join(
+        self, zone: str, track_id: int, x: float, y: float, t: float
+    ) -> tuple[float, float, float] | None:
+        """A track beginning inside a doorway near where another ended there just before is
+        the same person (the detector lost them for a moment): it takes over that entry."""
+        began = self._began.setdefault(zone, [])
+        began[:] = [b for b in began if t - b[3] <= JOIN_S] + [(track_id, x, y, t)]
+        for item in self._ended.get(zone, []):
+            entry, (ex, ey), last, height, _ = item
+            if 0 <= t - last <= JOIN_S and np.hypot(x - ex, y - ey) <= 2 * height:
+                self._ended[zone].remove(item)
+                return entry
+        return None
 
     def _count(self, t: float, people: list[Track]) -> None:
         step = 0.0 if self._last_t is None or t - self._last_t > MAX_GAP_S else t - self._last_t
@@ -199,16 +224,31 @@ class ZoneMonitor:
             self.peak[zone.name] = max(self.peak[zone.name], n)
 
     def tracks_ended(self, tracks: list[Track]) -> list[ZoneHappening]:
-        """A person whose track ends inside a doorway crossed it if they got far enough in."""
-        out: list[ZoneHappening] = []
+        """A person whose track ends inside a doorway crossed it if they got far enough in,
+        unless a track that began nearby just after goes on for them (it takes the entry)."""
         for tr in tracks:
             for zone in self.zones:
                 key = (zone.name, tr.id)
                 self._alerted.discard(key)
-                if key in self._entered:
-                    x, y = _feet(tr)
-                    out += self._crossing(zone, key, x, y, tr.last_seen)
-        return out
+                if key not in self._entered:
+                    continue
+                entry, (x, y) = self._entered.pop(key), _feet(tr)
+                for other, bx, by, bt in self._began.get(zone.name, []):
+                    near = np.hypot(bx - x, by - y) <= 2 * tr.box[3]
+                    if other != tr.id and 0 < bt - tr.last_seen <= JOIN_S and near:
+                        if (zone.name, other) in self._entered:
+                            self._entered[(zone.name, other)] = entry
+                        break  # its own crossing (if any) counts for both
+                else:
+                    item = (entry, (x, y), tr.last_seen, tr.box[3], tr.id)
+                    self._ended.setdefault(zone.name, []).append(item)
+        return []
+
+    def _decide(self, zone_name: str, item: tuple) -> list[ZoneHappening]:
+        entry, (x, y), last, _, track_id = item
+        zone = next(z for z in self.zones if z.name == zone_name)
+        self._entered[(zone_name, track_id)] = entry
+        return self._crossing(zone, (zone_name, track_id), x, y, last)
 
     def _crossing(
         self, zone: ZoneConfig, key: tuple[str, int], x: float, y: float, t: float
@@ -227,6 +267,11 @@ class ZoneMonitor:
         out = []
         for machine in self._machines:
             out += machine.finish()
+        for zone_name, ended in self._ended.items():
+            for item in ended:
+                out += self._decide(zone_name, item)
+        self._ended.clear()
+        self._began.clear()
         self._entered.clear()
         return out
 
