@@ -120,7 +120,7 @@ def analyze(
             f"{e.end:.1f}",
             e.kind,
             str(e.track_id),
-            e.person_name or ("unknown" if e.kind == "face" else ""),
+            e.person_name or _who(e),
             "" if e.score is None else f"{e.score:.3f}",
             "" if e.confidence is None else confidence_text(e.confidence),
         )
@@ -133,6 +133,12 @@ def analyze(
     console.print(f"{stats.frames} frames analysed at {fps:g} fps, {len(events)} events")
     if annotate:
         err_console.print(f"annotated video: {annotate}")
+
+
+def _who(e: EventDraft) -> str:
+    if e.kind == "zone_change":
+        return f"{e.zone}: {e.details.get('state')}"
+    return "unknown" if e.kind == "face" else ""
 
 
 def _camera(config: VigilConfig, name: str) -> CameraConfig:
