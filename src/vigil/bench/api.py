@@ -152,11 +152,11 @@ def events_figures(n: int, repeat: int = 5) -> list[Figure]:
         queries: dict[str, dict] = {
             "first page (no filter)": {},
             "camera": {"camera": "cam3"},
-            "kind": {"kind": "known_person"},
+            "kind": {"kind": "known_person", "reason": "bench"},  # by identity: a reason
             "person": {"person_id": 17, "reason": "bench"},
             "time range (1 day)": day,
             "camera + kind + time range": {"camera": "cam3", "kind": "person", **day},
-            "two kinds": {"kind": ["face", "known_person"]},
+            "two kinds": {"kind": ["face", "known_person"], "reason": "bench"},
         }
 
         def get(params: dict):  # type: ignore[no-untyped-def]
