@@ -19,14 +19,15 @@ from vigil.errors import NotFoundError
 
 # Lists at column 0 under their key (the other common style), a zone with its own comment
 # and a setting at its default written out by the operator.
-FLUSH = """cameras:
+SMOOTHING_DEFAULT = ZoneConfig.model_fields["smoothing_s"].default
+FLUSH = f"""cameras:
 - name: gate   # north gate
   url: rtsp://cam/1
   zones:
   - name: barrier  # the boom
     kind: machine
     polygon: [[0.1, 0.1], [0.3, 0.1], [0.3, 0.3]]
-    smoothing_s: 30
+    smoothing_s: {SMOOTHING_DEFAULT:g}
   motion:
     sensitivity: 0.7
 - name: shed
