@@ -69,7 +69,8 @@ def _mount_tmpfs(where: Path, size: str) -> str | None:
 
 
 def _umount(where: Path) -> None:
-    for _ in range(20):
+    # a test's database may still hold a file open for a moment: then detach it lazily
+    for _ in range(3):
         if subprocess.run(["umount", str(where)], capture_output=True).returncode == 0:
             return
         time.sleep(0.2)
