@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import shutil
 import socket
 import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from fractions import Fraction
 from pathlib import Path
 
@@ -15,7 +17,10 @@ import av
 import pytest
 
 import vigil.bench
+from vigil.camera.index import add_segment, recordings_dir, segment_relpath
+from vigil.camera.index import update_segment as set_segment
 from vigil.process import stop_process
+from vigil.store.db import Database
 
 SERVER_SCRIPT = Path(vigil.bench.__file__).with_name("rtsp_camera.py")  # runs on SYSTEM_PYTHON
 SYSTEM_PYTHON = "/usr/bin/python3"
@@ -205,3 +210,27 @@ def decode_all(path: Path) -> int:
         for _ in c.decode(c.streams.video[0]):
             n += 1
     return n
+
+
+def add_footage(
+    db: Database, data_dir: Path, clip: Path, camera: str, start: datetime, n: int, step_s: float
+) -> list[int]:
+    """n complete segments of `camera` from `start`, one every `step_s`, as real files."""
+    ids = []
+    for i in range(n):
+        t = start + timedelta(seconds=i * step_s)
+        rel = segment_relpath(camera, t)
+        path = recordings_dir(data_dir) / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(clip, path)
+        seg_id = add_segment(db, camera, t, rel)
+        set_segment(
+            db,
+            seg_id,
+            end=t + timedelta(seconds=step_s),
+            size=path.stat().st_size,
+            keyframes=[0.0],
+            complete=True,
+        )
+        ids.append(seg_id)
+    return ids

@@ -14,9 +14,8 @@ import numpy as np
 import pytest
 from sqlalchemy import select
 
-from tests.camera.conftest import decode_all, wait_for
-from vigil.camera.index import add_segment, camera_segments, recordings_dir, segment_relpath
-from vigil.camera.index import update_segment as set_segment
+from tests.camera.conftest import add_footage, decode_all, wait_for
+from vigil.camera.index import camera_segments, recordings_dir, segment_relpath
 from vigil.camera.recorder import RecorderOptions, RecordingService
 from vigil.camera.retention import (
     GB,
@@ -60,30 +59,6 @@ def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def db(data_dir: Path) -> Database:
     return Database(f"sqlite:///{data_dir / 'vigil.db'}")
-
-
-def add_footage(
-    db: Database, data_dir: Path, clip: Path, camera: str, start: datetime, n: int, step_s: float
-) -> list[int]:
-    """n complete segments of `camera` from `start`, one every `step_s`, as real files."""
-    ids = []
-    for i in range(n):
-        t = start + timedelta(seconds=i * step_s)
-        rel = segment_relpath(camera, t)
-        path = recordings_dir(data_dir) / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(clip, path)
-        seg_id = add_segment(db, camera, t, rel)
-        set_segment(
-            db,
-            seg_id,
-            end=t + timedelta(seconds=step_s),
-            size=path.stat().st_size,
-            keyframes=[0.0],
-            complete=True,
-        )
-        ids.append(seg_id)
-    return ids
 
 
 def cams(**days: float) -> list[CameraConfig]:

@@ -6,8 +6,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from tests.camera.conftest import add_footage
 from tests.notify.conftest import Subscriber, make_config
-from tests.storage.conftest import add_footage, make_clip
+from tests.storage.conftest import make_clip
 from vigil.camera.retention import (
     GB,
     lock_segments,

@@ -6,17 +6,12 @@ import shutil
 import subprocess
 import time
 from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta
 from fractions import Fraction
 from pathlib import Path
 
 import av
 import numpy as np
 import pytest
-
-from vigil.camera.index import add_segment, recordings_dir, segment_relpath
-from vigil.camera.index import update_segment as set_segment
-from vigil.store.db import Database
 
 
 def make_clip(
@@ -107,36 +102,3 @@ def fill(path: Path, nbytes: int) -> Path:
             f.write(chunk[: min(left, len(chunk))])
             left -= len(chunk)
     return path
-
-
-def add_footage(
-    db: Database, data_dir: Path, clip: Path, camera: str, start: datetime, n: int, step_s: float
-) -> list[int]:
-    """n complete segments of `camera` from `start`, one every `step_s`, as real files."""
-    ids = []
-    for i in range(n):
-        t = start + timedelta(seconds=i * step_s)
-        rel = segment_relpath(camera, t)
-        path = recordings_dir(data_dir) / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(clip, path)
-        seg_id = add_segment(db, camera, t, rel)
-        set_segment(
-            db,
-            seg_id,
-            end=t + timedelta(seconds=step_s),
-            size=path.stat().st_size,
-            keyframes=[0.0],
-            complete=True,
-        )
-        ids.append(seg_id)
-    return ids
-
-
-def wait_for(cond: Callable[[], object], timeout: float, interval: float = 0.1) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(interval)
-    return bool(cond())

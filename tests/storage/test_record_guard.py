@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.storage.conftest import fill, wait_for
+from tests.camera.conftest import wait_for
+from tests.storage.conftest import fill
 from vigil.camera.index import camera_segments
 from vigil.camera.status import read_status
 from vigil.cli import run as cli

@@ -12,7 +12,8 @@ import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from tests.storage.conftest import add_footage, fill, wait_for
+from tests.camera.conftest import add_footage, wait_for
+from tests.storage.conftest import fill
 from vigil.camera.index import camera_segments, recordings_dir
 from vigil.camera.recorder import RecorderOptions, RecordingService
 from vigil.camera.retention import (

@@ -17,7 +17,8 @@ import pytest
 from fastapi import UploadFile
 from fastapi.testclient import TestClient
 
-from tests.storage.conftest import add_footage, fill
+from tests.camera.conftest import add_footage
+from tests.storage.conftest import fill
 from vigil.api import ApiContext, accounts, create_app
 from vigil.config import VigilConfig
 from vigil.storage import TmpFull, TmpSpace
