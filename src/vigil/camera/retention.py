@@ -26,7 +26,6 @@ import json
 import logging
 import os
 import shutil
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -40,7 +39,7 @@ from sqlalchemy import and_, delete, false, func, or_, select, update
 from vigil.camera.checksum import record_missing_rows
 from vigil.camera.index import recordings_dir
 from vigil.config import CameraConfig, RecordingConfig
-from vigil.files import bytes_under
+from vigil.files import bytes_under, write_atomic
 from vigil.store.db import Database
 from vigil.store.models.camera import Segment
 
@@ -802,14 +801,7 @@ def save_report(data_dir: Path, report: RetentionReport) -> None:
         report.history = [previous.summary(), *previous.history][: HISTORY - 1]
     path = report_path(data_dir)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".retention-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(report.as_dict(), f, indent=1)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, json.dumps(report.as_dict(), indent=1).encode(), mode=0o644)
 
 
 # --- the scheduler ------------------------------------------------------------------------
