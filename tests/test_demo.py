@@ -1,5 +1,6 @@
 """`vigil demo` (what `make demo` runs) works offline from packaged data and shows a recognised
-and an unknown face."""
+and an unknown face, and a
+factory camera (the generated scene of `vigil.demo.scenes`) with a machine zone and a doorway."""
 
 from __future__ import annotations
 
@@ -18,6 +19,11 @@ def test_demo_site(tmp_path: Path, capsys) -> None:
     assert "Eileen Collins" in out and "unknown face" in out
     assert "one-time password" in out
     cfg = load_config(folder / "vigil.yaml")
-    assert [c.name for c in cfg.cameras] == ["street", "door"]
-    assert all(Path(c.url).is_file() for c in cfg.cameras)
+    assert [c.name for c in cfg.cameras] == ["street", "door", "factory"]
+    assert all(Path(c.url).is_file() and c.loop for c in cfg.cameras)
+    factory = cfg.cameras[2]
+    assert [(z.name, z.kind) for z in factory.zones] == [("press", "machine"), ("door", "doorway")]
+    assert Path(factory.url) == (folder / "assets" / "factory.mp4").resolve()  # with the assets
+    assert not list((folder / "assets").glob("*.part.mp4"))
+    assert run(["config", "check", str(folder / "vigil.yaml")]) == 0
     assert yaml.safe_load((folder / "vigil.yaml").read_text())["site"]["name"]

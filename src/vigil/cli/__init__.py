@@ -39,7 +39,7 @@ class Lazy:
 COMMANDS: dict[str, Lazy] = {
     "demo": Lazy(
         "vigil.cli.demo_cmd:demo",
-        "Set up a demo site (two sample cameras, an enrolled person) and serve its web UI.",
+        "Set up a demo site (three sample cameras, an enrolled person) and serve its web UI.",
     ),
     "analyze": Lazy(
         "vigil.cli.analyze_cmd:analyze",

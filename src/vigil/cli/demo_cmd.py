@@ -1,4 +1,4 @@
-"""`vigil demo`: a site with two sample cameras, built offline from packaged footage and photos."""
+"""`vigil demo`: a site with three sample cameras, built offline from packaged footage, photos."""
 
 from __future__ import annotations
 
@@ -20,13 +20,14 @@ def demo(
     serve: bool = typer.Option(True, "--serve/--no-serve", help="Run the site when set up."),
     port: int = typer.Option(8080, help="Web UI port."),
 ) -> None:
-    """Set up a demo site (two sample cameras, an enrolled person) and serve its web UI."""
+    """Set up a demo site (three sample cameras, an enrolled person) and serve its web UI."""
     import av
     import yaml
 
     from vigil.api import accounts
     from vigil.api.security import one_time_password
-    from vigil.demo.assets import KNOWN_NAME, prepare
+    from vigil.demo.assets import KNOWN_NAME, factory_video, prepare
+    from vigil.demo.scenes import FactoryScene
     from vigil.faces.calibration import confidence_text
     from vigil.faces.gallery import check_photos
 
@@ -38,6 +39,15 @@ def demo(
     console.print(
         "door camera footage: generated from photos that scikit-image and opencv-doc ship"
     )
+    with console.status("generating the factory scene (once, a few seconds)..."):
+        factory = factory_video(folder / "assets")
+    if factory is not None:
+        console.print(
+            "factory camera footage: generated (a machine that runs and stops, a worker from"
+            " vtest.avi crossing a doorway); zones: press (machine), door (doorway)"
+        )
+    else:
+        console.print("factory camera left out: its worker is cut from opencv-doc's vtest.avi")
 
     photos = check_photos(st.face_engine, [assets.known_photo])
     st.gallery().enroll(
@@ -68,6 +78,19 @@ def demo(
         table.add_row(who, f"{score:.3f}", confidence_text(cal.confidence(score)), f"{t:.1f}")
     console.print(table)
 
+    cameras: list[dict[str, object]] = [
+        {"name": "street", "url": str(assets.street_video.resolve()), "loop": True},
+        {"name": "door", "url": str(assets.door_video.resolve()), "loop": True},
+    ]
+    if factory is not None:  # its running/idle time line and crossings fill in within a minute
+        cameras.append(
+            {
+                "name": "factory",
+                "url": str(factory.resolve()),
+                "loop": True,
+                "zones": FactoryScene.zones(),
+            }
+        )
     config = {
         "site": {
             "name": "Vigil demo site",
@@ -81,10 +104,7 @@ def demo(
             "legal_basis": "consent",
             "legal_basis_note": "Demo data: a public sample photo shipped with scikit-image.",
         },
-        "cameras": [
-            {"name": "street", "url": str(assets.street_video.resolve()), "loop": True},
-            {"name": "door", "url": str(assets.door_video.resolve()), "loop": True},
-        ],
+        "cameras": cameras,
     }
     cfg_path = folder / "vigil.yaml"
     cfg_path.write_text(yaml.safe_dump(config, sort_keys=False))

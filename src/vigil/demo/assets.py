@@ -6,6 +6,9 @@
 - Door camera: a clip generated from photos that packages ship: the astronaut photo of
   scikit-image (enrolled as the demo's known person) and `messi5.jpg` from `opencv-doc`
   (a stranger, never enrolled). Where `opencv-doc` is unavailable the stranger is left out.
+- Factory camera: the generated factory scene of `vigil.demo.scenes` (a machine that runs and
+  stops, a worker from `vtest.avi` crossing a doorway), made once by `factory_video`. Without
+  `vtest.avi` there is no worker, and the camera is left out.
 """
 
 from __future__ import annotations
@@ -127,3 +130,19 @@ def prepare(folder: Path) -> DemoAssets:
             stranger = img[55:175, 180:300] if img is not None else None  # his head
         door_clip(door, known, stranger)
     return DemoAssets(street, source, door, known_photo, stranger_photo)
+
+
+def factory_video(folder: Path) -> Path | None:
+    """The factory scene (`vigil.demo.scenes`) as `folder/factory.mp4`, generated once (a few
+    seconds) from `vtest.avi` that `prepare(folder)` fetched; None without `vtest.avi`."""
+    from vigil.demo.scenes import factory_scene
+
+    video = folder / "factory.mp4"
+    if video.exists():
+        return video
+    if not (folder / "vtest.avi").exists():
+        return None
+    partial = folder / "factory.part.mp4"  # an interrupted run leaves no half clip as the cache
+    factory_scene(partial, folder / "vtest.avi")
+    partial.replace(video)
+    return video
