@@ -21,6 +21,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Protocol
 
+import cv2
 import numpy as np
 
 from vigil.config import ZoneConfig
@@ -33,10 +34,15 @@ from vigil.pipeline.zones import ZoneHappening, ZoneMonitor
 from vigil.vision.align import align_face
 from vigil.vision.detector import DetectedFace
 from vigil.vision.image import encode_jpeg
-from vigil.vision.masks import Polygon, black_out
+from vigil.vision.masks import Polygon, black_out, to_pixels
 from vigil.vision.person import PersonDetector
 
 SAME_FACE_MAX = 0.4  # cosine at or above which a face always may continue its track
+# A snapshot shows the object: the best-scored, sharpest crop whose box is visible (outside the
+# privacy masks and the frame's edges), never one that is black or one flat colour.
+SNAPSHOT_VISIBLE = 0.8  # share of a box in view above which boxes count as equally visible
+SNAPSHOT_MIN_MEAN = 12.0  # grey level: a darker crop is black (a privacy mask, a black frame)
+SNAPSHOT_MIN_STD = 6.0  # grey levels: a flatter crop is one colour and shows nobody
 
 
 class MotionGate(Protocol):
@@ -141,6 +147,20 @@ def merge_regions(boxes: list[Box], width: int, height: int, margin: float = 0.2
     return [(x0, y0, x1 - x0, y1 - y0) for x0, y0, x1, y1 in grown]
 
 
+def shows_something(crop: np.ndarray) -> bool:
+    """Whether a snapshot crop has content: not black, not one flat colour, not empty."""
+    if crop.size == 0:
+        return False
+    grey = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY) if crop.ndim == 3 else crop
+    return float(grey.mean()) >= SNAPSHOT_MIN_MEAN and float(grey.std()) >= SNAPSHOT_MIN_STD
+
+
+def sharpness(crop: np.ndarray) -> float:
+    """Variance of the Laplacian of the crop's grey levels: higher is sharper."""
+    grey = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY) if crop.ndim == 3 else crop
+    return float(cv2.Laplacian(grey, cv2.CV_64F).var())
+
+
 def _absorb(person: Track, face: Track, snapshot: np.ndarray) -> None:
     """Give a person track its face track's best match, if better than what it has."""
     match: Match | None = face.data.get("match")
@@ -150,8 +170,9 @@ def _absorb(person: Track, face: Track, snapshot: np.ndarray) -> None:
             match=match,
             embedding=face.data.get("embedding"),
             face_quality=face.data.get("face_quality"),
-            snapshot=snapshot,
         )
+        if shows_something(snapshot):  # else the person's best snapshot so far stays
+            person.data["snapshot"] = snapshot
 
 
 def _inside(face: Box, person: Box) -> bool:
@@ -187,12 +208,14 @@ class CameraAnalyzer:
         self._zone_monitor: ZoneMonitor | None = None
         self.stats = StageStats()
         self.last_image: np.ndarray | None = None
+        self._masked: np.ndarray | None = None  # True where a privacy mask hides the frame
         self.last_regions: list[Box] = []  # the motion gate's regions in `last_image`
 
     def set_layout(self, privacy_masks: list[Polygon], zones: list[ZoneConfig]) -> list[EventDraft]:
         """Use new privacy masks and zones from the next frame on; trackers carry on. When the
         zones change, open machine spans end here: their events are returned."""
         self.privacy_masks = list(privacy_masks)
+        self._masked = None
         if zones == self.zones:
             return []
         ended = self._zone_drafts(self._zone_monitor.finish()) if self._zone_monitor else []
@@ -222,12 +245,14 @@ class CameraAnalyzer:
             return cut + events + self._finish(people_ended, self.faces.update([], t)[1])
         h, w = image.shape[:2]
         people: list[Box] = []
+        people_scores: list[float] = []
         detected: list[DetectedFace] = []
         for rx, ry, rw, rh in merge_regions(regions, w, h):
             x0, y0 = int(rx), int(ry)
             crop = image[y0 : y0 + int(rh), x0 : x0 + int(rw)]
             for p in self.persons.detect(crop):
                 people.append((p.box[0] + x0, p.box[1] + y0, p.box[2], p.box[3]))
+                people_scores.append(p.score)
             t0 = self._timed("detect_person", t0)
             shift = np.array([x0, y0], np.float32)
             for f in self.engine.detect(crop):
@@ -244,10 +269,10 @@ class CameraAnalyzer:
         face_tracks, faces_ended = self.faces.update([f.face.box for f in faces], t, gate)
         t0 = self._timed("track", t0)
         self.stats.seconds["track"] -= self.stats.seconds["embed"] - embed_s  # counted as embed
-        for track in person_tracks:
-            self._keep_snapshot(track, image)
+        for track, score in zip(person_tracks, people_scores, strict=True):
+            self._keep_snapshot(track, image, score)
         for face, track in zip(faces, face_tracks, strict=True):
-            self._keep_snapshot(track, image)
+            self._keep_snapshot(track, image, face.face.score)
             if face.crop is not None:  # smaller faces cannot be recognised reliably
                 self._consider_face(track, image, face, t)
             # A face inside a person box lends that person its identity: one event, not two;
@@ -363,18 +388,49 @@ class CameraAnalyzer:
             for h in happenings
         ]
 
-    def _keep_snapshot(self, track: Track, image: np.ndarray) -> None:
-        area = track.box[2] * track.box[3]
-        if "face_quality" not in track.data and area > track.data.get("snapshot_area", 0):
-            track.data["snapshot_area"] = area
-            track.data["snapshot"] = self._crop(image, track.box)
+    def _visible(self, image: np.ndarray, box: Box) -> float:
+        """The share of `box` inside the frame and outside the privacy masks."""
+        h, w = image.shape[:2]
+        x, y, bw, bh = box
+        x0, y0 = max(0, int(x)), max(0, int(y))
+        x1, y1 = min(w, int(x + bw)), min(h, int(y + bh))
+        if x1 <= x0 or y1 <= y0:
+            return 0.0
+        inside = (x1 - x0) * (y1 - y0)
+        if self.privacy_masks:
+            if self._masked is None or self._masked.shape != (h, w):
+                masked = np.zeros((h, w), np.uint8)
+                cv2.fillPoly(masked, [to_pixels(p, w, h) for p in self.privacy_masks], 1)
+                self._masked = masked.astype(bool)
+            inside -= int(self._masked[y0:y1, x0:x1].sum())
+        return inside / max(bw * bh, 1.0)
+
+    def _keep_snapshot(self, track: Track, image: np.ndarray, score: float) -> None:
+        """Keep this frame's crop as the track's snapshot if it beats the best so far: more of
+        the box visible (up to SNAPSHOT_VISIBLE), then detection score x sharpness. A crop
+        that is black or flat (a privacy mask, a black frame) is never kept: the next best is.
+        A face good enough to recognise keeps its own snapshot (`_consider_face`)."""
+        if "face_quality" in track.data:
+            return
+        visible = self._visible(image, track.box)
+        if visible <= 0.0:
+            return
+        crop = self._crop(image, track.box)
+        if not shows_something(crop):
+            return
+        key = (min(visible, SNAPSHOT_VISIBLE), score * sharpness(crop))
+        if "snapshot_key" not in track.data or key > track.data["snapshot_key"]:
+            track.data["snapshot_key"] = key
+            track.data["snapshot"] = crop
 
     def _consider_face(self, track: Track, image: np.ndarray, face: FrameFace, t: float) -> None:
         """Recognise the track's face again only when this face is better than its best."""
         if face.quality <= track.data.get("face_quality", -1.0):
             return
         track.data["face_quality"] = face.quality
-        track.data["snapshot"] = self._crop(image, track.box)
+        crop = self._crop(image, track.box)
+        if shows_something(crop):  # else the best snapshot so far stays
+            track.data["snapshot"] = crop
         embedding = self._embedding(face)
         track.data.update(reference=embedding, checked=t)  # the look later faces must match
         t0 = time.perf_counter()
