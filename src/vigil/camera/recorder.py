@@ -211,6 +211,9 @@ class CameraRecorder(threading.Thread):
             )
             connected_at = time.monotonic()
             ended_cleanly = False
+            # why the camera went offline, said only once the open segment is closed and
+            # indexed: whoever sees the state may rely on the footage before it being there
+            went: tuple[str, str] | None = None
             try:
                 info = src.open()
                 self._set(
@@ -226,16 +229,18 @@ class CameraRecorder(threading.Thread):
                     self._finish_segment()
                     self._went_offline(State.STOPPED, "end of file (set loop: true to replay)")
                     return
-                self._went_offline(State.OFFLINE, "stream ended: the camera or server went away")
+                went = (State.OFFLINE, "stream ended: the camera or server went away")
             except SourceError as exc:
-                self._went_offline(State.OFFLINE, str(exc))
+                went = (State.OFFLINE, str(exc))
             except (StorageError, BurnError) as exc:
-                self._went_offline(State.ERROR, str(exc))
+                went = (State.ERROR, str(exc))
             except Exception as exc:  # never let one camera's bug kill the thread silently
                 log.exception("%s: recorder failed", self.camera.name)
-                self._went_offline(State.ERROR, f"internal error: {type(exc).__name__}: {exc}")
+                went = (State.ERROR, f"internal error: {type(exc).__name__}: {exc}")
             finally:
                 self._finish_segment(failed=not ended_cleanly)
+                if went is not None:
+                    self._went_offline(*went)
                 src.close()
             if time.monotonic() - connected_at >= self.opt.stable_after_s:
                 backoff = self.opt.backoff_initial_s
