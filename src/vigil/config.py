@@ -195,10 +195,21 @@ class AnalysisConfig(Section):
     recognise: bool = Field(
         True, description="Match faces against enrolled people (false: detect faces only)."
     )
+    detector: Literal["auto", "nanodet", "hog"] = Field(
+        "auto",
+        description="What finds people and vehicles: nanodet (a COCO CNN, built once by "
+        "`make install`; see docs/models.md), hog (OpenCV's pedestrian detector: people only, "
+        "slower, less accurate), auto (nanodet when built, else hog).",
+    )
     person_model: Path | None = Field(
         None,
-        description="A YOLO-style ONNX person detector (see vigil.vision.person); "
-        "default: OpenCV's HOG pedestrian detector.",
+        description="Your own YOLO-style ONNX detector (see vigil.vision.person); overrides "
+        "`detector`.",
+    )
+    objects: list[Literal["person", "vehicle"]] = Field(
+        default_factory=lambda: ["person"],
+        description="What raises events: people, and vehicles (bicycle, car, motorcycle, bus, "
+        "truck; needs a COCO detector such as nanodet), e.g. on a road entrance.",
     )
 
 

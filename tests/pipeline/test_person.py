@@ -1,4 +1,4 @@
-"""Person detectors: HOG finds the pedestrians of vtest.avi; the ONNX seam decodes YOLO output."""
+"""Detectors: NanoDet and HOG find the pedestrians of vtest.avi; the ONNX seam decodes YOLO output."""
 
 from __future__ import annotations
 
@@ -7,7 +7,11 @@ from pathlib import Path
 import av
 import numpy as np
 
-from vigil.vision.person import HogPersonDetector, OnnxPersonDetector
+import pytest
+
+from vigil.config import AnalysisConfig
+from vigil.errors import VigilError
+from vigil.vision.person import VEHICLES, HogPersonDetector, OnnxDetector, detector_for
 
 
 def frame_of(video: Path, index: int) -> np.ndarray:
@@ -50,8 +54,32 @@ def test_onnx_person_model_output_is_decoded(tmp_path: Path) -> None:
     )
     path = tmp_path / "fake.onnx"
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), path)
-    det = OnnxPersonDetector(path)
+    det = OnnxDetector(path)
     people = det.detect(np.zeros((128, 256, 3), np.uint8))  # letterboxed at scale 1/4
     assert len(people) == 1
     x, y, w, h = people[0].box
     assert (x, y, w, h) == (96.0, 64.0, 64.0, 128.0) and people[0].score > 0.89
+
+
+def test_nanodet_finds_people_apart_and_vehicles(testdata: Path, nanodet: Path) -> None:
+    frame = frame_of(testdata / "video" / "vtest.avi", 100)
+    people = OnnxDetector(nanodet, min_score=0.45).detect(frame)
+    # Frame 100: the woman in black and the man beside her, the couple, the man on the right,
+    # the distant walker top left (HOG merges the first two into one box).
+    assert 6 <= len(people) <= 7
+    assert all(p.label == "person" and p.box[3] > p.box[2] for p in people)
+    centres = sorted((x + w / 2, y + h / 2) for x, y, w, h in (p.box for p in people))
+    assert all(abs(a[0] - b[0]) + abs(a[1] - b[1]) > 10 for a, b in zip(centres, centres[1:]))
+    both = OnnxDetector(nanodet, labels=frozenset({"person"} | VEHICLES)).detect(frame)
+    vehicles = [b for b in both if b.label in VEHICLES]
+    assert any(b.box[2] > 60 for b in vehicles)  # the white van
+
+
+def test_detector_choice(nanodet: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("VIGIL_MODELS", str(nanodet.parent))
+    assert detector_for(AnalysisConfig()).name == "onnx:nanodet-g-416"
+    assert detector_for(AnalysisConfig(detector="hog")).name == "opencv-hog"
+    monkeypatch.setenv("VIGIL_MODELS", str(tmp_path))  # never built here
+    assert detector_for(AnalysisConfig()).name == "opencv-hog"
+    with pytest.raises(VigilError, match="NanoDet is not built"):
+        detector_for(AnalysisConfig(detector="nanodet"))

@@ -11,7 +11,7 @@ from vigil.faces.calibration import Calibration
 from vigil.faces.engine import FaceEngine
 from vigil.faces.matcher import Matcher, NumpyIndex
 from vigil.pipeline.analyzer import CameraAnalyzer, EventDraft, WholeFrame
-from vigil.vision.person import PersonBox
+from vigil.vision.person import ObjectBox
 
 W, H = 320, 240
 MASK = [[(0.0, 0.6), (1.0, 0.6), (1.0, 1.0), (0.0, 1.0)]]  # the bottom 40%: a neighbour's yard
@@ -21,14 +21,14 @@ class Scripted:
     """A person detector that reports the boxes it is given, one list per frame (a detector
     sees the whole person, a head above a mask or a shape in a dark frame)."""
 
-    def __init__(self, frames: list[list[PersonBox]]) -> None:
+    def __init__(self, frames: list[list[ObjectBox]]) -> None:
         self.frames = iter(frames)
 
-    def detect(self, image: np.ndarray) -> list[PersonBox]:
+    def detect(self, image: np.ndarray) -> list[ObjectBox]:
         return next(self.frames)
 
 
-def walk() -> tuple[list[np.ndarray], list[list[PersonBox]]]:
+def walk() -> tuple[list[np.ndarray], list[list[ObjectBox]]]:
     """A person (a striped figure) walks down towards the camera, growing; the last boxes
     are the largest and the best-scored."""
     rng = np.random.default_rng(14)
@@ -43,12 +43,12 @@ def walk() -> tuple[list[np.ndarray], list[list[PersonBox]]]:
         figure[2::4] = (230, 230, 230)
         image[y : y + h, x : x + w] = figure[: H - y]
         frames.append(image)
-        boxes.append([PersonBox((x, y, w, h), 0.5 + 0.05 * i)])
+        boxes.append([ObjectBox((x, y, w, h), 0.5 + 0.05 * i)])
     return frames, boxes
 
 
 def analyse(
-    engine: FaceEngine, frames: list[np.ndarray], boxes: list[list[PersonBox]], masks=None
+    engine: FaceEngine, frames: list[np.ndarray], boxes: list[list[ObjectBox]], masks=None
 ) -> list[EventDraft]:
     matcher = Matcher(NumpyIndex(128), {}, {}, Calibration.default(engine.model_name))
     analyzer = CameraAnalyzer("yard", engine, matcher, Scripted(boxes), WholeFrame(), masks)

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from vigil.cli.state import console, err_console, print_json, state
 from vigil.errors import InputError
+from vigil.store.enums import DetectorChoice
 
 # The pipeline (OpenCV, PyAV, the face engine) is imported when the command runs.
 if TYPE_CHECKING:
@@ -53,8 +54,14 @@ def analyze(
     annotate: Path | None = typer.Option(
         None, "--annotate", help="Write an MP4 with boxes, track numbers and names."
     ),
+    detector: DetectorChoice | None = typer.Option(
+        None,
+        "--detector",
+        help="What finds people and vehicles (default: the camera's, else auto: NanoDet when "
+        "built, else HOG).",
+    ),
     person_model: Path | None = typer.Option(
-        None, "--person-model", help="A YOLO-style ONNX person detector (default: OpenCV HOG)."
+        None, "--person-model", help="Your own YOLO-style ONNX detector (overrides --detector)."
     ),
     no_gate: bool = typer.Option(
         False, "--no-motion-gate", help="Run detectors on every whole frame (slow; a baseline)."
@@ -69,13 +76,14 @@ def analyze(
 ) -> None:
     """Detect, track and recognise people in a video; print the events."""
     from vigil.camera.motion import MotionDetector
+    from vigil.config import AnalysisConfig
     from vigil.faces.calibration import confidence_text
     from vigil.pipeline.analyzer import CameraAnalyzer, WholeFrame
     from vigil.pipeline.offline import analyse_file
     from vigil.pipeline.zones import summarise
     from vigil.privacy.audit import Action
     from vigil.vision.draw import draw_box
-    from vigil.vision.person import make_person_detector
+    from vigil.vision.person import detector_for
     from vigil.vision.video import Mp4Writer
 
     st = state(ctx)
@@ -84,11 +92,14 @@ def analyze(
     cam = _camera(st.config, camera) if camera else None
     st.audit(Action.identify, reason=reason, target=("video", str(video)))  # refuses no reason
     gate = MotionDetector.from_config(cam.motion) if cam else MotionDetector()
+    analysis = cam.analysis if cam else AnalysisConfig()
+    if detector is not None:
+        analysis = analysis.model_copy(update={"detector": detector.value})
     analyzer = CameraAnalyzer(
         cam.name if cam else video.stem,
         st.face_engine,
         st.gallery().matcher(st.calibration()),
-        make_person_detector(person_model or (cam.analysis.person_model if cam else None)),
+        detector_for(analysis, person_model),
         WholeFrame() if no_gate else gate,
         privacy_masks=cam.privacy_masks if cam else None,
         zones=cam.zones if cam else None,

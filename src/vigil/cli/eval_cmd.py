@@ -11,6 +11,7 @@ import typer
 from rich.table import Table
 
 from vigil.cli.state import console, print_json, progress_bar, state
+from vigil.store.enums import DetectorChoice
 
 if TYPE_CHECKING:
     from vigil.camera.source import AnalysisFrame
@@ -167,8 +168,14 @@ def video(
     camera: str | None = typer.Option(
         None, "--camera", help="Use this camera's zones and privacy masks from vigil.yaml."
     ),
+    detector: DetectorChoice | None = typer.Option(
+        None,
+        "--detector",
+        help="What finds people and vehicles (default: the camera's, else auto: NanoDet when "
+        "built, else HOG).",
+    ),
     person_model: Path | None = typer.Option(
-        None, "--person-model", help="A YOLO-style ONNX person detector (default: OpenCV HOG)."
+        None, "--person-model", help="Your own YOLO-style ONNX detector (overrides --detector)."
     ),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
@@ -176,13 +183,14 @@ def video(
 
     Runs the analysis `vigil analyze` runs (recognition off: nobody is identified)."""
     from vigil.camera.motion import MotionDetector
+    from vigil.config import AnalysisConfig
     from vigil.errors import InputError
     from vigil.faces.calibration import Calibration
     from vigil.faces.matcher import Matcher, NumpyIndex
     from vigil.pipeline.analyzer import CameraAnalyzer
     from vigil.pipeline.evaluation import evaluate, observe, plot_report, read_truth
     from vigil.pipeline.offline import analyse_file
-    from vigil.vision.person import make_person_detector
+    from vigil.vision.person import detector_for
 
     st = state(ctx)
     truth = read_truth(truth_file)
@@ -192,13 +200,16 @@ def video(
         if cam is None:
             raise InputError(f"no camera {camera!r} in the configuration")
         zones, masks = cam.zones, cam.privacy_masks
+    analysis = cam.analysis if camera is not None else AnalysisConfig()
+    if detector is not None:
+        analysis = analysis.model_copy(update={"detector": detector.value})
     engine = st.face_engine
     blind = Matcher(NumpyIndex(128), {}, {}, Calibration.default(engine.model_name))
     analyzer = CameraAnalyzer(
         camera or clip.stem,
         engine,
         blind,
-        make_person_detector(person_model),
+        detector_for(analysis, person_model),
         MotionDetector(),
         masks,
         zones,

@@ -22,7 +22,7 @@ import av
 import cv2
 import numpy as np
 
-from vigil.demo.packages import FetchError, opencv_doc_files
+from vigil.packages import FetchError, opencv_doc_files
 from vigil.vision.video import Mp4Writer
 
 KNOWN_NAME = "Eileen Collins"  # the astronaut in scikit-image's sample photo

@@ -37,7 +37,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from vigil.demo.packages import FetchError, opencv_doc_files, pypi_sdist_files, sha256_of
+from vigil.packages import FetchError, opencv_doc_files, pypi_sdist_files, sha256_of
 
 VERSION = 1  # bump when a step's output changes: caches made before are then redone
 ENV = "VIGIL_TESTDATA"

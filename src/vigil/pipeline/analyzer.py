@@ -35,7 +35,7 @@ from vigil.vision.align import align_face
 from vigil.vision.detector import DetectedFace
 from vigil.vision.image import encode_jpeg
 from vigil.vision.masks import Polygon, black_out, to_pixels
-from vigil.vision.person import PersonDetector
+from vigil.vision.person import ObjectDetector
 
 SAME_FACE_MAX = 0.4  # cosine at or above which a face always may continue its track
 # A snapshot shows the object: the best-scored, sharpest crop whose box is visible (outside the
@@ -187,7 +187,7 @@ class CameraAnalyzer:
         camera: str,
         engine: FaceEngine,
         matcher: Matcher,
-        person_detector: PersonDetector,
+        detector: ObjectDetector,
         motion: MotionGate,
         privacy_masks: list[Polygon] | None = None,
         zones: list[ZoneConfig] | None = None,
@@ -196,7 +196,7 @@ class CameraAnalyzer:
         self.camera = camera
         self.engine = engine
         self.matcher = matcher
-        self.persons = person_detector
+        self.detector = detector
         self.motion = motion
         self.privacy_masks = privacy_masks or []
         ids = itertools.count(1)
@@ -250,9 +250,10 @@ class CameraAnalyzer:
         for rx, ry, rw, rh in merge_regions(regions, w, h):
             x0, y0 = int(rx), int(ry)
             crop = image[y0 : y0 + int(rh), x0 : x0 + int(rw)]
-            for p in self.persons.detect(crop):
-                people.append((p.box[0] + x0, p.box[1] + y0, p.box[2], p.box[3]))
-                people_scores.append(p.score)
+            for p in self.detector.detect(crop):
+                if p.label == "person":
+                    people.append((p.box[0] + x0, p.box[1] + y0, p.box[2], p.box[3]))
+                    people_scores.append(p.score)
             t0 = self._timed("detect_person", t0)
             shift = np.array([x0, y0], np.float32)
             for f in self.engine.detect(crop):

