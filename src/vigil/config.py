@@ -383,6 +383,15 @@ class NotifyConfig(Section):
     )
 
 
+class ReviewConfig(Section):
+    gap_s: Annotated[float, Field(ge=0, le=3600)] = Field(
+        30.0,
+        description="Review items: an event joins its camera's open item when it starts at most "
+        "this many seconds after the item's end; otherwise it opens a new item. An item is "
+        "closed (announced as ended) once this long has passed since its end.",
+    )
+
+
 class ApiConfig(Section):
     """The web UI and REST API (`vigil serve`, `vigil api`)."""
 
@@ -584,6 +593,7 @@ class VigilConfig(Section):
     faces: FacesConfig = Field(default_factory=FacesConfig)
     recording: RecordingConfig = Field(default_factory=RecordingConfig)
     notify: NotifyConfig = Field(default_factory=NotifyConfig)
+    review: ReviewConfig = Field(default_factory=ReviewConfig)
     privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
     api: ApiConfig = Field(default_factory=ApiConfig)
     sync: SyncConfig = Field(default_factory=SyncConfig)

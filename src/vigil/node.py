@@ -27,6 +27,7 @@ from vigil.faces.sightings import add_unknown, purge_unknown
 from vigil.notify.dispatcher import Dispatcher
 from vigil.pipeline.analyzer import EventDraft
 from vigil.pipeline.events import Routing, store_draft
+from vigil.pipeline.review import close_idle
 from vigil.pipeline.service import AnalysisService, FrameListener
 from vigil.privacy import retention as privacy_retention
 from vigil.storage import TmpSpace
@@ -124,7 +125,8 @@ class EdgeNode:
 
     def _housekeeping(self) -> None:
         """Retained camera status on MQTT when a camera's state changes (checked every few
-        seconds); unknown-face templates past their retention deleted every ten minutes."""
+        seconds), idle review items closed; unknown-face templates past their retention
+        deleted every ten minutes."""
         published: dict[str, tuple[str, str]] = {}
         next_purge = 0.0
         while True:
@@ -145,8 +147,17 @@ class EdgeNode:
                 next_purge = time.monotonic() + 600
                 self._purge_unknown_faces()
             privacy_retention.run_due(self.db, self.config)  # on start, then hourly
+            self._close_review_items()
             if self._stop.wait(3):
                 return
+
+    def _close_review_items(self) -> None:
+        """Review items no event can join any more: closed, their `end` announced."""
+        try:
+            if close_idle(self.db, Routing.from_config(self.config)) and self.dispatcher:
+                self.dispatcher.wake()
+        except Exception:  # tried again in a few seconds; events are stored regardless
+            log.exception("closing review items failed")
 
     def _storage_report(self, report: RetentionReport) -> None:
         """After each retention pass: the storage alarm (set or cleared) retained on MQTT."""

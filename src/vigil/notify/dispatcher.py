@@ -23,11 +23,12 @@ from sqlalchemy import Select, select, update
 from vigil.config import VigilConfig, WebhookConfig
 from vigil.notify import webhook
 from vigil.notify.mqtt import MqttLink
-from vigil.notify.payload import encode, event_payload
+from vigil.notify.payload import encode, event_payload, review_payload
 from vigil.store.base import utcnow
 from vigil.store.db import Database
 from vigil.store.models.events import Channel, Delivery, DeliveryAttempt, Event
 from vigil.store.models.faces import Person
+from vigil.store.models.review import ReviewItem
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +43,11 @@ def backoff_s(attempts: int, lo: float, hi: float) -> float:
 
 
 def _due(channel: Channel, target: str | None, now: datetime, limit: int) -> Select[Any]:
-    q = select(Delivery, Event, Person.name).join(Event, Event.uid == Delivery.event_uid)
-    q = q.outerjoin(Person, Person.id == Event.person_id).where(
+    q = select(Delivery, Event, Person.name, ReviewItem).join(
+        Event, Event.uid == Delivery.event_uid
+    )
+    q = q.outerjoin(Person, Person.id == Event.person_id)
+    q = q.outerjoin(ReviewItem, ReviewItem.id == Delivery.review_id).where(
         Delivery.channel == channel,
         Delivery.delivered_at.is_(None),
         Delivery.gave_up_at.is_(None),
@@ -106,13 +110,13 @@ class _MqttWorker(_Worker):
         now = utcnow()
         sent = 0
         with self.d.db.session() as s:
-            for delivery, event, person in s.execute(_due(Channel.mqtt, None, now, room)):
+            for delivery, event, person, item in s.execute(_due(Channel.mqtt, None, now, room)):
                 if delivery.id in self.inflight:
                     continue
-                if self.too_old(delivery, now):
-                    delivery.gave_up_at = now
+                if self.too_old(delivery, now) or (delivery.review_id and item is None):
+                    delivery.gave_up_at = now  # too old, or its review item deleted meanwhile
                     continue
-                body = self.d.body(delivery, event, person)
+                body = self.d.body(delivery, event, person, item)
                 info = self.link.publish(delivery.target, body)
                 delivery.attempts += 1
                 delivery.next_attempt_at = now + timedelta(seconds=MQTT_ACK_TIMEOUT_S)
@@ -173,7 +177,7 @@ class _WebhookWorker(_Worker):
         now = utcnow()
         with self.d.db.session() as s:
             rows = list(s.execute(_due(Channel.webhook, self.hook.url, now, 20)))
-        for delivery, event, person in rows:
+        for delivery, event, person, _item in rows:  # review items go to MQTT only
             if self.d.stopping.is_set():
                 break
             if self.too_old(delivery, now):
@@ -307,8 +311,17 @@ class Dispatcher:
         if self.mqtt is not None:
             self.mqtt.stop()
 
-    def body(self, delivery: Delivery, event: Event, person_name: str | None) -> bytes:
-        """What one outbox row sends: the event as stored now, with the row's state."""
+    def body(
+        self,
+        delivery: Delivery,
+        event: Event,
+        person_name: str | None,
+        item: ReviewItem | None = None,
+    ) -> bytes:
+        """What one outbox row sends: the event (or the review item) as stored now, with the
+        row's state."""
+        if item is not None:
+            return encode(review_payload(item, delivery.review_state or "update", self.site))
         identify = event.camera in self.recognising
         return encode(
             event_payload(event, person_name, self.site, delivery.state, identify=identify)

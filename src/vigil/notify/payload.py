@@ -1,4 +1,4 @@
-"""The JSON body of an event notification, the same for MQTT and webhooks."""
+"""The JSON bodies of notifications: an event (the same for MQTT and webhooks), a review item."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from vigil.store.models.events import Event, EventState
+from vigil.store.models.review import ReviewItem
 
 
 def iso(t: datetime | None) -> str | None:
@@ -43,6 +44,24 @@ def event_payload(
         "snapshot": event.snapshot,
         "action": details.get("action", "notify"),
         "details": details,
+    }
+
+
+def review_payload(item: ReviewItem, state: str, site: str) -> dict[str, Any]:
+    """A review item as stored when sent. `state`: "new", "update" or "end". Never names a
+    person: the object counts say `known_person`, the names go only in event payloads, by
+    their rule (`event_payload`'s `identify`)."""
+    return {
+        "id": item.id,  # deduplicate on (id, state, updated_at): delivery is at least once
+        "state": state,
+        "site": site,
+        "camera": item.camera,
+        "severity": item.severity.value,
+        "start": iso(item.start),
+        "end": iso(item.end),
+        "active": not item.closed,
+        "objects": dict(item.objects or {}),
+        "updated_at": iso(item.updated_at),
     }
 
 

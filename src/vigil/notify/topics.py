@@ -42,6 +42,11 @@ def storage_topic(prefix: str, site: str) -> str:
     return f"{prefix}/{segment(site)}/storage"
 
 
+def reviews_topic(prefix: str, site: str) -> str:
+    """Review items of every camera of the site: new, update and end (`notify.payload`)."""
+    return f"{prefix}/{segment(site)}/reviews"
+
+
 def site_status_topic(prefix: str, site: str) -> str:
     """Retained 'online'/'offline' of this node; 'offline' is the broker-sent last will."""
     return f"{prefix}/{segment(site)}/status"

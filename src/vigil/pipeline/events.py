@@ -1,9 +1,10 @@
 """The event store: create events (with their outbox rows), list them, and manage watchlists.
 
-`create_event` writes the event and one outbox row per notification target in one
-transaction; `update_event` completes an announced event and, in the same transaction, queues
-an `ended` row for each target its start went to. `vigil.notify.dispatcher.Dispatcher`
-delivers those rows until they succeed.
+`create_event` writes the event, one outbox row per notification target and the event's
+place in a review item (`pipeline.review`) in one transaction; `update_event` completes an
+announced event and, in the same transaction, queues an `ended` row for each target its start
+went to and updates its review item. `vigil.notify.dispatcher.Dispatcher` delivers those rows
+until they succeed.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from sqlalchemy.orm import Session
 from vigil.config import VigilConfig
 from vigil.errors import InputError, NotFoundError
 from vigil.notify.topics import event_topics
+from vigil.pipeline import review
 from vigil.store.db import Database
 from vigil.store.models.events import (
     Channel,
@@ -53,11 +55,13 @@ def new_uid() -> str:
 
 @dataclass(frozen=True)
 class Routing:
-    """Where notifications of new events go. Build once with `Routing.from_config`."""
+    """Where notifications of new events go, and how events group into review items. Build
+    once with `Routing.from_config`."""
 
     site: str = ""
     mqtt_prefix: str | None = None  # None: MQTT off
     webhooks: tuple[tuple[str, frozenset[str]], ...] = ()  # (url, kinds; empty = all)
+    review_gap_s: float = review.DEFAULT_GAP_S  # `review.gap_s`
 
     @classmethod
     def from_config(cls, cfg: VigilConfig) -> Routing:
@@ -66,6 +70,7 @@ class Routing:
             site=cfg.site.name,
             mqtt_prefix=n.mqtt.topic_prefix if n.mqtt.enabled else None,
             webhooks=tuple((w.url, frozenset(w.kinds)) for w in n.webhooks),
+            review_gap_s=cfg.review.gap_s,
         )
 
     def targets(self, camera: str, kind: str) -> list[tuple[Channel, str]]:
@@ -163,6 +168,8 @@ def create_event(
             if action is not WatchAction.ignore:
                 for channel, target in routing.targets(camera, kind.value):
                     s.add(Delivery(event_uid=uid, channel=channel, target=target))
+            s.flush()
+            review.place_event(s, event, routing)
     except IntegrityError:
         # A concurrent writer stored the same uid first; theirs stands.
         stored = get_event(db, uid)
@@ -205,6 +212,7 @@ def update_event(
     score: float | None = None,
     confidence: float | None = None,
     details: dict[str, Any] | None = None,
+    routing: Routing = NO_ROUTING,
     wake: Callable[[], None] | None = None,
 ) -> Event:
     """Complete an event announced earlier: its end, final snapshot, path and best match.
@@ -225,13 +233,15 @@ def update_event(
             event.person_id, event.score, event.confidence = person_id, score, confidence
         event.details = {**event.details, **(details or {})}
         queued = _queue_ended(s, uid)
+        queued += review.refresh_event(s, event, routing)
     if queued and wake is not None:
         wake()
     return event
 
 
 def _queue_ended(s: Session, uid: str) -> int:
-    rows = list(s.scalars(select(Delivery).where(Delivery.event_uid == uid).order_by(Delivery.id)))
+    own = select(Delivery).where(Delivery.event_uid == uid, Delivery.review_id.is_(None))
+    rows = list(s.scalars(own.order_by(Delivery.id)))
     waiting = {
         (r.channel, r.target)
         for r in rows
@@ -274,6 +284,7 @@ def store_draft(
             score=draft.score,
             confidence=draft.confidence,
             details=details,
+            routing=routing,
             wake=wake,
         )
     return create_event(

@@ -7,7 +7,8 @@ hourly by the edge node (`run_privacy_retention`), deletes for real, files and r
   event's `snapshot` column cleared; snapshot files no event refers to are deleted once they
   are that old too;
 - events older than their camera's `retention_days` (the footage retention): the row (its
-  outbox rows cascade) and any snapshot left. Events that overlap footage under a valid
+  outbox rows cascade) and any snapshot left; review items left empty are deleted, the
+  others recomputed (`store.review_items`). Events that overlap footage under a valid
   evidence hold are kept, like the footage itself;
 - unknown-face templates older than `privacy.unknown_face_retention_days`.
 
@@ -42,6 +43,7 @@ from vigil.config import CameraConfig, VigilConfig
 from vigil.faces.sightings import purge_unknown
 from vigil.store.db import Database
 from vigil.store.models import AuditRecord, Delivery, Event, Person, Segment, Template
+from vigil.store.review_items import detach_events, refresh_events
 
 log = logging.getLogger(__name__)
 
@@ -156,8 +158,10 @@ def _delete_old_events(
             if doomed:
                 with db.session() as s:
                     uids = [row.uid for row in doomed]
+                    ids = [row.id for row in doomed]
+                    detach_events(s, ids)  # review items left empty go too
                     s.execute(delete(Delivery).where(Delivery.event_uid.in_(uids)))
-                    res = s.execute(delete(Event).where(Event.id.in_([row.id for row in doomed])))
+                    res = s.execute(delete(Event).where(Event.id.in_(ids)))
                     r.events_deleted += int(res.rowcount or 0)
 
 
@@ -178,9 +182,9 @@ def _clear_old_snapshots(
             if _unlink(data_dir / row.snapshot, r):
                 r.snapshot_files_deleted += 1
         with db.session() as s:
-            s.execute(
-                update(Event).where(Event.id.in_([row.id for row in rows])).values(snapshot=None)
-            )
+            ids = [row.id for row in rows]
+            s.execute(update(Event).where(Event.id.in_(ids)).values(snapshot=None))
+            refresh_events(s, ids)  # review items pick another best snapshot, or none
         r.snapshots_cleared += len(rows)
 
 

@@ -49,3 +49,11 @@ __all__ += ["HubAuditRecord", "HubCameraStatus", "HubEvent", "HubSite", "SyncCur
 from vigil.store.models.hub import HubEventTombstone, SyncCounter, SyncTombstone  # noqa: E402
 
 __all__ += ["HubEventTombstone", "SyncCounter", "SyncTombstone"]
+from vigil.store.models.review import (  # noqa: E402
+    ReviewItem,
+    ReviewItemEvent,
+    ReviewMark,
+    Severity,
+)
+
+__all__ += ["ReviewItem", "ReviewItemEvent", "ReviewMark", "Severity"]

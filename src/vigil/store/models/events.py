@@ -118,6 +118,11 @@ class Delivery(Base):
         default=EventState.started,
         server_default=EventState.started.value,
     )
+    # Set when the row announces a review item (its state in `review_state`), not the event:
+    # `event_uid` is then the event that changed the item. No foreign key (0018): the item's
+    # rows are deleted with it (`pipeline.review`).
+    review_id: Mapped[int | None] = mapped_column(nullable=True, index=True)
+    review_state: Mapped[str | None] = mapped_column(String(16), nullable=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_error: Mapped[str] = mapped_column(Text, default="")
