@@ -80,7 +80,7 @@ def test_still_scene_noise_and_lights_are_not_motion(vtest: Path) -> None:
         noisy = first.astype(np.int16) + rng.normal(0, 4, first.shape)
         assert not det.detect(np.clip(noisy, 0, 255).astype(np.uint8)).moving
     lights = det.detect(np.clip(first.astype(np.int16) + 90, 0, 255).astype(np.uint8))
-    assert not lights.moving and lights.relearned
+    assert not lights.moving and lights.relearned and not lights.scene_cut
     # a bright square appears: motion, and its box is where the square is (pixels)
     frame = np.clip(first.astype(np.int16) + 90, 0, 255).astype(np.uint8)
     frame[200:300, 400:500] = 0
@@ -88,6 +88,25 @@ def test_still_scene_noise_and_lights_are_not_motion(vtest: Path) -> None:
     assert len(boxes) == 1
     x, y, w, h = boxes[0]
     assert abs(x - 400) < 25 and abs(y - 200) < 25 and abs(w - 100) < 50 and abs(h - 100) < 50
+
+
+def test_a_light_change_is_not_a_scene_cut_a_covered_camera_is(vtest: Path) -> None:
+    with av.open(str(vtest)) as c:
+        frames = [f.to_ndarray(format="bgr24") for _, f in zip(range(60), c.decode(video=0))]
+    first, later = frames[0], frames[59]
+    dim = (later * 0.5).astype(np.uint8)
+    uneven = (later * np.linspace(0.4, 1.2, later.shape[1])[None, :, None]).clip(0, 255)
+
+    def cut_by(change: np.ndarray) -> bool:
+        det = MotionDetector()
+        det.regions(first)
+        det.regions(change)
+        return det.cut
+
+    assert not cut_by(dim)
+    assert not cut_by(uneven.astype(np.uint8))  # half the frame changed: motion, not a cut
+    assert cut_by(np.zeros_like(first))  # covered
+    assert cut_by(np.ascontiguousarray(later[::-1]))  # another picture
 
 
 def test_events_start_end_and_peak(data_dir: Path) -> None:

@@ -10,7 +10,11 @@ apply to the main stream as well as to the sub-stream they were found on). `regi
 gives the same boxes in the image's pixels (the analyzer's motion-gate protocol).
 
 A sudden change of most of the frame (lights switched, camera moved, IR switching) is not
-motion: the background is re-learnt from that frame.
+motion: the background is re-learnt from that frame. It is a scene cut (what was tracked is
+gone) only when the picture's structure changed too: a light change keeps the edges where
+they were (their correlation with the background's stays >= `EDGES_KEPT`, 0.74 or more for
+vtest.avi at half or double brightness or a 0.4..1.2 gradient across it), a camera turned or
+moved by 3 px or more at 320 px wide, covered or swapped does not (0.59 and below).
 
 `MotionEvents` turns per-frame results into events (start, end, peak area) and stores them
 in `motion_events`: a row appears when motion starts (end NULL while it lasts) and is
@@ -38,6 +42,7 @@ from vigil.store.models.camera import MotionEvent
 
 Polygon = list[tuple[float, float]]
 Box = tuple[float, float, float, float]  # x, y, width, height
+EDGES_KEPT = 0.65  # edge correlation with the background above which a global change is light
 
 
 @dataclass
@@ -47,6 +52,7 @@ class MotionResult:
     area: float  # share of the unmasked frame that moved, 0..1
     boxes: list[Box] = field(default_factory=list)  # fractions of the frame width/height
     relearned: bool = False  # a global change (lights, camera moved): background reset
+    scene_cut: bool = False  # ... and the picture is another one (moved, covered, swapped)
 
     @property
     def moving(self) -> bool:
@@ -135,8 +141,9 @@ class MotionDetector:
             return MotionResult(0.0)
         changed = int(fg.sum()) / self._keep_pixels
         if changed > self.relearn_above:
+            cut = _edge_correlation(gray, self._bg, keep) < EDGES_KEPT
             self._bg = gray.astype(np.float32)
-            return MotionResult(0.0, relearned=True)
+            return MotionResult(0.0, relearned=True, scene_cut=cut)
         fg = cv2.morphologyEx(fg, cv2.MORPH_OPEN, self._kernel)
         joined = cv2.dilate(fg, self._join, iterations=2)
         n, labels, stats, _ = cv2.connectedComponentsWithStats(joined, connectivity=8)
@@ -154,9 +161,9 @@ class MotionDetector:
 
     @property
     def cut(self) -> bool:
-        """The last frame changed as a whole (a scene cut, the camera moved): whatever was
-        tracked before it is not in the new picture."""
-        return self.last is not None and self.last.relearned
+        """The last frame is another picture (a scene cut, the camera moved or was covered):
+        whatever was tracked before it is not in it. A light change is not a cut."""
+        return self.last is not None and self.last.scene_cut
 
     def regions(self, image: np.ndarray) -> list[Box]:
         """Boxes (pixels of `image`) where something moved; [] when still. After a global
@@ -167,6 +174,23 @@ class MotionDetector:
         if result.relearned:
             return [(0.0, 0.0, float(w), float(h))]
         return result.pixel_boxes(w, h)
+
+
+def _edge_correlation(gray: np.ndarray, background: np.ndarray, keep: np.ndarray) -> float:
+    """Normalised correlation of the two pictures' edge strength (Sobel) outside the masks:
+    near 1 for the same scene in other light, near 0 for another scene; 0 for a flat one."""
+
+    def edges(image: np.ndarray) -> np.ndarray:
+        image = image.astype(np.float32)
+        sobel = cv2.magnitude(
+            cv2.Sobel(image, cv2.CV_32F, 1, 0), cv2.Sobel(image, cv2.CV_32F, 0, 1)
+        )
+        values = sobel[keep > 0]
+        return values - values.mean()
+
+    a, b = edges(gray), edges(background)
+    norm = float(np.sqrt((a * a).sum() * (b * b).sum()))
+    return float((a * b).sum()) / norm if norm > 0 else 0.0
 
 
 @dataclass
