@@ -345,6 +345,38 @@ class EventPageOut(BaseModel):
     next_cursor: str | None
 
 
+class ReviewItemOut(BaseModel):
+    id: int
+    camera: str
+    start: datetime
+    end: datetime | None = Field(description="Null while one of its events goes on.")
+    active: bool = Field(description="Events may still join (not yet closed).")
+    severity: Literal["alert", "detection"]
+    objects: dict[str, int] = Field(description="Event kind -> how many events of it.")
+    reviewed: bool = Field(description="Marked reviewed by the calling user.")
+    snapshot_url: str | None = Field(description="The best snapshot (its event's).")
+    events_url: str = Field(description="The events list of this camera and span.")
+
+
+class ReviewPageOut(BaseModel):
+    items: list[ReviewItemOut]
+    next_cursor: str | None
+
+
+class ReviewDetailOut(ReviewItemOut):
+    events: list[EventOut] = Field(description="Its events, oldest first.")
+
+
+class ReviewMarkIn(Strict):
+    ids: list[Annotated[int, Field(ge=1, le=2**63 - 1)]] = Field(
+        min_length=1, max_length=1000, description="Review item ids to mark reviewed."
+    )
+
+
+class ReviewMarkOut(BaseModel):
+    marked: int = Field(description="How many were not marked reviewed by you before.")
+
+
 class HealthOut(BaseModel):
     ok: bool
     site: str
