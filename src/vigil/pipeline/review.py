@@ -65,7 +65,7 @@ def _announce(
                 Delivery.review_id == item.id,
                 Delivery.target == topic,
                 Delivery.review_state.in_([ReviewState.new.value, ReviewState.update.value]),
-                Delivery.delivered_at.is_(None),
+                Delivery.attempts == 0,  # not sent yet (one in flight has its body)
                 Delivery.gave_up_at.is_(None),
             )
         )
