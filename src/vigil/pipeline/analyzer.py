@@ -35,7 +35,8 @@ from vigil.vision.align import align_face
 from vigil.vision.detector import DetectedFace
 from vigil.vision.image import encode_jpeg
 from vigil.vision.masks import Polygon, black_out, to_pixels
-from vigil.vision.person import ObjectDetector
+from vigil.vision.mosaic import pack
+from vigil.vision.person import ObjectBox, ObjectDetector
 
 SAME_FACE_MAX = 0.4  # cosine at or above which a face always may continue its track
 # A snapshot shows the object: the best-scored, sharpest crop whose box is visible (outside the
@@ -244,17 +245,15 @@ class CameraAnalyzer:
             events = self._zone_events(t, image, people_ended)
             return cut + events + self._finish(people_ended, self.faces.update([], t)[1])
         h, w = image.shape[:2]
-        people: list[Box] = []
-        people_scores: list[float] = []
+        merged = merge_regions(regions, w, h)
+        found = self._detect_objects(image, merged)
+        people = [o.box for o in found if o.label == "person"]
+        people_scores = [o.score for o in found if o.label == "person"]
+        t0 = self._timed("detect_person", t0)
         detected: list[DetectedFace] = []
-        for rx, ry, rw, rh in merge_regions(regions, w, h):
+        for rx, ry, rw, rh in merged:
             x0, y0 = int(rx), int(ry)
             crop = image[y0 : y0 + int(rh), x0 : x0 + int(rw)]
-            for p in self.detector.detect(crop):
-                if p.label == "person":
-                    people.append((p.box[0] + x0, p.box[1] + y0, p.box[2], p.box[3]))
-                    people_scores.append(p.score)
-            t0 = self._timed("detect_person", t0)
             shift = np.array([x0, y0], np.float32)
             for f in self.engine.detect(crop):
                 box = (f.box[0] + x0, f.box[1] + y0, f.box[2], f.box[3])
@@ -287,6 +286,27 @@ class CameraAnalyzer:
         announced = self._announce(person_tracks, face_tracks)
         zone_events = self._zone_events(t, image, people_ended)
         return cut + announced + zone_events + self._finish(people_ended, faces_ended)
+
+    def _detect_objects(self, image: np.ndarray, regions: list[Box]) -> list[ObjectBox]:
+        """People and vehicles in the regions, in frame pixels. A CNN with a fixed input
+        sees every region at once (`vision.mosaic`): one run a frame, not one a region."""
+        side = getattr(self.detector, "input_side", None)
+        if side:
+            canvas, placements = pack(image, regions, side)
+            found = []
+            for o in self.detector.detect(canvas):
+                box = next((b for pl in placements if (b := pl.to_frame(o.box))), None)
+                if box is not None:
+                    found.append(ObjectBox(box, o.score, o.label))
+            return found
+        found = []
+        for rx, ry, rw, rh in regions:
+            x0, y0 = int(rx), int(ry)
+            crop = image[y0 : y0 + int(rh), x0 : x0 + int(rw)]
+            for o in self.detector.detect(crop):
+                x, y, bw, bh = o.box
+                found.append(ObjectBox((x + x0, y + y0, bw, bh), o.score, o.label))
+        return found
 
     def _prepare(self, face: DetectedFace, image: np.ndarray) -> FrameFace:
         if face.short_side < self.engine.config.recognition_min_face_px:

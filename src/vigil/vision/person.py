@@ -113,6 +113,8 @@ class OnnxDetector:
             raise VigilError(f"{model}: expected a fixed N x 3 x H x W input, got {shape}")
         self._input = self._session.get_inputs()[0].name
         self._size = (int(shape[3]), int(shape[2]))  # width, height
+        # A square input can take a mosaic of motion regions (`vision.mosaic`).
+        self.input_side = self._size[0] if self._size[0] == self._size[1] else None
         self.min_score = min_score
         self.labels = labels
         self.name = f"onnx:{model.stem}"
