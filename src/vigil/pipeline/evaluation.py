@@ -43,6 +43,7 @@ class TruthObject(_Model):
     kind: Literal["person", "vehicle"] = "person"
     box: tuple[float, float, float, float] = Field(description="x, y, width, height in pixels")
     track: str | None = Field(None, description="who it is, the same id across key frames")
+    occluded: bool = Field(False, description="partly hidden: the box is the visible part")
 
 
 class KeyFrame(_Model):
@@ -82,6 +83,11 @@ class Truth(_Model):
     height: Annotated[int, Field(gt=0)]
     fps: Annotated[float, Field(gt=0)]
     frames: list[KeyFrame] = Field(default_factory=list)
+    min_height: Annotated[float, Field(ge=0)] = Field(
+        0,
+        description="people shorter than this (pixels) are not labelled, so a predicted box "
+        "shorter than this that matches nobody is not counted as a false detection",
+    )
     lines: list[Line] = Field(default_factory=list)
     walks: list[Walk] | None = Field(None, description="None: walk-throughs not counted")
     zones: list[ZoneSpan] = Field(default_factory=list)
@@ -223,8 +229,10 @@ def detection_and_identity(
         pairs = match_boxes([o.box for o in people], [b for _, b in seen], min_iou)
         for o in people:
             bands[band_of(o.box[3], edges)].true_boxes += 1
-        for _, b in seen:
-            bands[band_of(b[3], edges)].predicted_boxes += 1
+        paired = {pi for _, pi in pairs}
+        for i, (_, b) in enumerate(seen):
+            if i in paired or b[3] >= truth.min_height:  # else perhaps someone not labelled
+                bands[band_of(b[3], edges)].predicted_boxes += 1
         for ti, pi in pairs:
             # Recall by the true box's height, precision by the predicted box's: a detector's
             # box may be taller than the person (HOG's is its window).
