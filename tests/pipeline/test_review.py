@@ -129,8 +129,7 @@ def test_announced_event_keeps_item_open_until_it_ends(db: Database, data_dir: P
         states = [
             d.review_state for d in s.scalars(select(Delivery).where(Delivery.review_id == item.id))
         ]
-    # an update still waiting is not doubled (the body is built when sent)
-    assert states == ["new", "end"]
+    assert states == ["new", "update", "update", "end"]  # opened, joined, completed, closed
 
 
 def test_best_snapshot_is_highest_score(db: Database, data_dir: Path) -> None:

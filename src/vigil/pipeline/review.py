@@ -11,8 +11,7 @@ The contract:
   snapshot): `vigil.store.review_items.recompute`, the one rule;
 - these functions run inside the event store's transaction (`pipeline.events`), so items never
   disagree with events, and queue the item's MQTT announcements (new, update, end) in the same
-  outbox (`Delivery.review_id`); an update still waiting is not doubled (the body is built when
-  sent);
+  outbox (`Delivery.review_id`), one row per change;
 - reviewed is per user (`mark_reviewed`, `unmark_reviewed`, `reviewed_by`); `list_items` pages
   newest first like the events list;
 - retention calls `store.review_items.detach_events` before it deletes events and
@@ -54,23 +53,12 @@ DEFAULT_GAP_S = 30.0
 def _announce(
     s: Session, item: ReviewItem, state: ReviewState, event_uid: str, routing: Routing
 ) -> bool:
-    """Queue an announcement of the item; False when there is nowhere to send it or an
-    update is still waiting."""
+    """Queue an announcement of the item; False when there is nowhere to send it. Every
+    change gets its own row: skipping one while another waits would race the dispatcher,
+    which may have built that body already."""
     if routing.mqtt_prefix is None:
         return False
     topic = reviews_topic(routing.mqtt_prefix, routing.site)
-    if state is ReviewState.update:
-        waiting = s.scalar(
-            select(Delivery.id).where(
-                Delivery.review_id == item.id,
-                Delivery.target == topic,
-                Delivery.review_state.in_([ReviewState.new.value, ReviewState.update.value]),
-                Delivery.attempts == 0,  # not sent yet (one in flight has its body)
-                Delivery.gave_up_at.is_(None),
-            )
-        )
-        if waiting is not None:
-            return False  # built when sent: it will carry this change too
     s.add(
         Delivery(
             event_uid=event_uid,
