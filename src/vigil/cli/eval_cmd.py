@@ -5,16 +5,12 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
 
 from vigil.cli.state import console, print_json, progress_bar, state
 from vigil.store.enums import DetectorChoice
-
-if TYPE_CHECKING:
-    from vigil.camera.source import AnalysisFrame
 
 # The face engine and the evaluation (NumPy, OpenCV, Matplotlib) load in the commands.
 
@@ -188,8 +184,8 @@ def video(
     from vigil.faces.calibration import Calibration
     from vigil.faces.matcher import Matcher, NumpyIndex
     from vigil.pipeline.analyzer import CameraAnalyzer
-    from vigil.pipeline.evaluation import evaluate, observe, plot_report, read_truth
-    from vigil.pipeline.offline import analyse_file
+    from vigil.pipeline.evaluation import plot_report, read_truth
+    from vigil.pipeline.offline import evaluate_video
     from vigil.vision.person import detector_for
 
     st = state(ctx)
@@ -214,39 +210,33 @@ def video(
         masks,
         zones,
     )
-    frames: dict[float, list] = {}
-    size: list[int] = []
     with progress_bar() as bar:
         # Progress in seconds of the clip, up to the last key frame (the truth's extent).
         end = max((k.frame for k in truth.frames), default=0) / truth.fps
         task = bar.add_task("analysing (s of clip)", total=round(end, 1) or None)
-
-        def collect(frame: AnalysisFrame) -> None:
-            t = frame.pts_seconds
-            size[:] = [frame.image.shape[1]]
-            frames[t] = [
-                (tr.id, tr.path[-1][1]) for tr in analyzer.people.tracks if tr.last_seen == t
-            ]
-            bar.update(task, completed=round(t, 1))
-
-        events = analyse_file(clip, analyzer, fps, collect, max_width=max_width)
-    scale = truth.width / size[0] if size else 1.0
-    t0 = min(frames, default=0.0)
-    report = evaluate(truth, observe(frames, events, scale, t0), min_iou)
+        report, analysed = evaluate_video(
+            clip,
+            truth,
+            analyzer,
+            fps,
+            max_width,
+            min_iou,
+            lambda t: bar.update(task, completed=round(t, 1)),
+        )
     if plot is not None:
         plot_report(report, plot)
     if as_json:
         print_json(
             {
                 "video": str(clip),
-                "frames": len(frames),
+                "frames": analysed,
                 **report.to_dict(),
                 "plot": plot and str(plot),
             }
         )
         return
     console.print(
-        f"{len(frames)} frames analysed at {fps:g} fps; {report.key_frames_evaluated} of "
+        f"{analysed} frames analysed at {fps:g} fps; {report.key_frames_evaluated} of "
         f"{report.key_frames} key frames evaluated"
     )
     t = Table("box height px", "true", "found", "predicted", "correct", "precision", "recall")
