@@ -33,6 +33,7 @@ Nav = list[tuple[str, str, Perm]]  # (path, label, permission)
 
 NAV: Nav = [
     ("/", "Cameras", Perm.view),
+    ("/review", "Review", Perm.view),
     ("/events", "Events", Perm.view),
     ("/people", "People", Perm.people),
     ("/search", "Search", Perm.search),
@@ -137,6 +138,13 @@ def events_page(request: Request, ctx: Ctx, p: MaybeUser) -> Response:
     if refused := gate(request, p, Perm.view):
         return refused
     return render(request, p, "events.html", cameras=[c.name for c in ctx.config.cameras])
+
+
+@router.get("/review", response_class=HTMLResponse)
+def review_page(request: Request, ctx: Ctx, p: MaybeUser) -> Response:
+    if refused := gate(request, p, Perm.view):
+        return refused
+    return render(request, p, "review.html", cameras=[c.name for c in ctx.config.cameras])
 
 
 @router.get("/people", response_class=HTMLResponse)

@@ -362,9 +362,15 @@ function initCamera() {
 
 function initEvents() {
   const f = $("#events-filter"), list = $("#events-list"), more = $("#events-more");
+  // /events?camera=..&since=..&until=.. (a review item's events): that camera and span
+  const q = new URLSearchParams(location.search);
+  if (q.get("camera")) f.camera.value = q.get("camera");
+  const span = q.get("since") && q.get("until") ? { since: q.get("since"), until: q.get("until") } : null;
+  if (span) f.after(el("p", { class: "muted", id: "events-span" },
+    `from ${fmtTime(span.since)} to ${fmtTime(span.until)} · `, el("a", { href: "/events" }, "all events")));
   let cursor = null;
   async function show(append) {
-    const p = new URLSearchParams({ limit: "30" });
+    const p = new URLSearchParams({ limit: "30", ...(span || {}) });
     if (f.camera.value) p.set("camera", f.camera.value);
     if (f.kind.value) p.set("kind", f.kind.value);
     if (f.reason.value.trim()) p.set("reason", f.reason.value.trim());  // needed for known_person
@@ -379,8 +385,59 @@ function initEvents() {
   }
   f.addEventListener("submit", (ev) => { ev.preventDefault(); show(false); });
   more.addEventListener("click", () => show(true));
-  show(false).then(() => liveEvents(list, (e) =>
+  show(false).then(() => liveEvents(list, (e) => !span &&
     (!f.camera.value || e.camera === f.camera.value) && (!f.kind.value || e.kind === f.kind.value)));
+}
+
+// --- review ------------------------------------------------------------------------------
+
+function reviewItem(item, onReviewed) {
+  const counts = Object.entries(item.objects).map(([k, n]) => `${n} ${k.replace("_", " ")}`).join(", ");
+  const span = fmtTime(item.start) + " – " + (item.end ? fmtTime(item.end) : "ongoing");
+  const li = el("li", { class: "event review-item" + (item.reviewed ? " reviewed" : ""), "data-id": item.id });
+  li.append(item.snapshot_url ? el("img", { src: item.snapshot_url, alt: "best snapshot", loading: "lazy" })
+    : el("span", { class: "noshot muted" }, "no snapshot"));
+  const mark = el("button", { type: "button", class: "mark" }, item.reviewed ? "Reviewed ✓" : "Mark reviewed");
+  mark.disabled = item.reviewed;
+  mark.addEventListener("click", async () => {
+    mark.disabled = true;
+    const r = await api("POST", `/api/v1/review/${item.id}/reviewed`);
+    if (!r.ok) { mark.disabled = false; mark.textContent = await errorText(r); return; }
+    mark.textContent = "Reviewed ✓";
+    li.classList.add("reviewed");
+    onReviewed(li);
+  });
+  li.append(el("div", { class: "grow" },
+    el("span", { class: "badge " + item.severity }, item.severity), " ",
+    el("strong", {}, item.camera), " · ", span, item.active ? " · active" : "",
+    el("div", {}, counts),
+    el("a", { href: item.events_url }, "events"), " · ",
+    el("a", { href: `/cameras/${item.camera}#t=${encodeURIComponent(item.start)}` }, "footage")), mark);
+  return li;
+}
+
+function initReview() {
+  const f = $("#review-filter"), list = $("#review-list"), more = $("#review-more");
+  let cursor = null;
+  async function show(append) {
+    const p = new URLSearchParams({ limit: "30" });
+    if (f.camera.value) p.set("camera", f.camera.value);
+    if (f.severity.value) p.set("severity", f.severity.value);
+    if (f.unreviewed.checked) p.set("reviewed", "false");
+    if (append && cursor) p.set("cursor", cursor);
+    const r = await api("GET", "/api/v1/review?" + p);
+    if (!append) list.replaceChildren();
+    if (!r.ok) return list.append(el("li", {}, await errorText(r)));
+    const page = await r.json();
+    // a reviewed item leaves a list of unreviewed ones (after a moment, so the click shows)
+    const gone = (li) => { if (f.unreviewed.checked) setTimeout(() => li.remove(), 800); };
+    for (const item of page.items) list.append(reviewItem(item, gone));
+    if (!append && !page.items.length) list.append(el("li", { class: "muted" }, "nothing to review"));
+    cursor = page.next_cursor; more.hidden = !cursor;
+  }
+  f.addEventListener("submit", (ev) => { ev.preventDefault(); show(false); });
+  more.addEventListener("click", () => show(true));
+  show(false);
 }
 
 function liveEvents(list, wanted) {
@@ -751,7 +808,7 @@ async function initAudit() {
 // --- start -------------------------------------------------------------------------------
 
 const PAGES = { login: initLogin, setup: initSetup, password: initPassword, dashboard: initDashboard,
-  camera: initCamera, events: initEvents, people: initPeople, zones: initZones, search: initSearch, users: initUsers, audit: initAudit };
+  camera: initCamera, events: initEvents, review: initReview, people: initPeople, zones: initZones, search: initSearch, users: initUsers, audit: initAudit };
 
 document.addEventListener("DOMContentLoaded", () => {
   const out = $("#logout");
