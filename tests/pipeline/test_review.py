@@ -40,7 +40,7 @@ def db(tmp_path: Path) -> Iterator[Database]:
 
 def _items(db: Database) -> list[ReviewItem]:
     with db.session() as s:
-        return list(s.scalars(select(ReviewItem).order_by(ReviewItem.start)))
+        return list(s.scalars(select(ReviewItem).order_by(ReviewItem.start, ReviewItem.id)))
 
 
 def _event(db: Database, data_dir: Path, at: float, length: float = 5, **kw: object) -> Event:
@@ -204,3 +204,63 @@ def test_retention_keeps_items_consistent(db: Database, data_dir: Path) -> None:
         assert s.scalar(select(Delivery).where(Delivery.review_id == gone_item)) is None
         assert s.get(Event, a.id) is None and s.get(Event, b.id) is None
     assert reviewed_by(db, ann, [gone_item]) == set()
+
+
+def test_migration_groups_existing_events(tmp_path: Path) -> None:
+    """0018 puts the events stored before it into closed items (30 s gap), announced nowhere,
+    and keeps the delivery log (a batch copy of `deliveries` would have emptied it)."""
+    from alembic import command
+    from sqlalchemy import text
+
+    from vigil.store.db import alembic_config
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    old = Database(url, migrate=False)
+    cfg = alembic_config(url)
+    with old.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0017_segment_checksums")
+    rows = [
+        ("a", 0, "person", None),
+        ("a", 20, "known_person", "x.jpg"),
+        ("a", 300, "person", None),
+        ("a", 310, "motion", None),
+        ("b", 0, "face", None),
+    ]
+    with old.engine.begin() as c:
+        for i, (cam, at, kind, shot) in enumerate(rows):
+            start = (T0 + timedelta(seconds=at)).replace(tzinfo=None)
+            c.execute(
+                text(
+                    'INSERT INTO events (uid, camera, kind, start, "end", snapshot, details, '
+                    "created_at) VALUES (:u, :c, :k, :s, :e, :shot, '{}', :s)"
+                ),
+                {"u": f"u{i}", "c": cam, "k": kind, "s": start, "e": start, "shot": shot},
+            )
+        c.execute(
+            text(
+                "INSERT INTO deliveries (event_uid, channel, target, attempts, next_attempt_at, "
+                "last_error, created_at) VALUES ('u0', 'mqtt', 't', 1, :t, '', :t)"
+            ),
+            {"t": T0.replace(tzinfo=None)},
+        )
+        c.execute(
+            text(
+                "INSERT INTO delivery_log (delivery_id, at, ok, error, duration_ms) "
+                "VALUES (1, :t, 1, '', 1)"
+            ),
+            {"t": T0.replace(tzinfo=None)},
+        )
+    old.close()
+    db = Database(url)  # migrates to head
+    items = _items(db)
+    assert [(i.camera, i.start, i.severity, i.objects, i.closed) for i in items] == [
+        ("a", T0, Severity.alert, {"person": 1, "known_person": 1}, True),
+        ("b", T0, Severity.detection, {"face": 1}, True),
+        ("a", T0 + timedelta(seconds=300), Severity.detection, {"person": 1}, True),
+    ]
+    assert items[0].best_event_id == 2  # the one with a snapshot
+    with db.session() as s:
+        assert s.scalar(select(Delivery.id).where(Delivery.review_id.is_not(None))) is None
+        assert s.scalar(text("SELECT count(*) FROM delivery_log")) == 1
+    db.close()
