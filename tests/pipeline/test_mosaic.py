@@ -25,7 +25,7 @@ def test_regions_share_one_canvas_and_boxes_come_back() -> None:
 def test_regions_that_do_not_fit_become_the_whole_frame() -> None:
     frame = np.zeros((576, 768, 3), np.uint8)
     regions = [(0.0, 0.0, 400.0, 576.0), (368.0, 0.0, 400.0, 576.0)]  # overlapping halves
-    canvas, placements = pack(frame, regions, 416)
+    _, placements = pack(frame, regions, 416)
     assert len(placements) == 1 and placements[0].region == (0, 0, 768, 576)
     assert placements[0].scale == 416 / 768
     # a box straddling the bottom edge of the picture is clipped to it

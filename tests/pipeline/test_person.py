@@ -1,12 +1,12 @@
-"""Detectors: NanoDet and HOG find the pedestrians of vtest.avi; the ONNX seam decodes YOLO output."""
+"""Detectors: NanoDet and HOG find vtest.avi's pedestrians; the ONNX seam decodes YOLO output."""
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import av
 import numpy as np
-
 import pytest
 
 from vigil.config import AnalysisConfig
@@ -69,7 +69,7 @@ def test_nanodet_finds_people_apart_and_vehicles(testdata: Path, nanodet: Path) 
     assert 6 <= len(people) <= 7
     assert all(p.label == "person" and p.box[3] > p.box[2] for p in people)
     centres = sorted((x + w / 2, y + h / 2) for x, y, w, h in (p.box for p in people))
-    assert all(abs(a[0] - b[0]) + abs(a[1] - b[1]) > 10 for a, b in zip(centres, centres[1:]))
+    assert all(abs(a[0] - b[0]) + abs(a[1] - b[1]) > 10 for a, b in itertools.pairwise(centres))
     both = OnnxDetector(nanodet, labels=frozenset({"person"} | VEHICLES)).detect(frame)
     vehicles = [b for b in both if b.label in VEHICLES]
     assert any(b.box[2] > 60 for b in vehicles)  # the white van
