@@ -505,7 +505,7 @@ def analysis_frames(
                         del keys[:-3]
                 for frame in ctx.decode(pkt):
                     ft = float(frame.pts * frame.time_base) if frame.pts is not None else t
-                    if next_t is not None and ft < next_t:
+                    if next_t is not None and ft < next_t - 1e-6:  # 0.2 * 3 > 0.6
                         continue
                     next_t = (
                         ft + interval
