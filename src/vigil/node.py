@@ -3,8 +3,9 @@
 Recording (one thread per camera), retention (on start and on a schedule), the scrub that
 re-checks the checksums of closed segments (rate limited, `camera/scrub.py`), live analysis
 (one thread per camera) whose events go to the event store, notification delivery from the
-outbox with camera status kept on MQTT, the purge of unknown-face templates past their
-retention period, and, when `sync.enabled`, publishing to the hub (`vigil.sync.edge_agent`).
+outbox with camera status and each zone's people count kept on MQTT, the purge of
+unknown-face templates past their retention period, and, when `sync.enabled`, publishing to
+the hub (`vigil.sync.edge_agent`).
 """
 
 from __future__ import annotations
@@ -115,6 +116,7 @@ class EdgeNode:
             self.on_frame,
             recognises=cfg.recognises,
             db=self.db,
+            on_occupancy=self.dispatcher.set_zone_occupancy,
         )
         self.analysis.start()
         self.recording.analysis_dropped = self.analysis.dropped

@@ -21,7 +21,8 @@ def zones(
     day: str = typer.Option(date.today().isoformat(), "--day", help="The day, YYYY-MM-DD."),
     out: Path = typer.Option(Path("."), "--out", "-o", help="Folder for the PNG and CSV."),
 ) -> None:
-    """Machine running / idle time line (PNG) and minutes per zone (CSV) for one day."""
+    """Machine running / idle time line (PNG) and minutes per zone (CSV) for one day, with
+    the most people inside each zone at once (from the stored occupancy)."""
     from vigil.pipeline.zone_report import write_csv, write_png, zone_day
 
     st = state(ctx)
@@ -38,8 +39,8 @@ def zones(
     stem = out / f"zones-{camera}-{when.isoformat()}"
     png = write_png(report, stem.with_suffix(".png"))
     csv_path = write_csv(report, stem.with_suffix(".csv"))
-    t = Table("zone", "running min", "idle min", "no data min", "in", "out")
-    for zone in sorted(set(report.machines) | set(report.doorways)):
+    t = Table("zone", "running min", "idle min", "no data min", "in", "out", "max people")
+    for zone in report.zones():
         m = report.minutes(zone) if zone in report.machines else {}
         door = report.doorways.get(zone)
         t.add_row(
@@ -47,6 +48,7 @@ def zones(
             *(f"{m.get(k, 0):.0f}" if m else "" for k in ("running", "idle", "no data")),
             "" if door is None else str(door.get("in", 0)),
             "" if door is None else str(door.get("out", 0)),
+            str(report.max_people.get(zone, "")),
         )
     console.print(t)
     console.print(f"time line: {png}\nminutes: {csv_path}")

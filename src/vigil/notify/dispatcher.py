@@ -332,6 +332,13 @@ class Dispatcher:
         if self.mqtt is not None:
             self.mqtt.set_camera_status(camera, {"state": state, **extra})
 
+    def set_zone_occupancy(self, camera: str, zone: str, people: int) -> None:
+        """Retained `{"people": N, "at": ...}` on the zone's occupancy topic (no-op without
+        MQTT)."""
+        if self.mqtt is not None:
+            at = utcnow().isoformat(timespec="seconds")
+            self.mqtt.set_zone_occupancy(camera, zone, {"people": people, "at": at})
+
     def set_storage_status(self, status: dict[str, object]) -> None:
         """Retained storage alarm on `<prefix>/<site>/storage` (no-op without MQTT)."""
         if self.mqtt is not None:

@@ -25,6 +25,7 @@ from vigil.notify.topics import (
     segment,
     site_status_topic,
     storage_topic,
+    zone_occupancy_topic,
 )
 
 log = logging.getLogger(__name__)
@@ -114,6 +115,7 @@ class MqttLink:
         self._lock = threading.Lock()
         self._camera_status: dict[str, dict[str, Any]] = {}
         self._storage: dict[str, Any] | None = None
+        self._zones: dict[tuple[str, str], dict[str, Any]] = {}  # (camera, zone) -> occupancy
         self._connected = threading.Event()
         self.client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
@@ -172,6 +174,18 @@ class MqttLink:
         if self.connected:
             self._publish_storage(status)
 
+    def set_zone_occupancy(self, camera: str, zone: str, occupancy: dict[str, Any]) -> None:
+        """Retained people count of one zone (`zone_occupancy_topic`); re-sent after every
+        reconnect."""
+        with self._lock:
+            self._zones[(camera, zone)] = occupancy
+        if self.connected:
+            self._publish_zone(camera, zone, occupancy)
+
+    def _publish_zone(self, camera: str, zone: str, occupancy: dict[str, Any]) -> None:
+        topic = zone_occupancy_topic(self.cfg.topic_prefix, self.site, camera, zone)
+        self.publish(topic, json.dumps(occupancy, sort_keys=True), retain=True)
+
     def _publish_storage(self, status: dict[str, Any]) -> None:
         topic = storage_topic(self.cfg.topic_prefix, self.site)
         self.publish(topic, json.dumps(status, sort_keys=True), retain=True)
@@ -194,8 +208,11 @@ class MqttLink:
         with self._lock:
             statuses = list(self._camera_status.items())
             storage = self._storage
+            zones = list(self._zones.items())
         for camera, status in statuses:
             self._publish_status(camera, status)
+        for (camera, zone), occupancy in zones:
+            self._publish_zone(camera, zone, occupancy)
         if storage is not None:
             self._publish_storage(storage)
         self._connected.set()

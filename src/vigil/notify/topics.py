@@ -37,6 +37,11 @@ def camera_status_topic(prefix: str, site: str, camera: str) -> str:
     return f"{prefix}/{segment(site)}/cameras/{segment(camera)}/status"
 
 
+def zone_occupancy_topic(prefix: str, site: str, camera: str, zone: str) -> str:
+    """Retained JSON `{"people": N, "at": ...}`: people inside one zone of a camera now."""
+    return f"{prefix}/{segment(site)}/cameras/{segment(camera)}/zones/{segment(zone)}/occupancy"
+
+
 def storage_topic(prefix: str, site: str) -> str:
     """Retained JSON of the storage alarm: may recording write, who uses the disk."""
     return f"{prefix}/{segment(site)}/storage"

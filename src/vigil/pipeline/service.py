@@ -2,7 +2,8 @@
 
 Each thread decodes its camera's analysis stream (the sub-stream when configured) at the
 camera's analysis rate, runs a `CameraAnalyzer`, and hands every finished event to the sink
-(the event store). A dead or slow camera only stalls its own thread. The matcher is reloaded
+(the event store); with a database, the zones' occupancy is stored per minute
+(`pipeline.occupancy`). A dead or slow camera only stalls its own thread. The matcher is reloaded
 when the gallery changes, so a person enrolled through the UI is recognised within seconds.
 """
 
@@ -25,6 +26,7 @@ from vigil.faces.gallery import Gallery, MatcherCache
 from vigil.faces.matcher import Matcher, NumpyIndex
 from vigil.pipeline.analyzer import CameraAnalyzer, EventDraft
 from vigil.pipeline.newest import NewestOnly
+from vigil.pipeline.occupancy import OccupancyListener, OccupancyRecorder
 from vigil.pipeline.tracker import Box
 from vigil.store.db import Database
 from vigil.vision.person import detector_for
@@ -60,6 +62,7 @@ class CameraAnalysis(threading.Thread):
         max_width: int = 960,
         db: Database | None = None,
         newest_only: bool = True,
+        on_occupancy: OccupancyListener | None = None,
     ) -> None:
         super().__init__(name=f"analysis-{camera.name}", daemon=True)
         self.camera = camera
@@ -74,6 +77,10 @@ class CameraAnalysis(threading.Thread):
         self.motion = MotionDetector.from_config(camera.motion)
         # The analyzer's motion gate also gives the camera its stored motion events.
         self.motion_events = MotionEvents(camera.name, db) if camera.motion.enabled else None
+        # People inside each zone, stored per minute (and heard live by `on_occupancy`).
+        self.occupancy = (
+            OccupancyRecorder(camera.name, db, on_change=on_occupancy) if db is not None else None
+        )
         self.analyzer = CameraAnalyzer(
             camera.name,
             engine,
@@ -137,6 +144,9 @@ class CameraAnalysis(threading.Thread):
                 if self.motion_events is not None and self.motion.last is not None:
                     when = datetime.fromtimestamp(frame.wall_time, UTC)
                     self.motion_events.update(when, self.motion.last)
+                if self.occupancy is not None:
+                    monitor = self.analyzer.zone_monitor
+                    self.occupancy.update(frame.wall_time, monitor.occupancy if monitor else {})
                 self.frames += 1
                 if self.on_frame is not None and self.analyzer.last_image is not None:
                     image, people = self.analyzer.last_image, self.analyzer.people_boxes()
@@ -148,6 +158,8 @@ class CameraAnalysis(threading.Thread):
             self._emit(self.analyzer.finish())
             if self.motion_events is not None:
                 self.motion_events.finish()
+            if self.occupancy is not None:
+                self.occupancy.finish()
 
 
 class AnalysisService:
@@ -164,9 +176,11 @@ class AnalysisService:
         recognises: Callable[[CameraConfig], bool] = lambda cam: cam.analysis.recognise,
         db: Database | None = None,
         newest_only: bool = True,
+        on_occupancy: OccupancyListener | None = None,
     ) -> None:
         """`recognises(camera)`: whether faces on it are matched (`VigilConfig.recognises`
-        adds the site-wide switch); elsewhere faces are detected, never matched."""
+        adds the site-wide switch); elsewhere faces are detected, never matched.
+        `on_occupancy(camera, zone, people)`: each change of a zone's people count."""
         shared = MatcherCache(gallery, calibration)
         blind = _NoMatcher(calibration)
         self.threads = [
@@ -178,6 +192,7 @@ class AnalysisService:
                 on_frame,
                 db=db,
                 newest_only=newest_only,
+                on_occupancy=on_occupancy,
             )
             for cam in cameras
             if cam.enabled and cam.analysis.enabled

@@ -1,7 +1,8 @@
 """Zone reports for a camera and a day: machine time lines (PNG) and minutes per state (CSV).
 
 Reads the zone_change events that the analyzer stored: machine intervals carry
-details.state = running | idle; doorway crossings carry details.state = in | out.
+details.state = running | idle; doorway crossings carry details.state = in | out. The most
+people inside each zone at once comes from the stored occupancy (`pipeline.occupancy`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from vigil.config import ZoneConfig
+from vigil.pipeline.occupancy import max_by_zone
 from vigil.store.db import Database
 from vigil.store.models import Event, EventKind
 
@@ -29,6 +31,11 @@ class ZoneDay:
     end: datetime
     machines: dict[str, list[tuple[datetime, datetime, str]]] = field(default_factory=dict)
     doorways: dict[str, Counter[str]] = field(default_factory=dict)
+    max_people: dict[str, int] = field(default_factory=dict)  # zones with occupancy stored
+
+    def zones(self) -> list[str]:
+        """The zones the CSV lists: machines, doorways, and any with occupancy stored."""
+        return sorted(set(self.machines) | set(self.doorways) | set(self.max_people))
 
     def minutes(self, zone: str) -> dict[str, float]:
         totals: dict[str, float] = defaultdict(float)
@@ -81,14 +88,16 @@ def zone_day(
             report.machines.setdefault(e.zone or "?", []).append(span)
         elif kind == "doorway":
             report.doorways.setdefault(e.zone or "?", Counter())[state] += 1
+    report.max_people = max_by_zone(db, camera, start, end)
     return report
 
 
 def write_csv(report: ZoneDay, out: Path) -> Path:
     with out.open("w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["camera", "day", "zone", "running_min", "idle_min", "no_data_min", "in", "out"])
-        for zone in sorted(set(report.machines) | set(report.doorways)):
+        head = ["camera", "day", "zone", "running_min", "idle_min", "no_data_min", "in", "out"]
+        w.writerow([*head, "max_people"])
+        for zone in report.zones():
             m = report.minutes(zone) if zone in report.machines else {}
             door = report.doorways.get(zone)
             w.writerow(
@@ -99,6 +108,7 @@ def write_csv(report: ZoneDay, out: Path) -> Path:
                     *(f"{m.get(k, 0.0):.1f}" if m else "" for k in ("running", "idle", "no data")),
                     "" if door is None else door.get("in", 0),
                     "" if door is None else door.get("out", 0),
+                    report.max_people.get(zone, ""),
                 ]
             )
     return out

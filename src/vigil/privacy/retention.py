@@ -10,7 +10,9 @@ hourly by the edge node (`run_privacy_retention`), deletes for real, files and r
   outbox rows cascade) and any snapshot left; review items left empty are deleted, the
   others recomputed (`store.review_items`). Events that overlap footage under a valid
   evidence hold are kept, like the footage itself;
-- unknown-face templates older than `privacy.unknown_face_retention_days`.
+- unknown-face templates older than `privacy.unknown_face_retention_days`;
+- zone occupancy rows (counts per minute, no personal data) older than their camera's
+  `retention_days`, like its events, so the table does not grow forever.
 
 Enrolled templates are never deleted silently: those past their review date are *reported*
 (here, in `<data_dir>/privacy-retention.json` and `vigil privacy status`) for a person to
@@ -42,7 +44,15 @@ from sqlalchemy import delete, func, select, update
 from vigil.config import CameraConfig, VigilConfig
 from vigil.faces.sightings import purge_unknown
 from vigil.store.db import Database
-from vigil.store.models import AuditRecord, Delivery, Event, Person, Segment, Template
+from vigil.store.models import (
+    AuditRecord,
+    Delivery,
+    Event,
+    Person,
+    Segment,
+    Template,
+    ZoneOccupancy,
+)
 from vigil.store.review_items import detach_events, refresh_events
 
 log = logging.getLogger(__name__)
@@ -73,6 +83,7 @@ class PrivacyRetentionReport:
     events_deleted: int = 0
     events_kept_locked: int = 0
     unknown_faces_deleted: int = 0
+    occupancy_rows_deleted: int = 0
     templates_due_review: list[TemplateDue] = field(default_factory=list)
     audit_records_removed: int = 0
     audit_anchor_seq: int | None = None
@@ -91,6 +102,7 @@ class PrivacyRetentionReport:
             "events_deleted": self.events_deleted,
             "events_kept_locked": self.events_kept_locked,
             "unknown_faces_deleted": self.unknown_faces_deleted,
+            "occupancy_rows_deleted": self.occupancy_rows_deleted,
             "templates_due_review": len(self.templates_due_review),
             "audit_records_removed": self.audit_records_removed,
             "audit_records_past_retention": self.audit_records_past_retention,
@@ -163,6 +175,24 @@ def _delete_old_events(
                     s.execute(delete(Delivery).where(Delivery.event_uid.in_(uids)))
                     res = s.execute(delete(Event).where(Event.id.in_(ids)))
                     r.events_deleted += int(res.rowcount or 0)
+
+
+def _delete_old_occupancy(
+    db: Database, config: VigilConfig, now: datetime, r: PrivacyRetentionReport
+) -> None:
+    """Zone occupancy rows past their camera's footage retention (as its events)."""
+    days = {c.name: c.retention_days for c in config.cameras}
+    with db.session() as s:
+        cameras = [c for (c,) in s.execute(select(ZoneOccupancy.camera).distinct())]
+    for cam in cameras:
+        cutoff = now - timedelta(days=days.get(cam, DEFAULT_FOOTAGE_DAYS))
+        with db.session() as s:
+            res = s.execute(
+                delete(ZoneOccupancy).where(
+                    ZoneOccupancy.camera == cam, ZoneOccupancy.start < cutoff
+                )
+            )
+            r.occupancy_rows_deleted += int(res.rowcount or 0)
 
 
 def _clear_old_snapshots(
@@ -342,6 +372,7 @@ def run_privacy_retention(
     snap_cutoff = now - timedelta(days=p.snapshot_retention_days)
     steps = (
         ("events", lambda: _delete_old_events(db, data_dir, config, now, r)),
+        ("zone occupancy", lambda: _delete_old_occupancy(db, config, now, r)),
         ("snapshots", lambda: _clear_old_snapshots(db, data_dir, snap_cutoff, r)),
         ("orphan snapshots", lambda: _sweep_orphan_snapshots(db, data_dir, snap_cutoff, r)),
     )

@@ -1,6 +1,7 @@
 """A camera's zones and masks (as configured in vigil.yaml), saving them from the zones page,
-the machines' running / idle time line for a day, and motion spans and event ticks for the
-camera page's time line.
+the machines' running / idle time line for a day, people inside each zone (now, the most,
+per minute: `pipeline.occupancy`), and motion spans and event ticks for the camera page's
+time line.
 
 vigil.yaml stays the one source of truth: a save (`PUT .../zones`, admins only) edits the file
 (`vigil.config_edit`: comments kept, validated first, atomic, refused when the file changed
@@ -34,6 +35,7 @@ from vigil.camera.checksum import list_problems
 from vigil.camera.motion import motion_events_between
 from vigil.config import CameraConfig, ZoneConfig
 from vigil.errors import ConfigError, NotFoundError
+from vigil.pipeline.occupancy import occupancy_series
 from vigil.pipeline.zone_report import zone_day
 from vigil.privacy.audit import Action
 from vigil.store.models.events import Event, EventKind
@@ -137,6 +139,35 @@ class ZoneDayOut(BaseModel):
     end: datetime
     machines: list[MachineOut]
     doorways: list[DoorwayOut]
+
+
+class OccupancyPointOut(BaseModel):
+    start: datetime
+    seconds: float = Field(description="seconds analysed in this step")
+    max: int = Field(description="the most people inside at once")
+    mean: float = Field(description="people inside on average over the seconds analysed")
+
+
+class ZoneOccupancyOut(BaseModel):
+    zone: str
+    now: int | None = Field(
+        description="people inside now (the camera's analysis wrote it in the last minute); "
+        "null when the camera is not being analysed"
+    )
+    now_at: datetime | None
+    max: int = Field(description="the most people inside at once in the range")
+    max_at: datetime | None = Field(description="start of the first step that held `max`")
+    mean: float
+    seconds: float = Field(description="seconds analysed in the range")
+    series: list[OccupancyPointOut]
+
+
+class OccupancyOut(BaseModel):
+    camera: str
+    start: datetime
+    end: datetime
+    step_s: int = Field(description="length of each point of the series (whole minutes)")
+    zones: list[ZoneOccupancyOut]
 
 
 class MotionSpanOut(BaseModel):
@@ -350,6 +381,47 @@ def zones_day(
             for zone, spans in sorted(r.machines.items())
         ],
         doorways=[DoorwayOut(zone=zone, counts=dict(c)) for zone, c in sorted(r.doorways.items())],
+    )
+
+
+@router.get(
+    "/{name}/zones/occupancy",
+    response_model=OccupancyOut,
+    summary="People inside each zone: now, the most in a range, and per minute (default: 24 h)",
+)
+def zones_occupancy(
+    name: str,
+    p: Viewer,
+    ctx: Ctx,
+    start: Annotated[Instant | None, Query(description="ISO 8601 with timezone")] = None,
+    end: Annotated[Instant | None, Query(description="ISO 8601 with timezone")] = None,
+) -> OccupancyOut:
+    cam = find_camera(ctx, name)
+    start, end = time_range(start, end)
+    step, found = occupancy_series(ctx.db, name, start, end, [z.name for z in cam.zones])
+    return OccupancyOut(
+        camera=name,
+        start=start,
+        end=end,
+        step_s=step,
+        zones=[
+            ZoneOccupancyOut(
+                zone=z.zone,
+                now=z.now,
+                now_at=z.now_at,
+                max=z.max_people,
+                max_at=z.max_at,
+                mean=z.mean_people,
+                seconds=z.seconds,
+                series=[
+                    OccupancyPointOut(
+                        start=pt.start, seconds=pt.seconds, max=pt.max_people, mean=pt.mean_people
+                    )
+                    for pt in z.points
+                ],
+            )
+            for z in found
+        ],
     )
 
 

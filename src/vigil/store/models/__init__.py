@@ -57,3 +57,6 @@ from vigil.store.models.review import (  # noqa: E402
 )
 
 __all__ += ["ReviewItem", "ReviewItemEvent", "ReviewMark", "Severity"]
+from vigil.store.models.zones import ZoneOccupancy  # noqa: E402
+
+__all__ += ["ZoneOccupancy"]
