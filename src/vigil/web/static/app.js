@@ -568,7 +568,7 @@ async function initWatchlists() {
   refresh();
 }
 
-// --- zones: masks and zones over a live snapshot, drawing, machine time line -------------
+// --- zones: masks and zones over a live snapshot, drawing, machine time line, occupancy ---
 
 function initZones() {
   const root = $("#zones"), cam = root.dataset.camera, svg = $("#zone-overlay"), img = $("#zone-snap");
@@ -729,7 +729,44 @@ function initZones() {
       box.append(el("p", {}, el("strong", {}, m.zone), ` · running ${(mins.running || 0).toFixed(0)} min, idle ${(mins.idle || 0).toFixed(0)} min, no data ${(mins["no data"] || 0).toFixed(0)} min`), line);
     }
     for (const dw of d.doorways) doors.append(el("li", {}, `${dw.zone}: ${dw.counts.in || 0} in, ${dw.counts.out || 0} out`));
+    loadOccupancy(d.start, d.end);
   }
+  // People per zone: a step line of the most inside per minute, "now" and the day's maximum.
+  let dayRange = null;
+  async function loadOccupancy(start, end) {
+    dayRange = [start, end];
+    const box = $("#occupancy");
+    const q = `start=${encodeURIComponent(start)}&end=${encodeURIComponent(end)}`;
+    const r = await api("GET", `/api/v1/cameras/${cam}/zones/occupancy?${q}`);
+    if (!r.ok) return box.replaceChildren(el("p", { class: "bad" }, await errorText(r)));
+    const d = await r.json(), t0 = new Date(d.start), len = new Date(d.end) - t0;
+    box.replaceChildren();
+    if (!d.zones.length) box.append(el("p", { class: "muted" }, "no zones on this camera"));
+    for (const z of d.zones) {
+      const top = Math.max(1, z.max), svg = document.createElementNS(NS, "svg");
+      svg.setAttribute("viewBox", "0 0 1000 40"); svg.setAttribute("preserveAspectRatio", "none");
+      svg.setAttribute("class", "occupancy-line"); svg.dataset.zone = z.zone;
+      let path = "", lastEnd = null;
+      for (const pt of z.series) {
+        const a = ((new Date(pt.start) - t0) / len) * 1000, b = a + ((d.step_s * 1000) / len) * 1000;
+        const y = 38 - (pt.max / top) * 34;
+        path += (lastEnd !== null && Math.abs(a - lastEnd) < 0.01 ? `L${a},${y}` : `M${a},${y}`) + `L${b},${y}`;
+        lastEnd = b;
+      }
+      if (path) {
+        const line = document.createElementNS(NS, "path");
+        line.setAttribute("d", path); line.setAttribute("vector-effect", "non-scaling-stroke");
+        svg.append(line);
+      }
+      const now = z.now === null ? "–" : String(z.now);
+      const at = z.max_at ? ` at ${new Date(z.max_at).toLocaleTimeString([], { timeStyle: "short" })}` : "";
+      box.append(el("p", {}, el("strong", {}, z.zone),
+        " · now ", el("span", { class: "occ-now" }, now),
+        " · max ", el("span", { class: "occ-max" }, String(z.max)), at,
+        z.series.length ? "" : " · no data for this day"), svg);
+    }
+  }
+  setInterval(() => { if (dayRange && !document.hidden) loadOccupancy(...dayRange); }, 30000);
   dayInput.addEventListener("change", loadDay);
   loadShapes();
   loadDay();
