@@ -35,15 +35,16 @@ def test_eval_video_on_the_walkers_scene(
     args = ["--data-dir", str(data_dir), "eval", "video", str(clip), "--truth", str(truth)]
     assert run([*args, "--json", "--plot", str(plot), "--min-iou", "0.3"]) == 0
     r = json.loads(capsys.readouterr().out)
-    # Measured (HOG, 5 fps, 640 wide): 60 of 121 key frames analysed; at IoU >= 0.3 precision
-    # 0.84, recall 0.74; 6 person events for 4 walk-throughs (the light change at 7 s splits
-    # tracks): fragmentation 1.25, 2 identity switches, no merges; each line crossing found.
-    # At IoU >= 0.5, precision 0.30 and recall 0.27: HOG's box is its detection window, about
-    # twice as wide and 1.45 times as tall as the person.
+    # Measured (5 fps, 640 wide; docs/eval-truth.md), the detector `auto` picks: NanoDet
+    # precision 0.99, recall 0.99, 4 person events for 4 walk-throughs (the SORT tracker gave
+    # 0.80 and 6: weak boxes started tracks); HOG at IoU >= 0.3 precision 0.88, recall 0.71,
+    # 4 events (SORT: 5, a false box pulled a track away). Fragmentation 1.0, no identity
+    # switches, no merges; each line crossing found. HOG's box is its detection window, about
+    # twice as wide and 1.45 times as tall as the person: read its figures at IoU 0.3.
     assert r["key_frames_evaluated"] >= 55
     assert r["precision"] >= 0.7 and r["recall"] >= 0.6
-    assert r["walks"] == 4 and 4 <= r["person_events"] <= 8
-    assert r["fragmentation"] <= 1.6 and r["merges"] <= 1
+    assert r["walks"] == 4 and 4 <= r["person_events"] <= 6
+    assert r["fragmentation"] <= 1.25 and r["merges"] <= 1
     lines = {(c["line"], c["direction"]): (c["true"], c["predicted"]) for c in r["lines"]}
     assert lines == {("street", "+"): (1, 1), ("street", "-"): (1, 1)}
     assert plot.read_bytes()[:4] == b"\x89PNG"

@@ -148,6 +148,14 @@ def merge_regions(boxes: list[Box], width: int, height: int, margin: float = 0.2
     return [(x0, y0, x1 - x0, y1 - y0) for x0, y0, x1, y1 in grown]
 
 
+# A person detection scoring at least this is confident: it may start a track; a weaker one
+# only continues a confirmed track (`tracker`, ByteTrack's second stage). Model scores are
+# probabilities; HOG's are SVM margins (its floor 0.5): on the walkers scene its false boxes
+# score 0.6-0.8 and most true ones over 1 (docs/decisions/0006-bytetrack-style-tracking.md).
+CONFIDENT_SCORE = 0.5
+CONFIDENT_PERSON = {"opencv-hog": 1.0}
+
+
 def shows_something(crop: np.ndarray) -> bool:
     """Whether a snapshot crop has content: not black, not one flat colour, not empty."""
     if crop.size == 0:
@@ -201,7 +209,8 @@ class CameraAnalyzer:
         self.motion = motion
         self.privacy_masks = privacy_masks or []
         ids = itertools.count(1)
-        self.people = Tracker(ids=ids)
+        confident = CONFIDENT_PERSON.get(getattr(detector, "name", ""), CONFIDENT_SCORE)
+        self.people = Tracker(high_score=confident, ids=ids)
         self.faces = Tracker(ids=ids)
         self.check_every_s = check_every_s  # a face track's look is checked at least this often
         self._waiting: dict[int, Track] = {}  # ended people whose face track goes on
@@ -263,27 +272,30 @@ class CameraAnalyzer:
         self.stats.counts["faces"] += len(detected)
         faces = [self._prepare(f, image) for f in detected]
         t0 = self._timed("recognise", t0)
-        person_tracks, people_ended = self.people.update(people, t)
+        person_tracks, people_ended = self.people.update(people, t, scores=people_scores)
         embed_s = self.stats.seconds["embed"]
         gate = self._same_look(faces, t)
-        face_tracks, faces_ended = self.faces.update([f.face.box for f in faces], t, gate)
+        face_slots, faces_ended = self.faces.update([f.face.box for f in faces], t, gate=gate)
+        face_tracks = [tr for tr in face_slots if tr is not None]  # all: faces have no scores
         t0 = self._timed("track", t0)
         self.stats.seconds["track"] -= self.stats.seconds["embed"] - embed_s  # counted as embed
         for track, score in zip(person_tracks, people_scores, strict=True):
-            self._keep_snapshot(track, image, score)
+            if track is not None:  # None: a weak detection that continued no track
+                self._keep_snapshot(track, image, score)
+        people_seen = [tr for tr in person_tracks if tr is not None]
         for face, track in zip(faces, face_tracks, strict=True):
             self._keep_snapshot(track, image, face.face.score)
             if face.crop is not None:  # smaller faces cannot be recognised reliably
                 self._consider_face(track, image, face, t)
             # A face inside a person box lends that person its identity: one event, not two;
             # unless it is not the face that person has shown (someone else crossed it).
-            owner = next((pt for pt in person_tracks if _inside(face.face.box, pt.box)), None)
+            owner = next((pt for pt in people_seen if _inside(face.face.box, pt.box)), None)
             if owner is not None and self._looks_alike(owner, track):
                 track.data["person_track"] = owner
                 owner.data.setdefault("faces", {})[track.id] = track
                 _absorb(owner, track, self._crop(image, owner.box))
         self._timed("recognise", t0)
-        announced = self._announce(person_tracks, face_tracks)
+        announced = self._announce(people_seen, face_tracks)
         zone_events = self._zone_events(t, image, people_ended)
         return cut + announced + zone_events + self._finish(people_ended, faces_ended)
 

@@ -1,16 +1,29 @@
-"""Multi-object tracking by box overlap with constant-velocity prediction (SORT-style).
+"""Multi-object tracking by box overlap with a Kalman motion model (ByteTrack-style).
 
 One person walking past becomes one track, so the pipeline raises one event, not thirty.
-Detections are matched to predicted track boxes by IoU with the Hungarian algorithm (scipy);
-each track's centre and size follow an alpha-beta filter. Overlap alone cannot tell two people
-apart at the same place (a scene cut, a crossing), so the caller may veto a pairing (`Gate`, the
-analyzer compares faces): the box then starts a new track and the rest are paired again.
+
+- Motion: each track has a constant-velocity Kalman filter on (centre x, centre y, aspect w/h,
+  height), noise scaled by the box height as in ByteTrack, over real time (frames analysed at
+  uneven intervals are fine); `predicted(t)` is where the track should be at time t.
+- Association, in two stages, by IoU between predicted boxes and detections, paired by the
+  Hungarian method (scipy): confident detections (score >= `high_score`) first, against every
+  track (IoU >= `min_iou`; `lost_iou` for a track missed last frame, whose prediction is less
+  sure); then the weak ones (below `high_score`) against the confirmed tracks left over, with a
+  stricter overlap (`weak_iou`). A weak detection extends a track, never starts one: a person
+  half hidden keeps their track, a shadow does not become a person. Confident detections that
+  matched nothing start tentative tracks.
+- Life: a track counts (`hits >= min_hits`) only after that many detections; a track nothing
+  matched is kept (lost) for `max_missed_s` and picked up again where its motion says the person
+  should be, then it ends: `update` returns the confirmed ones as finished, tentative ones vanish.
+- Veto: overlap alone cannot tell two people apart at the same place (a scene cut, a crossing),
+  so the caller may refuse a pairing (`Gate`, the analyzer compares faces): the rest are paired
+  again, and a confident box left without a track starts a new one.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +34,14 @@ Box = tuple[float, float, float, float]  # x, y, width, height
 # gate(track, box index, ambiguous) -> may this box continue this track? `ambiguous`: the box
 # overlaps another track too, or the track another box (a crossing).
 Gate = Callable[["Track", int, bool], bool]
+
+# Kalman noise, as ByteTrack's (std 1/20 of the box height for positions, measured and per
+# step), but per second so uneven frame intervals are handled: at 5 frames a second a step's
+# position noise is h/20 and its velocity noise h/5 per second (a walker's speed is ~h/1.7).
+_POS = 1 / 20  # measurement std, x height
+_POS_RATE = 1 / 80  # position process variance per second, x height^2
+_VEL_RATE = 1 / 5  # velocity process variance per second, x (height / s)^2
+_VEL_START = 1 / 2  # a new track's velocity std, x height per second
 
 
 def iou(a: Box, b: Box) -> float:
@@ -33,65 +54,132 @@ def iou(a: Box, b: Box) -> float:
     return inter / union if union > 0 else 0.0
 
 
+def _measure(box: Box) -> np.ndarray:
+    x, y, w, h = box
+    h = max(h, 1.0)
+    return np.array([x + w / 2, y + h / 2, w / h, h], float)
+
+
+def _box(z: np.ndarray) -> Box:
+    cx, cy, a, h = z[:4].tolist()
+    h = max(h, 1.0)
+    w = max(a * h, 1.0)
+    return (cx - w / 2, cy - h / 2, w, h)
+
+
+def _motion(dt: float) -> np.ndarray:
+    f = np.eye(8)
+    f[:4, 4:] = dt * np.eye(4)
+    return f
+
+
+_H = np.eye(4, 8)  # we measure the first four of the eight states
+
+
 @dataclass
 class Track:
     id: int
-    state: np.ndarray  # cx, cy, w, h
-    velocity: np.ndarray  # per second
+    mean: np.ndarray  # cx, cy, aspect, height and their velocities per second
+    covariance: np.ndarray  # 8 x 8
     first_seen: float
     last_seen: float
     hits: int = 1
-    misses: int = 0
+    misses: int = 0  # frames since the last detection
     path: list[tuple[float, Box]] = field(default_factory=list)
     data: dict[str, Any] = field(default_factory=dict)  # what the pipeline keeps (best face...)
 
+    @classmethod
+    def start(cls, id: int, box: Box, t: float) -> Track:
+        z = _measure(box)
+        h = z[3]
+        std = [2 * _POS * h, 2 * _POS * h, 1e-2, 2 * _POS * h]
+        std += [_VEL_START * h, _VEL_START * h, 1e-3, 0.1 * _VEL_START * h]
+        mean = np.concatenate([z, np.zeros(4)])
+        return cls(id, mean, np.diag(np.square(std)), t, t, path=[(t, box)])
+
     @property
     def box(self) -> Box:
-        cx, cy, w, h = self.state.tolist()
-        return (cx - w / 2, cy - h / 2, w, h)
+        """Where the track was at its last detection (filtered)."""
+        return _box(self.mean)
 
     def predicted(self, t: float) -> Box:
-        cx, cy, w, h = (self.state + self.velocity * (t - self.last_seen)).tolist()
-        return (cx - w / 2, cy - h / 2, max(w, 1.0), max(h, 1.0))
+        """Where the track should be at time t, by its motion so far."""
+        return _box(_motion(max(t - self.last_seen, 0.0)) @ self.mean)
 
+    def _predict(self, t: float) -> tuple[np.ndarray, np.ndarray]:
+        dt = max(t - self.last_seen, 0.0)
+        f = _motion(dt)
+        h2 = max(self.mean[3], 1.0) ** 2
+        pos, vel = _POS_RATE * h2, _VEL_RATE * h2
+        q = np.array([pos, pos, 1e-4, pos, vel, vel, 1e-6, 0.1 * vel]) * dt
+        return f @ self.mean, f @ self.covariance @ f.T + np.diag(q)
 
-def _centre(box: Box) -> np.ndarray:
-    return np.array([box[0] + box[2] / 2, box[1] + box[3] / 2, box[2], box[3]], float)
+    def correct(self, box: Box, t: float) -> None:
+        """A detection at time t continues this track."""
+        mean, cov = self._predict(t)
+        z = _measure(box)
+        h = max(mean[3], 1.0)
+        r = np.diag(np.square([_POS * h, _POS * h, 1e-1, _POS * h]))
+        s = _H @ cov @ _H.T + r
+        gain = np.linalg.solve(s, _H @ cov).T  # cov H' S^-1 (S and cov symmetric)
+        self.mean = mean + gain @ (z - _H @ mean)
+        self.covariance = (np.eye(8) - gain @ _H) @ cov
+        self.last_seen = t
+        self.hits += 1
+        self.misses = 0
+        self.path.append((t, box))
 
 
 class Tracker:
     def __init__(
         self,
         min_iou: float = 0.2,
+        lost_iou: float = 0.1,
         max_missed_s: float = 1.5,
         min_hits: int = 2,
-        alpha: float = 0.6,
-        beta: float = 0.2,
+        high_score: float = 0.5,
+        weak_iou: float = 0.4,
         ids: Iterator[int] | None = None,
     ) -> None:
         self.min_iou = min_iou
+        self.lost_iou = lost_iou  # a track missed last frame: its prediction is less sure
+        self.weak_iou = weak_iou  # a weak detection must overlap its track at least this much
         self.max_missed_s = max_missed_s
         self.min_hits = min_hits  # a track needs this many detections to count as real
-        self.alpha, self.beta = alpha, beta
+        self.high_score = high_score  # detections below it only extend confirmed tracks
         self.tracks: list[Track] = []
         self._ids = ids or itertools.count(1)  # share one counter for unique ids across trackers
 
     def update(
-        self, boxes: list[Box], t: float, gate: Gate | None = None
-    ) -> tuple[list[Track], list[Track]]:
-        """Feed one frame's detections at time t (seconds). Returns (matched, finished):
-        the tracks each box was assigned to (same order as `boxes`) and confirmed tracks that
+        self,
+        boxes: Sequence[Box],
+        t: float,
+        *,
+        scores: Sequence[float] | None = None,
+        gate: Gate | None = None,
+    ) -> tuple[list[Track | None], list[Track]]:
+        """Feed one frame's detections at time t (seconds) and their scores (None: all
+        confident). Returns (matched, finished): the track each box went to, in the order of
+        `boxes` (None for a weak box that continued no track), and the confirmed tracks that
         ended because nothing matched them for `max_missed_s`. A pairing `gate` refuses is
-        never made: that box starts a new track."""
+        never made."""
+        if scores is not None and len(scores) != len(boxes):
+            raise ValueError(f"{len(boxes)} boxes but {len(scores)} scores")
         matched: list[Track | None] = [None] * len(boxes)
-        if self.tracks and boxes:
-            overlap = np.array([[iou(tr.predicted(t), b) for b in boxes] for tr in self.tracks])
-            for r, c in self._assign(overlap, gate):
-                self._correct(self.tracks[r], boxes[c], t)
-                matched[c] = self.tracks[r]
-        for i, b in enumerate(boxes):
+        strong = [i for i in range(len(boxes)) if scores is None or scores[i] >= self.high_score]
+        weak = [i for i in range(len(boxes)) if scores is not None and scores[i] < self.high_score]
+        limits = [self.lost_iou if tr.misses else self.min_iou for tr in self.tracks]
+        for tr, i in self._assign(self.tracks, boxes, strong, t, limits, gate):
+            tr.correct(boxes[i], t)
+            matched[i] = tr
+        # Weak detections only extend tracks that count and that no confident one continued.
+        free = [tr for tr in self.tracks if tr.last_seen < t and tr.hits >= self.min_hits]
+        for tr, i in self._assign(free, boxes, weak, t, [self.weak_iou] * len(free), gate):
+            tr.correct(boxes[i], t)
+            matched[i] = tr
+        for i in strong:
             if matched[i] is None:
-                track = Track(next(self._ids), _centre(b), np.zeros(4), t, t, path=[(t, b)])
+                track = Track.start(next(self._ids), boxes[i], t)
                 self.tracks.append(track)
                 matched[i] = track
         finished, alive = [], []
@@ -104,43 +192,45 @@ class Tracker:
             else:
                 alive.append(tr)
         self.tracks = alive
-        return [m for m in matched if m is not None], finished
+        return matched, finished
 
-    def _assign(self, overlap: np.ndarray, gate: Gate | None) -> list[tuple[int, int]]:
-        """Hungarian pairing on overlap; pairs the gate refuses are barred and the rest paired
-        again, so after a crossing each box can still find its own track."""
-        allowed = overlap >= self.min_iou
+    def _assign(
+        self,
+        tracks: list[Track],
+        boxes: Sequence[Box],
+        dets: list[int],
+        t: float,
+        limits: list[float],
+        gate: Gate | None,
+    ) -> list[tuple[Track, int]]:
+        """Hungarian pairing of `tracks` with `boxes[dets]` on overlap with the predicted
+        boxes (at least the track's `limits`); pairs the gate refuses are barred and the rest
+        paired again, so after a crossing each box can still find its own track."""
+        if not tracks or not dets:
+            return []
+        predicted = [tr.predicted(t) for tr in tracks]
+        overlap = np.array([[iou(p, boxes[i]) for i in dets] for p in predicted])
+        allowed = overlap >= np.array(limits)[:, None]
         ambiguous = (allowed.sum(0, keepdims=True) > 1) | (allowed.sum(1, keepdims=True) > 1)
         cost = 1.0 - overlap
         decided: dict[tuple[int, int], bool] = {}
         while True:
             rows, cols = linear_sum_assignment(cost)
             pairs = [(r, c) for r, c in zip(rows, cols, strict=True) if allowed[r, c]]
-            if gate is None:
-                return pairs
-            for r, c in pairs:
-                if (r, c) not in decided:
-                    decided[r, c] = gate(self.tracks[r], int(c), bool(ambiguous[r, c]))
-            refused = [(r, c) for r, c in pairs if not decided[r, c]]
-            if not refused:
-                return pairs
-            for r, c in refused:
-                allowed[r, c] = False
-                cost[r, c] = 2.0  # worse than leaving both unpaired
+            if gate is not None:
+                for r, c in pairs:
+                    if (r, c) not in decided:
+                        decided[r, c] = gate(tracks[r], dets[c], bool(ambiguous[r, c]))
+                refused = [(r, c) for r, c in pairs if not decided[r, c]]
+                if refused:
+                    for r, c in refused:
+                        allowed[r, c] = False
+                        cost[r, c] = 2.0  # worse than leaving both unpaired
+                    continue
+            return [(tracks[r], dets[c]) for r, c in pairs]
 
     def flush(self) -> list[Track]:
         """End every confirmed track (end of a video or shutdown)."""
         done = [tr for tr in self.tracks if tr.hits >= self.min_hits]
         self.tracks = []
         return done
-
-    def _correct(self, tr: Track, box: Box, t: float) -> None:
-        dt = max(t - tr.last_seen, 1e-3)
-        predicted = tr.state + tr.velocity * dt
-        residual = _centre(box) - predicted
-        tr.state = predicted + self.alpha * residual
-        tr.velocity = tr.velocity + (self.beta / dt) * residual
-        tr.last_seen = t
-        tr.hits += 1
-        tr.misses = 0
-        tr.path.append((t, box))
