@@ -15,6 +15,9 @@ The open bucket is written (upserted on camera, zone, start) at most every `flus
 when it closes, so the newest row of a zone is its live count within `flush_s`, from any
 process that reads the database. `on_change(camera, zone, people)` hears each change of a
 zone's count at once (retained MQTT). Counts only: no track, box or identity is stored.
+
+`occupancy_series` reads a range back per zone (live count, maximum, mean, the series merged
+into at most `MAX_POINTS` steps); `max_by_zone` gives a report's maximum per zone.
 """
 
 from __future__ import annotations
