@@ -181,6 +181,11 @@ class ZoneConfig(Section):
     inward: Literal["up", "down", "left", "right"] = Field(
         "up", description="doorway: the direction (in the image) of someone going in."
     )
+    objects: list[Literal["person", "vehicle"]] = Field(
+        default_factory=lambda: ["person"],
+        description="doorway and restricted: what is counted or alerted on: people, vehicles "
+        "(a road entrance: the camera's analysis.objects must include vehicle too), or both.",
+    )
     allowed_hours: str = Field(
         "07:00-19:00",
         pattern=r"^\d{2}:\d{2}-\d{2}:\d{2}$",
@@ -318,7 +323,7 @@ class RecordingConfig(Section):
     )
 
 
-EventKindName = Literal["motion", "person", "face", "known_person", "zone_change"]
+EventKindName = Literal["motion", "person", "face", "known_person", "zone_change", "vehicle"]
 
 
 class MqttConfig(Section):

@@ -30,13 +30,14 @@ from vigil.faces.matcher import Match, Matcher
 from vigil.faces.quality import assess
 from vigil.pipeline.events import new_uid
 from vigil.pipeline.tracker import Box, Gate, Track, Tracker
+from vigil.pipeline.vehicles import direction, drove, label_of, note_label
 from vigil.pipeline.zones import ZoneHappening, ZoneMonitor
 from vigil.vision.align import align_face
 from vigil.vision.detector import DetectedFace
 from vigil.vision.image import encode_jpeg
 from vigil.vision.masks import Polygon, black_out, to_pixels
 from vigil.vision.mosaic import pack
-from vigil.vision.person import ObjectBox, ObjectDetector
+from vigil.vision.person import VEHICLES, ObjectBox, ObjectDetector
 
 SAME_FACE_MAX = 0.4  # cosine at or above which a face always may continue its track
 # A snapshot shows the object: the best-scored, sharpest crop whose box is visible (outside the
@@ -71,7 +72,7 @@ class EventDraft:
     """What the analyzer saw; the event store turns it into a stored event."""
 
     camera: str
-    kind: str  # person | face | known_person
+    kind: str  # person | face | known_person | vehicle | zone_change
     start: float  # POSIX seconds
     end: float
     track_id: int
@@ -154,6 +155,7 @@ def merge_regions(boxes: list[Box], width: int, height: int, margin: float = 0.2
 # score 0.6-0.8 and most true ones over 1 (docs/decisions/0006-bytetrack-style-tracking.md).
 CONFIDENT_SCORE = 0.5
 CONFIDENT_PERSON = {"opencv-hog": 1.0}
+CONFIDENT_VEHICLE = 0.4  # NanoDet scores vehicles lower than people (0.4-0.65 on test footage)
 
 
 def shows_something(crop: np.ndarray) -> bool:
@@ -212,6 +214,8 @@ class CameraAnalyzer:
         confident = CONFIDENT_PERSON.get(getattr(detector, "name", ""), CONFIDENT_SCORE)
         self.people = Tracker(high_score=confident, ids=ids)
         self.faces = Tracker(ids=ids)
+        # Vehicles move predictably: a longer occlusion (a person in front) is bridged.
+        self.vehicles = Tracker(high_score=CONFIDENT_VEHICLE, max_missed_s=3.0, ids=ids)
         self.check_every_s = check_every_s  # a face track's look is checked at least this often
         self._waiting: dict[int, Track] = {}  # ended people whose face track goes on
         self.zones = zones or []
@@ -251,13 +255,17 @@ class CameraAnalyzer:
         if not regions:
             self.stats.gated += 1
             people_ended = self.people.update([], t)[1]
-            events = self._zone_events(t, image, people_ended)
-            return cut + events + self._finish(people_ended, self.faces.update([], t)[1])
+            vehicles_ended = self.vehicles.update([], t)[1]
+            events = self._zone_events(t, image, people_ended + vehicles_ended)
+            faces_ended = self.faces.update([], t)[1]
+            finished = self._finish(people_ended, faces_ended)
+            return cut + events + finished + self._vehicle_events(vehicles_ended)
         h, w = image.shape[:2]
         merged = merge_regions(regions, w, h)
         found = self._detect_objects(image, merged)
         people = [o.box for o in found if o.label == "person"]
         people_scores = [o.score for o in found if o.label == "person"]
+        vehicles = [o for o in found if o.label in VEHICLES]
         t0 = self._timed("detect_person", t0)
         detected: list[DetectedFace] = []
         for rx, ry, rw, rh in merged:
@@ -273,6 +281,9 @@ class CameraAnalyzer:
         faces = [self._prepare(f, image) for f in detected]
         t0 = self._timed("recognise", t0)
         person_tracks, people_ended = self.people.update(people, t, scores=people_scores)
+        vehicle_tracks, vehicles_ended = self.vehicles.update(
+            [o.box for o in vehicles], t, scores=[o.score for o in vehicles]
+        )
         embed_s = self.stats.seconds["embed"]
         gate = self._same_look(faces, t)
         face_slots, faces_ended = self.faces.update([f.face.box for f in faces], t, gate=gate)
@@ -283,6 +294,10 @@ class CameraAnalyzer:
             if track is not None:  # None: a weak detection that continued no track
                 self._keep_snapshot(track, image, score)
         people_seen = [tr for tr in person_tracks if tr is not None]
+        for vehicle, track in zip(vehicles, vehicle_tracks, strict=True):
+            if track is not None:
+                note_label(track, vehicle.label)
+                self._keep_snapshot(track, image, vehicle.score)
         for face, track in zip(faces, face_tracks, strict=True):
             self._keep_snapshot(track, image, face.face.score)
             if face.crop is not None:  # smaller faces cannot be recognised reliably
@@ -296,8 +311,9 @@ class CameraAnalyzer:
                 _absorb(owner, track, self._crop(image, owner.box))
         self._timed("recognise", t0)
         announced = self._announce(people_seen, face_tracks)
-        zone_events = self._zone_events(t, image, people_ended)
-        return cut + announced + zone_events + self._finish(people_ended, faces_ended)
+        zone_events = self._zone_events(t, image, people_ended + vehicles_ended)
+        finished = self._finish(people_ended, faces_ended) + self._vehicle_events(vehicles_ended)
+        return cut + announced + zone_events + finished
 
     def _detect_objects(self, image: np.ndarray, regions: list[Box]) -> list[ObjectBox]:
         """People and vehicles in the regions, in frame pixels. A CNN with a fixed input
@@ -402,7 +418,7 @@ class CameraAnalyzer:
         if self._zone_monitor is None:
             self._zone_monitor = ZoneMonitor(self.zones, (image.shape[1], image.shape[0]))
         monitor = self._zone_monitor
-        happenings = monitor.update(t, image, self.people.tracks)
+        happenings = monitor.update(t, image, self.people.tracks, self.vehicles.tracks)
         return self._zone_drafts(happenings + monitor.tracks_ended(ended))
 
     def _zone_drafts(self, happenings: list[ZoneHappening]) -> list[EventDraft]:
@@ -416,7 +432,7 @@ class CameraAnalyzer:
                 box_path=[],
                 snapshot_jpeg=None,
                 zone=h.zone,
-                details={"zone_kind": h.kind, "state": h.what},
+                details={"zone_kind": h.kind, "state": h.what, "object": h.object},
             )
             for h in happenings
         ]
@@ -488,8 +504,9 @@ class CameraAnalyzer:
         return self.last_regions + [tr.box for tr in (*self.people.tracks, *self.faces.tracks)]
 
     def active_tracks(self, t: float) -> list[Track]:
-        """Person and face tracks seen in the frame at time t, for drawing."""
-        return [tr for tr in (*self.people.tracks, *self.faces.tracks) if tr.last_seen == t]
+        """Person, face and vehicle tracks seen in the frame at time t, for drawing."""
+        tracks = (*self.people.tracks, *self.faces.tracks, *self.vehicles.tracks)
+        return [tr for tr in tracks if tr.last_seen == t]
 
     def finish(self) -> list[EventDraft]:
         events = self._end_tracks()
@@ -499,11 +516,11 @@ class CameraAnalyzer:
 
     def _end_tracks(self) -> list[EventDraft]:
         """End every track now (a scene cut, the end of the stream); each event told once."""
-        people = self.people.flush()
+        people, vehicles = self.people.flush(), self.vehicles.flush()
         events = []
         if self._zone_monitor is not None:
-            events = self._zone_drafts(self._zone_monitor.tracks_ended(people))
-        events += self._finish(people, self.faces.flush())
+            events = self._zone_drafts(self._zone_monitor.tracks_ended(people + vehicles))
+        events += self._finish(people, self.faces.flush()) + self._vehicle_events(vehicles)
         events += self._events(list(self._waiting.values()))
         self._waiting.clear()
         return events
@@ -531,6 +548,28 @@ class CameraAnalyzer:
                 if owner.id in self._waiting and not alive & set(owner.data["faces"]):
                     done.append(self._waiting.pop(owner.id))
         return self._events(done)
+
+    def _vehicle_events(self, tracks: list[Track]) -> list[EventDraft]:
+        """One event a vehicle that drove (`pipeline.vehicles`); parked ones raise nothing."""
+        events = []
+        for tr in tracks:
+            if not drove(tr):
+                continue
+            snapshot = tr.data.get("snapshot")
+            events.append(
+                EventDraft(
+                    uid=new_uid(),
+                    camera=self.camera,
+                    kind="vehicle",
+                    start=tr.first_seen,
+                    end=tr.last_seen,
+                    track_id=tr.id,
+                    box_path=tr.path,
+                    snapshot_jpeg=encode_jpeg(snapshot) if snapshot is not None else None,
+                    details={"vehicle": label_of(tr), "direction": direction(tr)},
+                )
+            )
+        return events
 
     def _events(self, tracks: list[Track]) -> list[EventDraft]:
         events = []

@@ -6,9 +6,11 @@ masks) with the person tracks alive; it returns what happened:
   pixels inside the zone changed since the previous frame (frame differencing: background
   subtraction would learn a steadily turning machine as background and call it idle); pauses
   and bursts shorter than `smoothing_s` are not shown (`_Machine`);
-- doorway: one crossing (in or out) per person track that passes through the zone; a track
-  lost inside and a new one beginning near it within `JOIN_S` are one person (one crossing);
-- restricted: one intrusion per person track that enters outside the allowed hours.
+- doorway: one crossing (in or out) per track that passes through the zone (people, vehicles
+  or both: the zone's `objects`); a track lost inside and a new one beginning near it within
+  `JOIN_S` are one person or vehicle (one crossing);
+- restricted: one intrusion per track of the zone's `objects` that enters outside the
+  allowed hours.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ class ZoneHappening:
     start: float  # POSIX seconds
     end: float
     track_id: int | None = None
+    object: str = "person"  # person | vehicle: what crossed or intruded
 
 
 def _contains(polygon: np.ndarray, x: float, y: float) -> bool:
@@ -146,6 +149,7 @@ class ZoneMonitor:
     peak: dict[str, int] = field(default_factory=dict)  # the most at once
     person_s: dict[str, float] = field(default_factory=dict)  # people x seconds inside
     _last_t: float | None = None
+    _kind: dict[int, str] = field(default_factory=dict)  # track id -> person | vehicle
 
     def __post_init__(self) -> None:
         w, h = self.frame_size
@@ -156,9 +160,14 @@ class ZoneMonitor:
             self.person_s[z.name] = 0.0
 
     def update(
-        self, t: float, image: np.ndarray | None, people: list[Track]
+        self,
+        t: float,
+        image: np.ndarray | None,
+        people: list[Track],
+        vehicles: list[Track] | None = None,
     ) -> list[ZoneHappening]:
-        """`image`: the frame (None: no pixels, tracks only); `people`: person tracks alive now."""
+        """`image`: the frame (None: no pixels, tracks only); `people`, `vehicles`: the tracks
+        alive now (ids unique across both)."""
         out: list[ZoneHappening] = []
         if image is not None and self._machines:
             gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
@@ -174,7 +183,11 @@ class ZoneMonitor:
             if zone.kind == "machine":
                 continue
             polygon = self._polygons[zone.name]
-            for tr in people:
+            tracked = [("person", tr) for tr in people] if "person" in zone.objects else []
+            if "vehicle" in zone.objects:
+                tracked += [("vehicle", tr) for tr in vehicles or []]
+            for what, tr in tracked:
+                self._kind[tr.id] = what
                 x, y = _feet(tr)
                 key = (zone.name, tr.id)
                 inside = _contains(polygon, x, y)
@@ -186,7 +199,9 @@ class ZoneMonitor:
                         and not _allowed(zone.allowed_hours, local)
                     ):
                         self._alerted.add(key)
-                        out.append(ZoneHappening(zone.name, "restricted", "intrusion", t, t, tr.id))
+                        out.append(
+                            ZoneHappening(zone.name, "restricted", "intrusion", t, t, tr.id, what)
+                        )
                 elif inside and key not in self._entered:
                     joined = self._join(zone.name, tr.id, x, y, t) if tr.hits == 1 else None
                     self._entered[key] = joined or (x, y, t)
@@ -242,13 +257,20 @@ class ZoneMonitor:
                 else:
                     item = (entry, (x, y), tr.last_seen, tr.box[3], tr.id)
                     self._ended.setdefault(zone.name, []).append(item)
+        pending = {item[4] for items in self._ended.values() for item in items}
+        for tr in tracks:
+            if tr.id not in pending:
+                self._kind.pop(tr.id, None)
         return []
 
     def _decide(self, zone_name: str, item: tuple) -> list[ZoneHappening]:
         entry, (x, y), last, _, track_id = item
         zone = next(z for z in self.zones if z.name == zone_name)
         self._entered[(zone_name, track_id)] = entry
-        return self._crossing(zone, (zone_name, track_id), x, y, last)
+        crossed = self._crossing(zone, (zone_name, track_id), x, y, last)
+        if not any(i[4] == track_id for items in self._ended.values() for i in items):
+            self._kind.pop(track_id, None)
+        return crossed
 
     def _crossing(
         self, zone: ZoneConfig, key: tuple[str, int], x: float, y: float, t: float
@@ -261,7 +283,8 @@ class ZoneMonitor:
         if abs(along) < 0.3 * max(1, extent):
             return []  # stepped in and back out: no crossing
         what = "in" if along > 0 else "out"
-        return [ZoneHappening(zone.name, "doorway", what, t0, t, key[1])]
+        thing = self._kind.get(key[1], "person")
+        return [ZoneHappening(zone.name, "doorway", what, t0, t, key[1], thing)]
 
     def finish(self) -> list[ZoneHappening]:
         out = []

@@ -41,14 +41,14 @@ class ObjectDetector(Protocol):
 
 
 def nms(boxes: list[ObjectBox], iou: float = 0.45) -> list[ObjectBox]:
-    """Non-maximum suppression within each label."""
+    """Non-maximum suppression among people and among vehicles (a van found as a car and as
+    a truck is one vehicle; a person beside a car is not suppressed by it)."""
     if not boxes:
         return []
-    labels = sorted({b.label for b in boxes})
     keep = cv2.dnn.NMSBoxesBatched(
         [list(map(int, b.box)) for b in boxes],
         [b.score for b in boxes],
-        [labels.index(b.label) for b in boxes],
+        [int(b.label in VEHICLES) for b in boxes],
         0.0,
         iou,
     )

@@ -23,6 +23,7 @@ class EventKind(enum.StrEnum):
     face = "face"
     known_person = "known_person"
     zone_change = "zone_change"
+    vehicle = "vehicle"
 
 
 class Channel(enum.StrEnum):
