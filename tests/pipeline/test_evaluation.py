@@ -58,7 +58,7 @@ def perfect(truth: Truth, ids: dict[str, int] | None = None) -> Observed:
         ]
         for kf in truth.frames
     }
-    return Observed(frames=frames, person_events=2, event_tracks=set(ids.values()))
+    return Observed(frames=frames, event_tracks=set(ids.values()), event_heights=[70.0, 70.0])
 
 
 def test_a_perfect_prediction_scores_one() -> None:
@@ -116,7 +116,7 @@ def test_a_split_track_is_a_switch_and_fragmentation_two() -> None:
         t: [(3 if k == 1 and t >= 0.5 else k, b) for k, b in boxes]
         for t, boxes in obs.frames.items()
     }
-    obs.person_events, obs.event_tracks = 3, {1, 2, 3}
+    obs.event_heights, obs.event_tracks = [70.0] * 3, {1, 2, 3}
     r = evaluate(truth, obs)
     assert r.precision == r.recall == 1.0
     assert r.identity_switches == 1
@@ -207,6 +207,6 @@ def test_line_counts_without_walks_and_a_walk_crossing_twice() -> None:
             "lines": [{"name": "mid", "a": [0, 0.5], "b": [1, 0.5], "counts": {"+": 3, "-": 4}}],
         }
     )
-    r = evaluate(counted, Observed(person_events=5))
+    r = evaluate(counted, Observed(event_heights=[70.0] * 5))
     assert (r.walks, r.count_error, r.events_per_walk) == (None, None, None)
     assert [(c.direction, c.true, c.predicted) for c in r.lines] == [("+", 3, 0), ("-", 4, 0)]

@@ -158,3 +158,26 @@ def test_a_weak_detection_does_not_pull_a_track_away() -> None:
     assert matched == [None] and track.last_seen == 9 / 5
     matched, _ = tracker.update([walk((0, 100), (60, 0), 2.2)], 2.2, scores=[1.2])
     assert matched == [track]
+
+
+def test_a_narrow_walker_seen_rarely_keeps_one_track() -> None:
+    """At 2 frames a second a walker 34 px wide moves 30 px between frames: the boxes barely
+    overlap, so only nearness can link them; a box over a body height away is not them."""
+    tracker = Tracker()
+    ids = set()
+    for k in range(8):
+        (track,), _ = tracker.update([(300.0 + 30 * k, 218.0, 34.0, 84.0)], k / 2)
+        ids.add(track.id)
+    assert len(ids) == 1
+    (other,), _ = tracker.update([(660.0, 218.0, 34.0, 84.0)], 4.0)  # 120 px on: another
+    assert other.id not in ids
+
+
+def test_a_person_hidden_for_two_seconds_is_picked_up_where_they_stood() -> None:
+    tracker = Tracker(max_missed_s=3.0)
+    (first,), _ = tracker.update([(100.0, 100.0, 30.0, 80.0)], 0.0)
+    tracker.update([(101.0, 100.0, 30.0, 80.0)], 0.2)
+    for k in range(10):  # behind a sign for 2 s
+        tracker.update([], 0.4 + k * 0.2)
+    (again,), _ = tracker.update([(104.0, 101.0, 30.0, 80.0)], 2.4)
+    assert again is first

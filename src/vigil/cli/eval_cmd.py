@@ -266,6 +266,7 @@ def video(
     )
     c.add_row("identity switches", str(report.identity_switches))
     c.add_row("tracks over several people", str(report.merges))
+    c.add_row("two boxes on one person (key frames)", str(report.duplicates))
     for lc in report.lines:
         c.add_row(f"line {lc.line} {lc.direction}", f"{lc.predicted} (truth {lc.true})")
     for z in report.zones:

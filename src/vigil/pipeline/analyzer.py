@@ -155,6 +155,7 @@ def merge_regions(boxes: list[Box], width: int, height: int, margin: float = 0.2
 # score 0.6-0.8 and most true ones over 1 (docs/decisions/0006-bytetrack-style-tracking.md).
 CONFIDENT_SCORE = 0.5
 CONFIDENT_PERSON = {"opencv-hog": 1.0}
+PERSON_HIDDEN_S = 3.0
 CONFIDENT_VEHICLE = 0.4  # NanoDet scores vehicles lower than people (0.4-0.65 on test footage)
 
 
@@ -212,7 +213,8 @@ class CameraAnalyzer:
         self.privacy_masks = privacy_masks or []
         ids = itertools.count(1)
         confident = CONFIDENT_PERSON.get(getattr(detector, "name", ""), CONFIDENT_SCORE)
-        self.people = Tracker(high_score=confident, ids=ids)
+        # A person hidden behind a post for a few seconds keeps their track (one event).
+        self.people = Tracker(high_score=confident, max_missed_s=PERSON_HIDDEN_S, ids=ids)
         self.faces = Tracker(ids=ids)
         # Vehicles move predictably: a longer occlusion (a person in front) is bridged.
         self.vehicles = Tracker(high_score=CONFIDENT_VEHICLE, max_missed_s=3.0, ids=ids)

@@ -111,8 +111,8 @@ class Observed:
     """What the analysis gave, in truth-frame pixels and seconds."""
 
     frames: dict[float, list[tuple[int, Box]]] = field(default_factory=dict)  # t -> (track, box)
-    person_events: int = 0
-    event_tracks: set[int] = field(default_factory=set)  # tracks that became events
+    event_tracks: set[int] = field(default_factory=set)  # tracks that became person events
+    event_heights: list[float] = field(default_factory=list)  # each one's tallest box, pixels
     zone_spans: list[ZoneSpan] = field(default_factory=list)
 
 
@@ -162,6 +162,7 @@ class VideoReport:
     fragmentation: float | None  # predicted tracks per matched true track
     identity_switches: int
     merges: int  # extra true tracks covered by one predicted track, summed
+    duplicates: int  # unmatched predicted boxes on a person another box matched (two on one)
     lines: list[LineCount]
     zones: list[ZoneEdges]
 
@@ -218,7 +219,7 @@ def detection_and_identity(
     bands = {name: BandScore(name) for name in band_names(edges)}
     true_to_pred: dict[str, list[int]] = defaultdict(list)  # in time order
     pred_to_true: dict[int, set[str]] = defaultdict(set)
-    evaluated = 0
+    evaluated = duplicates = 0
     for kf in sorted(truth.frames, key=lambda k: k.frame):
         at = nearest_frame(times, kf.frame / truth.fps, 0.5 / truth.fps)
         if at is None:
@@ -230,6 +231,11 @@ def detection_and_identity(
         for o in people:
             bands[band_of(o.box[3], edges)].true_boxes += 1
         paired = {pi for _, pi in pairs}
+        duplicates += sum(
+            any(iou(b, people[ti].box) >= min_iou for ti, _ in pairs)
+            for i, (_, b) in enumerate(seen)
+            if i not in paired
+        )
         for i, (_, b) in enumerate(seen):
             if i in paired or b[3] >= truth.min_height:  # else perhaps someone not labelled
                 bands[band_of(b[3], edges)].predicted_boxes += 1
@@ -265,6 +271,7 @@ def detection_and_identity(
         ),
         "identity_switches": switches,
         "merges": sum(len(who) - 1 for who in pred_to_true.values()),
+        "duplicates": duplicates,
     }
 
 
@@ -363,13 +370,15 @@ def evaluate(
 ) -> VideoReport:
     det = detection_and_identity(truth, observed, min_iou, edges)
     walks = None if truth.walks is None else len(truth.walks)
+    # Walk-throughs are of people labelled (at least min_height tall): so are the events counted.
+    events = sum(h >= truth.min_height for h in observed.event_heights)
     return VideoReport(
         min_iou=min_iou,
         **det,  # type: ignore[arg-type]
         walks=walks,
-        person_events=observed.person_events,
-        count_error=None if walks is None else observed.person_events - walks,
-        events_per_walk=_ratio(observed.person_events, walks or 0),
+        person_events=events,
+        count_error=None if walks is None else events - walks,
+        events_per_walk=_ratio(events, walks or 0),
         lines=line_counts(truth, observed),
         zones=zone_edges(truth.zones, observed.zone_spans) if truth.zones else [],
     )
@@ -390,8 +399,8 @@ def observe(
             t - t0: [(k, (x * scale, y * scale, w * scale, h * scale)) for k, (x, y, w, h) in boxes]
             for t, boxes in frames.items()
         },
-        person_events=len(people),
         event_tracks={e.track_id for e in people},
+        event_heights=[max((b[3] * scale for _, b in e.box_path), default=0.0) for e in people],
         zone_spans=[
             ZoneSpan(
                 zone=e.zone, state=str(e.details.get("state")), start=e.start - t0, end=e.end - t0

@@ -64,9 +64,10 @@ def evaluate_video(
     max_width: int = 640,
     min_iou: float = MIN_IOU,
     progress: Callable[[float], None] | None = None,
+    keep_events: list[EventDraft] | None = None,
 ) -> tuple[VideoReport, int]:
     """The analysis of `video` scored against `truth`, and how many frames were analysed.
-    `progress` is told the seconds of the clip done."""
+    `progress` is told the seconds of the clip done; `keep_events` receives the events."""
     frames: dict[float, list] = {}
     width: list[int] = []
 
@@ -79,6 +80,8 @@ def evaluate_video(
             progress(t)
 
     events = analyse_file(video, analyzer, fps, collect, max_width=max_width)
+    if keep_events is not None:
+        keep_events += events
     scale = truth.width / width[0] if width else 1.0
     t0 = min(frames, default=0.0)
     return evaluate(truth, observe(frames, events, scale, t0), min_iou), len(frames)

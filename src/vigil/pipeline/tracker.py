@@ -10,8 +10,11 @@ One person walking past becomes one track, so the pipeline raises one event, not
   track (IoU >= `min_iou`; `lost_iou` for a track missed last frame, whose prediction is less
   sure); then the weak ones (below `high_score`) against the confirmed tracks left over, with a
   stricter overlap (`weak_iou`). A weak detection extends a track, never starts one: a person
-  half hidden keeps their track, a shadow does not become a person. Confident detections that
-  matched nothing start tentative tracks.
+  half hidden keeps their track, a shadow does not become a person. Then, confident detections
+  still alone may continue a track they do not overlap if their centre is within one track
+  height of where it should be or was last seen, at a similar size (`closeness`): frames far
+  apart (at 2 fps a narrow walker moves more than their width) and people reappearing from
+  behind a post. Confident detections that matched nothing start tentative tracks.
 - Life: a track counts (`hits >= min_hits`) only after that many detections; a track nothing
   matched is kept (lost) for `max_missed_s` and picked up again where its motion says the person
   should be, then it ends: `update` returns the confirmed ones as finished, tentative ones vanish.
@@ -130,6 +133,21 @@ class Track:
         self.path.append((t, box))
 
 
+def closeness(track: Track, box: Box, t: float) -> float:
+    """1 - the distance between the box's centre and the track's (where it should be now or
+    where it was last seen, the nearer), in units of the track's height; -1 when the sizes
+    differ by more than half (another object)."""
+    lh = track.path[-1][1][3]
+    if not 2 / 3 <= box[3] / max(lh, 1.0) <= 1.5:
+        return -1.0
+    cx, cy = box[0] + box[2] / 2, box[1] + box[3] / 2
+    far = min(
+        np.hypot(x + w / 2 - cx, y + h / 2 - cy)
+        for x, y, w, h in (track.predicted(t), track.path[-1][1])
+    )
+    return 1.0 - far / max(lh, 1.0)
+
+
 class Tracker:
     def __init__(
         self,
@@ -139,6 +157,7 @@ class Tracker:
         min_hits: int = 2,
         high_score: float = 0.5,
         weak_iou: float = 0.4,
+        max_jump: float = 0.0,
         ids: Iterator[int] | None = None,
     ) -> None:
         self.min_iou = min_iou
@@ -147,6 +166,9 @@ class Tracker:
         self.max_missed_s = max_missed_s
         self.min_hits = min_hits  # a track needs this many detections to count as real
         self.high_score = high_score  # detections below it only extend confirmed tracks
+        # closeness (1 - centre distance / box height) a lone confident box needs to continue
+        # a track it does not overlap: 0 = within one box height
+        self.max_jump = max_jump
         self.tracks: list[Track] = []
         self._ids = ids or itertools.count(1)  # share one counter for unique ids across trackers
 
@@ -177,6 +199,15 @@ class Tracker:
         for tr, i in self._assign(free, boxes, weak, t, [self.weak_iou] * len(free), gate):
             tr.correct(boxes[i], t)
             matched[i] = tr
+        # Confident detections still alone may continue a track that overlaps nothing, when
+        # near where it was or should be: frames far apart (a narrow person moves more than
+        # their width between them), or a person reappearing after being hidden.
+        left = [i for i in strong if matched[i] is None]
+        unseen = [tr for tr in self.tracks if tr.last_seen < t]
+        near = [self.max_jump] * len(unseen)
+        for tr, i in self._assign(unseen, boxes, left, t, near, gate, closeness):
+            tr.correct(boxes[i], t)
+            matched[i] = tr
         for i in strong:
             if matched[i] is None:
                 track = Track.start(next(self._ids), boxes[i], t)
@@ -202,14 +233,16 @@ class Tracker:
         t: float,
         limits: list[float],
         gate: Gate | None,
+        similarity: Callable[[Track, Box, float], float] | None = None,
     ) -> list[tuple[Track, int]]:
-        """Hungarian pairing of `tracks` with `boxes[dets]` on overlap with the predicted
-        boxes (at least the track's `limits`); pairs the gate refuses are barred and the rest
-        paired again, so after a crossing each box can still find its own track."""
+        """Hungarian pairing of `tracks` with `boxes[dets]` on `similarity` (default: overlap
+        with the predicted box), at least the track's `limits`; pairs the gate refuses are
+        barred and the rest paired again, so after a crossing each box can still find its own
+        track."""
         if not tracks or not dets:
             return []
-        predicted = [tr.predicted(t) for tr in tracks]
-        overlap = np.array([[iou(p, boxes[i]) for i in dets] for p in predicted])
+        similar = similarity or (lambda tr, box, t: iou(tr.predicted(t), box))
+        overlap = np.array([[similar(tr, boxes[i], t) for i in dets] for tr in tracks])
         allowed = overlap >= np.array(limits)[:, None]
         ambiguous = (allowed.sum(0, keepdims=True) > 1) | (allowed.sum(1, keepdims=True) > 1)
         cost = 1.0 - overlap
