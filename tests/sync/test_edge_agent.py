@@ -124,6 +124,7 @@ sync:
                 assert json.loads(r.data) == {"ok": True, "site": SITE, "echo": {"x": 1}}
                 r = await nc.request(f"vigil.{SITE}.cmd.no.such.verb", b"{}", timeout=5)
                 assert json.loads(r.data) == {
+                    "schema": 1,
                     "ok": False,
                     "error": "unknown command 'no.such.verb'",
                 }

@@ -27,6 +27,7 @@ from sqlalchemy import func, select
 from vigil.bench.report import Figure
 from vigil.store.db import Database
 from vigil.store.models import HubEvent
+from vigil.sync import wire
 from vigil.sync.edge import STREAMS, BufferLimits, _quiet, stream_configs
 from vigil.sync.hub import Applied, HubConsumer, _event_row, store_batch
 from vigil.sync.server import NatsServer, ServerSpec, SiteLogin
@@ -65,17 +66,17 @@ def store_rows_one_by_one(
     """Baseline: the hub's former ingest, events only (one ORM object a row, existing uids
     looked up first), in one transaction a batch."""
     out = Applied()
-    events = [json.loads(body) for subject, body, _ in msgs if subject.split(".")[2] == "events"]
+    events = [
+        wire.EventCopy.read(body) for subject, body, _ in msgs if subject.split(".")[2] == "events"
+    ]
     now = datetime.now(UTC)
     with db.session() as s:
-        have = set(
-            s.scalars(select(HubEvent.uid).where(HubEvent.uid.in_([e["uid"] for e in events])))
-        )
+        have = set(s.scalars(select(HubEvent.uid).where(HubEvent.uid.in_([e.uid for e in events]))))
         for e in events:
-            if e["uid"] in have:
+            if e.uid in have:
                 out.duplicates += 1
                 continue
-            have.add(e["uid"])
+            have.add(e.uid)
             s.add(HubEvent(**_event_row(site, e, now)))
             out.events += 1
     return out

@@ -1,9 +1,12 @@
 """Hub-to-site commands: what a site does when the hub asks it something.
 
-The hub sends a NATS request on `vigil.<site>.cmd.<verb>` (carried over the leaf link); the
-site's `EdgeSync` (`vigil.sync.edge_agent`) answers it by calling `HANDLERS[verb](ctx, body)`
-with the decoded JSON body and replies with the returned dict as JSON. A handler raises
-`VigilError` for a request it refuses; the agent replies `{"ok": false, "error": "..."}`.
+The hub sends a NATS request on `vigil.<site>.cmd.<verb>` (`wire.command_subject`, carried
+over the leaf link); the site's `EdgeSync` (`vigil.sync.edge_agent`) answers it by calling
+`HANDLERS[verb](ctx, body)` and replies with what it returns as JSON. A verb registered with
+its request model (`vigil.sync.wire`) gets the body read into it (leniently: unknown fields
+ignored, a newer schema refused) and returns its reply model; one registered without gets the
+decoded JSON object and returns a dict. A handler raises `VigilError` for a request it
+refuses; the agent replies `{"ok": false, "error": "..."}` (`wire.Reply`).
 
 Handlers are registered by the module that owns the verb (`register`), and imported here at
 the bottom so importing this module loads every verb.
@@ -18,6 +21,7 @@ from typing import Any
 
 from vigil.config import VigilConfig
 from vigil.store.db import Database
+from vigil.sync import wire
 
 
 @dataclass(frozen=True)
@@ -33,26 +37,30 @@ class CommandContext:
         return self.config.sync.site_id
 
 
-Handler = Callable[[CommandContext, dict[str, Any]], dict[str, Any]]
+Handler = Callable[[CommandContext, Any], Any]  # (ctx, request model or dict) -> reply
 
 HANDLERS: dict[str, Handler] = {}
+REQUESTS: dict[str, type[wire.WireModel]] = {}  # verb -> the model its body is read into
 
 
-def register(verb: str) -> Callable[[Handler], Handler]:
-    """Decorator: `@register("person.put")` makes the function answer that verb."""
+def register(
+    verb: str, request: type[wire.WireModel] | None = None
+) -> Callable[[Handler], Handler]:
+    """Decorator: `@register("person.put", wire.PersonPut)` makes the function answer that
+    verb, given the body as a `wire.PersonPut`."""
 
     def wrap(fn: Handler) -> Handler:
         if verb in HANDLERS and HANDLERS[verb] is not fn:
             raise RuntimeError(f"command verb {verb!r} registered twice")
         HANDLERS[verb] = fn
+        if request is not None:
+            REQUESTS[verb] = request
         return fn
 
     return wrap
 
 
-def subject(site: str, verb: str) -> str:
-    """The request subject of `verb` at `site`."""
-    return f"vigil.{site}.cmd.{verb}"
+subject = wire.command_subject  # the request subject of a verb at a site
 
 
 def handle(ctx: CommandContext, verb: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -61,11 +69,14 @@ def handle(ctx: CommandContext, verb: str, body: dict[str, Any]) -> dict[str, An
 
     fn = HANDLERS.get(verb)
     if fn is None:
-        return {"ok": False, "error": f"unknown command {verb!r}"}
+        return wire.Reply(ok=False, error=f"unknown command {verb!r}").dump()
     try:
-        reply = fn(ctx, body)
-    except VigilError as exc:
-        return {"ok": False, "error": str(exc)}
+        request = REQUESTS.get(verb)
+        reply = fn(ctx, body if request is None else request.read(body))
+    except VigilError as exc:  # wire.WireError too: a body it cannot read
+        return wire.Reply(ok=False, error=str(exc)).dump()
+    if isinstance(reply, wire.Reply):
+        return reply.dump()
     return {"ok": True, **reply}
 
 

@@ -21,12 +21,12 @@ again when it is completed or its person deleted, and a deleted one as a tombsto
 replay after a crash is dropped by the stream's duplicate window and, beyond it, by the hub,
 which applies a copy only if its version is newer than the one it has.
 The hub pulls each stream through a durable consumer named `hub` (see `vigil.sync.hub`).
+Subjects and bodies are `vigil.sync.wire`'s, the contract the hub reads with.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,10 +39,10 @@ from sqlalchemy import delete, func, select
 
 from vigil.store.db import Database
 from vigil.store.models import AuditRecord, Event, Person, SyncCursor, SyncTombstone
+from vigil.sync import wire
+from vigil.sync.wire import HUB_CONSUMER, STREAMS
 
-HUB_CONSUMER = "hub"
 EVENT_CURSOR = "event_versions"  # last sync_version acked by the local stream (0014)
-STREAMS = ("EVENTS", "AUDIT", "THUMBS")
 MB = 1024 * 1024
 
 
@@ -50,12 +50,7 @@ async def _quiet(_exc: Exception) -> None:
     """nats-py prints a traceback on every failed reconnect by default; the backlog says it."""
 
 
-def subjects(site: str) -> dict[str, list[str]]:
-    return {
-        "EVENTS": [f"vigil.{site}.events.>", f"vigil.{site}.status.>"],
-        "AUDIT": [f"vigil.{site}.audit"],
-        "THUMBS": [f"vigil.{site}.thumbs.>"],
-    }
+subjects = wire.stream_subjects
 
 
 @dataclass
@@ -95,56 +90,52 @@ def stream_configs(site: str, limits: BufferLimits) -> list[StreamConfig]:
     ]
 
 
-def _iso(value: datetime | None) -> str | None:
-    return None if value is None else value.astimezone(UTC).isoformat()
-
-
-def event_payload(site: str, e: Event, person_uid: str | None = None) -> dict[str, Any]:
+def event_payload(site: str, e: Event, person_uid: str | None = None) -> wire.EventCopy:
     """`person_uid`: the hub's uid of the person recognised, when the hub pushed them."""
-    return {
-        "site": site,
-        "uid": e.uid,
-        "edge_id": e.id,
-        "camera": e.camera,
-        "kind": str(e.kind),
-        "start": _iso(e.start),
-        "end": _iso(e.end),
-        "score": e.score,
-        "confidence": e.confidence,
-        "zone": e.zone,
-        "details": e.details or {},
-        "person_uid": person_uid,
-        "version": e.sync_version,
-    }
+    return wire.EventCopy(
+        site=site,
+        uid=e.uid,
+        edge_id=e.id,
+        camera=e.camera,
+        kind=str(e.kind),
+        start=e.start,
+        end=e.end,
+        score=e.score,
+        confidence=e.confidence,
+        zone=e.zone,
+        details=e.details or {},
+        person_uid=person_uid,
+        version=e.sync_version,
+    )
 
 
-def tombstone_payload(site: str, t: SyncTombstone) -> dict[str, Any]:
+def tombstone_payload(site: str, t: SyncTombstone) -> wire.EventTombstone:
     """The event was deleted at the site (retention, erasure): the hub deletes its copy."""
-    return {"site": site, "uid": t.uid, "camera": t.camera, "deleted": True, "version": t.version}
+    return wire.EventTombstone(site=site, uid=t.uid, camera=t.camera, version=t.version)
 
 
 def _version(change: Event | SyncTombstone) -> int:
     return change.sync_version if isinstance(change, Event) else change.version
 
 
-def audit_payload(site: str, r: AuditRecord) -> dict[str, Any]:
-    return {
-        "site": site,
-        "seq": r.seq,
-        "time": _iso(r.time),
-        "hash": r.hash,
-        "prev_hash": r.prev_hash,
-        "actor": r.actor,
-        "role": r.role,
-        "action": r.action,
-        "target_kind": r.target_kind,
-        "target_id": r.target_id,
-        "camera": r.camera,
-        "person": r.person,
-        "reason": r.reason,
-        "source": r.source,
-        "details": r.details or {},
-    }
+def audit_payload(site: str, r: AuditRecord) -> wire.AuditCopy:
+    return wire.AuditCopy(
+        site=site,
+        seq=r.seq,
+        time=r.time,
+        hash=r.hash,
+        prev_hash=r.prev_hash,
+        actor=r.actor,
+        role=r.role,
+        action=r.action,
+        target_kind=r.target_kind,
+        target_id=r.target_id,
+        camera=r.camera,
+        person=r.person,
+        reason=r.reason,
+        source=r.source,
+        details=r.details or {},
+    )
 
 
 def _cursor(db: Database, name: str) -> int:
@@ -254,10 +245,8 @@ class EdgePublisher:
             self.nc = None
 
     async def publish_status(self, camera: str, status: str) -> None:
-        body = json.dumps(
-            {"site": self.site, "camera": camera, "status": status, "at": _iso(datetime.now(UTC))}
-        ).encode()
-        await self.js.publish(f"vigil.{self.site}.status.{camera}", body)
+        body = wire.CameraStatus(site=self.site, camera=camera, status=status, at=datetime.now(UTC))
+        await self.js.publish(wire.status_subject(self.site, camera), body.encode())
 
     async def publish_pending(self) -> int:
         """Publish every event and audit record after the cursors; return how many were
@@ -326,12 +315,12 @@ class EdgePublisher:
     def _change_message(
         self, change: Event | SyncTombstone, hub_uids: dict[int, str]
     ) -> tuple[str, bytes, str]:
-        subject = f"vigil.{self.site}.events.{change.camera}"
+        subject = wire.event_subject(self.site, change.camera)
         if isinstance(change, SyncTombstone):
             body = tombstone_payload(self.site, change)
-            return subject, json.dumps(body).encode(), f"{change.uid}:{change.version}"
-        body = event_payload(self.site, change, hub_uids.get(change.person_id or 0))
-        return subject, json.dumps(body).encode(), f"{change.uid}:{change.sync_version}"
+        else:
+            body = event_payload(self.site, change, hub_uids.get(change.person_id or 0))
+        return subject, body.encode(), wire.event_msg_id(change.uid, body.version)
 
     async def _publish_thumbnails(self, events: list[Event]) -> None:
         """Best effort: a thumbnail that cannot be published is not retried (the hub asks the
@@ -348,13 +337,9 @@ class EdgePublisher:
                 continue
             try:
                 await self.js.publish(
-                    f"vigil.{self.site}.thumbs.{e.camera}",
+                    wire.thumb_subject(self.site, e.camera),
                     data,
-                    headers={
-                        "Nats-Msg-Id": f"thumb-{e.uid}:{e.sync_version}",
-                        "Vigil-Event": e.uid,
-                        "Vigil-Version": str(e.sync_version),
-                    },
+                    headers=wire.Thumbnail(e.uid, e.sync_version).headers(),
                 )
             except Exception:  # best effort, see above
                 return
@@ -377,9 +362,9 @@ class EdgePublisher:
             acked = await self._publish_batch(
                 [
                     (
-                        f"vigil.{self.site}.audit",
-                        json.dumps(audit_payload(self.site, r)).encode(),
-                        f"{self.site}-audit-{r.seq}",
+                        wire.audit_subject(self.site),
+                        audit_payload(self.site, r).encode(),
+                        wire.audit_msg_id(self.site, r.seq),
                     )
                     for r in rows
                 ]

@@ -7,7 +7,8 @@ event loop:
   as the node stores an event (`wake`), and every `poll_s` for rows written by other
   processes (CLI, API) or held back by a full buffer or a link that was down;
 - publishes camera status changes (`camera_status`);
-- answers the hub's requests on `vigil.<site>.cmd.<verb>` with `vigil.sync.commands.handle`.
+- answers the hub's requests on `vigil.<site>.cmd.<verb>` with `vigil.sync.commands.handle`
+  (subjects and bodies: `vigil.sync.wire`).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 from vigil.config import VigilConfig
 from vigil.errors import ConfigError
 from vigil.store.db import Database
+from vigil.sync import wire
 from vigil.sync.edge import MB, BufferLimits, EdgePublisher
 from vigil.sync.server import NatsServer, ServerSpec
 
@@ -153,7 +155,7 @@ class EdgeSync:
             handlers.add(task)
             task.add_done_callback(handlers.discard)
 
-        await pub.nc.subscribe(f"vigil.{self.site}.cmd.>", cb=on_command)
+        await pub.nc.subscribe(wire.commands_wildcard(self.site), cb=on_command)
         self.connected.set()
         try:
             while not self._stopping.is_set():
@@ -202,20 +204,19 @@ class EdgeSync:
     async def _answer(self, msg: Any) -> None:
         from vigil.sync.commands import CommandContext, handle
 
-        verb = msg.subject.split(".cmd.", 1)[1]
+        subj = wire.parse_subject(msg.subject)
+        verb = subj.rest if subj is not None else ""
         try:
-            body = json.loads(msg.data) if msg.data else {}
-            if not isinstance(body, dict):
-                raise ValueError("the request body must be a JSON object")
-        except ValueError as exc:
-            reply: dict[str, Any] = {"ok": False, "error": f"bad request: {exc}"}
+            body = wire.json_object(msg.data)
+        except wire.WireError as exc:
+            reply: dict[str, Any] = wire.Reply(ok=False, error=f"bad request: {exc}").dump()
         else:
             ctx = CommandContext(self.db, self.config, self.data_dir)
             try:
                 reply = await asyncio.to_thread(handle, ctx, verb, body)
             except Exception as exc:  # a handler's bug: say so to the hub, keep serving
                 log.exception("sync: command %s failed", verb)
-                reply = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+                reply = wire.Reply(ok=False, error=f"{type(exc).__name__}: {exc}").dump()
         self.commands += 1
         if msg.reply:
             with contextlib.suppress(Exception):

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -43,13 +42,10 @@ from vigil.store.models import (
     HubEventTombstone,
     HubSite,
 )
-from vigil.sync.edge import HUB_CONSUMER, STREAMS
+from vigil.sync import wire
 from vigil.sync.hub_gallery import note_site_audit
 from vigil.sync.server import HubAccess, connect_site
-
-
-def _dt(value: str | None) -> datetime | None:
-    return None if value is None else datetime.fromisoformat(value).astimezone(UTC)
+from vigil.sync.wire import HUB_CONSUMER, STREAMS
 
 
 @dataclass
@@ -93,23 +89,68 @@ def _insert(db: Database, table: Any) -> Any:
     return insert(table)
 
 
-def _event_row(site: str, e: dict[str, Any], now: datetime) -> dict[str, Any]:
+def _event_row(site: str, e: wire.EventCopy, now: datetime) -> dict[str, Any]:
     return {
-        "uid": e["uid"],
+        "uid": e.uid,
         "site": site,
-        "edge_id": e["edge_id"],
-        "camera": e["camera"],
-        "kind": e["kind"],
-        "start": _dt(e["start"]),
-        "end": _dt(e.get("end")),
-        "score": e.get("score"),
-        "confidence": e.get("confidence"),
-        "zone": e.get("zone"),
-        "details": e.get("details") or {},
-        "person_uid": e.get("person_uid"),
-        "version": int(e.get("version") or 0),
+        "edge_id": e.edge_id,
+        "camera": e.camera,
+        "kind": e.kind,
+        "start": e.start,
+        "end": e.end,
+        "score": e.score,
+        "confidence": e.confidence,
+        "zone": e.zone,
+        "details": e.details,
+        "person_uid": e.person_uid,
+        "version": e.version,
         "received_at": now,
     }
+
+
+Change = wire.EventCopy | wire.EventTombstone
+
+
+@dataclass
+class _Batch:
+    """One site's messages, read (`vigil.sync.wire`) and sorted by what they are."""
+
+    latest: dict[str, Change] = field(default_factory=dict)  # uid -> newest copy or tombstone
+    audits: dict[int, tuple[wire.AuditCopy, dict[str, Any]]] = field(default_factory=dict)
+    statuses: list[wire.CameraStatus] = field(default_factory=list)
+    thumbs: list[tuple[str, wire.Thumbnail, bytes]] = field(default_factory=list)
+    duplicates: int = 0
+
+    def add_event(self, site: str, e: Change) -> None:
+        have = self.latest.get(e.uid)
+        if e.site != site or (have is not None and e.version <= have.version):
+            self.duplicates += 1
+            return
+        if have is not None:
+            self.duplicates += 1
+        self.latest[e.uid] = e
+
+
+def _read_batch(site: str, msgs: Iterable[tuple[str, bytes, dict[str, str]]]) -> _Batch:
+    """Raises `wire.WireError` for a body it cannot read (the batch then comes again)."""
+    out = _Batch()
+    for subject, body, headers in msgs:
+        subj = wire.parse_subject(subject)
+        if subj is None or subj.site != site:
+            continue  # not this site's subject: never stored under its name
+        if subj.kind == "events":
+            out.add_event(site, wire.read_event(body))
+        elif subj.kind == "audit":
+            record = wire.json_object(body)  # kept whole, newer fields too: the site's record
+            copy = wire.AuditCopy.read(record)
+            out.audits[copy.seq] = (copy, record)
+        elif subj.kind == "status":
+            out.statuses.append(wire.CameraStatus.read(body))
+        elif subj.kind == "thumbs" and subj.rest:
+            thumb = wire.Thumbnail.from_headers(headers)
+            if thumb is not None:
+                out.thumbs.append((subj.rest, thumb, body))
+    return out
 
 
 def store_batch(
@@ -124,37 +165,8 @@ def store_batch(
     the newest is kept, one `INSERT ... ON CONFLICT (uid) DO UPDATE ... WHERE version <
     excluded.version` stores a batch, and a tombstone deletes the event and stays, so an
     older copy arriving later is not stored again."""
-    out = Applied()
-    latest: dict[str, dict[str, Any]] = {}  # uid -> newest copy or tombstone in this batch
-    audits: list[dict[str, Any]] = []
-    statuses: list[dict[str, Any]] = []
-    thumbs: list[tuple[str, str, int, bytes]] = []
-    for subject, body, headers in msgs:
-        parts = subject.split(".")
-        if len(parts) < 3 or parts[0] != "vigil" or parts[1] != site:
-            continue  # not this site's subject: never stored under its name
-        kind = parts[2]
-        if kind == "events":
-            e = json.loads(body)
-            if e.get("site") != site:
-                out.duplicates += 1
-                continue
-            e["version"] = int(e.get("version") or 0)
-            have = latest.get(e["uid"])
-            if have is None or e["version"] > have["version"]:
-                if have is not None:
-                    out.duplicates += 1
-                latest[e["uid"]] = e
-            else:
-                out.duplicates += 1
-        elif kind == "audit":
-            audits.append(json.loads(body))
-        elif kind == "status":
-            statuses.append(json.loads(body))
-        elif kind == "thumbs" and len(parts) > 3:
-            uid = headers.get("Vigil-Event", "")
-            if uid:
-                thumbs.append((parts[3], uid, int(headers.get("Vigil-Version") or 0), body))
+    batch = _read_batch(site, msgs)
+    out = Applied(duplicates=batch.duplicates)
     removed_files: list[Path] = []
     with db.session() as s:
         if db.engine.dialect.name == "postgresql":
@@ -168,61 +180,71 @@ def store_batch(
             s.add(HubSite(name=site, first_seen=now, last_seen=now))
         else:
             row.last_seen = now
-        if latest:
-            _store_events(s, db, site, latest, now, out, removed_files, thumbs_dir)
-        if audits:
-            seqs = {a["seq"]: a for a in audits}
-            have_seq = set(
-                s.scalars(
-                    select(HubAuditRecord.seq).where(
-                        HubAuditRecord.site == site, HubAuditRecord.seq.in_(list(seqs))
-                    )
-                )
-            )
-            new = [
-                {"site": site, "seq": q, "time": _dt(a["time"]), "hash": a["hash"], "record": a}
-                for q, a in seqs.items()
-                if q not in have_seq
-            ]
-            if new:
-                s.execute(
-                    _insert(db, HubAuditRecord).on_conflict_do_nothing(
-                        index_elements=["site", "seq"]
-                    ),
-                    new,
-                )
-                note_site_audit(s, site, [n["record"] for n in new])  # site-made deletions
-            out.audit += len(new)
-        for st in statuses:
-            cur = s.get(HubCameraStatus, (site, st["camera"]))
-            at = _dt(st["at"]) or now
+        if batch.latest:
+            _store_events(s, db, site, batch.latest, now, out, removed_files, thumbs_dir)
+        out.audit += _store_audit(s, db, site, batch.audits)
+        for st in batch.statuses:
+            cur = s.get(HubCameraStatus, (site, st.camera))
+            at = st.at or now
             if cur is None:
-                s.add(HubCameraStatus(site=site, camera=st["camera"], status=st["status"], at=at))
+                s.add(HubCameraStatus(site=site, camera=st.camera, status=st.status, at=at))
             elif at >= cur.at:
-                cur.status, cur.at = st["status"], at
+                cur.status, cur.at = st.status, at
             out.status += 1
-        if thumbs and thumbs_dir is not None:
-            for camera, uid, version, data in thumbs:
-                if s.get(HubEventTombstone, (site, uid)) is not None:
-                    continue  # deleted at the site
-                cur = s.execute(
-                    select(HubEvent.site, HubEvent.version).where(HubEvent.uid == uid)
-                ).first()
-                if cur is not None and (cur.site != site or cur.version > version):
-                    continue  # another site's event, or the picture of an older copy
-                rel = _thumb_path(site, camera, uid)
-                path = thumbs_dir / rel
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_bytes(data)  # before its event, if THUMBS was pulled first
-                if cur is not None:
-                    s.execute(
-                        update(HubEvent).where(HubEvent.uid == uid).values(thumbnail=str(rel))
-                    )
-                out.thumbnails += 1
+        if thumbs_dir is not None:
+            out.thumbnails += _store_thumbs(s, site, batch.thumbs, thumbs_dir)
     if thumbs_dir is not None:
         for rel in removed_files:  # after the commit: a failed batch deletes nothing
             (thumbs_dir / rel).unlink(missing_ok=True)
     return out
+
+
+def _store_audit(
+    s: Any, db: Database, site: str, records: dict[int, tuple[wire.AuditCopy, dict[str, Any]]]
+) -> int:
+    if not records:
+        return 0
+    have = set(
+        s.scalars(
+            select(HubAuditRecord.seq).where(
+                HubAuditRecord.site == site, HubAuditRecord.seq.in_(list(records))
+            )
+        )
+    )
+    new = [
+        {"site": site, "seq": q, "time": a.time, "hash": a.hash, "record": record}
+        for q, (a, record) in records.items()
+        if q not in have
+    ]
+    if new:
+        s.execute(
+            _insert(db, HubAuditRecord).on_conflict_do_nothing(index_elements=["site", "seq"]),
+            new,
+        )
+        note_site_audit(s, site, [n["record"] for n in new])  # site-made deletions
+    return len(new)
+
+
+def _store_thumbs(
+    s: Any, site: str, thumbs: list[tuple[str, wire.Thumbnail, bytes]], thumbs_dir: Path
+) -> int:
+    stored = 0
+    for camera, thumb, data in thumbs:
+        if s.get(HubEventTombstone, (site, thumb.uid)) is not None:
+            continue  # deleted at the site
+        cur = s.execute(
+            select(HubEvent.site, HubEvent.version).where(HubEvent.uid == thumb.uid)
+        ).first()
+        if cur is not None and (cur.site != site or cur.version > thumb.version):
+            continue  # another site's event, or the picture of an older copy
+        rel = _thumb_path(site, camera, thumb.uid)
+        path = thumbs_dir / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)  # before its event, if THUMBS was pulled first
+        if cur is not None:
+            s.execute(update(HubEvent).where(HubEvent.uid == thumb.uid).values(thumbnail=str(rel)))
+        stored += 1
+    return stored
 
 
 def _thumb_path(site: str, camera: str, uid: str) -> Path:
@@ -233,7 +255,7 @@ def _store_events(
     s: Any,
     db: Database,
     site: str,
-    latest: dict[str, dict[str, Any]],
+    latest: dict[str, Change],
     now: datetime,
     out: Applied,
     removed_files: list[Path],
@@ -254,16 +276,16 @@ def _store_events(
         )
     }
     upserts: list[dict[str, Any]] = []
-    tombs: list[dict[str, Any]] = []
+    tombs: list[wire.EventTombstone] = []
     for uid, e in latest.items():
-        if uid in dead and e["version"] <= dead[uid]:
+        if uid in dead and e.version <= dead[uid]:
             out.duplicates += 1  # deleted at the site after this copy was made
             continue
         owner, version = have.get(uid, (site, -1))
-        if owner != site or e["version"] <= version:
+        if owner != site or e.version <= version:
             out.duplicates += 1  # older or equal copy, or another site's uid
             continue
-        if e.get("deleted"):
+        if isinstance(e, wire.EventTombstone):
             tombs.append(e)
             if uid in have:
                 out.deleted += 1
@@ -271,7 +293,7 @@ def _store_events(
         row = _event_row(site, e, now)
         row["thumbnail"] = None
         if thumbs_dir is not None:  # the picture may have come first (another stream)
-            thumb = _thumb_path(site, e["camera"], uid)
+            thumb = _thumb_path(site, e.camera, uid)
             if (thumbs_dir / thumb).is_file():
                 row["thumbnail"] = str(thumb)
         upserts.append(row)
@@ -290,17 +312,12 @@ def _store_events(
         )
         s.execute(stmt, upserts)
     if tombs:
-        removed_files.extend(_thumb_path(site, t["camera"], t["uid"]) for t in tombs)
+        removed_files.extend(_thumb_path(site, t.camera, t.uid) for t in tombs)
         s.execute(
-            delete(HubEvent).where(
-                HubEvent.uid.in_([t["uid"] for t in tombs]), HubEvent.site == site
-            )
+            delete(HubEvent).where(HubEvent.uid.in_([t.uid for t in tombs]), HubEvent.site == site)
         )
         stmt = _insert(db, HubEventTombstone).values(
-            [
-                {"uid": t["uid"], "site": site, "version": t["version"], "deleted_at": now}
-                for t in tombs
-            ]
+            [{"uid": t.uid, "site": site, "version": t.version, "deleted_at": now} for t in tombs]
         )
         s.execute(
             stmt.on_conflict_do_update(

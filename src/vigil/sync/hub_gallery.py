@@ -57,7 +57,7 @@ from vigil.store.models.hub import (
     HubWatchlistMember,
     HubWatchlistSite,
 )
-from vigil.sync.commands import subject
+from vigil.sync import wire
 
 VECTOR_DIM = 128  # the pgvector column's size (SFace); other sizes are searched exactly
 SITE_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
@@ -504,53 +504,53 @@ def latest_enrolments(s: Session, uids: Iterable[str]) -> dict[str, Enrolment]:
     return out
 
 
-def person_body(p: HubPerson, actor: Actor, enrolment: Enrolment | None = None) -> dict[str, Any]:
+def person_body(p: HubPerson, actor: Actor, enrolment: Enrolment | None = None) -> wire.PersonPut:
     """A `person.put`: the whole state, and why (`reason`, `requested_by`: the latest
     enrolment; `by`: whose change sent it)."""
     enrolment = enrolment or Enrolment(p.enrolled_by)
-    return {
-        "uid": p.uid,
-        "name": p.name,
-        "legal_basis": p.legal_basis.value,
-        "legal_basis_note": p.legal_basis_note,
-        "review_at": None if p.review_at is None else p.review_at.astimezone(UTC).isoformat(),
-        "enrolled_by": p.enrolled_by,
-        "requested_by": enrolment.by or p.enrolled_by,
-        "reason": enrolment.reason,
-        "by": actor.user,
-        "templates": [
-            {
-                "sha256": t.image_sha256,
-                "model": t.model,
-                "quality": t.quality,
-                "embedding": base64.b64encode(t.embedding).decode(),
-            }
+    return wire.PersonPut(
+        uid=p.uid,
+        name=p.name,
+        legal_basis=p.legal_basis.value,
+        legal_basis_note=p.legal_basis_note,
+        review_at=p.review_at,
+        enrolled_by=p.enrolled_by,
+        requested_by=enrolment.by or p.enrolled_by,
+        reason=enrolment.reason,
+        by=actor.user,
+        templates=[
+            wire.PushedTemplate(
+                sha256=t.image_sha256,
+                model=t.model,
+                quality=t.quality,
+                embedding=base64.b64encode(t.embedding).decode(),
+            )
             for t in p.templates
         ],
-    }
+    )
 
 
-def watchlist_body(s: Session, w: HubWatchlist, actor: Actor) -> dict[str, Any]:
+def watchlist_body(s: Session, w: HubWatchlist, actor: Actor) -> wire.WatchlistPut:
     members = s.scalars(
         select(HubPerson.uid)
         .join(HubWatchlistMember, HubWatchlistMember.person_id == HubPerson.id)
         .where(HubWatchlistMember.watchlist_id == w.id)
     )
-    return {
-        "uid": w.uid,
-        "name": w.name,
-        "action": w.action.value,
-        "notes": w.notes,
-        "members": sorted(members),
-        "by": actor.user,
-    }
+    return wire.WatchlistPut(
+        uid=w.uid,
+        name=w.name,
+        action=w.action.value,
+        notes=w.notes,
+        members=sorted(members),
+        by=actor.user,
+    )
 
 
-def _queue(s: Session, site: str, verb: str, uid: str, body: dict[str, Any]) -> None:
+def _queue(s: Session, site: str, verb: str, uid: str, body: wire.Push) -> None:
     s.execute(
         delete(HubPush).where(HubPush.site == site, HubPush.uid == uid, HubPush.done_at.is_(None))
     )
-    s.add(HubPush(site=site, verb=verb, uid=uid, body=body))
+    s.add(HubPush(site=site, verb=verb, uid=uid, body=body.dump()))  # sent as it is stored
 
 
 def reconcile(
@@ -619,7 +619,7 @@ def reconcile(
             s.add(HubPlacement(site=site, kind=kind, uid=uid))
         queued += 1
     for site, kind, uid in gone:
-        _queue(s, site, f"{kind}.remove", uid, {"uid": uid, "by": actor.user, "reason": reason})
+        _queue(s, site, f"{kind}.remove", uid, wire.Push(uid=uid, by=actor.user, reason=reason))
         s.execute(
             delete(HubPlacement).where(
                 HubPlacement.site == site, HubPlacement.kind == kind, HubPlacement.uid == uid
@@ -788,19 +788,19 @@ class HubPusher:
             for k, (push_id, verb, body) in enumerate(items):
                 try:
                     msg = await nc.request(
-                        subject(site, verb), json.dumps(body).encode(), timeout=self.timeout_s
+                        wire.command_subject(site, verb),
+                        json.dumps(body).encode(),
+                        timeout=self.timeout_s,
                     )
-                    reply = json.loads(msg.data)
+                    reply = wire.Reply.read(msg.data)
                 except Exception as exc:  # no responders, timeout, link down: next round
                     await self._unreachable(out, site, [i[0] for i in items[k:]], exc)
                     break
-                if reply.get("ok"):
+                if reply.ok:
                     await asyncio.to_thread(self._settle, push_id, None)
                     out.sent += 1
                 else:
-                    await asyncio.to_thread(
-                        self._settle, push_id, str(reply.get("error") or "refused")
-                    )
+                    await asyncio.to_thread(self._settle, push_id, reply.error or "refused")
                     out.refused += 1
         return out
 

@@ -15,7 +15,6 @@ site deletes on its own is recognised there by them (`hub_gallery.note_site_audi
 from __future__ import annotations
 
 import base64
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -26,39 +25,38 @@ from vigil.privacy.audit import Action, AuditLog
 from vigil.store.models import Event, Person, Template, Watchlist, WatchlistMember
 from vigil.store.models.events import EventKind, WatchAction
 from vigil.store.models.faces import LegalBasis
+from vigil.sync import wire
 from vigil.sync.commands import CommandContext, register
 
 IDENTITY_DETAILS = ("person", "watchlists", "action")  # event details that name someone
 
 
-def _actor(body: dict[str, Any]) -> str:
-    return f"hub:{body.get('by') or 'unknown'}"
+def _actor(body: wire.Push) -> str:
+    return f"hub:{body.by or 'unknown'}"
 
 
-def _audit(ctx: CommandContext, s: Session, body: dict[str, Any], **fields: Any) -> None:
+def _audit(ctx: CommandContext, s: Session, body: wire.Push, **fields: Any) -> None:
     log = AuditLog(ctx.data_dir, checkpoint_every=ctx.config.privacy.audit_checkpoint_every)
-    details = {"via": "hub push", "hub_user": str(body.get("by") or ""), **fields.pop("details")}
-    reason = str(body.get("reason") or "")
+    details = {"via": "hub push", "hub_user": body.by or "", **fields.pop("details")}
+    reason = body.reason or ""
     log.record(s, actor=_actor(body), source="hub", reason=reason, details=details, **fields)
 
 
-def _uid(body: dict[str, Any]) -> str:
-    uid = body.get("uid")
-    if not isinstance(uid, str) or not 1 <= len(uid) <= 36:
+def _uid(body: wire.Push) -> str:
+    if not 1 <= len(body.uid) <= 36:
         raise InputError("the push has no valid uid")
-    return uid
+    return body.uid
 
 
-@register("person.put")
-def person_put(ctx: CommandContext, body: dict[str, Any]) -> dict[str, Any]:
-    uid, name = _uid(body), str(body.get("name") or "").strip()
+@register("person.put", wire.PersonPut)
+def person_put(ctx: CommandContext, body: wire.PersonPut) -> wire.PersonPutReply:
+    uid, name = _uid(body), body.name.strip()
     if not name:
         raise InputError("the pushed person has no name")
-    basis = LegalBasis(body["legal_basis"])
-    note = str(body.get("legal_basis_note") or "")
-    review = body.get("review_at")
-    review_at = datetime.fromisoformat(review) if review else None
-    incoming = {t["sha256"]: t for t in body.get("templates") or []}
+    basis = LegalBasis(body.legal_basis)
+    note = body.legal_basis_note or ""
+    review_at = body.review_at
+    incoming = {t.sha256: t for t in body.templates}
     with ctx.db.session() as s:
         person = s.scalar(select(Person).where(Person.hub_uid == uid))
         same_name = s.scalar(select(Person).where(Person.name == name))
@@ -82,10 +80,10 @@ def person_put(ctx: CommandContext, body: dict[str, Any]) -> dict[str, Any]:
             row = have.get(sha)
             if row is None:
                 row = Template(
-                    embedding=base64.b64decode(t["embedding"]),
-                    model=t["model"],
+                    embedding=base64.b64decode(t.embedding),
+                    model=t.model,
                     image_sha256=sha,
-                    quality=float(t["quality"]),
+                    quality=t.quality,
                     enrolled_by=_actor(body),
                 )
                 person.templates.append(row)
@@ -107,10 +105,12 @@ def person_put(ctx: CommandContext, body: dict[str, Any]) -> dict[str, Any]:
                     "templates_removed": removed,
                     "legal_basis": basis.value,
                     "legal_basis_note": note,
-                    "requested_by": str(body.get("requested_by") or body.get("enrolled_by") or ""),
+                    "requested_by": body.requested_by or body.enrolled_by or "",
                 },
             )
-        return {"person_id": person.id, "added": added, "removed": removed, "changed": changed}
+        return wire.PersonPutReply(
+            person_id=person.id, added=added, removed=removed, changed=changed
+        )
 
 
 def clear_identity(s: Session, person_id: int) -> int:
@@ -125,13 +125,13 @@ def clear_identity(s: Session, person_id: int) -> int:
     return n
 
 
-@register("person.remove")
-def person_remove(ctx: CommandContext, body: dict[str, Any]) -> dict[str, Any]:
+@register("person.remove", wire.Push)
+def person_remove(ctx: CommandContext, body: wire.Push) -> wire.RemoveReply:
     uid = _uid(body)
     with ctx.db.session() as s:
         person = s.scalar(select(Person).where(Person.hub_uid == uid))
         if person is None:
-            return {"removed": False}
+            return wire.RemoveReply(removed=False)
         templates = len(person.templates)
         bases = sorted({t.legal_basis.value for t in person.templates})
         events = clear_identity(s, person.id)
@@ -150,16 +150,16 @@ def person_remove(ctx: CommandContext, body: dict[str, Any]) -> dict[str, Any]:
             },
         )
         s.delete(person)
-        return {"removed": True, "templates": templates, "events_cleared": events}
+        return wire.RemoveReply(removed=True, templates=templates, events_cleared=events)
 
 
-@register("watchlist.put")
-def watchlist_put(ctx: CommandContext, body: dict[str, Any]) -> dict[str, Any]:
-    uid, name = _uid(body), str(body.get("name") or "").strip()
+@register("watchlist.put", wire.WatchlistPut)
+def watchlist_put(ctx: CommandContext, body: wire.WatchlistPut) -> wire.WatchlistPutReply:
+    uid, name = _uid(body), body.name.strip()
     if not name:
         raise InputError("the pushed watchlist has no name")
-    action = WatchAction(body["action"])
-    wanted = set(body.get("members") or [])
+    action = WatchAction(body.action)
+    wanted = set(body.members)
     with ctx.db.session() as s:
         w = s.scalar(select(Watchlist).where(Watchlist.hub_uid == uid))
         same_name = s.scalar(select(Watchlist).where(Watchlist.name == name))
@@ -171,7 +171,7 @@ def watchlist_put(ctx: CommandContext, body: dict[str, Any]) -> dict[str, Any]:
             s.add(w)
             s.flush()
         before = (w.name, w.action, w.notes)
-        w.name, w.action, w.notes = name, action, str(body.get("notes") or "")
+        w.name, w.action, w.notes = name, action, body.notes or ""
         people = {
             p.hub_uid: p.id
             for p in s.scalars(select(Person).where(Person.hub_uid.in_(wanted)))
@@ -208,16 +208,16 @@ def watchlist_put(ctx: CommandContext, body: dict[str, Any]) -> dict[str, Any]:
                 },
             )
         missing = sorted(wanted - set(people))
-        return {"watchlist_id": w.id, "changed": changed, "missing_members": missing}
+        return wire.WatchlistPutReply(watchlist_id=w.id, changed=changed, missing_members=missing)
 
 
-@register("watchlist.remove")
-def watchlist_remove(ctx: CommandContext, body: dict[str, Any]) -> dict[str, Any]:
+@register("watchlist.remove", wire.Push)
+def watchlist_remove(ctx: CommandContext, body: wire.Push) -> wire.RemoveReply:
     uid = _uid(body)
     with ctx.db.session() as s:
         w = s.scalar(select(Watchlist).where(Watchlist.hub_uid == uid))
         if w is None:
-            return {"removed": False}
+            return wire.RemoveReply(removed=False)
         _audit(
             ctx,
             s,
@@ -227,4 +227,4 @@ def watchlist_remove(ctx: CommandContext, body: dict[str, Any]) -> dict[str, Any
             details={"name": w.name, "change": "delete"},
         )
         s.delete(w)
-        return {"removed": True}
+        return wire.RemoveReply(removed=True)
