@@ -119,6 +119,7 @@ def test_overwritten_segment_is_found_shown_and_stated_by_exports(
     t0, t1 = segs[1].start + timedelta(seconds=0.5), segs[3].end - timedelta(seconds=0.3)
     out = tmp_path / "clip.mp4"
     args = ["export", "lobby", "--from", t0.isoformat(), "--to", t1.isoformat(), "-o", str(out)]
+    args += ["--original"]  # redacted is the default
     code, text = _cli(site, *args, "-r", "incident 7: gate", "--json")
     assert code == 0, text
     info = json.loads(text)

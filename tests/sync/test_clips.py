@@ -171,10 +171,12 @@ def test_hub_fetches_a_redacted_signed_clip_audited_at_the_site(
     # the signature is the site's: it verifies against the site's key
     checks = verify_export(clip.path, data_dir=Path(net.config.storage.data_dir))
     assert checks and all(c.ok for c in checks)
-    # the site audited the export, with the hub user and reason
+    # the site audited the export (before cutting it), with the hub user and reason; the
+    # object's name ties its record to the hub's
     rec = AuditLog.from_config(net.config).query(net.db, action="export")[0]
     assert rec.actor == "alice via hub" and rec.reason == REASON and rec.camera == "lobby"
-    assert rec.details["sha256"] == clip.sha256 and rec.details["redacted"] is True
+    assert rec.details["object"] == clip.object and rec.details["redacted"] is True
+    assert clip.audit_details()["object"] == clip.object and clip.sha256
     # fetched, so deleted at the site
     assert _bucket_names(net) == []
 

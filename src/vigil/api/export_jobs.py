@@ -1,12 +1,12 @@
 """Export jobs: a redacted export of minutes of 1080p takes minutes, longer than a proxy waits
 for an answer, so `POST /cameras/{name}/export` only queues a job and answers 202.
 
-A job runs `build_export` in its own thread (at most `MAX_PARALLEL` at once; the rest wait as
-`queued`), reports the fraction done, and ends `done` (its ZIP ready under
-`<data_dir>/tmp/p<pid>/exports/<id>/`, temporary space with its cap: a job that would not fit
-is refused with 507) or `failed` (with the reason, and its folder removed, so
-nothing half-written is ever served). Finished jobs and their files are deleted
-`api.export_keep_hours` after they end.
+A job runs the export core (`exports.core.export_bundle`) in its own thread (at most
+`MAX_PARALLEL` at once; the rest wait as `queued`), reports the fraction done, and ends
+`done` (its ZIP ready under `<data_dir>/tmp/p<pid>/exports/<id>/`, temporary space with its
+cap: a job that would not fit is refused with 507) or `failed` (with the reason, and its
+folder removed, so nothing half-written is ever served). Finished jobs and their files are
+deleted `api.export_keep_hours` after they end.
 
 Jobs live in memory only: a restart forgets them, and the new process deletes every job
 folder it finds (and temporary export folders older than the keep time) before taking jobs.
@@ -28,9 +28,8 @@ import av
 from fastapi import HTTPException
 
 from vigil.api.context import ApiContext
-from vigil.api.exports import MAX_PARALLEL, ExportBundle, build_export
-from vigil.config import CameraConfig
 from vigil.errors import VigilError
+from vigil.exports.core import MAX_PARALLEL, ExportBundle, ExportRequest, ExportSite, export_bundle
 from vigil.storage import TmpFull, TmpSpace
 from vigil.store.models.camera import Segment
 
@@ -55,14 +54,7 @@ class Stopped(Exception):
 @dataclass
 class ExportJob:
     id: str
-    owner: str
-    camera: CameraConfig
-    start: datetime
-    end: datetime
-    exact: bool
-    redact: bool
-    subject_id: int | None
-    reason: str
+    request: ExportRequest  # its actor is the job's owner
     folder: Path
     created: datetime = field(default_factory=lambda: datetime.now(UTC))
     state: JobState = JobState.queued
@@ -70,6 +62,22 @@ class ExportJob:
     error: str | None = None
     finished: datetime | None = None
     bundle: ExportBundle | None = None
+
+    @property
+    def owner(self) -> str:
+        return self.request.actor
+
+    @property
+    def camera(self) -> str:
+        return self.request.camera
+
+    @property
+    def redact(self) -> bool:
+        return self.request.redact
+
+    @property
+    def reason(self) -> str:
+        return self.request.reason
 
 
 def _footage_bytes(ctx: ApiContext, camera: str, start: datetime, end: datetime) -> int:
@@ -87,6 +95,7 @@ class ExportJobs:
 
     def __init__(self, ctx: ApiContext) -> None:
         self.ctx = ctx
+        self.site = ExportSite(ctx.config, ctx.db, ctx.face_engine)
         self.exports = ctx.data_dir / "exports"
         self.tmp = TmpSpace.from_config(ctx.config)
         self.root = self.tmp.folder() / "exports"
@@ -101,7 +110,7 @@ class ExportJobs:
 
     def _sweep_orphans(self) -> None:
         """Delete what an earlier process left: every job folder, and temporary export
-        folders (`build_export` for the hub) older than the keep time."""
+        folders (`export_bundle` for the hub) older than the keep time."""
         shutil.rmtree(self.root, ignore_errors=True)
         shutil.rmtree(self.exports / "jobs", ignore_errors=True)  # where jobs used to be
         if not self.exports.is_dir():
@@ -112,18 +121,7 @@ class ExportJobs:
                 log.info("removing a stale export folder %s", p)
                 shutil.rmtree(p, ignore_errors=True)
 
-    def new(
-        self,
-        owner: str,
-        cam: CameraConfig,
-        start: datetime,
-        end: datetime,
-        *,
-        exact: bool,
-        redact: bool,
-        subject_id: int | None,
-        reason: str,
-    ) -> ExportJob:
+    def new(self, req: ExportRequest) -> ExportJob:
         """A job, not yet started (the caller audits it first, then calls `start`)."""
         with self._lock:
             waiting = sum(
@@ -135,15 +133,13 @@ class ExportJobs:
             )
         # the clip and its ZIP (a redacted export briefly holds the cut original too):
         # about twice the footage in the range, in the capped temporary space
-        need = 2 * _footage_bytes(self.ctx, cam.name, start, end)
+        need = 2 * _footage_bytes(self.ctx, req.camera, req.start, req.end)
         try:
             self.tmp.check(need, f"this export (about {need / 1e6:.0f} MB)")
         except TmpFull as exc:
             raise HTTPException(507, str(exc)) from exc
         job_id = secrets.token_urlsafe(12)
-        return ExportJob(
-            job_id, owner, cam, start, end, exact, redact, subject_id, reason, self.root / job_id
-        )
+        return ExportJob(job_id, req, self.root / job_id)
 
     def start(self, job: ExportJob) -> None:
         if self._stop.is_set():
@@ -171,16 +167,9 @@ class ExportJobs:
                 if self._stop.is_set():
                     raise Stopped
                 job.state = JobState.running
-                bundle = build_export(
-                    self.ctx,
-                    job.camera,
-                    job.start,
-                    job.end,
-                    exact=job.exact,
-                    redact=job.redact,
-                    subject_id=job.subject_id,
-                    actor=job.owner,
-                    reason=job.reason,
+                bundle = export_bundle(
+                    self.site,
+                    job.request,
                     folder=job.folder,
                     progress=lambda f: self._progress(job, f),
                 )
@@ -190,8 +179,6 @@ class ExportJobs:
             self._fail(job, "the server stopped before this export finished; start it again")
         except VigilError as exc:
             self._fail(job, str(exc))
-        except HTTPException as exc:
-            self._fail(job, str(exc.detail))
         except av.error.FFmpegError as exc:  # server paths stay in the log
             log.warning("export %s: %s", job.id, exc)
             name = Path(exc.filename).name if exc.filename else "a recording"
@@ -209,7 +196,7 @@ class ExportJobs:
         job.progress = min(0.99, max(job.progress, fraction))  # 1.0 only once the ZIP is there
 
     def _fail(self, job: ExportJob, message: str) -> None:
-        shutil.rmtree(job.folder, ignore_errors=True)  # build_export's own, belt and braces
+        shutil.rmtree(job.folder, ignore_errors=True)  # export_bundle's own, belt and braces
         job.error, job.finished = message, datetime.now(UTC)
         job.state = JobState.failed
 

@@ -69,7 +69,8 @@ COMMANDS: dict[str, Lazy] = {
     "cameras": Lazy("vigil.cli.camera_cmd:register", "Cameras: list, probe a URL, show status."),
     "export": Lazy(
         "vigil.cli.camera_cmd:register",
-        "Export footage (`vigil export CAMERA --from .. --to ..`) and verify exports.",
+        "Export footage (`vigil export CAMERA --from .. --to ..`; redacted unless --original) "
+        "and verify exports.",
     ),
     "retention": Lazy(
         "vigil.cli.storage_cmd:register", "Footage retention: run a pass, show the last one."

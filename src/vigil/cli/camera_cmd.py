@@ -44,7 +44,8 @@ class ExportGroup(TyperGroup):
 
 export_app = typer.Typer(
     cls=ExportGroup,
-    help="Export footage (`vigil export CAMERA --from .. --to ..`) and verify exports.",
+    help="Export footage (`vigil export CAMERA --from .. --to ..`; redacted unless --original) "
+    "and verify exports.",
     no_args_is_help=True,
 )
 
@@ -406,32 +407,45 @@ def export(
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
     redact: bool = typer.Option(
-        False, "--redact", help="Pixelate every face (but --subject's) and the privacy masks."
+        True,
+        "--redact/--original",
+        " /--no-redact",
+        help="Redacted (the default): every face but --subject's pixelated, the privacy masks "
+        "blacked out. --original (or --no-redact): the unredacted original, audited as such.",
     ),
     subject: str | None = typer.Option(
-        None, "--subject", help="With --redact: the enrolled person whose face stays visible."
+        None, "--subject", help="The enrolled person whose face stays visible (redacted only)."
     ),
     redact_every: int = typer.Option(
-        1, "--redact-every", min=1, help="With --redact: detect faces every N frames."
+        1, "--redact-every", min=1, help="Redacting: detect faces every N frames."
     ),
 ) -> None:
-    """Export a camera's footage in a time range as one MP4 (across segments)."""
+    """Export a camera's footage in a range as one MP4, redacted unless --original; signed."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from vigil.camera.export import export_clip
-    from vigil.privacy.audit import Action
+    from vigil.cli.state import current_user
+    from vigil.exports.core import ExportRequest, ExportSite, audit_export, export_file, masks_of
 
     st = state(ctx)
     t0, t1 = _parse_time(start, "--from"), _parse_time(end, "--to")
-    st.audit(  # before anything is written; refuses an empty reason
-        Action.export,
+    req = ExportRequest(
+        camera,
+        t0,
+        t1,
+        actor=current_user(),
         reason=reason,
-        camera=camera,
-        target=("clip", str(output)),
-        details={"from": t0.isoformat(), "to": t1.isoformat(), "exact": exact},
-    )
+        redact=redact,
+        subject=subject,
+        exact=exact,
+        detect_every=redact_every,
+        masks=masks_of(st.config, camera),
+        via="cli",
+    ).checked()
+    # before anything is written; refuses an empty reason
+    audit_export(st.audit_log, st.db(), req, source="cli", extra={"file": str(output)})
+    site = ExportSite(st.config, st.db(), lambda: st.face_engine)
     with Progress(
-        TextColumn("[bold]export[/] " + camera),
+        TextColumn("[bold]export[/] " + camera + (" (redacting)" if redact else "")),
         BarColumn(),
         TextColumn("{task.percentage:>3.0f}%"),
         TimeElapsedColumn(),
@@ -441,20 +455,10 @@ def export(
     ) as bar:
         task = bar.add_task("export", total=1.0)
         with _clear_failure(camera):
-            result = export_clip(
-                st.db(),
-                st.data_dir,
-                camera,
-                t0,
-                t1,
-                output,
-                exact=exact,
-                progress=lambda f: bar.update(task, completed=f),
+            signed = export_file(
+                site, req, output, progress=lambda f: bar.update(task, completed=f)
             )
-    from vigil.cli.privacy_cmd import sign_export  # privacy: redaction and signed manifest
-
-    with _clear_failure(camera):
-        manifest = sign_export(ctx, result, reason, redact, subject, redact_every)
+    result, manifest = signed.result, signed.manifest
     info = {
         "path": str(result.path),
         "camera": camera,
@@ -469,12 +473,14 @@ def export(
     }
     info["manifest"] = str(manifest)
     info["redacted"] = redact
+    info["subject"] = subject
+    info["faces_redacted"] = signed.faces_redacted
     info["footage"] = result.account()
     info["warnings"] = result.warnings()
     if as_json:
         print_json(info)
         return
-    console.print(f"manifest (signed): {manifest}" + (" [redacted]" if redact else ""))
+    console.print(f"manifest (signed): {manifest}" + (" [redacted]" if redact else " [original]"))
     console.print(
         f"wrote {result.path}: {result.duration_s:.2f} s, {result.frames} frames from "
         f"{result.segments} segment(s), {result.size / 1e6:.1f} MB ({result.mode})"

@@ -258,7 +258,7 @@ def redact_file(
     details: dict | None = None,
     footage: dict | None = None,
 ) -> dict:
-    """Redact `clip` into `output`, sign a manifest; returns a summary (used by `export`)."""
+    """Redact `clip` into `output`, sign a manifest; returns a summary."""
     from vigil.privacy.manifest import write_manifest
     from vigil.privacy.redaction import redact_clip, subject_from_gallery
 
@@ -375,49 +375,4 @@ def sar(
         f"wrote {result.archive}: {result.events} event(s), {result.snapshots} snapshot(s)"
         + (f"; enrolled as {escape(result.person)}" if result.person else "; not enrolled")
         + f"; manifest {result.manifest}"
-    )
-
-
-def sign_export(
-    ctx: typer.Context, result, reason: str, redact: bool, subject: str | None, every: int
-) -> Path:  # type: ignore[no-untyped-def]
-    """After `vigil export`: redact the clip in place when asked, then sign its manifest."""
-    from vigil.privacy.manifest import write_manifest
-
-    st = state(ctx)
-    out = Path(result.path)
-    span = {"from": result.start.isoformat(), "to": result.end.isoformat()}
-    redact = redact or bool(subject)  # naming a subject asks for redaction
-    if redact:
-        plain = out.with_name(f".{out.name}.unredacted.mp4")
-        out.replace(plain)
-        try:
-            redact_file(
-                ctx,
-                plain,
-                out,
-                subject=subject,
-                reason=reason,
-                camera=result.camera,
-                every=every,
-                details=span,
-                footage=result.account(),
-            )
-        except BaseException:
-            out.unlink(missing_ok=True)  # never leave the unredacted clip under the asked name
-            raise
-        finally:
-            plain.unlink(missing_ok=True)
-        return out.with_name(out.name + ".manifest.json")
-    return write_manifest(
-        st.data_dir,
-        [out],
-        kind="clip",
-        actor=current_user(),
-        reason=reason,
-        camera=result.camera,
-        start=result.start,
-        end=result.end,
-        details={"mode": result.mode, "frames": result.frames},
-        footage=result.account(),
     )

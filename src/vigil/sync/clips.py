@@ -1,11 +1,12 @@
 """Clips on demand: video stays on the edge; the hub asks a site for a clip when a user wants one.
 
 1. The hub sends `vigil.<site>.cmd.clip` (camera, range, reason, who; through `connect_site`).
-2. The site cuts it with `camera/export.py`, redacted by default (every face pixelated, privacy
-   masks blacked out), with the manifest signed by the site key (`build_export`, the same code
-   as an export from the site's own API), audits it in the site's audit log as `export` by
-   "<who> via hub", and puts the ZIP into the JetStream object store `VIGIL_CLIPS` in its own
-   domain (a bucket with a TTL, so an unfetched clip does not stay on the site).
+2. The site audits it in its own audit log as `export` by "<who> via hub" (the same record as
+   any export), then cuts it with the export core (`exports.core`, as `vigil export` and the
+   site's API do): redacted by default (every face pixelated, privacy masks blacked out), the
+   manifest signed by the site key; and puts the ZIP into the JetStream object store
+   `VIGIL_CLIPS` in its own domain (a bucket with a TTL, so an unfetched clip does not stay on
+   the site). The object's name is in both the site's and the hub's audit records.
 3. The hub reads the object through the site's domain (`$JS.<site>.API`), checks its SHA-256
    against the reply, deletes the object at the site and hands the ZIP to the user.
 
@@ -113,10 +114,12 @@ class FetchedClip:
     end: datetime
     redacted: bool
     manifest_sha256: str
+    object: str = ""  # its name in the site's object store (in the site's audit record too)
 
     def audit_details(self) -> dict[str, Any]:
         return {
             "site": self.site,
+            "object": self.object,
             "start": self.start.isoformat(),
             "end": self.end.isoformat(),
             "redacted": self.redacted,
@@ -177,48 +180,45 @@ async def _put_object(url: str, name: str, path: Path) -> None:
 
 @register("clip")
 def handle_clip(ctx: CommandContext, body: dict[str, Any]) -> dict[str, Any]:
-    """Cut, redact, sign and zip the clip; audit it here; leave it in the site's object store."""
-    from vigil.api.context import ApiContext
-    from vigil.api.exports import build_export
+    """Audit the clip here, then cut, redact, sign and zip it (the export core, as `vigil
+    export` and the API do) and leave it in the site's object store."""
     from vigil.camera.export import NoFootageError
-    from vigil.privacy.audit import Action, AuditLog
+    from vigil.exports.core import ExportRequest, ExportSite, audit_export, export_bundle
+    from vigil.privacy.audit import AuditLog
     from vigil.privacy.manifest import sha256_file
 
     req = ClipRequest.from_body(body)
     cam = next((c for c in ctx.config.cameras if c.name == req.camera), None)
     if cam is None:
         return {"not_found": f"site {ctx.site} has no camera {req.camera!r}"}
-    api = ApiContext(ctx.config, ctx.db, engine=lambda: _face_engine(ctx))
-    actor = f"{req.who} via hub"
+    export = ExportRequest.of(
+        cam,
+        req.start,
+        req.end,
+        actor=f"{req.who} via hub",
+        reason=req.reason,
+        redact=req.redact,
+        via="hub",
+    ).checked()
+    name = f"{uuid.uuid4()}.zip"
+    # before any footage is cut, like every export; the object names it for the hub's record
+    audit_export(
+        AuditLog.from_config(ctx.config),
+        ctx.db,
+        export,
+        source="hub",
+        role="hub",
+        extra={"object": name},
+    )
+    site = ExportSite(ctx.config, ctx.db, lambda: _face_engine(ctx))
     try:
         with _cutting:
-            bundle = build_export(
-                api,
-                cam,
-                req.start,
-                req.end,
-                exact=False,
-                redact=req.redact,
-                subject_id=None,
-                actor=actor,
-                reason=req.reason,
-            )
+            bundle = export_bundle(site, export)
     except NoFootageError as exc:
         return {"not_found": f"site {ctx.site}: {exc}"}
     try:
-        name = f"{uuid.uuid4()}.zip"
         digest = sha256_file(bundle.zip)
         size = bundle.zip.stat().st_size
-        AuditLog.from_config(ctx.config).record(
-            ctx.db,
-            actor=actor,
-            role="hub",
-            action=Action.export,
-            reason=req.reason,
-            camera=cam.name,
-            source="hub",
-            details={**bundle.audit_details(), "object": name, "sha256": digest},
-        )
         asyncio.run(_put_object(_local_url(ctx), name, bundle.zip))
     finally:
         shutil.rmtree(bundle.folder, ignore_errors=True)
@@ -284,4 +284,5 @@ async def fetch_clip(
         end=datetime.fromisoformat(reply["end"]).astimezone(UTC),
         redacted=bool(reply["redacted"]),
         manifest_sha256=reply["manifest_sha256"],
+        object=reply["object"],
     )

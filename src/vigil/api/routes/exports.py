@@ -1,5 +1,6 @@
-"""Exports as jobs: POST queues one (audited with its reason), GET shows its state and
-progress, GET .../download streams the ZIP (audited). `api/export_jobs.py` runs them."""
+"""Exports as jobs: POST queues one (audited with its reason, as every export is:
+`exports.core`), GET shows its state and progress, GET .../download streams the ZIP (audited).
+`api/export_jobs.py` runs them; the export core does the work."""
 
 from __future__ import annotations
 
@@ -13,10 +14,10 @@ from fastapi.responses import FileResponse
 
 from vigil.api.deps import Ctx, Exporter, Perm, Principal, audit
 from vigil.api.export_jobs import ExportJob, ExportJobs, JobState, export_jobs
-from vigil.api.exports import subject_name
 from vigil.api.routes.cameras import find_camera
 from vigil.api.schemas import ClipFootageOut, ExportIn, ExportJobOut, LostSegmentOut, SpanOut
 from vigil.camera.export import ExportResult
+from vigil.exports.core import AUDIT_ACTION, AUDIT_TARGET, ExportRequest, person_name
 from vigil.privacy.audit import Action
 
 router = APIRouter(tags=["exports"])
@@ -31,7 +32,7 @@ def job_out(jobs: ExportJobs, job: ExportJob) -> ExportJobOut:
     return ExportJobOut(
         id=job.id,
         url=url,
-        camera=job.camera.name,
+        camera=job.camera,
         state=job.state.value,
         progress=round(job.progress, 3),
         error=job.error,
@@ -91,44 +92,37 @@ async def start_export(
     name: str, body: ExportIn, p: Exporter, ctx: Ctx, request: Request
 ) -> ExportJobOut:
     cam = find_camera(ctx, name)
-    if body.end <= body.start:
-        raise HTTPException(422, "end must be after start")
     if body.end - body.start > MAX_EXPORT:
         raise HTTPException(422, "export at most 6 hours at a time")
     if body.subject_person_id is not None and not body.redact:
         raise HTTPException(422, "subject_person_id only applies to a redacted export")
-    subject = None
+    subject = None  # NotFoundError (404) for an unknown person
     if body.subject_person_id is not None:
-        subject = await anyio.to_thread.run_sync(subject_name, ctx, body.subject_person_id)
-    jobs = await anyio.to_thread.run_sync(export_jobs, ctx)
-    job = jobs.new(
-        p.username,
+        subject = await anyio.to_thread.run_sync(person_name, ctx.db, body.subject_person_id)
+    req = ExportRequest.of(
         cam,
         body.start,
         body.end,
-        exact=body.exact,
-        redact=body.redact,
-        subject_id=body.subject_person_id,
+        actor=p.username,
         reason=body.reason,
-    )
+        redact=body.redact,
+        subject=subject,
+        exact=body.exact,
+        via="api",
+    ).checked()  # InputError (422): a range that ends before it starts
+    jobs = await anyio.to_thread.run_sync(export_jobs, ctx)
+    job = jobs.new(req)
     record = partial(
         audit,
         ctx,
         request,
         p,
-        Action.export,
-        reason=body.reason,
-        target_kind="camera",
-        target_id=cam.name,
-        camera=cam.name,
-        details={
-            "job": job.id,
-            "start": body.start.isoformat(),
-            "end": body.end.isoformat(),
-            "exact": body.exact,
-            "redacted": body.redact,
-            "subject": subject,
-        },
+        AUDIT_ACTION,
+        reason=req.reason,
+        target_kind=AUDIT_TARGET,
+        target_id=req.camera,
+        camera=req.camera,
+        details={**req.audit_details(), "job": job.id},
     )
     await anyio.to_thread.run_sync(record)  # no job runs without its audit record
     jobs.start(job)
@@ -165,7 +159,7 @@ def download_export(job_id: JobId, p: Exporter, ctx: Ctx, request: Request) -> F
         reason=job.reason,
         target_kind="export",
         target_id=job.id,
-        camera=job.camera.name,
+        camera=job.camera,
         details={**b.audit_details(), "job": job.id, "file": b.zip.name},
     )
     return FileResponse(
