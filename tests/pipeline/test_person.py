@@ -63,9 +63,9 @@ def test_onnx_person_model_output_is_decoded(tmp_path: Path) -> None:
 
 def test_nanodet_finds_people_apart_and_vehicles(testdata: Path, nanodet: Path) -> None:
     frame = frame_of(testdata / "video" / "vtest.avi", 100)
-    people = OnnxDetector(nanodet, min_score=0.45).detect(frame)
+    people = OnnxDetector(nanodet, min_score=0.35).detect(frame)
     # Frame 100: the woman in black and the man beside her, the couple, the man on the right,
-    # the distant walker top left (HOG merges the first two into one box).
+    # the distant walker top left (HOG merges the first two into one box); maybe a cone.
     assert 6 <= len(people) <= 7
     assert all(p.label == "person" and p.box[3] > p.box[2] for p in people)
     centres = sorted((x + w / 2, y + h / 2) for x, y, w, h in (p.box for p in people))
@@ -77,7 +77,7 @@ def test_nanodet_finds_people_apart_and_vehicles(testdata: Path, nanodet: Path) 
 
 def test_detector_choice(nanodet: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("VIGIL_MODELS", str(nanodet.parent))
-    assert detector_for(AnalysisConfig()).name == "onnx:nanodet-g-416"
+    assert detector_for(AnalysisConfig()).name == "onnx:nanodet-g-352"
     assert detector_for(AnalysisConfig(detector="hog")).name == "opencv-hog"
     monkeypatch.setenv("VIGIL_MODELS", str(tmp_path))  # never built here
     assert detector_for(AnalysisConfig()).name == "opencv-hog"

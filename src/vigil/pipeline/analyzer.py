@@ -18,6 +18,7 @@ from __future__ import annotations
 import itertools
 import time
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -36,7 +37,7 @@ from vigil.vision.align import align_face
 from vigil.vision.detector import DetectedFace
 from vigil.vision.image import encode_jpeg
 from vigil.vision.masks import Polygon, black_out, to_pixels
-from vigil.vision.mosaic import pack
+from vigil.vision.mosaic import Mosaic, pack
 from vigil.vision.person import VEHICLES, ObjectBox, ObjectDetector
 
 SAME_FACE_MAX = 0.4  # cosine at or above which a face always may continue its track
@@ -159,6 +160,12 @@ PERSON_HIDDEN_S = 3.0
 CONFIDENT_VEHICLE = 0.4  # NanoDet scores vehicles lower than people (0.4-0.65 on test footage)
 
 
+def _crops(image: np.ndarray, regions: list[Box]) -> Iterator[tuple[int, int, np.ndarray]]:
+    for rx, ry, rw, rh in regions:
+        x0, y0 = int(rx), int(ry)
+        yield x0, y0, image[y0 : y0 + int(rh), x0 : x0 + int(rw)]
+
+
 def shows_something(crop: np.ndarray) -> bool:
     """Whether a snapshot crop has content: not black, not one flat colour, not empty."""
     if crop.size == 0:
@@ -264,20 +271,14 @@ class CameraAnalyzer:
             return cut + events + finished + self._vehicle_events(vehicles_ended)
         h, w = image.shape[:2]
         merged = merge_regions(regions, w, h)
-        found = self._detect_objects(image, merged)
+        mosaic = self._mosaic(image, merged)
+        found = self._detect_objects(image, merged, mosaic)
         people = [o.box for o in found if o.label == "person"]
         people_scores = [o.score for o in found if o.label == "person"]
         vehicles = [o for o in found if o.label in VEHICLES]
         t0 = self._timed("detect_person", t0)
-        detected: list[DetectedFace] = []
-        for rx, ry, rw, rh in merged:
-            x0, y0 = int(rx), int(ry)
-            crop = image[y0 : y0 + int(rh), x0 : x0 + int(rw)]
-            shift = np.array([x0, y0], np.float32)
-            for f in self.engine.detect(crop):
-                box = (f.box[0] + x0, f.box[1] + y0, f.box[2], f.box[3])
-                detected.append(DetectedFace(box, f.landmarks + shift, f.score))
-            t0 = self._timed("detect_face", t0)
+        detected = self._detect_faces(image, merged, mosaic)
+        t0 = self._timed("detect_face", t0)
         self.stats.counts["people"] += len(people)
         self.stats.counts["faces"] += len(detected)
         faces = [self._prepare(f, image) for f in detected]
@@ -317,25 +318,48 @@ class CameraAnalyzer:
         finished = self._finish(people_ended, faces_ended) + self._vehicle_events(vehicles_ended)
         return cut + announced + zone_events + finished
 
-    def _detect_objects(self, image: np.ndarray, regions: list[Box]) -> list[ObjectBox]:
-        """People and vehicles in the regions, in frame pixels. A CNN with a fixed input
-        sees every region at once (`vision.mosaic`): one run a frame, not one a region."""
+    def _mosaic(self, image: np.ndarray, regions: list[Box]) -> Mosaic | None:
+        """Every region in one input (`vision.mosaic`) for a CNN with a fixed square input:
+        one detector run a frame, not one a region. None for other detectors (HOG)."""
         side = getattr(self.detector, "input_side", None)
-        if side:
-            canvas, placements = pack(image, regions, side)
-            found = []
+        return pack(image, regions, side) if side else None
+
+    def _detect_objects(
+        self, image: np.ndarray, regions: list[Box], mosaic: Mosaic | None
+    ) -> list[ObjectBox]:
+        """People and vehicles in the regions, in frame pixels."""
+        found = []
+        if mosaic is not None:
+            canvas, placements = mosaic
             for o in self.detector.detect(canvas):
                 box = next((b for pl in placements if (b := pl.to_frame(o.box))), None)
                 if box is not None:
                     found.append(ObjectBox(box, o.score, o.label))
             return found
-        found = []
-        for rx, ry, rw, rh in regions:
-            x0, y0 = int(rx), int(ry)
-            crop = image[y0 : y0 + int(rh), x0 : x0 + int(rw)]
+        for x0, y0, crop in _crops(image, regions):
             for o in self.detector.detect(crop):
                 x, y, bw, bh = o.box
                 found.append(ObjectBox((x + x0, y + y0, bw, bh), o.score, o.label))
+        return found
+
+    def _detect_faces(
+        self, image: np.ndarray, regions: list[Box], mosaic: Mosaic | None
+    ) -> list[DetectedFace]:
+        """Faces in the regions (on the mosaic when there is one), in frame pixels."""
+        found = []
+        if mosaic is not None:
+            canvas, placements = mosaic
+            for f in self.engine.detect(canvas):
+                for pl in placements:
+                    if (box := pl.to_frame(f.box)) is not None:
+                        found.append(DetectedFace(box, pl.points_to_frame(f.landmarks), f.score))
+                        break
+            return found
+        for x0, y0, crop in _crops(image, regions):
+            shift = np.array([x0, y0], np.float32)
+            for f in self.engine.detect(crop):
+                box = (f.box[0] + x0, f.box[1] + y0, f.box[2], f.box[3])
+                found.append(DetectedFace(box, f.landmarks + shift, f.score))
         return found
 
     def _prepare(self, face: DetectedFace, image: np.ndarray) -> FrameFace:

@@ -1,6 +1,6 @@
 """Several motion regions in one detector input: one CNN run a frame instead of one a region.
 
-A CNN detector takes a fixed square input (NanoDet: 416 x 416) and costs the same however
+A CNN detector takes a fixed square input (NanoDet here: 352 x 352) and costs the same however
 little of it holds anything. The regions where something moved are scaled by one common
 factor, as large as lets them all fit (never more than `max_scale`, never less than the
 factor that fits the whole frame), and laid out in rows on one canvas. Boxes found on the
@@ -40,6 +40,16 @@ class Placement:
         s = self.scale
         return (rx + x0 / s, ry + y0 / s, (x1 - x0) / s, (y1 - y0) / s)
 
+    def points_to_frame(self, points: np.ndarray) -> np.ndarray:
+        """Canvas points (N x 2: x, y) in frame pixels (landmarks)."""
+        shift = np.array(self.at, np.float32)
+        return ((points - shift) / self.scale + np.array(self.region[:2], np.float32)).astype(
+            np.float32
+        )
+
+
+Mosaic = tuple[np.ndarray, list[Placement]]  # the canvas, where each region went
+
 
 def _shelves(sizes: list[tuple[int, int]], side: int) -> list[tuple[int, int]] | None:
     """Top-left corners for rectangles laid out in rows (tallest first) on a side x side
@@ -61,9 +71,7 @@ def _shelves(sizes: list[tuple[int, int]], side: int) -> list[tuple[int, int]] |
     return corners
 
 
-def pack(
-    image: np.ndarray, regions: list[Box], side: int, max_scale: float = 2.0
-) -> tuple[np.ndarray, list[Placement]]:
+def pack(image: np.ndarray, regions: list[Box], side: int, max_scale: float = 2.0) -> Mosaic:
     """One side x side canvas holding every region at one scale (see the module docstring)."""
     fh, fw = image.shape[:2]
     rects = []
