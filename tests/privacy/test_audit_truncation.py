@@ -216,7 +216,7 @@ def test_a_forged_anchor_is_caught(
 
 def test_truncation_on_postgresql(clock: Clock, data_dir: Path) -> None:
     pytest.importorskip("pgserver")
-    from vigil.sync.pg import embedded_postgres_url
+    from vigil.hub.pg import embedded_postgres_url
 
     with tempfile.TemporaryDirectory(prefix="pg", dir="/tmp") as tmp:  # short socket path
         db = Database(embedded_postgres_url(Path(tmp) / "pg"))

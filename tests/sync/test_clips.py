@@ -206,7 +206,8 @@ def test_clip_errors_are_clear_and_the_site_keeps_serving(net: SiteAndHub, tmp_p
 def test_clip_and_site_link_through_the_hub_api(net: SiteAndHub, tmp_path: Path) -> None:
     from tests.api.helpers import PASSWORD, Client
     from vigil.api import accounts
-    from vigil.api.hub_app import HubContext, create_hub_app, create_hub_context
+    from vigil.hub.app import create_hub_app
+    from vigil.hub.context import HubContext, create_hub_context
     from vigil.store.models.users import Role
 
     hub_dir = tmp_path / "hub-dir"

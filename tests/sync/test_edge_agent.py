@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from vigil.cli import run
 from vigil.config import load_config
 from vigil.faces.engine import FaceEngine
+from vigil.hub.ingest import HubConsumer
 from vigil.node import EdgeNode
 from vigil.pipeline.analyzer import EventDraft
 from vigil.pipeline.events import create_event, new_uid
@@ -22,7 +23,6 @@ from vigil.store.db import Database
 from vigil.store.models import HubCameraStatus, HubEvent
 from vigil.sync.commands import HANDLERS, CommandContext
 from vigil.sync.edge_agent import leaf_url
-from vigil.sync.hub import HubConsumer
 from vigil.sync.server import NatsServer, ServerSpec, SiteLogin, connect_site, find_binary
 
 from .test_sync import await_for, free_port

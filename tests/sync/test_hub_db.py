@@ -13,12 +13,12 @@ import pytest
 from sqlalchemy import delete, func, select
 
 from vigil.cli import run
+from vigil.hub.ingest import store_batch
+from vigil.hub.retention import HubRetention, run_hub_retention
 from vigil.pipeline.events import create_event, update_event
 from vigil.store.db import Database
 from vigil.store.models import Event, HubEvent, SyncTombstone
 from vigil.sync.edge import BufferLimits, EdgePublisher
-from vigil.sync.hub import store_batch
-from vigil.sync.hub_retention import HubRetention, run_hub_retention
 from vigil.sync.server import NatsServer, ServerSpec, find_binary
 
 from .test_sync import free_port
@@ -48,7 +48,7 @@ def _event_msgs(n: int) -> list[tuple[str, bytes, dict[str, str]]]:
 def test_hub_on_postgres_is_idempotent() -> None:
     """Every migration runs on PostgreSQL 16 (pgserver); a replayed batch stores nothing."""
     pytest.importorskip("pgserver")
-    from vigil.sync.pg import embedded_postgres_url
+    from vigil.hub.pg import embedded_postgres_url
 
     with tempfile.TemporaryDirectory(prefix="pg", dir="/tmp") as tmp:  # short socket path
         db = Database(embedded_postgres_url(Path(tmp) / "pg"))

@@ -17,10 +17,25 @@ from sqlalchemy import select, text
 
 from tests.api.helpers import PASSWORD, Client
 from vigil.api import accounts
-from vigil.api.hub_app import HubContext, create_hub_app, create_hub_context
 from vigil.config import VigilConfig
 from vigil.faces.calibration import Calibration
 from vigil.faces.gallery import Gallery
+from vigil.hub.actor import Actor
+from vigil.hub.app import create_hub_app
+from vigil.hub.context import HubContext, create_hub_context
+from vigil.hub.gallery import (
+    TemplateIn,
+    create_watchlist,
+    enrol,
+    list_people,
+    remove_person,
+    set_member,
+    update_watchlist,
+)
+from vigil.hub.ingest import HubConsumer
+from vigil.hub.placement import note_site_audit, person_placements
+from vigil.hub.pusher import HubPusher, pending_pushes
+from vigil.hub.search import search_across_sites
 from vigil.pipeline.events import create_event
 from vigil.privacy.audit import Action, AuditLog, ReasonRequired
 from vigil.store.db import Database
@@ -29,24 +44,22 @@ from vigil.store.models.events import WatchAction
 from vigil.store.models.faces import LegalBasis
 from vigil.store.models.hub import HubAuditRecord, HubEvent, HubPlacement
 from vigil.store.models.users import Role
-from vigil.sync import hub_gallery as hg
 from vigil.sync.edge_agent import EdgeSync
-from vigil.sync.hub import HubConsumer
 from vigil.sync.server import connect_site, find_binary
 
 from .test_sync import Net, await_for, net  # noqa: F401  (fixture)
 
 MODEL = "sface-test"
 CAL = Calibration.default(MODEL)
-ADMIN = hg.Actor("admin-ann")
+ADMIN = Actor("admin-ann")
 
 
 def unit(v: np.ndarray) -> np.ndarray:
     return (v / np.linalg.norm(v, axis=-1, keepdims=True)).astype(np.float32)
 
 
-def template(vec: np.ndarray, tag: str) -> hg.TemplateIn:
-    return hg.TemplateIn(vec, tag.ljust(64, "0")[:64], 0.9, MODEL)
+def template(vec: np.ndarray, tag: str) -> TemplateIn:
+    return TemplateIn(vec, tag.ljust(64, "0")[:64], 0.9, MODEL)
 
 
 def audit_rows(db: Database) -> list[AuditRecord]:
@@ -87,7 +100,7 @@ def _fill(db: Database, rng: np.random.Generator, people: int, per: int) -> np.n
 
 def test_search_across_sites_with_hnsw() -> None:
     pytest.importorskip("pgserver")
-    from vigil.sync.pg import embedded_postgres_url
+    from vigil.hub.pg import embedded_postgres_url
 
     rng = np.random.default_rng(7)
     with tempfile.TemporaryDirectory(prefix="pg", dir="/tmp") as tmp:
@@ -96,7 +109,7 @@ def test_search_across_sites_with_hnsw() -> None:
         try:
             _fill(db, rng, people=400, per=8)  # 3,200 templates
             dana = unit(rng.normal(size=128))
-            uid, added = hg.enrol(
+            uid, added = enrol(
                 db,
                 audit,
                 ADMIN,
@@ -139,7 +152,7 @@ def test_search_across_sites_with_hnsw() -> None:
             assert "ix_hub_templates_vec" in plan, plan
 
             probe = unit(dana + rng.normal(scale=0.05, size=128))
-            result = hg.search_across_sites(
+            result = search_across_sites(
                 db, probe, who=ADMIN, reason="incident 2026-17", audit=audit, calibration=CAL
             )
             assert result.method == "hnsw"
@@ -147,7 +160,7 @@ def test_search_across_sites_with_hnsw() -> None:
             assert len(result.events) == 3
             assert {e.site for e in result.events} == {"north", "south"}
 
-            stranger = hg.search_across_sites(
+            stranger = search_across_sites(
                 db,
                 unit(rng.normal(size=128)),
                 who=ADMIN,
@@ -160,9 +173,7 @@ def test_search_across_sites_with_hnsw() -> None:
 
             before = len(audit_rows(db))
             with pytest.raises(ReasonRequired):
-                hg.search_across_sites(
-                    db, probe, who=ADMIN, reason="  ", audit=audit, calibration=CAL
-                )
+                search_across_sites(db, probe, who=ADMIN, reason="  ", audit=audit, calibration=CAL)
             rows = audit_rows(db)
             assert len(rows) == before  # refused before searching: nothing recorded
             searches = [r for r in rows if r.action == "search_face"]
@@ -205,15 +216,15 @@ def _site_state(db: Database) -> dict[str, object]:
         }
 
 
-async def _push_until_done(pusher: hg.HubPusher, db: Database, timeout: float = 20) -> None:
+async def _push_until_done(pusher: HubPusher, db: Database, timeout: float = 20) -> None:
     async def done() -> bool:
         await pusher.push_once()
-        return not hg.pending_pushes(db)
+        return not pending_pushes(db)
 
     t0 = asyncio.get_running_loop().time()
     while not await done():
         if asyncio.get_running_loop().time() - t0 > timeout:
-            raise AssertionError(f"pushes left: {hg.pending_pushes(db)}")
+            raise AssertionError(f"pushes left: {pending_pushes(db)}")
         await asyncio.sleep(0.2)
 
 
@@ -242,9 +253,9 @@ def test_push_to_named_sites_offline_site_and_removal(net: Net) -> None:  # noqa
         agents = {s: _edge_sync(net, s) for s in ("north", "south")}
         consumer = HubConsumer(hub_db, net.hub.access, ["north"])
         task = asyncio.create_task(consumer.run())
-        pusher = hg.HubPusher(hub_db, lambda site: connect_site(net.hub.access, site), timeout_s=3)
+        pusher = HubPusher(hub_db, lambda site: connect_site(net.hub.access, site), timeout_s=3)
         try:
-            alice_uid, _ = hg.enrol(
+            alice_uid, _ = enrol(
                 hub_db,
                 audit,
                 ADMIN,
@@ -254,11 +265,11 @@ def test_push_to_named_sites_offline_site_and_removal(net: Net) -> None:  # noqa
                 legal_basis_note="site security, balancing test 4",
                 reason="security staff",
             )
-            assert not hg.pending_pushes(hub_db)  # on no watchlist: sent nowhere
-            hg.create_watchlist(
+            assert not pending_pushes(hub_db)  # on no watchlist: sent nowhere
+            create_watchlist(
                 hub_db, audit, ADMIN, "staff", action=WatchAction.alert, sites=["north"]
             )
-            hg.set_member(hub_db, audit, ADMIN, "staff", "Alice", member=True)
+            set_member(hub_db, audit, ADMIN, "staff", "Alice", member=True)
             await _push_until_done(pusher, hub_db)
 
             n = _site_state(north)
@@ -294,10 +305,10 @@ def test_push_to_named_sites_offline_site_and_removal(net: Net) -> None:  # noqa
 
             # south is offline when the watchlist starts naming it; it gets Alice when back
             net.edges["south"].stop()
-            hg.update_watchlist(hub_db, audit, ADMIN, "staff", add_sites=["south"])
+            update_watchlist(hub_db, audit, ADMIN, "staff", add_sites=["south"])
             round_ = await pusher.push_once()
             assert "south" in round_.unreachable
-            waiting = hg.pending_pushes(hub_db)
+            waiting = pending_pushes(hub_db)
             assert {(p.site, p.verb) for p in waiting} == {
                 ("south", "person.put"),
                 ("south", "watchlist.put"),
@@ -308,7 +319,7 @@ def test_push_to_named_sites_offline_site_and_removal(net: Net) -> None:  # noqa
             assert _site_state(south)["people"] == {"Alice": (alice_uid, 1)}
 
             # a hub person with a site-local person's name is refused there, Carol untouched
-            hg.enrol(
+            enrol(
                 hub_db,
                 audit,
                 ADMIN,
@@ -317,17 +328,17 @@ def test_push_to_named_sites_offline_site_and_removal(net: Net) -> None:  # noqa
                 legal_basis=LegalBasis.consent,
                 reason="visitor",
             )
-            hg.set_member(hub_db, audit, ADMIN, "staff", "Carol", member=True)
+            set_member(hub_db, audit, ADMIN, "staff", "Carol", member=True)
             await pusher.push_once()
-            refused = [p for p in hg.pending_pushes(hub_db) if p.site == "north"]
+            refused = [p for p in pending_pushes(hub_db) if p.site == "north"]
             assert [p.verb for p in refused] == ["person.put"]
             assert "own person named 'Carol'" in refused[0].last_error
             assert _site_state(north)["people"]["Carol"] == (None, 1)  # type: ignore[index]
             assert "Carol" in _site_state(south)["people"]  # type: ignore[operator]
-            hg.set_member(hub_db, audit, ADMIN, "staff", "Carol", member=False)
+            set_member(hub_db, audit, ADMIN, "staff", "Carol", member=False)
 
             # removal at the hub: gone from every site, with its identity on past events
-            hg.remove_person(hub_db, audit, ADMIN, "Alice", reason="left the company")
+            remove_person(hub_db, audit, ADMIN, "Alice", reason="left the company")
             await _push_until_done(pusher, hub_db)
             assert _site_state(north)["people"] == {"Carol": (None, 1)}
             assert _site_state(south)["people"] == {}
@@ -368,16 +379,16 @@ def test_push_to_named_sites_offline_site_and_removal(net: Net) -> None:  # noqa
 def test_site_audit_says_why_and_local_deletion_reaches_hub(net: Net) -> None:  # noqa: F811
     hub_db, north = net.hub_db, net.dbs["north"]
     audit = AuditLog(net.root / "hub")
-    ops = hg.Actor("ops-olga")
+    ops = Actor("ops-olga")
     rng = np.random.default_rng(5)
 
     async def scenario() -> None:
         agent = _edge_sync(net, "north")
         consumer = HubConsumer(hub_db, net.hub.access, ["north"])
         task = asyncio.create_task(consumer.run())
-        pusher = hg.HubPusher(hub_db, lambda site: connect_site(net.hub.access, site), timeout_s=3)
+        pusher = HubPusher(hub_db, lambda site: connect_site(net.hub.access, site), timeout_s=3)
         try:
-            bea_uid, _ = hg.enrol(
+            bea_uid, _ = enrol(
                 hub_db,
                 audit,
                 ADMIN,
@@ -387,10 +398,10 @@ def test_site_audit_says_why_and_local_deletion_reaches_hub(net: Net) -> None:  
                 legal_basis_note="theft at gate 2, DPIA 11",
                 reason="banned after theft, case 88",
             )
-            hg.create_watchlist(
+            create_watchlist(
                 hub_db, audit, ops, "banned", action=WatchAction.alert, sites=["north"]
             )
-            hg.set_member(hub_db, audit, ops, "banned", "Bea", member=True)
+            set_member(hub_db, audit, ops, "banned", "Bea", member=True)
             await _push_until_done(pusher, hub_db)
 
             # the site's own record of the push: by whom, why, under which legal basis
@@ -401,7 +412,7 @@ def test_site_audit_says_why_and_local_deletion_reaches_hub(net: Net) -> None:  
             assert put.details["legal_basis"] == "legitimate_interest"
             assert put.details["legal_basis_note"] == "theft at gate 2, DPIA 11"
             assert put.details["via"] == "hub push"
-            (placed,) = hg.person_placements(hub_db, bea_uid)
+            (placed,) = person_placements(hub_db, bea_uid)
             assert (placed.site, placed.state) == ("north", "held")
 
             # an operator at north deletes her there (as `vigil faces remove` does)
@@ -422,19 +433,19 @@ def test_site_audit_says_why_and_local_deletion_reaches_hub(net: Net) -> None:  
             agent.wake()
 
             def removed() -> bool:
-                (p,) = hg.list_people(hub_db)
+                (p,) = list_people(hub_db)
                 return p.sites == [] and p.removed_at_sites == ["north"]
 
             await await_for(removed, 20)
-            (gone,) = hg.person_placements(hub_db, bea_uid)
+            (gone,) = person_placements(hub_db, bea_uid)
             assert (gone.state, gone.removed_by, gone.removed_reason) == (
                 "removed_by_site",
                 "north-op",
                 "erasure request 7",
             )
             # not pushed back by the next change at the hub, nor removed again
-            hg.update_watchlist(hub_db, audit, ops, "banned", action=WatchAction.notify)
-            assert [(p.site, p.verb) for p in hg.pending_pushes(hub_db)] == [
+            update_watchlist(hub_db, audit, ops, "banned", action=WatchAction.notify)
+            assert [(p.site, p.verb) for p in pending_pushes(hub_db)] == [
                 ("north", "watchlist.put")
             ]
             await _push_until_done(pusher, hub_db)
@@ -449,7 +460,7 @@ def test_site_audit_says_why_and_local_deletion_reaches_hub(net: Net) -> None:  
             assert page["placements"][0]["removed_by"] == "north-op"
 
             # enrolled anew at the hub (a reasoned act): sent to north again
-            hg.enrol(
+            enrol(
                 hub_db,
                 audit,
                 ADMIN,
@@ -461,7 +472,7 @@ def test_site_audit_says_why_and_local_deletion_reaches_hub(net: Net) -> None:  
             )
             await _push_until_done(pusher, hub_db)
             assert _site_state(north)["people"]["Bea"] == (bea_uid, 2)  # type: ignore[index]
-            await await_for(lambda: hg.list_people(hub_db)[0].sites == ["north"], 20)
+            await await_for(lambda: list_people(hub_db)[0].sites == ["north"], 20)
             again = [r for r in audit_rows(north) if r.target_id == bea_uid][-1]
             assert again.reason == "new incident, case 91"
         finally:
@@ -492,7 +503,7 @@ def test_site_audit_out_of_order_and_repeated(tmp_path: Path) -> None:
                         s.add(HubAuditRecord(site="north", seq=r["seq"], time=datetime.now(UTC),
                                              hash=str(r["seq"]), record=r))  # fmt: skip
                 s.flush()
-                hg.note_site_audit(s, "north", batch)
+                note_site_audit(s, "north", batch)
                 row = s.get(HubPlacement, ("north", "person", "u-1"))
                 assert row is not None
                 if batch != [local]:  # known as removed from the push record on

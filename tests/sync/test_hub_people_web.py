@@ -16,14 +16,17 @@ from tests.api.helpers import PASSWORD, Client
 from tests.web.conftest import CHROMIUM, CHROMIUM_ARGS, serve
 from vigil.api import accounts
 from vigil.api.context import ApiContext
-from vigil.api.hub_app import HubContext, create_hub_app, create_hub_context
 from vigil.config import VigilConfig
 from vigil.faces.engine import FaceEngine
+from vigil.hub.app import create_hub_app
+from vigil.hub.context import HubContext, create_hub_context
+from vigil.hub.gallery import list_people, list_watchlists
+from vigil.hub.placement import note_site_audit
+from vigil.hub.pusher import pending_pushes
 from vigil.privacy.audit import AuditLog
 from vigil.store.db import Database
 from vigil.store.models import HubAuditRecord
 from vigil.store.models.users import Role
-from vigil.sync import hub_gallery as hg
 
 ROLES = ("admin", "operator", "viewer")
 
@@ -55,7 +58,7 @@ def _audit(h: Hub, action: str) -> list:  # type: ignore[type-arg]
 
 
 def _pending(h: Hub) -> list[tuple[str, str]]:
-    return sorted((p.site, p.verb) for p in hg.pending_pushes(h.db))
+    return sorted((p.site, p.verb) for p in pending_pushes(h.db))
 
 
 def _photos(faces: Path, *names: str) -> list[tuple[str, tuple[str, bytes]]]:
@@ -121,7 +124,7 @@ def test_enrol_watchlist_and_remove_through_the_api(hub: Hub, faces_dir: Path) -
     (rec,) = _audit(hub, "remove_person")
     assert (rec.actor, rec.reason, rec.target_id) == ("admin", "case 12 closed", uid)
     assert ("alpha", "person.remove") in _pending(hub)  # every site they were sent to
-    assert r.status_code == 204 and hg.list_watchlists(hub.db)[0].members == []
+    assert r.status_code == 204 and list_watchlists(hub.db)[0].members == []
 
 
 def test_bad_photos_are_refused_with_nothing_stored(hub: Hub, faces_dir: Path) -> None:
@@ -142,7 +145,7 @@ def test_bad_photos_are_refused_with_nothing_stored(hub: Hub, faces_dir: Path) -
         files=_photos(faces_dir, "obama.jpg"),
     )
     assert r.status_code == 422 and "note" in r.json()["detail"]
-    assert hg.list_people(hub.db) == [] and _pending(hub) == []
+    assert list_people(hub.db) == [] and _pending(hub) == []
     assert len(AuditLog(hub.dir).query(hub.db)) == audited  # only the logins: nothing else
     # Checking photos processes faces too: a reason, and an audit record at the hub.
     r = admin.post("/api/v1/hub/people/check", files=_photos(faces_dir, "obama.jpg"))
@@ -169,7 +172,7 @@ def _deleted_at_site(db: Database, site: str, uid: str, by: str, reason: str) ->
         for r in (push, local):
             s.add(HubAuditRecord(site=site, seq=r["seq"], time=t, hash=str(r["seq"]), record=r))
         s.flush()
-        assert hg.note_site_audit(s, site, [push, local]) == 1
+        assert note_site_audit(s, site, [push, local]) == 1
 
 
 @pytest.fixture
@@ -228,7 +231,7 @@ def test_people_page_in_chromium(  # type: ignore[no-untyped-def]
         expect(row.locator(".placement[data-site=alpha]")).to_have_text("alpha: queued")
         expect(row.locator(".placement[data-site=beta]")).to_have_text("beta: queued")
 
-        uid = hg.list_people(hub.db)[0].uid
+        uid = list_people(hub.db)[0].uid
         _deleted_at_site(hub.db, "beta", uid, "beta-op", "erasure request 5")
         page.reload()
         expect(row.locator(".placement[data-site=beta]")).to_contain_text(
@@ -266,7 +269,7 @@ def test_people_page_in_chromium(  # type: ignore[no-untyped-def]
         card.locator("input[value=beta]").uncheck()
         card.locator("button.save-sites").click()
         expect(row.locator(".placement")).to_have_count(1)
-        assert hg.list_watchlists(hub.db)[0].sites == ["alpha"]
+        assert list_watchlists(hub.db)[0].sites == ["alpha"]
         row.locator("button.remove").click()
         rf = page.locator("#hub-remove-form")
         rf.locator("[name=reason]").fill("found safe")

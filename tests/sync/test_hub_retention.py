@@ -12,10 +12,10 @@ from sqlalchemy import func, select
 
 from vigil.cli import run
 from vigil.config import VigilConfig
+from vigil.hub.ingest import store_batch
+from vigil.hub.retention import HubRetention, run_hourly, run_hub_retention
 from vigil.store.db import Database
 from vigil.store.models import HubAuditRecord, HubEvent, HubEventTombstone
-from vigil.sync.hub import store_batch
-from vigil.sync.hub_retention import HubRetention, run_hourly, run_hub_retention
 
 NOW = datetime.now(UTC)
 

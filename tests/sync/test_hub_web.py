@@ -18,15 +18,17 @@ from tests.api.helpers import PASSWORD, Client
 from tests.web.conftest import CHROMIUM, CHROMIUM_ARGS, serve
 from vigil.api import accounts
 from vigil.api.context import ApiContext
-from vigil.api.hub_app import HubContext, create_hub_app, create_hub_context
 from vigil.config import VigilConfig
 from vigil.faces.engine import FaceEngine
+from vigil.hub.actor import Actor
+from vigil.hub.app import create_hub_app
+from vigil.hub.context import HubContext, create_hub_context
+from vigil.hub.gallery import TemplateIn, enrol
 from vigil.privacy.audit import AuditLog
 from vigil.store.db import Database
 from vigil.store.models import HubCameraStatus, HubEvent, HubSite
 from vigil.store.models.faces import LegalBasis
 from vigil.store.models.users import Role
-from vigil.sync import hub_gallery as hg
 from vigil.vision.image import load_image
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -48,11 +50,11 @@ def _enrol_obama(db: Database, hub_dir: Path, engine: FaceEngine, faces: Path) -
         data = (faces / name).read_bytes()
         face = engine.analyze(load_image(data, label=name))[0]
         sha = hashlib.sha256(data).hexdigest()
-        templates.append(hg.TemplateIn(face.embedding, sha, face.quality.score, engine.model_name))
-    uid, _ = hg.enrol(
+        templates.append(TemplateIn(face.embedding, sha, face.quality.score, engine.model_name))
+    uid, _ = enrol(
         db,
         AuditLog(hub_dir),
-        hg.Actor("admin", "test"),
+        Actor("admin", "test"),
         "Obama",
         templates,
         legal_basis=LegalBasis.consent,

@@ -17,8 +17,8 @@ from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js.errors import ServiceUnavailableError
 
+from vigil.hub.ingest import HubConsumer
 from vigil.sync.edge import EdgePublisher
-from vigil.sync.hub import HubConsumer
 from vigil.sync.server import HubAccess, NatsServer, ServerSpec, connect_site, find_binary
 
 from .test_sync import Net, await_for, free_port, net  # noqa: F401  (fixture)

@@ -19,11 +19,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from vigil.hub.ingest import HubConsumer
 from vigil.pipeline.events import create_event
 from vigil.store.db import Database
 from vigil.store.models import HubCameraStatus, HubEvent
 from vigil.sync.edge import EdgePublisher
-from vigil.sync.hub import HubConsumer
 from vigil.sync.server import NatsServer, ServerSpec, SiteLogin, find_binary
 
 pytestmark = pytest.mark.skipif(
@@ -239,7 +239,7 @@ def test_two_sites_outage_and_crash(net: Net) -> None:
 def test_a_batch_the_hub_database_refuses_comes_again_first(net: Net) -> None:
     """The hub's database refuses a batch (away, busy): that batch is stored on the next try,
     before any newer one, at once rather than after the consumer's ack_wait (30 s)."""
-    from vigil.sync.hub import store_batch
+    from vigil.hub.ingest import store_batch
 
     refused = []
 

@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 from sqlalchemy import delete, select
 
+from vigil.hub.ingest import HubConsumer, store_batch
 from vigil.pipeline.events import create_event, update_event
 from vigil.store.db import Database
 from vigil.store.models import Event, HubEvent, HubEventTombstone, Person, SyncTombstone
 from vigil.sync.edge import EdgePublisher
-from vigil.sync.hub import HubConsumer, store_batch
 from vigil.sync.server import find_binary
 
 from .test_sync import Net, await_for, net  # noqa: F401  (fixture)

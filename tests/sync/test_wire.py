@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from vigil.config import VigilConfig
+from vigil.hub.ingest import store_batch
 from vigil.store.db import Database
 from vigil.store.models import (
     HubAuditRecord,
@@ -26,7 +27,6 @@ from vigil.store.models import (
 from vigil.sync import wire
 from vigil.sync.commands import CommandContext, handle
 from vigil.sync.edge import BufferLimits, stream_configs
-from vigil.sync.hub import store_batch
 
 # --- bodies as the code before `wire` wrote them (json.dumps of its dicts) ---
 

@@ -25,11 +25,11 @@ import nats
 from sqlalchemy import func, select
 
 from vigil.bench.report import Figure
+from vigil.hub.ingest import Applied, HubConsumer, _event_row, store_batch
 from vigil.store.db import Database
 from vigil.store.models import HubEvent
 from vigil.sync import wire
 from vigil.sync.edge import STREAMS, BufferLimits, _quiet, stream_configs
-from vigil.sync.hub import Applied, HubConsumer, _event_row, store_batch
 from vigil.sync.server import NatsServer, ServerSpec, SiteLogin
 
 
@@ -89,7 +89,7 @@ def _count(db: Database) -> int:
 
 def _db(root: Path, name: str, postgres: bool) -> Database:
     if postgres:
-        from vigil.sync.pg import embedded_postgres_url
+        from vigil.hub.pg import embedded_postgres_url
 
         return Database(embedded_postgres_url(root / f"pg-{name}"))
     return Database(f"sqlite:///{root / name / 'hub.db'}")

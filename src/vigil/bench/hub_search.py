@@ -9,7 +9,7 @@ a new photo of an enrolled person): random probes have no true neighbour to find
 random vectors are HNSW's worst case (no neighbourhood structure); `clustered` instead puts
 each person's templates near their own centre (cosine ~0.9), as real face templates are, and
 probes near the centre. Queries go
-through `hub_gallery.nearest_templates`, the function `search_across_sites` uses. recall@1 is
+through `vigil.hub.search.nearest_templates`, the function `search_across_sites` uses. recall@1 is
 checked against numpy's exact answer over every vector.
 """
 
@@ -24,8 +24,8 @@ from pathlib import Path
 import numpy as np
 
 from vigil.bench.report import Figure
+from vigil.hub.search import nearest_templates
 from vigil.store.db import Database
-from vigil.sync.hub_gallery import nearest_templates
 
 MODEL = "bench"
 DIM = 128
@@ -118,7 +118,7 @@ def run(
     clustered: bool = False,
     log: Callable[[str], None] = print,
 ) -> list[Figure]:
-    from vigil.sync.pg import embedded_postgres_url
+    from vigil.hub.pg import embedded_postgres_url
 
     rng = np.random.default_rng(2026)
     with tempfile.TemporaryDirectory(prefix="vbs", dir="/tmp") as tmp:

@@ -60,7 +60,7 @@ def hub_db(ctx: typer.Context) -> Iterator[tuple[Database, AuditLog, Path]]:
     hub_dir: Path = p["hub_dir"]
     url = p["database_url"]
     if p["postgres"]:
-        from vigil.sync.pg import embedded_postgres_url
+        from vigil.hub.pg import embedded_postgres_url
 
         url = embedded_postgres_url(hub_dir / "pg")
     db = Database(url or f"sqlite:///{hub_dir / 'hub.db'}")
@@ -71,7 +71,7 @@ def hub_db(ctx: typer.Context) -> Iterator[tuple[Database, AuditLog, Path]]:
 
 
 def _actor() -> Any:
-    from vigil.sync.hub_gallery import Actor
+    from vigil.hub.actor import Actor
 
     return Actor(current_user(), "cli")
 
@@ -93,7 +93,7 @@ def people_enrol(
 ) -> None:
     """Enrol a person at the hub; pushed to the sites of the watchlists they are put on."""
     from vigil.faces.gallery import check_photos
-    from vigil.sync.hub_gallery import TemplateIn, enrol
+    from vigil.hub.gallery import TemplateIn, enrol
 
     engine = state(ctx).face_engine
     photos_ok = check_photos(engine, photos)
@@ -129,7 +129,7 @@ def people_remove(
 ) -> None:
     """Remove a person at the hub and at every site they were pushed to (with their identity
     on past events there)."""
-    from vigil.sync.hub_gallery import remove_person
+    from vigil.hub.gallery import remove_person
 
     with hub_db(ctx) as (db, audit, _):
         n = remove_person(db, audit, _actor(), name, reason=reason)
@@ -144,7 +144,8 @@ def people_list(
     them on their own (who, why)."""
     from dataclasses import asdict
 
-    from vigil.sync.hub_gallery import list_people, placements
+    from vigil.hub.gallery import list_people
+    from vigil.hub.placement import placements
 
     with hub_db(ctx) as (db, _, _):
         people = list_people(db)
@@ -188,7 +189,7 @@ def watchlist_create(
     notes: str = typer.Option("", "--notes"),
 ) -> None:
     """Create a hub watchlist naming the sites it (and its members) go to."""
-    from vigil.sync.hub_gallery import create_watchlist
+    from vigil.hub.gallery import create_watchlist
 
     with hub_db(ctx) as (db, audit, _):
         create_watchlist(db, audit, _actor(), name, action=action, sites=sites, notes=notes)
@@ -204,7 +205,7 @@ def watchlist_update(
     remove_sites: list[str] = typer.Option([], "--remove-site"),
 ) -> None:
     """Change a watchlist's action or its sites (a site dropped loses its members)."""
-    from vigil.sync.hub_gallery import update_watchlist
+    from vigil.hub.gallery import update_watchlist
 
     with hub_db(ctx) as (db, audit, _):
         update_watchlist(
@@ -216,7 +217,7 @@ def watchlist_update(
 @watchlist_app.command("add")
 def watchlist_add(ctx: typer.Context, watchlist: str, person: str) -> None:
     """Put a hub person on a watchlist (pushed to its sites)."""
-    from vigil.sync.hub_gallery import set_member
+    from vigil.hub.gallery import set_member
 
     with hub_db(ctx) as (db, audit, _):
         changed = set_member(db, audit, _actor(), watchlist, person, member=True)
@@ -226,7 +227,7 @@ def watchlist_add(ctx: typer.Context, watchlist: str, person: str) -> None:
 @watchlist_app.command("drop")
 def watchlist_drop(ctx: typer.Context, watchlist: str, person: str) -> None:
     """Take a person off a watchlist (removed from sites no other list of theirs names)."""
-    from vigil.sync.hub_gallery import set_member
+    from vigil.hub.gallery import set_member
 
     with hub_db(ctx) as (db, audit, _):
         changed = set_member(db, audit, _actor(), watchlist, person, member=False)
@@ -236,7 +237,7 @@ def watchlist_drop(ctx: typer.Context, watchlist: str, person: str) -> None:
 @watchlist_app.command("delete")
 def watchlist_delete(ctx: typer.Context, name: str) -> None:
     """Delete a hub watchlist (and its copies at the sites)."""
-    from vigil.sync.hub_gallery import delete_watchlist
+    from vigil.hub.gallery import delete_watchlist
 
     with hub_db(ctx) as (db, audit, _):
         delete_watchlist(db, audit, _actor(), name)
@@ -245,7 +246,7 @@ def watchlist_delete(ctx: typer.Context, name: str) -> None:
 
 @watchlist_app.command("list")
 def watchlist_list(ctx: typer.Context) -> None:
-    from vigil.sync.hub_gallery import list_watchlists
+    from vigil.hub.gallery import list_watchlists
 
     with hub_db(ctx) as (db, _, _):
         lists = list_watchlists(db)
@@ -272,7 +273,8 @@ def search(
 ) -> None:
     """Search by photo across every site: the hub person it is (open-set), then their events."""
     from vigil.faces.calibration import load_calibration
-    from vigil.sync.hub_gallery import need_reason, search_across_sites
+    from vigil.hub.actor import need_reason
+    from vigil.hub.search import search_across_sites
     from vigil.vision.image import load_image, read_bytes
 
     reason = need_reason(reason, "a search by photo")  # refused before the photo is read
@@ -324,7 +326,7 @@ def search(
 @hub_app.command("pending")
 def pending(ctx: typer.Context) -> None:
     """Pushes still waiting for their site (offline, or refused: see the error)."""
-    from vigil.sync.hub_gallery import pending_pushes
+    from vigil.hub.pusher import pending_pushes
 
     with hub_db(ctx) as (db, _, _):
         rows = pending_pushes(db)
@@ -340,7 +342,7 @@ def pending(ctx: typer.Context) -> None:
 @hub_app.command("push")
 def push(ctx: typer.Context) -> None:
     """Send the waiting pushes now, through the running hub's nats-server (one round)."""
-    from vigil.sync.hub_gallery import HubPusher
+    from vigil.hub.pusher import HubPusher
     from vigil.sync.server import HubAccess, connect_site, hub_secret
 
     p = _hub_params(ctx)

@@ -69,15 +69,15 @@ def hub(
         return
     if not site:
         raise InputError("vigil hub needs at least one --site NAME:PASSWORD")
+    from vigil.hub.ingest import HubConsumer
+    from vigil.hub.pusher import HubPusher
     from vigil.store.db import Database
-    from vigil.sync.hub import HubConsumer
-    from vigil.sync.hub_gallery import HubPusher
     from vigil.sync.server import NatsServer, ServerSpec, connect_site, hub_secret
 
     logins = _logins(site)
     out = Console()
     if postgres:
-        from vigil.sync.pg import embedded_postgres_url
+        from vigil.hub.pg import embedded_postgres_url
 
         database_url = embedded_postgres_url(hub_dir / "pg")
     db = Database(database_url or f"sqlite:///{hub_dir / 'hub.db'}")
@@ -103,7 +103,7 @@ def hub(
     )
 
     pusher = HubPusher(db, lambda name: connect_site(server.access, name))
-    from vigil.sync.hub_retention import HubRetention, run_hourly
+    from vigil.hub.retention import HubRetention, run_hourly
 
     policy = HubRetention.from_config(ctx.obj.config)
     out.print(
@@ -145,12 +145,13 @@ def hub(
 
 
 def _hub_web(ctx: typer.Context, listen: str, db, hub_dir: Path, server, sites: list[str]):  # type: ignore[no-untyped-def]
-    """The hub's web UI and API (`vigil.api.hub_app`) as a uvicorn server to run in the loop."""
+    """The hub's web UI and API (`vigil.hub.app`) as a uvicorn server to run in the loop."""
     import uvicorn
 
-    from vigil.api.hub_app import HubContext, create_hub_app, create_hub_context
     from vigil.api.proxies import uvicorn_config
     from vigil.cli.serve_cmd import print_setup_code
+    from vigil.hub.app import create_hub_app
+    from vigil.hub.context import HubContext, create_hub_context
     from vigil.sync.server import connect_site
 
     host, sep, port = listen.rpartition(":")
@@ -178,7 +179,7 @@ def hub_retention(ctx: typer.Context) -> None:
     events and thumbnails after sync.hub_event_retention_days, audit copies after
     sync.hub_audit_retention_days (default privacy.audit_retention_days)."""
     from vigil.cli.hub_cmd import hub_db
-    from vigil.sync.hub_retention import HubRetention, run_hub_retention
+    from vigil.hub.retention import HubRetention, run_hub_retention
 
     policy = HubRetention.from_config(ctx.obj.config)
     with hub_db(ctx) as (db, _audit, hub_dir):

@@ -20,7 +20,7 @@ again when it is completed or its person deleted, and a deleted one as a tombsto
 (`"deleted": true`). `Nats-Msg-Id` = `<uid>:<version>` (audit: `<site>-audit-<seq>`), so a
 replay after a crash is dropped by the stream's duplicate window and, beyond it, by the hub,
 which applies a copy only if its version is newer than the one it has.
-The hub pulls each stream through a durable consumer named `hub` (see `vigil.sync.hub`).
+The hub pulls each stream through a durable consumer named `hub` (see `vigil.hub.ingest`).
 Subjects and bodies are `vigil.sync.wire`'s, the contract the hub reads with.
 """
 

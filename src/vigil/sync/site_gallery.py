@@ -9,7 +9,7 @@ idempotent: a put carries the whole state, a repeated remove finds nothing and c
 A person's record says why: the hub user whose change sent the push (the actor), the reason
 and legal basis of the person's enrolment at the hub (who requested it, in `details`), or the
 hub's reason for a removal. These records reach the hub like every other, and a person the
-site deletes on its own is recognised there by them (`hub_gallery.note_site_audit`).
+site deletes on its own is recognised there by them (`vigil.hub.placement.note_site_audit`).
 """
 
 from __future__ import annotations

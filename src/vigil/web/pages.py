@@ -1,6 +1,6 @@
 """HTML pages. Each page checks the session like the API does; actions go through /api/v1.
 
-`shared` holds the pages a site and the hub (`web/hub_pages.py`) both serve (login, set-up,
+`shared` holds the pages a site and the hub (`hub/pages.py`) both serve (login, set-up,
 password, users, audit log); `gate` and `render` serve both, with the app's own menu
 (`app.state.web_nav`)."""
 

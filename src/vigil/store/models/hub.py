@@ -138,7 +138,7 @@ class HubPerson(Base):
 class HubTemplate(Base):
     """One face template at the hub. `embedding` is float32 bytes on every database; on
     PostgreSQL the migration adds `vec vector(128)` (not mapped here, written by
-    `vigil.sync.hub_gallery`) with an HNSW index for cosine search."""
+    `vigil.hub.search`) with an HNSW index for cosine search."""
 
     __tablename__ = "hub_templates"
 

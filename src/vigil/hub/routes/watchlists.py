@@ -1,4 +1,4 @@
-"""The hub's watchlists (`vigil.sync.hub_gallery`): each names the sites it and its members go
+"""The hub's watchlists (`vigil.hub.gallery`): each names the sites it and its members go
 to. Reading needs the `people` permission; changes are for admins only and are audited as
 `change_watchlist` by the same functions as `vigil hub watchlist`."""
 
@@ -12,15 +12,15 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from vigil.api.context import ApiContext
 from vigil.api.deps import Ctx, PeopleManager, Principal
-from vigil.api.hub_app import get_hub
-from vigil.api.routes.hub_people import GalleryAdmin, actor, person_name
-from vigil.api.routes.hub_search import hub_audit_log
 from vigil.api.routes.people import refused_by_database
 from vigil.api.schemas import Name
 from vigil.errors import InputError
+from vigil.hub import gallery
+from vigil.hub.context import get_hub
+from vigil.hub.routes.people import GalleryAdmin, actor, person_name
+from vigil.hub.routes.search import hub_audit_log
 from vigil.store.db import Database
 from vigil.store.models.events import WatchAction
-from vigil.sync import hub_gallery as hg
 
 router = APIRouter(prefix="/hub/watchlists", tags=["hub"])
 
@@ -49,8 +49,8 @@ class HubWatchlistPatch(BaseModel):
     sites: Sites | None = Field(None, description="Every site it names from now on.")
 
 
-def _find(db: Database, uid: str) -> hg.HubWatchlistSummary:
-    found = next((w for w in hg.list_watchlists(db) if w.uid == uid), None)
+def _find(db: Database, uid: str) -> gallery.HubWatchlistSummary:
+    found = next((w for w in gallery.list_watchlists(db) if w.uid == uid), None)
     if found is None:
         raise HTTPException(404, f"no hub watchlist {uid!r}")
     return found
@@ -67,13 +67,13 @@ def _admitted(request: Request, sites: list[str]) -> list[str]:
     return sites
 
 
-def _out(w: hg.HubWatchlistSummary) -> HubWatchlistOut:
+def _out(w: gallery.HubWatchlistSummary) -> HubWatchlistOut:
     return HubWatchlistOut(**w.__dict__)
 
 
 @router.get("", response_model=list[HubWatchlistOut], summary="Hub watchlists and their sites")
 def watchlists(p: PeopleManager, ctx: Ctx) -> list[HubWatchlistOut]:
-    return [_out(w) for w in hg.list_watchlists(ctx.db)]
+    return [_out(w) for w in gallery.list_watchlists(ctx.db)]
 
 
 @router.post(
@@ -85,7 +85,7 @@ def watchlists(p: PeopleManager, ctx: Ctx) -> list[HubWatchlistOut]:
 def create(body: HubWatchlistIn, p: GalleryAdmin, ctx: Ctx, request: Request) -> HubWatchlistOut:
     sites = _admitted(request, body.sites)
     with refused_by_database("no watchlist was created"):  # e.g. the same name, at once
-        uid = hg.create_watchlist(
+        uid = gallery.create_watchlist(
             ctx.db,
             hub_audit_log(ctx),
             actor(p, request),
@@ -108,7 +108,7 @@ def update(
     w = _find(ctx.db, uid)
     want = set(w.sites if body.sites is None else _admitted(request, body.sites))
     with refused_by_database("the watchlist was not changed"):
-        hg.update_watchlist(
+        gallery.update_watchlist(
             ctx.db,
             hub_audit_log(ctx),
             actor(p, request),
@@ -124,7 +124,7 @@ def update(
 def delete(uid: str, p: GalleryAdmin, ctx: Ctx, request: Request) -> Response:
     name = _find(ctx.db, uid).name
     with refused_by_database("the watchlist was not deleted"):
-        hg.delete_watchlist(ctx.db, hub_audit_log(ctx), actor(p, request), name)
+        gallery.delete_watchlist(ctx.db, hub_audit_log(ctx), actor(p, request), name)
     return Response(status_code=204)
 
 
@@ -134,7 +134,9 @@ def _member(
     w = _find(ctx.db, uid)
     name = person_name(ctx.db, person_uid)
     with refused_by_database("the watchlist was not changed"):
-        hg.set_member(ctx.db, hub_audit_log(ctx), actor(p, request), w.name, name, member=member)
+        gallery.set_member(
+            ctx.db, hub_audit_log(ctx), actor(p, request), w.name, name, member=member
+        )
     return _out(_find(ctx.db, uid))
 
 

@@ -1,4 +1,4 @@
-"""Search by photo across every site (`vigil.sync.hub_gallery.search_across_sites`): who is
+"""Search by photo across every site (`vigil.hub.search.search_across_sites`): who is
 this among the people enrolled at the hub, and where were they seen. Reason required; audited
 in the hub's audit log with its outcome."""
 
@@ -14,9 +14,9 @@ from vigil.api.context import ApiContext
 from vigil.api.deps import Ctx, Searcher, client_address
 from vigil.api.identity import reveals_identity
 from vigil.api.limits import ANALYSIS_SLOT
-from vigil.api.routes.hub_views import HubEventOut, events_out
 from vigil.api.routes.search import face_to_search
 from vigil.faces.calibration import confidence_text, load_calibration
+from vigil.hub.routes.views import HubEventOut, events_out
 from vigil.privacy.audit import AuditLog
 
 router = APIRouter(prefix="/hub", tags=["hub"])
@@ -58,7 +58,8 @@ def search_photo(
     ],
     limit: Annotated[int, Form(ge=1, le=500)] = 50,
 ) -> HubSearchOut:
-    from vigil.sync.hub_gallery import Actor, search_across_sites
+    from vigil.hub.actor import Actor
+    from vigil.hub.search import search_across_sites
 
     _, face, reason = face_to_search(ctx, photo, reason)
     assert face.embedding is not None

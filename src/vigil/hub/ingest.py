@@ -34,6 +34,7 @@ from nats.errors import TimeoutError as NatsTimeout
 from nats.js.api import AckPolicy, ConsumerConfig
 from sqlalchemy import delete, select, text, update
 
+from vigil.hub.placement import note_site_audit
 from vigil.store.db import Database
 from vigil.store.models import (
     HubAuditRecord,
@@ -43,7 +44,6 @@ from vigil.store.models import (
     HubSite,
 )
 from vigil.sync import wire
-from vigil.sync.hub_gallery import note_site_audit
 from vigil.sync.server import HubAccess, connect_site
 from vigil.sync.wire import HUB_CONSUMER, STREAMS
 

@@ -14,9 +14,9 @@ from pydantic import BaseModel, Field
 from starlette.background import BackgroundTask
 
 from vigil.api.deps import Ctx, Exporter, audit
-from vigil.api.hub_app import HubContext, get_hub
 from vigil.api.schemas import Instant
 from vigil.errors import InputError
+from vigil.hub.context import HubContext, get_hub
 from vigil.privacy.audit import Action
 from vigil.sync.clips import ClipNotFound, ClipRequest, SiteUnreachable, fetch_clip
 

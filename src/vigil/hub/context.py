@@ -1,9 +1,6 @@
-"""The hub's web app (`vigil hub --listen`): network-wide views over every site's events,
-camera status and backlog, search by photo across sites, clips fetched from a site on demand.
-
-It reuses the edge app's accounts, sessions, CSRF, roles, audit routes and templates: the
-hub's users, sessions and audit chain live in the hub database, its keys in the hub folder
-(`create_hub_context` points the config's data_dir there).
+"""What the hub's routes and pages reach beyond a site's `ApiContext`: `HubContext` (the hub's
+folder, its sites, how to reach one, the nats-server's monitor), and the `ApiContext` the hub
+runs its accounts and audit with (`create_hub_context`: the hub folder as data folder).
 """
 
 from __future__ import annotations
@@ -11,16 +8,13 @@ from __future__ import annotations
 import json
 import urllib.request
 from collections.abc import Awaitable, Callable
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import Request
 
-from vigil.api.app import API_PREFIX, install_error_handlers
 from vigil.api.context import ApiContext
-from vigil.api.limits import install_request_limits
 from vigil.config import VigilConfig
 from vigil.faces.engine import FaceEngine
 from vigil.store.db import Database
@@ -86,45 +80,3 @@ def create_hub_context(
 
 def get_hub(request: Request) -> HubContext:
     return request.app.state.hub
-
-
-def create_hub_app(ctx: ApiContext, hub: HubContext, *, web: bool = True) -> FastAPI:
-    from vigil.api.routes import (
-        audit_log,
-        auth,
-        hub_clips,
-        hub_people,
-        hub_search,
-        hub_views,
-        hub_watchlists,
-        users,
-    )
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI):  # type: ignore[no-untyped-def]
-        yield
-        ctx.live.close()
-
-    app = FastAPI(
-        title="Vigil hub API",
-        version="1",
-        summary="Network-wide views of every site: status, backlog, events, search, clips.",
-        description="Log in as on a site (POST /api/v1/auth/login). Searches by photo and clips "
-        "need a stated reason and are written to the hub's audit log; a clip is also audited "
-        "by the site that cut it.",
-        openapi_url=f"{API_PREFIX}/openapi.json",
-        docs_url=f"{API_PREFIX}/docs",
-        redoc_url=None,
-        lifespan=lifespan,
-    )
-    app.state.ctx = ctx
-    app.state.hub = hub
-    install_error_handlers(app)
-    install_request_limits(app, ctx)
-    for r in (auth, users, audit_log, hub_views, hub_search, hub_clips, hub_people, hub_watchlists):
-        app.include_router(r.router, prefix=API_PREFIX)
-    if web:
-        from vigil.web.hub_pages import mount_hub_web
-
-        mount_hub_web(app)
-    return app

@@ -1,8 +1,8 @@
-"""The hub's people (`vigil.sync.hub_gallery`): who is enrolled at the hub, their watchlists,
+"""The hub's people (`vigil.hub.gallery`): who is enrolled at the hub, their watchlists,
 and where each stands at every site it was sent to: held, still queued, or deleted by the
 site itself (who and why, from the site's audit record). Reading needs the `people`
 permission; enrolling and removing are for admins only, with a stated reason, audited in the
-hub's audit log by the same `hub_gallery` functions as `vigil hub people`."""
+hub's audit log by the same `vigil.hub.gallery` functions as `vigil hub people`."""
 
 from __future__ import annotations
 
@@ -16,7 +16,6 @@ from sqlalchemy import select
 
 from vigil.api.deps import Ctx, PeopleManager, Principal, client_address
 from vigil.api.limits import ANALYSIS_SLOT
-from vigil.api.routes.hub_search import hub_audit_log
 from vigil.api.routes.people import (
     CheckReason,
     check_count,
@@ -27,11 +26,13 @@ from vigil.api.routes.people import (
 )
 from vigil.api.schemas import CheckOut, Name, QualityOut
 from vigil.faces.gallery import check_legal_basis
+from vigil.hub import gallery, placement
+from vigil.hub.actor import Actor, need_reason
+from vigil.hub.routes.search import hub_audit_log
 from vigil.store.db import Database
 from vigil.store.models.faces import LegalBasis
 from vigil.store.models.hub import HubPerson
 from vigil.store.models.users import Role
-from vigil.sync import hub_gallery as hg
 
 router = APIRouter(prefix="/hub", tags=["hub"])
 
@@ -45,8 +46,8 @@ def gallery_admin(p: PeopleManager) -> Principal:
 GalleryAdmin = Annotated[Principal, Depends(gallery_admin)]
 
 
-def actor(p: Principal, request: Request) -> hg.Actor:
-    return hg.Actor(p.username, f"api {client_address(request)}", p.role.value)
+def actor(p: Principal, request: Request) -> Actor:
+    return Actor(p.username, f"api {client_address(request)}", p.role.value)
 
 
 def person_name(db: Database, uid: str) -> str:
@@ -85,7 +86,7 @@ class HubEnrolOut(BaseModel):
     photos: list[QualityOut]
 
 
-def _out(p: hg.HubPersonSummary, placements: list[hg.SitePlacement]) -> HubPersonOut:
+def _out(p: gallery.HubPersonSummary, placements: list[placement.SitePlacement]) -> HubPersonOut:
     return HubPersonOut(
         **p.__dict__,
         placements=[SitePlacementOut.model_validate(x, from_attributes=True) for x in placements],
@@ -93,10 +94,10 @@ def _out(p: hg.HubPersonSummary, placements: list[hg.SitePlacement]) -> HubPerso
 
 
 def _person(db: Database, uid: str) -> HubPersonOut:
-    found = next((x for x in hg.list_people(db) if x.uid == uid), None)
+    found = next((x for x in gallery.list_people(db) if x.uid == uid), None)
     if found is None:
         raise HTTPException(404, f"no person {uid!r} enrolled at the hub")
-    return _out(found, hg.person_placements(db, uid))
+    return _out(found, placement.person_placements(db, uid))
 
 
 @router.get(
@@ -105,8 +106,8 @@ def _person(db: Database, uid: str) -> HubPersonOut:
     summary="People enrolled at the hub and where they stand at each site",
 )
 def people(p: PeopleManager, ctx: Ctx) -> list[HubPersonOut]:
-    where = hg.placements(ctx.db)
-    return [_out(x, where.get(x.uid, [])) for x in hg.list_people(ctx.db)]
+    where = placement.placements(ctx.db)
+    return [_out(x, where.get(x.uid, [])) for x in gallery.list_people(ctx.db)]
 
 
 @router.get(
@@ -156,7 +157,7 @@ def enrol(
     note: Annotated[str, Form(max_length=2000)] = "",
     review_at: Annotated[date | None, Form()] = None,
 ) -> HubEnrolOut | JSONResponse:
-    reason = hg.need_reason(reason, "enrolling at the hub")  # refused before any photo is read
+    reason = need_reason(reason, "enrolling at the hub")  # refused before any photo is read
     check_legal_basis(legal_basis, note)
     check_count(photos)
     engine = ctx.face_engine()
@@ -164,14 +165,14 @@ def enrol(
     if (refusal := refused_photos(verdicts)) is not None:
         return refusal
     templates = [
-        hg.TemplateIn(
+        gallery.TemplateIn(
             ph.observation.embedding, ph.sha256, ph.observation.quality.score, engine.model_name
         )  # type: ignore[arg-type]
         for _, ph in verdicts
         if ph is not None
     ]
     with refused_by_database("nothing was enrolled"):
-        uid, added = hg.enrol(
+        uid, added = gallery.enrol(
             ctx.db,
             hub_audit_log(ctx),
             actor(p, request),
@@ -199,8 +200,8 @@ def remove(
     request: Request,
     reason: Annotated[str, Query(max_length=500)] = "",
 ) -> Response:
-    reason = hg.need_reason(reason, "removing a person at the hub")
+    reason = need_reason(reason, "removing a person at the hub")
     name = person_name(ctx.db, uid)
     with refused_by_database("nobody was removed"):
-        hg.remove_person(ctx.db, hub_audit_log(ctx), actor(p, request), name, reason=reason)
+        gallery.remove_person(ctx.db, hub_audit_log(ctx), actor(p, request), name, reason=reason)
     return Response(status_code=204)

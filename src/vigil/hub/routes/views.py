@@ -13,9 +13,9 @@ from pydantic import BaseModel
 from sqlalchemy import func, or_, select
 
 from vigil.api.deps import Ctx, Viewer, audit
-from vigil.api.hub_app import HubContext, get_hub
 from vigil.api.identity import identity_kinds, identity_search, reveals_identity
 from vigil.api.schemas import Instant
+from vigil.hub.context import HubContext, get_hub
 from vigil.privacy.audit import Action
 from vigil.store.models import HubCameraStatus, HubEvent, HubSite
 from vigil.store.models.hub import HubPerson

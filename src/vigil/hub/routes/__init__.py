@@ -1,0 +1,1 @@
+"""The hub's API routes under /api/v1/hub (views, search, clips, people, watchlists)."""
