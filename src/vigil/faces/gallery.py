@@ -200,10 +200,6 @@ class Gallery:
             count, top = s.execute(select(func.count(Template.id), func.max(Template.id))).one()
         return int(count or 0), int(top or 0)
 
-    def template_count(self) -> int:
-        with self.db.session() as s:
-            return int(s.scalar(select(func.count(Template.id))) or 0)
-
 
 class MatcherCache:
     """The gallery's matcher, rebuilt when templates were added or removed."""
