@@ -28,6 +28,7 @@ demo: system-deps-demo install
 
 test: system-deps-test install
 	$(VENV)/bin/ruff check src tests
+	$(VENV)/bin/lint-imports  # the import rule of docs/architecture.md
 	$(PY) -m vigil.demo.testdata
 	$(VENV)/bin/pytest -q
 
@@ -36,6 +37,7 @@ bench: install
 
 lint: install
 	$(VENV)/bin/ruff check src tests
+	$(VENV)/bin/lint-imports
 	$(VENV)/bin/ruff format --check src tests
 
 fmt: install
@@ -43,4 +45,4 @@ fmt: install
 	$(VENV)/bin/ruff check --fix src tests
 
 clean:
-	rm -rf $(VENV) $(TOOLS) .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(TOOLS) .pytest_cache .ruff_cache .mypy_cache .import_linter_cache

@@ -27,8 +27,15 @@ from vigil.files import bytes_under
 log = logging.getLogger(__name__)
 
 TMP = "tmp"
+RECORDINGS = "recordings"  # the footage, `<data_dir>/recordings/<camera>/<day>/` (camera.index)
 GB = 1_000_000_000
 STALE_S = 3600.0  # an entry of tmp/ outside any process folder, untouched this long, is left over
+
+
+def recordings_dir(data_dir: Path) -> Path:
+    """Where the footage lives; here, not in `camera`, so that the base layer needs nothing above
+    it (docs/architecture.md)."""
+    return Path(data_dir) / RECORDINGS
 
 
 class TmpFull(VigilError):
@@ -80,8 +87,6 @@ class TmpSpace:
         return bytes_under(self.root)
 
     def _on_recordings_fs(self) -> bool:
-        from vigil.camera.index import recordings_dir
-
         rec = recordings_dir(self.data_dir)
         try:
             return os.stat(self.root).st_dev == os.stat(rec).st_dev

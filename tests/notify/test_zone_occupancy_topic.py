@@ -7,8 +7,8 @@ from collections.abc import Callable
 from tests.notify.conftest import Subscriber, make_config
 from vigil.notify.broker import Mosquitto
 from vigil.notify.dispatcher import Dispatcher
-from vigil.notify.topics import zone_occupancy_topic
 from vigil.store.db import Database
+from vigil.topics import zone_occupancy_topic
 
 TOPIC = "vigil/Test_Site/cameras/gate/zones/front_door/occupancy"
 

@@ -23,19 +23,16 @@ import av
 from sqlalchemy import bindparam, delete, select, update
 
 from vigil.camera.checksum import file_sha256, record_missing_rows
+from vigil.storage import RECORDINGS as RECORDINGS  # the data_dir layout lives in storage
+from vigil.storage import recordings_dir as recordings_dir
 from vigil.store.db import Database
 from vigil.store.models.camera import Segment
 
 log = logging.getLogger(__name__)
 
-RECORDINGS = "recordings"
 META_PREFIX = "vigil start="
 _NAME_RE = re.compile(r"^(\d{6})(?:-\d+)?\.mp4$")
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-
-
-def recordings_dir(data_dir: Path) -> Path:
-    return Path(data_dir) / RECORDINGS
 
 
 def segment_relpath(camera: str, start: datetime, suffix: int = 0) -> str:

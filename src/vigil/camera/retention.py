@@ -657,7 +657,7 @@ def run_retention(
 
     # 2b. pixelated copies for protected viewers: of deleted segments, and past their age
     try:
-        from vigil.privacy.protected_cache import sweep_protected
+        from vigil.camera.renditions import sweep_protected
 
         sweep_protected(
             db, data_dir, days, now=now.timestamp(), default_days=DEFAULT_RETENTION_DAYS

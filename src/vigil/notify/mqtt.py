@@ -18,7 +18,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from vigil.config import MqttConfig
-from vigil.notify.topics import (
+from vigil.topics import (
     camera_status_topic,
     event_topic,
     person_topic,

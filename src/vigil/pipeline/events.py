@@ -24,7 +24,6 @@ from sqlalchemy.orm import Session
 
 from vigil.config import VigilConfig
 from vigil.errors import InputError, NotFoundError
-from vigil.notify.topics import event_topics
 from vigil.pipeline import review
 from vigil.store.db import Database
 from vigil.store.models.events import (
@@ -39,6 +38,7 @@ from vigil.store.models.events import (
 )
 from vigil.store.models.faces import Person
 from vigil.store.paging import newest_first, page
+from vigil.topics import event_topics
 
 SNAPSHOTS = "snapshots"  # folder under data_dir
 _STRENGTH = {WatchAction.ignore: 0, WatchAction.notify: 1, WatchAction.alert: 2}

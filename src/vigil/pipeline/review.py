@@ -30,7 +30,6 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from vigil.errors import InputError, NotFoundError
-from vigil.notify.topics import reviews_topic
 from vigil.store.base import utcnow
 from vigil.store.db import Database
 from vigil.store.models.events import Channel, Delivery, Event
@@ -43,6 +42,7 @@ from vigil.store.models.review import (
 )
 from vigil.store.paging import newest_first, page
 from vigil.store.review_items import events_of, recompute, reviewable
+from vigil.topics import reviews_topic
 
 if TYPE_CHECKING:
     from vigil.pipeline.events import Routing

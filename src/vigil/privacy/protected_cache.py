@@ -7,9 +7,9 @@ written to `.<name>.part` and renamed when complete; `ProtectedCache.stream` ser
 while it grows, so playback starts after the first fragment (half a second of video) instead
 of after the whole segment. Only rendered (pixelated) frames are ever in these files.
 
-`sweep_protected` removes renditions older than CACHE_KEEP_S or the camera's footage
-retention, whichever is sooner, and those whose segment is gone from the index; the camera
-retention pass runs it right after deleting segments.
+`sweep_protected` (`camera.renditions`, re-exported here) removes renditions older than
+CACHE_KEEP_S or the camera's footage retention, whichever is sooner, and those whose segment is
+gone from the index; the camera retention pass runs it right after deleting segments.
 """
 
 from __future__ import annotations
@@ -18,31 +18,24 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy import select
-
+from vigil.camera.renditions import CACHE_KEEP_S as CACHE_KEEP_S
+from vigil.camera.renditions import cache_root as cache_root
+from vigil.camera.renditions import sweep_protected as sweep_protected
 from vigil.privacy.redaction import part_path
-from vigil.store.db import Database
-from vigil.store.models.camera import Segment
 
 log = logging.getLogger(__name__)
 
-CACHE_KEEP_S = 24 * 3600.0  # renditions are kept at most this long (less with short retention)
 OPEN_REFRESH_S = 30.0  # a rendition of the segment being written is redone after this
-STALE_PART_S = 3600.0  # a .part untouched this long is left over from a crash
 CHUNK = 64 * 1024
 POLL_S = 0.05
 
 # render(src, dst, start_s=..., cancel=...): writes the rendition of src from start_s
 # (through `part_path(dst)` when it is to be streamed), giving up once `cancel` is set.
 Render = Callable[..., object]
-
-
-def cache_root(data_dir: Path) -> Path:
-    return data_dir / "cache" / "protected"
 
 
 @dataclass
@@ -252,47 +245,3 @@ def _fresh(dst: Path, complete: bool) -> bool:
     if not dst.is_file():
         return False
     return complete or time.time() - dst.stat().st_mtime < OPEN_REFRESH_S
-
-
-def _segment_id(name: str) -> int | None:
-    stem = name.removesuffix(".mp4").split("-")[0]
-    return int(stem) if stem.isdigit() else None
-
-
-def sweep_protected(
-    db: Database,
-    data_dir: Path,
-    retention_days: Mapping[str, float],
-    *,
-    now: float | None = None,
-    default_days: float = 30.0,
-) -> int:
-    """Remove renditions past min(CACHE_KEEP_S, the camera's retention) or whose segment is no
-    longer indexed, and stale part files; returns how many files were removed."""
-    root = cache_root(data_dir)
-    if not root.is_dir():
-        return 0
-    now = time.time() if now is None else now
-    removed = 0
-    for folder in root.iterdir():
-        if not folder.is_dir():
-            continue
-        keep_s = min(CACHE_KEEP_S, retention_days.get(folder.name, default_days) * 86400.0)
-        with db.session() as s:
-            ids = set(s.scalars(select(Segment.id).where(Segment.camera == folder.name)))
-        for f in folder.iterdir():
-            try:
-                age = now - f.stat().st_mtime
-            except FileNotFoundError:
-                continue
-            if f.name.endswith(".part"):
-                gone = age > min(keep_s, STALE_PART_S)
-            else:
-                seg = _segment_id(f.name)
-                gone = seg is None or seg not in ids or age > keep_s
-            if gone:
-                f.unlink(missing_ok=True)
-                removed += 1
-    if removed:
-        log.info("protected view: %d cached rendition(s) removed", removed)
-    return removed

@@ -1,4 +1,6 @@
-"""MQTT topic names. Pure functions, so the event store can route without importing paho."""
+"""MQTT topic names: where outbox rows go. Pure functions, in the base layer: the event store
+writes outbox rows addressed with them and `notify` delivers them, neither importing the other
+(docs/architecture.md), and without importing paho."""
 
 from __future__ import annotations
 
