@@ -578,16 +578,6 @@ class SyncConfig(Section):
         description="`vigil serve` starts the site's own nats-server (a leaf node of the hub, "
         "files under <data_dir>/nats). False: connect to one the operator runs at host:port.",
     )
-    hub_event_retention_days: Annotated[float, Field(gt=0)] = Field(
-        30,
-        description="Hub only (`vigil hub`): days the hub keeps events and thumbnails copied "
-        "from the sites.",
-    )
-    hub_audit_retention_days: Annotated[float, Field(gt=0)] | None = Field(
-        None,
-        description="Hub only: days the hub keeps its copies of the sites' audit records "
-        "(default: privacy.audit_retention_days).",
-    )
 
 
 class VigilConfig(Section):

@@ -278,8 +278,10 @@ def test_cli_hub_clip(net: SiteAndHub, tmp_path: Path, capsys: pytest.CaptureFix
     hub_dir.mkdir()
     (hub_dir / "hub.secret").write_text("hub-secret")  # the test hub's secret
     f = net.footage
-    base = ["--data-dir", str(tmp_path / "cli"), "hub", "--hub-dir", str(hub_dir)]
-    base += ["--port", str(net.hub.spec.port), "clip", SITE, "lobby"]
+    hub_yaml = tmp_path / "hub.yaml"
+    hub_yaml.write_text(f"hub_dir: {hub_dir}\nnats:\n  port: {net.hub.spec.port}\n", "utf-8")
+    base = ["--data-dir", str(tmp_path / "cli"), "hub", "--hub-config", str(hub_yaml)]
+    base += ["clip", SITE, "lobby"]
     span = ["--from", f.start.isoformat(), "--to", (f.start + timedelta(seconds=2)).isoformat()]
     assert run([*base, *span, "--out", str(tmp_path / "out")]) != 0
     assert "reason" in capsys.readouterr().err

@@ -1,4 +1,4 @@
-"""The hub's people and watchlists from the web (`vigil hub --listen`): enrol, remove and
+"""The hub's people and watchlists from the web (`web: true` in hub.yaml): enrol, remove and
 watchlist changes through /api/v1/hub, admin only, audited with the reason as the CLI does;
 bad photos refused with nothing stored; the People page in headless Chromium. The pushes to
 the sites are tested in test_hub_gallery.py: here the hub's queue shows them."""

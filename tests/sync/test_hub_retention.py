@@ -11,7 +11,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from vigil.cli import run
-from vigil.config import VigilConfig
+from vigil.hub.config import HubConfig
 from vigil.hub.ingest import store_batch
 from vigil.hub.retention import HubRetention, run_hourly, run_hub_retention
 from vigil.store.db import Database
@@ -80,11 +80,8 @@ def test_hub_retention_deletes_only_what_is_past(tmp_path: Path) -> None:
 
 
 def test_policy_follows_the_config() -> None:
-    cfg = VigilConfig.model_validate({"privacy": {"audit_retention_days": 200}})
-    assert HubRetention.from_config(cfg) == HubRetention(event_days=30, audit_days=200)
-    cfg = VigilConfig.model_validate(
-        {"sync": {"hub_event_retention_days": 7, "hub_audit_retention_days": 90}}
-    )
+    assert HubRetention.from_config(HubConfig()) == HubRetention(event_days=30, audit_days=365)
+    cfg = HubConfig.model_validate({"retention": {"event_days": 7, "audit_days": 90}})
     assert HubRetention.from_config(cfg) == HubRetention(event_days=7, audit_days=90)
 
 
@@ -110,9 +107,9 @@ def test_cli_hub_retention(tmp_path: Path, capsys) -> None:  # type: ignore[no-u
     db = Database(f"sqlite:///{hub_dir / 'hub.db'}")
     _fill(db, hub_dir / "thumbs")
     db.close()
-    cfg = tmp_path / "vigil.yaml"
-    cfg.write_text("sync:\n  hub_event_retention_days: 2\n", encoding="utf-8")
-    code = run(["--config", str(cfg), "hub", "--hub-dir", str(hub_dir), "retention"])
+    cfg = tmp_path / "hub.yaml"
+    cfg.write_text(f"hub_dir: {hub_dir}\nretention:\n  event_days: 2\n", encoding="utf-8")
+    code = run(["hub", "--hub-config", str(cfg), "retention"])
     assert code == 0
     assert "deleted 2 events" in capsys.readouterr().out
     db = Database(f"sqlite:///{hub_dir / 'hub.db'}")

@@ -1,4 +1,4 @@
-"""The hub's API and pages (`vigil hub --listen`): sites, cameras, events across sites with
+"""The hub's API and pages (`web: true` in hub.yaml): sites, cameras, events across sites with
 keyset paging and filters, thumbnails, search by photo across sites (audited with reason),
 roles; and the pages in headless Chromium."""
 

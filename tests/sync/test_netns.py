@@ -237,22 +237,17 @@ def net(tmp_path: Path, testdata: Path) -> Iterator[Net]:
             sh("ip", "-n", ns, "link", "set", site_end, "up")
 
         hub_dir = tmp_path / "hub"
+        hub_yaml = tmp_path / "hub.yaml"
+        site_list = ""
+        for site in site_ns:
+            (tmp_path / f"{site}.password").write_text(f"pw-{site}\n", encoding="utf-8")
+            site_list += f"  - name: {site}\n    password_file: {tmp_path / f'{site}.password'}\n"
+        hub_yaml.write_text(
+            f"hub_dir: {hub_dir}\nnats:\n  host: {prefix}.1\nsites:\n{site_list}", "utf-8"
+        )
         hub = Proc(
             hub_ns,
-            [
-                VIGIL,
-                "--data-dir",
-                str(tmp_path / "hub-cli"),
-                "hub",
-                "--hub-dir",
-                str(hub_dir),
-                "--host",
-                f"{prefix}.1",
-                "--site",
-                "a:pw-a",
-                "--site",
-                "b:pw-b",
-            ],
+            [VIGIL, "--data-dir", str(tmp_path / "hub-cli"), "hub", "--hub-config", str(hub_yaml)],
             tmp_path / "hub.log",
             "hub retention:",
         )

@@ -88,8 +88,8 @@ COMMANDS: dict[str, Lazy] = {
         "Privacy: retention that deletes, redaction, signed exports, access requests.",
     ),
     "hub": Lazy(
-        "vigil.cli.sync_cmd:register",
-        "The hub: serve it (options only, with --site), or manage its gallery.",
+        "vigil.cli.hub_cmd:register",
+        "The hub: serve it (settings in hub.yaml), or manage its gallery.",
     ),
     "sync": Lazy("vigil.cli.sync_cmd:register", "Edge-to-hub sync over NATS JetStream."),
 }

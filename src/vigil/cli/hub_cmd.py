@@ -1,9 +1,12 @@
-"""`vigil hub people|watchlist|search|pending|push`: the hub's gallery (vigil.sync.hub_gallery).
+"""`vigil hub`: serve the hub (`HubNode`, settings in `hub.yaml`), or work on its database:
+its gallery (people, watchlist, search, pending, push), retention now, a clip from a site.
 
-They work on the hub database named by the `vigil hub` options before them (`--hub-dir`,
-`--database-url`, `--postgres`), e.g. `vigil hub --hub-dir /srv/hub people list`; every
-change and search is written to the hub's audit log (keys in the hub folder). Pushes to the
-sites are queued at once and sent by the running `vigil hub` (or `vigil hub push`).
+`--hub-config FILE` names the hub's settings (default `./hub.yaml` when present, else the
+defaults); `--hub-dir DIR` overrides its `hub_dir`, e.g. `vigil hub --hub-dir /srv/hub people
+list`. Site passwords come from the files or environment variables `hub.yaml` names, never
+from the command line. Every change and search is written to the hub's audit log (keys in the
+hub folder). Pushes to the sites are queued at once and sent by the running `vigil hub` (or
+`vigil hub push`).
 """
 
 from __future__ import annotations
@@ -19,17 +22,20 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from vigil.cli.state import current_user, print_json, state
+from vigil.cli.state import current_user, print_json
 from vigil.errors import InputError
 from vigil.store.enums import LegalBasis, WatchAction
 
-# The database layer loads when a command opens the hub database, not for `--help`.
+# The database layer and the hub load when a command runs, not for `--help`.
 if TYPE_CHECKING:
+    from vigil.faces.engine import FaceEngine
+    from vigil.hub.config import HubConfig
+    from vigil.hub.node import HubNode
     from vigil.privacy.audit import AuditLog
     from vigil.store.db import Database
 
 hub_app = typer.Typer(
-    help="The hub: serve it (options only, with --site), or manage its gallery.",
+    help="The hub: serve it (settings in hub.yaml), or manage its gallery.",
     no_args_is_help=False,
 )
 people_app = typer.Typer(help="People enrolled at the hub.", no_args_is_help=True)
@@ -41,33 +47,94 @@ hub_app.add_typer(watchlist_app, name="watchlist")
 console = Console()
 
 
-def _hub_params(ctx: typer.Context) -> dict[str, Any]:
-    c: typer.Context | None = ctx
-    while c is not None:
-        if "hub_dir" in c.params:
-            return c.params
-        c = c.parent
-    return {"hub_dir": Path("var-hub"), "database_url": None, "postgres": False}
+def register(app: typer.Typer) -> None:
+    app.add_typer(hub_app, name="hub")
+
+
+@hub_app.callback(invoke_without_command=True)
+def hub(
+    ctx: typer.Context,
+    hub_config: Path | None = typer.Option(
+        None, "--hub-config", help="The hub's settings (default: ./hub.yaml when present)."
+    ),
+    hub_dir: Path | None = typer.Option(None, "--hub-dir", help="Override hub_dir of hub.yaml."),
+) -> None:
+    """Serve the hub: a nats-server with one leaf login per site of hub.yaml, the consumer
+    that pulls every site's events, camera status, audit records and thumbnails into the hub
+    database, the pusher that sends the hub gallery's changes to the sites, hourly retention,
+    and with `web: true` the web UI and API. With a subcommand (people, watchlist, search,
+    ...), hub.yaml only names the hub's folder, database and nats-server."""
+    from vigil.hub.config import load_hub_config
+
+    cfg = load_hub_config(hub_config)
+    if hub_dir is not None:
+        cfg = cfg.model_copy(update={"hub_dir": hub_dir})
+    ctx.meta["hub_config"] = cfg
+    if ctx.invoked_subcommand is not None:
+        return
+    from vigil.cli.serve_cmd import print_setup_code
+    from vigil.hub.node import HubNode
+
+    def started(node: HubNode) -> None:
+        n = cfg.nats
+        console.print(
+            f"hub: nats nats://{n.host}:{n.port}, leaf nodes on {n.host}:{n.leaf_port}, "
+            f"sites: {', '.join(cfg.site_names)}"
+        )
+        if cfg.web:
+            console.print(
+                f"hub web UI and API on http://{cfg.api.host}:{cfg.api.port}/  "
+                "(API docs: /api/v1/docs)"
+            )
+        r = cfg.retention
+        console.print(
+            f"hub retention: events {r.event_days:g} days, audit copies {r.audit_days:g} days"
+        )
+
+    node = HubNode(cfg, on_web_ready=print_setup_code)
+    try:
+        node.serve(on_started=started)
+    finally:
+        if node.consumer is not None:
+            s = node.consumer.stored
+            console.print(
+                f"stored {s.events} events, {s.updates} updates, {s.deleted} deletions "
+                f"({s.duplicates} duplicates ignored), "
+                f"{s.audit} audit records, {s.status} status updates, {s.thumbnails} thumbnails"
+            )
+
+
+def hub_settings(ctx: typer.Context) -> HubConfig:
+    """The hub.yaml settings `vigil hub` read for this command."""
+    from vigil.hub.config import load_hub_config
+
+    cfg = ctx.meta.get("hub_config")
+    return cfg if cfg is not None else load_hub_config()
+
+
+def _engine(ctx: typer.Context) -> FaceEngine:
+    from vigil.faces.engine import FaceEngine
+
+    return FaceEngine(hub_settings(ctx).faces)
 
 
 @contextmanager
 def hub_db(ctx: typer.Context) -> Iterator[tuple[Database, AuditLog, Path]]:
     """The hub database, its audit log and its folder."""
+    from vigil.hub.node import open_hub_db
     from vigil.privacy.audit import AuditLog
-    from vigil.store.db import Database
 
-    p = _hub_params(ctx)
-    hub_dir: Path = p["hub_dir"]
-    url = p["database_url"]
-    if p["postgres"]:
-        from vigil.hub.pg import embedded_postgres_url
-
-        url = embedded_postgres_url(hub_dir / "pg")
-    db = Database(url or f"sqlite:///{hub_dir / 'hub.db'}")
+    cfg = hub_settings(ctx)
+    db = open_hub_db(cfg)
     try:
-        yield db, AuditLog(hub_dir), hub_dir
+        yield db, AuditLog(cfg.hub_dir), cfg.hub_dir
     finally:
         db.close()
+
+
+def _nats_url(ctx: typer.Context) -> str:
+    n = hub_settings(ctx).nats
+    return f"nats://{n.host}:{n.port}"
 
 
 def _actor() -> Any:
@@ -95,7 +162,7 @@ def people_enrol(
     from vigil.faces.gallery import check_photos
     from vigil.hub.gallery import TemplateIn, enrol
 
-    engine = state(ctx).face_engine
+    engine = _engine(ctx)
     photos_ok = check_photos(engine, photos)
     templates = [
         TemplateIn(
@@ -278,13 +345,13 @@ def search(
     from vigil.vision.image import load_image, read_bytes
 
     reason = need_reason(reason, "a search by photo")  # refused before the photo is read
-    st = state(ctx)
-    engine = st.face_engine
+    engine = _engine(ctx)
     faces = engine.analyze(load_image(read_bytes(photo), label=str(photo)))
     if not faces or faces[0].embedding is None:
         raise InputError(f"{photo}: no face found", hint="use a photo where the face is clear")
     with hub_db(ctx) as (db, audit, hub_dir):
-        cal = load_calibration(hub_dir, engine.model_name, st.config.faces.match_threshold)
+        threshold = hub_settings(ctx).faces.match_threshold
+        cal = load_calibration(hub_dir, engine.model_name, threshold)
         r = search_across_sites(
             db,
             faces[0].embedding,
@@ -345,10 +412,8 @@ def push(ctx: typer.Context) -> None:
     from vigil.hub.pusher import HubPusher
     from vigil.sync.server import HubAccess, connect_site, hub_secret
 
-    p = _hub_params(ctx)
-    access = HubAccess(f"nats://{p.get('host', '127.0.0.1')}:{p.get('port', 4222)}", "")
     with hub_db(ctx) as (db, _, hub_dir):
-        access = HubAccess(access.url, hub_secret(hub_dir))
+        access = HubAccess(_nats_url(ctx), hub_secret(hub_dir))
 
         async def main() -> Any:
             pusher = HubPusher(
@@ -365,3 +430,67 @@ def push(ctx: typer.Context) -> None:
         r = asyncio.run(main())
     away = ", ".join(sorted(set(r.unreachable))) or "-"
     console.print(f"sent {r.sent}, refused {r.refused}, unreachable: {away}")
+
+
+@hub_app.command("retention")
+def retention(ctx: typer.Context) -> None:
+    """Delete the hub's copies past their retention now (`vigil hub` also does it hourly):
+    events and thumbnails after retention.event_days of hub.yaml, audit copies after
+    retention.audit_days."""
+    from vigil.hub.retention import HubRetention, run_hub_retention
+
+    policy = HubRetention.from_config(hub_settings(ctx))
+    with hub_db(ctx) as (db, _audit, hub_dir):
+        run = run_hub_retention(db, policy, hub_dir / "thumbs")
+    console.print(
+        f"hub retention ({policy.event_days:g} days events, {policy.audit_days:g} days audit): "
+        f"deleted {run.events} events, {run.thumbnails} thumbnails, {run.audit} audit copies, "
+        f"{run.tombstones} tombstones"
+    )
+
+
+@hub_app.command("clip")
+def clip(
+    ctx: typer.Context,
+    site: str = typer.Argument(..., help="The site that has the footage."),
+    camera: str = typer.Argument(..., help="The camera at that site."),
+    start: datetime = typer.Option(..., "--from", help="Start (ISO, with a time zone)."),
+    end: datetime = typer.Option(..., "--to", help="End (ISO, with a time zone)."),
+    reason: str = typer.Option("", help="Why (required; audited at the site and the hub)."),
+    out: Path = typer.Option(Path("."), "--out", help="Folder to put the ZIP in."),
+    redact: bool = typer.Option(True, "--redact/--no-redact", help="Pixelate faces."),
+    timeout: float = typer.Option(120.0, help="Seconds to wait for the site."),
+) -> None:
+    """Fetch a clip from a site through the running hub's nats-server (`nats` of hub.yaml):
+    the site cuts, redacts, signs and audits it; the hub audits it too."""
+    from nats.errors import NoServersError
+
+    from vigil.privacy.audit import Action
+    from vigil.sync.clips import ClipRequest, fetch_clip
+    from vigil.sync.server import HubAccess, connect_site, hub_secret
+
+    req = ClipRequest(camera, start, end, reason, current_user(), redact).validated()
+
+    async def fetch(access: HubAccess):  # type: ignore[no-untyped-def]
+        nc = await connect_site(access, site, max_reconnect_attempts=0, connect_timeout=5)
+        try:
+            return await fetch_clip(nc, site, req, out, timeout=timeout)
+        finally:
+            await nc.close()
+
+    with hub_db(ctx) as (db, audit, hub_dir):
+        url = _nats_url(ctx)
+        try:
+            got = asyncio.run(fetch(HubAccess(url, hub_secret(hub_dir))))
+        except (OSError, NoServersError) as exc:
+            raise InputError(f"the hub's nats-server at {url} is not reachable") from exc
+        audit.record(
+            db,
+            actor=req.who,
+            action=Action.export,
+            reason=req.reason,
+            camera=camera,
+            source="cli",
+            details=got.audit_details(),
+        )
+    console.print(f"{got.path} ({got.size} bytes, {'redacted' if got.redacted else 'original'})")

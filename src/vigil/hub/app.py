@@ -1,4 +1,4 @@
-"""The hub's web app (`vigil hub --listen`): network-wide views over every site's events,
+"""The hub's web app (`web: true` in hub.yaml): network-wide views over every site's events,
 camera status and backlog, search by photo across sites, clips fetched from a site on demand.
 
 It reuses the edge app's accounts, sessions, CSRF, roles, audit routes and templates: the

@@ -1,4 +1,4 @@
-"""The hub's HTML pages (`vigil hub --listen`): network dashboard, events across sites, search
+"""The hub's HTML pages (`web: true` in hub.yaml): network dashboard, events across sites, search
 by photo across sites, people and watchlists at the hub (changes: admins only); login, set-up,
 password, users and audit pages are the site's own (`web.pages.shared`). Actions go through
 /api/v1 like on a site."""

@@ -1,10 +1,10 @@
 """Hub retention: the hub keeps its copies of the sites' data only as long as configured.
 
-Events (with their thumbnails) whose start is older than `sync.hub_event_retention_days`
+Events (with their thumbnails) whose start is older than `retention.event_days` of hub.yaml
 (default 30, the sites' footage default) are deleted, with the tombstones of events the sites
-deleted; the copies of the sites' audit records older than `sync.hub_audit_retention_days`
-(default `privacy.audit_retention_days`) are deleted. The sites keep their own chains and
-checkpoints, so the hub's copy is a convenience, never the evidence. `vigil hub` runs a pass
+deleted; the copies of the sites' audit records older than `retention.audit_days` (default
+365, the sites' audit default) are deleted. The sites keep their own chains and
+checkpoints, so the hub's copy is a convenience, never the evidence. `HubNode` runs a pass
 on start and hourly (`run_hourly`); `vigil hub retention` runs one now.
 """
 
@@ -19,7 +19,7 @@ from pathlib import Path
 
 from sqlalchemy import delete, select
 
-from vigil.config import VigilConfig
+from vigil.hub.config import HubConfig
 from vigil.store.db import Database
 from vigil.store.models import HubAuditRecord, HubEvent, HubEventTombstone
 
@@ -33,9 +33,8 @@ class HubRetention:
     audit_days: float = 365
 
     @classmethod
-    def from_config(cls, cfg: VigilConfig) -> HubRetention:
-        audit = cfg.sync.hub_audit_retention_days or cfg.privacy.audit_retention_days
-        return cls(event_days=cfg.sync.hub_event_retention_days, audit_days=audit)
+    def from_config(cls, cfg: HubConfig) -> HubRetention:
+        return cls(event_days=cfg.retention.event_days, audit_days=cfg.retention.audit_days)
 
 
 @dataclass

@@ -198,7 +198,11 @@ class NatsServer:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.spec.store_dir.mkdir(parents=True, exist_ok=True)
         conf = self.workdir / f"{self.spec.name}.conf"
-        conf.write_text(self.spec.config_text(), encoding="utf-8")
+        # the file holds the leaf passwords and the hub secret: readable by this user only
+        fd = os.open(conf, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)  # an older file made with the umask
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(self.spec.config_text())
         log = open(self.workdir / f"{self.spec.name}.log", "ab")  # noqa: SIM115
         self.proc = subprocess.Popen(
             [str(self.binary), "-c", str(conf)], stdout=log, stderr=subprocess.STDOUT

@@ -1,4 +1,4 @@
-// Hub pages (vigil hub --listen): network-wide views over /api/v1/hub; uses app.js's helpers.
+// Hub pages (vigil hub, web: true in hub.yaml): network-wide views over /api/v1/hub; uses app.js's helpers.
 "use strict";
 
 function hubEventItem(e, canExport) {
