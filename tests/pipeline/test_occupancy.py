@@ -121,7 +121,7 @@ def test_series_current_and_maximum(db: Database) -> None:
 def test_a_real_zone_monitor_counts_confirmed_people(db: Database) -> None:
     monitor = ZoneMonitor([DOOR, BENCH], (1000, 1000))
     rec = OccupancyRecorder("gate", db, bucket_s=60)
-    tracker = Tracker()
+    tracker = Tracker(dict)
     for step in range(20):  # two people in the doorway for 10 s, one beside it
         t = T0 + step * 0.5
         boxes = [(410, 500, 40, 100), (440, 500, 40, 100), (100, 500, 40, 100)]

@@ -18,7 +18,7 @@ def walk(start: tuple[float, float], velocity: tuple[float, float], t: float):
 
 
 def test_two_walkers_who_pass_each_other_stay_two_tracks() -> None:
-    tracker = Tracker(max_missed_s=1.0)
+    tracker = Tracker(dict, max_missed_s=1.0)
     ids: dict[str, set[int]] = {"a": set(), "b": set()}
     finished = []
     rng = np.random.default_rng(0)
@@ -41,7 +41,7 @@ def test_two_walkers_who_pass_each_other_stay_two_tracks() -> None:
 
 
 def test_a_lone_false_detection_is_not_a_track() -> None:
-    tracker = Tracker(max_missed_s=0.5)
+    tracker = Tracker(dict, max_missed_s=0.5)
     tracker.update([(10, 10, 30, 80)], 0.0)
     ended = []
     for i in range(1, 10):
@@ -50,7 +50,7 @@ def test_a_lone_false_detection_is_not_a_track() -> None:
 
 
 def test_a_person_who_leaves_and_returns_later_is_a_new_track() -> None:
-    tracker = Tracker(max_missed_s=1.0)
+    tracker = Tracker(dict, max_missed_s=1.0)
     for i in range(5):
         tracker.update([(100, 100, 30, 80)], i / 5)
     _, ended = tracker.update([], 3.0)
@@ -65,7 +65,7 @@ def test_a_gate_refusal_repairs_a_crossing_by_appearance() -> None:
     to its own track instead of starting a new one."""
     import copy
 
-    tracker = Tracker()
+    tracker = Tracker(dict)
     for i in range(4):  # a walks right, b walks left, 30 px a frame
         tracker.update([(30.0 * i, 100, 60, 60), (210.0 - 30 * i, 100, 60, 60)], i / 5)
     a, b = tracker.tracks
@@ -91,7 +91,7 @@ def test_a_gate_refusal_repairs_a_crossing_by_appearance() -> None:
 
 def test_two_people_walking_side_by_side_stay_two_tracks() -> None:
     """As the walkers scene's pair: 6 px apart, same speed, noisy boxes, missed now and then."""
-    tracker = Tracker()
+    tracker = Tracker(dict)
     rng = np.random.default_rng(1)
     seen: dict[str, set[int]] = {"left": set(), "right": set()}
     for i in range(40):  # 8 s at 5 fps
@@ -110,7 +110,7 @@ def test_two_people_walking_side_by_side_stay_two_tracks() -> None:
 
 def test_a_person_missed_for_a_while_keeps_their_track() -> None:
     """Hidden for a second (five frames) while walking on: picked up where the motion says."""
-    tracker = Tracker(max_missed_s=1.5)
+    tracker = Tracker(dict, max_missed_s=1.5)
     ids = set()
     for i in range(30):
         t = i / 5
@@ -124,7 +124,7 @@ def test_a_person_missed_for_a_while_keeps_their_track() -> None:
 
 
 def test_a_weak_detection_extends_a_track_but_never_starts_one() -> None:
-    tracker = Tracker(high_score=0.5)
+    tracker = Tracker(dict, high_score=0.5)
     for i in range(10):  # a lone weak box (a shadow) stays nobody
         matched, _ = tracker.update([(300, 100, 30, 80)], i / 5, scores=[0.3])
         assert matched == [None]
@@ -149,7 +149,7 @@ def test_a_weak_detection_does_not_pull_a_track_away() -> None:
     """A weak box overlapping the predicted place a little (IoU 0.33: enough for a confident
     box, not for a weak one; a false HOG box beside the person) is not taken: the track waits
     for the person instead of following the wrong box."""
-    tracker = Tracker(high_score=1.0)
+    tracker = Tracker(dict, high_score=1.0)
     for i in range(10):
         tracker.update([walk((0, 100), (60, 0), i / 5)], i / 5, scores=[2.0])
     (track,) = tracker.tracks
@@ -163,7 +163,7 @@ def test_a_weak_detection_does_not_pull_a_track_away() -> None:
 def test_a_narrow_walker_seen_rarely_keeps_one_track() -> None:
     """At 2 frames a second a walker 34 px wide moves 30 px between frames: the boxes barely
     overlap, so only nearness can link them; a box over a body height away is not them."""
-    tracker = Tracker()
+    tracker = Tracker(dict)
     ids = set()
     for k in range(8):
         (track,), _ = tracker.update([(300.0 + 30 * k, 218.0, 34.0, 84.0)], k / 2)
@@ -174,7 +174,7 @@ def test_a_narrow_walker_seen_rarely_keeps_one_track() -> None:
 
 
 def test_a_person_hidden_for_two_seconds_is_picked_up_where_they_stood() -> None:
-    tracker = Tracker(max_missed_s=3.0)
+    tracker = Tracker(dict, max_missed_s=3.0)
     (first,), _ = tracker.update([(100.0, 100.0, 30.0, 80.0)], 0.0)
     tracker.update([(101.0, 100.0, 30.0, 80.0)], 0.2)
     for k in range(10):  # behind a sign for 2 s

@@ -13,10 +13,10 @@ import pytest
 from vigil.camera.motion import MotionDetector
 from vigil.camera.source import analysis_frames
 from vigil.config import ZoneConfig
+from vigil.events.store import store_draft
 from vigil.faces.calibration import Calibration
 from vigil.faces.matcher import Matcher, NumpyIndex
 from vigil.pipeline.analyzer import CameraAnalyzer
-from vigil.pipeline.events import store_draft
 from vigil.pipeline.tracker import Tracker
 from vigil.pipeline.zone_report import zone_day
 from vigil.pipeline.zones import ZoneMonitor
@@ -81,7 +81,7 @@ def test_machine_time_line_from_video(machine_clip: Path, engine, data_dir: Path
 
 
 def track(tid: int, box, t: float) -> object:
-    tr = Tracker().update([box], t)[0][0]
+    tr = Tracker(dict).update([box], t)[0][0]
     tr.id = tid
     return tr
 
@@ -165,7 +165,7 @@ def test_occupancy_counts_confirmed_people_inside_each_zone() -> None:
         name="door", kind="doorway", polygon=[(0.4, 0.3), (0.6, 0.3), (0.6, 0.7), (0.4, 0.7)]
     )
     monitor = ZoneMonitor([door, MACHINE], (1000, 1000))
-    tracker = Tracker()
+    tracker = Tracker(dict)
     for step in range(10):  # two people stand in the doorway, one beside it, for 4.5 s
         t = step * 0.5
         boxes = [(410, 500, 40, 100), (440, 500, 40, 100), (100, 500, 40, 100)]

@@ -17,7 +17,7 @@ from vigil.store.enums import DetectorChoice
 if TYPE_CHECKING:
     from vigil.camera.source import AnalysisFrame
     from vigil.config import CameraConfig, VigilConfig
-    from vigil.pipeline.analyzer import EventDraft
+    from vigil.pipeline.analyzer import AnyTrack, EventDraft
 
 
 ZONE_COLUMNS = (
@@ -32,16 +32,17 @@ ZONE_COLUMNS = (
 )
 
 
-def _label(track_data: dict, track_id: int) -> tuple[str, tuple[int, int, int]]:
+def _label(track: AnyTrack) -> tuple[str, tuple[int, int, int]]:
     from vigil.faces.calibration import confidence_text
+    from vigil.pipeline.track_state import Identity
     from vigil.vision.draw import AMBER, GREEN, GREY
 
-    match = track_data.get("match")
+    match = track.data.match if isinstance(track.data, Identity) else None  # vehicles: none
     if match is None:
-        return f"#{track_id} person", GREY
+        return f"#{track.id} person", GREY
     if match.known:
-        return f"#{track_id} {match.name} {confidence_text(match.confidence)}", GREEN
-    return f"#{track_id} unknown", AMBER
+        return f"#{track.id} {match.name} {confidence_text(match.confidence)}", GREEN
+    return f"#{track.id} unknown", AMBER
 
 
 def analyze(
@@ -113,7 +114,7 @@ def analyze(
             if writer:
                 canvas = frame.image.copy()
                 for tr in analyzer.active_tracks(frame.pts_seconds):
-                    draw_box(canvas, tr.box, *_label(tr.data, tr.id))
+                    draw_box(canvas, tr.box, *_label(tr))
                 writer.write(canvas)
 
         # One event per uid: a known person announced while seen is printed once, completed.

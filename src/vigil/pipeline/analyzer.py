@@ -18,20 +18,21 @@ from __future__ import annotations
 import itertools
 import time
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
 import cv2
 import numpy as np
+from vigil.pipeline.events import new_uid
 
 from vigil.config import ZoneConfig
 from vigil.faces.engine import FaceEngine
 from vigil.faces.matcher import Match, Matcher
 from vigil.faces.quality import assess
-from vigil.pipeline.events import new_uid
+from vigil.pipeline.track_state import FaceState, Identity, PersonState, Sighting
 from vigil.pipeline.tracker import Box, Gate, Track, Tracker
-from vigil.pipeline.vehicles import direction, drove, label_of, note_label
+from vigil.pipeline.vehicles import VehicleState, direction, drove
 from vigil.pipeline.zones import ZoneHappening, ZoneMonitor
 from vigil.vision.align import align_face
 from vigil.vision.detector import DetectedFace
@@ -46,6 +47,11 @@ SAME_FACE_MAX = 0.4  # cosine at or above which a face always may continue its t
 SNAPSHOT_VISIBLE = 0.8  # share of a box in view above which boxes count as equally visible
 SNAPSHOT_MIN_MEAN = 12.0  # grey level: a darker crop is black (a privacy mask, a black frame)
 SNAPSHOT_MIN_STD = 6.0  # grey levels: a flatter crop is one colour and shows nobody
+
+PersonTrack = Track[PersonState]
+FaceTrack = Track[FaceState]
+VehicleTrack = Track[VehicleState]
+AnyTrack = PersonTrack | FaceTrack | VehicleTrack
 
 
 class MotionGate(Protocol):
@@ -180,18 +186,13 @@ def sharpness(crop: np.ndarray) -> float:
     return float(cv2.Laplacian(grey, cv2.CV_64F).var())
 
 
-def _absorb(person: Track, face: Track, snapshot: np.ndarray) -> None:
+def _absorb(person: PersonState, face: FaceState, snapshot: np.ndarray) -> None:
     """Give a person track its face track's best match, if better than what it has."""
-    match: Match | None = face.data.get("match")
-    mine: Match | None = person.data.get("match")
-    if match is not None and (mine is None or match.score > mine.score):
-        person.data.update(
-            match=match,
-            embedding=face.data.get("embedding"),
-            face_quality=face.data.get("face_quality"),
-        )
+    if face.match is not None and (person.match is None or face.match.score > person.match.score):
+        person.match, person.embedding = face.match, face.embedding
+        person.face_quality = face.face_quality
         if shows_something(snapshot):  # else the person's best snapshot so far stays
-            person.data["snapshot"] = snapshot
+            person.snapshot = snapshot
 
 
 def _inside(face: Box, person: Box) -> bool:
@@ -221,12 +222,16 @@ class CameraAnalyzer:
         ids = itertools.count(1)
         confident = CONFIDENT_PERSON.get(getattr(detector, "name", ""), CONFIDENT_SCORE)
         # A person hidden behind a post for a few seconds keeps their track (one event).
-        self.people = Tracker(high_score=confident, max_missed_s=PERSON_HIDDEN_S, ids=ids)
-        self.faces = Tracker(ids=ids)
+        self.people = Tracker(
+            PersonState, high_score=confident, max_missed_s=PERSON_HIDDEN_S, ids=ids
+        )
+        self.faces = Tracker(FaceState, ids=ids)
         # Vehicles move predictably: a longer occlusion (a person in front) is bridged.
-        self.vehicles = Tracker(high_score=CONFIDENT_VEHICLE, max_missed_s=3.0, ids=ids)
+        self.vehicles = Tracker(
+            VehicleState, high_score=CONFIDENT_VEHICLE, max_missed_s=3.0, ids=ids
+        )
         self.check_every_s = check_every_s  # a face track's look is checked at least this often
-        self._waiting: dict[int, Track] = {}  # ended people whose face track goes on
+        self._waiting: dict[int, PersonTrack] = {}  # ended people whose face track goes on
         self.zones = zones or []
         self._zone_monitor: ZoneMonitor | None = None
         self.stats = StageStats()
@@ -293,25 +298,25 @@ class CameraAnalyzer:
         face_tracks = [tr for tr in face_slots if tr is not None]  # all: faces have no scores
         t0 = self._timed("track", t0)
         self.stats.seconds["track"] -= self.stats.seconds["embed"] - embed_s  # counted as embed
-        for track, score in zip(person_tracks, people_scores, strict=True):
-            if track is not None:  # None: a weak detection that continued no track
-                self._keep_snapshot(track, image, score)
+        for person, score in zip(person_tracks, people_scores, strict=True):
+            if person is not None:  # None: a weak detection that continued no track
+                self._keep_snapshot(person.data, person.box, image, score)
         people_seen = [tr for tr in person_tracks if tr is not None]
-        for vehicle, track in zip(vehicles, vehicle_tracks, strict=True):
-            if track is not None:
-                note_label(track, vehicle.label)
-                self._keep_snapshot(track, image, vehicle.score)
+        for vehicle, moving in zip(vehicles, vehicle_tracks, strict=True):
+            if moving is not None:
+                moving.data.labels[vehicle.label] += 1
+                self._keep_snapshot(moving.data, moving.box, image, vehicle.score)
         for face, track in zip(faces, face_tracks, strict=True):
-            self._keep_snapshot(track, image, face.face.score)
+            self._keep_snapshot(track.data, track.box, image, face.face.score)
             if face.crop is not None:  # smaller faces cannot be recognised reliably
                 self._consider_face(track, image, face, t)
             # A face inside a person box lends that person its identity: one event, not two;
             # unless it is not the face that person has shown (someone else crossed it).
             owner = next((pt for pt in people_seen if _inside(face.face.box, pt.box)), None)
             if owner is not None and self._looks_alike(owner, track):
-                track.data["person_track"] = owner
-                owner.data.setdefault("faces", {})[track.id] = track
-                _absorb(owner, track, self._crop(image, owner.box))
+                track.data.person = owner
+                owner.data.faces[track.id] = track
+                _absorb(owner.data, track.data, self._crop(image, owner.box))
         self._timed("recognise", t0)
         announced = self._announce(people_seen, face_tracks)
         zone_events = self._zone_events(t, image, people_ended + vehicles_ended)
@@ -383,51 +388,53 @@ class CameraAnalyzer:
         # Capped: a site's strict identification threshold must not split one person's track.
         return float(a @ b) >= min(self.matcher.calibration.threshold, SAME_FACE_MAX)
 
-    def _looks_alike(self, person: Track, face: Track) -> bool:
-        mine, theirs = person.data.get("embedding"), face.data.get("reference")
+    def _looks_alike(self, person: PersonTrack, face: FaceTrack) -> bool:
+        mine, theirs = person.data.embedding, face.data.reference
         return mine is None or theirs is None or self._alike(mine, theirs)
 
-    def _same_look(self, faces: list[FrameFace], t: float) -> Gate:
+    def _same_look(self, faces: list[FrameFace], t: float) -> Gate[FaceState]:
         """The face tracker's gate: may face i continue `track`? Embeds only when it must."""
 
-        def gate(track: Track, i: int, ambiguous: bool) -> bool:
-            face, reference = faces[i], track.data.get("reference")
-            if reference is None or face.crop is None:
+        def gate(track: FaceTrack, i: int, ambiguous: bool) -> bool:
+            face, state = faces[i], track.data
+            if state.reference is None or face.crop is None:
                 return True  # nothing to compare: a new track, or a face too small to tell
+            assert state.face_quality is not None  # kept with the reference
             due = (
                 ambiguous
-                or face.quality > track.data["face_quality"]  # embedded anyway
-                or t - track.data["checked"] >= self.check_every_s
+                or face.quality > state.face_quality  # embedded anyway
+                or t - state.checked >= self.check_every_s
             )
             if not due:
                 return True
-            if not self._alike(reference, self._embedding(face)):
+            if not self._alike(state.reference, self._embedding(face)):
                 self.stats.counts["look_refused"] += 1
                 return False
-            track.data["checked"] = t
+            state.checked = t
             return True
 
         return gate
 
-    def _announce(self, people: list[Track], faces: list[Track]) -> list[EventDraft]:
+    def _announce(self, people: list[PersonTrack], faces: list[FaceTrack]) -> list[EventDraft]:
         """A known person is told at once, not when their track ends: the event is stored
         (and notified) now with the end so far, and completed under the same uid later."""
         min_hits = self.people.min_hits
-        event_tracks = list(people)
+        event_tracks: list[PersonTrack | FaceTrack] = [*people]
         for face in faces:
-            owner: Track | None = face.data.get("person_track")
+            owner = face.data.person
             if owner is None or owner.hits < min_hits:
                 event_tracks.append(face)
-            elif "uid" in face.data:
+            elif face.data.uid is not None:
                 # Announced before it rode on a confirmed person: that event is the person's.
-                owner.data.setdefault("uid", face.data["uid"])
-                owner.data.setdefault("announced", True)
+                if owner.data.uid is None:
+                    owner.data.uid = face.data.uid
+                owner.data.announced = True
         out = []
         for tr in event_tracks:
-            match: Match | None = tr.data.get("match")
-            if match is None or not match.known or tr.hits < min_hits or tr.data.get("announced"):
+            match = tr.data.match
+            if match is None or not match.known or tr.hits < min_hits or tr.data.announced:
                 continue
-            tr.data["announced"] = True
+            tr.data.announced = True
             draft = self._events([tr])[0]
             draft.final = False
             out.append(draft)
@@ -438,7 +445,9 @@ class CameraAnalyzer:
         """The zones' state (occupancy) since the zones were last set; None before a frame."""
         return self._zone_monitor
 
-    def _zone_events(self, t: float, image: np.ndarray, ended: list[Track]) -> list[EventDraft]:
+    def _zone_events(
+        self, t: float, image: np.ndarray, ended: list[PersonTrack | VehicleTrack]
+    ) -> list[EventDraft]:
         if not self.zones:
             return []
         if self._zone_monitor is None:
@@ -480,41 +489,42 @@ class CameraAnalyzer:
             inside -= int(self._masked[y0:y1, x0:x1].sum())
         return inside / max(bw * bh, 1.0)
 
-    def _keep_snapshot(self, track: Track, image: np.ndarray, score: float) -> None:
-        """Keep this frame's crop as the track's snapshot if it beats the best so far: more of
-        the box visible (up to SNAPSHOT_VISIBLE), then detection score x sharpness. A crop
-        that is black or flat (a privacy mask, a black frame) is never kept: the next best is.
-        A face good enough to recognise keeps its own snapshot (`_consider_face`)."""
-        if "face_quality" in track.data:
+    def _keep_snapshot(self, state: Sighting, box: Box, image: np.ndarray, score: float) -> None:
+        """Keep this frame's crop of `box` as the track's snapshot if it beats the best so far:
+        more of the box visible (up to SNAPSHOT_VISIBLE), then detection score x sharpness. A
+        crop that is black or flat (a privacy mask, a black frame) is never kept: the next best
+        is. A face good enough to recognise keeps its own snapshot (`_consider_face`)."""
+        if isinstance(state, Identity) and state.face_quality is not None:
             return
-        visible = self._visible(image, track.box)
+        visible = self._visible(image, box)
         if visible <= 0.0:
             return
-        crop = self._crop(image, track.box)
+        crop = self._crop(image, box)
         if not shows_something(crop):
             return
         key = (min(visible, SNAPSHOT_VISIBLE), score * sharpness(crop))
-        if "snapshot_key" not in track.data or key > track.data["snapshot_key"]:
-            track.data["snapshot_key"] = key
-            track.data["snapshot"] = crop
+        if state.snapshot_key is None or key > state.snapshot_key:
+            state.snapshot_key = key
+            state.snapshot = crop
 
-    def _consider_face(self, track: Track, image: np.ndarray, face: FrameFace, t: float) -> None:
+    def _consider_face(
+        self, track: FaceTrack, image: np.ndarray, face: FrameFace, t: float
+    ) -> None:
         """Recognise the track's face again only when this face is better than its best."""
-        if face.quality <= track.data.get("face_quality", -1.0):
+        state = track.data
+        if face.quality <= (-1.0 if state.face_quality is None else state.face_quality):
             return
-        track.data["face_quality"] = face.quality
+        state.face_quality = face.quality
         crop = self._crop(image, track.box)
         if shows_something(crop):  # else the best snapshot so far stays
-            track.data["snapshot"] = crop
+            state.snapshot = crop
         embedding = self._embedding(face)
-        track.data.update(reference=embedding, checked=t)  # the look later faces must match
+        state.reference, state.checked = embedding, t  # the look later faces must match
         t0 = time.perf_counter()
         match: Match = self.matcher.identify(embedding[None, :])[0]
         self._timed("match", t0)
-        best: Match | None = track.data.get("match")
-        if best is None or match.score > best.score:
-            track.data["match"] = match
-            track.data["embedding"] = embedding
+        if state.match is None or match.score > state.match.score:
+            state.match, state.embedding = match, embedding
 
     @staticmethod
     def _crop(image: np.ndarray, box: Box) -> np.ndarray:
@@ -527,11 +537,12 @@ class CameraAnalyzer:
     def people_boxes(self) -> list[Box]:
         """Where people may be in `last_image`: the moving foreground and every live person
         and face track (privacy-protected live view pixelates these)."""
-        return self.last_regions + [tr.box for tr in (*self.people.tracks, *self.faces.tracks)]
+        people = [tr.box for tr in self.people.tracks]
+        return self.last_regions + people + [tr.box for tr in self.faces.tracks]
 
-    def active_tracks(self, t: float) -> list[Track]:
+    def active_tracks(self, t: float) -> list[AnyTrack]:
         """Person, face and vehicle tracks seen in the frame at time t, for drawing."""
-        tracks = (*self.people.tracks, *self.faces.tracks, *self.vehicles.tracks)
+        tracks: list[AnyTrack] = [*self.people.tracks, *self.faces.tracks, *self.vehicles.tracks]
         return [tr for tr in tracks if tr.last_seen == t]
 
     def finish(self) -> list[EventDraft]:
@@ -545,43 +556,43 @@ class CameraAnalyzer:
         people, vehicles = self.people.flush(), self.vehicles.flush()
         events = []
         if self._zone_monitor is not None:
-            events = self._zone_drafts(self._zone_monitor.tracks_ended(people + vehicles))
+            events = self._zone_drafts(self._zone_monitor.tracks_ended([*people, *vehicles]))
         events += self._finish(people, self.faces.flush()) + self._vehicle_events(vehicles)
         events += self._events(list(self._waiting.values()))
         self._waiting.clear()
         return events
 
-    def _finish(self, people: list[Track], faces: list[Track]) -> list[EventDraft]:
+    def _finish(self, people: list[PersonTrack], faces: list[FaceTrack]) -> list[EventDraft]:
         """Events for ended tracks. A person whose face track is still alive waits for it, and
         a face that rode on a person is part of that person's event, so each is told once."""
         alive = {f.id for f in self.faces.tracks}
-        done: list[Track] = []
+        done: list[PersonTrack | FaceTrack] = []
         for p in people:
-            if alive & set(p.data.get("faces", {})):
+            if alive & p.data.faces.keys():
                 self._waiting[p.id] = p
             else:
                 done.append(p)
         for f in faces:
-            owner: Track | None = f.data.get("person_track")
+            owner = f.data.person
             if owner is None or owner.hits < self.people.min_hits:
                 # On its own, or its person was a passing false detection that never became
                 # an event: the face is the event. Faces too small to recognise add nothing.
-                if "match" in f.data:
+                if f.data.match is not None:
                     done.append(f)
             else:
-                if f.data.get("announced") and f.data.get("uid") != owner.data.get("uid"):
+                if f.data.announced and f.data.uid != owner.data.uid:
                     done.append(f)  # its own announcement went out first: complete it too
-                if owner.id in self._waiting and not alive & set(owner.data["faces"]):
+                if owner.id in self._waiting and not alive & owner.data.faces.keys():
                     done.append(self._waiting.pop(owner.id))
         return self._events(done)
 
-    def _vehicle_events(self, tracks: list[Track]) -> list[EventDraft]:
+    def _vehicle_events(self, tracks: list[VehicleTrack]) -> list[EventDraft]:
         """One event a vehicle that drove (`pipeline.vehicles`); parked ones raise nothing."""
         events = []
         for tr in tracks:
             if not drove(tr):
                 continue
-            snapshot = tr.data.get("snapshot")
+            snapshot = tr.data.snapshot
             events.append(
                 EventDraft(
                     uid=new_uid(),
@@ -592,25 +603,28 @@ class CameraAnalyzer:
                     track_id=tr.id,
                     box_path=tr.path,
                     snapshot_jpeg=encode_jpeg(snapshot) if snapshot is not None else None,
-                    details={"vehicle": label_of(tr), "direction": direction(tr)},
+                    details={"vehicle": tr.data.label, "direction": direction(tr)},
                 )
             )
         return events
 
-    def _events(self, tracks: list[Track]) -> list[EventDraft]:
+    def _events(self, tracks: Sequence[PersonTrack | FaceTrack]) -> list[EventDraft]:
         events = []
         for tr in tracks:
-            match: Match | None = tr.data.get("match")
-            snapshot = tr.data.get("snapshot")
+            match, snapshot = tr.data.match, tr.data.snapshot
             known = match is not None and match.known
             kind = "known_person" if known else ("face" if match is not None else "person")
+            if tr.data.uid is None:
+                tr.data.uid = new_uid()
+            # A person's event spans the face tracks that rode on it.
+            faces = tr.data.faces.values() if isinstance(tr.data, PersonState) else ()
             events.append(
                 EventDraft(
-                    uid=tr.data.setdefault("uid", new_uid()),
+                    uid=tr.data.uid,
                     camera=self.camera,
                     kind=kind,
-                    start=min(t.first_seen for t in (tr, *tr.data.get("faces", {}).values())),
-                    end=max(t.last_seen for t in (tr, *tr.data.get("faces", {}).values())),
+                    start=min(t.first_seen for t in (tr, *faces)),
+                    end=max(t.last_seen for t in (tr, *faces)),
                     track_id=tr.id,
                     box_path=tr.path,
                     snapshot_jpeg=encode_jpeg(snapshot)
@@ -620,8 +634,8 @@ class CameraAnalyzer:
                     person_name=match.name if match else None,
                     score=match.score if match else None,
                     confidence=match.confidence if match else None,
-                    face_quality=tr.data.get("face_quality"),
-                    embedding=None if known or match is None else tr.data.get("embedding"),
+                    face_quality=tr.data.face_quality,
+                    embedding=None if known or match is None else tr.data.embedding,
                 )
             )
         return events

@@ -21,6 +21,9 @@ One person walking past becomes one track, so the pipeline raises one event, not
 - Veto: overlap alone cannot tell two people apart at the same place (a scene cut, a crossing),
   so the caller may refuse a pairing (`Gate`, the analyzer compares faces): the rest are paired
   again, and a confident box left without a track starts a new one.
+- State: the tracker knows boxes only. Each track carries `data`, what its caller keeps about it
+  (a best face, an identity: `pipeline.track_state`), made by the factory the tracker was given
+  when the track starts.
 """
 
 from __future__ import annotations
@@ -28,15 +31,13 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 Box = tuple[float, float, float, float]  # x, y, width, height
-# gate(track, box index, ambiguous) -> may this box continue this track? `ambiguous`: the box
-# overlaps another track too, or the track another box (a crossing).
-Gate = Callable[["Track", int, bool], bool]
+T = TypeVar("T")  # what the caller keeps per track
 
 # Kalman noise, as ByteTrack's (std 1/20 of the box height for positions, measured and per
 # step), but per second so uneven frame intervals are handled: at 5 frames a second a step's
@@ -80,25 +81,25 @@ _H = np.eye(4, 8)  # we measure the first four of the eight states
 
 
 @dataclass
-class Track:
+class Track(Generic[T]):
     id: int
     mean: np.ndarray  # cx, cy, aspect, height and their velocities per second
     covariance: np.ndarray  # 8 x 8
     first_seen: float
     last_seen: float
+    data: T  # what the caller keeps about this track (best face, identity...)
     hits: int = 1
     misses: int = 0  # frames since the last detection
     path: list[tuple[float, Box]] = field(default_factory=list)
-    data: dict[str, Any] = field(default_factory=dict)  # what the pipeline keeps (best face...)
 
     @classmethod
-    def start(cls, id: int, box: Box, t: float) -> Track:
+    def start(cls, id: int, box: Box, t: float, data: T) -> Track[T]:
         z = _measure(box)
         h = z[3]
         std = [2 * _POS * h, 2 * _POS * h, 1e-2, 2 * _POS * h]
         std += [_VEL_START * h, _VEL_START * h, 1e-3, 0.1 * _VEL_START * h]
         mean = np.concatenate([z, np.zeros(4)])
-        return cls(id, mean, np.diag(np.square(std)), t, t, path=[(t, box)])
+        return cls(id, mean, np.diag(np.square(std)), t, t, data, path=[(t, box)])
 
     @property
     def box(self) -> Box:
@@ -133,7 +134,12 @@ class Track:
         self.path.append((t, box))
 
 
-def closeness(track: Track, box: Box, t: float) -> float:
+# gate(track, box index, ambiguous) -> may this box continue this track? `ambiguous`: the box
+# overlaps another track too, or the track another box (a crossing).
+Gate = Callable[[Track[T], int, bool], bool]
+
+
+def closeness(track: Track[Any], box: Box, t: float) -> float:
     """1 - the distance between the box's centre and the track's (where it should be now or
     where it was last seen, the nearer), in units of the track's height; -1 when the sizes
     differ by more than half (another object)."""
@@ -148,9 +154,12 @@ def closeness(track: Track, box: Box, t: float) -> float:
     return 1.0 - far / max(lh, 1.0)
 
 
-class Tracker:
+class Tracker(Generic[T]):
+    """Tracks of one kind of object; `state()` makes what the caller keeps per new track."""
+
     def __init__(
         self,
+        state: Callable[[], T],
         min_iou: float = 0.2,
         lost_iou: float = 0.1,
         max_missed_s: float = 1.5,
@@ -160,6 +169,7 @@ class Tracker:
         max_jump: float = 0.0,
         ids: Iterator[int] | None = None,
     ) -> None:
+        self.state = state
         self.min_iou = min_iou
         self.lost_iou = lost_iou  # a track missed last frame: its prediction is less sure
         self.weak_iou = weak_iou  # a weak detection must overlap its track at least this much
@@ -169,7 +179,7 @@ class Tracker:
         # closeness (1 - centre distance / box height) a lone confident box needs to continue
         # a track it does not overlap: 0 = within one box height
         self.max_jump = max_jump
-        self.tracks: list[Track] = []
+        self.tracks: list[Track[T]] = []
         self._ids = ids or itertools.count(1)  # share one counter for unique ids across trackers
 
     def update(
@@ -178,8 +188,8 @@ class Tracker:
         t: float,
         *,
         scores: Sequence[float] | None = None,
-        gate: Gate | None = None,
-    ) -> tuple[list[Track | None], list[Track]]:
+        gate: Gate[T] | None = None,
+    ) -> tuple[list[Track[T] | None], list[Track[T]]]:
         """Feed one frame's detections at time t (seconds) and their scores (None: all
         confident). Returns (matched, finished): the track each box went to, in the order of
         `boxes` (None for a weak box that continued no track), and the confirmed tracks that
@@ -187,7 +197,7 @@ class Tracker:
         never made."""
         if scores is not None and len(scores) != len(boxes):
             raise ValueError(f"{len(boxes)} boxes but {len(scores)} scores")
-        matched: list[Track | None] = [None] * len(boxes)
+        matched: list[Track[T] | None] = [None] * len(boxes)
         strong = [i for i in range(len(boxes)) if scores is None or scores[i] >= self.high_score]
         weak = [i for i in range(len(boxes)) if scores is not None and scores[i] < self.high_score]
         limits = [self.lost_iou if tr.misses else self.min_iou for tr in self.tracks]
@@ -210,10 +220,11 @@ class Tracker:
             matched[i] = tr
         for i in strong:
             if matched[i] is None:
-                track = Track.start(next(self._ids), boxes[i], t)
+                track = Track.start(next(self._ids), boxes[i], t, self.state())
                 self.tracks.append(track)
                 matched[i] = track
-        finished, alive = [], []
+        finished: list[Track[T]] = []
+        alive: list[Track[T]] = []
         for tr in self.tracks:
             if tr.last_seen < t:
                 tr.misses += 1
@@ -227,14 +238,14 @@ class Tracker:
 
     def _assign(
         self,
-        tracks: list[Track],
+        tracks: list[Track[T]],
         boxes: Sequence[Box],
         dets: list[int],
         t: float,
         limits: list[float],
-        gate: Gate | None,
-        similarity: Callable[[Track, Box, float], float] | None = None,
-    ) -> list[tuple[Track, int]]:
+        gate: Gate[T] | None,
+        similarity: Callable[[Track[T], Box, float], float] | None = None,
+    ) -> list[tuple[Track[T], int]]:
         """Hungarian pairing of `tracks` with `boxes[dets]` on `similarity` (default: overlap
         with the predicted box), at least the track's `limits`; pairs the gate refuses are
         barred and the rest paired again, so after a crossing each box can still find its own
@@ -262,7 +273,7 @@ class Tracker:
                     continue
             return [(tracks[r], dets[c]) for r, c in pairs]
 
-    def flush(self) -> list[Track]:
+    def flush(self) -> list[Track[T]]:
         """End every confirmed track (end of a video or shutdown)."""
         done = [tr for tr in self.tracks if tr.hits >= self.min_hits]
         self.tracks = []

@@ -10,34 +10,40 @@ truck); the direction is the main axis of the travel on screen.
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
 
+from vigil.pipeline.track_state import Sighting
 from vigil.pipeline.tracker import Track
 
 MIN_TRAVEL = 1.0
 
 
-def note_label(track: Track, label: str) -> None:
-    track.data.setdefault("labels", Counter())[label] += 1
+@dataclass
+class VehicleState(Sighting):
+    """What a vehicle track keeps: its snapshot and the classes the detector gave it."""
+
+    labels: Counter[str] = field(default_factory=Counter)  # detections per class
+
+    @property
+    def label(self) -> str:
+        """The class the detector gave most often ("vehicle" before any)."""
+        return (self.labels or Counter({"vehicle": 1})).most_common(1)[0][0]
 
 
-def label_of(track: Track) -> str:
-    labels: Counter[str] = track.data.get("labels") or Counter({"vehicle": 1})
-    return labels.most_common(1)[0][0]
-
-
-def travel(track: Track) -> tuple[float, float]:
+def travel(track: Track[Any]) -> tuple[float, float]:
     """How far the box's centre moved, first sighting to last, in pixels (dx, dy)."""
     (_, (x0, y0, w0, h0)), (_, (x1, y1, w1, h1)) = track.path[0], track.path[-1]
     return x1 + w1 / 2 - (x0 + w0 / 2), y1 + h1 / 2 - (y0 + h0 / 2)
 
 
-def drove(track: Track) -> bool:
+def drove(track: Track[Any]) -> bool:
     dx, dy = travel(track)
     _, (_, _, w, h) = track.path[-1]
     return (dx * dx + dy * dy) ** 0.5 >= MIN_TRAVEL * min(w, h)
 
 
-def direction(track: Track) -> str:
+def direction(track: Track[Any]) -> str:
     dx, dy = travel(track)
     if abs(dx) >= abs(dy):
         return "right" if dx > 0 else "left"

@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from datetime import time as clock
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
@@ -53,7 +53,7 @@ def _contains(polygon: np.ndarray, x: float, y: float) -> bool:
     return cv2.pointPolygonTest(polygon, (float(x), float(y)), False) >= 0
 
 
-def _feet(track: Track) -> tuple[float, float]:
+def _feet(track: Track[Any]) -> tuple[float, float]:
     x, y, w, h = track.box
     return x + w / 2, y + h
 
@@ -163,8 +163,8 @@ class ZoneMonitor:
         self,
         t: float,
         image: np.ndarray | None,
-        people: list[Track],
-        vehicles: list[Track] | None = None,
+        people: list[Track[Any]],
+        vehicles: list[Track[Any]] | None = None,
     ) -> list[ZoneHappening]:
         """`image`: the frame (None: no pixels, tracks only); `people`, `vehicles`: the tracks
         alive now (ids unique across both)."""
@@ -227,7 +227,7 @@ class ZoneMonitor:
                 return entry
         return None
 
-    def _count(self, t: float, people: list[Track]) -> None:
+    def _count(self, t: float, people: list[Track[Any]]) -> None:
         step = 0.0 if self._last_t is None or t - self._last_t > MAX_GAP_S else t - self._last_t
         self._last_t = t
         confirmed = [_feet(tr) for tr in people if tr.hits >= CONFIRMED_HITS]
@@ -238,7 +238,7 @@ class ZoneMonitor:
             self.occupancy[zone.name] = n
             self.peak[zone.name] = max(self.peak[zone.name], n)
 
-    def tracks_ended(self, tracks: list[Track]) -> list[ZoneHappening]:
+    def tracks_ended(self, tracks: list[Track[Any]]) -> list[ZoneHappening]:
         """A person whose track ends inside a doorway crossed it if they got far enough in,
         unless a track that began nearby just after goes on for them (it takes the entry)."""
         for tr in tracks:
