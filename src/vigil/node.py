@@ -21,14 +21,14 @@ from vigil.camera.recorder import RecorderOptions, RecordingService
 from vigil.camera.retention import RetentionReport, RetentionScheduler, storage_status
 from vigil.camera.scrub import ScrubScheduler
 from vigil.config import VigilConfig
+from vigil.events.review import close_idle
+from vigil.events.store import Routing, store_draft
 from vigil.faces.calibration import load_calibration
 from vigil.faces.engine import FaceEngine
 from vigil.faces.gallery import Gallery
 from vigil.faces.sightings import add_unknown, purge_unknown
 from vigil.notify.dispatcher import Dispatcher
 from vigil.pipeline.analyzer import EventDraft
-from vigil.pipeline.events import Routing, store_draft
-from vigil.pipeline.review import close_idle
 from vigil.pipeline.service import AnalysisService, FrameListener
 from vigil.privacy import retention as privacy_retention
 from vigil.storage import TmpSpace

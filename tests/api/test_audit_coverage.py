@@ -12,7 +12,7 @@ from tests.api.helpers import Client, now
 from tests.api.test_export_bundle import run_export
 from vigil.api import ApiContext
 from vigil.cli import run
-from vigil.pipeline.events import create_event
+from vigil.events.store import create_event
 from vigil.privacy.audit import AuditLog
 from vigil.store.models import AuditRecord
 

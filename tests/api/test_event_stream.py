@@ -15,7 +15,7 @@ import uvicorn
 from tests.api.helpers import PASSWORD, now
 from vigil.api import ApiContext, create_app
 from vigil.api.routes import event_stream
-from vigil.pipeline.events import create_event
+from vigil.events.store import create_event
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -12,7 +12,7 @@ import pytest
 from tests.api.helpers import Client, now
 from tests.api.test_audit_coverage import Trail, _enrol
 from vigil.api import ApiContext
-from vigil.pipeline.events import create_event
+from vigil.events.store import create_event
 
 IDENTITY = ("person", "person_id", "score", "confidence")
 

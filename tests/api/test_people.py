@@ -6,7 +6,7 @@ from pathlib import Path
 
 from tests.api.helpers import Client, now
 from vigil.api import ApiContext
-from vigil.pipeline.events import create_event
+from vigil.events.store import create_event
 from vigil.privacy.audit import AuditLog
 
 

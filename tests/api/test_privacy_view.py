@@ -22,10 +22,10 @@ from vigil.camera.motion import MotionDetector
 from vigil.camera.source import analysis_frames
 from vigil.cli import app
 from vigil.errors import VigilError
+from vigil.events.store import create_event
 from vigil.faces.calibration import Calibration
 from vigil.faces.engine import FaceEngine
 from vigil.pipeline.analyzer import CameraAnalyzer
-from vigil.pipeline.events import create_event
 from vigil.pipeline.service import _NoMatcher
 from vigil.privacy.audit import AuditLog
 from vigil.vision.person import HogPersonDetector

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from tests.api.helpers import Client
 from vigil.api import ApiContext
-from vigil.pipeline.events import Routing, create_event
+from vigil.events.store import Routing, create_event
 from vigil.store.models.faces import Person
 
 T0 = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)

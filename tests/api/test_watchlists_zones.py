@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 from tests.api.helpers import Client, client_for, now
 from vigil.api import ApiContext
 from vigil.config import ZoneConfig
-from vigil.pipeline.events import actions_for, create_event
+from vigil.events.store import create_event
+from vigil.events.watchlists import actions_for
 from vigil.privacy.audit import AuditLog
 from vigil.store.db import Database
 from vigil.store.models.camera import MotionEvent

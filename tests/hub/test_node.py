@@ -21,9 +21,9 @@ import yaml
 from sqlalchemy import func, select
 
 from vigil.errors import ConfigError
+from vigil.events.store import create_event
 from vigil.hub.config import HubConfig, load_hub_config
 from vigil.hub.node import HubNode
-from vigil.pipeline.events import create_event
 from vigil.store.db import Database
 from vigil.store.models import HubEvent
 from vigil.sync.edge import EdgePublisher

@@ -15,15 +15,10 @@ from sqlalchemy import select
 
 from tests.notify.conftest import Msg, Subscriber, add_person, make_config
 from tests.notify.test_webhook import SECRET, Receiver
+from vigil.events.store import Routing, create_event, update_event
+from vigil.events.watchlists import add_to_watchlist, create_watchlist
 from vigil.notify.broker import Mosquitto
 from vigil.notify.dispatcher import Dispatcher, pending_count
-from vigil.pipeline.events import (
-    Routing,
-    add_to_watchlist,
-    create_event,
-    create_watchlist,
-    update_event,
-)
 from vigil.store.db import Database
 from vigil.store.models.events import Delivery, EventState
 

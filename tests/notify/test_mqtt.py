@@ -10,9 +10,10 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 
 from tests.notify.conftest import Msg, Subscriber, add_person, make_config
+from vigil.events.store import Routing, create_event
+from vigil.events.watchlists import add_to_watchlist, create_watchlist
 from vigil.notify.broker import Mosquitto
 from vigil.notify.dispatcher import Dispatcher, pending_count
-from vigil.pipeline.events import Routing, add_to_watchlist, create_event, create_watchlist
 from vigil.store.db import Database
 from vigil.store.models.events import Delivery, DeliveryAttempt
 

@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from tests.notify.conftest import Subscriber, add_person, make_config
+from vigil.events.review import close_idle
+from vigil.events.store import Routing, create_event, update_event
 from vigil.notify.broker import Mosquitto
 from vigil.notify.dispatcher import Dispatcher
-from vigil.pipeline.events import Routing, create_event, update_event
-from vigil.pipeline.review import close_idle
 from vigil.store.db import Database
 
 T0 = datetime(2026, 11, 28, 8, 0, tzinfo=UTC)

@@ -13,9 +13,9 @@ import pytest
 from sqlalchemy import select
 
 from tests.notify.conftest import make_config
+from vigil.events.store import Routing, create_event
 from vigil.notify.dispatcher import Dispatcher, pending_count
 from vigil.notify.webhook import sign, verify_signature
-from vigil.pipeline.events import Routing, create_event
 from vigil.store.db import Database
 from vigil.store.models.events import Delivery
 

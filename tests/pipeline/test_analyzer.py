@@ -140,7 +140,7 @@ def test_stage_clip_enrolled_from_one_shot_recognised_in_another(
 def test_known_person_announced_then_completed_once(analyzer, door: Path, data_dir: Path) -> None:
     from sqlalchemy import select
 
-    from vigil.pipeline.events import store_draft
+    from vigil.events.store import store_draft
     from vigil.store.models import Event
 
     drafts = run(analyzer(), door)

@@ -10,7 +10,7 @@ import yaml
 from PIL import Image
 
 from vigil.cli import run
-from vigil.pipeline.events import create_event
+from vigil.events.store import create_event
 from vigil.pipeline.zone_report import zone_day
 from vigil.store.db import Database
 

@@ -10,8 +10,8 @@ import numpy as np
 from sqlalchemy import func, select
 
 from vigil.config import VigilConfig
+from vigil.events.store import create_event
 from vigil.faces.sightings import add_unknown
-from vigil.pipeline.events import create_event
 from vigil.privacy.audit import Action
 from vigil.privacy.retention import read_report, run_privacy_retention
 from vigil.store.models import AuditRecord, Event, Person, Segment, Template, UnknownFace

@@ -10,10 +10,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from vigil.events.store import create_event
 from vigil.faces.engine import FaceEngine
 from vigil.faces.gallery import Gallery, check_photos
 from vigil.faces.sightings import add_unknown
-from vigil.pipeline.events import create_event
 from vigil.privacy.audit import AuditLog
 from vigil.store.models import LegalBasis
 from vigil.vision.models import SFACE_COSINE_THRESHOLD

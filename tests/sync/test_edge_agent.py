@@ -14,11 +14,11 @@ from sqlalchemy import func, select
 
 from vigil.cli import run
 from vigil.config import load_config
+from vigil.events.store import create_event, new_uid
 from vigil.faces.engine import FaceEngine
 from vigil.hub.ingest import HubConsumer
 from vigil.node import EdgeNode
 from vigil.pipeline.analyzer import EventDraft
-from vigil.pipeline.events import create_event, new_uid
 from vigil.store.db import Database
 from vigil.store.models import HubCameraStatus, HubEvent
 from vigil.sync.commands import HANDLERS, CommandContext

@@ -13,9 +13,9 @@ import pytest
 from sqlalchemy import delete, func, select
 
 from vigil.cli import run
+from vigil.events.store import create_event, update_event
 from vigil.hub.ingest import store_batch
 from vigil.hub.retention import HubRetention, run_hub_retention
-from vigil.pipeline.events import create_event, update_event
 from vigil.store.db import Database
 from vigil.store.models import Event, HubEvent, SyncTombstone
 from vigil.sync.edge import BufferLimits, EdgePublisher

@@ -18,6 +18,7 @@ from sqlalchemy import select, text
 from tests.api.helpers import PASSWORD, Client
 from vigil.api import accounts
 from vigil.config import VigilConfig
+from vigil.events.store import create_event
 from vigil.faces.calibration import Calibration
 from vigil.faces.gallery import Gallery
 from vigil.hub.actor import Actor
@@ -36,7 +37,6 @@ from vigil.hub.ingest import HubConsumer
 from vigil.hub.placement import note_site_audit, person_placements
 from vigil.hub.pusher import HubPusher, pending_pushes
 from vigil.hub.search import search_across_sites
-from vigil.pipeline.events import create_event
 from vigil.privacy.audit import Action, AuditLog, ReasonRequired
 from vigil.store.db import Database
 from vigil.store.models import AuditRecord, Event, Person, Template, Watchlist

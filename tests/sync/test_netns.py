@@ -27,8 +27,8 @@ import yaml
 from sqlalchemy import select
 
 from vigil.config import load_config
+from vigil.events.store import Routing, create_event
 from vigil.notify.broker import mosquitto_path
-from vigil.pipeline.events import Routing, create_event
 from vigil.store.db import Database
 from vigil.store.models import HubEvent
 from vigil.sync.server import find_binary

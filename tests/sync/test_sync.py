@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from vigil.events.store import create_event
 from vigil.hub.ingest import HubConsumer
-from vigil.pipeline.events import create_event
 from vigil.store.db import Database
 from vigil.store.models import HubCameraStatus, HubEvent
 from vigil.sync.edge import EdgePublisher

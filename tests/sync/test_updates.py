@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from sqlalchemy import delete, select
 
+from vigil.events.store import create_event, update_event
 from vigil.hub.ingest import HubConsumer, store_batch
-from vigil.pipeline.events import create_event, update_event
 from vigil.store.db import Database
 from vigil.store.models import Event, HubEvent, HubEventTombstone, Person, SyncTombstone
 from vigil.sync.edge import EdgePublisher

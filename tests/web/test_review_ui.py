@@ -11,7 +11,7 @@ import pytest
 from tests.web.conftest import Site
 from tests.web.test_privacy_view_ui import PASSWORD, login
 from vigil.api import accounts
-from vigil.pipeline.events import Routing, create_event
+from vigil.events.store import Routing, create_event
 from vigil.store.models.users import Role
 
 pytestmark = pytest.mark.timeout(120)

@@ -186,7 +186,7 @@ def test_viewer_pages_show_events_without_identities(site: Site, browser) -> Non
     person's event but not who it is; every recognised person needs a reason."""
     from tests.api.helpers import now
     from vigil.api import accounts
-    from vigil.pipeline.events import create_event
+    from vigil.events.store import create_event
     from vigil.store.models.users import Role
 
     db = site.ctx.db

@@ -12,7 +12,7 @@ import yaml
 from tests.web.conftest import Site
 from vigil.api import accounts
 from vigil.config import ZoneConfig
-from vigil.pipeline.events import create_event
+from vigil.events.store import create_event
 from vigil.store.models.camera import MotionEvent
 from vigil.store.models.users import Role
 

@@ -20,13 +20,13 @@ from vigil.camera.motion import MotionDetector
 from vigil.camera.source import analysis_frames
 from vigil.config import VigilConfig
 from vigil.demo.assets import astronaut_photo, door_clip
+from vigil.events.store import Routing, store_draft
 from vigil.faces.calibration import Calibration
 from vigil.faces.engine import FaceEngine
 from vigil.faces.gallery import Gallery, check_photos
 from vigil.notify.broker import Mosquitto
 from vigil.notify.dispatcher import Dispatcher
 from vigil.pipeline.analyzer import CameraAnalyzer
-from vigil.pipeline.events import Routing, store_draft
 from vigil.store.db import Database
 from vigil.store.models import LegalBasis
 from vigil.vision.person import HogPersonDetector

@@ -18,10 +18,10 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from vigil.bench.report import Figure
 from vigil.config import VigilConfig
+from vigil.events.store import Routing, create_event
 from vigil.notify.broker import Mosquitto
 from vigil.notify.dispatcher import Dispatcher
 from vigil.notify.payload import encode
-from vigil.pipeline.events import Routing, create_event
 from vigil.store.db import Database
 
 

@@ -24,9 +24,9 @@ from typing import Protocol
 
 import cv2
 import numpy as np
-from vigil.pipeline.events import new_uid
 
 from vigil.config import ZoneConfig
+from vigil.events.store import new_uid
 from vigil.faces.engine import FaceEngine
 from vigil.faces.matcher import Match, Matcher
 from vigil.faces.quality import assess

@@ -1,7 +1,7 @@
 """What a review item is, from its events; items kept consistent when events change.
 
 `recompute` derives an item's span, severity, object counts and best snapshot from its
-events (the one rule, used by the grouping in `vigil.pipeline.review` and by retention).
+events (the one rule, used by the grouping in `vigil.events.review` and by retention).
 `detach_events` (before events are deleted) and `refresh_events` (after events changed outside
 the event store, e.g. a snapshot cleared) run in the caller's transaction: an item left empty
 is deleted with its outbox rows and reviewed marks, the others are recomputed. Here in `store`

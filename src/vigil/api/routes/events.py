@@ -14,7 +14,7 @@ from vigil.api.privacy_view import role_protected, unmasked_until
 from vigil.api.routes.cameras import audit_view
 from vigil.api.schemas import EventOut, EventPageOut, Instant
 from vigil.config import CameraConfig
-from vigil.pipeline.events import EventFilter, get_event, list_events
+from vigil.events.store import EventFilter, get_event, list_events
 from vigil.privacy.audit import Action
 from vigil.privacy.protected_view import protect_snapshot
 from vigil.store.db import Database

@@ -24,7 +24,7 @@ from vigil.api.schemas import (
     ReviewMarkOut,
     ReviewPageOut,
 )
-from vigil.pipeline.review import (
+from vigil.events.review import (
     ReviewFilter,
     best_events,
     get_item,

@@ -15,10 +15,10 @@ from vigil.api.routes.events import events_out
 from vigil.api.routes.people import read_upload
 from vigil.api.schemas import PersonMatchOut, QualityOut, SearchOut, SightingOut
 from vigil.errors import InputError
+from vigil.events.store import EventFilter, list_events
 from vigil.faces.calibration import confidence_text
 from vigil.faces.engine import FaceObservation
 from vigil.faces.sightings import search_unknown
-from vigil.pipeline.events import EventFilter, list_events
 from vigil.privacy.audit import Action
 from vigil.vision.image import load_image
 

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from vigil.api.context import ApiContext
 from vigil.api.deps import Ctx, Id, PeopleManager, Principal, audit
 from vigil.api.schemas import Name
-from vigil.pipeline import events as store
+from vigil.events import watchlists
 from vigil.privacy.audit import Action
 from vigil.store.models.events import WatchAction, Watchlist, WatchlistMember
 from vigil.store.models.faces import Person
@@ -102,7 +102,7 @@ def _audit(
 
 @router.get("", response_model=list[WatchlistOut], summary="Every watchlist with its members")
 def list_all(p: PeopleManager, ctx: Ctx) -> list[WatchlistOut]:
-    return [_out(ctx, wl.id) for wl in store.list_watchlists(ctx.db)]
+    return [_out(ctx, wl.id) for wl in watchlists.list_watchlists(ctx.db)]
 
 
 @router.get("/{watchlist_id}", response_model=WatchlistOut, summary="One watchlist")
@@ -112,7 +112,7 @@ def get_one(watchlist_id: Id, p: PeopleManager, ctx: Ctx) -> WatchlistOut:
 
 @router.post("", response_model=WatchlistOut, status_code=201, summary="Create a watchlist")
 def create(body: WatchlistIn, p: PeopleManager, ctx: Ctx, request: Request) -> WatchlistOut:
-    wl = store.create_watchlist(ctx.db, body.name, body.action, body.notes)
+    wl = watchlists.create_watchlist(ctx.db, body.name, body.action, body.notes)
     _audit(ctx, request, p, wl.id, "create", name=body.name, action=body.action.value)
     return _out(ctx, wl.id)
 
@@ -122,7 +122,9 @@ def update(
     watchlist_id: Id, body: WatchlistPatch, p: PeopleManager, ctx: Ctx, request: Request
 ) -> WatchlistOut:
     name = _name_of(ctx, watchlist_id)
-    store.update_watchlist(ctx.db, name, action=body.action, new_name=body.name, notes=body.notes)
+    watchlists.update_watchlist(
+        ctx.db, name, action=body.action, new_name=body.name, notes=body.notes
+    )
     changes = body.model_dump(mode="json", exclude_none=True)
     _audit(ctx, request, p, watchlist_id, "update", name=name, changes=changes)
     return _out(ctx, watchlist_id)
@@ -131,7 +133,7 @@ def update(
 @router.delete("/{watchlist_id}", status_code=204, summary="Delete a watchlist")
 def delete(watchlist_id: Id, p: PeopleManager, ctx: Ctx, request: Request) -> Response:
     name = _name_of(ctx, watchlist_id)
-    store.delete_watchlist(ctx.db, name)
+    watchlists.delete_watchlist(ctx.db, name)
     _audit(ctx, request, p, watchlist_id, "delete", name=name)
     return Response(status_code=204)
 
@@ -145,7 +147,7 @@ def add_member(
     watchlist_id: Id, person_id: Id, p: PeopleManager, ctx: Ctx, request: Request
 ) -> WatchlistOut:
     name = _name_of(ctx, watchlist_id)
-    store.add_to_watchlist(ctx.db, name, person_id)
+    watchlists.add_to_watchlist(ctx.db, name, person_id)
     _audit(ctx, request, p, watchlist_id, "add", name=name, person_id=person_id)
     return _out(ctx, watchlist_id)
 
@@ -159,7 +161,7 @@ def remove_member(
     watchlist_id: Id, person_id: Id, p: PeopleManager, ctx: Ctx, request: Request
 ) -> WatchlistOut:
     name = _name_of(ctx, watchlist_id)
-    if not store.remove_from_watchlist(ctx.db, name, person_id):
+    if not watchlists.remove_from_watchlist(ctx.db, name, person_id):
         raise HTTPException(404, f"person {person_id} is not on watchlist {name!r}")
     _audit(ctx, request, p, watchlist_id, "remove", name=name, person_id=person_id)
     return _out(ctx, watchlist_id)

@@ -121,7 +121,7 @@ class Delivery(Base):
     )
     # Set when the row announces a review item (its state in `review_state`), not the event:
     # `event_uid` is then the event that changed the item. No foreign key (0018): the item's
-    # rows are deleted with it (`pipeline.review`).
+    # rows are deleted with it (`events.review`).
     review_id: Mapped[int | None] = mapped_column(nullable=True, index=True)
     review_state: Mapped[str | None] = mapped_column(String(16), nullable=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)

@@ -1,7 +1,7 @@
 """Review items: a camera's overlapping events grouped into one activity an operator reviews.
 
 An item belongs to one camera and spans its events (`end` NULL while one of them is still
-going on); `closed` once no further event can join (`vigil.pipeline.review`). Its events are
+going on); `closed` once no further event can join (`vigil.events.review`). Its events are
 linked through `review_item_events`, whose rows go with the event (ON DELETE CASCADE), so an
 item never names an event that is gone; the best snapshot is a reference to an event
 (`best_event_id`) and is read from that event, never copied. Reviewed state is per user

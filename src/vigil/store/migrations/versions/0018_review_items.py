@@ -6,7 +6,7 @@ and `deliveries.review_id`/`review_state` so an item's MQTT announcements ride t
 outbox as events.
 
 Existing events are grouped here, once, with the default 30 s gap; every backfilled item is
-closed and announced nowhere. The rule is a frozen copy of `vigil.pipeline.review` as it was
+closed and announced nowhere. The rule is a frozen copy of `vigil.events.review` as it was
 when written (a migration must not change when that module does).
 
 Revision ID: 0018_review_items
@@ -93,7 +93,7 @@ def upgrade() -> None:
     op.create_index("ix_review_marks_user_id", "review_marks", ["user_id"])
     # ALTER TABLE ... ADD COLUMN, never a batch copy: recreating `deliveries` on SQLite drops
     # the old table, and its foreign keys would empty `delivery_log` on the way. No foreign key
-    # either (SQLite cannot add one in place): `vigil.pipeline.review` deletes an item's rows
+    # either (SQLite cannot add one in place): `vigil.events.review` deletes an item's rows
     # with the item, and the dispatcher gives up a row whose item is gone.
     op.add_column("deliveries", sa.Column("review_id", sa.Integer(), nullable=True))
     op.add_column("deliveries", sa.Column("review_state", sa.String(length=16), nullable=True))

@@ -9,25 +9,27 @@ from typing import get_args
 
 import pytest
 from sqlalchemy import select
-
 from tests.notify.conftest import add_person, make_config
+
 from vigil.config import EventKindName
 from vigil.errors import InputError, NotFoundError
-from vigil.pipeline.events import (
+from vigil.events.store import (
     EventFilter,
     Routing,
+    create_event,
+    get_event,
+    list_events,
+    new_uid,
+    store_draft,
+)
+from vigil.events.watchlists import (
     actions_for,
     add_to_watchlist,
-    create_event,
     create_watchlist,
     delete_watchlist,
     effective_action,
-    get_event,
-    list_events,
     list_watchlists,
-    new_uid,
     remove_from_watchlist,
-    store_draft,
     update_watchlist,
     watchlist_members,
 )

@@ -1,7 +1,8 @@
-"""The event store: create events (with their outbox rows), list them, and manage watchlists.
+"""The event store: create events (with their outbox rows), complete them, list them.
 
-`create_event` writes the event, one outbox row per notification target and the event's
-place in a review item (`pipeline.review`) in one transaction; `update_event` completes an
+`create_event` writes the event, one outbox row per notification target (a known person's
+watchlists, `events.watchlists`, decide whether and how they are told) and the event's
+place in a review item (`events.review`) in one transaction; `update_event` completes an
 announced event and, in the same transaction, queues an `ended` row for each target its start
 went to and updates its review item. `vigil.notify.dispatcher.Dispatcher` delivers those rows
 until they succeed.
@@ -12,7 +13,7 @@ from __future__ import annotations
 import os
 import secrets
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,7 +25,8 @@ from sqlalchemy.orm import Session
 
 from vigil.config import VigilConfig
 from vigil.errors import InputError, NotFoundError
-from vigil.pipeline import review
+from vigil.events import review
+from vigil.events.watchlists import actions_in, effective_action
 from vigil.store.db import Database
 from vigil.store.models.events import (
     Channel,
@@ -33,15 +35,11 @@ from vigil.store.models.events import (
     EventKind,
     EventState,
     WatchAction,
-    Watchlist,
-    WatchlistMember,
 )
-from vigil.store.models.faces import Person
 from vigil.store.paging import newest_first, page
 from vigil.topics import event_topics
 
 SNAPSHOTS = "snapshots"  # folder under data_dir
-_STRENGTH = {WatchAction.ignore: 0, WatchAction.notify: 1, WatchAction.alert: 2}
 
 
 def new_uid() -> str:
@@ -143,7 +141,7 @@ def create_event(
         with db.session() as s:
             action = WatchAction.notify
             if person_id is not None:
-                lists = _actions(s, person_id)
+                lists = actions_in(s, person_id)
                 if lists:
                     action = effective_action(lists.values())
                     details["watchlists"] = sorted(lists)
@@ -351,106 +349,3 @@ def list_events(
     with db.session() as s:
         rows = list(s.scalars(newest_first(q, Event, limit=limit, cursor=cursor)))
     return EventPage(*page(rows, limit))
-
-
-# --- watchlists -------------------------------------------------------------------------
-
-
-def _get_watchlist(s: Session, name: str) -> Watchlist:
-    wl = s.scalar(select(Watchlist).where(Watchlist.name == name))
-    if wl is None:
-        raise NotFoundError(f"no watchlist named {name!r}")
-    return wl
-
-
-def create_watchlist(
-    db: Database, name: str, action: WatchAction | str, notes: str = ""
-) -> Watchlist:
-    action = WatchAction(action)
-    try:
-        with db.session() as s:
-            wl = Watchlist(name=name, action=action, notes=notes)
-            s.add(wl)
-    except IntegrityError as exc:
-        raise InputError(f"a watchlist named {name!r} already exists") from exc
-    return wl
-
-
-def list_watchlists(db: Database) -> list[Watchlist]:
-    with db.session() as s:
-        return list(s.scalars(select(Watchlist).order_by(Watchlist.name)))
-
-
-def update_watchlist(
-    db: Database,
-    name: str,
-    *,
-    action: WatchAction | str | None = None,
-    new_name: str | None = None,
-    notes: str | None = None,
-) -> Watchlist:
-    try:
-        with db.session() as s:
-            wl = _get_watchlist(s, name)
-            if action is not None:
-                wl.action = WatchAction(action)
-            if new_name is not None:
-                wl.name = new_name
-            if notes is not None:
-                wl.notes = notes
-    except IntegrityError as exc:
-        raise InputError(f"a watchlist named {new_name!r} already exists") from exc
-    return wl
-
-
-def delete_watchlist(db: Database, name: str) -> None:
-    with db.session() as s:
-        s.delete(_get_watchlist(s, name))
-
-
-def add_to_watchlist(db: Database, name: str, person_id: int) -> None:
-    """Idempotent."""
-    with db.session() as s:
-        wl = _get_watchlist(s, name)
-        if s.get(Person, person_id) is None:
-            raise NotFoundError(f"no person with id {person_id}")
-        if s.get(WatchlistMember, (wl.id, person_id)) is None:
-            s.add(WatchlistMember(watchlist_id=wl.id, person_id=person_id))
-
-
-def remove_from_watchlist(db: Database, name: str, person_id: int) -> bool:
-    """True if the person was on the list."""
-    with db.session() as s:
-        wl = _get_watchlist(s, name)
-        member = s.get(WatchlistMember, (wl.id, person_id))
-        if member is None:
-            return False
-        s.delete(member)
-        return True
-
-
-def watchlist_members(db: Database, name: str) -> list[int]:
-    with db.session() as s:
-        wl = _get_watchlist(s, name)
-        q = select(WatchlistMember.person_id).where(WatchlistMember.watchlist_id == wl.id)
-        return sorted(s.scalars(q))
-
-
-def _actions(s: Session, person_id: int) -> dict[str, WatchAction]:
-    q = (
-        select(Watchlist.name, Watchlist.action)
-        .join(WatchlistMember, WatchlistMember.watchlist_id == Watchlist.id)
-        .where(WatchlistMember.person_id == person_id)
-    )
-    return {name: WatchAction(action) for name, action in s.execute(q)}
-
-
-def actions_for(db: Database, person_id: int) -> dict[str, WatchAction]:
-    """The watchlists (name -> action) a person is on; empty when on none."""
-    with db.session() as s:
-        return _actions(s, person_id)
-
-
-def effective_action(actions: Iterable[WatchAction]) -> WatchAction:
-    """The strongest of a person's actions (alert > notify > ignore); notify when none."""
-    return max(actions, key=_STRENGTH.__getitem__, default=WatchAction.notify)

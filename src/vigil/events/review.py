@@ -9,7 +9,7 @@ The contract:
   objects are event kinds with counts; its best snapshot is a reference to the event with a
   snapshot and the highest score, read from that event (so it never outlives the event's
   snapshot): `vigil.store.review_items.recompute`, the one rule;
-- these functions run inside the event store's transaction (`pipeline.events`), so items never
+- these functions run inside the event store's transaction (`events.store`), so items never
   disagree with events, and queue the item's MQTT announcements (new, update, end) in the same
   outbox (`Delivery.review_id`), one row per change;
 - reviewed is per user (`mark_reviewed`, `unmark_reviewed`, `reviewed_by`); `list_items` pages
@@ -45,7 +45,7 @@ from vigil.store.review_items import events_of, recompute, reviewable
 from vigil.topics import reviews_topic
 
 if TYPE_CHECKING:
-    from vigil.pipeline.events import Routing
+    from vigil.events.store import Routing
 
 DEFAULT_GAP_S = 30.0
 
