@@ -35,9 +35,12 @@ ZONE_COLUMNS = (
 def _label(track: AnyTrack) -> tuple[str, tuple[int, int, int]]:
     from vigil.faces.calibration import confidence_text
     from vigil.pipeline.track_state import Identity
+    from vigil.pipeline.vehicles import VehicleState
     from vigil.vision.draw import AMBER, GREEN, GREY
 
-    match = track.data.match if isinstance(track.data, Identity) else None  # vehicles: none
+    if isinstance(track.data, VehicleState):
+        return f"#{track.id} {track.data.label}", GREY
+    match = track.data.match if isinstance(track.data, Identity) else None
     if match is None:
         return f"#{track.id} person", GREY
     if match.known:
