@@ -29,6 +29,7 @@ demo: system-deps-demo install
 test: system-deps-test install
 	$(VENV)/bin/ruff check src tests
 	$(VENV)/bin/lint-imports  # the import rule of docs/architecture.md
+	$(VENV)/bin/mypy  # src/, settings in pyproject.toml
 	$(PY) -m vigil.demo.testdata
 	$(VENV)/bin/pytest -q
 
@@ -38,6 +39,7 @@ bench: install
 lint: install
 	$(VENV)/bin/ruff check src tests
 	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy
 	$(VENV)/bin/ruff format --check src tests
 
 fmt: install

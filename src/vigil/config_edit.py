@@ -13,6 +13,7 @@ import hashlib
 import io
 import re
 import threading
+from collections.abc import MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -118,7 +119,7 @@ def _zones(new: list[ZoneConfig], old: Any) -> CommentedSeq:
     return out
 
 
-def _set(mapping: CommentedMap, key: str, value: CommentedSeq) -> None:
+def _set(mapping: MutableMapping[str, Any], key: str, value: CommentedSeq) -> None:
     if value or key in mapping:  # an empty list is written only to clear an existing key
         mapping[key] = value
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import subprocess
 
 
-def stop_process(proc: subprocess.Popen, timeout: float = 5.0) -> None:  # type: ignore[type-arg]
+def stop_process(
+    proc: subprocess.Popen[bytes] | subprocess.Popen[str], timeout: float = 5.0
+) -> None:
     """SIGTERM, wait up to `timeout` seconds, then SIGKILL: a stuck child never hangs us."""
     if proc.poll() is not None:
         return

@@ -18,6 +18,7 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -122,7 +123,7 @@ class TmpSpace:
         return Path(tempfile.mkdtemp(prefix=prefix, dir=self.folder()))
 
     @contextlib.contextmanager
-    def temporary_dir(self, prefix: str = "", need: int = 0, what: str = "this"):  # type: ignore[no-untyped-def]
+    def temporary_dir(self, prefix: str = "", need: int = 0, what: str = "this") -> Iterator[Path]:
         """`mkdtemp`, removed with everything in it on leaving the block."""
         path = self.mkdtemp(prefix, need, what)
         try:

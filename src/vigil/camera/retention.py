@@ -40,7 +40,7 @@ from vigil.camera.checksum import record_missing_rows
 from vigil.camera.index import recordings_dir
 from vigil.config import CameraConfig, RecordingConfig
 from vigil.files import bytes_under, write_atomic
-from vigil.store.db import Database
+from vigil.store.db import Database, rowcount
 from vigil.store.models.camera import Segment
 
 log = logging.getLogger(__name__)
@@ -383,7 +383,7 @@ def unlock_segments(db: Database, camera: str, start: datetime, end: datetime) -
             )
             .values(locked_until=None, lock_reason="", lock_owner="")
         )
-        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+        return rowcount(result)
 
 
 def expire_locks(db: Database, now: datetime | None = None) -> int:
@@ -395,7 +395,7 @@ def expire_locks(db: Database, now: datetime | None = None) -> int:
             .where(Segment.locked_until.is_not(None), Segment.locked_until <= now)
             .values(locked_until=None, lock_reason="", lock_owner="")
         )
-        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+        return rowcount(result)
 
 
 # --- the pass -----------------------------------------------------------------------------

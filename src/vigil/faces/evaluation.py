@@ -76,7 +76,10 @@ def embed_images(
             obs = engine.analyze(load_image(p), embed=False)
             if not obs:
                 raise InputError(f"{p}: no face found")
-            vectors[p] = engine.embed_crops([obs[0].crop])[0]  # largest face
+            crop = obs[0].crop  # largest face
+            if crop is None:
+                raise InputError(f"{p}: the face could not be aligned")
+            vectors[p] = engine.embed_crops([crop])[0]
         except InputError as exc:
             failures[p] = str(exc)
         if progress:

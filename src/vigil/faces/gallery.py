@@ -219,7 +219,7 @@ class MatcherCache:
             if self._matcher is None or now - self._checked >= self.check_every_s:
                 self._checked = now
                 fingerprint = self.gallery.fingerprint()
-                if fingerprint != self._fingerprint:
+                if self._matcher is None or fingerprint != self._fingerprint:
                     self._matcher = self.gallery.matcher(self.calibration)
                     self._fingerprint = fingerprint
             return self._matcher

@@ -69,11 +69,13 @@ class FaissIndex:
 
         if threads is not None:
             faiss.omp_set_num_threads(threads)
+        base: faiss.Index
         if kind == "flat":
             base = faiss.IndexFlatIP(dim)
         elif kind == "hnsw":
-            base = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
-            base.hnsw.efSearch = 128
+            hnsw = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
+            hnsw.hnsw.efSearch = 128
+            base = hnsw
         else:
             raise ValueError(f"unknown faiss index kind {kind!r}")
         self.kind = kind
@@ -90,7 +92,8 @@ class FaissIndex:
     def remove(self, ids: np.ndarray) -> None:
         if self.kind == "hnsw":
             raise NotImplementedError("HNSW indexes are rebuilt, not edited")
-        self._index.remove_ids(np.asarray(ids, np.int64))
+        # faiss's wrapper makes the selector from an id array; its stubs want the selector
+        self._index.remove_ids(np.asarray(ids, np.int64))  # type: ignore[arg-type]
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         q = np.ascontiguousarray(np.atleast_2d(queries), np.float32)

@@ -8,7 +8,7 @@ from datetime import datetime
 import numpy as np
 from sqlalchemy import delete, select
 
-from vigil.store.db import Database
+from vigil.store.db import Database, rowcount
 from vigil.store.models import UnknownFace
 
 
@@ -65,4 +65,4 @@ def purge_unknown(db: Database, older_than: datetime) -> int:
     """Delete unknown-face templates seen before `older_than`; returns how many."""
     with db.session() as s:
         result = s.execute(delete(UnknownFace).where(UnknownFace.seen_at < older_than))
-        return int(result.rowcount or 0)
+        return rowcount(result)

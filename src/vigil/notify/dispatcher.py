@@ -15,7 +15,6 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 import httpx
 from sqlalchemy import Select, select, update
@@ -42,7 +41,9 @@ def backoff_s(attempts: int, lo: float, hi: float) -> float:
     return min(hi, lo * 2 ** max(0, attempts - 1)) * random.uniform(0.8, 1.0)
 
 
-def _due(channel: Channel, target: str | None, now: datetime, limit: int) -> Select[Any]:
+def _due(
+    channel: Channel, target: str | None, now: datetime, limit: int
+) -> Select[Delivery, Event, str, ReviewItem]:
     q = select(Delivery, Event, Person.name, ReviewItem).join(
         Event, Event.uid == Delivery.event_uid
     )

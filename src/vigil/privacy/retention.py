@@ -43,7 +43,7 @@ from sqlalchemy import delete, func, select, update
 
 from vigil.config import CameraConfig, VigilConfig
 from vigil.faces.sightings import purge_unknown
-from vigil.store.db import Database
+from vigil.store.db import Database, rowcount
 from vigil.store.models import (
     AuditRecord,
     Delivery,
@@ -174,7 +174,7 @@ def _delete_old_events(
                     detach_events(s, ids)  # review items left empty go too
                     s.execute(delete(Delivery).where(Delivery.event_uid.in_(uids)))
                     res = s.execute(delete(Event).where(Event.id.in_(ids)))
-                    r.events_deleted += int(res.rowcount or 0)
+                    r.events_deleted += rowcount(res)
 
 
 def _delete_old_occupancy(
@@ -192,7 +192,7 @@ def _delete_old_occupancy(
                     ZoneOccupancy.camera == cam, ZoneOccupancy.start < cutoff
                 )
             )
-            r.occupancy_rows_deleted += int(res.rowcount or 0)
+            r.occupancy_rows_deleted += rowcount(res)
 
 
 def _clear_old_snapshots(

@@ -142,7 +142,8 @@ def _reduce(im: Image.Image) -> Image.Image:
         a = np.asarray(im)
         if not a.dtype.isnative:
             a = a.astype(a.dtype.newbyteorder("="))
-        gray = cv2.normalize(a, None, 0, 255, cv2.NORM_MINMAX, dtype=cv2.CV_8U)
+        # the stubs want a dst array; OpenCV allocates one for None
+        gray = cv2.normalize(a, None, 0, 255, cv2.NORM_MINMAX, dtype=cv2.CV_8U)  # type: ignore[call-overload]
         del a
         im = Image.fromarray(gray, "L")
     elif im.mode not in ("L", "RGB", "RGBA"):

@@ -12,6 +12,7 @@ as Ultralytics' YOLOv8/11 exports are. Nothing is downloaded: pass the file's pa
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -55,6 +56,11 @@ def nms(boxes: list[ObjectBox], iou: float = 0.45) -> list[ObjectBox]:
     return [boxes[i] for i in np.asarray(keep).ravel()]
 
 
+def _box(rect: Sequence[float], scale: float) -> tuple[float, float, float, float]:
+    x, y, w, h = (float(v) / scale for v in rect)
+    return x, y, w, h
+
+
 class HogPersonDetector:
     """OpenCV's HOG + linear SVM pedestrian detector: offline, no model file, ~upright people.
 
@@ -67,7 +73,9 @@ class HogPersonDetector:
         self.min_score = min_score
         self.upscale = upscale
         self._hog = cv2.HOGDescriptor()
-        self._hog.setSVMDetector(cv2.HOGDescriptor_getDefaultPeopleDetector())
+        self._hog.setSVMDetector(
+            np.asarray(cv2.HOGDescriptor.getDefaultPeopleDetector(), np.float32)
+        )
 
     def detect(self, image: np.ndarray) -> list[ObjectBox]:
         if min(image.shape[:2]) * self.upscale < 128:
@@ -77,7 +85,7 @@ class HogPersonDetector:
             big, winStride=(8, 8), padding=(8, 8), scale=1.05
         )
         out = [
-            ObjectBox(tuple(float(v) / self.upscale for v in r), float(w))
+            ObjectBox(_box(r, self.upscale), float(w))
             for r, w in zip(rects, np.ravel(weights), strict=True)
             if w >= self.min_score
         ]

@@ -1,7 +1,7 @@
 """Alembic environment: runs on the connection that `vigil.store.db.Database` hands over."""
 
 from alembic import context
-from sqlalchemy import create_engine
+from sqlalchemy import Connection, create_engine
 
 import vigil.store.models  # noqa: F401  (registers every table on Base.metadata)
 from vigil.store.base import Base
@@ -10,7 +10,7 @@ config = context.config
 target_metadata = Base.metadata
 
 
-def run(connection) -> None:  # type: ignore[no-untyped-def]
+def run(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
@@ -24,5 +24,8 @@ connection = config.attributes.get("connection")
 if connection is not None:
     run(connection)
 else:
-    with create_engine(config.get_main_option("sqlalchemy.url")).begin() as conn:
+    url = config.get_main_option("sqlalchemy.url")
+    if url is None:
+        raise RuntimeError("alembic: no connection handed over and no sqlalchemy.url")
+    with create_engine(url).begin() as conn:
         run(conn)

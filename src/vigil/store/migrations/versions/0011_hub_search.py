@@ -13,7 +13,13 @@ down_revision = "0010_audit_anchor"
 branch_labels = None
 depends_on = None
 
-LEGAL = ("consent", "contract", "legal_obligation", "vital_interest", "public_task")
+LEGAL: tuple[str, ...] = (
+    "consent",
+    "contract",
+    "legal_obligation",
+    "vital_interest",
+    "public_task",
+)
 LEGAL += ("legitimate_interest",)
 
 
