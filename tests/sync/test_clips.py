@@ -207,12 +207,13 @@ def test_clip_and_site_link_through_the_hub_api(net: SiteAndHub, tmp_path: Path)
     from tests.api.helpers import PASSWORD, Client
     from vigil.api import accounts
     from vigil.hub.app import create_hub_app
+    from vigil.hub.config import HubConfig
     from vigil.hub.context import HubContext, create_hub_context
     from vigil.store.models.users import Role
 
     hub_dir = tmp_path / "hub-dir"
     hub_db = Database(f"sqlite:///{tmp_path / 'hub.db'}")
-    ctx = create_hub_context(VigilConfig(), hub_db, hub_dir)
+    ctx = create_hub_context(HubConfig(hub_dir=hub_dir), hub_db)
     accounts.create_user(hub_db, "op", PASSWORD, Role.operator, created_by="test")
     hub = HubContext(
         hub_dir,

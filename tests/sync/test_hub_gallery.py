@@ -23,6 +23,7 @@ from vigil.faces.calibration import Calibration
 from vigil.faces.gallery import Gallery
 from vigil.hub.actor import Actor
 from vigil.hub.app import create_hub_app
+from vigil.hub.config import HubConfig
 from vigil.hub.context import HubContext, create_hub_context
 from vigil.hub.gallery import (
     TemplateIn,
@@ -452,7 +453,7 @@ def test_site_audit_says_why_and_local_deletion_reaches_hub(net: Net) -> None:  
             assert "Bea" not in _site_state(north)["people"]  # type: ignore[operator]
 
             # the hub's API shows it on the person's page
-            ctx = create_hub_context(VigilConfig(), hub_db, net.root / "hub")
+            ctx = create_hub_context(HubConfig(hub_dir=net.root / "hub"), hub_db)
             accounts.create_user(hub_db, "op", PASSWORD, Role.operator, created_by="test")
             c = Client(create_hub_app(ctx, HubContext(net.root / "hub", ["north"]), web=False))
             page = c.login("op").get(f"/api/v1/hub/people/{bea_uid}").json()

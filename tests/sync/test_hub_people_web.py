@@ -16,9 +16,9 @@ from tests.api.helpers import PASSWORD, Client
 from tests.web.conftest import CHROMIUM, CHROMIUM_ARGS, serve
 from vigil.api import accounts
 from vigil.api.context import ApiContext
-from vigil.config import VigilConfig
 from vigil.faces.engine import FaceEngine
 from vigil.hub.app import create_hub_app
+from vigil.hub.config import HubConfig
 from vigil.hub.context import HubContext, create_hub_context
 from vigil.hub.gallery import list_people, list_watchlists
 from vigil.hub.placement import note_site_audit
@@ -42,7 +42,7 @@ class Hub:
 @pytest.fixture
 def hub(tmp_path: Path, engine: FaceEngine) -> Iterator[Hub]:
     db = Database(f"sqlite:///{tmp_path / 'hub.db'}")
-    ctx = create_hub_context(VigilConfig(), db, tmp_path, engine=engine)
+    ctx = create_hub_context(HubConfig(hub_dir=tmp_path), db, engine=engine)
     for role in ROLES:
         accounts.create_user(ctx.db, role, PASSWORD, Role(role), created_by="test")
     yield Hub(ctx, HubContext(tmp_path, ["alpha", "beta", "gamma"]), db, tmp_path)

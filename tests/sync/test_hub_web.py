@@ -18,10 +18,10 @@ from tests.api.helpers import PASSWORD, Client
 from tests.web.conftest import CHROMIUM, CHROMIUM_ARGS, serve
 from vigil.api import accounts
 from vigil.api.context import ApiContext
-from vigil.config import VigilConfig
 from vigil.faces.engine import FaceEngine
 from vigil.hub.actor import Actor
 from vigil.hub.app import create_hub_app
+from vigil.hub.config import HubConfig
 from vigil.hub.context import HubContext, create_hub_context
 from vigil.hub.gallery import TemplateIn, enrol
 from vigil.privacy.audit import AuditLog
@@ -107,7 +107,7 @@ def hub(
     db = Database(f"sqlite:///{hub_dir / 'hub.db'}")
     uid = _enrol_obama(db, hub_dir, engine, faces_dir)
     _seed(db, hub_dir, uid)
-    ctx = create_hub_context(VigilConfig(), db, hub_dir, engine=engine)
+    ctx = create_hub_context(HubConfig(hub_dir=hub_dir), db, engine=engine)
     for role in ROLES:
         accounts.create_user(ctx.db, role, PASSWORD, Role(role), created_by="test")
     yield Hub(ctx, HubContext(hub_dir, ["alpha", "beta", "gamma"]), db, hub_dir, uid)

@@ -3,7 +3,7 @@ camera status and backlog, search by photo across sites, clips fetched from a si
 
 It reuses the edge app's accounts, sessions, CSRF, roles, audit routes and templates: the
 hub's users, sessions and audit chain live in the hub database, its keys in the hub folder
-(`create_hub_context` points the config's data_dir there).
+(`create_hub_context`: `HubConfig.api_config`).
 """
 
 from __future__ import annotations

@@ -15,8 +15,8 @@ from typing import Any
 from fastapi import Request
 
 from vigil.api.context import ApiContext
-from vigil.config import VigilConfig
 from vigil.faces.engine import FaceEngine
+from vigil.hub.config import HubConfig
 from vigil.store.db import Database
 from vigil.sync.server import site_account
 
@@ -60,22 +60,15 @@ class HubContext:
         return {s for s in self.sites if site_account(s) in accounts}
 
 
-def hub_config(config: VigilConfig, hub_dir: Path) -> VigilConfig:
-    """The config the hub's API runs with: its data folder (keys, set-up code) is the hub's."""
-    cfg = config.model_copy(deep=True)
-    cfg.storage.data_dir = hub_dir
-    cfg.site.name = f"hub · {cfg.site.name}" if cfg.site.name != "vigil-site" else "hub"
-    return cfg
-
-
 def create_hub_context(
-    config: VigilConfig,
+    config: HubConfig,
     db: Database,
-    hub_dir: Path,
     *,
     engine: FaceEngine | Callable[[], FaceEngine] | None = None,
 ) -> ApiContext:
-    return ApiContext(hub_config(config, hub_dir), db, engine=engine)
+    """The `ApiContext` of the hub's shared routes: `HubConfig.api_config` (the hub folder as
+    data folder: keys, set-up code, audit chain)."""
+    return ApiContext(config.api_config(), db, engine=engine)
 
 
 def get_hub(request: Request) -> HubContext:

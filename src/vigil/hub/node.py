@@ -100,7 +100,7 @@ class HubNode:
         assert self.db is not None and self.server is not None
         cfg = self.config
         access = self.server.access
-        api_ctx = create_hub_context(cfg.api_config(), self.db, cfg.hub_dir, engine=self.engine)
+        api_ctx = create_hub_context(cfg, self.db, engine=self.engine)
         hub = HubContext(
             cfg.hub_dir,
             cfg.site_names,
