@@ -1,25 +1,25 @@
 """The edge node: everything `vigil serve` runs for one site, started and stopped together.
 
-Recording (one thread per camera), retention (on start and on a schedule), the scrub that
-re-checks the checksums of closed segments (rate limited, `camera/scrub.py`), live analysis
-(one thread per camera) whose events go to the event store, notification delivery from the
-outbox with camera status and each zone's people count kept on MQTT, the purge of
-unknown-face templates past their retention period, and, when `sync.enabled`, publishing to
-the hub (`vigil.sync.edge_agent`).
+Recording (one thread per camera), live analysis (one thread per camera) whose events go to
+the event store, notification delivery from the outbox with each zone's people count kept on
+MQTT, and, when `sync.enabled`, publishing to the hub (`vigil.sync.edge_agent`). What runs on
+a schedule is one `vigil.maintenance.Scheduler`, its jobs listed in `start()`: footage
+retention (on start, on its interval and when free space drops), the scrub that re-checks the
+checksums of closed segments (rate limited, `camera/scrub.py`), privacy retention (on start
+and hourly), the purge of unknown-face templates past their retention period, camera status
+on MQTT and the closing of idle review items.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
-import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from vigil.camera.recorder import RecorderOptions, RecordingService
-from vigil.camera.retention import RetentionReport, RetentionScheduler, storage_status
-from vigil.camera.scrub import ScrubScheduler
+from vigil.camera.retention import FootageRetention, RetentionReport, storage_status
+from vigil.camera.scrub import schedule_scrub
 from vigil.config import VigilConfig
 from vigil.events.review import close_idle
 from vigil.events.store import Routing, store_draft
@@ -27,10 +27,11 @@ from vigil.faces.calibration import load_calibration
 from vigil.faces.engine import FaceEngine
 from vigil.faces.gallery import Gallery
 from vigil.faces.sightings import add_unknown, purge_unknown
+from vigil.maintenance import Scheduler
 from vigil.notify.dispatcher import Dispatcher
 from vigil.pipeline.analyzer import EventDraft
 from vigil.pipeline.service import AnalysisService, FrameListener
-from vigil.privacy import retention as privacy_retention
+from vigil.privacy.retention import run_scheduled as run_privacy_retention
 from vigil.storage import TmpSpace
 from vigil.store.db import Database
 from vigil.sync.edge_agent import EdgeSync
@@ -45,13 +46,12 @@ class EdgeNode:
     engine: FaceEngine
     on_frame: FrameListener | None = None  # live view frames (privacy masks already applied)
     recording: RecordingService | None = field(default=None, init=False)
-    retention: RetentionScheduler | None = field(default=None, init=False)
-    scrub: ScrubScheduler | None = field(default=None, init=False)
+    retention: FootageRetention | None = field(default=None, init=False)
+    maintenance: Scheduler = field(default_factory=lambda: Scheduler("site"), init=False)
     analysis: AnalysisService | None = field(default=None, init=False)
     dispatcher: Dispatcher | None = field(default=None, init=False)
     sync: EdgeSync | None = field(default=None, init=False)
-    _stop: threading.Event = field(default_factory=threading.Event, init=False)
-    _housekeeper: threading.Thread | None = field(default=None, init=False)
+    _published: dict[str, tuple[str, str]] = field(default_factory=dict, init=False)
     _tmp: TmpSpace | None = field(default=None, init=False)
     _tmp_previous: str | None = field(default=None, init=False)
 
@@ -94,12 +94,9 @@ class EdgeNode:
         if cfg.sync.enabled:
             self.sync = EdgeSync(cfg, self.db, self.data_dir)
             self.sync.start()
-        self.retention = RetentionScheduler(
+        self.retention = FootageRetention(
             self.db, self.data_dir, cfg.cameras, cfg.recording, on_report=self._storage_report
         )
-        self.retention.start()
-        self.scrub = ScrubScheduler(self.db, self.data_dir, cfg.recording)
-        self.scrub.start()
         options = RecorderOptions(disk_check=self.retention.disk_state)
         self.recording = RecordingService(cfg.cameras, self.data_dir, self.db, options)
         self.recording.start()
@@ -120,46 +117,37 @@ class EdgeNode:
         )
         self.analysis.start()
         self.recording.analysis_dropped = self.analysis.dropped
-        self._housekeeper = threading.Thread(
-            target=self._housekeeping, name="housekeeping", daemon=True
-        )
-        self._housekeeper.start()
+        # what runs on a schedule, each job in its own thread; a failing one is logged and
+        # tried again at its next turn
+        m = self.maintenance
+        self.retention.add_to(m)  # on start, every retention_interval_s, when space drops
+        schedule_scrub(m, self.db, self.data_dir, cfg.recording)  # after 60 s, then paced
+        m.add("privacy retention", lambda: run_privacy_retention(self.db, cfg), every_s=3600)
+        m.add("unknown faces", self._purge_unknown_faces, every_s=600)
+        m.add("camera status", self._publish_camera_status, every_s=3)
+        m.add("review items", self._close_review_items, every_s=3)
+        m.start()
 
-    def _housekeeping(self) -> None:
-        """Retained camera status on MQTT when a camera's state changes (checked every few
-        seconds), idle review items closed; unknown-face templates past their retention
-        deleted every ten minutes."""
-        published: dict[str, tuple[str, str]] = {}
-        next_purge = 0.0
-        while True:
-            for st in self.recording.statuses() if self.recording else []:
-                key = (str(st.state), st.error)
-                if published.get(st.name) != key and self.dispatcher is not None:
-                    self.dispatcher.set_camera_status(
-                        st.name,
-                        str(st.state),
-                        online=st.online,
-                        error=st.error,
-                        dropped_frames=st.dropped_frames,
-                    )
-                    published[st.name] = key
-                    if self.sync is not None:
-                        self.sync.camera_status(st.name, str(st.state))
-            if time.monotonic() >= next_purge:
-                next_purge = time.monotonic() + 600
-                self._purge_unknown_faces()
-            privacy_retention.run_due(self.db, self.config)  # on start, then hourly
-            self._close_review_items()
-            if self._stop.wait(3):
-                return
+    def _publish_camera_status(self) -> None:
+        """Retained camera status on MQTT (and to the hub) when a camera's state changes."""
+        for st in self.recording.statuses() if self.recording else []:
+            key = (str(st.state), st.error)
+            if self._published.get(st.name) != key and self.dispatcher is not None:
+                self.dispatcher.set_camera_status(
+                    st.name,
+                    str(st.state),
+                    online=st.online,
+                    error=st.error,
+                    dropped_frames=st.dropped_frames,
+                )
+                self._published[st.name] = key
+                if self.sync is not None:
+                    self.sync.camera_status(st.name, str(st.state))
 
     def _close_review_items(self) -> None:
         """Review items no event can join any more: closed, their `end` announced."""
-        try:
-            if close_idle(self.db, Routing.from_config(self.config)) and self.dispatcher:
-                self.dispatcher.wake()
-        except Exception:  # tried again in a few seconds; events are stored regardless
-            log.exception("closing review items failed")
+        if close_idle(self.db, Routing.from_config(self.config)) and self.dispatcher:
+            self.dispatcher.wake()
 
     def _storage_report(self, report: RetentionReport) -> None:
         """After each retention pass: the storage alarm (set or cleared) retained on MQTT."""
@@ -170,17 +158,12 @@ class EdgeNode:
     def _purge_unknown_faces(self) -> None:
         days = self.config.privacy.unknown_face_retention_days
         cutoff = datetime.now(UTC) - timedelta(days=days)
-        try:
-            n = purge_unknown(self.db, cutoff)
-            if n:
-                log.info("deleted %d unknown-face template(s) older than %s", n, cutoff)
-        except Exception:  # the next round tries again; recording is never affected
-            log.exception("unknown-face purge failed")
+        n = purge_unknown(self.db, cutoff)
+        if n:
+            log.info("deleted %d unknown-face template(s) older than %s", n, cutoff)
 
     def stop(self) -> None:
-        self._stop.set()
-        parts = (self.analysis, self.recording, self.scrub, self.retention, self.dispatcher)
-        for part in (*parts, self.sync):
+        for part in (self.analysis, self.recording, self.maintenance, self.dispatcher, self.sync):
             if part is not None:
                 part.stop()
         if self._tmp is not None:

@@ -19,7 +19,7 @@ from vigil.camera.index import camera_segments, recordings_dir, segment_relpath
 from vigil.camera.recorder import RecorderOptions, RecordingService
 from vigil.camera.retention import (
     GB,
-    RetentionScheduler,
+    FootageRetention,
     disk_state,
     lock_segments,
     read_report,
@@ -28,6 +28,7 @@ from vigil.camera.retention import (
 )
 from vigil.cli import run as cli
 from vigil.config import CameraConfig, RecordingConfig
+from vigil.maintenance import Scheduler
 from vigil.store.db import Database
 from vigil.store.models.audit import AuditRecord
 
@@ -234,14 +235,11 @@ def test_small_quota_while_recording(h264_file: Path, data_dir: Path, db) -> Non
         [cam], data_dir, db, RecorderOptions(index_interval_s=0.5, status_interval_s=0.5)
     )
     deleted: list[int] = []
-    sched = RetentionScheduler(
-        db,
-        data_dir,
-        [cam],
-        rec,
-        check_interval_s=0.5,
-        on_report=lambda r: deleted.append(r.deleted_files),
+    retention = FootageRetention(
+        db, data_dir, [cam], rec, on_report=lambda r: deleted.append(r.deleted_files)
     )
+    sched = Scheduler()
+    retention.add_to(sched, check_s=0.5)
     svc.start()
     sched.start()
     try:
@@ -255,7 +253,7 @@ def test_small_quota_while_recording(h264_file: Path, data_dir: Path, db) -> Non
         assert wait_for(lambda: sum(deleted) >= 3, 10), deleted
         st = svc.statuses()[0]
         assert st.recording and st.error == "", st
-        assert sched.disk_ok()
+        assert retention.disk_ok()
     finally:
         sched.stop()
         svc.stop()

@@ -18,12 +18,13 @@ from vigil.camera.index import camera_segments, recordings_dir
 from vigil.camera.recorder import RecorderOptions, RecordingService
 from vigil.camera.retention import (
     GB,
-    RetentionScheduler,
+    FootageRetention,
     disk_state,
     lock_segments,
     run_retention,
 )
 from vigil.config import CameraConfig, RecordingConfig
+from vigil.maintenance import Scheduler
 from vigil.store.db import Database
 
 NOW = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
@@ -163,8 +164,12 @@ def test_recording_pauses_without_deleting_and_resumes(small_fs, loop_clip: Path
     cam = CameraConfig(name="gate", url=str(loop_clip), loop=True, segment_seconds=2)
     # min_free 70 MB: above the 64 MiB hard floor, so the alarm is what stops the recorder
     rec = RecordingConfig(min_free_gb=0.07, retention_interval_s=3600)
-    sched = RetentionScheduler(db, data_dir, [cam], rec, check_interval_s=0.2)
-    opts = RecorderOptions(disk_check=sched.disk_state, index_interval_s=0.5, status_interval_s=0.3)
+    retention = FootageRetention(db, data_dir, [cam], rec)
+    sched = Scheduler()
+    retention.add_to(sched, check_s=0.2)
+    opts = RecorderOptions(
+        disk_check=retention.disk_state, index_interval_s=0.5, status_interval_s=0.3
+    )
     svc = RecordingService([cam], data_dir, db, opts)
     sched.start()
     svc.start()
@@ -174,12 +179,13 @@ def test_recording_pauses_without_deleting_and_resumes(small_fs, loop_clip: Path
         assert wait_for(lambda: "recording paused" in (svc.statuses()[0].error or ""), 20)
         assert "other files (not Vigil's)" in svc.statuses()[0].error
         paused = ids(db, "gate")
-        assert sched.last_report is not None and sched.last_report.deleted_files == 0
+        last = retention.last_report
+        assert last is not None and last.deleted_files == 0
         os.sync()
         assert wait_for(lambda: not svc.statuses()[0].recording, 10)
         n = len(ids(db, "gate"))
         foreign.unlink()
-        assert wait_for(sched.disk_ok, 5)  # checked every 0.2 s: cleared at once
+        assert wait_for(retention.disk_ok, 5)  # checked every 0.2 s: cleared at once
         assert wait_for(lambda: len(ids(db, "gate")) > n + 1, 30)
         assert svc.statuses()[0].error == ""
     finally:

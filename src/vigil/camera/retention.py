@@ -40,6 +40,7 @@ from vigil.camera.checksum import record_missing_rows
 from vigil.camera.index import recordings_dir
 from vigil.config import CameraConfig, RecordingConfig
 from vigil.files import bytes_under, write_atomic
+from vigil.maintenance import Job, Scheduler
 from vigil.store.db import Database, rowcount
 from vigil.store.models.camera import Segment
 
@@ -269,7 +270,7 @@ def disk_state(
     """May recordings be written? No when free space is under the hard floor, or when the last
     retention pass raised an alarm (limits exceeded and nothing left to delete).
 
-    `alarm` is the in-memory alarm of a `RetentionScheduler`; without it the persisted report
+    `alarm` is the in-memory alarm of a `FootageRetention`; without it the persisted report
     is read (an alarm older than three retention intervals is ignored as stale). Cheap: one
     statvfs and, at most, one small file read."""
     free, _total = disk_usage(data_dir)
@@ -804,15 +805,18 @@ def save_report(data_dir: Path, report: RetentionReport) -> None:
     write_atomic(path, json.dumps(report.as_dict(), indent=1).encode(), mode=0o644)
 
 
-# --- the scheduler ------------------------------------------------------------------------
+# --- the retention a node runs --------------------------------------------------------------
 
 
-class RetentionScheduler:
-    """Runs retention on start and every `retention_interval_s`, and at once whenever free
-    space drops under `min_free_gb` (checked every `check_interval_s`, one statvfs).
+class FootageRetention:
+    """Retention as a node runs it: passes on a schedule (`add_to` a `vigil.maintenance`
+    scheduler: on start, every `retention_interval_s`, and at once whenever free space drops
+    under `min_free_gb`, checked every `check_s`, one statvfs), and the alarm they leave.
 
     `disk_state()` is what a recorder asks before opening a segment (and now and then while
     writing): not ok means stop writing, close the segment cleanly and report the reason."""
+
+    JOB = "footage retention"
 
     def __init__(
         self,
@@ -821,26 +825,35 @@ class RetentionScheduler:
         cameras: list[CameraConfig],
         recording: RecordingConfig,
         *,
-        check_interval_s: float = 10.0,
         on_report: Callable[[RetentionReport], None] | None = None,
     ) -> None:
         self.db = db
         self.data_dir = Path(data_dir)
         self.cameras = cameras
         self.recording = recording
-        self.check_interval_s = check_interval_s
         self.on_report = on_report
         self.last_report: RetentionReport | None = None
         self._alarm = ""
         self._last_run = 0.0
-        self._stop = threading.Event()
         self._run_lock = threading.Lock()
-        self._thread: threading.Thread | None = None
+
+    def add_to(self, scheduler: Scheduler, *, check_s: float = 10.0) -> Job:
+        """Schedule the passes: one on start, then every `retention_interval_s`, and early
+        when `space_short()` (asked every `check_s`)."""
+        return scheduler.add(
+            self.JOB,
+            self.run_now,
+            every_s=self.recording.retention_interval_s,
+            early=self.space_short,
+            check_s=check_s,
+        )
 
     def run_now(self) -> RetentionReport:
         with self._run_lock:
-            report = run_retention(self.db, self.data_dir, self.cameras, self.recording)
-            self._last_run = time.monotonic()
+            try:
+                report = run_retention(self.db, self.data_dir, self.cameras, self.recording)
+            finally:  # a failed pass counts as a run: the alarm's one-minute wait holds
+                self._last_run = time.monotonic()
             self._alarm = report.alarm
             self.last_report = report
         if self.on_report is not None:
@@ -856,15 +869,15 @@ class RetentionScheduler:
     def disk_ok(self) -> bool:
         return self.disk_state().ok
 
-    def _due(self) -> bool:
-        if time.monotonic() - self._last_run >= self.recording.retention_interval_s:
-            return True
+    def space_short(self) -> bool:
+        """A pass is due before its interval: free space is under `min_free_gb`; or, while
+        the alarm is up (deleting could not help), a minute has passed since the last pass,
+        or the free space is back (the alarm clears, recording resumes)."""
         try:
             free, _ = disk_usage(self.data_dir)
         except OSError:
             return False
-        if self._alarm:  # limits exceeded, deleting could not help: look again each minute,
-            # and at once when the free space is back (the alarm clears, recording resumes)
+        if self._alarm:
             last = self.last_report
             back = (
                 last is not None
@@ -873,27 +886,3 @@ class RetentionScheduler:
             )
             return back or time.monotonic() - self._last_run >= 60.0
         return free < self.recording.min_free_gb * GB
-
-    def _loop(self) -> None:
-        while True:
-            try:
-                if self._last_run == 0.0 or self._due():
-                    self.run_now()
-            except Exception:  # a failing pass is logged and retried; the thread lives on
-                log.exception("retention pass failed")
-                self._last_run = time.monotonic()
-            if self._stop.wait(self.check_interval_s):
-                return
-
-    def start(self) -> None:
-        """Run a first pass in the background now, then on schedule until `stop()`."""
-        if self._thread is None:
-            self._stop.clear()
-            self._thread = threading.Thread(target=self._loop, name="retention", daemon=True)
-            self._thread.start()
-
-    def stop(self, timeout: float = 10.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None

@@ -8,8 +8,8 @@ most `rate` bytes per second (the recorders need the disk more), and:
 - no hash yet (footage from before checksums): the hash is taken now, so later damage shows;
 - file gone: left to retention's sweep, which records it as missing.
 
-`ScrubScheduler` runs passes from the node (`vigil serve`), pausing `scrub_interval_s` between
-them; `vigil segments scrub` runs one on demand with a progress bar.
+`schedule_scrub` puts passes on the node's maintenance scheduler (`vigil serve`), pausing
+`scrub_interval_s` between them; `vigil segments scrub` runs one on demand with a progress bar.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from vigil.camera.checksum import DAMAGED, Stopped, Throttle, check_file, file_s
 from vigil.camera.checksum import record_problem as _record
 from vigil.camera.index import recordings_dir
 from vigil.config import RecordingConfig
+from vigil.maintenance import Job, Scheduler
 from vigil.store.db import Database
 from vigil.store.models.camera import Segment
 
@@ -153,54 +154,31 @@ def scrub(
     return report
 
 
-class ScrubScheduler:
-    """Scrub passes in a background thread: one after `first_delay_s`, then one
-    `scrub_interval_s` after each ends, at `scrub_bytes_per_s` (0: never)."""
+def schedule_scrub(
+    scheduler: Scheduler,
+    db: Database,
+    data_dir: Path,
+    recording: RecordingConfig,
+    *,
+    first_after_s: float = 60.0,
+) -> Job | None:
+    """Scrub passes on a node's `scheduler`: the first after `first_after_s`, then one
+    `scrub_interval_s` after each ends, at `scrub_bytes_per_s` (0: never, and None). A pass
+    ends between blocks when the scheduler stops."""
+    if recording.scrub_bytes_per_s <= 0:
+        return None
 
-    def __init__(
-        self,
-        db: Database,
-        data_dir: Path,
-        recording: RecordingConfig,
-        *,
-        first_delay_s: float = 60.0,
-    ) -> None:
-        self.db = db
-        self.data_dir = Path(data_dir)
-        self.recording = recording
-        self.first_delay_s = first_delay_s
-        self.last_report: ScrubReport | None = None
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+    def one_pass() -> ScrubReport:
+        r = scrub(db, data_dir, rate=recording.scrub_bytes_per_s, stop=scheduler.stopping)
+        log.info(
+            "scrub: %d segment(s), %.1f MB in %.0f s; %d damaged",
+            r.segments,
+            r.bytes / 1e6,
+            r.seconds,
+            r.damaged_count,
+        )
+        return r
 
-    def _loop(self) -> None:
-        wait = self.first_delay_s
-        while not self._stop.wait(wait):
-            try:
-                self.last_report = scrub(
-                    self.db, self.data_dir, rate=self.recording.scrub_bytes_per_s, stop=self._stop
-                )
-                r = self.last_report
-                log.info(
-                    "scrub: %d segment(s), %.1f MB in %.0f s; %d damaged",
-                    r.segments,
-                    r.bytes / 1e6,
-                    r.seconds,
-                    r.damaged_count,
-                )
-            except Exception:  # logged; the next pass tries again
-                log.exception("scrub pass failed")
-            wait = self.recording.scrub_interval_s
-
-    def start(self) -> None:
-        if self.recording.scrub_bytes_per_s <= 0 or self._thread is not None:
-            return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._loop, name="scrub", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout: float = 10.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
+    return scheduler.add(
+        "scrub", one_pass, every_s=recording.scrub_interval_s, first_after_s=first_after_s
+    )

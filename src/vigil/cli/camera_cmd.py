@@ -309,7 +309,8 @@ def record(
     Retention runs alongside (as in `vigil serve`): recording pauses while the disk is past
     its limits and deleting footage cannot help, and resumes when space returns."""
     from vigil.camera.recorder import RecorderOptions, RecordingService
-    from vigil.camera.retention import RetentionScheduler
+    from vigil.camera.retention import FootageRetention
+    from vigil.maintenance import Scheduler
 
     st = state(ctx)
     cams = st.config.cameras
@@ -339,15 +340,17 @@ def record(
     signal.signal(signal.SIGINT, on_signal)
     # the same disk guard as `vigil serve`: retention for every camera of vigil.yaml, and the
     # recorder asks its disk state before each segment
-    retention = RetentionScheduler(st.db(), st.data_dir, st.config.cameras, st.config.recording)
-    retention.start()
+    retention = FootageRetention(st.db(), st.data_dir, st.config.cameras, st.config.recording)
+    maintenance = Scheduler("record")
+    retention.add_to(maintenance)
+    maintenance.start()
     service = RecordingService(
         cams, st.data_dir, st.db(), RecorderOptions(disk_check=retention.disk_state)
     )
     try:
         report = service.start()
     except BaseException:
-        retention.stop()
+        maintenance.stop()
         raise
     if report is not None and report.changed:
         console.print(
@@ -375,7 +378,7 @@ def record(
     finally:
         console.print("stopping: closing segments...")
         service.stop()
-        retention.stop()
+        maintenance.stop()
     console.print(_status_table(service.statuses()))
 
 

@@ -1,6 +1,6 @@
 """`vigil retention run|status|scrub` and `vigil segments lock|unlock|locked|scrub|problems|ack`.
 
-Retention normally runs inside the recorder (`RetentionScheduler`); `retention run` runs one
+Retention normally runs beside the recorders (`FootageRetention`); `retention run` runs one
 pass by hand and `retention status` shows the last one, so anyone can see it is alive.
 """
 

@@ -1,7 +1,7 @@
 """Retention of personal data beyond footage: snapshots, events, unknown-face templates.
 
 Footage (segments) has its own pass in `camera/retention.py`. This pass, run on start and
-hourly by the edge node (`run_privacy_retention`), deletes for real, files and rows:
+hourly by the edge node (`run_scheduled`), deletes for real, files and rows:
 
 - event snapshots older than `privacy.snapshot_retention_days`: the JPEG is deleted and the
   event's `snapshot` column cleared; snapshot files no event refers to are deleted once they
@@ -409,28 +409,14 @@ def run_privacy_retention(
     return r
 
 
-def run_quietly(db: Database, config: VigilConfig) -> None:
-    """For the node's housekeeping loop: never raises (the next round tries again)."""
-    try:
-        r = run_privacy_retention(db, config)
-        if any(r.counts().values()):
-            log.info("privacy retention: %s", r.counts())
-    except Exception:
-        log.exception("privacy retention failed")
-
-
-_next_due: dict[str, float] = {}
-
-
-def run_due(db: Database, config: VigilConfig, every_s: float = 3600.0) -> None:
-    """Call often (the node's housekeeping loop does): runs on the first call, then hourly."""
-    import time
-
-    key = f"{db.url}#{id(db)}"
-    if time.monotonic() < _next_due.get(key, 0.0):
-        return
-    _next_due[key] = time.monotonic() + every_s
-    run_quietly(db, config)
+def run_scheduled(db: Database, config: VigilConfig) -> PrivacyRetentionReport:
+    """The node's pass (a job of its `vigil.maintenance` scheduler, on start and hourly):
+    what it deleted logged when anything went; a failure raises, for the scheduler to log
+    and retry at the next turn."""
+    r = run_privacy_retention(db, config)
+    if any(r.counts().values()):
+        log.info("privacy retention: %s", r.counts())
+    return r
 
 
 def save_report(data_dir: Path, report: PrivacyRetentionReport) -> None:
