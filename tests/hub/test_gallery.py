@@ -48,7 +48,7 @@ from vigil.store.models.users import Role
 from vigil.sync.edge_agent import EdgeSync
 from vigil.sync.server import connect_site, find_binary
 
-from .test_sync import Net, await_for, net  # noqa: F401  (fixture)
+from ..sync.test_sync import Net, await_for, net  # noqa: F401  (fixture)
 
 MODEL = "sface-test"
 CAL = Calibration.default(MODEL)

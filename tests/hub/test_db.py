@@ -21,8 +21,8 @@ from vigil.store.models import Event, HubEvent, SyncTombstone
 from vigil.sync.edge import BufferLimits, EdgePublisher
 from vigil.sync.server import NatsServer, ServerSpec, find_binary
 
-from .test_sync import free_port
-from .test_updates import check_order_safety
+from ..sync.test_sync import free_port
+from ..sync.test_updates import check_order_safety
 
 
 def _event_msgs(n: int) -> list[tuple[str, bytes, dict[str, str]]]:

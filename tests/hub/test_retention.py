@@ -1,5 +1,5 @@
 """Hub retention: events, thumbnails, audit copies and tombstones past their period go; the
-rest stays (SQLite hub database; the same statements run on PostgreSQL in test_hub_db)."""
+rest stays (SQLite hub database; the same statements run on PostgreSQL in test_db)."""
 
 from __future__ import annotations
 

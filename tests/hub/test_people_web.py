@@ -1,7 +1,7 @@
 """The hub's people and watchlists from the web (`web: true` in hub.yaml): enrol, remove and
 watchlist changes through /api/v1/hub, admin only, audited with the reason as the CLI does;
 bad photos refused with nothing stored; the People page in headless Chromium. The pushes to
-the sites are tested in test_hub_gallery.py: here the hub's queue shows them."""
+the sites are tested in test_gallery.py: here the hub's queue shows them."""
 
 from __future__ import annotations
 
@@ -162,7 +162,7 @@ def test_bad_photos_are_refused_with_nothing_stored(hub: Hub, faces_dir: Path) -
 
 def _deleted_at_site(db: Database, site: str, uid: str, by: str, reason: str) -> None:
     """`site`'s audit copies as the hub stores them: its record of the push (our person is its
-    id 7 there), then its own operator deleting id 7 (the real round trip: test_hub_gallery)."""
+    id 7 there), then its own operator deleting id 7 (the real round trip: test_gallery)."""
     t = datetime.now(UTC)
     push = {"seq": 1, "time": t.isoformat(), "action": "enroll", "target_kind": "hub_person"}
     push |= {"target_id": uid, "person": "7", "actor": "hub:admin", "reason": "r"}
