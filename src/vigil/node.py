@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from vigil.camera.footage_retention import FootageRetention, RetentionReport, storage_status
 from vigil.camera.recorder import RecorderOptions, RecordingService
-from vigil.camera.retention import FootageRetention, RetentionReport, storage_status
 from vigil.camera.scrub import schedule_scrub
 from vigil.config import VigilConfig
 from vigil.events.review import close_idle
@@ -31,7 +31,7 @@ from vigil.maintenance import Scheduler
 from vigil.notify.dispatcher import Dispatcher
 from vigil.pipeline.analyzer import EventDraft
 from vigil.pipeline.service import AnalysisService, FrameListener
-from vigil.privacy.retention import run_scheduled as run_privacy_retention
+from vigil.privacy.data_retention import run_scheduled as run_privacy_retention
 from vigil.storage import TmpSpace
 from vigil.store.db import Database
 from vigil.sync.edge_agent import EdgeSync

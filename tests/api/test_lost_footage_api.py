@@ -11,8 +11,8 @@ from pathlib import Path
 from tests.api.helpers import Client
 from tests.api.test_export_bundle import run_export
 from vigil.api import ApiContext
+from vigil.camera.footage_retention import run_retention
 from vigil.camera.index import camera_segments, recordings_dir
-from vigil.camera.retention import run_retention
 from vigil.camera.scrub import scrub
 from vigil.privacy.audit import AuditLog
 

@@ -25,8 +25,8 @@ from tests.api.test_privacy_view import flat_map
 from tests.camera.conftest import make_h264
 from vigil.api import ApiContext, create_app
 from vigil.api.privacy_view import protected_cache
+from vigil.camera.footage_retention import run_retention
 from vigil.camera.index import add_segment, camera_segments, recordings_dir, update_segment
-from vigil.camera.retention import run_retention
 from vigil.privacy.protected_cache import CACHE_KEEP_S, sweep_protected
 from vigil.privacy.redaction import part_path
 

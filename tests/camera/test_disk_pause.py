@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.camera.conftest import wait_for
+from vigil.camera.footage_retention import DiskState
 from vigil.camera.index import camera_segments
 from vigil.camera.recorder import RecorderOptions, RecordingService
-from vigil.camera.retention import DiskState
 from vigil.config import CameraConfig
 from vigil.store.db import Database
 

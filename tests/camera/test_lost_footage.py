@@ -16,9 +16,9 @@ from typer.testing import CliRunner
 
 from tests.camera.conftest import _start_server, wait_for
 from vigil.camera.checksum import StreamHash, list_problems
+from vigil.camera.footage_retention import run_retention
 from vigil.camera.index import camera_segments, recordings_dir
 from vigil.camera.recorder import RecorderOptions, RecordingService
-from vigil.camera.retention import run_retention
 from vigil.cli import app
 from vigil.config import CameraConfig, RecordingConfig
 from vigil.store.db import Database

@@ -14,7 +14,7 @@ from vigil.config import VigilConfig
 from vigil.events.review import close_idle, mark_reviewed, reviewed_by, unmark_reviewed
 from vigil.events.store import Routing, create_event, update_event
 from vigil.events.watchlists import add_to_watchlist, create_watchlist
-from vigil.privacy.retention import run_privacy_retention
+from vigil.privacy.data_retention import run_privacy_retention
 from vigil.store.db import Database
 from vigil.store.models.events import Delivery, Event
 from vigil.store.models.faces import Person

@@ -9,7 +9,7 @@ from pathlib import Path
 from tests.camera.conftest import add_footage
 from tests.notify.conftest import Subscriber, make_config
 from tests.storage.conftest import make_clip
-from vigil.camera.retention import (
+from vigil.camera.footage_retention import (
     GB,
     lock_segments,
     run_retention,

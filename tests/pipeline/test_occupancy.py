@@ -16,7 +16,7 @@ from vigil.faces.engine import FaceEngine
 from vigil.pipeline.occupancy import OccupancyRecorder, max_by_zone, occupancy_series
 from vigil.pipeline.tracker import Tracker
 from vigil.pipeline.zones import ZoneMonitor
-from vigil.privacy.retention import run_privacy_retention
+from vigil.privacy.data_retention import run_privacy_retention
 from vigil.store.db import Database
 from vigil.store.models import ZoneOccupancy
 

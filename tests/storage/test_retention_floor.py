@@ -14,15 +14,15 @@ from pathlib import Path
 
 from tests.camera.conftest import add_footage, wait_for
 from tests.storage.conftest import fill
-from vigil.camera.index import camera_segments, recordings_dir
-from vigil.camera.recorder import RecorderOptions, RecordingService
-from vigil.camera.retention import (
+from vigil.camera.footage_retention import (
     GB,
     FootageRetention,
     disk_state,
     lock_segments,
     run_retention,
 )
+from vigil.camera.index import camera_segments, recordings_dir
+from vigil.camera.recorder import RecorderOptions, RecordingService
 from vigil.config import CameraConfig, RecordingConfig
 from vigil.maintenance import Scheduler
 from vigil.store.db import Database

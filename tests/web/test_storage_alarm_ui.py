@@ -12,7 +12,7 @@ import pytest
 from tests.web.conftest import Site
 from tests.web.test_privacy_view_ui import PASSWORD, login
 from vigil.api import accounts
-from vigil.camera.retention import RetentionReport, SpaceUse, save_report
+from vigil.camera.footage_retention import RetentionReport, SpaceUse, save_report
 from vigil.store.models.users import Role
 
 pytestmark = pytest.mark.timeout(120)

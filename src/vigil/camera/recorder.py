@@ -32,8 +32,8 @@ import av
 
 from vigil.camera.backlog import Backlog
 from vigil.camera.burn import PRESET, BurnError, MaskBurner
+from vigil.camera.footage_retention import DiskState
 from vigil.camera.index import RepairReport, recordings_dir, repair_index
-from vigil.camera.retention import DiskState
 from vigil.camera.segment import SegmentInfo, SegmentWriter, StorageError
 from vigil.camera.source import PacketSource, SourceError, SourceKind, redact_url
 from vigil.camera.status import CameraStatus, State, not_recording, write_status

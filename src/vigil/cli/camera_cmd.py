@@ -240,7 +240,7 @@ def cameras_status(
     for cam, f in footage.items():
         f.update(lost.get(cam, {"missing": 0, "damaged": 0}))
     running = snap is not None and snap.running and snap.age() < STALE_AFTER_S
-    from vigil.camera.retention import storage_status
+    from vigil.camera.footage_retention import storage_status
 
     storage = storage_status(st.data_dir, st.config.recording)
     if as_json:
@@ -308,8 +308,8 @@ def record(
 
     Retention runs alongside (as in `vigil serve`): recording pauses while the disk is past
     its limits and deleting footage cannot help, and resumes when space returns."""
+    from vigil.camera.footage_retention import FootageRetention
     from vigil.camera.recorder import RecorderOptions, RecordingService
-    from vigil.camera.retention import FootageRetention
     from vigil.maintenance import Scheduler
 
     st = state(ctx)

@@ -30,7 +30,7 @@ def status(
     """Retention limits, the last retention pass, and enrolled templates due for review."""
     from datetime import UTC, datetime
 
-    from vigil.privacy.retention import audit_past_retention, read_report, templates_due_review
+    from vigil.privacy.data_retention import audit_past_retention, read_report, templates_due_review
 
     st = state(ctx)
     p = st.config.privacy
@@ -215,7 +215,7 @@ def retention(
     ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="Print JSON.")
 ) -> None:
     """Run the privacy retention pass now (the node runs it on start and hourly)."""
-    from vigil.privacy.retention import run_privacy_retention
+    from vigil.privacy.data_retention import run_privacy_retention
 
     st = state(ctx)
     r = run_privacy_retention(st.db(), st.config, actor=current_user(), source="cli")

@@ -17,7 +17,7 @@ from vigil.cli.state import console, current_user, print_json, state
 from vigil.errors import InputError, NotFoundError, VigilError
 
 if TYPE_CHECKING:
-    from vigil.camera.retention import RetentionReport
+    from vigil.camera.footage_retention import RetentionReport
 
 retention_app = typer.Typer(help="Footage retention: run a pass, show the last one.")
 segments_app = typer.Typer(
@@ -136,7 +136,7 @@ def retention_run(
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
     """Run one retention pass now (age, quota, free space) and show what it did."""
-    from vigil.camera.retention import run_retention
+    from vigil.camera.footage_retention import run_retention
     from vigil.privacy.audit import Action
 
     st = state(ctx)
@@ -157,7 +157,7 @@ def retention_status(
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
     """The last retention pass: when, what it removed, oldest footage and disk use per camera."""
-    from vigil.camera.retention import disk_state, read_report, storage_status
+    from vigil.camera.footage_retention import disk_state, read_report, storage_status
 
     st = state(ctx)
     report = read_report(st.data_dir)
@@ -241,7 +241,7 @@ def segments_lock(
     """Hold footage as evidence: retention never deletes it until the lock ends.
 
     Locking the same footage again renews the lock (a later --until extends it)."""
-    from vigil.camera.retention import lock_segments
+    from vigil.camera.footage_retention import lock_segments
     from vigil.privacy.audit import Action
 
     st = state(ctx)
@@ -287,7 +287,7 @@ def segments_unlock(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Release evidence locks; retention may then delete that footage."""
-    from vigil.camera.retention import unlock_segments
+    from vigil.camera.footage_retention import unlock_segments
     from vigil.privacy.audit import Action
 
     st = state(ctx)

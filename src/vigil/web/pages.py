@@ -19,7 +19,7 @@ from vigil.api import accounts
 from vigil.api.deps import ROLE_PERMS, Ctx, Perm, Principal, optional_principal
 from vigil.api.routes.cameras import camera_out, find_camera
 from vigil.camera.checksum import problem_counts
-from vigil.camera.retention import storage_status
+from vigil.camera.footage_retention import storage_status
 from vigil.store.models.faces import LegalBasis
 
 HERE = Path(__file__).parent

@@ -7,7 +7,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from vigil.api.deps import Ctx, Viewer
-from vigil.camera.retention import storage_status
+from vigil.camera.footage_retention import storage_status
 from vigil.storage import TmpSpace
 
 router = APIRouter(prefix="/storage", tags=["storage"])

@@ -15,9 +15,7 @@ import pytest
 from sqlalchemy import select
 
 from tests.camera.conftest import add_footage, decode_all, wait_for
-from vigil.camera.index import camera_segments, recordings_dir, segment_relpath
-from vigil.camera.recorder import RecorderOptions, RecordingService
-from vigil.camera.retention import (
+from vigil.camera.footage_retention import (
     GB,
     FootageRetention,
     disk_state,
@@ -26,6 +24,8 @@ from vigil.camera.retention import (
     run_retention,
     unlock_segments,
 )
+from vigil.camera.index import camera_segments, recordings_dir, segment_relpath
+from vigil.camera.recorder import RecorderOptions, RecordingService
 from vigil.cli import run as cli
 from vigil.config import CameraConfig, RecordingConfig
 from vigil.maintenance import Scheduler

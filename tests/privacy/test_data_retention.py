@@ -13,7 +13,7 @@ from vigil.config import VigilConfig
 from vigil.events.store import create_event
 from vigil.faces.sightings import add_unknown
 from vigil.privacy.audit import Action
-from vigil.privacy.retention import read_report, run_privacy_retention
+from vigil.privacy.data_retention import read_report, run_privacy_retention
 from vigil.store.models import AuditRecord, Event, Person, Segment, Template, UnknownFace
 from vigil.store.models.faces import LegalBasis
 

@@ -1,6 +1,6 @@
 """Retention of personal data beyond footage: snapshots, events, unknown-face templates.
 
-Footage (segments) has its own pass in `camera/retention.py`. This pass, run on start and
+Footage (segments) has its own pass in `camera/footage_retention.py`. This pass, run on start and
 hourly by the edge node (`run_scheduled`), deletes for real, files and rows:
 
 - event snapshots older than `privacy.snapshot_retention_days`: the JPEG is deleted and the
