@@ -35,7 +35,9 @@ from vigil.files import write_atomic
 
 _write_lock = threading.Lock()  # one read-check-write at a time in this process
 _ZONE_DEFAULTS = {
-    name: f.default for name, f in ZoneConfig.model_fields.items() if not f.is_required()
+    name: f.get_default(call_default_factory=True)
+    for name, f in ZoneConfig.model_fields.items()
+    if not f.is_required()
 }
 
 

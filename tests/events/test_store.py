@@ -9,8 +9,8 @@ from typing import get_args
 
 import pytest
 from sqlalchemy import select
-from tests.notify.conftest import add_person, make_config
 
+from tests.notify.conftest import add_person, make_config
 from vigil.config import EventKindName
 from vigil.errors import InputError, NotFoundError
 from vigil.events.store import (
