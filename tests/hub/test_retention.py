@@ -3,8 +3,8 @@ rest stays (SQLite hub database; the same statements run on PostgreSQL in test_d
 
 from __future__ import annotations
 
-import asyncio
 import json
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -13,7 +13,8 @@ from sqlalchemy import func, select
 from vigil.cli import run
 from vigil.hub.config import HubConfig
 from vigil.hub.ingest import store_batch
-from vigil.hub.retention import HubRetention, run_hourly, run_hub_retention
+from vigil.hub.retention import HubRetention, run_hub_retention, schedule_hub_retention
+from vigil.maintenance import Scheduler
 from vigil.store.db import Database
 from vigil.store.models import HubAuditRecord, HubEvent, HubEventTombstone
 
@@ -85,21 +86,22 @@ def test_policy_follows_the_config() -> None:
     assert HubRetention.from_config(cfg) == HubRetention(event_days=7, audit_days=90)
 
 
-def test_hourly_runs_at_once_and_stops(tmp_path: Path) -> None:
+def test_scheduled_pass_runs_at_once_and_stops_promptly(tmp_path: Path) -> None:
     db = Database(f"sqlite:///{tmp_path / 'hub.db'}")
     _fill(db, tmp_path / "thumbs")
-
-    async def scenario() -> None:
-        stop = asyncio.Event()
-        task = asyncio.create_task(run_hourly(db, HubRetention(), tmp_path / "thumbs", stop))
-        deadline = asyncio.get_running_loop().time() + 10
+    sched = Scheduler("hub")
+    schedule_hub_retention(sched, db, HubRetention(), tmp_path / "thumbs")
+    sched.start()
+    try:
+        deadline = time.monotonic() + 10
         while _uids(db) != ["recent"]:
-            assert asyncio.get_running_loop().time() < deadline
-            await asyncio.sleep(0.05)
-        stop.set()
-        await asyncio.wait_for(task, 5)
-
-    asyncio.run(scenario())
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+    finally:
+        t0 = time.monotonic()
+        sched.stop()
+    assert time.monotonic() - t0 < 1  # the next pass, an hour away, is not waited for
+    assert sched.job("hub retention").runs == 1
 
 
 def test_cli_hub_retention(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]

@@ -5,8 +5,9 @@ PostgreSQL), starts the hub's nats-server with one leaf login per site (password
 their files or environment variables, never from a command line), and builds the consumer that
 pulls every site's streams (`ingest`), the pusher that sends the gallery's queued pushes
 (`pusher`), the retention policy and, with `web: true`, the web UI and API. `run()` runs them
-in one asyncio loop until `stop()`: a retention pass on start and hourly. `close()` stops the
-nats-server and closes the database. `serve()` does all three, stopping on SIGINT or SIGTERM.
+in one asyncio loop until `stop()`, and the node's maintenance scheduler (`vigil.maintenance`)
+beside it: a retention pass on start and hourly. `close()` stops the nats-server and closes
+the database. `serve()` does all three, stopping on SIGINT or SIGTERM.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ from vigil.faces.engine import FaceEngine
 from vigil.hub.config import HubConfig
 from vigil.hub.ingest import HubConsumer
 from vigil.hub.pusher import HubPusher
-from vigil.hub.retention import HubRetention, run_hourly
+from vigil.hub.retention import HubRetention, schedule_hub_retention
+from vigil.maintenance import Scheduler
 from vigil.store.db import Database
 from vigil.sync.server import NatsServer, ServerSpec, SiteLogin, connect_site, hub_secret
 
@@ -52,8 +54,8 @@ class HubNode:
     consumer: HubConsumer | None = field(default=None, init=False)
     pusher: HubPusher | None = field(default=None, init=False)
     retention: HubRetention | None = field(default=None, init=False)
+    maintenance: Scheduler = field(default_factory=lambda: Scheduler("hub"), init=False)
     web: Any = field(default=None, init=False)  # uvicorn.Server with `web: true`
-    _stopping: asyncio.Event | None = field(default=None, init=False)
     _loop: asyncio.AbstractEventLoop | None = field(default=None, init=False)
     _stop_asked: threading.Event = field(default_factory=threading.Event, init=False)
 
@@ -86,6 +88,7 @@ class HubNode:
         self.consumer = HubConsumer(self.db, access, cfg.site_names, thumbs_dir=self.thumbs_dir)
         self.pusher = HubPusher(self.db, lambda site: connect_site(access, site))
         self.retention = HubRetention.from_config(cfg)
+        schedule_hub_retention(self.maintenance, self.db, self.retention, self.thumbs_dir)
         if cfg.web:
             self.web = self._web_server()
 
@@ -117,17 +120,18 @@ class HubNode:
     async def run(self) -> None:
         """Pull, push, keep retention and serve the web until `stop()`."""
         assert self.db is not None and self.consumer is not None and self.pusher is not None
-        assert self.retention is not None
         self._loop = asyncio.get_running_loop()
-        self._stopping = asyncio.Event()
         if self._stop_asked.is_set():
             self._stop_now()
-        await asyncio.gather(
-            self.consumer.run(),
-            self.pusher.run(),
-            run_hourly(self.db, self.retention, self.thumbs_dir, self._stopping),
-            *([self.web.serve()] if self.web is not None else []),
-        )
+        self.maintenance.start()
+        try:
+            await asyncio.gather(
+                self.consumer.run(),
+                self.pusher.run(),
+                *([self.web.serve()] if self.web is not None else []),
+            )
+        finally:  # a retention pass under way ends before the database closes
+            await asyncio.to_thread(self.maintenance.stop)
 
     def stop(self) -> None:
         """Ask `run()` to finish; from any thread or a signal handler."""
@@ -141,12 +145,11 @@ class HubNode:
         for part in (self.consumer, self.pusher):
             if part is not None:
                 part.stop()
-        if self._stopping is not None:
-            self._stopping.set()
         if self.web is not None:
             self.web.should_exit = True
 
     def close(self) -> None:
+        self.maintenance.stop()
         if self.server is not None:
             self.server.stop()
             self.server = None

@@ -5,13 +5,12 @@ Events (with their thumbnails) whose start is older than `retention.event_days` 
 deleted; the copies of the sites' audit records older than `retention.audit_days` (default
 365, the sites' audit default) are deleted. The sites keep their own chains and
 checkpoints, so the hub's copy is a convenience, never the evidence. `HubNode` runs a pass
-on start and hourly (`run_hourly`); `vigil hub retention` runs one now.
+on start and hourly (`schedule_hub_retention`, a job of its `vigil.maintenance` scheduler);
+`vigil hub retention` runs one now.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -20,6 +19,7 @@ from pathlib import Path
 from sqlalchemy import delete, select
 
 from vigil.hub.config import HubConfig
+from vigil.maintenance import Job, Scheduler
 from vigil.store.db import Database
 from vigil.store.models import HubAuditRecord, HubEvent, HubEventTombstone
 
@@ -96,21 +96,20 @@ def run_hub_retention(
     return out
 
 
-async def run_hourly(
+def schedule_hub_retention(
+    scheduler: Scheduler,
     db: Database,
     policy: HubRetention,
     thumbs_dir: Path | None,
-    stop: asyncio.Event,
-    interval_s: float = 3600,
-) -> None:
-    """A pass now, then every `interval_s`, until `stop` is set; a failed pass is logged and
-    tried again at the next interval."""
-    while not stop.is_set():
-        try:
-            run = await asyncio.to_thread(run_hub_retention, db, policy, thumbs_dir)
-            if run.events or run.audit:
-                log.info("hub retention: deleted %s", run)
-        except Exception:
-            log.exception("hub retention failed")
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), interval_s)
+    every_s: float = 3600,
+) -> Job:
+    """A pass on start, then `every_s` after each ends, on the hub node's `scheduler`; what
+    went is logged; a failed pass is logged by the scheduler and tried again at its turn."""
+
+    def one_pass() -> HubRetentionRun:
+        run = run_hub_retention(db, policy, thumbs_dir)
+        if run.events or run.audit:
+            log.info("hub retention: deleted %s", run)
+        return run
+
+    return scheduler.add("hub retention", one_pass, every_s=every_s)
