@@ -62,7 +62,7 @@ class RecorderOptions:
     # fsync the open segment this often, so a power loss loses at most this much of it
     # (None: leave it to the OS). kill -9 loses nothing either way: fragments are in the OS.
     fsync_interval_s: float | None = 10.0
-    # Asked before each new segment (e.g. `RetentionScheduler.disk_state`): when the disk is
+    # Asked before each new segment (e.g. `FootageRetention.disk_state`): when the disk is
     # past its limits and retention could free nothing, recording pauses with the reason as
     # its status instead of filling the disk, and resumes once space is back.
     disk_check: Callable[[], DiskState] | None = None
