@@ -25,6 +25,17 @@ from vigil.errors import ConfigError
 
 DEFAULT_CONFIG_PATH = Path("vigil.yaml")
 
+ObjectName = Literal["person", "vehicle"]
+RoleName = Literal["admin", "operator", "viewer", "auditor"]
+
+
+def _people_only() -> list[ObjectName]:
+    return ["person"]
+
+
+def _viewers_only() -> list[RoleName]:
+    return ["viewer"]
+
 
 class Section(BaseModel):
     # Every number must be finite: YAML's .inf and .nan, and 1e400 (read as inf), are refused
@@ -181,8 +192,8 @@ class ZoneConfig(Section):
     inward: Literal["up", "down", "left", "right"] = Field(
         "up", description="doorway: the direction (in the image) of someone going in."
     )
-    objects: list[Literal["person", "vehicle"]] = Field(
-        default_factory=lambda: ["person"],
+    objects: list[ObjectName] = Field(
+        default_factory=_people_only,
         description="doorway and restricted: what is counted or alerted on: people, vehicles "
         "(a road entrance: the camera's analysis.objects must include vehicle too), or both.",
     )
@@ -211,16 +222,16 @@ class AnalysisConfig(Section):
         description="Your own YOLO-style ONNX detector (see vigil.vision.person); overrides "
         "`detector`.",
     )
-    objects: list[Literal["person", "vehicle"]] = Field(
-        default_factory=lambda: ["person"],
+    objects: list[ObjectName] = Field(
+        default_factory=_people_only,
         description="What raises events: people, and vehicles (bicycle, car, motorcycle, bus, "
         "truck; needs a COCO detector such as nanodet), e.g. on a road entrance.",
     )
 
 
 class PrivacyViewConfig(Section):
-    protected_roles: list[Literal["admin", "operator", "viewer", "auditor"]] = Field(
-        default_factory=lambda: ["viewer"],
+    protected_roles: list[RoleName] = Field(
+        default_factory=_viewers_only,
         description="Roles that see people (moving foreground, detected persons and faces) "
         "pixelated in this camera's live view and recorded playback, until a user with the "
         "unmask permission reveals them for a stated reason. [] opts the camera out.",
