@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 
 from vigil.errors import InputError, NotFoundError
 from vigil.store.base import utcnow
-from vigil.store.db import Database
+from vigil.store.db import Database, rowcount
 from vigil.store.models.events import Channel, Delivery, Event
 from vigil.store.models.review import (
     ReviewItem,
@@ -246,7 +246,7 @@ def unmark_reviewed(db: Database, user_id: int, item_id: int) -> bool:
         res = s.execute(
             delete(ReviewMark).where(ReviewMark.item_id == item_id, ReviewMark.user_id == user_id)
         )
-        return bool(res.rowcount)
+        return bool(rowcount(res))
 
 
 def reviewed_by(db: Database, user_id: int, item_ids: Iterable[int]) -> set[int]:
