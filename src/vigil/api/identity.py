@@ -5,15 +5,18 @@ the `people` permission; every other role gets those fields as null, in lists, s
 the event stream and the hub's views alike (`reveals_identity`, passed to the serializers).
 Narrowing events to identities (a person, or `kind=known_person`: every recognised person) is a
 search by person: it needs a stated reason from every role and is audited as `search_person`;
-filtering by one person also needs the `people` permission (`identity_search`)."""
+filtering by one person also needs the `people` permission (`identity_search`); the site's and
+the hub's event lists record that search the same way (`audit_identity_search`)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-from fastapi import HTTPException
+from fastapi import HTTPException, Request
 
-from vigil.api.deps import Perm, Principal
+from vigil.api.context import ApiContext
+from vigil.api.deps import Perm, Principal, audit
+from vigil.privacy.audit import Action
 from vigil.store.models.events import EventKind
 
 IDENTITY_KINDS = frozenset({EventKind.known_person.value})
@@ -48,3 +51,37 @@ def identity_search(
             "(reason=..., at least 3 characters); it is audited",
         )
     return reason
+
+
+def audit_identity_search(
+    ctx: ApiContext,
+    request: Request,
+    p: Principal,
+    reason: str,
+    *,
+    kinds: Iterable[object],
+    results: int,
+    cursor: str | None,
+    camera: str | None,
+    where: dict[str, object] | None = None,
+    **target: object,
+) -> None:
+    """The `search_person` record of one page of events listed by identity (`reason` from
+    `identity_search`): the filters, how many events it returned, whether it was a later page.
+    `where`: more filters, first in the details (the hub's site); `target`: whom it was about
+    (`person=`, or `target_kind=`/`target_id=`)."""
+    audit(
+        ctx,
+        request,
+        p,
+        Action.search_person,
+        reason=reason,
+        camera=camera,
+        details={
+            **(where or {}),
+            "results": results,
+            "page": bool(cursor),
+            "kinds": identity_kinds(kinds),
+        },
+        **target,
+    )

@@ -36,7 +36,7 @@ from vigil.store.models.events import (
     EventState,
     WatchAction,
 )
-from vigil.store.paging import newest_first, page
+from vigil.store.paging import read_page, where_events
 from vigil.topics import event_topics
 
 SNAPSHOTS = "snapshots"  # folder under data_dir
@@ -333,19 +333,13 @@ def list_events(
     f = filters or EventFilter()
     if not 1 <= limit <= 1000:
         raise InputError("limit must be between 1 and 1000")
-    q = select(Event)
-    if f.camera is not None:
-        q = q.where(Event.camera == f.camera)
-    if f.kinds:
-        q = q.where(Event.kind.in_([EventKind(k) for k in f.kinds]))
+    kinds = [EventKind(k) for k in f.kinds]
+    q = where_events(
+        select(Event), Event, camera=f.camera, kinds=kinds, since=f.since, until=f.until
+    )
     if f.person_id is not None:
         q = q.where(Event.person_id == f.person_id)
     if f.zone is not None:
         q = q.where(Event.zone == f.zone)
-    if f.since is not None:
-        q = q.where(Event.start >= f.since)
-    if f.until is not None:
-        q = q.where(Event.start < f.until)
     with db.session() as s:
-        rows = list(s.scalars(newest_first(q, Event, limit=limit, cursor=cursor)))
-    return EventPage(*page(rows, limit))
+        return EventPage(*read_page(s, q, Event, limit=limit, cursor=cursor))

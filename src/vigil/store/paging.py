@@ -1,4 +1,5 @@
-"""Keyset paging newest first by (start, id): the events list on a site and at the hub.
+"""Keyset paging newest first by (start, id), and the filters every event list shares: the
+events list on a site and at the hub (`where_events`, `read_page`), review items.
 
 A cursor is `<start ISO>|<id>` of the last row of a page; the next page holds the rows strictly
 older than it, so rows inserted meanwhile never shift a page. `parse_cursor` is the one parser of
@@ -8,10 +9,12 @@ the id must fit a database integer; anything else is an InputError (422 in the A
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import Select, and_, or_
+from sqlalchemy.orm import Session
 
 from vigil.errors import InputError
 from vigil.store.times import utc_instant
@@ -56,3 +59,33 @@ def page(rows: list[R], limit: int) -> tuple[list[R], str | None]:
         return rows, None
     last = rows[limit - 1]
     return rows[:limit], f"{last.start.isoformat()}|{last.id}"
+
+
+def where_events(
+    q: Select[Any],
+    model: Any,
+    *,
+    camera: str | None = None,
+    kinds: Sequence[object] = (),
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> Select[Any]:
+    """`q` narrowed to one camera, the `kinds` (empty: every kind) and a start in
+    [`since`, `until`): the filters of a site's and the hub's event lists (`model`: `Event` or
+    `HubEvent`; `kinds` as the model's column takes them)."""
+    if camera is not None:
+        q = q.where(model.camera == camera)
+    if kinds:
+        q = q.where(model.kind.in_(kinds))
+    if since is not None:
+        q = q.where(model.start >= since)
+    if until is not None:
+        q = q.where(model.start < until)
+    return q
+
+
+def read_page(
+    s: Session, q: Select[Any], model: Any, *, limit: int, cursor: str | None
+) -> tuple[list[Any], str | None]:
+    """One page of `q` newest first after `cursor`, and the cursor of the next (None: last)."""
+    return page(list(s.scalars(newest_first(q, model, limit=limit, cursor=cursor))), limit)

@@ -8,8 +8,8 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import FileResponse, Response
 from sqlalchemy import select
 
-from vigil.api.deps import MAX_ID, Ctx, Viewer, audit
-from vigil.api.identity import identity_kinds, identity_search, reveals_identity
+from vigil.api.deps import MAX_ID, Ctx, Viewer
+from vigil.api.identity import audit_identity_search, identity_search, reveals_identity
 from vigil.api.privacy_view import role_protected, unmasked_until
 from vigil.api.routes.cameras import audit_view
 from vigil.api.schemas import EventOut, EventPageOut, Instant
@@ -87,19 +87,16 @@ def events(
     )
     page = list_events(ctx.db, f, limit=limit, cursor=cursor)
     if why is not None:
-        audit(
+        audit_identity_search(
             ctx,
             request,
             p,
-            Action.search_person,
-            reason=why,
-            person=person_id,
+            why,
+            kinds=kind or (),
+            results=len(page.events),
+            cursor=cursor,
             camera=camera,
-            details={
-                "results": len(page.events),
-                "page": bool(cursor),
-                "kinds": identity_kinds(kind or ()),
-            },
+            person=person_id,
         )
     out = events_out(ctx.db, page.events, reveal=reveals_identity(p))
     return EventPageOut(events=out, next_cursor=page.next_cursor)

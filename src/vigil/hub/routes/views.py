@@ -13,13 +13,13 @@ from pydantic import BaseModel
 from sqlalchemy import func, or_, select
 
 from vigil.api.deps import Ctx, Viewer, audit
-from vigil.api.identity import identity_kinds, identity_search, reveals_identity
+from vigil.api.identity import audit_identity_search, identity_search, reveals_identity
 from vigil.api.schemas import Instant
 from vigil.hub.context import HubContext, get_hub
 from vigil.privacy.audit import Action
 from vigil.store.models import HubCameraStatus, HubEvent, HubSite
 from vigil.store.models.hub import HubPerson
-from vigil.store.paging import newest_first, page
+from vigil.store.paging import read_page, where_events
 from vigil.sync.edge import waiting
 
 router = APIRouter(prefix="/hub", tags=["hub"])
@@ -99,19 +99,6 @@ async def measure_backlogs(hub: HubContext, db: Any, sites: set[str]) -> dict[st
             for row in s.scalars(select(HubSite).where(HubSite.name.in_(list(found)))):
                 row.backlog = found[row.name]
     return found
-
-
-def _site_rows(db: Any) -> tuple[dict[str, HubSite], dict[str, int], dict[str, int]]:
-    with db.session() as s:
-        rows = {r.name: r for r in s.scalars(select(HubSite))}
-        s.expunge_all()
-        cams = dict(
-            s.execute(
-                select(HubCameraStatus.site, func.count()).group_by(HubCameraStatus.site)
-            ).all()
-        )
-        events = dict(s.execute(select(HubEvent.site, func.count()).group_by(HubEvent.site)).all())
-    return rows, cams, events
 
 
 @router.get("/sites", response_model=list[SiteOut], summary="Every site: link, last seen, backlog")
@@ -228,7 +215,9 @@ def events(
     ] = None,
 ) -> HubEventPageOut:
     why = identity_search(p, person=person, kinds=kind or (), reason=reason)
-    q = select(HubEvent)
+    q = where_events(
+        select(HubEvent), HubEvent, camera=camera, kinds=kind or (), since=since, until=until
+    )
     with ctx.db.session() as s:
         person_uid = None
         if person is not None:
@@ -241,36 +230,23 @@ def events(
             q = q.where(HubEvent.person_uid == person_uid)
         if site is not None:
             q = q.where(HubEvent.site == site)
-        if camera is not None:
-            q = q.where(HubEvent.camera == camera)
-        if kind:
-            q = q.where(HubEvent.kind.in_(kind))
-        if since is not None:
-            q = q.where(HubEvent.start >= since)
-        if until is not None:
-            q = q.where(HubEvent.start < until)
-        rows, next_cursor = page(
-            list(s.scalars(newest_first(q, HubEvent, limit=limit, cursor=cursor))), limit
-        )
+        rows, next_cursor = read_page(s, q, HubEvent, limit=limit, cursor=cursor)
         out = HubEventPageOut(
             events=events_out(s, rows, reveal=reveals_identity(p)), next_cursor=next_cursor
         )
     if why is not None:
-        audit(
+        audit_identity_search(
             ctx,
             request,
             p,
-            Action.search_person,
-            reason=why,
+            why,
+            kinds=kind or (),
+            results=len(out.events),
+            cursor=cursor,
+            camera=camera,
+            where={"site": site},
             target_kind="hub_person" if person_uid else "",
             target_id=person_uid or "",
-            camera=camera,
-            details={
-                "site": site,
-                "results": len(out.events),
-                "page": bool(cursor),
-                "kinds": identity_kinds(kind or ()),
-            },
         )
     return out
 
