@@ -1,8 +1,12 @@
-"""Search by photo: who is this (open-set), and where were they seen. Reason required."""
+"""Search by photo: who is this (open-set), and where were they seen. Reason required.
+
+The hub's search (`vigil.hub.routes.search`) takes the same form (`SearchPhoto`, `SearchReason`,
+`SearchLimit`), finds the face the same way (`face_to_search`) and shows its match the same way
+(`match_figures`); only where it looks and what it returns differ."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any, Protocol
 
 import numpy as np
 from fastapi import APIRouter, File, Form, Request, UploadFile
@@ -23,6 +27,41 @@ from vigil.privacy.audit import Action
 from vigil.vision.image import load_image
 
 router = APIRouter(prefix="/search", tags=["search"])
+
+
+SearchPhoto = Annotated[UploadFile, File(description="A photo with the face to search for.")]
+SearchReason = Annotated[
+    str, Form(min_length=3, max_length=500, description="Why you search (audited).")
+]
+SearchLimit = Annotated[int, Form(ge=1, le=500)]
+
+
+class Scored(Protocol):
+    """A match of a search by photo (`faces.matcher.Match`, `hub.search.HubMatch`)."""
+
+    @property
+    def name(self) -> str | None: ...
+    @property
+    def known(self) -> bool: ...
+    @property
+    def score(self) -> float: ...
+    @property
+    def confidence(self) -> float: ...
+    @property
+    def threshold(self) -> float: ...
+
+
+def match_figures(m: Scored) -> dict[str, Any]:
+    """The match fields every search by photo shows besides whom it names: the name (None
+    below the threshold), known, the figures to 4 places, the confidence in words."""
+    return {
+        "name": m.name,
+        "known": m.known,
+        "score": round(m.score, 4),
+        "confidence": round(m.confidence, 4),
+        "confidence_text": confidence_text(m.confidence),
+        "threshold": round(m.threshold, 4),
+    }
 
 
 def face_to_search(
@@ -52,11 +91,9 @@ def search_photo(
     p: Searcher,
     ctx: Ctx,
     request: Request,
-    photo: Annotated[UploadFile, File(description="A photo with the face to search for.")],
-    reason: Annotated[
-        str, Form(min_length=3, max_length=500, description="Why you search (audited).")
-    ],
-    limit: Annotated[int, Form(ge=1, le=500)] = 50,
+    photo: SearchPhoto,
+    reason: SearchReason,
+    limit: SearchLimit = 50,
 ) -> SearchOut:
     label, face, reason = face_to_search(ctx, photo, reason)
     assert face.embedding is not None
@@ -65,15 +102,7 @@ def search_photo(
         file=label, ok=q.ok, score=q.score, problems=list(q.problems), face_px=round(q.size_px, 1)
     )
     m = ctx.matcher().identify([face.embedding])[0]
-    match = PersonMatchOut(
-        person_id=m.person_id,
-        name=m.name,
-        known=m.known,
-        score=round(m.score, 4),
-        confidence=round(m.confidence, 4),
-        confidence_text=confidence_text(m.confidence),
-        threshold=round(m.threshold, 4),
-    )
+    match = PersonMatchOut(person_id=m.person_id, **match_figures(m))
     events = []
     if m.person_id is not None:
         page = list_events(ctx.db, EventFilter(person_id=m.person_id), limit=limit)

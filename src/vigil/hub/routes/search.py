@@ -4,9 +4,7 @@ in the hub's audit log with its outcome."""
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi import APIRouter, Request
 from pydantic import BaseModel
 
 from vigil.api.auditing import ChainAudit
@@ -14,8 +12,14 @@ from vigil.api.context import ApiContext
 from vigil.api.deps import Ctx, Searcher, client_address
 from vigil.api.identity import reveals_identity
 from vigil.api.limits import ANALYSIS_SLOT
-from vigil.api.routes.search import face_to_search
-from vigil.faces.calibration import confidence_text, load_calibration
+from vigil.api.routes.search import (
+    SearchLimit,
+    SearchPhoto,
+    SearchReason,
+    face_to_search,
+    match_figures,
+)
+from vigil.faces.calibration import load_calibration
 from vigil.hub.routes.views import HubEventOut, events_out
 from vigil.privacy.audit import AuditLog
 
@@ -52,11 +56,9 @@ def search_photo(
     p: Searcher,
     ctx: Ctx,
     request: Request,
-    photo: Annotated[UploadFile, File(description="A photo with the face to search for.")],
-    reason: Annotated[
-        str, Form(min_length=3, max_length=500, description="Why you search (audited).")
-    ],
-    limit: Annotated[int, Form(ge=1, le=500)] = 50,
+    photo: SearchPhoto,
+    reason: SearchReason,
+    limit: SearchLimit = 50,
 ) -> HubSearchOut:
     from vigil.hub.actor import Actor
     from vigil.hub.search import search_across_sites
@@ -80,15 +82,7 @@ def search_photo(
     with ctx.db.session() as s:
         events = events_out(s, r.events, reveal=reveals_identity(p))
     return HubSearchOut(
-        match=HubMatchOut(
-            person_uid=m.person_uid,
-            name=m.name,
-            known=m.known,
-            score=round(m.score, 4),
-            confidence=round(m.confidence, 4),
-            confidence_text=confidence_text(m.confidence),
-            threshold=round(m.threshold, 4),
-        ),
+        match=HubMatchOut(person_uid=m.person_uid, **match_figures(m)),
         events=events,
         method=r.method,
     )
