@@ -213,7 +213,7 @@ class MaskBurner:
             (2, chroma, NEUTRAL_UV),
         ):
             plane = frame.planes[index]
-            rows = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)
+            rows = np.frombuffer(memoryview(plane), np.uint8).reshape(plane.height, plane.line_size)
             cv2.fillPoly(rows[:, : plane.width], polys, value)
         return frame
 

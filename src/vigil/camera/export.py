@@ -19,7 +19,7 @@ for the manifest and `warnings()` for people.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from fractions import Fraction
@@ -27,9 +27,19 @@ from pathlib import Path
 from typing import NoReturn
 
 import av
+from av.container import InputContainer, OutputContainer
+from av.video.stream import VideoStream
 
-from vigil.camera.checksum import DAMAGED, MISSING, check_file, list_problems, record_problem
+from vigil.camera.checksum import (
+    DAMAGED,
+    MISSING,
+    Problem,
+    check_file,
+    list_problems,
+    record_problem,
+)
 from vigil.camera.index import coverage, recordings_dir, segments_between
+from vigil.camera.timebase import stream_time_base
 from vigil.errors import InputError, NotFoundError, VigilError
 from vigil.store.db import Database
 from vigil.store.models.camera import Segment
@@ -159,11 +169,11 @@ class _Covered:
         return [(a, b) for a, b in out if b > a]
 
 
-def _problem_entry(seg: Segment | object, problem: str) -> dict[str, str]:
+def _problem_entry(seg: Segment | Problem, problem: str) -> dict[str, str]:
     return {
-        "segment": str(seg.path),  # type: ignore[attr-defined]
-        "from": _iso(seg.start),  # type: ignore[attr-defined]
-        "to": _iso(seg.end),  # type: ignore[attr-defined]
+        "segment": str(seg.path),
+        "from": _iso(seg.start),
+        "to": _iso(seg.end),
         "problem": problem,
     }
 
@@ -241,7 +251,9 @@ def _first_keyframe_offset(seg: Segment, start: datetime) -> float:
     return best
 
 
-def _open_segment(root: Path, seg: Segment, unreadable: list[dict[str, str]]):  # type: ignore[no-untyped-def]
+def _open_segment(
+    root: Path, seg: Segment, unreadable: list[dict[str, str]]
+) -> _SegmentPackets | None:
     """`_segment_packets` of a segment, or None (noted in `unreadable`) when its file cannot
     be opened as video (damaged header)."""
     try:
@@ -253,12 +265,16 @@ def _open_segment(root: Path, seg: Segment, unreadable: list[dict[str, str]]):  
         return None
 
 
-def _segment_packets(path: Path):  # type: ignore[no-untyped-def]
+_SegmentPackets = tuple[InputContainer, VideoStream, Iterator[tuple[av.Packet, float]]]
+
+
+def _segment_packets(path: Path) -> _SegmentPackets:
     """(container, stream, iterator of (packet, offset seconds)) for a segment file."""
     container = av.open(str(path))
     vs = container.streams.video[0]
+    tb = stream_time_base(vs)
 
-    def gen():  # type: ignore[no-untyped-def]
+    def gen() -> Iterator[tuple[av.Packet, float]]:
         first: int | None = None
         try:
             for pkt in container.demux(vs):
@@ -267,7 +283,7 @@ def _segment_packets(path: Path):  # type: ignore[no-untyped-def]
                 pts = pkt.pts if pkt.pts is not None else pkt.dts
                 if first is None:
                     first = pts
-                yield pkt, float((pts - first) * vs.time_base)
+                yield pkt, float((pts - first) * tb)
         except av.error.FFmpegError as exc:  # a truncated last fragment: stop there
             log.info("%s: read stopped early (%s)", path, exc)
 
@@ -336,7 +352,7 @@ def export_clip(
     return result
 
 
-def _check_same_stream(first: av.video.stream.VideoStream, vs, seg: Segment) -> None:  # type: ignore[no-untyped-def]
+def _check_same_stream(first: VideoStream, vs: VideoStream, seg: Segment) -> None:
     a, b = first.codec_context, vs.codec_context
     if (a.name, a.width, a.height) != (b.name, b.width, b.height):
         raise InputError(
@@ -365,7 +381,7 @@ def _export_remux(
     used = 0
     with av.open(str(tmp), "w", format="mp4", options={"movflags": "+faststart"}) as out:
         ost = None
-        template = None
+        template: VideoStream | None = None
         for seg in segs:
             skip_before = _first_keyframe_offset(seg, start) if origin is None else None
             opened = _open_segment(root, seg, unreadable)
@@ -378,8 +394,9 @@ def _export_remux(
                     ost = out.add_stream_from_template(vs)
                     template = vs
                 else:
+                    assert template is not None, "set with ost"
                     _check_same_stream(template, vs, seg)
-                tb = vs.time_base
+                tb = stream_time_base(vs)
                 took = False
                 for pkt, off in packets:
                     wall = seg.start + timedelta(seconds=off)
@@ -391,13 +408,18 @@ def _export_remux(
                         if not pkt.is_keyframe:
                             continue
                         origin = wall
-                    shift = round((wall - origin).total_seconds() / tb) - pkt.pts
-                    pkt.pts += shift
-                    pkt.dts += shift
-                    if last_dts is not None and pkt.dts <= last_dts:
-                        pkt.dts = last_dts + 1
-                        pkt.pts = max(pkt.pts, pkt.dts)
-                    last_dts = pkt.dts
+                    pts, dts = pkt.pts, pkt.dts
+                    assert dts is not None, "_segment_packets yields packets with a dts"
+                    if pts is None:
+                        pts = dts  # where _segment_packets placed it
+                    shift = round((wall - origin).total_seconds() / tb) - pts
+                    pts += shift
+                    dts += shift
+                    if last_dts is not None and dts <= last_dts:
+                        dts = last_dts + 1
+                        pts = max(pts, dts)
+                    pkt.pts, pkt.dts = pts, dts
+                    last_dts = dts
                     frame_s = float(pkt.duration * tb) if pkt.duration else frame_s
                     last_end = wall + timedelta(seconds=frame_s)
                     covered.add(wall, frame_s)
@@ -459,6 +481,7 @@ def _export_exact(
             container, vs, packets = opened
             try:
                 ctx = vs.codec_context
+                tb = stream_time_base(vs)
                 rate = vs.average_rate or vs.guessed_rate or Fraction(25)
                 frame_s = float(1 / rate)
                 if ost is None:
@@ -479,7 +502,7 @@ def _export_exact(
                         if first_pts is None:
                             first_pts = frame.pts
                         wall = seg.start + timedelta(
-                            seconds=float((frame.pts - first_pts) * vs.time_base) + skip_before
+                            seconds=float((frame.pts - first_pts) * tb) + skip_before
                         )
                         if wall < start:
                             continue
@@ -502,7 +525,7 @@ def _export_exact(
                         if frame.pts is None or first_pts is None:
                             continue
                         wall = seg.start + timedelta(
-                            seconds=float((frame.pts - first_pts) * vs.time_base) + skip_before
+                            seconds=float((frame.pts - first_pts) * tb) + skip_before
                         )
                         if start <= wall < end:
                             first_wall = first_wall or wall
@@ -525,7 +548,14 @@ def _export_exact(
     return ExportResult(tmp, camera, "exact", (start, end), first_wall, last_end, frames, used, 0)
 
 
-def _encode(out, ost, frame, wall: datetime, start: datetime, last_pts: int) -> None:  # type: ignore[no-untyped-def]
+def _encode(
+    out: OutputContainer,
+    ost: VideoStream,
+    frame: av.VideoFrame,
+    wall: datetime,
+    start: datetime,
+    last_pts: int,
+) -> None:
     pts = round((wall - start).total_seconds() / EXACT_TIME_BASE)
     if pts <= last_pts:
         return

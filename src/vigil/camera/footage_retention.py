@@ -34,7 +34,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import and_, delete, false, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, delete, false, func, or_, select, update
 
 from vigil.camera.checksum import record_missing_rows
 from vigil.camera.index import recordings_dir
@@ -319,11 +319,11 @@ def storage_status(
 # --- locks --------------------------------------------------------------------------------
 
 
-def _valid_lock(now: datetime):  # type: ignore[no-untyped-def]
+def _valid_lock(now: datetime) -> ColumnElement[bool]:
     return and_(Segment.locked_until.is_not(None), Segment.locked_until > now)
 
 
-def _deletable(now: datetime):  # type: ignore[no-untyped-def]
+def _deletable(now: datetime) -> ColumnElement[bool]:
     return and_(
         Segment.complete.is_(True),
         or_(Segment.locked_until.is_(None), Segment.locked_until <= now),
@@ -549,7 +549,9 @@ def floor_hours(camera: CameraConfig, recording: RecordingConfig) -> float:
     return min(float(hours), float(camera.retention_days) * 24)
 
 
-def _past_floor(now: datetime, floors: dict[str, float], default_h: float, known: list[str]):  # type: ignore[no-untyped-def]
+def _past_floor(
+    now: datetime, floors: dict[str, float], default_h: float, known: list[str]
+) -> ColumnElement[bool]:
     """Segments old enough to be deleted for free space: ended before their camera's floor."""
     return or_(
         false(),

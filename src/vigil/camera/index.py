@@ -18,11 +18,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import cast
 
 import av
-from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy import Table, bindparam, delete, select, update
 
 from vigil.camera.checksum import file_sha256, record_missing_rows
+from vigil.camera.timebase import stream_time_base
 from vigil.storage import RECORDINGS as RECORDINGS  # the data_dir layout lives in storage
 from vigil.storage import recordings_dir as recordings_dir
 from vigil.store.db import Database
@@ -150,22 +152,23 @@ def probe_segment(path: Path) -> SegmentProbe:
         last_end = 0
         frame = 0
         try:
+            tb = stream_time_base(vs)
             for pkt in container.demux(vs):
-                if pkt.size == 0 or (pkt.pts is None and pkt.dts is None):
-                    continue
                 pts = pkt.pts if pkt.pts is not None else pkt.dts
+                if pkt.size == 0 or pts is None:
+                    continue
                 if first is None:
                     first = pts
                 result.packets += 1
                 if pkt.is_keyframe:
-                    result.keyframes.append(round(float((pts - first) * vs.time_base), 4))
+                    result.keyframes.append(round(float((pts - first) * tb), 4))
                 if pkt.duration:
                     frame = pkt.duration
                 last_end = max(last_end, pts + (pkt.duration or frame))
         except Exception as exc:  # a truncated last fragment
             result.error = str(exc)
         if first is not None:
-            result.duration = float((last_end - first) * vs.time_base)
+            result.duration = float((last_end - first) * stream_time_base(vs))
     finally:
         container.close()
     return result
@@ -184,7 +187,8 @@ def add_segment(db: Database, camera: str, start: datetime, relpath: str) -> int
         return row.id
 
 
-_SEGMENTS = Segment.__table__
+# Declarative models type `__table__` as a FromClause; a mapped class's is always a Table.
+_SEGMENTS = cast(Table, Segment.__table__)
 # Every open segment advances its row every few seconds: one statement built once (building it
 # per call cost ~8x the UPDATE itself).
 _UPDATE_SEGMENT = (

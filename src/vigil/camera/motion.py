@@ -31,6 +31,7 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import cv2
 import numpy as np
@@ -96,8 +97,8 @@ class MotionDetector:
         self._keep = None  # rebuilt from the new polygons at the next frame
 
     @classmethod
-    def from_config(cls, cfg: MotionConfig, **kwargs: float) -> MotionDetector:
-        return cls(cfg.sensitivity, [list(map(tuple, p)) for p in cfg.masks], **kwargs)  # type: ignore[arg-type]
+    def from_config(cls, cfg: MotionConfig, *, width: int = 320) -> MotionDetector:
+        return cls(cfg.sensitivity, [list(p) for p in cfg.masks], width=width)
 
     def _small_gray(self, image: np.ndarray) -> np.ndarray:
         h, w = image.shape[:2]
@@ -334,7 +335,7 @@ def analyse_stream(
     width: int = 320,
     events: MotionEvents | None = None,
     stream_clock: bool = False,
-    **source_options: object,
+    **source_options: Any,  # analysis_frames' keyword options, passed on as given
 ) -> Iterator[FrameMotion]:
     """Detect motion on a stream at `cfg.fps`, storing events; yields every analysed frame.
 
@@ -350,7 +351,7 @@ def analyse_stream(
             max_width=width,
             gray=True,
             stop=stop,
-            **source_options,  # type: ignore[arg-type]
+            **source_options,
         ):
             t = frame.pts_seconds if stream_clock else frame.wall_time
             when = datetime.fromtimestamp(t, UTC)

@@ -364,8 +364,10 @@ class CameraRecorder(threading.Thread):
                 return True
             tb = pkt.time_base
             num, den = tb.numerator, tb.denominator
-            ts = pkt.pts * num / den  # == float(pkt.pts * tb), without Fraction arithmetic
-            dts_s = pkt.dts * num / den
+            pts, dts = pkt.pts, pkt.dts
+            assert pts is not None and dts is not None, "source and burner stamp packets"
+            ts = pts * num / den  # == float(pts * tb), without Fraction arithmetic
+            dts_s = dts * num / den
             key = pkt.is_keyframe
             now = time.time()
             self._count(now, pkt.size, key)

@@ -226,9 +226,11 @@ class SegmentWriter:
         tb = time_base if time_base is not None else pkt.time_base
         num, den = tb.numerator, tb.denominator
         pts, dts = pkt.pts, pkt.dts
+        assert pts is not None and dts is not None, "the recorder writes stamped packets only"
         last = self._last_dts
-        if self._base_dts is None:
-            self._base_dts = dts
+        base = self._base_dts
+        if base is None:
+            base = self._base_dts = dts
             self._first_s = pts * num / den
         if last is not None and dts <= last:
             # Jitter (e.g. reordering over UDP): the MP4 muxer refuses non-increasing dts, so
@@ -248,7 +250,6 @@ class SegmentWriter:
         end = offset + (d * num / den if d else self._frame_s)
         if end > self.end_s:
             self.end_s = end
-        base = self._base_dts
         pkt.pts = pts - base
         pkt.dts = dts - base
         pkt.stream = self._ost
@@ -298,8 +299,9 @@ class SegmentWriter:
         except Exception:
             log.exception("%s: could not update the index row of %s", self.camera, self.relpath)
 
-    def close(self) -> SegmentInfo:
-        """Finish the file (last fragment), fsync it, mark the row complete."""
+    def close(self) -> SegmentInfo | None:
+        """Finish the file (last fragment), fsync it, mark the row complete. None when
+        nothing playable is left (the file was deleted, or held no frame)."""
         error: BaseException | None = None
         if self._out is not None:
             try:

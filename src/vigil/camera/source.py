@@ -31,6 +31,7 @@ import av
 import av.error
 import numpy as np
 
+from vigil.camera.timebase import stream_time_base
 from vigil.config import CameraConfig
 
 log = logging.getLogger(__name__)
@@ -339,6 +340,7 @@ class PacketSource:
             assert self.container is not None
             vs = self.stream
             video = vs.index
+            vs_tb = stream_time_base(vs)
             last_end = offset
             stamped_by_wall = False
             last_video = time.monotonic()
@@ -352,7 +354,7 @@ class PacketSource:
                     if pkt.stream_index != video or pkt.size == 0:
                         ts_other = pkt.dts if pkt.dts is not None else pkt.pts
                         if paced and ts_other is not None and pkt.time_base is not None:
-                            pace(float(ts_other * pkt.time_base + offset * vs.time_base))
+                            pace(float(ts_other * pkt.time_base + offset * vs_tb))
                         if (
                             self.watchdog_s is not None
                             and time.monotonic() - last_video > self.watchdog_s
@@ -384,6 +386,8 @@ class PacketSource:
                             dts = pts
                         if pts is None:
                             pts = dts
+                        # Both None was handled above (held, skipped or stamped by wall).
+                        assert pts is not None and dts is not None
                         pts += offset
                         dts += offset
                         pkt.pts, pkt.dts = pts, dts
@@ -418,9 +422,11 @@ def _stamp_before(held: list[av.Packet], nxt: av.Packet, frame_ticks: int) -> li
     knows a packet's time only from the next RTP timestamp it can map: the first keyframe
     arrives timeless, one frame before the first stamped packet)."""
     step = nxt.duration or frame_ticks
+    nxt_dts = nxt.dts
+    assert nxt_dts is not None, "nxt is a stamped packet"
     for back, pkt in enumerate(reversed(held), start=1):
         pkt.time_base = nxt.time_base
-        pkt.dts = nxt.dts - back * step
+        pkt.dts = nxt_dts - back * step
         pkt.pts = pkt.dts
         if not pkt.duration:
             pkt.duration = step
@@ -429,7 +435,7 @@ def _stamp_before(held: list[av.Packet], nxt: av.Packet, frame_ticks: int) -> li
 
 def _frame_ticks(vs: av.video.stream.VideoStream) -> int:
     rate = vs.average_rate or vs.guessed_rate or Fraction(25)
-    return max(1, round(1 / (rate * vs.time_base)))
+    return max(1, round(1 / (rate * stream_time_base(vs))))
 
 
 def analysis_url(camera: CameraConfig) -> str:
@@ -493,7 +499,9 @@ def analysis_frames(
             for pkt in src.packets():
                 if stop.is_set():
                     return
-                t = float(pkt.pts * pkt.time_base)
+                pts = pkt.pts
+                assert pts is not None, "packets() stamps every packet it yields"
+                t = float(pts * pkt.time_base)
                 if pkt.is_keyframe and not key_only and rate:
                     keys.append(t)
                     if len(keys) >= 3:
@@ -504,7 +512,8 @@ def analysis_frames(
                             ctx.skip_frame = "NONKEY"
                         del keys[:-3]
                 for frame in ctx.decode(pkt):
-                    ft = float(frame.pts * frame.time_base) if frame.pts is not None else t
+                    fpts, ftb = frame.pts, frame.time_base
+                    ft = float(fpts * ftb) if fpts is not None and ftb is not None else t
                     if next_t is not None and ft < next_t - 1e-6:  # 0.2 * 3 > 0.6
                         continue
                     next_t = (
