@@ -74,6 +74,22 @@ def refused_photos(
     )
 
 
+Verdicts = list[tuple[QualityOut, EnrolmentPhoto | None]]
+
+
+def judge_enrolment(
+    ctx: ApiContext, photos: list[UploadFile], legal_basis: LegalBasis, note: str
+) -> Verdicts | JSONResponse:
+    """Every photo's verdict for an enrolment (the site's and the hub's), the legal basis and
+    the number of photos checked first; the 422 of `refused_photos` when any photo fails."""
+    check_legal_basis(legal_basis, note)
+    check_count(photos)
+    engine = ctx.face_engine()
+    verdicts = [judge(engine, f) for f in photos]
+    refusal = refused_photos(verdicts)
+    return verdicts if refusal is None else refusal
+
+
 def person_out(s: PersonSummary) -> PersonOut:
     return PersonOut(
         id=s.id,
@@ -199,12 +215,9 @@ def enrol(
     note: Annotated[str, Form(max_length=2000)] = "",
     reason: Annotated[str, Form(max_length=500, description="Why (audited).")] = "",
 ) -> EnrolOut | JSONResponse:
-    check_legal_basis(legal_basis, note)
-    check_count(photos)
-    engine = ctx.face_engine()
-    verdicts = [judge(engine, f) for f in photos]
-    if (refusal := refused_photos(verdicts)) is not None:
-        return refusal
+    verdicts = judge_enrolment(ctx, photos, legal_basis, note)
+    if isinstance(verdicts, JSONResponse):
+        return verdicts
     good = [ph for _, ph in verdicts if ph is not None]
     gallery = ctx.gallery()
     hook = audit_hook(

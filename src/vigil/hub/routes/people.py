@@ -18,14 +18,11 @@ from vigil.api.deps import Ctx, PeopleManager, Principal, client_address
 from vigil.api.limits import ANALYSIS_SLOT
 from vigil.api.routes.people import (
     CheckReason,
-    check_count,
     check_photos,
-    judge,
+    judge_enrolment,
     refused_by_database,
-    refused_photos,
 )
 from vigil.api.schemas import CheckOut, Name, QualityOut
-from vigil.faces.gallery import check_legal_basis
 from vigil.hub import gallery, placement
 from vigil.hub.actor import Actor, need_reason
 from vigil.hub.routes.search import hub_audit_log
@@ -158,16 +155,17 @@ def enrol(
     review_at: Annotated[date | None, Form()] = None,
 ) -> HubEnrolOut | JSONResponse:
     reason = need_reason(reason, "enrolling at the hub")  # refused before any photo is read
-    check_legal_basis(legal_basis, note)
-    check_count(photos)
-    engine = ctx.face_engine()
-    verdicts = [judge(engine, f) for f in photos]
-    if (refusal := refused_photos(verdicts)) is not None:
-        return refusal
+    verdicts = judge_enrolment(ctx, photos, legal_basis, note)
+    if isinstance(verdicts, JSONResponse):
+        return verdicts
+    model = ctx.face_engine().model_name
     templates = [
         gallery.TemplateIn(
-            ph.observation.embedding, ph.sha256, ph.observation.quality.score, engine.model_name
-        )  # type: ignore[arg-type]
+            ph.observation.embedding,  # type: ignore[arg-type]
+            ph.sha256,
+            ph.observation.quality.score,
+            model,
+        )
         for _, ph in verdicts
         if ph is not None
     ]
