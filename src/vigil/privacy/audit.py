@@ -36,15 +36,16 @@ from __future__ import annotations
 import enum
 import hashlib
 import json
+import sqlite3
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import RowMapping, delete, func, select
 from sqlalchemy.orm import Session
 
 from vigil.config import VigilConfig
@@ -134,7 +135,7 @@ def _canonical(doc: Mapping[str, Any]) -> bytes:
     ).encode()
 
 
-def record_hash(values: Mapping[str, Any], prev_hash: str) -> str:
+def record_hash(values: Mapping[str, Any] | RowMapping, prev_hash: str) -> str:
     """SHA-256 (hex) of a record's fields and the previous record's hash."""
     doc = {name: values[name] for name in FIELDS}
     doc["time"] = _iso(values["time"])
@@ -184,7 +185,8 @@ def _lock_chain(s: Session) -> None:
     if dialect == "sqlite":
         # pysqlite opens its transaction lazily (at the first INSERT/UPDATE/DELETE). Already in
         # one means this connection wrote, so it holds SQLite's single write lock already.
-        if not conn.connection.dbapi_connection.in_transaction:  # type: ignore[union-attr]
+        raw = cast(sqlite3.Connection, conn.connection.dbapi_connection)  # pysqlite's
+        if not raw.in_transaction:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
     elif dialect == "postgresql":
         conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_LOCK_KEY})")

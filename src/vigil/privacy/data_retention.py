@@ -263,7 +263,10 @@ def templates_due_review(db: Database, now: datetime | None = None) -> list[Temp
             .where(Template.review_at.is_not(None), Template.review_at <= now)
             .order_by(Template.review_at)
         ).all()
-    return [TemplateDue(pid, name, tid, at.isoformat()) for pid, name, tid, at in rows]
+    # `at is not None` only narrows the type: the query already excludes templates without one.
+    return [
+        TemplateDue(pid, name, tid, at.isoformat()) for pid, name, tid, at in rows if at is not None
+    ]
 
 
 def audit_past_retention(db: Database, config: VigilConfig, now: datetime) -> int:

@@ -134,6 +134,7 @@ class ProtectedCache:
                 if self._busy():
                     raise RenderBusy(f"{self.at_once} pixelated copies are being made")
                 r = self._running[dst] = Rendition(dst, start_s)
+            assert r is not None, "not fresh: a rendition is running"
             if owner is not None and start_s > 0 and not r.done.is_set():
                 self._owned[(owner, camera)] = r
             if not fresh or r.done.is_set():

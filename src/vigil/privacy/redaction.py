@@ -17,7 +17,7 @@ the gap, so a face that moves or that the detector misses once stays covered.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,6 +26,7 @@ import cv2
 import numpy as np
 from sqlalchemy import select
 
+from vigil.camera.timebase import stream_time_base
 from vigil.errors import InputError, NotFoundError
 from vigil.faces.engine import FaceEngine
 from vigil.store.db import Database
@@ -83,7 +84,10 @@ def pixelate(image: np.ndarray, box: Box, blocks: int = 6) -> None:
     h, w = roi.shape[:2]
     if h < 2 or w < 2:
         return
-    small = cv2.resize(roi, (max(1, blocks), max(1, round(blocks * h / w))), cv2.INTER_AREA)
+    # INTER_LINEAR is what this has always used: an INTER_AREA once passed positionally was
+    # taken by OpenCV as `dst`. Changing it changes every redacted clip's pixels.
+    cells = (max(1, blocks), max(1, round(blocks * h / w)))
+    small = cv2.resize(roi, cells, interpolation=cv2.INTER_LINEAR)
     roi[:] = cv2.resize(small, (w, h), interpolation=cv2.INTER_NEAREST)
 
 
@@ -202,6 +206,7 @@ def redact_clip(
     try:
         with inp:
             vs = inp.streams.video[0]
+            tb = stream_time_base(vs)
             vs.thread_type = "AUTO"
             if threads:
                 vs.codec_context.thread_count = threads
@@ -211,7 +216,7 @@ def redact_clip(
             rate = vs.guessed_rate or vs.average_rate or 25
             total = vs.frames or 0
             result.fps = float(rate)
-            fmt_opts = {}
+            fmt_opts: dict[str, str] = {}
             if fragment_s:
                 fmt_opts = {
                     "movflags": "frag_keyframe+empty_moov+default_base_moof",
@@ -223,9 +228,9 @@ def redact_clip(
                 # The encoder counts in the source's time base: in 1/rate, two frames either
                 # side of a gap in a clip whose rate is off could round to one timestamp, and
                 # the muxer refuses the clip ("non monotonically increasing dts").
-                ost.codec_context.time_base = vs.time_base
-                ost.time_base = vs.time_base
-                opts = {"crf": str(crf), "preset": preset}
+                ost.codec_context.time_base = tb
+                ost.time_base = tb
+                opts: dict[str, object] = {"crf": str(crf), "preset": preset}
                 if threads:
                     opts["threads"] = str(threads)
                 if fragment_s:
@@ -234,8 +239,9 @@ def redact_clip(
                 ost.options = opts
                 history: list[list[tuple[float, float, float, float]]] = []
                 first_pts: int | None = None
+                frames: Iterator[av.VideoFrame]
                 if start_s > 0:
-                    start_pts = (vs.start_time or 0) + round(start_s / vs.time_base)
+                    start_pts = (vs.start_time or 0) + round(start_s / tb)
                     inp.seek(start_pts, stream=vs, backward=True)
                     frames = (f for f in inp.decode(vs) if f.pts is None or f.pts >= start_pts)
                 else:
@@ -243,11 +249,11 @@ def redact_clip(
                 last_pts = -1
                 step = 0  # the last frame's duration (source ticks), for the clip's length
                 for i, frame in enumerate(frames):
-                    size = {}
                     if max_width and frame.width > max_width:
                         scaled_h = round(frame.height * max_width / frame.width / 2) * 2
-                        size = {"width": max_width, "height": scaled_h}
-                    img = frame.to_ndarray(format="bgr24", **size)
+                        img = frame.to_ndarray(format="bgr24", width=max_width, height=scaled_h)
+                    else:
+                        img = frame.to_ndarray(format="bgr24")
                     h, w = img.shape[:2]
                     if i == 0:
                         ost.width, ost.height = w - w % 2, h - h % 2
@@ -265,13 +271,13 @@ def redact_clip(
                     if masks:
                         img = black_out(img, list(masks))
                     nf = av.VideoFrame.from_ndarray(
-                        np.ascontiguousarray(img[: h - h % 2, : w - w % 2]), "bgr24"
+                        np.ascontiguousarray(img[: h - h % 2, : w - w % 2], np.uint8), "bgr24"
                     )
                     pts = frame.pts if frame.pts is not None else i
                     if first_pts is None:
                         first_pts = pts
                     pts = max(pts - first_pts, last_pts + 1)
-                    nf.pts, nf.time_base = pts, vs.time_base
+                    nf.pts, nf.time_base = pts, tb
                     if last_pts >= 0:
                         step = pts - last_pts
                     last_pts = pts
@@ -285,8 +291,8 @@ def redact_clip(
             if result.frames == 0:
                 raise InputError(f"{src} has no video frames")
             # From the timestamps: a gap in the clip is part of its length.
-            last = last_pts + (step or round(1 / (float(rate) * vs.time_base)))
-            result.duration_s = float(last * vs.time_base)
+            last = last_pts + (step or round(1 / (float(rate) * tb)))
+            result.duration_s = float(last * tb)
         tmp.replace(dst)
     except BaseException:
         tmp.unlink(missing_ok=True)
