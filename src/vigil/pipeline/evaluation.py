@@ -324,7 +324,8 @@ def line_counts(truth: Truth, observed: Observed) -> list[LineCount]:
                 d = crossing(a, b, p, q)
                 if d:
                     predicted[d] += 1
-        for d in ("+", "-"):
+        directions: tuple[Literal["+", "-"], ...] = ("+", "-")
+        for d in directions:
             if line.counts is not None:
                 true = line.counts.get(d, 0)
             else:

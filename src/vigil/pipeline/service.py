@@ -125,7 +125,7 @@ class CameraAnalysis(threading.Thread):
 
     def run(self) -> None:
         cam = self.camera
-        frames: Iterable[AnalysisFrame] = analysis_frames(
+        decoded = analysis_frames(
             analysis_url(cam),
             fps=cam.motion.fps,
             max_width=self.max_width,
@@ -133,8 +133,9 @@ class CameraAnalysis(threading.Thread):
             rtsp_transport=cam.rtsp_transport,
             loop=cam.loop,
         )
+        frames: Iterable[AnalysisFrame] = decoded
         if self.newest_only:
-            frames = self.source = NewestOnly(frames, self._stopping, f"decode-{cam.name}")
+            frames = self.source = NewestOnly(decoded, self._stopping, f"decode-{cam.name}")
         try:
             for frame in frames:
                 self._apply_layout()

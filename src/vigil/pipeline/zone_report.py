@@ -82,12 +82,13 @@ def zone_day(
             .order_by(Event.start)
         ).all()
     for e in rows:
-        kind, state = e.details.get("zone_kind"), e.details.get("state")
+        # The analyzer writes a zone change's state with its zone_kind (as zones.py reads it).
+        kind = e.details.get("zone_kind")
         if kind == "machine" and e.end is not None:
-            span = (max(e.start, start), min(e.end, end), state)
+            span = (max(e.start, start), min(e.end, end), e.details["state"])
             report.machines.setdefault(e.zone or "?", []).append(span)
         elif kind == "doorway":
-            report.doorways.setdefault(e.zone or "?", Counter())[state] += 1
+            report.doorways.setdefault(e.zone or "?", Counter())[e.details["state"]] += 1
     report.max_people = max_by_zone(db, camera, start, end)
     return report
 

@@ -172,8 +172,12 @@ class ZoneMonitor:
         if image is not None and self._machines:
             gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
             h, w = gray.shape
+            # INTER_LINEAR is what this has always used: an INTER_AREA once passed positionally
+            # was taken by OpenCV as `dst`. Changing it moves the machine-motion thresholds.
             small = cv2.resize(
-                gray, (GREY_WIDTH, max(1, round(h * GREY_WIDTH / w))), cv2.INTER_AREA
+                gray,
+                (GREY_WIDTH, max(1, round(h * GREY_WIDTH / w))),
+                interpolation=cv2.INTER_LINEAR,
             )
             small = cv2.GaussianBlur(small, (5, 5), 0)
             for machine in self._machines:
@@ -315,7 +319,7 @@ def summarise(
             if e.details.get("zone_kind") == "machine"
         ]
 
-        def seconds(state: str, spans: list[dict[str, object]] = spans) -> float:
+        def seconds(state: str, spans: list[dict[str, Any]] = spans) -> float:
             return round(sum(s["end"] - s["start"] for s in spans if s["state"] == state), 2)
 
         def count(what: str, mine: list[EventDraft] = mine) -> int:
