@@ -22,6 +22,7 @@ import av
 import cv2
 import numpy as np
 
+from vigil.errors import VigilError
 from vigil.packages import FetchError, opencv_doc_files
 from vigil.vision.video import Mp4Writer
 
@@ -118,12 +119,14 @@ def prepare(folder: Path) -> DemoAssets:
         else:
             source = "generated (opencv-doc unavailable)"
             generated_street(street)
-    stranger_photo: Path | None = folder / "messi5.jpg"
-    if not stranger_photo.exists():
-        stranger_photo = None
+    photo = folder / "messi5.jpg"
+    stranger_photo = photo if photo.exists() else None
     door = folder / "door.mp4"
     if not door.exists():
-        known = cv2.imread(str(known_photo))[0:260, 140:380]  # head and shoulders
+        portrait = cv2.imread(str(known_photo))
+        if portrait is None:
+            raise VigilError(f"cannot read {known_photo} as an image (delete it to remake it)")
+        known = portrait[0:260, 140:380]  # head and shoulders
         stranger = None
         if stranger_photo is not None:
             img = cv2.imread(str(stranger_photo))

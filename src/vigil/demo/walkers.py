@@ -21,13 +21,14 @@ import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
 
 WIDTH, HEIGHT, FPS, SECONDS = 768, 576, 10, 14.0
 LIGHT_CHANGE_S = 7.0
-LINE = {"name": "street", "a": [0.0, 0.5], "b": [1.0, 0.5]}
+LINE: dict[str, Any] = {"name": "street", "a": [0.0, 0.5], "b": [1.0, 0.5]}
 # Where to cut each person from vtest.avi: frame number and the region around them (x, y, w,
 # h; a HOG detection there, grown a little). Picked by looking: one person each, upright.
 CUTS = {
