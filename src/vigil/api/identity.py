@@ -2,7 +2,8 @@
 
 An event's identity (person name and id, match score and confidence) goes only to roles with
 the `people` permission; every other role gets those fields as null, in lists, single events,
-the event stream and the hub's views alike (`reveals_identity`, passed to the serializers).
+the event stream and the hub's views alike (`reveals_identity`, passed to `event_fields`, which
+the site's and the hub's serializers share).
 Narrowing events to identities (a person, or `kind=known_person`: every recognised person) is a
 search by person: it needs a stated reason from every role and is audited as `search_person`;
 filtering by one person also needs the `people` permission (`identity_search`); the site's and
@@ -11,6 +12,7 @@ the hub's event lists record that search the same way (`audit_identity_search`).
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from fastapi import HTTPException, Request
 
@@ -25,6 +27,26 @@ IDENTITY_KINDS = frozenset({EventKind.known_person.value})
 def reveals_identity(p: Principal) -> bool:
     """Whether `p` may see who an event's person is."""
     return p.can(Perm.people)
+
+
+def event_fields(
+    e: Any, *, key: str, ident: object, name: str | None, reveal: bool
+) -> dict[str, Any]:
+    """The fields a site's event (`EventOut`) and a hub event (`HubEventOut`) show alike, from
+    `e` (`Event`, `HubEvent`). The identity ones are None without `reveal`: `key` (person_id or
+    person_uid) with `ident`, person (`name`), score and confidence."""
+    return {
+        "uid": e.uid,
+        "camera": e.camera,
+        "kind": str(e.kind),
+        "start": e.start,
+        "end": e.end,
+        key: ident if reveal else None,
+        "person": name if reveal else None,
+        "score": e.score if reveal else None,
+        "confidence": e.confidence if reveal else None,
+        "zone": e.zone,
+    }
 
 
 def identity_kinds(kinds: Iterable[object]) -> list[str]:

@@ -9,7 +9,12 @@ from fastapi.responses import FileResponse, Response
 from sqlalchemy import select
 
 from vigil.api.deps import MAX_ID, Ctx, Viewer
-from vigil.api.identity import audit_identity_search, identity_search, reveals_identity
+from vigil.api.identity import (
+    audit_identity_search,
+    event_fields,
+    identity_search,
+    reveals_identity,
+)
 from vigil.api.privacy_view import role_protected, unmasked_until
 from vigil.api.routes.cameras import audit_view
 from vigil.api.schemas import EventOut, EventPageOut, Instant
@@ -38,16 +43,13 @@ def events_out(db: Database, events: list[Event], *, reveal: bool) -> list[Event
     names = person_names(db, ids) if reveal else {}
     return [
         EventOut(
-            uid=e.uid,
-            camera=e.camera,
-            kind=e.kind.value,
-            start=e.start,
-            end=e.end,
-            person_id=e.person_id if reveal else None,
-            person=names.get(e.person_id) if reveal and e.person_id is not None else None,
-            score=e.score if reveal else None,
-            confidence=e.confidence if reveal else None,
-            zone=e.zone,
+            **event_fields(
+                e,
+                key="person_id",
+                ident=e.person_id,
+                name=names.get(e.person_id) if e.person_id is not None else None,
+                reveal=reveal,
+            ),
             snapshot_url=f"/api/v1/events/{e.uid}/snapshot.jpg" if e.snapshot else None,
         )
         for e in events

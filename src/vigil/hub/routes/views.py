@@ -13,7 +13,12 @@ from pydantic import BaseModel
 from sqlalchemy import func, or_, select
 
 from vigil.api.deps import Ctx, Viewer, audit
-from vigil.api.identity import audit_identity_search, identity_search, reveals_identity
+from vigil.api.identity import (
+    audit_identity_search,
+    event_fields,
+    identity_search,
+    reveals_identity,
+)
 from vigil.api.schemas import Instant
 from vigil.hub.context import HubContext, get_hub
 from vigil.privacy.audit import Action
@@ -174,17 +179,14 @@ def events_out(s: Any, rows: list[HubEvent], *, reveal: bool) -> list[HubEventOu
     )
     return [
         HubEventOut(
-            uid=e.uid,
+            **event_fields(
+                e,
+                key="person_uid",
+                ident=e.person_uid,
+                name=names.get(e.person_uid) if e.person_uid else None,
+                reveal=reveal,
+            ),
             site=e.site,
-            camera=e.camera,
-            kind=e.kind,
-            start=e.start,
-            end=e.end,
-            person_uid=e.person_uid if reveal else None,
-            person=names.get(e.person_uid) if reveal and e.person_uid else None,
-            score=e.score if reveal else None,
-            confidence=e.confidence if reveal else None,
-            zone=e.zone,
             thumbnail_url=f"/api/v1/hub/events/{e.uid}/thumbnail.jpg" if e.thumbnail else None,
         )
         for e in rows
