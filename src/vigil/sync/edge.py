@@ -285,6 +285,7 @@ class EdgePublisher:
                             Person.hub_uid.is_not(None),
                         )
                     )
+                    if huid is not None  # narrows only: the query has no NULL hub_uid
                 }
             changes: list[tuple[int, Event | SyncTombstone]] = sorted(
                 [(e.sync_version, e) for e in rows] + [(g.version, g) for g in gone],
@@ -316,6 +317,7 @@ class EdgePublisher:
         self, change: Event | SyncTombstone, hub_uids: dict[int, str]
     ) -> tuple[str, bytes, str]:
         subject = wire.event_subject(self.site, change.camera)
+        body: wire.EventTombstone | wire.EventCopy
         if isinstance(change, SyncTombstone):
             body = tombstone_payload(self.site, change)
         else:
@@ -391,12 +393,18 @@ class EdgePublisher:
     async def backlog(self) -> Backlog:
         ev_after, au_after = _cursor(self.db, EVENT_CURSOR), _cursor(self.db, "audit")
         with self.db.session() as s:
-            ev = s.scalar(
-                select(func.count()).select_from(Event).where(Event.sync_version > ev_after)
-            ) + s.scalar(
-                select(func.count())
-                .select_from(SyncTombstone)
-                .where(SyncTombstone.version > ev_after)
+            ev = (
+                s.scalar(
+                    select(func.count()).select_from(Event).where(Event.sync_version > ev_after)
+                )
+                or 0
+            ) + (
+                s.scalar(
+                    select(func.count())
+                    .select_from(SyncTombstone)
+                    .where(SyncTombstone.version > ev_after)
+                )
+                or 0
             )
             au = s.scalar(
                 select(func.count()).select_from(AuditRecord).where(AuditRecord.seq > au_after)

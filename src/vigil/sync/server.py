@@ -100,7 +100,7 @@ async def connect_site(hub: HubAccess, site: str, **options: object) -> nats.NAT
         hub.url,
         user=hub_user(site),
         password=hub.secret,
-        **kwargs,  # type: ignore[arg-type]
+        **kwargs,
     )
 
 

@@ -72,9 +72,9 @@ def person_put(ctx: CommandContext, body: wire.PersonPut) -> wire.PersonPutReply
         person.name = name
         added = removed = 0
         have = {t.image_sha256: t for t in person.templates}
-        for sha, t in have.items():
+        for sha, old in have.items():
             if sha not in incoming:
-                person.templates.remove(t)
+                person.templates.remove(old)
                 removed += 1
         for sha, t in incoming.items():
             row = have.get(sha)
