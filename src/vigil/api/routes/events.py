@@ -28,6 +28,13 @@ from vigil.store.models.faces import Person
 
 router = APIRouter(prefix="/events", tags=["events"])
 
+# The filters and paging of an event list, here and at the hub (`vigil.hub.routes.views`).
+CameraFilter = Annotated[str | None, Query(max_length=100)]
+Since = Annotated[Instant | None, Query()]
+Until = Annotated[Instant | None, Query()]
+PageLimit = Annotated[int, Query(ge=1, le=500)]
+PageCursor = Annotated[str | None, Query(max_length=200)]
+
 
 def person_names(db: Database, ids: set[int]) -> dict[int, str]:
     if not ids:
@@ -61,14 +68,14 @@ def events(
     p: Viewer,
     ctx: Ctx,
     request: Request,
-    camera: Annotated[str | None, Query(max_length=100)] = None,
+    camera: CameraFilter = None,
     kind: Annotated[list[EventKind] | None, Query()] = None,
     person_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     zone: Annotated[str | None, Query(max_length=100)] = None,
-    since: Annotated[Instant | None, Query()] = None,
-    until: Annotated[Instant | None, Query()] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    since: Since = None,
+    until: Until = None,
+    limit: PageLimit = 50,
+    cursor: PageCursor = None,
     reason: Annotated[
         str | None,
         Query(

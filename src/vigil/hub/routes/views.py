@@ -19,7 +19,7 @@ from vigil.api.identity import (
     identity_search,
     reveals_identity,
 )
-from vigil.api.schemas import Instant
+from vigil.api.routes.events import CameraFilter, PageCursor, PageLimit, Since, Until
 from vigil.hub.context import HubContext, get_hub
 from vigil.privacy.audit import Action
 from vigil.store.models import HubCameraStatus, HubEvent, HubSite
@@ -199,15 +199,15 @@ def events(
     ctx: Ctx,
     request: Request,
     site: Annotated[str | None, Query(max_length=64)] = None,
-    camera: Annotated[str | None, Query(max_length=100)] = None,
+    camera: CameraFilter = None,
     kind: Annotated[list[str] | None, Query()] = None,
     person: Annotated[
         str | None, Query(max_length=200, description="A hub person's name or uid.")
     ] = None,
-    since: Annotated[Instant | None, Query()] = None,
-    until: Annotated[Instant | None, Query()] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    since: Since = None,
+    until: Until = None,
+    limit: PageLimit = 50,
+    cursor: PageCursor = None,
     reason: Annotated[
         str | None,
         Query(
