@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
-from vigil.api.deps import Ctx, PeopleManager, Principal, client_address
+from vigil.api.deps import Ctx, PeopleManager, Principal
 from vigil.api.limits import ANALYSIS_SLOT
 from vigil.api.routes.people import (
     CheckReason,
@@ -24,8 +24,8 @@ from vigil.api.routes.people import (
 )
 from vigil.api.schemas import CheckOut, Name, QualityOut
 from vigil.hub import gallery, placement
-from vigil.hub.actor import Actor, need_reason
-from vigil.hub.routes.search import hub_audit_log
+from vigil.hub.actor import need_reason
+from vigil.hub.routes.search import actor, hub_audit_log
 from vigil.store.db import Database
 from vigil.store.models.faces import LegalBasis
 from vigil.store.models.hub import HubPerson
@@ -41,10 +41,6 @@ def gallery_admin(p: PeopleManager) -> Principal:
 
 
 GalleryAdmin = Annotated[Principal, Depends(gallery_admin)]
-
-
-def actor(p: Principal, request: Request) -> Actor:
-    return Actor(p.username, f"api {client_address(request)}", p.role.value)
 
 
 def person_name(db: Database, uid: str) -> str:

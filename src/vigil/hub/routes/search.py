@@ -9,7 +9,7 @@ from pydantic import BaseModel
 
 from vigil.api.auditing import ChainAudit
 from vigil.api.context import ApiContext
-from vigil.api.deps import Ctx, Searcher, client_address
+from vigil.api.deps import Ctx, Principal, Searcher, client_address
 from vigil.api.identity import reveals_identity
 from vigil.api.limits import ANALYSIS_SLOT
 from vigil.api.routes.search import (
@@ -20,6 +20,7 @@ from vigil.api.routes.search import (
     match_figures,
 )
 from vigil.faces.calibration import load_calibration
+from vigil.hub.actor import Actor
 from vigil.hub.routes.views import HubEventOut, events_out
 from vigil.privacy.audit import AuditLog
 
@@ -46,6 +47,11 @@ def hub_audit_log(ctx: ApiContext) -> AuditLog:
     return ctx.audit.log if isinstance(ctx.audit, ChainAudit) else AuditLog.from_config(ctx.config)
 
 
+def actor(p: Principal, request: Request) -> Actor:
+    """Who acts at the hub through its API, as the hub's audit log names them."""
+    return Actor(p.username, f"api {client_address(request)}", p.role.value)
+
+
 @router.post(
     "/search/photo",
     dependencies=[ANALYSIS_SLOT],  # a turn in the photo-analysis pool, else 503
@@ -60,7 +66,6 @@ def search_photo(
     reason: SearchReason,
     limit: SearchLimit = 50,
 ) -> HubSearchOut:
-    from vigil.hub.actor import Actor
     from vigil.hub.search import search_across_sites
 
     _, face, reason = face_to_search(ctx, photo, reason)
@@ -68,11 +73,10 @@ def search_photo(
     cal = load_calibration(
         ctx.data_dir, ctx.face_engine().model_name, ctx.config.faces.match_threshold
     )
-    who = Actor(p.username, f"api {client_address(request)}", p.role.value)
     r = search_across_sites(
         ctx.db,
         face.embedding,
-        who=who,
+        who=actor(p, request),
         reason=reason,
         audit=hub_audit_log(ctx),
         calibration=cal,
