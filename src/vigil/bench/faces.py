@@ -8,7 +8,7 @@ every core; numpy exact search vs. faiss.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import cv2
@@ -94,7 +94,11 @@ def identification(n: int, seconds: float) -> list[Figure]:
     for name, index in indexes.items():
         index.add(ids, vectors)
         i = iter(range(10**9))
-        per_s = rate(lambda idx=index, it=i: idx.search(queries[next(it) % 256], 50), seconds)
+
+        def search(idx: VectorIndex = index, it: Iterator[int] = i) -> object:
+            return idx.search(queries[next(it) % 256], 50)
+
+        per_s = rate(search, seconds)
         latency[name] = 1000 / per_s
     return [
         Figure(
@@ -130,7 +134,7 @@ def run(
 ) -> list[Figure]:
     engine = FaceEngine()
     photo = load_image(faces_dir / "two_people.jpg")
-    crops = [o.crop for o in engine.analyze(photo, embed=False)]
+    crops = [o.crop for o in engine.analyze(photo, embed=False) if o.crop is not None]
     figures = [
         detection(photo, seconds),
         embedding((crops * 16)[:32], seconds, threads),

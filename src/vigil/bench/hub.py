@@ -185,7 +185,9 @@ async def _run(
     rates: dict[str, float] = {}
     for name, store in (("batch", store_batch), ("rows", store_rows_one_by_one)):
         base_db = _db(root, f"baseline-{name}", postgres)
-        msgs = [(*_payload("site00", i), {}) for i in range(20_000)]
+        msgs: list[tuple[str, bytes, dict[str, str]]] = [
+            (*_payload("site00", i), {}) for i in range(20_000)
+        ]
         t0 = time.monotonic()
         for k in range(0, len(msgs), 500):
             store(base_db, "site00", msgs[k : k + 500], None)

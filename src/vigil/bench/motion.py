@@ -141,7 +141,8 @@ def capacity_baseline(clip: Path) -> Capacity:
             det.detect(img)
             detect += time.perf_counter() - t
             n += 1
-            last = float(frame.pts * frame.time_base) if frame.pts is not None else last
+            pts, tb = frame.pts, frame.time_base
+            last = float(pts * tb) if pts is not None and tb is not None else last
     cpu = _cpu() - c0
     return Capacity("baseline: every frame, full size", last, cpu, n, n, detect)
 

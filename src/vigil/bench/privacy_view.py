@@ -15,6 +15,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -79,7 +80,7 @@ def _first_fragment_s(part: Path, done: threading.Event, t0: float) -> float:
     return time.perf_counter() - t0
 
 
-def _render(src: Path, dst: Path, **kwargs: object) -> tuple[float, float, float]:
+def _render(src: Path, dst: Path, **kwargs: Any) -> tuple[float, float, float]:
     """(clip seconds per CPU second, seconds until a player can start, wall seconds) of one
     rendition made in a thread while this one watches for its first fragment."""
     from vigil.config import FacesConfig
@@ -96,7 +97,7 @@ def _render(src: Path, dst: Path, **kwargs: object) -> tuple[float, float, float
 
     def work() -> None:
         try:
-            result.append(render_protected(src, dst, engine, persons, threads=1, **kwargs))  # type: ignore[arg-type]
+            result.append(render_protected(src, dst, engine, persons, threads=1, **kwargs))
         finally:
             done.set()
 

@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypedDict
 
 import av
 import psutil
@@ -369,13 +370,20 @@ def _median(phases: list[Phase]) -> Phase:
     return sorted(phases, key=lambda p: p.cpu_pct)[(len(phases) - 1) // 2]
 
 
+class _Baseline(TypedDict, total=False):
+    """Figure's baseline fields: both, or neither when there is no baseline phase."""
+
+    baseline: float | None
+    baseline_name: str
+
+
 def figures(phases: list[Phase]) -> list[Figure]:
     v = phases[0]
     b = phases[1] if len(phases) > 1 else None
     n = v.cameras
     name = "ffmpeg per camera"
 
-    def base(x: float | None) -> dict[str, object]:
+    def base(x: float | None) -> _Baseline:
         return {"baseline": x, "baseline_name": name} if b is not None else {}
 
     mb = 1024 * 1024
@@ -383,27 +391,27 @@ def figures(phases: list[Phase]) -> list[Figure]:
     return [
         Figure(
             f"CPU, all {n} cameras", v.cpu_pct, "% core", 100, False,
-            **base(b.cpu_pct if b else None),  # type: ignore[arg-type]
+            **base(b.cpu_pct if b else None),
         ),
         Figure(
             "CPU per camera", v.cpu_pct / n, "% core", None, False,
-            **base(b.cpu_pct / n if b else None),  # type: ignore[arg-type]
+            **base(b.cpu_pct / n if b else None),
         ),
         Figure(
             "memory per camera (PSS)", v.pss_bytes / n / mb, "MiB", None, False,
-            **base(b.pss_bytes / n / mb if b else None),  # type: ignore[arg-type]
+            **base(b.pss_bytes / n / mb if b else None),
         ),
         Figure(
             "memory per camera beyond the idle process", (v.pss_bytes - v.idle_pss_bytes) / n / mb,
-            "MiB", None, False, **base(b.pss_bytes / n / mb if b else None),  # type: ignore[arg-type]
+            "MiB", None, False, **base(b.pss_bytes / n / mb if b else None),
         ),
         Figure(
             "footage written to disk", v.mbps, "Mbit/s", expected * 0.95, True,
-            **base(b.mbps if b else None),  # type: ignore[arg-type]
+            **base(b.mbps if b else None),
         ),
         Figure(
             "cameras recording at the end", v.online, "", n, True,
-            **base(b.online if b else None),  # type: ignore[arg-type]
+            **base(b.online if b else None),
         ),
     ]  # fmt: skip
 
