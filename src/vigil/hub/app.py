@@ -8,6 +8,7 @@ hub's users, sessions and audit chain live in the hub database, its keys in the 
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -23,7 +24,7 @@ def create_hub_app(ctx: ApiContext, hub: HubContext, *, web: bool = True) -> Fas
     from vigil.hub.routes import clips, people, search, views, watchlists
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI):  # type: ignore[no-untyped-def]
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
         ctx.live.close()
 

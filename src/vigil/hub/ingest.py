@@ -83,10 +83,12 @@ _EVENT_COLUMNS = (
 def _insert(db: Database, table: Any) -> Any:
     """The dialect's INSERT, which has `on_conflict_do_update`/`_nothing` (both dialects)."""
     if db.engine.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert(table)
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(table)
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(table)
 
 
 def _event_row(site: str, e: wire.EventCopy, now: datetime) -> dict[str, Any]:
@@ -211,7 +213,7 @@ def _store_audit(
             )
         )
     )
-    new = [
+    new: list[dict[str, Any]] = [
         {"site": site, "seq": q, "time": a.time, "hash": a.hash, "record": record}
         for q, (a, record) in records.items()
         if q not in have
@@ -389,7 +391,8 @@ class HubConsumer:
             except (NatsTimeout, TimeoutError):
                 continue
             except Exception:  # site unreachable, its server away or its stream remade: rebind
-                sub = await _unbind(sub)
+                await _unbind(sub)
+                sub = None
                 await self._sleep(0.2)
                 continue
             batch = [(m.subject, m.data, dict(m.headers or {})) for m in msgs]
@@ -400,7 +403,8 @@ class HubConsumer:
                     )
             except Exception:  # database away or busy: this batch again, before any newer one
                 self.errors += 1
-                sub = await _unbind(sub)  # the rebind resets the consumer to the batch's start
+                await _unbind(sub)  # the rebind resets the consumer to the batch's start
+                sub = None
                 await self._sleep(1.0)
                 continue
             self.stored.add(applied)

@@ -114,7 +114,7 @@ class HubNode:
         if self.on_web_ready is not None:
             self.on_web_ready(api_ctx)
         web = uvicorn.Server(uvicorn_config(app, cfg.api.host, cfg.api.port))
-        web.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]  # ours stop it
+        web.capture_signals = contextlib.nullcontext  # type: ignore[method-assign, assignment]  # ours stop it
         return web
 
     async def run(self) -> None:

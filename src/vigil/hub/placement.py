@@ -222,6 +222,7 @@ def reconcile(
     }
     enrolments = latest_enrolments(s, people_rows)
     for site, kind, uid in send:
+        body: wire.Push
         if kind == "person":
             body = person_body(people_rows[uid], actor, enrolments.get(uid))
         else:

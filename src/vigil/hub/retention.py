@@ -20,7 +20,7 @@ from sqlalchemy import delete, select
 
 from vigil.hub.config import HubConfig
 from vigil.maintenance import Job, Scheduler
-from vigil.store.db import Database
+from vigil.store.db import Database, rowcount
 from vigil.store.models import HubAuditRecord, HubEvent, HubEventTombstone
 
 log = logging.getLogger(__name__)
@@ -73,9 +73,9 @@ def run_hub_retention(
                     path.unlink()
                     out.thumbnails += 1
     with db.session() as s:
-        out.tombstones = s.execute(
-            delete(HubEventTombstone).where(HubEventTombstone.deleted_at < event_cut)
-        ).rowcount
+        out.tombstones = rowcount(
+            s.execute(delete(HubEventTombstone).where(HubEventTombstone.deleted_at < event_cut))
+        )
     while True:
         with db.session() as s:
             keys = s.execute(
