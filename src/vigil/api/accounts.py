@@ -18,7 +18,7 @@ from vigil.api.security import (
 )
 from vigil.errors import InputError, NotFoundError
 from vigil.store.base import utcnow
-from vigil.store.db import Database
+from vigil.store.db import Database, rowcount
 from vigil.store.models.users import ApiToken, Role, User, UserSession
 
 USERNAME_RE = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
@@ -114,7 +114,7 @@ def get_user(db: Database, user_id: int) -> Account:
         return Account.of(u)
 
 
-def _other_admins(s, user_id: int) -> int:  # type: ignore[no-untyped-def]
+def _other_admins(s, user_id: int) -> int:
     q = select(func.count(User.id)).where(
         User.role == Role.admin, User.disabled.is_(False), User.id != user_id
     )
@@ -202,7 +202,7 @@ def change_password(
         others = delete(UserSession).where(UserSession.user_id == u.id)
         if keep_session_id is not None:
             others = others.where(UserSession.id != keep_session_id)
-        return int(s.execute(others).rowcount or 0)
+        return rowcount(s.execute(others))
 
 
 # --- sessions ---------------------------------------------------------------------------

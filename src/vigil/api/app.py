@@ -111,7 +111,7 @@ def create_app(ctx: ApiContext, *, web: bool = True) -> FastAPI:
     """The app serving `ctx`. `web=False` leaves out the HTML pages (API only)."""
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI):  # type: ignore[no-untyped-def]
+    async def lifespan(app: FastAPI):
         # temporary files (upload spools, exports) under <data_dir>/tmp, never the system's
         tmp = TmpSpace.from_config(ctx.config)
         await anyio.to_thread.run_sync(tmp.clean)

@@ -124,7 +124,7 @@ def active(p: Annotated[Principal, Depends(authenticated)]) -> Principal:
     return p
 
 
-def require(perm: Perm):  # type: ignore[no-untyped-def]
+def require(perm: Perm):
     def check(p: Annotated[Principal, Depends(active)]) -> Principal:
         if not p.can(perm):
             raise HTTPException(403, f"the {p.role.value} role may not {_WHAT[perm]}")

@@ -73,7 +73,7 @@ def client_from(peer: str | None, forwarded_for: Sequence[str], trusted: Sequenc
     return str(here)
 
 
-def uvicorn_config(app: Any, host: str, port: int, **kw: Any):  # type: ignore[no-untyped-def]
+def uvicorn_config(app: Any, host: str, port: int, **kw: Any):
     """A `uvicorn.Config` for a Vigil app: uvicorn's own X-Forwarded-* handling off (the app
     decides the client with `client_from`), warnings only, a short graceful shutdown."""
     import uvicorn

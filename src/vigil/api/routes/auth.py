@@ -61,7 +61,7 @@ def health(ctx: Ctx) -> HealthOut:
     )
 
 
-def _start_session(ctx: Ctx, request: Request, response: Response, account) -> MeOut:  # type: ignore[no-untyped-def]
+def _start_session(ctx: Ctx, request: Request, response: Response, account) -> MeOut:
     hours = ctx.config.api.session_hours
     new = accounts.open_session(ctx.db, account.id, hours, client_address(request))
     response.set_cookie(

@@ -212,7 +212,7 @@ async def live_stream(
     audit_view(ctx, request, p, Action.view_live, name)
     live = ctx.live
 
-    async def frames():  # type: ignore[no-untyped-def]
+    async def frames():
         last_seq = -1
         min_gap = 1.0 / max_fps
         # Each frame is followed at once by the next part's boundary and headers (so no

@@ -73,7 +73,7 @@ async def event_stream(
     closed = ctx.live.closed
     reveal = reveals_identity(p)  # the role, as when the stream opened
 
-    async def messages():  # type: ignore[no-untyped-def]
+    async def messages():
         last = start
         yield b": vigil event stream\nretry: 2000\n\n"
         quiet_since = time.monotonic()

@@ -78,7 +78,7 @@ class ZonesOut(BaseModel):
 
 
 class ZoneIn(ZoneConfig):
-    polygon: PolygonIn  # type: ignore[assignment]  # the file model takes any numbers
+    polygon: PolygonIn  # the file model takes any numbers
 
     @field_validator("allowed_hours")
     @classmethod
