@@ -25,7 +25,7 @@ def register(app_: typer.Typer) -> None:
     app_.add_typer(app, name="audit")
 
 
-def _audit(ctx: typer.Context):  # type: ignore[no-untyped-def]
+def _audit(ctx: typer.Context):
     from vigil.privacy.audit import AuditLog
 
     return AuditLog.from_config(state(ctx).config)
@@ -89,7 +89,7 @@ def verify(
         raise typer.Exit(EXIT_BROKEN)
 
 
-def _person_ids(st, person: str) -> list[str]:  # type: ignore[no-untyped-def]
+def _person_ids(st, person: str) -> list[str]:
     """A person filter matches their id (as recorded) or, for older records, the literal."""
     from sqlalchemy import select
 

@@ -13,9 +13,8 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-import click
 import typer
 from rich.markup import escape
 from rich.table import Table
@@ -25,6 +24,8 @@ from vigil.cli.state import console, print_json, state
 from vigil.errors import InputError, NotFoundError, VigilError
 
 if TYPE_CHECKING:
+    from typer._click import Context as ClickContext  # the click typer bundles
+
     from vigil.camera.status import CameraStatus
 
 cameras_app = typer.Typer(help="Cameras: list, probe a URL, show status.", no_args_is_help=True)
@@ -36,7 +37,7 @@ class ExportGroup(TyperGroup):
     """`vigil export CAMERA ...` cuts a clip (the `clip` command, named or not);
     `vigil export verify PATH` checks one."""
 
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+    def parse_args(self, ctx: ClickContext, args: list[str]) -> list[str]:
         if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
             args = ["clip", *args]
         return super().parse_args(ctx, args)
@@ -126,7 +127,7 @@ def cameras_list(
     from vigil.camera.source import redact_url, source_kind
 
     cams = state(ctx).config.cameras
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "name": c.name,
             "enabled": c.enabled,

@@ -26,6 +26,7 @@ def demo(
 
     from vigil.api import accounts
     from vigil.api.security import one_time_password
+    from vigil.cli.faces_cmd import embedding
     from vigil.demo.assets import KNOWN_NAME, factory_video, prepare
     from vigil.demo.scenes import FactoryScene
     from vigil.faces.calibration import confidence_text
@@ -60,7 +61,7 @@ def demo(
     console.print(f"enrolled [bold]{KNOWN_NAME}[/] (legal basis: consent); nobody else is enrolled")
 
     matcher = st.gallery().matcher(st.calibration())
-    seen: dict[str, tuple[float, float]] = {}  # who -> (best score, time in clip)
+    seen: dict[str | None, tuple[float, float]] = {}  # who -> (best score, time in clip)
     with av.open(str(assets.door_video)) as clip:
         stream = clip.streams.video[0]
         for frame in clip.decode(stream):
@@ -68,7 +69,7 @@ def demo(
             if round(t * 10) % 5:  # 2 analysed frames a second
                 continue
             obs = st.face_engine.analyze(frame.to_ndarray(format="bgr24"))
-            for m in matcher.identify([o.embedding for o in obs]):
+            for m in matcher.identify([embedding(o) for o in obs]):
                 who = m.name if m.known else "unknown face"
                 if who not in seen or m.score > seen[who][0]:
                     seen[who] = (m.score, t)

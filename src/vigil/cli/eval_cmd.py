@@ -191,12 +191,13 @@ def video(
     st = state(ctx)
     truth = read_truth(truth_file)
     zones, masks = [], []
+    cam = None
     if camera is not None:
         cam = next((c for c in st.config.cameras if c.name == camera), None)
         if cam is None:
             raise InputError(f"no camera {camera!r} in the configuration")
         zones, masks = cam.zones, cam.privacy_masks
-    analysis = cam.analysis if camera is not None else AnalysisConfig()
+    analysis = cam.analysis if cam is not None else AnalysisConfig()
     if detector is not None:
         analysis = analysis.model_copy(update={"detector": detector.value})
     engine = st.face_engine

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.table import Table
@@ -12,10 +13,22 @@ from vigil.cli.state import console, current_user, err_console, print_json, prog
 from vigil.errors import InputError
 from vigil.store.enums import LegalBasis
 
+if TYPE_CHECKING:
+    import numpy as np
+
+    from vigil.faces.engine import FaceObservation
+
 # OpenCV, the face engine and the database are imported in the commands that use them, so
 # `vigil faces --help` stays fast.
 
 app = typer.Typer(help="Face detection, enrolment and recognition.", no_args_is_help=True)
+
+
+def embedding(o: FaceObservation) -> np.ndarray:
+    """The template of a face `analyze()` embedded (it does unless told `embed=False`)."""
+    assert o.embedding is not None
+    return o.embedding
+
 
 JSON = typer.Option(False, "--json", help="Machine-readable output.")
 REASON = typer.Option(
@@ -95,7 +108,7 @@ def compare(
     assert fa.embedding is not None and fb.embedding is not None
     score = float(fa.embedding @ fb.embedding)
     same = score >= cal.threshold
-    result = {
+    result: dict[str, Any] = {
         "same_person": same,
         "score": round(score, 4),
         "confidence": round(cal.confidence(score), 4),
@@ -237,7 +250,7 @@ def identify(
     matcher = st.gallery().matcher(st.calibration())
     if len(matcher.index) == 0:
         err_console.print("[yellow]warning:[/] the gallery is empty; every face is unknown")
-    matches = matcher.identify([o.embedding for o in obs])
+    matches = matcher.identify([embedding(o) for o in obs])
     if draw:
         canvas = img.copy()
         for o, m in zip(obs, matches, strict=True):
@@ -245,7 +258,7 @@ def identify(
             draw_face(canvas, o.face, label, GREEN if m.known else RED)
         if not cv2.imwrite(str(draw), canvas):
             raise InputError(f"cannot write {draw}")
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "face": i,
             "box": [round(v) for v in o.face.box],

@@ -363,7 +363,7 @@ def search(
             ef_search=ef_search,
         )
     m = r.match
-    events = [
+    events: list[dict[str, Any]] = [
         {"site": e.site, "camera": e.camera, "kind": e.kind, "start": e.start, "uid": e.uid}
         for e in r.events
     ]
@@ -471,7 +471,7 @@ def clip(
 
     req = ClipRequest(camera, start, end, reason, current_user(), redact).validated()
 
-    async def fetch(access: HubAccess):  # type: ignore[no-untyped-def]
+    async def fetch(access: HubAccess):
         nc = await connect_site(access, site, max_reconnect_attempts=0, connect_timeout=5)
         try:
             return await fetch_clip(nc, site, req, out, timeout=timeout)

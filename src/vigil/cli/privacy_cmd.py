@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.markup import escape
@@ -36,7 +37,7 @@ def status(
     p = st.config.privacy
     now = datetime.now(UTC)
     due = templates_due_review(st.db(), now)
-    info = {
+    info: dict[str, Any] = {
         "limits_days": {
             "snapshots": p.snapshot_retention_days,
             "unknown_faces": p.unknown_face_retention_days,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.table import Table
@@ -323,7 +323,7 @@ def segments_locked(
             .where(Segment.locked_until.is_not(None), Segment.locked_until > now)
             .order_by(Segment.camera, Segment.start)
         ).all()
-    items = [
+    items: list[dict[str, Any]] = [
         {
             "camera": r.camera,
             "start": r.start.isoformat(),

@@ -45,7 +45,7 @@ def create_admin(
     console.print("Log in to the web UI with it; you will be asked to choose a new password.")
 
 
-def _find(db, username: str) -> Account:  # type: ignore[no-untyped-def]
+def _find(db, username: str) -> Account:
     from vigil.api import accounts
 
     match = [a for a in accounts.list_users(db) if a.username.lower() == username.lower()]

@@ -37,7 +37,7 @@ EventSink = Callable[[EventDraft], None]
 
 
 class FrameListener(Protocol):
-    def __call__(self, camera: str, image: np.ndarray, /, *, people: list[Box]) -> None:
+    def __call__(self, camera: str, image: np.ndarray, /, *, people: list[Box]) -> object:
         """A camera's analysed frame (privacy masks burned in) and where people are in it."""
 
 
