@@ -157,7 +157,7 @@ def enrol(
     model = ctx.face_engine().model_name
     templates = [
         gallery.TemplateIn(
-            ph.observation.embedding,  # type: ignore[arg-type]
+            ph.observation.embedding,  # type: ignore[arg-type]  # judged photos are embedded
             ph.sha256,
             ph.observation.quality.score,
             model,
