@@ -165,6 +165,6 @@ def audit(
             action=action,
             reason=reason,
             source=client_address(request),
-            **kw,  # type: ignore[arg-type]
+            **kw,  # type: ignore[arg-type]  # callers pass AuditEntry fields by name
         )
     )

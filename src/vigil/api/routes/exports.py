@@ -53,8 +53,8 @@ def clip_footage(result: ExportResult) -> ClipFootageOut:
     a = result.account()
     return ClipFootageOut(
         complete=result.complete,
-        requested_s=float(a["requested_s"]),  # type: ignore[arg-type]
-        footage_s=float(a["footage_s"]),  # type: ignore[arg-type]
+        requested_s=float(a["requested_s"]),  # type: ignore[arg-type]  # a number; account() says object
+        footage_s=float(a["footage_s"]),  # type: ignore[arg-type]  # a number, as above
         gaps=[SpanOut(start=x, end=y) for x, y in result.gaps],
         damaged_segments=[LostSegmentOut.model_validate(d) for d in result.damaged],
         missing_segments=[LostSegmentOut.model_validate(d) for d in result.missing],
