@@ -278,7 +278,7 @@ def cameras_status(
                 str(f["segments"]),
                 f"{f['first']:%Y-%m-%d %H:%M:%S}",
                 f"{f['last']:%Y-%m-%d %H:%M:%S}",
-                f"{int(f['bytes']) / 1e6:.1f} MB",  # type: ignore[call-overload]
+                f"{int(f['bytes']) / 1e6:.1f} MB",  # type: ignore[call-overload]  # an int, typed object
                 _lost_text(lost.get(cam)),
             )
         console.print(table)

@@ -166,7 +166,7 @@ def people_enrol(
     photos_ok = check_photos(engine, photos)
     templates = [
         TemplateIn(
-            p.observation.embedding,  # type: ignore[arg-type]
+            p.observation.embedding,  # type: ignore[arg-type]  # checked photos are embedded
             p.sha256,
             p.observation.quality.score,
             engine.model_name,
