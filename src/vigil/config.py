@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 import yaml
 from pydantic import (
@@ -656,18 +656,20 @@ def format_path(loc: tuple[Any, ...]) -> str:
     return out or "(top level)"
 
 
-def config_errors(text: str) -> list[str]:
-    """All problems in a vigil.yaml text, each as 'line N: path: message'. Empty if valid."""
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+def yaml_model_errors(model: type[BaseModel], text: str, top_level: str) -> list[str]:
+    """All problems of a YAML text against `model`, each as 'line N: path: message'; empty if
+    valid. `top_level` names the sections a wrong top level should have been."""
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         return [f"not valid YAML: {exc}"]
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        return ["the top level must be a mapping of sections (site:, storage:, faces:, ...)"]
+    if not isinstance(data, dict | None):
+        return [f"the top level must be a mapping of sections ({top_level})"]
     try:
-        VigilConfig.model_validate(data)
+        model.model_validate(data or {})
     except ValidationError as exc:
         lines = _line_index(text)
         problems = []
@@ -680,17 +682,33 @@ def config_errors(text: str) -> list[str]:
     return []
 
 
-def load_config(path: Path | None = None) -> VigilConfig:
-    """Load vigil.yaml (defaults when the default file is absent); raise ConfigError on errors."""
+def load_yaml_model(
+    model: type[ModelT], path: Path | None, default_path: Path, top_level: str
+) -> ModelT:
+    """Load a YAML file into `model` (defaults when the default file is absent); ConfigError,
+    listing every problem with its line, when it is not valid."""
     if path is None:
-        if not DEFAULT_CONFIG_PATH.exists():
-            return VigilConfig()
-        path = DEFAULT_CONFIG_PATH
+        if not default_path.exists():
+            return model()
+        path = default_path
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
-    problems = config_errors(text)
+    problems = yaml_model_errors(model, text, top_level)
     if problems:
         raise ConfigError(f"{path} has {len(problems)} error(s):\n  " + "\n  ".join(problems))
-    return VigilConfig.model_validate(yaml.safe_load(text) or {})
+    return model.model_validate(yaml.safe_load(text) or {})
+
+
+SECTIONS = "site:, storage:, faces:, ..."
+
+
+def config_errors(text: str) -> list[str]:
+    """All problems in a vigil.yaml text, each as 'line N: path: message'. Empty if valid."""
+    return yaml_model_errors(VigilConfig, text, SECTIONS)
+
+
+def load_config(path: Path | None = None) -> VigilConfig:
+    """Load vigil.yaml (defaults when the default file is absent); raise ConfigError on errors."""
+    return load_yaml_model(VigilConfig, path, DEFAULT_CONFIG_PATH, SECTIONS)

@@ -15,10 +15,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
-import yaml
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from vigil.config import (
     ApiConfig,
@@ -28,8 +27,8 @@ from vigil.config import (
     SiteConfig,
     StorageConfig,
     VigilConfig,
-    _line_index,
-    format_path,
+    load_yaml_model,
+    yaml_model_errors,
 )
 from vigil.errors import ConfigError
 
@@ -159,38 +158,14 @@ class HubConfig(Section):
         )
 
 
+SECTIONS = "hub_dir:, sites:, nats:, ..."
+
+
 def hub_config_errors(text: str) -> list[str]:
     """All problems in a hub.yaml text, each as 'line N: path: message'. Empty if valid."""
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        return [f"not valid YAML: {exc}"]
-    if not isinstance(data, dict | None):
-        return ["the top level must be a mapping (hub_dir:, sites:, nats:, ...)"]
-    try:
-        HubConfig.model_validate(data or {})
-    except ValidationError as exc:
-        lines = _line_index(text)
-        out = []
-        for err in exc.errors():
-            loc: tuple[Any, ...] = tuple(err["loc"])
-            line = lines.get(loc) or lines.get(loc[:-1])
-            out.append(f"{f'line {line}: ' if line else ''}{format_path(loc)}: {err['msg']}")
-        return out
-    return []
+    return yaml_model_errors(HubConfig, text, SECTIONS)
 
 
 def load_hub_config(path: Path | None = None) -> HubConfig:
     """Load hub.yaml (defaults when the default file is absent); ConfigError on errors."""
-    if path is None:
-        if not DEFAULT_HUB_CONFIG_PATH.exists():
-            return HubConfig()
-        path = DEFAULT_HUB_CONFIG_PATH
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
-    problems = hub_config_errors(text)
-    if problems:
-        raise ConfigError(f"{path} has {len(problems)} error(s):\n  " + "\n  ".join(problems))
-    return HubConfig.model_validate(yaml.safe_load(text) or {})
+    return load_yaml_model(HubConfig, path, DEFAULT_HUB_CONFIG_PATH, SECTIONS)
