@@ -78,17 +78,6 @@ def accuracy(video: Path, engine: FaceEngine, detector: ObjectDetector) -> Video
     return report
 
 
-def tall(report: VideoReport) -> tuple[float, float]:
-    """Precision and recall for people at least 60 px tall (the bands above the lowest)."""
-    bands = [b for b in report.bands if not b.band.startswith("<")]  # 60-120, >=120
-    predicted = sum(b.predicted_boxes for b in bands)
-    true = sum(b.true_boxes for b in bands)
-    return (
-        sum(b.correct for b in bands) / predicted if predicted else 0.0,
-        sum(b.found for b in bands) / true if true else 0.0,
-    )
-
-
 def run(
     videos: dict[str, Path], seconds: float = 40.0, vtest: Path | None = None
 ) -> tuple[list[Figure], dict[str, StageStats]]:
@@ -130,7 +119,7 @@ def run(
         ]
     if vtest is not None and VTEST_TRUTH.is_file():
         reports = {name: accuracy(vtest, engine, d) for name, d in detectors.items()}
-        (p_new, r_new), (p_old, r_old) = tall(reports["NanoDet"]), tall(reports["HOG"])
+        (p_new, r_new), (p_old, r_old) = reports["NanoDet"].tall(), reports["HOG"].tall()
         walks = reports["NanoDet"].walks or 0
         figures += [
             Figure(

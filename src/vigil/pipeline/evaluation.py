@@ -166,6 +166,16 @@ class VideoReport:
     lines: list[LineCount]
     zones: list[ZoneEdges]
 
+    def tall(self) -> tuple[float, float]:
+        """Precision and recall for people at least 60 px tall (the bands above the lowest)."""
+        bands = [b for b in self.bands if not b.band.startswith("<")]  # 60-120, >=120
+        predicted = sum(b.predicted_boxes for b in bands)
+        true = sum(b.true_boxes for b in bands)
+        return (
+            sum(b.correct for b in bands) / predicted if predicted else 0.0,
+            sum(b.found for b in bands) / true if true else 0.0,
+        )
+
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
 
