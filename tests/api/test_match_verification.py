@@ -12,6 +12,7 @@ import json
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,13 +20,12 @@ from sqlalchemy import select
 
 from tests.api.helpers import Client
 from tests.notify.conftest import Subscriber, add_person, make_config
-from tests.notify.conftest import broker, subscribers  # noqa: F401  (fixtures)
 from tests.notify.test_webhook import Receiver
 from vigil.api import ApiContext
 from vigil.events.store import Routing, create_event, update_event
 from vigil.faces.calibration import fit_input
 from vigil.faces.verified_pairs import Probe, verified_scores
-from vigil.notify.broker import Mosquitto
+from vigil.notify.broker import Mosquitto, mosquitto_path
 from vigil.notify.dispatcher import Dispatcher
 from vigil.store.models.audit import AuditRecord
 from vigil.store.models.events import Delivery
@@ -33,6 +33,16 @@ from vigil.store.models.faces import Template
 
 T0 = datetime(2026, 12, 6, 8, 0, tzinfo=UTC)
 MODEL = "test-model"
+
+
+@pytest.fixture
+def mqtt(tmp_path: Path) -> Iterator[Mosquitto]:
+    if mosquitto_path() is None:
+        pytest.skip("mosquitto not installed (scripts/system-deps.sh test)")
+    b = Mosquitto(tmp_path / "broker")
+    b.start()
+    yield b
+    b.stop()
 
 
 @pytest.fixture
@@ -86,9 +96,8 @@ def _never_sent(uid: str, sub: Subscriber, hook: Receiver) -> bool:
 def test_two_people_confirm_before_anyone_is_told(
     ctx: ApiContext,
     clients: dict[str, Client],
-    broker: Mosquitto,
+    mqtt: Mosquitto,
     hook: Receiver,
-    subscribers,
 ) -> None:
     admin, op, viewer = clients["admin"], clients["operator"], clients["viewer"]
     mallory = add_person(ctx.db, "Mallory")
@@ -117,10 +126,10 @@ def test_two_people_confirm_before_anyone_is_told(
     assert r.status_code == 422
 
     cfg = make_config(
-        mqtt_port=broker.port, webhooks=[{"url": hook.url, "secret": "a-secret-of-at-least-16"}]
+        mqtt_port=mqtt.port, webhooks=[{"url": hook.url, "secret": "a-secret-of-at-least-16"}]
     )
     routing = Routing.from_config(cfg)
-    sub = subscribers(broker.port, ["vigil/#"])
+    sub = Subscriber(mqtt.port, ["vigil/#"])
     d = Dispatcher(ctx.db, cfg, poll_s=0.05)
     d.start()
     try:
@@ -210,6 +219,7 @@ def test_two_people_confirm_before_anyone_is_told(
         assert rows and all(r.delivered_at is None and r.gave_up_at for r in rows)
     finally:
         d.stop()
+        sub.close()
 
     with ctx.db.session() as s:
         records = list(

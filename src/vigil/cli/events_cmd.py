@@ -16,7 +16,9 @@ if TYPE_CHECKING:
 
     from vigil.store.models.events import Event
 
-app = typer.Typer(help="Events: matches to verify.", no_args_is_help=True)
+app = typer.Typer(
+    help="Events: matches to verify (confirm or reject).", no_args_is_help=True
+)
 
 
 @app.command("pending")

@@ -7,8 +7,9 @@ import typer
 from rich.table import Table
 
 from vigil.cli.state import console, print_json, state
-from vigil.privacy.audit import Action
 from vigil.store.enums import WatchAction
+
+# The database layer loads in the commands (`vigil watchlists --help` stays light).
 
 app = typer.Typer(help="The site's watchlists: action and confirmations.", no_args_is_help=True)
 
@@ -61,6 +62,7 @@ def create_cmd(
 ) -> None:
     """Create a watchlist."""
     from vigil.events.watchlists import create_watchlist
+    from vigil.privacy.audit import Action
 
     st = state(ctx)
     wl = create_watchlist(st.db(), name, action, notes, confirmations)
@@ -89,6 +91,7 @@ def set_cmd(
 ) -> None:
     """Change a watchlist's action or confirmations."""
     from vigil.events.watchlists import update_watchlist
+    from vigil.privacy.audit import Action
 
     st = state(ctx)
     wl = update_watchlist(st.db(), name, action=action, confirmations_required=confirmations)
