@@ -86,13 +86,12 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    # Plain DROP COLUMN (SQLite 3.35+): a batch copy of `events` would drop its triggers and,
+    # through the foreign keys, its deliveries.
     op.drop_table("verified_pairs")
     op.drop_table("match_verifications")
-    with op.batch_alter_table("deliveries") as b:
-        b.drop_column("held")
+    op.drop_column("deliveries", "held")
     op.drop_index("ix_events_verification", "events")
-    with op.batch_alter_table("events") as b:
-        b.drop_column("confirmations_required")
-        b.drop_column("verification")
-    with op.batch_alter_table("watchlists") as b:
-        b.drop_column("confirmations_required")
+    op.drop_column("events", "confirmations_required")
+    op.drop_column("events", "verification")
+    op.drop_column("watchlists", "confirmations_required")
