@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from vigil.errors import ConflictError, InputError, NotFoundError
@@ -124,7 +125,10 @@ def verify(
             )
         )
         audit(s, event, person)
-        s.flush()
+        try:
+            s.flush()
+        except IntegrityError as exc:  # the same user's verdict, stored a moment ago
+            raise ConflictError(f"{actor} has already given a verdict on event {uid}") from exc
         out = Outcome(uid, Verification.pending, 0, event.confirmations_required)
         out.confirmations = _confirmations(s, uid)
         now = utcnow()
