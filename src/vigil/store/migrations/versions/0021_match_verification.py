@@ -3,8 +3,9 @@
 `watchlists.confirmations_required` (how many different people confirm a match before its
 notifications go out), `events.verification` and `events.confirmations_required` (a match's
 state), `deliveries.held` (an outbox row waiting for that), `match_verifications` (each
-person's verdict and reason) and `verified_pairs` (probe template and person, labelled by the
-verdicts, for calibration).
+person's verdict and reason), `verified_pairs` (probe template and person, labelled by the
+verdicts, for calibration) and `hub_watchlists.confirmations_required` (pushed to the sites;
+NULL: each site's default).
 
 Existing `alert` watchlists get the default of two confirmations; existing events and outbox
 rows are left as they were (nothing already stored is held back).
@@ -83,11 +84,15 @@ def upgrade() -> None:
         sa.UniqueConstraint("event_uid", name="uq_verified_pairs_event_uid"),
     )
     op.create_index("ix_verified_pairs_person_id", "verified_pairs", ["person_id"])
+    op.add_column(
+        "hub_watchlists", sa.Column("confirmations_required", sa.Integer(), nullable=True)
+    )
 
 
 def downgrade() -> None:
     # Plain DROP COLUMN (SQLite 3.35+): a batch copy of `events` would drop its triggers and,
     # through the foreign keys, its deliveries.
+    op.drop_column("hub_watchlists", "confirmations_required")
     op.drop_table("verified_pairs")
     op.drop_table("match_verifications")
     op.drop_column("deliveries", "held")

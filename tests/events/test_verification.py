@@ -1,5 +1,5 @@
-"""`vigil watchlists` and `vigil events verify` for sites without the web UI (in-process CLI,
-a real SQLite database)."""
+"""Match verification outside the API: `vigil watchlists`, `vigil events verify` (in-process
+CLI), migration 0021, and a hub-pushed watchlist's confirmations (real SQLite database)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from sqlalchemy import select
 from tests.notify.conftest import add_person
 from vigil.cli import run
 from vigil.config import VigilConfig
+from vigil.errors import InputError
 from vigil.events.store import Routing, create_event
 from vigil.events.watchlists import add_to_watchlist
 from vigil.store.db import Database
@@ -102,5 +103,34 @@ def test_migration_gives_existing_alert_lists_two_confirmations(tmp_path: Path) 
         assert "verified_pairs" not in tables and "match_verifications" not in tables
         columns = {c["name"] for c in inspect(db.engine).get_columns("watchlists")}
         assert "confirmations_required" not in columns
+    finally:
+        db.close()
+
+
+def test_hub_pushed_watchlist_carries_confirmations(data_dir: Path) -> None:
+    from vigil.store.models.events import Watchlist
+    from vigil.sync import wire
+    from vigil.sync.commands import CommandContext
+    from vigil.sync.site_gallery import watchlist_put
+
+    cfg = VigilConfig.model_validate({"storage": {"data_dir": str(data_dir)}})
+    db = Database(cfg.storage.resolved_database_url())
+    ctx = CommandContext(db, cfg, data_dir)
+
+    def push(uid: str, action: str, **extra: object) -> int:
+        body = wire.WatchlistPut.read({"uid": uid, "name": uid, "action": action, **extra})
+        watchlist_put(ctx, body)
+        with db.session() as s:
+            w = s.scalar(select(Watchlist).where(Watchlist.hub_uid == uid))
+            assert w is not None
+            return w.confirmations_required
+
+    try:
+        assert push("old-hub-alert", "alert") == 2  # an older hub sends no field
+        assert push("old-hub-notify", "notify") == 0
+        assert push("set", "alert", confirmations_required=3) == 3
+        assert push("set", "alert", confirmations_required=1) == 1
+        with pytest.raises(InputError):
+            push("bad", "alert", confirmations_required=9)
     finally:
         db.close()
