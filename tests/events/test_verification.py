@@ -14,8 +14,8 @@ from tests.notify.conftest import add_person
 from vigil.cli import run
 from vigil.config import VigilConfig
 from vigil.errors import InputError
-from vigil.events.store import Routing, create_event
-from vigil.events.watchlists import add_to_watchlist
+from vigil.events.store import Routing, create_event, update_event
+from vigil.events.watchlists import add_to_watchlist, create_watchlist
 from vigil.store.db import Database
 from vigil.store.models.audit import AuditRecord
 from vigil.store.models.events import Delivery
@@ -132,5 +132,39 @@ def test_hub_pushed_watchlist_carries_confirmations(data_dir: Path) -> None:
         assert push("set", "alert", confirmations_required=1) == 1
         with pytest.raises(InputError):
             push("bad", "alert", confirmations_required=9)
+    finally:
+        db.close()
+
+
+def test_a_better_match_on_a_confirming_list_holds_the_end(data_dir: Path) -> None:
+    """Announced as someone on no list, completed as someone on an alert list: the end
+    notification (which would name them) waits for people to confirm."""
+    cfg = VigilConfig.model_validate({"storage": {"data_dir": str(data_dir)}})
+    db = Database(cfg.storage.resolved_database_url())
+    try:
+        ann, bob = add_person(db, "Ann"), add_person(db, "Bob")
+        create_watchlist(db, "banned", "alert")
+        add_to_watchlist(db, "banned", bob)
+        routing = Routing(webhooks=(("http://127.0.0.1:9/hook", frozenset()),))
+        t0 = datetime(2026, 12, 6, 8, tzinfo=UTC)
+        e = create_event(
+            db,
+            camera="gate",
+            kind="known_person",
+            start=t0,
+            person_id=ann,
+            score=0.5,
+            routing=routing,
+        )
+        assert e.verification is None
+        done = update_event(
+            db, e.uid, end=t0, data_dir=data_dir, person_id=bob, score=0.7, routing=routing
+        )
+        assert (done.verification, done.confirmations_required) == ("pending", 2)
+        with db.session() as s:
+            rows = s.execute(
+                select(Delivery.state, Delivery.held).where(Delivery.event_uid == e.uid)
+            )
+            assert sorted((str(st), h) for st, h in rows) == [("ended", True), ("started", False)]
     finally:
         db.close()

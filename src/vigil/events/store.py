@@ -246,6 +246,9 @@ def update_event(
         rejected = event.verification is Verification.rejected
         if score is not None and not rejected and (event.score is None or score >= event.score):
             event.person_id, event.score, event.confidence = person_id, score, confidence
+            required = 0 if person_id is None else required_in(s, person_id)
+            if event.verification is None and required:  # a better match, on a list that asks
+                event.verification, event.confirmations_required = Verification.pending, required
         event.details = {**event.details, **(details or {})}
         if event.verification is Verification.pending and event.person_id is not None and probe:
             keep_probe(s, uid, event.person_id, probe)
