@@ -33,3 +33,9 @@ class NotFoundError(VigilError):
     """A named thing (person, camera, gallery) does not exist."""
 
     exit_code = 3
+
+
+class ConflictError(VigilError):
+    """The request clashes with what is stored: done already, or by the same person twice."""
+
+    exit_code = 4

@@ -27,6 +27,7 @@ from vigil.faces.calibration import load_calibration
 from vigil.faces.engine import FaceEngine
 from vigil.faces.gallery import Gallery
 from vigil.faces.sightings import add_unknown, purge_unknown
+from vigil.faces.verified_pairs import Probe
 from vigil.maintenance import Scheduler
 from vigil.notify.dispatcher import Dispatcher
 from vigil.pipeline.analyzer import EventDraft
@@ -69,6 +70,7 @@ class EdgeNode:
             data_dir=self.data_dir,
             routing=Routing.from_config(self.config),
             wake=self.dispatcher.wake,
+            probe=None if draft.probe is None else Probe.of(self.engine.model_name, draft.probe),
         )
         if draft.embedding is not None:
             add_unknown(

@@ -162,7 +162,7 @@ def test_no_names_where_recognition_is_off(
 ) -> None:
     cfg = make_config(mqtt_port=broker.port, recognise=False)
     ann = add_person(db, "Ann")
-    create_watchlist(db, "banned", "alert")
+    create_watchlist(db, "banned", "alert", confirmations_required=0)
     add_to_watchlist(db, "banned", ann)
     sub = subscribers(broker.port, ["vigil/+/events/#", "homeassistant/sensor/#"])
     d = Dispatcher(db, cfg, poll_s=0.2)

@@ -30,7 +30,7 @@ def test_events_status_and_discovery(
     cfg = make_config(mqtt_port=broker.port)
     routing = Routing.from_config(cfg)
     ann = add_person(db, "Ann")
-    create_watchlist(db, "vip", "alert")
+    create_watchlist(db, "vip", "alert", confirmations_required=0)  # sent at once
     add_to_watchlist(db, "vip", ann)
     sub = subscribers(broker.port, ["vigil/#"])
     d = Dispatcher(db, cfg, poll_s=0.2)

@@ -218,8 +218,10 @@ def test_messages_as_written_now_match_the_old_bytes() -> None:
     ):
         dumped = cls.read(old_dict).dump()
         assert {k: dumped[k] for k in old_dict} == old_dict
-        # added: the schema, a reply's empty error, a watchlist push's (empty) reason
-        assert set(dumped) - set(old_dict) <= {"schema", "error", "reason"}
+        # added: the schema, a reply's empty error, a watchlist push's (empty) reason and
+        # its confirmations (None: the site's default for the action)
+        added = {"schema", "error", "reason", "confirmations_required"}
+        assert set(dumped) - set(old_dict) <= added
     assert wire.Thumbnail.from_headers(OLD_THUMB_HEADERS) == wire.Thumbnail(
         "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b", 12
     )

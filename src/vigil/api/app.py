@@ -28,11 +28,12 @@ from vigil.api.routes import (
     settings,
     storage,
     users,
+    verification,
     watchlists,
     zones,
 )
 from vigil.api.schemas import ErrorOut
-from vigil.errors import InputError, NotFoundError, VigilError
+from vigil.errors import ConflictError, InputError, NotFoundError, VigilError
 from vigil.storage import TmpFull, TmpSpace
 
 log = logging.getLogger("vigil.api")
@@ -59,6 +60,10 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(NotFoundError)
     async def _not_found(request: Request, exc: NotFoundError) -> JSONResponse:
         return JSONResponse(status_code=404, content={"detail": str(exc)})
+
+    @app.exception_handler(ConflictError)
+    async def _conflict(request: Request, exc: ConflictError) -> JSONResponse:
+        return JSONResponse(status_code=409, content={"detail": str(exc)})
 
     @app.exception_handler(InputError)
     async def _input(request: Request, exc: InputError) -> JSONResponse:
@@ -147,7 +152,7 @@ def create_app(ctx: ApiContext, *, web: bool = True) -> FastAPI:
     install_request_limits(app, ctx)  # outermost: before UploadRoom and parsing
     for r in (auth, cameras, exports, events, people, search, users, settings, audit_log, storage):
         app.include_router(r.router, prefix=API_PREFIX)
-    for r in (watchlists, zones, review):
+    for r in (watchlists, zones, review, verification):
         app.include_router(r.router, prefix=API_PREFIX)
     if web:
         from vigil.web.pages import mount_web

@@ -34,11 +34,12 @@ class Perm(StrEnum):
     settings = "settings"
     audit = "audit"
     unmask = "unmask"  # reveal people on privacy-protected cameras (admins, or a per-user grant)
+    verify = "verify"  # confirm or reject a match before it is acted on (AI Act Art. 14(5))
 
 
 ROLE_PERMS: dict[Role, frozenset[Perm]] = {
     Role.admin: frozenset(Perm),
-    Role.operator: frozenset({Perm.view, Perm.export, Perm.search, Perm.people}),
+    Role.operator: frozenset({Perm.view, Perm.export, Perm.search, Perm.people, Perm.verify}),
     Role.viewer: frozenset({Perm.view}),
     Role.auditor: frozenset({Perm.audit}),
 }
@@ -142,6 +143,7 @@ _WHAT = {
     Perm.settings: "read the settings",
     Perm.audit: "read the audit log",
     Perm.unmask: "reveal people on privacy-protected cameras (ask an admin for the grant)",
+    Perm.verify: "confirm or reject matches",
 }
 
 Auth = Annotated[Principal, Depends(active)]
@@ -153,6 +155,7 @@ Admin = Annotated[Principal, Depends(require(Perm.users))]
 SettingsReader = Annotated[Principal, Depends(require(Perm.settings))]
 AuditReader = Annotated[Principal, Depends(require(Perm.audit))]
 Unmasker = Annotated[Principal, Depends(require(Perm.unmask))]
+Verifier = Annotated[Principal, Depends(require(Perm.verify))]
 
 
 def audit(

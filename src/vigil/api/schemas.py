@@ -322,6 +322,9 @@ class EventOut(BaseModel):
     confidence: float | None
     zone: str | None
     snapshot_url: str | None
+    verification: str | None = Field(
+        default=None, description="pending, confirmed or rejected: a match people verify"
+    )
 
 
 class SightingOut(BaseModel):

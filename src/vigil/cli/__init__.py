@@ -79,6 +79,10 @@ COMMANDS: dict[str, Lazy] = {
         "vigil.cli.storage_cmd:register",
         "Recorded segments: evidence locks, checksum scrub, lost footage.",
     ),
+    "watchlists": Lazy(
+        "vigil.cli.watchlists_cmd:app", "The site's watchlists: action and confirmations."
+    ),
+    "events": Lazy("vigil.cli.events_cmd:app", "Events: matches to verify (confirm or reject)."),
     "users": Lazy("vigil.cli.users_cmd:app", "Web UI and API accounts."),
     "audit": Lazy(
         "vigil.cli.audit_cmd:register", "The tamper-evident audit log: verify, show, checkpoint."

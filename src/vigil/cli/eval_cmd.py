@@ -32,11 +32,17 @@ def pairs(
     save: bool = typer.Option(
         False, "--save", help="Adopt the best threshold and the fitted confidence curve."
     ),
+    with_verified: bool = typer.Option(
+        False,
+        "--with-verified",
+        help="Also fit on the matches people confirmed or rejected at this site.",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     """Verification accuracy, best threshold, ROC AUC, TAR at FAR, and per-group gaps."""
-    from vigil.faces.calibration import Calibration, save_calibration
-    from vigil.faces.evaluation import evaluate_pairs, plot_roc, read_pairs
+    from vigil.faces.calibration import Calibration, fit_input, save_calibration
+    from vigil.faces.evaluation import best_threshold, evaluate_pairs, plot_roc, read_pairs
+    from vigil.faces.verified_pairs import verified_scores
 
     st = state(ctx)
     engine, cal = st.face_engine, st.calibration()
@@ -48,16 +54,24 @@ def pairs(
         )
     plot_roc(report, roc)
     saved = None
+    verified = verified_scores(st.db(), engine.model_name) if with_verified else None
     if save:
+        scores, same = fit_input(report.scores, report.labels, verified)
+        threshold = best_threshold(scores, same)[0] if verified is not None else None
         fitted = Calibration.fit(
-            engine.model_name, report.scores, report.labels, report.best_threshold, str(file)
+            engine.model_name,
+            scores,
+            same,
+            report.best_threshold if threshold is None else threshold,
+            f"{file} + {len(verified[0])} verified pairs" if verified is not None else str(file),
         )
         saved = save_calibration(st.data_dir, fitted)
     if as_json:
         data = {
             k: v for k, v in asdict(report).items() if k not in ("scores", "labels", "group_of")
         }
-        print_json({**data, "roc_plot": str(roc), "calibration_saved": saved})
+        extra = {"verified_pairs": len(verified[0])} if verified is not None else {}
+        print_json({**data, **extra, "roc_plot": str(roc), "calibration_saved": saved})
         return
     console.print(
         f"{report.pairs} pairs ({report.positives} same, {report.negatives} different)"
@@ -88,8 +102,10 @@ def pairs(
         for metric, gap in report.widest_gap.items():
             console.print(f"widest gap between groups in {metric.replace('_', ' ')}: {gap:.2%}")
     console.print(f"ROC plot: {roc}")
+    if verified is not None:
+        console.print(f"{len(verified[0])} verified pairs from confirmed or rejected matches")
     if saved:
-        console.print(f"calibration saved to {saved}: threshold {report.best_threshold:.3f}")
+        console.print(f"calibration saved to {saved}: threshold {fitted.threshold:.3f}")
 
 
 @app.command()

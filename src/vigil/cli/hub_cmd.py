@@ -254,12 +254,27 @@ def watchlist_create(
     action: WatchAction = typer.Option(WatchAction.notify, "--action"),
     sites: list[str] = typer.Option([], "--site", help="A site it is pushed to (repeat)."),
     notes: str = typer.Option("", "--notes"),
+    confirmations: int | None = typer.Option(
+        None,
+        "--confirmations",
+        help="People who confirm a match at a site before it is acted on (0-3; default: "
+        "the site's, 2 for alert lists).",
+    ),
 ) -> None:
     """Create a hub watchlist naming the sites it (and its members) go to."""
     from vigil.hub.gallery import create_watchlist
 
     with hub_db(ctx) as (db, audit, _):
-        create_watchlist(db, audit, _actor(), name, action=action, sites=sites, notes=notes)
+        create_watchlist(
+            db,
+            audit,
+            _actor(),
+            name,
+            action=action,
+            sites=sites,
+            notes=notes,
+            confirmations=confirmations,
+        )
     console.print(f"watchlist {name} created for {', '.join(sorted(set(sites))) or 'no site'}")
 
 
@@ -270,13 +285,24 @@ def watchlist_update(
     action: WatchAction | None = typer.Option(None, "--action"),
     add_sites: list[str] = typer.Option([], "--add-site"),
     remove_sites: list[str] = typer.Option([], "--remove-site"),
+    confirmations: int | None = typer.Option(
+        None, "--confirmations", help="People who confirm a match at a site (0-3)."
+    ),
 ) -> None:
-    """Change a watchlist's action or its sites (a site dropped loses its members)."""
+    """Change a watchlist's action, confirmations or its sites (a site dropped loses its
+    members)."""
     from vigil.hub.gallery import update_watchlist
 
     with hub_db(ctx) as (db, audit, _):
         update_watchlist(
-            db, audit, _actor(), name, action=action, add_sites=add_sites, remove_sites=remove_sites
+            db,
+            audit,
+            _actor(),
+            name,
+            action=action,
+            add_sites=add_sites,
+            remove_sites=remove_sites,
+            confirmations=confirmations,
         )
     console.print(f"watchlist {name} updated")
 

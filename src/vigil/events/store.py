@@ -1,8 +1,9 @@
 """The event store: create events (with their outbox rows), complete them, list them.
 
 `create_event` writes the event, one outbox row per notification target (a known person's
-watchlists, `events.watchlists`, decide whether and how they are told) and the event's
-place in a review item (`events.review`) in one transaction; `update_event` completes an
+watchlists, `events.watchlists`, decide whether and how they are told; a match that people
+must confirm first is stored pending with its rows held, `events.verification`) and the
+event's place in a review item (`events.review`) in one transaction; `update_event` completes an
 announced event and, in the same transaction, queues an `ended` row for each target its start
 went to and updates its review item. `vigil.notify.dispatcher.Dispatcher` delivers those rows
 until they succeed.
@@ -26,7 +27,9 @@ from sqlalchemy.orm import Session
 from vigil.config import VigilConfig
 from vigil.errors import InputError, NotFoundError
 from vigil.events import review
+from vigil.events.verification import required_in
 from vigil.events.watchlists import actions_in, effective_action
+from vigil.faces.verified_pairs import Probe, keep_probe
 from vigil.store.db import Database
 from vigil.store.models.events import (
     Channel,
@@ -34,6 +37,7 @@ from vigil.store.models.events import (
     Event,
     EventKind,
     EventState,
+    Verification,
     WatchAction,
 )
 from vigil.store.paging import read_page, where_events
@@ -116,12 +120,15 @@ def create_event(
     details: dict[str, Any] | None = None,
     routing: Routing = NO_ROUTING,
     wake: Callable[[], None] | None = None,
+    probe: Probe | None = None,
 ) -> Event:
     """Store one event and its outbox rows in one transaction; return the stored event.
 
     Idempotent on `uid`: a second call with a stored uid returns the stored event and adds
     nothing. `box_path` rows are [t_offset_s, x, y, w, h]. A person on an `ignore`
     watchlist (and on no stronger one) gets no notifications; the event is still stored.
+    A person on a watchlist that wants confirmations: the event is stored `pending`, its rows
+    held, and `probe` (the face template that matched) kept for the verdict's labelled pair.
     `wake` (e.g. `Dispatcher.wake`) is called after the commit so delivery starts at once.
     """
     kind = EventKind(kind)
@@ -140,12 +147,14 @@ def create_event(
     try:
         with db.session() as s:
             action = WatchAction.notify
+            required = 0
             if person_id is not None:
                 lists = actions_in(s, person_id)
                 if lists:
                     action = effective_action(lists.values())
                     details["watchlists"] = sorted(lists)
                     details["action"] = action.value
+                    required = required_in(s, person_id)
             event = Event(
                 uid=uid,
                 camera=camera,
@@ -161,12 +170,17 @@ def create_event(
                 confidence=confidence,
                 zone=zone,
                 details=details,
+                verification=Verification.pending if required else None,
+                confirmations_required=required,
             )
             s.add(event)
             if action is not WatchAction.ignore:
+                held = required > 0  # sent once people confirm the match
                 for channel, target in routing.targets(camera, kind.value):
-                    s.add(Delivery(event_uid=uid, channel=channel, target=target))
+                    s.add(Delivery(event_uid=uid, channel=channel, target=target, held=held))
             s.flush()
+            if required and person_id is not None and probe is not None:
+                keep_probe(s, uid, person_id, probe)
             review.place_event(s, event, routing)
     except IntegrityError:
         # A concurrent writer stored the same uid first; theirs stands.
@@ -212,10 +226,12 @@ def update_event(
     details: dict[str, Any] | None = None,
     routing: Routing = NO_ROUTING,
     wake: Callable[[], None] | None = None,
+    probe: Probe | None = None,
 ) -> Event:
     """Complete an event announced earlier: its end, final snapshot, path and best match.
     Every target its announcement went to gets an `ended` notification (one still waiting
-    is not doubled: it is built when sent, so it carries this completion too)."""
+    is not doubled: it is built when sent, so it carries this completion too; one whose
+    match waits for verification is held with the others). A rejected match stays nobody's."""
     with db.session() as s:
         event = s.scalar(select(Event).where(Event.uid == uid))
         if event is None:
@@ -227,17 +243,23 @@ def update_event(
             )
         if box_path is not None:
             event.box_path = [[round(float(v), 3) for v in row] for row in box_path]
-        if score is not None and (event.score is None or score >= event.score):
+        rejected = event.verification is Verification.rejected
+        if score is not None and not rejected and (event.score is None or score >= event.score):
             event.person_id, event.score, event.confidence = person_id, score, confidence
+            required = 0 if person_id is None else required_in(s, person_id)
+            if event.verification is None and required:  # a better match, on a list that asks
+                event.verification, event.confirmations_required = Verification.pending, required
         event.details = {**event.details, **(details or {})}
-        queued = _queue_ended(s, uid)
+        if event.verification is Verification.pending and event.person_id is not None and probe:
+            keep_probe(s, uid, event.person_id, probe)
+        queued = _queue_ended(s, uid, held=event.verification is Verification.pending)
         queued += review.refresh_event(s, event, routing)
     if queued and wake is not None:
         wake()
     return event
 
 
-def _queue_ended(s: Session, uid: str) -> int:
+def _queue_ended(s: Session, uid: str, *, held: bool) -> int:
     own = select(Delivery).where(Delivery.event_uid == uid, Delivery.review_id.is_(None))
     rows = list(s.scalars(own.order_by(Delivery.id)))
     waiting = {
@@ -253,8 +275,12 @@ def _queue_ended(s: Session, uid: str) -> int:
     )
     todo = [t for t in targets if t not in waiting]
     for channel, target in todo:
-        s.add(Delivery(event_uid=uid, channel=channel, target=target, state=EventState.ended))
-    return len(todo)
+        s.add(
+            Delivery(
+                event_uid=uid, channel=channel, target=target, state=EventState.ended, held=held
+            )
+        )
+    return 0 if held else len(todo)
 
 
 def store_draft(
@@ -264,9 +290,11 @@ def store_draft(
     data_dir: Path,
     routing: Routing = NO_ROUTING,
     wake: Callable[[], None] | None = None,
+    probe: Probe | None = None,
 ) -> Event:
     """Store an analyzer's event draft (box times become offsets from the start). A draft
-    whose uid is stored already (announced while the track was live) completes that event."""
+    whose uid is stored already (announced while the track was live) completes that event.
+    `probe`: the template of a known person's match, kept while people verify it."""
     details: dict[str, Any] = {"track": draft.track_id, **draft.details}
     if draft.face_quality is not None:
         details["face_quality"] = draft.face_quality
@@ -284,6 +312,7 @@ def store_draft(
             details=details,
             routing=routing,
             wake=wake,
+            probe=probe,
         )
     return create_event(
         db,
@@ -302,6 +331,7 @@ def store_draft(
         details=details,
         routing=routing,
         wake=wake,
+        probe=probe,
     )
 
 

@@ -1,8 +1,11 @@
 """Watchlists: named lists of enrolled people, each with an action for their events.
 
 An action is `ignore`, `notify` or `alert`; a person on several lists gets the strongest
-(`effective_action`), and a person on none is notified as usual. The event store reads a
-person's lists inside its own transaction (`actions_in`) when it stores their event.
+(`effective_action`), and a person on none is notified as usual. `confirmations_required`:
+how many different people confirm a member's match before it is acted on
+(`events.verification`); None when creating: the default for the action (2 for `alert`).
+The event store reads a person's lists inside its own transaction (`actions_in`) when it
+stores their event.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from vigil.errors import InputError, NotFoundError
+from vigil.events.verification import check_confirmations, default_confirmations
 from vigil.store.db import Database
 from vigil.store.models.events import WatchAction, Watchlist, WatchlistMember
 from vigil.store.models.faces import Person
@@ -29,12 +33,24 @@ def _get_watchlist(s: Session, name: str) -> Watchlist:
 
 
 def create_watchlist(
-    db: Database, name: str, action: WatchAction | str, notes: str = ""
+    db: Database,
+    name: str,
+    action: WatchAction | str,
+    notes: str = "",
+    confirmations_required: int | None = None,
 ) -> Watchlist:
     action = WatchAction(action)
+    if confirmations_required is None:
+        confirmations_required = default_confirmations(action)
+    check_confirmations(confirmations_required)
     try:
         with db.session() as s:
-            wl = Watchlist(name=name, action=action, notes=notes)
+            wl = Watchlist(
+                name=name,
+                action=action,
+                notes=notes,
+                confirmations_required=confirmations_required,
+            )
             s.add(wl)
     except IntegrityError as exc:
         raise InputError(f"a watchlist named {name!r} already exists") from exc
@@ -53,10 +69,15 @@ def update_watchlist(
     action: WatchAction | str | None = None,
     new_name: str | None = None,
     notes: str | None = None,
+    confirmations_required: int | None = None,
 ) -> Watchlist:
+    if confirmations_required is not None:
+        check_confirmations(confirmations_required)
     try:
         with db.session() as s:
             wl = _get_watchlist(s, name)
+            if confirmations_required is not None:
+                wl.confirmations_required = confirmations_required
             if action is not None:
                 wl.action = WatchAction(action)
             if new_name is not None:

@@ -1,8 +1,9 @@
 """Turning a similarity score into a decision and a confidence a person can read.
 
 A `Calibration` holds the match threshold and a logistic curve score -> P(same person),
-fitted on the operator's own labelled pairs by `vigil eval pairs --save`, and stored per model
-in `<data_dir>/calibration.json`. Until then the model's published threshold is used.
+fitted on the operator's own labelled pairs by `vigil eval pairs --save` (with
+`--with-verified`, also on the matches people confirmed or rejected: `fit_input`), and stored
+per model in `<data_dir>/calibration.json`. Until then the model's published threshold is used.
 """
 
 from __future__ import annotations
@@ -59,6 +60,19 @@ class Calibration:
             len(scores),
             datetime.now(UTC).isoformat(timespec="seconds"),
         )
+
+
+def fit_input(
+    scores: np.ndarray, same: np.ndarray, verified: tuple[np.ndarray, np.ndarray] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The (scores, same) a calibration is fitted on: the pairs file's, then the verified
+    pairs' (`faces.verified_pairs.verified_scores`) when given."""
+    if verified is None:
+        return scores, same
+    return (
+        np.concatenate([scores, verified[0]]).astype(np.float64),
+        np.concatenate([same, verified[1]]).astype(bool),
+    )
 
 
 def confidence_text(confidence: float) -> str:

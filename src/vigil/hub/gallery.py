@@ -18,6 +18,7 @@ from sqlalchemy import delete, select, text, update
 from sqlalchemy.orm import Session
 
 from vigil.errors import InputError, NotFoundError
+from vigil.events.verification import check_confirmations
 from vigil.faces.gallery import check_legal_basis
 from vigil.hub.actor import Actor, need_reason
 from vigil.hub.placement import reconcile
@@ -240,22 +241,41 @@ def create_watchlist(
     action: WatchAction,
     sites: list[str],
     notes: str = "",
+    confirmations: int | None = None,
 ) -> str:
+    """`confirmations`: people who confirm a member's match at a site before it is acted on;
+    None: each site's default for the action (`vigil.events.verification`)."""
     name = name.strip()
     if not name:
         raise InputError("a watchlist needs a name")
+    if confirmations is not None:
+        check_confirmations(confirmations)
     sites = sorted({_check_site(x) for x in sites})
     with db.session() as s:
         if s.scalar(select(HubWatchlist.id).where(HubWatchlist.name == name)) is not None:
             raise InputError(f"a hub watchlist named {name!r} exists already")
         w = HubWatchlist(
-            uid=str(uuid.uuid4()), name=name, action=action, notes=notes, created_by=actor.user
+            uid=str(uuid.uuid4()),
+            name=name,
+            action=action,
+            notes=notes,
+            confirmations_required=confirmations,
+            created_by=actor.user,
         )
         s.add(w)
         s.flush()
         for site in sites:
             s.add(HubWatchlistSite(watchlist_id=w.id, site=site))
-        _audit_watchlist(s, audit, actor, w, "create", action=action.value, sites=sites)
+        _audit_watchlist(
+            s,
+            audit,
+            actor,
+            w,
+            "create",
+            action=action.value,
+            sites=sites,
+            confirmations_required=confirmations,
+        )
         s.flush()
         reconcile(s, actor)
         return w.uid
@@ -270,9 +290,12 @@ def update_watchlist(
     action: WatchAction | None = None,
     add_sites: Sequence[str] = (),
     remove_sites: Sequence[str] = (),
+    confirmations: int | None = None,
 ) -> None:
-    """Change a watchlist's action or the sites it names; a site dropped loses its members
-    (unless another of their watchlists names it) and the list."""
+    """Change a watchlist's action, confirmations or the sites it names; a site dropped loses
+    its members (unless another of their watchlists names it) and the list."""
+    if confirmations is not None:
+        check_confirmations(confirmations)
     add = {_check_site(x) for x in add_sites}
     drop = set(remove_sites)
     with db.session() as s:
@@ -293,6 +316,8 @@ def update_watchlist(
             )
         if action is not None:
             w.action = action
+        if confirmations is not None:
+            w.confirmations_required = confirmations
         _audit_watchlist(
             s,
             audit,
@@ -300,6 +325,7 @@ def update_watchlist(
             w,
             "update",
             action=w.action.value,
+            confirmations_required=w.confirmations_required,
             added_sites=sorted(add - have),
             removed_sites=sorted(drop),
         )
@@ -347,6 +373,7 @@ class HubWatchlistSummary:
     action: str
     sites: list[str]
     members: list[str]
+    confirmations_required: int | None = None  # None: each site's default
 
 
 def list_watchlists(db: Database) -> list[HubWatchlistSummary]:
@@ -365,6 +392,13 @@ def list_watchlists(db: Database) -> list[HubWatchlistSummary]:
                 .order_by(HubPerson.name)
             )
             out.append(
-                HubWatchlistSummary(w.uid, w.name, w.action.value, list(sites), list(members))
+                HubWatchlistSummary(
+                    w.uid,
+                    w.name,
+                    w.action.value,
+                    list(sites),
+                    list(members),
+                    w.confirmations_required,
+                )
             )
         return out

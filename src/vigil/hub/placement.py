@@ -157,6 +157,7 @@ def watchlist_body(s: Session, w: HubWatchlist, actor: Actor) -> wire.WatchlistP
         action=w.action.value,
         notes=w.notes,
         members=sorted(members),
+        confirmations_required=w.confirmations_required,
         by=actor.user,
     )
 

@@ -52,6 +52,7 @@ def _due(
         Delivery.channel == channel,
         Delivery.delivered_at.is_(None),
         Delivery.gave_up_at.is_(None),
+        Delivery.held.is_(False),  # a match waiting for people to confirm it
         Delivery.next_attempt_at <= now,
     )
     if target is not None:

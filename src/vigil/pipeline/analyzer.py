@@ -91,6 +91,8 @@ class EventDraft:
     confidence: float | None = None
     face_quality: float | None = None
     embedding: np.ndarray | None = field(default=None, repr=False)  # unknown faces only
+    # a known person's match: the template behind it, kept only while people verify the match
+    probe: np.ndarray | None = field(default=None, repr=False)
     zone: str | None = None
     details: dict[str, object] = field(default_factory=dict)
     uid: str | None = None  # one per track: an announced event is completed under it
@@ -636,6 +638,7 @@ class CameraAnalyzer:
                     confidence=match.confidence if match else None,
                     face_quality=tr.data.face_quality,
                     embedding=None if known or match is None else tr.data.embedding,
+                    probe=tr.data.embedding if known else None,
                 )
             )
         return events

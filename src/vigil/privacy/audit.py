@@ -104,6 +104,7 @@ class Action(enum.StrEnum):
     audit_verify = "audit_verify"
     audit_truncate = "audit_truncate"
     rotate_key = "rotate_key"
+    match_verify = "match_verify"  # a match confirmed or rejected by a person (issue 16)
 
 
 # Looking someone up, taking footage out, or lifting a mask: never without a stated reason.
@@ -117,6 +118,7 @@ REASON_REQUIRED = frozenset(
         Action.unlock_view,
         Action.unmask_view,
         Action.check_photos,
+        Action.match_verify,
     }
 )
 

@@ -21,6 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from vigil.errors import InputError
+from vigil.events.verification import check_confirmations, default_confirmations
 from vigil.privacy.audit import Action, AuditLog
 from vigil.store.models import Event, Person, Template, Watchlist, WatchlistMember
 from vigil.store.models.events import EventKind, WatchAction
@@ -159,6 +160,11 @@ def watchlist_put(ctx: CommandContext, body: wire.WatchlistPut) -> wire.Watchlis
     if not name:
         raise InputError("the pushed watchlist has no name")
     action = WatchAction(body.action)
+    confirmations = (
+        default_confirmations(action)
+        if body.confirmations_required is None
+        else check_confirmations(body.confirmations_required)
+    )
     wanted = set(body.members)
     with ctx.db.session() as s:
         w = s.scalar(select(Watchlist).where(Watchlist.hub_uid == uid))
@@ -170,8 +176,9 @@ def watchlist_put(ctx: CommandContext, body: wire.WatchlistPut) -> wire.Watchlis
             w = Watchlist(name=name, action=action, hub_uid=uid)
             s.add(w)
             s.flush()
-        before = (w.name, w.action, w.notes)
+        before = (w.name, w.action, w.notes, w.confirmations_required)
         w.name, w.action, w.notes = name, action, body.notes or ""
+        w.confirmations_required = confirmations
         people = {
             p.hub_uid: p.id
             for p in s.scalars(select(Person).where(Person.hub_uid.in_(wanted)))
@@ -192,7 +199,8 @@ def watchlist_put(ctx: CommandContext, body: wire.WatchlistPut) -> wire.Watchlis
             s.add(WatchlistMember(watchlist_id=w.id, person_id=pid))
         for pid in dropped:
             s.delete(members[pid])
-        changed = created or before != (w.name, w.action, w.notes) or bool(added or dropped)
+        after = (w.name, w.action, w.notes, w.confirmations_required)
+        changed = created or before != after or bool(added or dropped)
         if changed:
             _audit(
                 ctx,
@@ -203,6 +211,7 @@ def watchlist_put(ctx: CommandContext, body: wire.WatchlistPut) -> wire.Watchlis
                 details={
                     "name": name,
                     "action": action.value,
+                    "confirmations_required": confirmations,
                     "members_added": len(added),
                     "members_removed": len(dropped),
                 },

@@ -346,6 +346,9 @@ class WatchlistPut(Push):
     action: str
     notes: str | None = ""
     members: list[str] = Field(default_factory=list)
+    # People who confirm a match before it is acted on; None (an older hub): the site's
+    # default for the action (`vigil.events.verification.default_confirmations`).
+    confirmations_required: int | None = None
 
 
 class Reply(WireModel):

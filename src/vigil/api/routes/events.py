@@ -58,6 +58,7 @@ def events_out(db: Database, events: list[Event], *, reveal: bool) -> list[Event
                 reveal=reveal,
             ),
             snapshot_url=f"/api/v1/events/{e.uid}/snapshot.jpg" if e.snapshot else None,
+            verification=e.verification.value if e.verification else None,
         )
         for e in events
     ]

@@ -1,4 +1,5 @@
-"""Watchlists: named lists of enrolled people with an action (alert, notify, ignore).
+"""Watchlists: named lists of enrolled people with an action (alert, notify, ignore) and how
+many people confirm a member's match before it is acted on.
 
 Reading and changing them needs the `people` permission (operator and admin); every change
 is audited as `change_watchlist`.
@@ -18,6 +19,7 @@ from vigil.api.context import ApiContext
 from vigil.api.deps import Ctx, Id, PeopleManager, Principal, audit
 from vigil.api.schemas import Name
 from vigil.events import watchlists
+from vigil.events.verification import MAX_CONFIRMATIONS
 from vigil.privacy.audit import Action
 from vigil.store.models.events import WatchAction, Watchlist, WatchlistMember
 from vigil.store.models.faces import Person
@@ -25,6 +27,14 @@ from vigil.store.models.faces import Person
 router = APIRouter(prefix="/watchlists", tags=["watchlists"])
 
 Notes = Annotated[str, Field(max_length=2000)]
+Confirmations = Annotated[
+    int,
+    Field(
+        ge=0,
+        le=MAX_CONFIRMATIONS,
+        description="Different people who confirm a match before it is acted on (0: none)",
+    ),
+]
 
 
 class MemberOut(BaseModel):
@@ -37,6 +47,7 @@ class WatchlistOut(BaseModel):
     name: str
     action: WatchAction
     notes: str
+    confirmations_required: int
     created_at: datetime
     members: list[MemberOut]
 
@@ -46,6 +57,9 @@ class WatchlistIn(BaseModel):
     name: Name
     action: WatchAction
     notes: Notes = ""
+    confirmations_required: Confirmations | None = Field(
+        default=None, description="Omitted: 2 for `alert`, 0 otherwise"
+    )
 
 
 class WatchlistPatch(BaseModel):
@@ -53,6 +67,7 @@ class WatchlistPatch(BaseModel):
     name: Name | None = None
     action: WatchAction | None = None
     notes: Notes | None = None
+    confirmations_required: Confirmations | None = None
 
 
 def _out(ctx: ApiContext, wl_id: int) -> WatchlistOut:
@@ -71,6 +86,7 @@ def _out(ctx: ApiContext, wl_id: int) -> WatchlistOut:
             name=wl.name,
             action=wl.action,
             notes=wl.notes,
+            confirmations_required=wl.confirmations_required,
             created_at=wl.created_at,
             members=[MemberOut(id=i, name=n) for i, n in members],
         )
@@ -112,8 +128,19 @@ def get_one(watchlist_id: Id, p: PeopleManager, ctx: Ctx) -> WatchlistOut:
 
 @router.post("", response_model=WatchlistOut, status_code=201, summary="Create a watchlist")
 def create(body: WatchlistIn, p: PeopleManager, ctx: Ctx, request: Request) -> WatchlistOut:
-    wl = watchlists.create_watchlist(ctx.db, body.name, body.action, body.notes)
-    _audit(ctx, request, p, wl.id, "create", name=body.name, action=body.action.value)
+    wl = watchlists.create_watchlist(
+        ctx.db, body.name, body.action, body.notes, body.confirmations_required
+    )
+    _audit(
+        ctx,
+        request,
+        p,
+        wl.id,
+        "create",
+        name=body.name,
+        action=body.action.value,
+        confirmations_required=wl.confirmations_required,
+    )
     return _out(ctx, wl.id)
 
 
@@ -123,7 +150,12 @@ def update(
 ) -> WatchlistOut:
     name = _name_of(ctx, watchlist_id)
     watchlists.update_watchlist(
-        ctx.db, name, action=body.action, new_name=body.name, notes=body.notes
+        ctx.db,
+        name,
+        action=body.action,
+        new_name=body.name,
+        notes=body.notes,
+        confirmations_required=body.confirmations_required,
     )
     changes = body.model_dump(mode="json", exclude_none=True)
     _audit(ctx, request, p, watchlist_id, "update", name=name, changes=changes)

@@ -15,6 +15,7 @@ from vigil.api.deps import Ctx, PeopleManager, Principal
 from vigil.api.routes.people import refused_by_database
 from vigil.api.schemas import Name
 from vigil.errors import InputError
+from vigil.events.verification import MAX_CONFIRMATIONS
 from vigil.hub import gallery
 from vigil.hub.context import get_hub
 from vigil.hub.routes.people import GalleryAdmin, actor, person_name
@@ -25,6 +26,15 @@ from vigil.store.models.events import WatchAction
 router = APIRouter(prefix="/hub/watchlists", tags=["hub"])
 
 Sites = Annotated[list[str], Field(max_length=500)]
+Confirmations = Annotated[
+    int | None,
+    Field(
+        ge=0,
+        le=MAX_CONFIRMATIONS,
+        description="People who confirm a match at a site before it is acted on; "
+        "null: each site's default (2 for alert lists)",
+    ),
+]
 
 
 class HubWatchlistOut(BaseModel):
@@ -33,6 +43,7 @@ class HubWatchlistOut(BaseModel):
     action: str
     sites: list[str]
     members: list[str]  # names
+    confirmations_required: int | None = None
 
 
 class HubWatchlistIn(BaseModel):
@@ -41,12 +52,14 @@ class HubWatchlistIn(BaseModel):
     action: WatchAction = WatchAction.notify
     sites: Sites = []
     notes: Annotated[str, Field(max_length=2000)] = ""
+    confirmations_required: Confirmations = None
 
 
 class HubWatchlistPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
     action: WatchAction | None = None
     sites: Sites | None = Field(None, description="Every site it names from now on.")
+    confirmations_required: Confirmations = None
 
 
 def _find(db: Database, uid: str) -> gallery.HubWatchlistSummary:
@@ -93,6 +106,7 @@ def create(body: HubWatchlistIn, p: GalleryAdmin, ctx: Ctx, request: Request) ->
             action=body.action,
             sites=sites,
             notes=body.notes,
+            confirmations=body.confirmations_required,
         )
     return _out(_find(ctx.db, uid))
 
@@ -116,6 +130,7 @@ def update(
             action=body.action,
             add_sites=sorted(want - set(w.sites)),
             remove_sites=sorted(set(w.sites) - want),
+            confirmations=body.confirmations_required,
         )
     return _out(_find(ctx.db, uid))
 

@@ -60,3 +60,7 @@ __all__ += ["ReviewItem", "ReviewItemEvent", "ReviewMark", "Severity"]
 from vigil.store.models.zones import ZoneOccupancy  # noqa: E402
 
 __all__ += ["ZoneOccupancy"]
+from vigil.store.models.events import MatchVerification, Verdict, Verification  # noqa: E402
+from vigil.store.models.faces import VerifiedPair  # noqa: E402
+
+__all__ += ["MatchVerification", "Verdict", "Verification", "VerifiedPair"]

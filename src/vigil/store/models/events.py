@@ -10,7 +10,7 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Enum, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, Enum, ForeignKey, Index, Integer, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from vigil.store.base import Base, UTCDateTime, utcnow
@@ -36,6 +36,19 @@ class EventState(enum.StrEnum):
 
     started = "started"
     ended = "ended"  # an announced event completed (end, best face, identity final)
+
+
+class Verification(enum.StrEnum):
+    """Where a match that needs people to confirm it stands (`vigil.events.verification`)."""
+
+    pending = "pending"
+    confirmed = "confirmed"
+    rejected = "rejected"
+
+
+class Verdict(enum.StrEnum):
+    confirm = "confirm"
+    reject = "reject"
 
 
 class Event(Base):
@@ -65,6 +78,12 @@ class Event(Base):
     confidence: Mapped[float | None] = mapped_column(nullable=True)
     zone: Mapped[str | None] = mapped_column(String(100), nullable=True)
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # NULL: no one needs to confirm this event; else its match's state, and how many
+    # different people must confirm it before its notifications go out.
+    verification: Mapped[Verification | None] = mapped_column(
+        Enum(Verification, native_enum=False, length=16), nullable=True, index=True
+    )
+    confirmations_required: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # Set by database triggers (0014) on every insert and update: the hub sync's change order.
     sync_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0", index=True)
@@ -81,6 +100,8 @@ class Watchlist(Base):
     name: Mapped[str] = mapped_column(String(200), unique=True)
     action: Mapped[WatchAction] = mapped_column(Enum(WatchAction, native_enum=False, length=16))
     notes: Mapped[str] = mapped_column(Text, default="")
+    # Different people who must confirm a match before its notifications go out; 0: none.
+    confirmations_required: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # set when the hub pushed this watchlist; NULL: made here
     hub_uid: Mapped[str | None] = mapped_column(String(36), nullable=True, unique=True, index=True)
@@ -124,6 +145,8 @@ class Delivery(Base):
     # rows are deleted with it (`events.review`).
     review_id: Mapped[int | None] = mapped_column(nullable=True, index=True)
     review_state: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    # True while its event's match waits for people to confirm it: not delivered until then.
+    held: Mapped[bool] = mapped_column(default=False, server_default=false())
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_error: Mapped[str] = mapped_column(Text, default="")
@@ -156,3 +179,18 @@ class DeliveryAttempt(Base):
     duration_ms: Mapped[float] = mapped_column(default=0.0)
 
     delivery: Mapped[Delivery] = relationship(back_populates="log")
+
+
+class MatchVerification(Base):
+    """One person's verdict on one event's match, with their stated reason."""
+
+    __tablename__ = "match_verifications"
+    __table_args__ = (UniqueConstraint("event_uid", "actor", name="uq_match_verifications_actor"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_uid: Mapped[str] = mapped_column(ForeignKey("events.uid", ondelete="CASCADE"), index=True)
+    actor: Mapped[str] = mapped_column(String(200))  # the user name, as in the audit log
+    verdict: Mapped[Verdict] = mapped_column(Enum(Verdict, native_enum=False, length=16))
+    reason: Mapped[str] = mapped_column(Text)
+    person_id: Mapped[int | None] = mapped_column(nullable=True)  # the match judged
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -62,3 +62,23 @@ class UnknownFace(Base):
     seen_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     embedding: Mapped[bytes] = mapped_column(LargeBinary)  # float32, L2-normalised
     model: Mapped[str] = mapped_column(String(100))
+
+
+class VerifiedPair(Base):
+    """A face seen on camera and the enrolled person it matched, labelled by people.
+
+    Stored (label NULL) when a match waits for verification; labelled 1 when confirmed, 0 when
+    rejected. `vigil eval pairs --with-verified` adds these pairs to the calibration fit.
+    """
+
+    __tablename__ = "verified_pairs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_uid: Mapped[str] = mapped_column(String(36), unique=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), index=True)
+    model: Mapped[str] = mapped_column(String(100))
+    embedding: Mapped[bytes] = mapped_column(LargeBinary)  # the probe: float32, L2-normalised
+    label: Mapped[int | None] = mapped_column(nullable=True)  # 1 same person, 0 not; NULL: open
+    source: Mapped[str] = mapped_column(String(100), default="")  # "rejected match", ...
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    labelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

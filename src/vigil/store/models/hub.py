@@ -165,6 +165,8 @@ class HubWatchlist(Base):
     name: Mapped[str] = mapped_column(String(200), unique=True)
     action: Mapped[WatchAction] = mapped_column(Enum(WatchAction, native_enum=False, length=16))
     notes: Mapped[str] = mapped_column(Text, default="")
+    # people who confirm a match at a site before it is acted on; NULL: the site's default
+    confirmations_required: Mapped[int | None] = mapped_column(nullable=True)
     created_by: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 

@@ -45,6 +45,8 @@ function eventItem(e) {
   if (e.snapshot_url) li.append(el("img", { src: e.snapshot_url, alt: "snapshot", loading: "lazy" }));
   li.append(el("div", {},
     el("strong", {}, e.kind.replace("_", " ")), " · ", e.camera, " · ", fmtTime(e.start),
+    e.verification ? el("span", { class: "badge " + (e.verification === "pending" ? "alert" : "detection") },
+      e.verification === "pending" ? "to verify" : e.verification) : "",
     who ? el("div", {}, who) : "",
     el("a", { href: `/cameras/${e.camera}#t=${encodeURIComponent(e.start)}` }, "footage")));
   return li;
@@ -385,8 +387,42 @@ function initEvents() {
   }
   f.addEventListener("submit", (ev) => { ev.preventDefault(); show(false); });
   more.addEventListener("click", () => show(true));
-  show(false).then(() => liveEvents(list, (e) => !span &&
-    (!f.camera.value || e.camera === f.camera.value) && (!f.kind.value || e.kind === f.kind.value)));
+  if ($("#verify")) initVerify();
+  show(false).then(() => liveEvents(list, (e) => {
+    if (e.verification === "pending" && $("#verify")) initVerify.refresh?.();
+    return !span &&
+    (!f.camera.value || e.camera === f.camera.value) && (!f.kind.value || e.kind === f.kind.value);
+  }));
+}
+
+// Matches waiting for people to confirm them: each verdict needs a reason (audited).
+function initVerify() {
+  const list = $("#verify-list"), count = $("#verify-count");
+  async function refresh() {
+    const r = await api("GET", "/api/v1/verifications?limit=50");
+    list.replaceChildren();
+    if (!r.ok) return list.append(el("li", {}, await errorText(r)));
+    const page = await r.json();
+    count.textContent = page.total;
+    count.hidden = !page.total;
+    if (!page.events.length) list.append(el("li", { class: "muted" }, "nothing to verify"));
+    for (const e of page.events) {
+      const li = eventItem(e);
+      const reason = el("input", { maxlength: "500", placeholder: "what you checked (required)", "aria-label": "reason" });
+      const msg = el("span", { class: "msg", role: "alert" });
+      const send = (verdict) => async () => {
+        const r = await api("POST", `/api/v1/events/${e.uid}/verification`, { verdict, reason: reason.value.trim() });
+        if (!r.ok) { msg.textContent = await errorText(r); msg.className = "msg bad"; return; }
+        refresh();
+      };
+      li.append(el("div", { class: "row verdict" }, reason,
+        el("button", { type: "button", onclick: send("confirm") }, "Confirm"),
+        el("button", { type: "button", class: "danger", onclick: send("reject") }, "Reject: not this person"), msg));
+      list.append(li);
+    }
+  }
+  initVerify.refresh = refresh;
+  refresh();
 }
 
 // --- review ------------------------------------------------------------------------------
@@ -541,6 +577,11 @@ async function initWatchlists() {
         const r = await api("PATCH", `/api/v1/watchlists/${w.id}`, { action: act.value });
         if (!r.ok) alert(await errorText(r)); refresh();
       } }, ...["alert", "notify", "ignore"].map((a) => el("option", a === w.action ? { selected: "" } : {}, a)));
+      const needs = el("select", { "aria-label": "confirmations of " + w.name, onchange: async () => {
+        const r = await api("PATCH", `/api/v1/watchlists/${w.id}`, { confirmations_required: Number(needs.value) });
+        if (!r.ok) alert(await errorText(r)); refresh();
+      } }, ...[0, 1, 2, 3].map((n) => el("option", n === w.confirmations_required ? { value: n, selected: "" } : { value: n },
+        n ? `${n} to confirm` : "no confirmation")));
       const members = w.members.map((m) => el("span", { class: "chip" }, m.name, el("button", { type: "button", title: "remove " + m.name,
         onclick: async () => { const r = await api("DELETE", `/api/v1/watchlists/${w.id}/members/${m.id}`); if (!r.ok) alert(await errorText(r)); refresh(); } }, "×")));
       const pick = el("select", { "aria-label": "add a person to " + w.name }, el("option", { value: "" }, "add a person…"),
@@ -555,13 +596,15 @@ async function initWatchlists() {
         const r = await api("DELETE", `/api/v1/watchlists/${w.id}`); if (!r.ok) alert(await errorText(r)); refresh();
       } }, "Delete list");
       box.append(el("div", { class: "card watchlist", "data-watchlist": w.name },
-        el("div", { class: "row" }, el("strong", {}, w.name), act, pick, del),
+        el("div", { class: "row" }, el("strong", {}, w.name), act, needs, pick, del),
         el("div", {}, ...(members.length ? members : [el("span", { class: "muted" }, "nobody on this list")]))));
     }
   }
   f.addEventListener("submit", async (ev) => {
     ev.preventDefault();
-    const r = await api("POST", "/api/v1/watchlists", { name: f.name.value, action: f.action.value });
+    const body = { name: f.name.value, action: f.action.value };
+    if (f.confirmations.value !== "") body.confirmations_required = Number(f.confirmations.value);
+    const r = await api("POST", "/api/v1/watchlists", body);
     if (!r.ok) return say(f, await errorText(r));
     say(f, `created ${f.name.value}`, true); f.reset(); refresh();
   });
