@@ -37,12 +37,21 @@ from nats.js.api import DiscardPolicy, RetentionPolicy, StreamConfig
 from nats.js.errors import NotFoundError as JsNotFound
 from sqlalchemy import delete, func, select
 
+from vigil.privacy import keys, witness
 from vigil.store.db import Database
-from vigil.store.models import AuditRecord, Event, Person, SyncCursor, SyncTombstone
+from vigil.store.models import (
+    AuditCheckpoint,
+    AuditRecord,
+    Event,
+    Person,
+    SyncCursor,
+    SyncTombstone,
+)
 from vigil.sync import wire
 from vigil.sync.wire import HUB_CONSUMER, STREAMS
 
 EVENT_CURSOR = "event_versions"  # last sync_version acked by the local stream (0014)
+HEAD_CURSOR = "audit_heads"  # last audit checkpoint (by id, not seq: 0065) acked locally
 MB = 1024 * 1024
 
 
@@ -138,6 +147,18 @@ def audit_payload(site: str, r: AuditRecord) -> wire.AuditCopy:
     )
 
 
+def head_payload(site: str, cp: AuditCheckpoint, public_key: str = "") -> wire.AuditHead:
+    return wire.AuditHead(
+        site=site,
+        seq=cp.seq,
+        hash=cp.hash,
+        time=cp.time,
+        signature=cp.signature,
+        key_id=cp.key_id,
+        public_key=public_key,
+    )
+
+
 def _cursor(db: Database, name: str) -> int:
     with db.session() as s:
         row = s.get(SyncCursor, name)
@@ -196,6 +217,7 @@ class EdgePublisher:
         self.batch = batch
         self.nc: Any = None
         self.js: Any = None
+        self._heads_out: list[tuple[int, witness.Head]] = []  # (stream seq, head) not hub-acked
 
     async def connect(self) -> None:
         self.nc = await nats.connect(
@@ -252,7 +274,10 @@ class EdgePublisher:
         """Publish every event and audit record after the cursors; return how many were
         acked. Stops at the first refused publish (buffer full, server away) and keeps the
         rest for the next call."""
-        return await self._publish_events() + await self._publish_audit()
+        done = await self._publish_events() + await self._publish_audit()
+        await self._publish_heads()
+        await self._note_hub_acked_heads()
+        return done
 
     async def _publish_events(self) -> int:
         """Events in the order they changed (`sync_version`, kept by database triggers):
@@ -376,6 +401,48 @@ class EdgePublisher:
                 done += acked
             if acked < len(rows):
                 return done
+
+    async def _publish_heads(self) -> None:
+        """Every signed checkpoint after the cursor, in the order signed (by id: a chain cut
+        and grown again signs lower seqs anew, and the hub must see that)."""
+        after = _cursor(self.db, HEAD_CURSOR)
+        with self.db.session() as s:
+            cps = list(
+                s.scalars(
+                    select(AuditCheckpoint)
+                    .where(AuditCheckpoint.id > after)
+                    .order_by(AuditCheckpoint.id)
+                    .limit(self.batch)
+                )
+            )
+        ring = keys.keyring(self.data_dir) if self.data_dir is not None and cps else {}
+        for cp in cps:
+            entry = ring.get(cp.key_id)
+            pem = keys.public_pem(entry.key.public) if entry is not None else ""
+            try:
+                ack = await self.js.publish(
+                    wire.head_subject(self.site),
+                    head_payload(self.site, cp, pem).encode(),
+                    timeout=2.0,
+                    headers={"Nats-Msg-Id": wire.head_msg_id(self.site, cp.seq, cp.hash)},
+                )
+            except Exception:  # refused, disconnected or timed out: next round
+                return
+            _set_cursor(self.db, HEAD_CURSOR, cp.id)
+            self._heads_out.append((ack.seq, witness.Head.of(cp, self.site)))
+
+    async def _note_hub_acked_heads(self) -> None:
+        """Heads the hub has acked (stored) are witnessed by it: noted in `audit_witnessed`."""
+        if not self._heads_out:
+            return
+        try:
+            floor = (await self.js.consumer_info("AUDIT", HUB_CONSUMER)).ack_floor.stream_seq
+        except Exception:  # no hub consumer yet, or the server away: ask again next round
+            return
+        acked = [h for seq, h in self._heads_out if seq <= floor]
+        if acked:
+            witness.note(self.db, witness.HUB, acked)
+            self._heads_out = [(seq, h) for seq, h in self._heads_out if seq > floor]
 
     async def _publish_batch(self, items: list[tuple[str, bytes, str]]) -> int:
         """Publish in order, each awaiting its ack; return how many leading items the stream

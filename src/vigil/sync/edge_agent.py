@@ -171,6 +171,8 @@ class EdgeSync:
             for task in list(handlers):
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(task, 5)
+            with contextlib.suppress(Exception):  # the last records and the shutdown head
+                self.published += await asyncio.wait_for(pub.publish_pending(), 5)
             await pub.close()
 
     async def _keep_server_up(self) -> None:
