@@ -183,8 +183,8 @@ class EdgeNode:
             if part is not None:
                 part.stop()
         self._sign_final_head()  # before sync stops: its last round sends the head too
-        for part in (self.dispatcher, self.sync):
-            if part is not None:
-                part.stop()
+        for link in (self.dispatcher, self.sync):
+            if link is not None:
+                link.stop()
         if self._tmp is not None:
             self._tmp.uninstall(self._tmp_previous)

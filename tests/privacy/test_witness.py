@@ -3,6 +3,7 @@ receiver on loopback, the real EdgeNode scheduler, real SQLite."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import socket
 import sqlite3
@@ -167,7 +168,7 @@ def test_node_signs_a_head_within_the_interval_and_at_shutdown(
         assert len(signed) >= 4
         # after the first (the node's start keeps two cores busy): never more than the
         # interval apart, give or take a loaded machine's scheduling
-        gaps = [(b - a).total_seconds() for a, b in zip(signed[1:], signed[2:], strict=False)]
+        gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(signed[1:])]
         assert max(gaps) <= interval + 0.2, gaps
         _write(audit, db, 1)
         last = audit.query(db, limit=1)[0].seq

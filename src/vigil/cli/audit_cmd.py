@@ -100,8 +100,9 @@ def _print_witnessed(w: dict[str, Any] | None) -> None:
     for note in w["notes"]:
         console.print(f"[yellow]witness:[/] {escape(str(note))}")
     if w["seq"] is not None:
+        signed = str(w["time"])[:19].replace("T", " ")
         console.print(
-            f"witnessed up to record {w['seq']} (signed {str(w['time'])[:19].replace('T', ' ')} UTC) by "
+            f"witnessed up to record {w['seq']} (signed {signed} UTC) by "
             f"{escape(', '.join(w['by']))}; {w['unwitnessed']} record(s) after it not "
             "witnessed yet"
         )

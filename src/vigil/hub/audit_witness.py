@@ -239,9 +239,9 @@ def verify_site(
     out.heads = len(heads)
     high: HubAuditHead | None = None  # the highest seq witnessed so far, in arrival order
     for h in heads:
-        problem = h.problem and _signature_problem(
-            keys, site, h.key_id, h.signature, h.seq, h.hash, h.time
-        )
+        problem = h.problem  # checked again: a key may have been pinned since
+        if problem and keys:
+            problem = _signature_problem(keys, site, h.key_id, h.signature, h.seq, h.hash, h.time)
         if problem:
             out.problems.append(f"head at record {h.seq} (received {_t(h.received_at)}) {problem}")
             continue

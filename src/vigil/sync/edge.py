@@ -51,7 +51,7 @@ from vigil.sync import wire
 from vigil.sync.wire import HUB_CONSUMER, STREAMS
 
 EVENT_CURSOR = "event_versions"  # last sync_version acked by the local stream (0014)
-HEAD_CURSOR = "audit_heads"  # last audit checkpoint (by id, not seq: 0065) acked locally
+HEAD_CURSOR = "audit_heads"  # seq of the last audit checkpoint acked by the local stream
 MB = 1024 * 1024
 
 
@@ -147,8 +147,9 @@ def audit_payload(site: str, r: AuditRecord) -> wire.AuditCopy:
     )
 
 
-def head_payload(site: str, cp: AuditCheckpoint, public_key: str = "") -> wire.AuditHead:
-    return wire.AuditHead(
+def head_message(site: str, cp: AuditCheckpoint, public_key: str = "") -> tuple[str, bytes, str]:
+    """(subject, body, Nats-Msg-Id) of a signed checkpoint sent to the hub (0065)."""
+    body = wire.AuditHead(
         site=site,
         seq=cp.seq,
         hash=cp.hash,
@@ -157,6 +158,7 @@ def head_payload(site: str, cp: AuditCheckpoint, public_key: str = "") -> wire.A
         key_id=cp.key_id,
         public_key=public_key,
     )
+    return wire.head_subject(site), body.encode(), wire.head_msg_id(site, cp.seq, cp.hash)
 
 
 def _cursor(db: Database, name: str) -> int:
@@ -218,6 +220,7 @@ class EdgePublisher:
         self.nc: Any = None
         self.js: Any = None
         self._heads_out: list[tuple[int, witness.Head]] = []  # (stream seq, head) not hub-acked
+        self._last_head: tuple[int, str] | None = None  # (seq, hash) of the last head sent
 
     async def connect(self) -> None:
         self.nc = await nats.connect(
@@ -403,32 +406,39 @@ class EdgePublisher:
                 return done
 
     async def _publish_heads(self) -> None:
-        """Every signed checkpoint after the cursor, in the order signed (by id: a chain cut
-        and grown again signs lower seqs anew, and the hub must see that)."""
+        """Every signed checkpoint after the cursor (a seq), in order, and the newest one
+        whenever it is not the one this publisher sent last: a chain cut and grown again
+        signs a seq anew, and the hub must see that. The stream (`Nats-Msg-Id`) and the hub
+        (site, seq, hash) drop a head sent twice."""
         after = _cursor(self.db, HEAD_CURSOR)
         with self.db.session() as s:
             cps = list(
                 s.scalars(
                     select(AuditCheckpoint)
-                    .where(AuditCheckpoint.id > after)
-                    .order_by(AuditCheckpoint.id)
+                    .where(AuditCheckpoint.seq > after)
+                    .order_by(AuditCheckpoint.seq)
                     .limit(self.batch)
                 )
             )
+            if not cps:
+                newest = s.scalars(
+                    select(AuditCheckpoint).order_by(AuditCheckpoint.seq.desc()).limit(1)
+                ).first()
+                if newest is not None and (newest.seq, newest.hash) != self._last_head:
+                    cps = [newest]
         ring = keys.keyring(self.data_dir) if self.data_dir is not None and cps else {}
         for cp in cps:
             entry = ring.get(cp.key_id)
             pem = keys.public_pem(entry.key.public) if entry is not None else ""
+            subject, body, msg_id = head_message(self.site, cp, pem)
             try:
                 ack = await self.js.publish(
-                    wire.head_subject(self.site),
-                    head_payload(self.site, cp, pem).encode(),
-                    timeout=2.0,
-                    headers={"Nats-Msg-Id": wire.head_msg_id(self.site, cp.seq, cp.hash)},
+                    subject, body, timeout=2.0, headers={"Nats-Msg-Id": msg_id}
                 )
             except Exception:  # refused, disconnected or timed out: next round
                 return
-            _set_cursor(self.db, HEAD_CURSOR, cp.id)
+            _set_cursor(self.db, HEAD_CURSOR, max(after, cp.seq))
+            self._last_head = (cp.seq, cp.hash)
             self._heads_out.append((ack.seq, witness.Head.of(cp, self.site)))
 
     async def _note_hub_acked_heads(self) -> None:

@@ -1,0 +1,132 @@
+"""The hub's copies of a site's signed audit heads (0065): the site's real messages
+(`sync.edge`) stored by the hub's ingest into a real SQLite hub database, checked with the key
+pinned from the first head, and `vigil hub audit verify SITE` naming the records lost."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from vigil.cli import run
+from vigil.hub.audit_witness import verify_site
+from vigil.hub.ingest import store_batch
+from vigil.privacy.audit import Action, AuditLog
+from vigil.privacy.keys import load_public, public_pem
+from vigil.store.db import Database
+from vigil.store.models import AuditCheckpoint, AuditRecord
+from vigil.sync import wire
+from vigil.sync.edge import audit_payload, head_message
+
+SITE = "north"
+Msg = tuple[str, bytes, dict[str, str]]
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> tuple[AuditLog, Database]:
+    data = tmp_path / "site"
+    data.mkdir()
+    db = Database(f"sqlite:///{data / 'vigil.db'}")
+    yield AuditLog(data, checkpoint_every=1000), db
+    db.close()
+
+
+def _messages(audit: AuditLog, db: Database, seqs: range) -> list[Msg]:
+    """Records `seqs` and the checkpoints among them as the site's publisher sends them."""
+    pem = public_pem(load_public(audit.data_dir).public)  # type: ignore[union-attr]
+    out: list[Msg] = []
+    with db.session() as s:
+        for r in s.scalars(select(AuditRecord).where(AuditRecord.seq.in_(list(seqs)))):
+            out.append((wire.audit_subject(SITE), audit_payload(SITE, r).encode(), {}))
+        for cp in s.scalars(select(AuditCheckpoint).where(AuditCheckpoint.seq.in_(list(seqs)))):
+            subject, body, msg_id = head_message(SITE, cp, pem)
+            out.append((subject, body, {"Nats-Msg-Id": msg_id}))
+    return out
+
+
+def _write(audit: AuditLog, db: Database, n: int, *, sign: bool = True) -> None:
+    for i in range(n):
+        audit.record(db, actor="bob", action=Action.view_events, details={"i": i})
+    if sign:
+        audit.checkpoint(db)
+
+
+def test_hub_cli_names_the_records_a_site_lost(
+    site: tuple[AuditLog, Database], tmp_path: Path, capsys
+) -> None:  # type: ignore[no-untyped-def]
+    audit, db = site
+    hub = Database(f"sqlite:///{tmp_path / 'first-hub.db'}")
+    _write(audit, db, 5)
+    _write(audit, db, 5)  # heads at 5 and 10
+    applied = store_batch(hub, SITE, _messages(audit, db, range(1, 11)))
+    assert (applied.audit, applied.heads) == (10, 2)
+    assert store_batch(hub, SITE, _messages(audit, db, range(1, 11))).heads == 0  # redelivery
+    assert verify_site(hub, SITE).ok
+
+    # A forged head (no key for it) and one altered after signing are kept, and reported.
+    subject, body, _ = _messages(audit, db, range(10, 11))[-1]
+    forged = json.loads(body) | {"seq": 11, "hash": "ab" * 32}
+    store_batch(hub, SITE, [(subject, json.dumps(forged).encode(), {})])
+    report = verify_site(hub, SITE)
+    assert report.problems == [
+        f"head at record 11 (received {_received(hub, 11)}) bad signature (forged or altered)"
+    ]
+    assert report.newest_seq == 10 and not report.losses
+
+    hub.close()
+
+    # The site's chain was cut and grew again: its next head is at a lower seq (another
+    # chain signed with the same key, as the site's after the cut).
+    hub_dir = tmp_path / "hub"
+    hub_dir.mkdir()
+    hub = Database(f"sqlite:///{hub_dir / 'hub.db'}")
+    store_batch(hub, SITE, _messages(audit, db, range(1, 11)))
+    regrown = tmp_path / "regrown"
+    regrown.mkdir()
+    (audit.data_dir / "keys").rename(regrown / "keys")
+    other = Database(f"sqlite:///{regrown / 'vigil.db'}")
+    cut = AuditLog(regrown)
+    _write(cut, other, 7)
+    store_batch(hub, SITE, _messages(cut, other, range(7, 8)))
+    hub.close()
+    other.close()
+    capsys.readouterr()
+    code = run(["hub", "--hub-dir", str(hub_dir), "audit", "verify", SITE, "--no-ask"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert code == 4, out
+    assert "the site's head went back from record 10 to 7" in out
+    assert "records lost at north: 8-10" in out
+    code = run(["hub", "--hub-dir", str(hub_dir), "audit", "verify", SITE, "--no-ask", "--json"])
+    report_json = json.loads(capsys.readouterr().out)
+    assert code == 4 and [(x["first"], x["last"]) for x in report_json["losses"]] == [(8, 10)]
+
+
+def _received(db: Database, seq: int) -> str:
+    from vigil.store.models.hub import HubAuditHead
+
+    with db.session() as s:
+        h = s.scalars(select(HubAuditHead).where(HubAuditHead.seq == seq)).one()
+    return h.received_at.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def test_a_head_from_an_older_site_without_a_key_waits_for_a_pinned_one(
+    site: tuple[AuditLog, Database], tmp_path: Path
+) -> None:
+    audit, db = site
+    hub = Database(f"sqlite:///{tmp_path / 'hub.db'}")
+    _write(audit, db, 3)
+    subject, body, _ = _messages(audit, db, range(3, 4))[-1]
+    bare = json.loads(body)
+    del bare["public_key"]
+    store_batch(hub, SITE, [(subject, json.dumps(bare).encode(), {})])
+    report = verify_site(hub, SITE)
+    assert report.newest_seq is None
+    assert "carries no public key and none is pinned" in report.problems[0]
+    from vigil.hub.audit_witness import pin
+
+    pem = public_pem(load_public(audit.data_dir).public)  # type: ignore[union-attr]
+    pin(hub, SITE, pem.encode())
+    assert verify_site(hub, SITE).ok  # checked again with the pinned key
+    hub.close()
