@@ -130,3 +130,23 @@ def test_a_head_from_an_older_site_without_a_key_waits_for_a_pinned_one(
     pin(hub, SITE, pem.encode())
     assert verify_site(hub, SITE).ok  # checked again with the pinned key
     hub.close()
+
+
+def test_hub_retention_keeps_each_sites_newest_head(
+    site: tuple[AuditLog, Database], tmp_path: Path
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from vigil.hub.retention import HubRetention, run_hub_retention
+    from vigil.store.models.hub import HubAuditHead
+
+    audit, db = site
+    hub = Database(f"sqlite:///{tmp_path / 'hub.db'}")
+    _write(audit, db, 2)
+    _write(audit, db, 2)
+    store_batch(hub, SITE, _messages(audit, db, range(1, 5)))
+    later = datetime.now(UTC) + timedelta(days=400)
+    assert run_hub_retention(hub, HubRetention(audit_days=365), now=later).heads == 1
+    with hub.session() as s:
+        assert s.scalars(select(HubAuditHead.seq)).all() == [4]
+    hub.close()
