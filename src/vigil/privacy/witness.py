@@ -363,13 +363,13 @@ def check(
         anchor = s.execute(
             select(AuditAnchor.seq, AuditAnchor.hash).order_by(AuditAnchor.seq.desc()).limit(1)
         ).first()
-        floor = min((seq for seq, _ in heads), default=0)
-        chain = {
-            seq: hash_
-            for seq, hash_ in s.execute(
-                select(AuditRecord.seq, AuditRecord.hash).where(AuditRecord.seq >= floor)
-            )
-        }
+        wanted = {seq for seq, _ in heads}
+        chain: dict[int, str] = {}  # the chain's hash at each witnessed seq (one pass, as verify)
+        if wanted:
+            rows = s.execute(
+                select(AuditRecord.seq, AuditRecord.hash).where(AuditRecord.seq >= min(wanted))
+            ).yield_per(5000)
+            chain = {seq: hash_ for seq, hash_ in rows if seq in wanted}
     last = report.last_seq or 0
     newest: _Seen | None = None
     for (seq, hash_), entry in sorted(heads.items()):
