@@ -102,6 +102,28 @@ def test_hub_cli_names_the_records_a_site_lost(
     report_json = json.loads(capsys.readouterr().out)
     assert code == 4 and [(x["first"], x["last"]) for x in report_json["losses"]] == [(8, 10)]
 
+    # The same from the hub's API (auditors only), here without a nats-server to ask the site.
+    from tests.api.helpers import PASSWORD, Client
+    from vigil.api import accounts
+    from vigil.hub.app import create_hub_app
+    from vigil.hub.config import HubConfig
+    from vigil.hub.context import HubContext, create_hub_context
+    from vigil.store.models.users import Role
+
+    hub = Database(f"sqlite:///{hub_dir / 'hub.db'}")
+    ctx = create_hub_context(HubConfig(hub_dir=hub_dir), hub)
+    for role in (Role.auditor, Role.viewer):
+        accounts.create_user(hub, role.value, PASSWORD, role, created_by="test")
+    app = create_hub_app(ctx, HubContext(hub_dir, [SITE]), web=False)
+    url = f"/api/v1/hub/sites/{SITE}/audit/verify"
+    assert Client(app).login("viewer").get(url).status_code == 403
+    auditor = Client(app).login("auditor")
+    body = auditor.get(url).json()
+    assert not body["ok"] and [(x["first"], x["last"]) for x in body["losses"]] == [(8, 10)]
+    assert body["unreachable"] == "the hub runs without its nats-server"
+    assert auditor.get("/api/v1/hub/sites/nowhere/audit/verify").status_code == 404
+    hub.close()
+
 
 def _received(db: Database, seq: int) -> str:
     from vigil.store.models.hub import HubAuditHead

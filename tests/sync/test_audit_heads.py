@@ -11,14 +11,14 @@ import pytest
 from sqlalchemy import func, select
 
 from vigil.config import VigilConfig
-from vigil.hub.audit_witness import ask_site, seqs_to_ask, verify_site
+from vigil.hub.audit_witness import ask_and_verify, verify_site
 from vigil.hub.ingest import HubConsumer
 from vigil.privacy.audit import Action, AuditLog
 from vigil.store.models import HubAuditRecord
 from vigil.store.models.audit import AuditWitnessed
 from vigil.store.models.hub import HubAuditHead, HubSiteKey
 from vigil.sync.edge_agent import EdgeSync
-from vigil.sync.server import find_binary
+from vigil.sync.server import connect_site, find_binary
 
 from .test_sync import Net, await_for
 
@@ -73,6 +73,9 @@ def test_hub_detects_a_site_whose_chain_lost_records_it_saw(tmp_path: Path) -> N
     agent = EdgeSync(cfg, net.dbs[SITE], data_dir, poll_s=0.1)
     agent.start()
 
+    async def connect(site: str):  # type: ignore[no-untyped-def]
+        return await connect_site(net.hub.access, site)
+
     async def scenario() -> None:
         consumer = HubConsumer(net.hub_db, net.hub.access, [SITE])
         task = asyncio.create_task(consumer.run())
@@ -89,15 +92,13 @@ def test_hub_detects_a_site_whose_chain_lost_records_it_saw(tmp_path: Path) -> N
             # the site notes the heads the hub acked as witnessed by the hub
             await await_for(lambda: _noted(net) == [6, 10], 10)
 
-            answer = await ask_site(net.hub.access, SITE, seqs_to_ask(net.hub_db, SITE))
-            report = verify_site(net.hub_db, SITE, answer)
-            assert report.ok, report.as_dict()
+            report, unreachable = await ask_and_verify(net.hub_db, SITE, connect, 5)
+            assert report.ok and report.asked and not unreachable, report.as_dict()
             assert (report.newest_seq, report.site_last_seq) == (10, 10)
 
             # records 8-10 and the checkpoint at 10 deleted at the site
             _cut_after(data_dir / "vigil.db", 7)
-            answer = await ask_site(net.hub.access, SITE, seqs_to_ask(net.hub_db, SITE))
-            report = verify_site(net.hub_db, SITE, answer)
+            report, _ = await ask_and_verify(net.hub_db, SITE, connect, 5)
             assert not report.ok and report.site_last_seq == 7
             assert report.lost_seqs() == "8-10"
             assert "the site's chain ends at record 7" in report.losses[0].why

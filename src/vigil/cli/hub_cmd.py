@@ -515,19 +515,21 @@ def audit_verify(
     """Compare the site's signed heads the hub kept with the audit records it holds and with
     the site's chain now; exit 4 and name the records the site lost."""
     from vigil.cli.audit_cmd import EXIT_BROKEN
-    from vigil.hub.audit_witness import ask_site, seqs_to_ask, verify_site
+    from vigil.hub.audit_witness import ask_and_verify
     from vigil.privacy.audit import Action
-    from vigil.sync.server import HubAccess, hub_secret
+    from vigil.sync.server import HubAccess, connect_site, hub_secret
 
     with hub_db(ctx) as (db, audit, hub_dir):
-        answer, unreachable = None, ""
-        if ask:
-            access = HubAccess(_nats_url(ctx), hub_secret(hub_dir))
-            try:
-                answer = asyncio.run(ask_site(access, site, seqs_to_ask(db, site), timeout))
-            except Exception as exc:  # site or hub away: what the hub holds still counts
-                unreachable = f"{type(exc).__name__}: {exc}".rstrip(": ")
-        report = verify_site(db, site, answer)
+        access = HubAccess(_nats_url(ctx), hub_secret(hub_dir))
+
+        async def connect(name: str) -> Any:
+            return await connect_site(
+                access, name, max_reconnect_attempts=0, connect_timeout=timeout
+            )
+
+        report, unreachable = asyncio.run(
+            ask_and_verify(db, site, connect if ask else None, timeout)
+        )
         audit.record(
             db,
             actor=current_user(),

@@ -18,6 +18,7 @@ problem and checks out once that key is pinned.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -31,7 +32,6 @@ from vigil.privacy.keys import VerifyKey
 from vigil.store.db import Database
 from vigil.store.models.hub import HubAuditHead, HubAuditRecord, HubSiteKey
 from vigil.sync import wire
-from vigil.sync.server import HubAccess, connect_site
 
 ASK_NEWEST = 1000  # heads whose hash the site is asked for: a match at the newest covers older
 
@@ -192,21 +192,36 @@ def seqs_to_ask(db: Database, site: str) -> list[int]:
 
 
 async def ask_site(
-    access: HubAccess, site: str, seqs: list[int], timeout: float = 5.0
+    nc: Any, site: str, seqs: list[int], timeout: float = 5.0
 ) -> wire.AuditHeadReply | wire.Reply:
-    """The site's chain now, over its command channel. Raises OSError/TimeoutError (and
-    nats' errors) when the site cannot be reached."""
-    nc = await connect_site(access, site, max_reconnect_attempts=0, connect_timeout=timeout)
-    try:
-        msg = await nc.request(
-            wire.command_subject(site, "audit.head"),
-            wire.AuditHeadAsk(seqs=seqs).encode(),
-            timeout=timeout,
-        )
-    finally:
-        await asyncio.wait_for(nc.close(), timeout)
+    """The site's chain now, over its command channel (`nc`: a connection into the site's
+    account, `connect_site`). Raises nats' errors or TimeoutError when the site is away."""
+    msg = await nc.request(
+        wire.command_subject(site, "audit.head"),
+        wire.AuditHeadAsk(seqs=seqs).encode(),
+        timeout=timeout,
+    )
     body = wire.json_object(msg.data)
     return wire.AuditHeadReply.read(body) if body.get("ok") else wire.Reply.read(body)
+
+
+async def ask_and_verify(
+    db: Database, site: str, connect: Callable[[str], Awaitable[Any]] | None, timeout: float
+) -> tuple[HubAuditReport, str]:
+    """`verify_site` with the site asked first when it can be; (report, why it was not)."""
+    answer: wire.AuditHeadReply | wire.Reply | None = None
+    unreachable = "" if connect is not None else "the hub runs without its nats-server"
+    if connect is not None:
+        try:
+            nc = await asyncio.wait_for(connect(site), timeout)
+            try:
+                seqs = await asyncio.to_thread(seqs_to_ask, db, site)
+                answer = await ask_site(nc, site, seqs, timeout)
+            finally:
+                await asyncio.wait_for(nc.close(), timeout)
+        except Exception as exc:  # site or hub away: what the hub holds still counts
+            unreachable = f"{type(exc).__name__}: {exc}".rstrip(": ")
+    return await asyncio.to_thread(verify_site, db, site, answer), unreachable
 
 
 def verify_site(

@@ -5,7 +5,7 @@ Three local streams, each with its own buffer and policy when full:
 | stream   | subjects                                         | full                        |
 |----------|--------------------------------------------------|-----------------------------|
 | EVENTS   | vigil.<site>.events.<camera>, .status.<camera>   | new messages refused        |
-| AUDIT    | vigil.<site>.audit                               | new messages refused        |
+| AUDIT    | vigil.<site>.audit, .heads (signed heads, 0065)  | new messages refused        |
 | THUMBS   | vigil.<site>.thumbs.<camera>                     | oldest thumbnails dropped   |
 
 The streams are work queues: a message leaves the site's disk once the hub acks it, so the
