@@ -172,3 +172,19 @@ def test_hub_retention_keeps_each_sites_newest_head(
     with hub.session() as s:
         assert s.scalars(select(HubAuditHead.seq)).all() == [4]
     hub.close()
+
+
+def test_head_bodies_are_read_leniently_and_newer_schemas_refused() -> None:
+    body = {
+        "seq": 3,
+        "hash": "ab" * 32,
+        "time": "2026-12-06T10:00:00+00:00",
+        "signature": "00",
+        "key_id": "k",
+        "from_a_newer_site": True,
+    }
+    head = wire.AuditHead.read(json.dumps(body))  # no schema: 1; unknown field ignored
+    assert (head.seq, head.public_key, head.schema_version) == (3, "", 1)
+    with pytest.raises(wire.WireError, match="newer"):
+        wire.AuditHead.read({**body, "schema": wire.SCHEMA + 1})
+    assert wire.parse_subject(wire.head_subject(SITE)) == wire.Subject(SITE, "heads", "")

@@ -180,3 +180,21 @@ def test_node_signs_a_head_within_the_interval_and_at_shutdown(
     lines = [json.loads(x) for x in wfile.read_text().splitlines()]
     assert lines[-1]["seq"] == last and len(lines) >= 4
     db.close()
+
+
+def test_a_head_removed_by_audit_retention_is_not_a_loss(
+    tmp_path: Path, data_dir: Path, db: Database
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    cfg = load_config(_config(tmp_path, data_dir, audit_witness_file=str(tmp_path / "w.jsonl")))
+    w = witness.AuditWitness.from_config(cfg, db)
+    _write(w.audit, db, 5)
+    w.final()
+    _write(w.audit, db, 2)
+    w.final()  # heads at 5 and 7, both in the file
+    cut = w.audit.truncate(db, before=datetime.now(UTC) + timedelta(seconds=1))
+    assert cut.anchor_seq == 7  # records 1-7 went behind a signed anchor
+    report = witness.verify(cfg, db)
+    assert report.ok, report.problems
+    assert report.witness is not None and report.witness["heads"] == 2
