@@ -529,6 +529,22 @@ class PrivacyConfig(Section):
     audit_checkpoint_every: Annotated[int, Field(ge=1)] = Field(
         1000, description="Audit records between two checkpoints signed with the site key."
     )
+    audit_head_interval_s: Annotated[float, Field(gt=0)] = Field(
+        60,
+        description="While audit records are written, a checkpoint (the chain's head) is "
+        "signed at least this often, and at shutdown, and handed to the witnesses (0065).",
+    )
+    audit_witness_file: Path | None = Field(
+        None,
+        description="Append every signed head to this file (JSON lines, fsync'd). Put it on "
+        "another disk or a mount of another machine: cutting the chain after a head written "
+        "there fails `vigil audit verify`.",
+    )
+    audit_witness_syslog: str | None = Field(
+        None,
+        description="Send every signed head to syslog: host:port (UDP) or the path of a unix "
+        "socket (e.g. /dev/log).",
+    )
     signing_key_passphrase_file: Path | None = Field(
         None,
         description="File holding the passphrase that encrypts the site signing key at rest "

@@ -7,7 +7,9 @@ a schedule is one `vigil.maintenance.Scheduler`, its jobs listed in `start()`: f
 retention (on start, on its interval and when free space drops), the scrub that re-checks the
 checksums of closed segments (rate limited, `camera/scrub.py`), privacy retention (on start
 and hourly), the purge of unknown-face templates past their retention period, camera status
-on MQTT and the closing of idle review items.
+on MQTT, the closing of idle review items, and the audit head: signed at least every
+`privacy.audit_head_interval_s` while records are written and at shutdown, and handed to the
+witnesses off the machine (`vigil.privacy.witness`).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from vigil.notify.dispatcher import Dispatcher
 from vigil.pipeline.analyzer import EventDraft
 from vigil.pipeline.service import AnalysisService, FrameListener
 from vigil.privacy.data_retention import run_scheduled as run_privacy_retention
+from vigil.privacy.witness import AuditWitness
 from vigil.storage import TmpSpace
 from vigil.store.db import Database
 from vigil.sync.edge_agent import EdgeSync
@@ -52,6 +55,7 @@ class EdgeNode:
     analysis: AnalysisService | None = field(default=None, init=False)
     dispatcher: Dispatcher | None = field(default=None, init=False)
     sync: EdgeSync | None = field(default=None, init=False)
+    witness: AuditWitness | None = field(default=None, init=False)
     _published: dict[str, tuple[str, str]] = field(default_factory=dict, init=False)
     _tmp: TmpSpace | None = field(default=None, init=False)
     _tmp_previous: str | None = field(default=None, init=False)
@@ -128,6 +132,10 @@ class EdgeNode:
         m.add("unknown faces", self._purge_unknown_faces, every_s=600)
         m.add("camera status", self._publish_camera_status, every_s=3)
         m.add("review items", self._close_review_items, every_s=3)
+        # the audit chain's head signed at least every audit_head_interval_s while records
+        # are written, and handed to the witnesses off this machine (0065)
+        self.witness = AuditWitness.from_config(cfg, self.db)
+        m.add("audit head", self.witness.tick, every_s=self.witness.tick_s)
         m.start()
 
     def _publish_camera_status(self) -> None:
@@ -157,6 +165,14 @@ class EdgeNode:
             status = storage_status(self.data_dir, self.config.recording, alarm=report.alarm)
             self.dispatcher.set_storage_status(status)
 
+    def _sign_final_head(self) -> None:
+        if self.witness is None:
+            return
+        try:
+            self.witness.final()
+        except Exception:  # stopping goes on; the chain is signed at the next start
+            log.exception("signing the audit head at shutdown failed")
+
     def _purge_unknown_faces(self) -> None:
         days = self.config.privacy.unknown_face_retention_days
         cutoff = datetime.now(UTC) - timedelta(days=days)
@@ -165,8 +181,12 @@ class EdgeNode:
             log.info("deleted %d unknown-face template(s) older than %s", n, cutoff)
 
     def stop(self) -> None:
-        for part in (self.analysis, self.recording, self.maintenance, self.dispatcher, self.sync):
+        for part in (self.analysis, self.recording, self.maintenance):
             if part is not None:
                 part.stop()
+        self._sign_final_head()  # before sync stops: its last round sends the head too
+        for link in (self.dispatcher, self.sync):
+            if link is not None:
+                link.stop()
         if self._tmp is not None:
             self._tmp.uninstall(self._tmp_previous)

@@ -290,6 +290,9 @@ def test_hub_pages_in_chromium(hub_url: str, artifacts: Path, faces_dir: Path) -
         expect(rows).to_have_count(3)
         expect(page.locator("#hub-sites tr[data-site=alpha]")).to_contain_text("unknown")
         expect(page.locator("#hub-cameras tbody tr")).to_have_count(3)
+        alpha = page.locator("#hub-sites tr[data-site=alpha] .audit-chain")
+        alpha.locator("button.audit-check").click()  # the audit chain is for auditors
+        expect(alpha).to_contain_text("the operator role may not")
         page.screenshot(path=str(out / "hub-dashboard.png"), full_page=True)
 
         page.goto(f"{hub_url}/search")

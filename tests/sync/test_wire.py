@@ -303,7 +303,7 @@ def test_subjects_are_made_and_parsed_in_one_place() -> None:
     configs = {c.name: c.subjects for c in stream_configs("north", BufferLimits())}
     assert configs == {
         "EVENTS": ["vigil.north.events.>", "vigil.north.status.>"],
-        "AUDIT": ["vigil.north.audit"],
+        "AUDIT": ["vigil.north.audit", "vigil.north.heads"],
         "THUMBS": ["vigil.north.thumbs.>"],
     }
     assert tuple(configs) == wire.STREAMS

@@ -161,6 +161,7 @@ def test_enrol_and_search_by_photo(site: Site, page, shots: Path, faces_dir: Pat
     for action in ("search face", "export", "enroll", "view live", "view recording"):
         assert action in text, action
     assert "chain intact" in page.inner_text("#audit-verify")
+    assert "not witnessed: no witness configured" in page.inner_text("#audit-witness")
     page.screenshot(path=str(shots / "08-audit.png"), full_page=True)
 
 

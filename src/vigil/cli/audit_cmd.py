@@ -7,6 +7,7 @@ itself recorded (`view_audit`, `audit_verify`), since it shows who looked at who
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.markup import escape
@@ -53,12 +54,14 @@ def verify(
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
-    """Walk the whole chain; exit 4 and name the first broken, missing or reordered record."""
+    """Walk the whole chain; exit 4 and name the first broken, missing or reordered record,
+    or a head a witness holds that the chain no longer reaches (its tail was cut)."""
+    from vigil.privacy import witness
     from vigil.privacy.keys import VerifyKey
 
     st = state(ctx)
     key = [VerifyKey.load(p) for p in pubkey] if pubkey else None
-    report = _audit(ctx).verify(st.db(), key=key)
+    report = witness.verify(st.config, st.db(), key)
     if as_json:
         print_json(report.as_dict())
     else:
@@ -80,6 +83,7 @@ def verify(
         for p in report.problems:
             if p is not first:
                 console.print(f"[red]problem:[/] {escape(p.message)}")
+        _print_witnessed(report.witness)
         if report.ok:
             console.print(f"[green]chain intact[/]; head {report.last_hash[:16]}...")
         elif len(report.problems) > 1:
@@ -87,6 +91,29 @@ def verify(
     _note(ctx, "audit_verify", {"ok": report.ok, "records": report.records})
     if not report.ok:
         raise typer.Exit(EXIT_BROKEN)
+
+
+def _print_witnessed(w: dict[str, Any] | None) -> None:
+    """How far back a witness off this machine holds the chain (0065)."""
+    if w is None:
+        return
+    for note in w["notes"]:
+        console.print(f"[yellow]witness:[/] {escape(str(note))}")
+    if w["seq"] is not None:
+        signed = str(w["time"])[:19].replace("T", " ")
+        console.print(
+            f"witnessed up to record {w['seq']} (signed {signed} UTC) by "
+            f"{escape(', '.join(w['by']))}; {w['unwitnessed']} record(s) after it not "
+            "witnessed yet"
+        )
+    elif w["witnesses"]:
+        console.print(f"witnesses {escape(', '.join(w['witnesses']))}: no head witnessed yet")
+    else:
+        console.print(
+            "[yellow]not witnessed[/]: no witness configured (privacy.audit_witness_file, "
+            "privacy.audit_witness_syslog or the hub); the tail after the last checkpoint "
+            "could be cut unnoticed"
+        )
 
 
 def _person_ids(st, person: str) -> list[str]:

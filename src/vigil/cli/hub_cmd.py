@@ -520,3 +520,110 @@ def clip(
             details=got.audit_details(),
         )
     console.print(f"{got.path} ({got.size} bytes, {'redacted' if got.redacted else 'original'})")
+
+
+# --- the sites' audit chains, witnessed by the hub (0065) ---
+
+audit_app = typer.Typer(help="The sites' audit chains, witnessed by the hub.", no_args_is_help=True)
+hub_app.add_typer(audit_app, name="audit")
+
+
+@audit_app.command("verify")
+def audit_verify(
+    ctx: typer.Context,
+    site: str = typer.Argument(..., help="The site whose chain to check."),
+    ask: bool = typer.Option(
+        True, "--ask/--no-ask", help="Ask the site for its chain now (over the running hub)."
+    ),
+    timeout: float = typer.Option(5.0, help="Seconds to wait for the site."),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+) -> None:
+    """Compare the site's signed heads the hub kept with the audit records it holds and with
+    the site's chain now; exit 4 and name the records the site lost."""
+    from vigil.cli.audit_cmd import EXIT_BROKEN
+    from vigil.hub.audit_witness import ask_and_verify
+    from vigil.privacy.audit import Action
+    from vigil.sync.server import HubAccess, connect_site, hub_secret
+
+    with hub_db(ctx) as (db, audit, hub_dir):
+        access = HubAccess(_nats_url(ctx), hub_secret(hub_dir))
+
+        async def connect(name: str) -> Any:
+            return await connect_site(
+                access, name, max_reconnect_attempts=0, connect_timeout=timeout
+            )
+
+        report, unreachable = asyncio.run(
+            ask_and_verify(db, site, connect if ask else None, timeout)
+        )
+        audit.record(
+            db,
+            actor=current_user(),
+            action=Action.audit_verify,
+            source="cli",
+            target=("site", site),
+            details={"ok": report.ok, "asked": report.asked, "lost": report.lost_seqs()},
+        )
+    if as_json:
+        print_json({**report.as_dict(), "unreachable": unreachable or None})
+    else:
+        newest = (
+            f"newest signed head at record {report.newest_seq} "
+            f"({report.newest_time:%Y-%m-%d %H:%M:%S} UTC)"
+            if report.newest_time is not None
+            else "no signed head yet"
+        )
+        console.print(
+            f"{site}: {report.heads} head(s), {newest}; {report.records_held} audit record(s) "
+            f"held, up to {report.records_max or '-'}"
+        )
+        if report.asked:
+            console.print(
+                f"the site's chain now ends at record {report.site_last_seq or 0}"
+                + (
+                    f" (retention anchor {report.site_anchor_seq})"
+                    if report.site_anchor_seq
+                    else ""
+                )
+            )
+        elif ask:
+            console.print(
+                f"[yellow]the site did not answer[/] ({unreachable or 'no reply'}): compared "
+                "the heads and records the hub holds only"
+            )
+        for x in report.losses:
+            console.print(f"[bold red]lost records {x.seqs()}:[/] {x.why}")
+        for p in report.problems:
+            console.print(f"[red]problem:[/] {p}")
+        if report.ok:
+            console.print("[green]no loss detected[/]")
+        elif report.losses:
+            console.print(f"[bold red]records lost at {site}: {report.lost_seqs()}[/]")
+    if not report.ok:
+        raise typer.Exit(EXIT_BROKEN)
+
+
+@audit_app.command("pin")
+def audit_pin(
+    ctx: typer.Context,
+    site: str = typer.Argument(..., help="The site."),
+    pubkey: Path = typer.Argument(..., help="The site's public key (`vigil audit pubkey`)."),
+) -> None:
+    """Trust this public key for the site's heads (after the site rotated its key)."""
+    from vigil.hub.audit_witness import pin
+    from vigil.privacy.audit import Action
+
+    try:
+        pem = pubkey.read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read {pubkey}: {exc.strerror}") from exc
+    with hub_db(ctx) as (db, audit, _hub_dir):
+        key_id = pin(db, site, pem)
+        audit.record(
+            db,
+            actor=current_user(),
+            action=Action.change_config,
+            source="cli",
+            target=("site_key", f"{site}/{key_id}"),
+        )
+    console.print(f"pinned key {key_id} for {site}'s audit heads")

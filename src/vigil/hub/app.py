@@ -21,7 +21,7 @@ from vigil.hub.context import HubContext
 
 def create_hub_app(ctx: ApiContext, hub: HubContext, *, web: bool = True) -> FastAPI:
     from vigil.api.routes import audit_log, auth, users
-    from vigil.hub.routes import clips, people, search, views, watchlists
+    from vigil.hub.routes import audit_heads, clips, people, search, views, watchlists
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -44,7 +44,7 @@ def create_hub_app(ctx: ApiContext, hub: HubContext, *, web: bool = True) -> Fas
     app.state.hub = hub
     install_error_handlers(app)
     install_request_limits(app, ctx)
-    for r in (auth, users, audit_log, views, search, clips, people, watchlists):
+    for r in (auth, users, audit_log, views, search, clips, people, watchlists, audit_heads):
         app.include_router(r.router, prefix=API_PREFIX)
     if web:
         from vigil.hub.pages import mount_hub_web

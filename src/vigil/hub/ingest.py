@@ -34,6 +34,7 @@ from nats.errors import TimeoutError as NatsTimeout
 from nats.js.api import AckPolicy, ConsumerConfig
 from sqlalchemy import delete, select, text, update
 
+from vigil.hub.audit_witness import store_heads
 from vigil.hub.placement import note_site_audit
 from vigil.store.db import Database
 from vigil.store.models import (
@@ -55,6 +56,7 @@ class Applied:
     deleted: int = 0  # events deleted because their site deleted them (tombstones)
     duplicates: int = 0  # copies not newer than what the hub has: nothing changed
     audit: int = 0
+    heads: int = 0  # signed audit heads witnessed (0065)
     status: int = 0
     thumbnails: int = 0
 
@@ -119,6 +121,7 @@ class _Batch:
 
     latest: dict[str, Change] = field(default_factory=dict)  # uid -> newest copy or tombstone
     audits: dict[int, tuple[wire.AuditCopy, dict[str, Any]]] = field(default_factory=dict)
+    heads: list[wire.AuditHead] = field(default_factory=list)
     statuses: list[wire.CameraStatus] = field(default_factory=list)
     thumbs: list[tuple[str, wire.Thumbnail, bytes]] = field(default_factory=list)
     duplicates: int = 0
@@ -146,6 +149,8 @@ def _read_batch(site: str, msgs: Iterable[tuple[str, bytes, dict[str, str]]]) ->
             record = wire.json_object(body)  # kept whole, newer fields too: the site's record
             copy = wire.AuditCopy.read(record)
             out.audits[copy.seq] = (copy, record)
+        elif subj.kind == "heads":
+            out.heads.append(wire.AuditHead.read(body))
         elif subj.kind == "status":
             out.statuses.append(wire.CameraStatus.read(body))
         elif subj.kind == "thumbs" and subj.rest:
@@ -185,6 +190,7 @@ def store_batch(
         if batch.latest:
             _store_events(s, db, site, batch.latest, now, out, removed_files, thumbs_dir)
         out.audit += _store_audit(s, db, site, batch.audits)
+        out.heads += store_heads(s, site, batch.heads)
         for st in batch.statuses:
             cur = s.get(HubCameraStatus, (site, st.camera))
             at = st.at or now

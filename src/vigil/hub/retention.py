@@ -3,8 +3,9 @@
 Events (with their thumbnails) whose start is older than `retention.event_days` of hub.yaml
 (default 30, the sites' footage default) are deleted, with the tombstones of events the sites
 deleted; the copies of the sites' audit records older than `retention.audit_days` (default
-365, the sites' audit default) are deleted. The sites keep their own chains and
-checkpoints, so the hub's copy is a convenience, never the evidence. `HubNode` runs a pass
+365, the sites' audit default) are deleted, and so are the sites' signed heads as old (but
+each site's newest: 0065). The sites keep their own chains and checkpoints; the heads the hub
+keeps are the witness of what a site's chain held. `HubNode` runs a pass
 on start and hourly (`schedule_hub_retention`, a job of its `vigil.maintenance` scheduler);
 `vigil hub retention` runs one now.
 """
@@ -16,12 +17,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 
 from vigil.hub.config import HubConfig
 from vigil.maintenance import Job, Scheduler
 from vigil.store.db import Database, rowcount
 from vigil.store.models import HubAuditRecord, HubEvent, HubEventTombstone
+from vigil.store.models.hub import HubAuditHead
 
 log = logging.getLogger(__name__)
 CHUNK = 5000  # rows a transaction, so a first pass over a large backlog never holds one long
@@ -43,6 +45,7 @@ class HubRetentionRun:
     thumbnails: int = 0
     audit: int = 0
     tombstones: int = 0
+    heads: int = 0
 
 
 def run_hub_retention(
@@ -93,6 +96,15 @@ def run_hub_retention(
         out.audit += len(keys)
         if len(keys) < CHUNK:
             break
+    with db.session() as s:
+        newest = select(func.max(HubAuditHead.id)).group_by(HubAuditHead.site)
+        out.heads = rowcount(
+            s.execute(
+                delete(HubAuditHead).where(
+                    HubAuditHead.time < audit_cut, HubAuditHead.id.not_in(newest)
+                )
+            )
+        )
     return out
 
 

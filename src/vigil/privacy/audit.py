@@ -258,6 +258,7 @@ class VerifyReport:
     anchor: dict[str, Any] | None = None  # the newest truncation anchor the walk started from
     anchors: int = 0
     problems: list[Problem] = field(default_factory=list)
+    witness: dict[str, Any] | None = None  # how far back it is witnessed (`witness.check`)
 
     @property
     def ok(self) -> bool:
@@ -281,6 +282,7 @@ class VerifyReport:
             "anchor": self.anchor,
             "anchors": self.anchors,
             "problems": [p.__dict__ for p in self.problems],
+            "witness": self.witness,
         }
 
 
@@ -408,9 +410,11 @@ class AuditLog:
         (each accepted only for signatures made while it was the site key).
         """
         with _session(where) as (s, _owned):
-            return _verify(s, self._ring(key))
+            return _verify(s, self.ring(key))
 
-    def _ring(self, key: keys.VerifyKey | list[keys.VerifyKey] | None) -> dict[str, keys.KeyEntry]:
+    def ring(self, key: keys.VerifyKey | list[keys.VerifyKey] | None) -> dict[str, keys.KeyEntry]:
+        """The public keys to check signatures with: `key` (an auditor's copies), or the
+        site's own (retired ones included)."""
         if key is None:
             return keys.keyring(self.data_dir)
         given = key if isinstance(key, list) else [key]
@@ -652,6 +656,19 @@ def _signed_by(
             f"is signed by key {key_id} at {_iso(when)}, outside the time that key was the site key"
         )
     return None
+
+
+def head_problem(
+    ring: Mapping[str, keys.KeyEntry],
+    key_id: str,
+    signature: str,
+    seq: int,
+    hash_: str,
+    time: datetime,
+) -> str | None:
+    """None when a checkpoint (a head, e.g. a witness's copy) is signed by one of `ring`'s
+    keys while it was valid, else what is wrong."""
+    return _signed_by(ring, key_id, signature, checkpoint_message(seq, hash_, time), time)
 
 
 def _check_anchor(a: AuditAnchor, ring: Mapping[str, keys.KeyEntry], add: Any) -> None:

@@ -82,6 +82,7 @@ def handle(ctx: CommandContext, verb: str, body: dict[str, Any]) -> dict[str, An
 
 # Verbs (each module registers its own on import).
 from vigil.sync import (  # noqa: E402,F401
+    audit_head,  # audit.head
     clips,  # clip
     site_gallery,  # person.*, watchlist.*
 )

@@ -5,7 +5,7 @@ Three local streams, each with its own buffer and policy when full:
 | stream   | subjects                                         | full                        |
 |----------|--------------------------------------------------|-----------------------------|
 | EVENTS   | vigil.<site>.events.<camera>, .status.<camera>   | new messages refused        |
-| AUDIT    | vigil.<site>.audit                               | new messages refused        |
+| AUDIT    | vigil.<site>.audit, .heads (signed heads, 0065)  | new messages refused        |
 | THUMBS   | vigil.<site>.thumbs.<camera>                     | oldest thumbnails dropped   |
 
 The streams are work queues: a message leaves the site's disk once the hub acks it, so the
@@ -37,12 +37,21 @@ from nats.js.api import DiscardPolicy, RetentionPolicy, StreamConfig
 from nats.js.errors import NotFoundError as JsNotFound
 from sqlalchemy import delete, func, select
 
+from vigil.privacy import keys, witness
 from vigil.store.db import Database
-from vigil.store.models import AuditRecord, Event, Person, SyncCursor, SyncTombstone
+from vigil.store.models import (
+    AuditCheckpoint,
+    AuditRecord,
+    Event,
+    Person,
+    SyncCursor,
+    SyncTombstone,
+)
 from vigil.sync import wire
 from vigil.sync.wire import HUB_CONSUMER, STREAMS
 
 EVENT_CURSOR = "event_versions"  # last sync_version acked by the local stream (0014)
+HEAD_CURSOR = "audit_heads"  # seq of the last audit checkpoint acked by the local stream
 MB = 1024 * 1024
 
 
@@ -138,6 +147,20 @@ def audit_payload(site: str, r: AuditRecord) -> wire.AuditCopy:
     )
 
 
+def head_message(site: str, cp: AuditCheckpoint, public_key: str = "") -> tuple[str, bytes, str]:
+    """(subject, body, Nats-Msg-Id) of a signed checkpoint sent to the hub (0065)."""
+    body = wire.AuditHead(
+        site=site,
+        seq=cp.seq,
+        hash=cp.hash,
+        time=cp.time,
+        signature=cp.signature,
+        key_id=cp.key_id,
+        public_key=public_key,
+    )
+    return wire.head_subject(site), body.encode(), wire.head_msg_id(site, cp.seq, cp.hash)
+
+
 def _cursor(db: Database, name: str) -> int:
     with db.session() as s:
         row = s.get(SyncCursor, name)
@@ -196,6 +219,8 @@ class EdgePublisher:
         self.batch = batch
         self.nc: Any = None
         self.js: Any = None
+        self._heads_out: list[tuple[int, witness.Head]] = []  # (stream seq, head) not hub-acked
+        self._last_head: tuple[int, str] | None = None  # (seq, hash) of the last head sent
 
     async def connect(self) -> None:
         self.nc = await nats.connect(
@@ -252,7 +277,10 @@ class EdgePublisher:
         """Publish every event and audit record after the cursors; return how many were
         acked. Stops at the first refused publish (buffer full, server away) and keeps the
         rest for the next call."""
-        return await self._publish_events() + await self._publish_audit()
+        done = await self._publish_events() + await self._publish_audit()
+        await self._publish_heads()
+        await self._note_hub_acked_heads()
+        return done
 
     async def _publish_events(self) -> int:
         """Events in the order they changed (`sync_version`, kept by database triggers):
@@ -376,6 +404,55 @@ class EdgePublisher:
                 done += acked
             if acked < len(rows):
                 return done
+
+    async def _publish_heads(self) -> None:
+        """Every signed checkpoint after the cursor (a seq), in order, and the newest one
+        whenever it is not the one this publisher sent last: a chain cut and grown again
+        signs a seq anew, and the hub must see that. The stream (`Nats-Msg-Id`) and the hub
+        (site, seq, hash) drop a head sent twice."""
+        after = _cursor(self.db, HEAD_CURSOR)
+        with self.db.session() as s:
+            cps = list(
+                s.scalars(
+                    select(AuditCheckpoint)
+                    .where(AuditCheckpoint.seq > after)
+                    .order_by(AuditCheckpoint.seq)
+                    .limit(self.batch)
+                )
+            )
+            if not cps:
+                newest = s.scalars(
+                    select(AuditCheckpoint).order_by(AuditCheckpoint.seq.desc()).limit(1)
+                ).first()
+                if newest is not None and (newest.seq, newest.hash) != self._last_head:
+                    cps = [newest]
+        ring = keys.keyring(self.data_dir) if self.data_dir is not None and cps else {}
+        for cp in cps:
+            entry = ring.get(cp.key_id)
+            pem = keys.public_pem(entry.key.public) if entry is not None else ""
+            subject, body, msg_id = head_message(self.site, cp, pem)
+            try:
+                ack = await self.js.publish(
+                    subject, body, timeout=2.0, headers={"Nats-Msg-Id": msg_id}
+                )
+            except Exception:  # refused, disconnected or timed out: next round
+                return
+            _set_cursor(self.db, HEAD_CURSOR, max(after, cp.seq))
+            self._last_head = (cp.seq, cp.hash)
+            self._heads_out.append((ack.seq, witness.Head.of(cp, self.site)))
+
+    async def _note_hub_acked_heads(self) -> None:
+        """Heads the hub has acked (stored) are witnessed by it: noted in `audit_witnessed`."""
+        if not self._heads_out:
+            return
+        try:
+            floor = (await self.js.consumer_info("AUDIT", HUB_CONSUMER)).ack_floor.stream_seq
+        except Exception:  # no hub consumer yet, or the server away: ask again next round
+            return
+        acked = [h for seq, h in self._heads_out if seq <= floor]
+        if acked:
+            witness.note(self.db, witness.HUB, acked)
+            self._heads_out = [(seq, h) for seq, h in self._heads_out if seq > floor]
 
     async def _publish_batch(self, items: list[tuple[str, bytes, str]]) -> int:
         """Publish in order, each awaiting its ack; return how many leading items the stream

@@ -3,9 +3,10 @@
 It starts the site's nats-server (a leaf node of the hub, files under `<data_dir>/nats`)
 unless the operator runs one (`sync.run_server: false`), then, in one thread with its own
 event loop:
-- publishes new and changed events, audit records and thumbnails (`EdgePublisher`) as soon
-  as the node stores an event (`wake`), and every `poll_s` for rows written by other
-  processes (CLI, API) or held back by a full buffer or a link that was down;
+- publishes new and changed events, audit records, signed audit heads and thumbnails
+  (`EdgePublisher`) as soon as the node stores an event (`wake`), and every `poll_s` for rows
+  written by other processes (CLI, API) or held back by a full buffer or a link that was down,
+  and once more when it stops (the head signed at shutdown);
 - publishes camera status changes (`camera_status`);
 - answers the hub's requests on `vigil.<site>.cmd.<verb>` with `vigil.sync.commands.handle`
   (subjects and bodies: `vigil.sync.wire`).
@@ -171,6 +172,8 @@ class EdgeSync:
             for task in list(handlers):
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(task, 5)
+            with contextlib.suppress(Exception):  # the last records and the shutdown head
+                self.published += await asyncio.wait_for(pub.publish_pending(), 5)
             await pub.close()
 
     async def _keep_server_up(self) -> None:

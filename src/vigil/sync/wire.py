@@ -8,6 +8,7 @@ decides a subject or a field name. Subjects all start `vigil.<site>.`:
 | vigil.<site>.events.<camera>      | EVENTS | `EventCopy`, or `EventTombstone` (deleted)  |
 | vigil.<site>.status.<camera>      | EVENTS | `CameraStatus`                              |
 | vigil.<site>.audit                | AUDIT  | `AuditCopy`                                 |
+| vigil.<site>.heads                | AUDIT  | `AuditHead` (a signed checkpoint, 0065)     |
 | vigil.<site>.thumbs.<camera>      | THUMBS | JPEG bytes; `Thumbnail` in the headers      |
 | vigil.<site>.cmd.<verb>           | -      | hub->site request (`PersonPut`, ...), reply |
 
@@ -145,6 +146,11 @@ def audit_subject(site: str) -> str:
     return f"{PREFIX}.{site}.audit"
 
 
+def head_subject(site: str) -> str:
+    """Signed audit heads. Not `.audit.head`: a hub before 0065 would read that as a record."""
+    return f"{PREFIX}.{site}.heads"
+
+
 def thumb_subject(site: str, camera: str) -> str:
     return f"{PREFIX}.{site}.thumbs.{camera}"
 
@@ -163,7 +169,7 @@ def stream_subjects(site: str) -> dict[str, list[str]]:
     """Each of a site's streams and the subjects it holds."""
     return {
         "EVENTS": [f"{PREFIX}.{site}.events.>", f"{PREFIX}.{site}.status.>"],
-        "AUDIT": [audit_subject(site)],
+        "AUDIT": [audit_subject(site), head_subject(site)],
         "THUMBS": [f"{PREFIX}.{site}.thumbs.>"],
     }
 
@@ -263,6 +269,24 @@ class AuditCopy(WireModel):
     @classmethod
     def _no_details(cls, v: Any) -> Any:
         return {} if v is None else v
+
+
+class AuditHead(WireModel):
+    """A signed checkpoint of the site's audit chain (`vigil.<site>.heads`): the hub keeps it
+    as a witness and checks it with the site's key. `public_key` (PEM) is that key, pinned by
+    the hub the first time it sees the site (0065)."""
+
+    site: str = ""  # the sending site (the hub also checks the subject and account)
+    seq: int
+    hash: str
+    time: Instant  # when the site signed it; part of the signed message
+    signature: str  # hex
+    key_id: str
+    public_key: str = ""
+
+
+def head_msg_id(site: str, seq: int, hash_: str) -> str:
+    return f"{site}-head-{seq}-{hash_[:16]}"
 
 
 class CameraStatus(WireModel):
@@ -375,6 +399,20 @@ class WatchlistPutReply(Reply):
     watchlist_id: int
     changed: bool
     missing_members: list[str] = Field(default_factory=list)
+
+
+class AuditHeadAsk(WireModel):
+    """`audit.head`: the site's chain as it is now, and its hashes at `seqs` (the heads and
+    records the hub holds)."""
+
+    seqs: list[int] = Field(default_factory=list, max_length=100_000)
+
+
+class AuditHeadReply(Reply):
+    last_seq: int | None  # the newest record (None: the log is empty)
+    last_hash: str | None
+    anchor_seq: int | None = None  # records up to it were removed by audit retention
+    hashes: dict[int, str | None] = Field(default_factory=dict)  # asked seq -> hash, None: gone
 
 
 class ClipRequestBody(WireModel):

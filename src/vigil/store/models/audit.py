@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Index, Integer, String, Text
+from sqlalchemy import JSON, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from vigil.store.base import Base, UTCDateTime
@@ -80,3 +80,19 @@ class AuditAnchor(Base):
     checkpoint_key_id: Mapped[str] = mapped_column(String(32))
     signature: Mapped[str] = mapped_column(String(128))  # over the anchor's fields
     key_id: Mapped[str] = mapped_column(String(32))
+
+
+class AuditWitnessed(Base):
+    """A signed head (a checkpoint) handed to a witness off this machine (0065): the file,
+    syslog, or the hub (once the hub acked it). `witness` names it, e.g. `file:/mnt/w/a.jsonl`.
+    A note of what was sent, not the proof: the proof is the witness's own copy."""
+
+    __tablename__ = "audit_witnessed"
+    __table_args__ = (UniqueConstraint("witness", "seq"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    witness: Mapped[str] = mapped_column(String(300))
+    seq: Mapped[int] = mapped_column(Integer)
+    hash: Mapped[str] = mapped_column(String(64))
+    checkpoint_time: Mapped[datetime] = mapped_column(UTCDateTime)
+    witnessed_at: Mapped[datetime] = mapped_column(UTCDateTime)

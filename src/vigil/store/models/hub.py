@@ -9,7 +9,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Enum, ForeignKey, Index, Integer, LargeBinary, String, Text
+from sqlalchemy import (
+    JSON,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from vigil.store.base import Base, UTCDateTime, utcnow
@@ -111,6 +121,36 @@ class HubAuditRecord(Base):
     time: Mapped[datetime] = mapped_column(UTCDateTime)
     hash: Mapped[str] = mapped_column(String(64))
     record: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class HubAuditHead(Base):
+    """A site's signed audit head (a checkpoint) as the hub received it (0065), in arrival
+    order (`id`). A site that resends a seq with another hash gets a second row: that is the
+    evidence. `problem` is "" when the signature checked out with the site's pinned key."""
+
+    __tablename__ = "hub_audit_heads"
+    __table_args__ = (UniqueConstraint("site", "seq", "hash"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site: Mapped[str] = mapped_column(String(64), index=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    hash: Mapped[str] = mapped_column(String(64))
+    time: Mapped[datetime] = mapped_column(UTCDateTime)  # when the site signed it
+    signature: Mapped[str] = mapped_column(String(128))
+    key_id: Mapped[str] = mapped_column(String(32))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    problem: Mapped[str] = mapped_column(Text, default="")
+
+
+class HubSiteKey(Base):
+    """A site's audit signing key, pinned by the hub from the first head that carried it."""
+
+    __tablename__ = "hub_site_keys"
+
+    site: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    public_key: Mapped[str] = mapped_column(Text)  # PEM
+    pinned_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 # --- the hub's gallery (0011_hub_search): people enrolled at the hub and pushed to sites ---

@@ -878,6 +878,11 @@ async function initAudit() {
     ? `chain intact: ${rep.records} records, ${rep.checkpoints_ok}/${rep.checkpoints} checkpoints verified`
       + (rep.anchor ? `, from the retention anchor at record ${rep.anchor.seq} (${rep.anchor.records_removed} older records deleted)` : "")
     : `CHAIN BROKEN: ${rep.problems[0].message}`;
+  const w = rep && rep.witness;
+  if (w) $("#audit-witness").textContent = w.seq !== null
+    ? `witnessed up to record ${w.seq} (signed ${fmtTime(w.time)}) by ${w.by.join(", ")}; ${w.unwitnessed} record(s) after it not witnessed yet`
+    : w.witnesses.length ? `witnesses ${w.witnesses.join(", ")}: no head witnessed yet`
+      : "not witnessed: no witness configured, the tail after the last checkpoint could be cut unnoticed";
   const rows = await (await api("GET", "/api/v1/audit?limit=200")).json();
   const list = $("#audit-list");
   for (const a of rows) list.append(el("tr", {}, el("td", {}, a.seq), el("td", {}, fmtTime(a.time)),

@@ -42,18 +42,34 @@ function initClipDialog() {
   });
 }
 
+// The site's audit chain against the heads the hub witnessed (auditors; the site is asked).
+function auditCheck(site) {
+  const out = el("span", { class: "muted" });
+  const btn = el("button", { type: "button", class: "audit-check", onclick: async () => {
+    out.textContent = " checking…";
+    const r = await api("GET", `/api/v1/hub/sites/${encodeURIComponent(site)}/audit/verify`);
+    if (!r.ok) { out.textContent = ` ${await errorText(r)}`; return; }
+    const v = await r.json();
+    const lost = v.losses.map((x) => x.first === x.last ? `${x.first}` : `${x.first}-${x.last}`);
+    out.textContent = v.ok ? ` no loss; witnessed up to record ${v.newest_seq ?? "-"}`
+      : lost.length ? ` RECORDS LOST: ${lost.join(", ")}` : ` PROBLEM: ${v.problems[0]}`;
+    out.className = v.ok ? "muted" : "err";
+  } }, "check");
+  return el("span", {}, btn, out);
+}
+
 async function refreshHubDashboard() {
   const r = await api("GET", "/api/v1/hub/sites");
   const body = $("#hub-sites tbody");
   body.replaceChildren();
-  if (!r.ok) return body.append(el("tr", {}, el("td", { colspan: 6 }, await errorText(r))));
+  if (!r.ok) return body.append(el("tr", {}, el("td", { colspan: 7 }, await errorText(r))));
   for (const s of await r.json()) {
     body.append(el("tr", { "data-site": s.name },
       el("td", {}, s.name),
       el("td", {}, el("span", { class: `link-state link-${s.link}` }, s.link)),
       el("td", {}, s.last_seen ? fmtTime(s.last_seen) : "never"),
       el("td", { class: "backlog" }, s.backlog === null ? "?" : `${s.backlog}${s.backlog_live ? "" : " (last known)"}`),
-      el("td", {}, s.cameras), el("td", {}, s.events)));
+      el("td", {}, s.cameras), el("td", {}, s.events), el("td", { class: "audit-chain" }, auditCheck(s.name))));
   }
   const cams = await (await api("GET", "/api/v1/hub/cameras")).json();
   const cb = $("#hub-cameras tbody");
