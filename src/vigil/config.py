@@ -19,6 +19,7 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 
 from vigil.errors import ConfigError
@@ -494,6 +495,10 @@ LegalBasisName = Literal[
 ]
 
 
+# The logs of a high-risk AI system are kept at least six months (AI Act Art. 26(6)).
+MIN_AUDIT_DAYS_WITH_RECOGNITION = 183
+
+
 class PrivacyConfig(Section):
     """What the public notice says, and how long personal data is kept (issue 7)."""
 
@@ -524,7 +529,10 @@ class PrivacyConfig(Section):
         30, description="Days event snapshots (still pictures of events) are kept."
     )
     audit_retention_days: Annotated[float, Field(gt=0)] = Field(
-        365, description="Days audit records (who viewed or searched what) are kept."
+        365,
+        description="Days audit records (who viewed or searched what, and the recognition "
+        f"log) are kept. At least {MIN_AUDIT_DAYS_WITH_RECOGNITION} (6 months, AI Act Art. "
+        "26(6)) while face_recognition_enabled.",
     )
     audit_checkpoint_every: Annotated[int, Field(ge=1)] = Field(
         1000, description="Audit records between two checkpoints signed with the site key."
@@ -543,6 +551,19 @@ class PrivacyConfig(Section):
         description="Extra words on how to make a request (office hours, a form); requests go "
         "to site.contact.",
     )
+
+    @model_validator(mode="after")
+    def _recognition_log_kept_six_months(self) -> PrivacyConfig:
+        if self.face_recognition_enabled and (
+            self.audit_retention_days < MIN_AUDIT_DAYS_WITH_RECOGNITION
+        ):
+            raise ValueError(
+                f"audit_retention_days is {self.audit_retention_days:g}, but with "
+                "face_recognition_enabled the audit log (which holds the recognition log) must "
+                f"be kept at least {MIN_AUDIT_DAYS_WITH_RECOGNITION} days (6 months, EU AI Act "
+                f"Art. 26(6)): set audit_retention_days: {MIN_AUDIT_DAYS_WITH_RECOGNITION} or more"
+            )
+        return self
 
 
 class SyncConfig(Section):

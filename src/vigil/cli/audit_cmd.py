@@ -1,4 +1,7 @@
-"""`vigil audit verify|show|checkpoint|pubkey`: read and check the tamper-evident audit log.
+"""`vigil audit verify|show|export|checkpoint|pubkey`: read and check the tamper-evident audit log.
+
+`show --kind recognition` and `export --kind recognition` read the recognition log
+(`privacy.recognition_report`): periods of live recognition and matches with their verifiers.
 
 Nothing here (or anywhere in Vigil) edits or deletes an audit record. Reading the log is
 itself recorded (`view_audit`, `audit_verify`), since it shows who looked at whom.
@@ -110,12 +113,21 @@ def show(
     since: str | None = typer.Option(None, "--since", help="From this time (ISO 8601)."),
     until: str | None = typer.Option(None, "--until", help="Before this time (ISO 8601)."),
     limit: int = typer.Option(100, "--limit", min=1, help="Most records shown (newest first)."),
+    kind: str = typer.Option(
+        "records",
+        "--kind",
+        help="records: audit records; recognition: the recognition log (periods of live "
+        "recognition, matches and who verified them; filtered by --camera, --since, --until).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the records as JSON."),
 ) -> None:
     """Audit records, newest first, filtered by user, action, person, camera and time."""
     from vigil.privacy.audit import Action
     from vigil.store.models import AuditRecord
 
+    if _kind(kind) == RECOGNITION:
+        _show_recognition(ctx, camera, since, until, limit, as_json)
+        return
     if action is not None and action not in Action.__members__:
         raise InputError(
             f"unknown action {action!r}", hint="one of: " + ", ".join(Action.__members__)
@@ -159,6 +171,123 @@ def show(
     console.print(table)
     if not records:
         console.print("no audit records match")
+
+
+RECOGNITION = "recognition"
+
+
+def _kind(kind: str) -> str:
+    if kind not in ("records", RECOGNITION):
+        raise InputError(f"unknown --kind {kind!r}", hint="one of: records, recognition")
+    return kind
+
+
+def _show_recognition(
+    ctx: typer.Context,
+    camera: str | None,
+    since: str | None,
+    until: str | None,
+    limit: int,
+    as_json: bool,
+) -> None:
+    from vigil.privacy.recognition_report import recognition_report
+
+    st = state(ctx)
+    report = recognition_report(
+        st.db(),
+        camera=camera,
+        since=parse_time(since, "--since") if since else None,
+        until=parse_time(until, "--until") if until else None,
+        data_dir=st.data_dir,
+        limit=limit,
+    )
+    filters = {k: v for k, v in dict(camera=camera, since=since, until=until).items() if v}
+    _note(
+        ctx,
+        "view_audit",
+        {
+            "kind": RECOGNITION,
+            "filters": filters,
+            "periods": len(report.periods),
+            "matches": len(report.matches),
+        },
+    )
+    if as_json:
+        print_json(report.as_dict())
+        return
+    periods = Table(
+        "period", "camera", "start (UTC)", "end (UTC)", "ended by", "model", "threshold",
+        "gallery", title="Periods of live recognition",
+    )  # fmt: skip
+    for p in report.periods:
+        lists = ", ".join(f"{w['name']} ({w['action']})" for w in p.watchlists)
+        periods.add_row(
+            str(p.id),
+            escape(p.camera),
+            p.start[:19],
+            (p.end or "running")[:19],
+            p.ended_by,
+            escape(p.model),
+            f"{p.threshold:.3f}",
+            f"{p.gallery_hash[:12]}... {p.templates} template(s), {p.people} people"
+            + (f"; {escape(lists)}" if lists else ""),
+        )
+    console.print(periods)
+    matches = Table(
+        "seq", "time (UTC)", "camera", "person", "score", "threshold", "period", "snapshot",
+        "verified by", title="Matches",
+    )  # fmt: skip
+    for m in report.matches:
+        who = ", ".join(f"{v.actor}: {v.verdict}" for v in m.verified_by) or "nobody"
+        matches.add_row(
+            str(m.seq),
+            m.time[:19],
+            escape(m.camera or ""),
+            escape(m.person or f"#{m.person_id}"),
+            f"{m.score:.3f}" if m.score is not None else "",
+            f"{m.threshold:.3f}" if m.threshold is not None else "",
+            str(m.period or ""),
+            f"{m.event} ({m.snapshot_state})",
+            escape(who),
+        )
+    console.print(matches)
+
+
+@app.command()
+def export(
+    ctx: typer.Context,
+    kind: str = typer.Option(..., "--kind", help="What to export: recognition (the log)."),
+    since: str = typer.Option(..., "--since", help="From this time (ISO 8601)."),
+    until: str = typer.Option(..., "--until", help="Before this time (ISO 8601)."),
+    out: Path = typer.Option(..., "--out", "-o", help="A folder, or the .json file to write."),
+    reason: str = typer.Option(
+        ..., "--reason", "-r", help="Why, e.g. 'request of the supervisory authority, ref. 12'."
+    ),
+    camera: str | None = typer.Option(None, "--camera", help="Only this camera."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Write the recognition log of a time range as a JSON document signed with the site key
+    (check it with `vigil export verify FILE [--pubkey KEY]`); the export is audited."""
+    from vigil.privacy.recognition_report import export_recognition_log
+
+    if _kind(kind) != RECOGNITION:
+        raise InputError("only --kind recognition can be exported", hint="--kind recognition")
+    st = state(ctx)
+    doc, manifest = export_recognition_log(
+        st.db(),
+        _audit(ctx),
+        data_dir=st.data_dir,
+        out=out,
+        since=parse_time(since, "--since"),
+        until=parse_time(until, "--until"),
+        actor=current_user(),
+        reason=reason,
+        camera=camera,
+    )
+    if as_json:
+        print_json({"document": str(doc), "manifest": str(manifest)})
+    else:
+        console.print(f"wrote {doc}, signed: {manifest} (check with: vigil export verify {doc})")
 
 
 @app.command()

@@ -83,6 +83,7 @@ class Routing:
 
 
 NO_ROUTING = Routing()
+CreatedHook = Callable[[Session, Event], None]
 
 
 def _write_snapshot(data_dir: Path, camera: str, start: datetime, uid: str, jpeg: bytes) -> str:
@@ -116,6 +117,7 @@ def create_event(
     details: dict[str, Any] | None = None,
     routing: Routing = NO_ROUTING,
     wake: Callable[[], None] | None = None,
+    on_created: CreatedHook | None = None,
 ) -> Event:
     """Store one event and its outbox rows in one transaction; return the stored event.
 
@@ -123,6 +125,8 @@ def create_event(
     nothing. `box_path` rows are [t_offset_s, x, y, w, h]. A person on an `ignore`
     watchlist (and on no stronger one) gets no notifications; the event is still stored.
     `wake` (e.g. `Dispatcher.wake`) is called after the commit so delivery starts at once.
+    `on_created(session, event)` runs inside the transaction when the event is new (the
+    recognition log's match record, `privacy.recognition_log`).
     """
     kind = EventKind(kind)
     if start.tzinfo is None or (end is not None and end.tzinfo is None):
@@ -168,6 +172,8 @@ def create_event(
                     s.add(Delivery(event_uid=uid, channel=channel, target=target))
             s.flush()
             review.place_event(s, event, routing)
+            if on_created is not None:
+                on_created(s, event)
     except IntegrityError:
         # A concurrent writer stored the same uid first; theirs stands.
         stored = get_event(db, uid)
@@ -264,6 +270,7 @@ def store_draft(
     data_dir: Path,
     routing: Routing = NO_ROUTING,
     wake: Callable[[], None] | None = None,
+    on_created: CreatedHook | None = None,
 ) -> Event:
     """Store an analyzer's event draft (box times become offsets from the start). A draft
     whose uid is stored already (announced while the track was live) completes that event."""
@@ -302,6 +309,7 @@ def store_draft(
         details=details,
         routing=routing,
         wake=wake,
+        on_created=on_created,
     )
 
 

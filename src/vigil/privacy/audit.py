@@ -104,6 +104,10 @@ class Action(enum.StrEnum):
     audit_verify = "audit_verify"
     audit_truncate = "audit_truncate"
     rotate_key = "rotate_key"
+    recognition_start = "recognition_start"  # live recognition began on a camera (issue 16)
+    recognition_stop = "recognition_stop"
+    recognition_match = "recognition_match"  # a known person named on a live camera
+    match_verify = "match_verify"  # a person confirmed or rejected a match (issue 16)
 
 
 # Looking someone up, taking footage out, or lifting a mask: never without a stated reason.

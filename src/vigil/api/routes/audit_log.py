@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from vigil.api.deps import AuditReader, Ctx, audit
 from vigil.api.schemas import Instant
 from vigil.privacy.audit import Action, AuditLog
+from vigil.privacy.recognition_report import MatchRow, PeriodRow, recognition_report
 
 router = APIRouter(prefix="/audit", tags=["audit"])
 
@@ -64,3 +65,54 @@ def verify(p: AuditReader, ctx: Ctx, request: Request) -> dict[str, Any]:
     report = AuditLog.from_config(ctx.config).verify(ctx.db)
     audit(ctx, request, p, Action.audit_verify, details={"ok": report.ok})
     return report.as_dict()
+
+
+class RecognitionLogOut(BaseModel):
+    camera: str | None
+    since: str | None
+    until: str | None
+    periods: list[PeriodRow]
+    matches: list[MatchRow]
+
+
+@router.get(
+    "/recognition",
+    response_model=RecognitionLogOut,
+    summary="The recognition log: periods of live recognition, matches and their verifiers",
+)
+def recognition(
+    p: AuditReader,
+    ctx: Ctx,
+    request: Request,
+    camera: Annotated[str | None, Query(max_length=100)] = None,
+    since: Annotated[Instant | None, Query()] = None,
+    until: Annotated[Instant | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+) -> RecognitionLogOut:
+    report = recognition_report(
+        ctx.db,
+        camera=camera,
+        since=since,
+        until=until,
+        data_dir=ctx.config.storage.data_dir,
+        limit=limit,
+    )
+    audit(
+        ctx,
+        request,
+        p,
+        Action.view_audit,
+        camera=camera,
+        details={
+            "kind": "recognition",
+            "periods": len(report.periods),
+            "matches": len(report.matches),
+        },
+    )
+    return RecognitionLogOut(
+        camera=report.camera,
+        since=report.since,
+        until=report.until,
+        periods=report.periods,
+        matches=report.matches,
+    )
