@@ -215,42 +215,29 @@ def _show_recognition(
     if as_json:
         print_json(report.as_dict())
         return
-    periods = Table(
-        "period", "camera", "start (UTC)", "end (UTC)", "ended by", "model", "threshold",
-        "gallery", title="Periods of live recognition",
-    )  # fmt: skip
+    # one line per period and match: they hold too much for a table's columns
+    console.print(f"[bold]Periods of live recognition[/] ({len(report.periods)})")
     for p in report.periods:
-        lists = ", ".join(f"{w['name']} ({w['action']})" for w in p.watchlists)
-        periods.add_row(
-            str(p.id),
-            escape(p.camera),
-            p.start[:19],
-            (p.end or "running")[:19],
-            p.ended_by,
-            escape(p.model),
-            f"{p.threshold:.3f}",
-            f"{p.gallery_hash[:12]}... {p.templates} template(s), {p.people} people"
-            + (f"; {escape(lists)}" if lists else ""),
+        lists = "".join(f"; {w['name']}: {w['action']}" for w in p.watchlists)
+        console.print(
+            f"  #{p.id} {escape(p.camera)} {p.start[:19]} -> "
+            f"{(p.end or 'running')[:19]} ({p.ended_by or 'running'}); model {escape(p.model)}, "
+            f"threshold {p.threshold:.3f}; gallery {p.gallery_hash[:16]}... ({p.templates} "
+            f"template(s), {p.people} people{escape(lists)})",
+            soft_wrap=True,
         )
-    console.print(periods)
-    matches = Table(
-        "seq", "time (UTC)", "camera", "person", "score", "threshold", "period", "snapshot",
-        "verified by", title="Matches",
-    )  # fmt: skip
+    console.print(f"[bold]Matches[/] ({len(report.matches)})")
     for m in report.matches:
         who = ", ".join(f"{v.actor}: {v.verdict}" for v in m.verified_by) or "nobody"
-        matches.add_row(
-            str(m.seq),
-            m.time[:19],
-            escape(m.camera or ""),
-            escape(m.person or f"#{m.person_id}"),
-            f"{m.score:.3f}" if m.score is not None else "",
-            f"{m.threshold:.3f}" if m.threshold is not None else "",
-            str(m.period or ""),
-            f"{m.event} ({m.snapshot_state})",
-            escape(who),
+        score = f"{m.score:.3f}" if m.score is not None else "?"
+        threshold = f"{m.threshold:.3f}" if m.threshold is not None else "?"
+        console.print(
+            f"  seq {m.seq} {m.time[:19]} {escape(m.camera or '')}: "
+            f"{escape(m.person or f'person #{m.person_id}')}, score {score} (threshold "
+            f"{threshold}, period {m.period}); event {m.event}, snapshot {m.snapshot_state}; "
+            f"verified by {escape(who)}",
+            soft_wrap=True,
         )
-    console.print(matches)
 
 
 @app.command()

@@ -353,6 +353,12 @@ class AuditLog:
             head = s.execute(
                 select(AuditRecord.seq, AuditRecord.hash).order_by(AuditRecord.seq.desc()).limit(1)
             ).first()
+            if head is None:  # empty, or audit retention removed every record: after its anchor
+                head = s.execute(
+                    select(AuditAnchor.seq, AuditAnchor.hash)
+                    .order_by(AuditAnchor.seq.desc())
+                    .limit(1)
+                ).first()
             seq, prev = (head.seq + 1, head.hash) if head else (1, GENESIS)
             values["seq"] = seq
             values["time"] = utcnow()

@@ -3,8 +3,10 @@
 `recognition_report(db, camera=, since=, until=)` lists the periods that overlap the range
 (`recognition_periods`) and the matches made in it (`recognition_match` audit records), each
 with the people who verified it (`match_verify` audit records naming its event) and what
-became of its snapshot: `kept`, `deleted by retention` (the event or its picture expired: the
-match record stays) or `missing`. `vigil audit show --kind recognition`, `GET
+became of its snapshot (the picture at the time of the match, by its SHA-256): `kept`,
+`replaced` (completing the event stored a better view of the same track under the same name;
+the footage still holds the moment), `deleted by retention` (the event or its picture expired:
+the match record stays) or `missing`. `vigil audit show --kind recognition`, `GET
 /api/v1/audit/recognition` and the web UI's audit page show it.
 
 `export_recognition_log` writes the same report for an authority as one JSON document, with
@@ -17,6 +19,7 @@ audited (`export`, with its reason).
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -39,6 +42,7 @@ KIND = "recognition_log"
 SNAPSHOT_KEPT = "kept"
 SNAPSHOT_RETAINED_OUT = "deleted by retention"
 SNAPSHOT_MISSING = "missing"
+SNAPSHOT_REPLACED = "replaced"
 SNAPSHOT_NONE = "none"
 
 
@@ -132,15 +136,21 @@ def _period_row(p: RecognitionPeriod) -> PeriodRow:
     )
 
 
-def _snapshot_state(s: Session, uid: str, snapshot: str | None, data_dir: Path | None) -> str:
+def _snapshot_state(
+    s: Session, uid: str, snapshot: str | None, sha256: str | None, data_dir: Path | None
+) -> str:
     if snapshot is None:
         return SNAPSHOT_NONE
     stored = s.scalar(select(Event.snapshot).where(Event.uid == uid))
     if stored is None:  # the event or its picture expired
         return SNAPSHOT_RETAINED_OUT
-    if data_dir is not None and not (data_dir / stored).is_file():
+    if data_dir is None:
+        return SNAPSHOT_KEPT
+    try:
+        now = hashlib.sha256((data_dir / stored).read_bytes()).hexdigest()
+    except OSError:
         return SNAPSHOT_MISSING
-    return SNAPSHOT_KEPT
+    return SNAPSHOT_KEPT if sha256 is None or now == sha256 else SNAPSHOT_REPLACED
 
 
 def _num(v: object) -> float | None:
@@ -196,7 +206,7 @@ def _report(
     records += matches
     verdicts = _verifications(s, matches)
     records += [r for rs in verdicts.values() for r in rs]
-    names = dict(s.execute(select(Person.id, Person.name)).tuples().all())
+    names = {pid: name for pid, name in s.execute(select(Person.id, Person.name))}
     for r in matches:
         d = r.details or {}
         uid = str(d.get("event") or r.target_id)
@@ -217,7 +227,9 @@ def _report(
                 gallery_hash=d.get("gallery_hash"),
                 snapshot=d.get("snapshot"),
                 snapshot_sha256=d.get("snapshot_sha256"),
-                snapshot_state=_snapshot_state(s, uid, d.get("snapshot"), data_dir),
+                snapshot_state=_snapshot_state(
+                    s, uid, d.get("snapshot"), d.get("snapshot_sha256"), data_dir
+                ),
                 verified_by=[
                     Verification(
                         seq=v.seq,
