@@ -18,8 +18,8 @@ import pytest
 import yaml
 from sqlalchemy import select
 
-from tests.api.helpers import add_users, client_for
-from vigil.api import ApiContext
+from tests.api.helpers import PASSWORD, client_for
+from vigil.api import ApiContext, accounts
 from vigil.cli import run
 from vigil.config import VigilConfig, load_config
 from vigil.demo.assets import door_clip
@@ -35,6 +35,7 @@ from vigil.privacy.recognition_report import SNAPSHOT_RETAINED_OUT, recognition_
 from vigil.store.db import Database
 from vigil.store.models import AuditRecord, Event, LegalBasis, WatchAction
 from vigil.store.models.recognition import RecognitionPeriod
+from vigil.store.models.users import Role
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -218,12 +219,17 @@ def test_cli_and_api_show_periods_and_matches_with_verifiers(
     assert json.loads(capsys.readouterr().out) == {
         "camera": "yard", "since": None, "until": None, "periods": [], "matches": []
     }  # fmt: skip
-    assert run(["-c", str(live.config_path), "audit", "show", "--kind", "recognition"]) == 0
+    run(["-c", str(live.config_path), "audit", "show", "--kind", "recognition", "--json",
+         "--person", "nobody-enrolled"])  # fmt: skip
+    assert json.loads(capsys.readouterr().out)["matches"] == []
+    assert run(["-c", str(live.config_path), "audit", "show", "--kind", "recognition",
+                "--person", "obama"]) == 0  # fmt: skip
     table = capsys.readouterr().out
     assert "door" in table and "alice: confirm" in table
 
     ctx = ApiContext(live.config, live.db, engine=engine)
-    add_users(ctx)
+    for role in ("auditor", "operator"):
+        accounts.create_user(live.db, role, PASSWORD, Role(role), created_by="test")
     later = (live.stopped + timedelta(hours=1)).isoformat()
     r = client_for(ctx, "auditor").get(
         "/api/v1/audit/recognition", params={"camera": "door", "until": later}

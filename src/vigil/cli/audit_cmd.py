@@ -126,7 +126,9 @@ def show(
     from vigil.store.models import AuditRecord
 
     if _kind(kind) == RECOGNITION:
-        _show_recognition(ctx, camera, since, until, limit, as_json)
+        if user or action:
+            raise InputError("--user and --action do not apply to --kind recognition")
+        _show_recognition(ctx, camera, person, since, until, limit, as_json)
         return
     if action is not None and action not in Action.__members__:
         raise InputError(
@@ -185,6 +187,7 @@ def _kind(kind: str) -> str:
 def _show_recognition(
     ctx: typer.Context,
     camera: str | None,
+    person: str | None,
     since: str | None,
     until: str | None,
     limit: int,
@@ -198,10 +201,13 @@ def _show_recognition(
         camera=camera,
         since=parse_time(since, "--since") if since else None,
         until=parse_time(until, "--until") if until else None,
+        person=_person_ids(st, person) if person else None,
         data_dir=st.data_dir,
         limit=limit,
     )
-    filters = {k: v for k, v in dict(camera=camera, since=since, until=until).items() if v}
+    filters = {
+        k: v for k, v in dict(camera=camera, person=person, since=since, until=until).items() if v
+    }
     _note(
         ctx,
         "view_audit",

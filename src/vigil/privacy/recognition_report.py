@@ -163,16 +163,18 @@ def recognition_report(
     camera: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
+    person: list[str] | None = None,
     data_dir: Path | None = None,
     limit: int = 1000,
 ) -> RecognitionReport:
-    """Periods overlapping [since, until) and matches in it (newest first), with verifiers."""
+    """Periods overlapping [since, until) and matches in it (newest first), with verifiers.
+    `person`: only matches of these person ids (as text); periods are everyone's."""
     if since and until and until <= since:
         raise InputError("--until must be after --since")
     if isinstance(where, Session):
-        return _report(where, camera, since, until, data_dir, limit)
+        return _report(where, camera, since, until, person, data_dir, limit)
     with where.session() as s:
-        return _report(s, camera, since, until, data_dir, limit)
+        return _report(s, camera, since, until, person, data_dir, limit)
 
 
 def _report(
@@ -180,6 +182,7 @@ def _report(
     camera: str | None,
     since: datetime | None,
     until: datetime | None,
+    person: list[str] | None,
     data_dir: Path | None,
     limit: int,
 ) -> RecognitionReport:
@@ -198,6 +201,8 @@ def _report(
     m = select(AuditRecord).where(AuditRecord.action == Action.recognition_match.value)
     if camera:
         m = m.where(AuditRecord.camera == camera)
+    if person:
+        m = m.where(AuditRecord.person.in_(person))
     if since:
         m = m.where(AuditRecord.time >= since)
     if until:

@@ -85,6 +85,7 @@ def recognition(
     ctx: Ctx,
     request: Request,
     camera: Annotated[str | None, Query(max_length=100)] = None,
+    person: Annotated[str | None, Query(max_length=50, description="A person id")] = None,
     since: Annotated[Instant | None, Query()] = None,
     until: Annotated[Instant | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
@@ -94,6 +95,7 @@ def recognition(
         camera=camera,
         since=since,
         until=until,
+        person=[person] if person else None,
         data_dir=ctx.config.storage.data_dir,
         limit=limit,
     )
