@@ -33,7 +33,14 @@ from vigil.privacy.data_retention import run_privacy_retention
 from vigil.privacy.recognition_log import RecognitionLog, gallery_state
 from vigil.privacy.recognition_report import SNAPSHOT_RETAINED_OUT, recognition_report
 from vigil.store.db import Database
-from vigil.store.models import AuditRecord, Event, LegalBasis, WatchAction
+from vigil.store.models import (
+    AuditRecord,
+    Event,
+    LegalBasis,
+    Person,
+    Template,
+    WatchAction,
+)
 from vigil.store.models.recognition import RecognitionPeriod
 from vigil.store.models.users import Role
 
@@ -170,11 +177,31 @@ def test_restart_closes_a_dangling_period_and_a_gallery_change_starts_a_new_one(
         assert a is not None and b is not None
         assert a.ended_by == "gallery_changed" and a.gallery_hash != b.gallery_hash
         assert b.watchlists == [{"name": "vip", "action": "alert", "people": 0}]
+    log.reloaded("gate")  # the matcher was rebuilt, but the gallery is the same: no change
+    assert log.period_of("gate") == second
     log.heartbeat()
     with db.session() as s:
         beat = s.get(RecognitionPeriod, second)
         assert beat is not None
         last_seen = beat.last_seen_at
+    with db.session() as s:  # someone is enrolled: the matcher is rebuilt
+        person = Person(name="ada", created_by="test")
+        person.templates.append(
+            Template(embedding=bytes(512), model="m", image_sha256="0" * 64, quality=0.9,
+                     legal_basis=LegalBasis.consent, enrolled_by="test")
+        )  # fmt: skip
+        s.add(person)
+    log.reloaded("gate")
+    third = log.period_of("gate")
+    assert third not in (None, second)
+    with db.session() as s:
+        enrolled = s.get(RecognitionPeriod, third)
+        assert enrolled is not None and (enrolled.templates, enrolled.people) == (1, 1)
+        assert s.get(RecognitionPeriod, second).ended_by == "gallery_changed"
+    log.heartbeat()
+    second = third
+    with db.session() as s:
+        last_seen = s.get(RecognitionPeriod, second).last_seen_at
     del log  # the process dies: no stop
     after = RecognitionLog(db, audit, model="m", threshold=0.5)
     assert after.close_dangling() == 1

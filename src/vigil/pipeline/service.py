@@ -40,6 +40,10 @@ class RecognitionListener(Protocol):
     """Told when live recognition starts and stops on a camera (`privacy.recognition_log`)."""
 
     def started(self, camera: str) -> None: ...
+    def reloaded(self, camera: str) -> None:
+        """The camera's matcher was rebuilt (the gallery changed) before its next frame."""
+        ...
+
     def stopped(self, camera: str, ended_by: str = "stopped") -> None: ...
 
 
@@ -153,7 +157,10 @@ class CameraAnalysis(threading.Thread):
                     self.recognition.started(cam.name)
                     recognising = True
                 self._apply_layout()
-                self.analyzer.matcher = self.matchers.get()
+                matcher = self.matchers.get()
+                if matcher is not self.analyzer.matcher and self.recognition is not None:
+                    self.recognition.reloaded(cam.name)
+                self.analyzer.matcher = matcher
                 # Live footage is timed by the wall clock at arrival, like the recordings.
                 self._emit(self.analyzer.process(frame.image, frame.wall_time))
                 if self.motion_events is not None and self.motion.last is not None:

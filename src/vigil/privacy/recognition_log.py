@@ -6,9 +6,11 @@ period is a `recognition_periods` row and two audit records, `recognition_start`
 reference database checked: `GalleryState`, the model and the match threshold in force) and
 `recognition_stop`; the row and its audit record commit together. A change of the gallery or
 of the watchlists ends the open periods (`gallery_changed`) and starts new ones, so each
-period names exactly one reference database. The owner calls `heartbeat()` regularly: a
-process that dies leaves open periods, and the next `close_dangling()` (at start) ends them
-at their last heartbeat, marked `restart`.
+period names exactly one reference database: templates at once (the camera's matcher was
+rebuilt, `reloaded`, before the next frame is matched), watchlists at the next heartbeat
+(each match record also names the event's own watchlists). The owner calls `heartbeat()`
+regularly: a process that dies leaves open periods, and the next `close_dangling()` (at
+start) ends them at their last heartbeat, marked `restart`.
 
 Each match (a known person named on a live camera) is a `recognition_match` audit record
 written in the transaction that stores the event (`match_hook`): the event uid, the
@@ -135,6 +137,15 @@ class RecognitionLog:
             except Exception:
                 log.exception("recognition log: cannot start the period of %s", camera)
 
+    def reloaded(self, camera: str) -> None:
+        """`camera`'s matcher was rebuilt: a new period from its next frame if the gallery
+        changed (so no match is logged against the previous gallery's period)."""
+        with self._lock:
+            try:
+                self._rotate(self._current_state(refresh=True), [camera])
+            except Exception:
+                log.exception("recognition log: cannot start the new period of %s", camera)
+
     def stopped(self, camera: str, ended_by: str = "stopped") -> None:
         """Recognition ended on `camera` (its analysis stopped or failed)."""
         with self._lock:
@@ -151,9 +162,7 @@ class RecognitionLog:
         periods; a period that failed to start is started now."""
         with self._lock:
             state = self._current_state(refresh=True)
-            changed = [c for c, pid in self._open.items() if self._period_hash(pid) != state.hash]
-            for camera in changed:
-                self._close(self._open.pop(camera), "gallery_changed")
+            self._rotate(state, list(self._open))
             for camera in sorted(self._running - self._open.keys()):
                 self._open_period(camera, state)
             if self._open:
@@ -213,6 +222,14 @@ class RecognitionLog:
             with self.db.session() as s:
                 self._state = gallery_state(s, self.model)
         return self._state
+
+    def _rotate(self, state: GalleryState, cameras: list[str]) -> None:
+        """End the open periods of `cameras` checked against another gallery; start new ones."""
+        for camera in cameras:
+            pid = self._open.get(camera)
+            if pid is not None and self._period_hash(pid) != state.hash:
+                self._close(self._open.pop(camera), "gallery_changed")
+                self._open_period(camera, state)
 
     def _period_hash(self, pid: int) -> str | None:
         with self.db.session() as s:
