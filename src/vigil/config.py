@@ -19,7 +19,6 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     field_validator,
-    model_validator,
 )
 
 from vigil.errors import ConfigError
@@ -552,18 +551,17 @@ class PrivacyConfig(Section):
         "to site.contact.",
     )
 
-    @model_validator(mode="after")
-    def _recognition_log_kept_six_months(self) -> PrivacyConfig:
-        if self.face_recognition_enabled and (
-            self.audit_retention_days < MIN_AUDIT_DAYS_WITH_RECOGNITION
-        ):
+    @field_validator("audit_retention_days")
+    @classmethod
+    def _recognition_log_kept_six_months(cls, days: float, info: ValidationInfo) -> float:
+        if info.data.get("face_recognition_enabled") and days < MIN_AUDIT_DAYS_WITH_RECOGNITION:
             raise ValueError(
-                f"audit_retention_days is {self.audit_retention_days:g}, but with "
-                "face_recognition_enabled the audit log (which holds the recognition log) must "
-                f"be kept at least {MIN_AUDIT_DAYS_WITH_RECOGNITION} days (6 months, EU AI Act "
-                f"Art. 26(6)): set audit_retention_days: {MIN_AUDIT_DAYS_WITH_RECOGNITION} or more"
+                f"{days:g} days is too short while face_recognition_enabled: the audit log holds "
+                f"the recognition log, kept at least {MIN_AUDIT_DAYS_WITH_RECOGNITION} days "
+                f"(6 months, EU AI Act Art. 26(6)); set audit_retention_days: "
+                f"{MIN_AUDIT_DAYS_WITH_RECOGNITION} or more"
             )
-        return self
+        return days
 
 
 class SyncConfig(Section):
