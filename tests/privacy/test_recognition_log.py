@@ -275,7 +275,7 @@ def test_cli_and_api_show_periods_and_matches_with_verifiers(
 
 
 def test_export_is_signed_audited_and_a_change_shows(
-    live: LiveSite, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    live: LiveSite, engine: FaceEngine, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     cfg = str(live.config_path)
     since = (live.started - timedelta(minutes=1)).isoformat()
@@ -310,6 +310,20 @@ def test_export_is_signed_audited_and_a_change_shows(
     assert run(verify) == 4
     problems = json.loads(capsys.readouterr().out)["manifests"][0]["problems"]
     assert any("SHA-256 differs" in p for p in problems)
+
+    # The same export from the API, as a bundle ZIP, for an auditor who states a reason.
+    ctx = ApiContext(live.config, live.db, engine=engine)
+    accounts.create_user(live.db, "inspector", PASSWORD, Role.auditor, created_by="test")
+    api = client_for(ctx, "inspector")
+    body = {"since": since, "until": until, "camera": "door", "reason": ""}
+    assert api.post("/api/v1/audit/recognition/export", json=body).status_code in (400, 422)
+    r = api.post("/api/v1/audit/recognition/export", json={**body, "reason": reason})
+    assert r.status_code == 200 and r.headers["content-type"] == "application/zip"
+    bundle = tmp_path / "from-api.zip"
+    bundle.write_bytes(r.content)
+    capsys.readouterr()
+    assert run(["-c", cfg, "export", "verify", str(bundle), "--json"]) == 0
+    assert _records(live.db, Action.export)[-1].actor == "inspector"
     assert AuditLog.from_config(live.config).verify(live.db).ok
 
 

@@ -869,6 +869,18 @@ function initRecognitionLog() {
   }
   f.addEventListener("submit", (ev) => { ev.preventDefault(); refresh(); });
   refresh();
+  const x = $("#recognition-export");
+  x.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const r = await api("POST", "/api/v1/audit/recognition/export", {
+      since: new Date(x.since.value).toISOString(), until: new Date(x.until.value).toISOString(),
+      camera: f.camera.value || null, reason: x.reason.value });
+    if (!r.ok) return say(x, await errorText(r));
+    const name = (r.headers.get("content-disposition") || "").match(/filename="([^"]+)"/)?.[1] || "recognition-log.zip";
+    const a = el("a", { href: URL.createObjectURL(await r.blob()), download: name });
+    a.click();
+    say(x, `downloaded ${name} (signed; the export was audited)`, true);
+  });
 }
 
 // --- start -------------------------------------------------------------------------------
