@@ -116,7 +116,6 @@ class RecognitionLog:
         self._lock = threading.Lock()
         self._open: dict[str, int] = {}  # camera -> open period id
         self._running: set[str] = set()  # cameras recognising now (a period may have failed)
-        self._state: GalleryState | None = None
 
     def close_dangling(self) -> int:
         """End the periods a dead process left open, at their last heartbeat (`restart`)."""
@@ -133,7 +132,7 @@ class RecognitionLog:
         with self._lock:
             self._running.add(camera)
             try:
-                self._open_period(camera, self._current_state())
+                self._open_period(camera, self._gallery())
             except Exception:
                 log.exception("recognition log: cannot start the period of %s", camera)
 
@@ -142,7 +141,7 @@ class RecognitionLog:
         changed (so no match is logged against the previous gallery's period)."""
         with self._lock:
             try:
-                self._rotate(self._current_state(refresh=True), [camera])
+                self._rotate(self._gallery(), [camera])
             except Exception:
                 log.exception("recognition log: cannot start the new period of %s", camera)
 
@@ -161,7 +160,7 @@ class RecognitionLog:
         """Note that the open periods still run; a changed gallery or watchlist starts new
         periods; a period that failed to start is started now."""
         with self._lock:
-            state = self._current_state(refresh=True)
+            state = self._gallery()
             self._rotate(state, list(self._open))
             for camera in sorted(self._running - self._open.keys()):
                 self._open_period(camera, state)
@@ -217,11 +216,9 @@ class RecognitionLog:
         except OSError:
             return None
 
-    def _current_state(self, refresh: bool = False) -> GalleryState:
-        if self._state is None or refresh:
-            with self.db.session() as s:
-                self._state = gallery_state(s, self.model)
-        return self._state
+    def _gallery(self) -> GalleryState:
+        with self.db.session() as s:
+            return gallery_state(s, self.model)
 
     def _rotate(self, state: GalleryState, cameras: list[str]) -> None:
         """End the open periods of `cameras` checked against another gallery; start new ones."""
