@@ -494,6 +494,10 @@ LegalBasisName = Literal[
 ]
 
 
+# The logs of a high-risk AI system are kept at least six months (AI Act Art. 26(6)).
+MIN_AUDIT_DAYS_WITH_RECOGNITION = 183
+
+
 class PrivacyConfig(Section):
     """What the public notice says, and how long personal data is kept (issue 7)."""
 
@@ -524,7 +528,10 @@ class PrivacyConfig(Section):
         30, description="Days event snapshots (still pictures of events) are kept."
     )
     audit_retention_days: Annotated[float, Field(gt=0)] = Field(
-        365, description="Days audit records (who viewed or searched what) are kept."
+        365,
+        description="Days audit records (who viewed or searched what, and the recognition "
+        f"log) are kept. At least {MIN_AUDIT_DAYS_WITH_RECOGNITION} (6 months, AI Act Art. "
+        "26(6)) while face_recognition_enabled.",
     )
     audit_checkpoint_every: Annotated[int, Field(ge=1)] = Field(
         1000, description="Audit records between two checkpoints signed with the site key."
@@ -559,6 +566,18 @@ class PrivacyConfig(Section):
         description="Extra words on how to make a request (office hours, a form); requests go "
         "to site.contact.",
     )
+
+    @field_validator("audit_retention_days")
+    @classmethod
+    def _recognition_log_kept_six_months(cls, days: float, info: ValidationInfo) -> float:
+        if info.data.get("face_recognition_enabled") and days < MIN_AUDIT_DAYS_WITH_RECOGNITION:
+            raise ValueError(
+                f"{days:g} days is too short while face_recognition_enabled: the audit log holds "
+                f"the recognition log, kept at least {MIN_AUDIT_DAYS_WITH_RECOGNITION} days "
+                f"(6 months, EU AI Act Art. 26(6)); set audit_retention_days: "
+                f"{MIN_AUDIT_DAYS_WITH_RECOGNITION} or more"
+            )
+        return days
 
 
 class SyncConfig(Section):

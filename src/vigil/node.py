@@ -7,9 +7,14 @@ a schedule is one `vigil.maintenance.Scheduler`, its jobs listed in `start()`: f
 retention (on start, on its interval and when free space drops), the scrub that re-checks the
 checksums of closed segments (rate limited, `camera/scrub.py`), privacy retention (on start
 and hourly), the purge of unknown-face templates past their retention period, camera status
-on MQTT, the closing of idle review items, and the audit head: signed at least every
-`privacy.audit_head_interval_s` while records are written and at shutdown, and handed to the
-witnesses off the machine (`vigil.privacy.witness`).
+on MQTT, the closing of idle review items, the recognition log's heartbeat, and the audit
+head: signed at least every `privacy.audit_head_interval_s` while records are written and at
+shutdown, and handed to the witnesses off the machine (`vigil.privacy.witness`).
+
+Every period of live face recognition is logged (`privacy.recognition_log`): periods a dead
+process left open are closed at start, each camera's period opens at its first analysed
+frame and closes when its analysis ends, and each known person's event carries its match
+record in its own transaction.
 """
 
 from __future__ import annotations
@@ -34,7 +39,9 @@ from vigil.maintenance import Scheduler
 from vigil.notify.dispatcher import Dispatcher
 from vigil.pipeline.analyzer import EventDraft
 from vigil.pipeline.service import AnalysisService, FrameListener
+from vigil.privacy.audit import AuditLog
 from vigil.privacy.data_retention import run_scheduled as run_privacy_retention
+from vigil.privacy.recognition_log import RecognitionLog
 from vigil.privacy.witness import AuditWitness
 from vigil.storage import TmpSpace
 from vigil.store.db import Database
@@ -56,6 +63,8 @@ class EdgeNode:
     dispatcher: Dispatcher | None = field(default=None, init=False)
     sync: EdgeSync | None = field(default=None, init=False)
     witness: AuditWitness | None = field(default=None, init=False)
+    recognition: RecognitionLog | None = field(default=None, init=False)
+    recognition_heartbeat_s: float = 30.0  # an open period's end is known to within this
     _published: dict[str, tuple[str, str]] = field(default_factory=dict, init=False)
     _tmp: TmpSpace | None = field(default=None, init=False)
     _tmp_previous: str | None = field(default=None, init=False)
@@ -75,6 +84,7 @@ class EdgeNode:
             routing=Routing.from_config(self.config),
             wake=self.dispatcher.wake,
             probe=None if draft.probe is None else Probe.of(self.engine.model_name, draft.probe),
+            on_created=self.recognition.match_hook if self.recognition else None,
         )
         if draft.embedding is not None:
             add_unknown(
@@ -110,6 +120,14 @@ class EdgeNode:
         calibration = load_calibration(
             self.data_dir, self.engine.model_name, cfg.faces.match_threshold
         )
+        self.recognition = RecognitionLog(
+            self.db,
+            AuditLog.from_config(cfg),
+            model=self.engine.model_name,
+            threshold=calibration.threshold,
+            data_dir=self.data_dir,
+        )
+        self.recognition.close_dangling()  # periods a dead process left open
         self.analysis = AnalysisService(
             cfg.cameras,
             self.engine,
@@ -120,6 +138,7 @@ class EdgeNode:
             recognises=cfg.recognises,
             db=self.db,
             on_occupancy=self.dispatcher.set_zone_occupancy,
+            recognition=self.recognition,
         )
         self.analysis.start()
         self.recording.analysis_dropped = self.analysis.dropped
@@ -136,6 +155,12 @@ class EdgeNode:
         # are written, and handed to the witnesses off this machine (0065)
         self.witness = AuditWitness.from_config(cfg, self.db)
         m.add("audit head", self.witness.tick, every_s=self.witness.tick_s)
+        m.add(
+            "recognition log",
+            self.recognition.heartbeat,
+            every_s=self.recognition_heartbeat_s,
+            first_after_s=self.recognition_heartbeat_s,
+        )
         m.start()
 
     def _publish_camera_status(self) -> None:

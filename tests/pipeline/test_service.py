@@ -42,12 +42,30 @@ def test_live_analysis_recognises_and_survives_a_dead_camera(
     def on_frame(camera: str, image, *, people) -> None:
         frames[camera] = frames.get(camera, 0) + 1
 
+    told: list[tuple[str, str]] = []  # what the recognition log hears, in order
+
+    class Listener:
+        def started(self, camera: str) -> None:
+            told.append(("started", camera))
+
+        def reloaded(self, camera: str) -> None:
+            told.append(("reloaded", camera))
+
+        def stopped(self, camera: str, ended_by: str = "stopped") -> None:
+            told.append((ended_by, camera))
+
     cameras = [
         CameraConfig(name="door", url=str(door), loop=True),
         CameraConfig(name="dead", url=str(tmp_path / "missing.mp4")),
     ]
     service = AnalysisService(
-        cameras, engine, gallery, Calibration.default(engine.model_name), sink, on_frame
+        cameras,
+        engine,
+        gallery,
+        Calibration.default(engine.model_name),
+        sink,
+        on_frame,
+        recognition=Listener(),
     )
     for t in service.threads:
         t.matchers.check_every_s = 0.5
@@ -70,3 +88,7 @@ def test_live_analysis_recognises_and_survives_a_dead_camera(
     assert frames.get("door", 0) >= 5 and "dead" not in frames
     dead = next(t for t in service.threads if t.camera.name == "dead")
     assert not dead.is_alive()
+    # One period on the live camera, a new one when enrolment rebuilt its matcher; none on
+    # the dead camera, which never delivered a frame.
+    assert told[0] == ("started", "door") and told[-1] == ("stopped", "door")
+    assert ("reloaded", "door") in told and all(cam == "door" for _, cam in told)

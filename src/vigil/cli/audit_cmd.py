@@ -1,4 +1,7 @@
-"""`vigil audit verify|show|checkpoint|pubkey`: read and check the tamper-evident audit log.
+"""`vigil audit verify|show|export|checkpoint|pubkey`: read and check the tamper-evident audit log.
+
+`show --kind recognition` and `export --kind recognition` read the recognition log
+(`privacy.recognition_report`): periods of live recognition and matches with their verifiers.
 
 Nothing here (or anywhere in Vigil) edits or deletes an audit record. Reading the log is
 itself recorded (`view_audit`, `audit_verify`), since it shows who looked at whom.
@@ -137,12 +140,23 @@ def show(
     since: str | None = typer.Option(None, "--since", help="From this time (ISO 8601)."),
     until: str | None = typer.Option(None, "--until", help="Before this time (ISO 8601)."),
     limit: int = typer.Option(100, "--limit", min=1, help="Most records shown (newest first)."),
+    kind: str = typer.Option(
+        "records",
+        "--kind",
+        help="records: audit records; recognition: the recognition log (periods of live "
+        "recognition, matches and who verified them; filtered by --camera, --since, --until).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the records as JSON."),
 ) -> None:
     """Audit records, newest first, filtered by user, action, person, camera and time."""
     from vigil.privacy.audit import Action
     from vigil.store.models import AuditRecord
 
+    if _kind(kind) == RECOGNITION:
+        if user or action:
+            raise InputError("--user and --action do not apply to --kind recognition")
+        _show_recognition(ctx, camera, person, since, until, limit, as_json)
+        return
     if action is not None and action not in Action.__members__:
         raise InputError(
             f"unknown action {action!r}", hint="one of: " + ", ".join(Action.__members__)
@@ -186,6 +200,114 @@ def show(
     console.print(table)
     if not records:
         console.print("no audit records match")
+
+
+RECOGNITION = "recognition"
+
+
+def _kind(kind: str) -> str:
+    if kind not in ("records", RECOGNITION):
+        raise InputError(f"unknown --kind {kind!r}", hint="one of: records, recognition")
+    return kind
+
+
+def _show_recognition(
+    ctx: typer.Context,
+    camera: str | None,
+    person: str | None,
+    since: str | None,
+    until: str | None,
+    limit: int,
+    as_json: bool,
+) -> None:
+    from vigil.privacy.recognition_report import recognition_report
+
+    st = state(ctx)
+    report = recognition_report(
+        st.db(),
+        camera=camera,
+        since=parse_time(since, "--since") if since else None,
+        until=parse_time(until, "--until") if until else None,
+        person=_person_ids(st, person) if person else None,
+        data_dir=st.data_dir,
+        limit=limit,
+    )
+    filters = {
+        k: v for k, v in dict(camera=camera, person=person, since=since, until=until).items() if v
+    }
+    _note(
+        ctx,
+        "view_audit",
+        {
+            "kind": RECOGNITION,
+            "filters": filters,
+            "periods": len(report.periods),
+            "matches": len(report.matches),
+        },
+    )
+    if as_json:
+        print_json(report.as_dict())
+        return
+    # one line per period and match: they hold too much for a table's columns
+    console.print(f"[bold]Periods of live recognition[/] ({len(report.periods)})")
+    for p in report.periods:
+        lists = "".join(f"; {w['name']}: {w['action']}" for w in p.watchlists)
+        console.print(
+            f"  #{p.id} {escape(p.camera)} {p.start[:19]} -> "
+            f"{(p.end or 'running')[:19]} ({p.ended_by or 'running'}); model {escape(p.model)}, "
+            f"threshold {p.threshold:.3f}; gallery {p.gallery_hash[:16]}... ({p.templates} "
+            f"template(s), {p.people} people{escape(lists)})",
+            soft_wrap=True,
+        )
+    console.print(f"[bold]Matches[/] ({len(report.matches)})")
+    for m in report.matches:
+        who = ", ".join(f"{v.actor}: {v.verdict}" for v in m.verified_by) or "nobody"
+        score = f"{m.score:.3f}" if m.score is not None else "?"
+        threshold = f"{m.threshold:.3f}" if m.threshold is not None else "?"
+        console.print(
+            f"  seq {m.seq} {m.time[:19]} {escape(m.camera or '')}: "
+            f"{escape(m.person or f'person #{m.person_id}')}, score {score} (threshold "
+            f"{threshold}, period {m.period}); event {m.event}, snapshot {m.snapshot_state}; "
+            f"verified by {escape(who)}",
+            soft_wrap=True,
+        )
+
+
+@app.command()
+def export(
+    ctx: typer.Context,
+    kind: str = typer.Option(..., "--kind", help="What to export: recognition (the log)."),
+    since: str = typer.Option(..., "--since", help="From this time (ISO 8601)."),
+    until: str = typer.Option(..., "--until", help="Before this time (ISO 8601)."),
+    out: Path = typer.Option(..., "--out", "-o", help="A folder, or the .json file to write."),
+    reason: str = typer.Option(
+        ..., "--reason", "-r", help="Why, e.g. 'request of the supervisory authority, ref. 12'."
+    ),
+    camera: str | None = typer.Option(None, "--camera", help="Only this camera."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Write the recognition log of a time range as a JSON document signed with the site key
+    (check it with `vigil export verify FILE [--pubkey KEY]`); the export is audited."""
+    from vigil.privacy.recognition_report import export_recognition_log
+
+    if _kind(kind) != RECOGNITION:
+        raise InputError("only --kind recognition can be exported", hint="--kind recognition")
+    st = state(ctx)
+    doc, manifest = export_recognition_log(
+        st.db(),
+        _audit(ctx),
+        data_dir=st.data_dir,
+        out=out,
+        since=parse_time(since, "--since"),
+        until=parse_time(until, "--until"),
+        actor=current_user(),
+        reason=reason,
+        camera=camera,
+    )
+    if as_json:
+        print_json({"document": str(doc), "manifest": str(manifest)})
+    else:
+        console.print(f"wrote {doc}, signed: {manifest} (check with: vigil export verify {doc})")
 
 
 @app.command()

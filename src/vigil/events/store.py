@@ -87,6 +87,7 @@ class Routing:
 
 
 NO_ROUTING = Routing()
+CreatedHook = Callable[[Session, Event], None]
 
 
 def _write_snapshot(data_dir: Path, camera: str, start: datetime, uid: str, jpeg: bytes) -> str:
@@ -121,6 +122,7 @@ def create_event(
     routing: Routing = NO_ROUTING,
     wake: Callable[[], None] | None = None,
     probe: Probe | None = None,
+    on_created: CreatedHook | None = None,
 ) -> Event:
     """Store one event and its outbox rows in one transaction; return the stored event.
 
@@ -130,6 +132,8 @@ def create_event(
     A person on a watchlist that wants confirmations: the event is stored `pending`, its rows
     held, and `probe` (the face template that matched) kept for the verdict's labelled pair.
     `wake` (e.g. `Dispatcher.wake`) is called after the commit so delivery starts at once.
+    `on_created(session, event)` runs inside the transaction when the event is new (the
+    recognition log's match record, `privacy.recognition_log`).
     """
     kind = EventKind(kind)
     if start.tzinfo is None or (end is not None and end.tzinfo is None):
@@ -182,6 +186,8 @@ def create_event(
             if required and person_id is not None and probe is not None:
                 keep_probe(s, uid, person_id, probe)
             review.place_event(s, event, routing)
+            if on_created is not None:
+                on_created(s, event)
     except IntegrityError:
         # A concurrent writer stored the same uid first; theirs stands.
         stored = get_event(db, uid)
@@ -291,6 +297,7 @@ def store_draft(
     routing: Routing = NO_ROUTING,
     wake: Callable[[], None] | None = None,
     probe: Probe | None = None,
+    on_created: CreatedHook | None = None,
 ) -> Event:
     """Store an analyzer's event draft (box times become offsets from the start). A draft
     whose uid is stored already (announced while the track was live) completes that event.
@@ -332,6 +339,7 @@ def store_draft(
         routing=routing,
         wake=wake,
         probe=probe,
+        on_created=on_created,
     )
 
 

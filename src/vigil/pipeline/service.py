@@ -36,6 +36,17 @@ log = logging.getLogger(__name__)
 EventSink = Callable[[EventDraft], None]
 
 
+class RecognitionListener(Protocol):
+    """Told when live recognition starts and stops on a camera (`privacy.recognition_log`)."""
+
+    def started(self, camera: str) -> None: ...
+    def reloaded(self, camera: str) -> None:
+        """The camera's matcher was rebuilt (the gallery changed) before its next frame."""
+        ...
+
+    def stopped(self, camera: str, ended_by: str = "stopped") -> None: ...
+
+
 class FrameListener(Protocol):
     def __call__(self, camera: str, image: np.ndarray, /, *, people: list[Box]) -> object:
         """A camera's analysed frame (privacy masks burned in) and where people are in it."""
@@ -63,8 +74,11 @@ class CameraAnalysis(threading.Thread):
         db: Database | None = None,
         newest_only: bool = True,
         on_occupancy: OccupancyListener | None = None,
+        recognition: RecognitionListener | None = None,
     ) -> None:
         super().__init__(name=f"analysis-{camera.name}", daemon=True)
+        # told from the first analysed frame to the end (this camera's matcher is real)
+        self.recognition = recognition
         self.camera = camera
         # Decode in a thread of its own and analyse the newest frame, so a slow analysis drops
         # frames instead of falling ever further behind the camera (and the live view with it).
@@ -136,10 +150,17 @@ class CameraAnalysis(threading.Thread):
         frames: Iterable[AnalysisFrame] = decoded
         if self.newest_only:
             frames = self.source = NewestOnly(decoded, self._stopping, f"decode-{cam.name}")
+        recognising = False
         try:
             for frame in frames:
+                if not recognising and self.recognition is not None:
+                    self.recognition.started(cam.name)
+                    recognising = True
                 self._apply_layout()
-                self.analyzer.matcher = self.matchers.get()
+                matcher = self.matchers.get()
+                if matcher is not self.analyzer.matcher and self.recognition is not None:
+                    self.recognition.reloaded(cam.name)
+                self.analyzer.matcher = matcher
                 # Live footage is timed by the wall clock at arrival, like the recordings.
                 self._emit(self.analyzer.process(frame.image, frame.wall_time))
                 if self.motion_events is not None and self.motion.last is not None:
@@ -161,6 +182,8 @@ class CameraAnalysis(threading.Thread):
                 self.motion_events.finish()
             if self.occupancy is not None:
                 self.occupancy.finish()
+            if recognising and self.recognition is not None:
+                self.recognition.stopped(cam.name, "error" if self.error else "stopped")
 
 
 class AnalysisService:
@@ -178,10 +201,13 @@ class AnalysisService:
         db: Database | None = None,
         newest_only: bool = True,
         on_occupancy: OccupancyListener | None = None,
+        recognition: RecognitionListener | None = None,
     ) -> None:
         """`recognises(camera)`: whether faces on it are matched (`VigilConfig.recognises`
-        adds the site-wide switch); elsewhere faces are detected, never matched.
-        `on_occupancy(camera, zone, people)`: each change of a zone's people count."""
+        adds the site-wide switch); elsewhere faces are detected, never matched. Whether a
+        camera recognises is fixed until restart (a layout reload swaps masks and zones only).
+        `on_occupancy(camera, zone, people)`: each change of a zone's people count.
+        `recognition`: told when recognition starts and stops on each camera."""
         shared = MatcherCache(gallery, calibration)
         blind = _NoMatcher(calibration)
         self.threads = [
@@ -194,6 +220,7 @@ class AnalysisService:
                 db=db,
                 newest_only=newest_only,
                 on_occupancy=on_occupancy,
+                recognition=recognition if recognises(cam) else None,
             )
             for cam in cameras
             if cam.enabled and cam.analysis.enabled

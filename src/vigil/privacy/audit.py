@@ -104,7 +104,10 @@ class Action(enum.StrEnum):
     audit_verify = "audit_verify"
     audit_truncate = "audit_truncate"
     rotate_key = "rotate_key"
-    match_verify = "match_verify"  # a match confirmed or rejected by a person (issue 16)
+    recognition_start = "recognition_start"  # live recognition began on a camera (issue 16)
+    recognition_stop = "recognition_stop"
+    recognition_match = "recognition_match"  # a known person named on a live camera
+    match_verify = "match_verify"  # a person confirmed or rejected a match (issue 16)
 
 
 # Looking someone up, taking footage out, or lifting a mask: never without a stated reason.
@@ -353,6 +356,12 @@ class AuditLog:
             head = s.execute(
                 select(AuditRecord.seq, AuditRecord.hash).order_by(AuditRecord.seq.desc()).limit(1)
             ).first()
+            if head is None:  # empty, or audit retention removed every record: after its anchor
+                head = s.execute(
+                    select(AuditAnchor.seq, AuditAnchor.hash)
+                    .order_by(AuditAnchor.seq.desc())
+                    .limit(1)
+                ).first()
             seq, prev = (head.seq + 1, head.hash) if head else (1, GENESIS)
             values["seq"] = seq
             values["time"] = utcnow()

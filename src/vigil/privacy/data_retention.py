@@ -12,7 +12,11 @@ hourly by the edge node (`run_scheduled`), deletes for real, files and rows:
   evidence hold are kept, like the footage itself;
 - unknown-face templates older than `privacy.unknown_face_retention_days`;
 - zone occupancy rows (counts per minute, no personal data) older than their camera's
-  `retention_days`, like its events, so the table does not grow forever.
+  `retention_days`, like its events, so the table does not grow forever;
+- recognition periods (`privacy.recognition_log`) only once they ended more than
+  `privacy.audit_retention_days` ago *and* audit retention removed their `recognition_stop`
+  record: the periods are kept as long as the audit log. Match records are audit records:
+  events and snapshots expiring here never take them along.
 
 Enrolled templates are never deleted silently: those past their review date are *reported*
 (here, in `<data_dir>/privacy-retention.json` and `vigil privacy status`) for a person to
@@ -49,6 +53,7 @@ from vigil.store.models import (
     Delivery,
     Event,
     Person,
+    RecognitionPeriod,
     Segment,
     Template,
     ZoneOccupancy,
@@ -84,6 +89,7 @@ class PrivacyRetentionReport:
     events_kept_locked: int = 0
     unknown_faces_deleted: int = 0
     occupancy_rows_deleted: int = 0
+    recognition_periods_deleted: int = 0
     templates_due_review: list[TemplateDue] = field(default_factory=list)
     audit_records_removed: int = 0
     audit_anchor_seq: int | None = None
@@ -103,6 +109,7 @@ class PrivacyRetentionReport:
             "events_kept_locked": self.events_kept_locked,
             "unknown_faces_deleted": self.unknown_faces_deleted,
             "occupancy_rows_deleted": self.occupancy_rows_deleted,
+            "recognition_periods_deleted": self.recognition_periods_deleted,
             "templates_due_review": len(self.templates_due_review),
             "audit_records_removed": self.audit_records_removed,
             "audit_records_past_retention": self.audit_records_past_retention,
@@ -253,6 +260,21 @@ def _sweep_orphan_snapshots(
                 p.rmdir()  # only empty folders go
 
 
+def _delete_old_periods(
+    db: Database, config: VigilConfig, now: datetime, r: PrivacyRetentionReport
+) -> None:
+    """Recognition periods past the audit retention whose stop record the audit lost too."""
+    cutoff = now - timedelta(days=config.privacy.audit_retention_days)
+    with db.session() as s:
+        first = s.scalar(select(func.min(AuditRecord.seq)))
+        q = delete(RecognitionPeriod).where(
+            RecognitionPeriod.ended_at.is_not(None), RecognitionPeriod.ended_at < cutoff
+        )
+        if first is not None:  # a stop record still in the chain keeps its period
+            q = q.where(func.coalesce(RecognitionPeriod.stop_seq, 0) < first)
+        r.recognition_periods_deleted += rowcount(s.execute(q))
+
+
 def templates_due_review(db: Database, now: datetime | None = None) -> list[TemplateDue]:
     """Enrolled templates past their review date (reported, never deleted automatically)."""
     now = now or datetime.now(UTC)
@@ -395,6 +417,7 @@ def run_privacy_retention(
     r.templates_due_review = templates_due_review(db, now)
     try:
         _truncate_audit(db, config, now, r, actor=actor, source=source)
+        _delete_old_periods(db, config, now, r)  # after the audit: never outlived by it
     except Exception as exc:
         log.exception("privacy retention: audit truncation failed")
         r.errors.append(f"audit truncation: {exc}")

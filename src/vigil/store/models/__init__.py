@@ -64,3 +64,6 @@ from vigil.store.models.events import MatchVerification, Verdict, Verification  
 from vigil.store.models.faces import VerifiedPair  # noqa: E402
 
 __all__ += ["MatchVerification", "Verdict", "Verification", "VerifiedPair"]
+from vigil.store.models.recognition import RecognitionPeriod  # noqa: E402
+
+__all__ += ["RecognitionPeriod"]

@@ -888,6 +888,47 @@ async function initAudit() {
   for (const a of rows) list.append(el("tr", {}, el("td", {}, a.seq), el("td", {}, fmtTime(a.time)),
     el("td", {}, `${a.actor} (${a.role})`), el("td", {}, a.action.replace("_", " ")),
     el("td", {}, [a.target_kind, a.target_id, a.camera].filter(Boolean).join(" ")), el("td", {}, a.reason)));
+  initRecognitionLog();
+}
+
+// The recognition log: periods of live recognition and matches with their verifiers.
+function initRecognitionLog() {
+  const f = $("#recognition-filter");
+  async function refresh() {
+    const q = new URLSearchParams();
+    if (f.camera.value) q.set("camera", f.camera.value);
+    for (const k of ["since", "until"]) if (f[k].value) q.set(k, new Date(f[k].value).toISOString());
+    const r = await api("GET", "/api/v1/audit/recognition?" + q);
+    if (!r.ok) return say(f, await errorText(r));
+    say(f, "", true);
+    const log = await r.json();
+    $("#recognition-periods").replaceChildren(...log.periods.map((p) => el("tr", {},
+      el("td", {}, p.id), el("td", {}, p.camera), el("td", {}, fmtTime(p.start)),
+      el("td", {}, p.end ? fmtTime(p.end) : "running"), el("td", {}, p.ended_by), el("td", {}, p.model),
+      el("td", {}, p.threshold.toFixed(3)),
+      el("td", { title: p.gallery_hash }, `${p.gallery_hash.slice(0, 12)}… ${p.templates} templates, ${p.people} people`
+        + p.watchlists.map((w) => `; ${w.name} (${w.action})`).join("")))));
+    $("#recognition-matches").replaceChildren(...log.matches.map((m) => el("tr", {},
+      el("td", {}, m.seq), el("td", {}, fmtTime(m.time)), el("td", {}, m.camera ?? ""),
+      el("td", {}, m.person ?? `#${m.person_id}`), el("td", {}, m.score?.toFixed(3) ?? ""),
+      el("td", {}, m.threshold?.toFixed(3) ?? ""), el("td", {}, m.period ?? ""),
+      el("td", {}, `${m.event} (${m.snapshot_state})`),
+      el("td", {}, m.verified_by.map((v) => `${v.actor}: ${v.verdict}`).join(", ") || "nobody"))));
+  }
+  f.addEventListener("submit", (ev) => { ev.preventDefault(); refresh(); });
+  refresh();
+  const x = $("#recognition-export");
+  x.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const r = await api("POST", "/api/v1/audit/recognition/export", {
+      since: new Date(x.since.value).toISOString(), until: new Date(x.until.value).toISOString(),
+      camera: f.camera.value || null, reason: x.reason.value });
+    if (!r.ok) return say(x, await errorText(r));
+    const name = (r.headers.get("content-disposition") || "").match(/filename="([^"]+)"/)?.[1] || "recognition-log.zip";
+    const a = el("a", { href: URL.createObjectURL(await r.blob()), download: name });
+    a.click();
+    say(x, `downloaded ${name} (signed; the export was audited)`, true);
+  });
 }
 
 // --- start -------------------------------------------------------------------------------
