@@ -36,7 +36,8 @@ def pairs(
 ) -> None:
     """Verification accuracy, best threshold, ROC AUC, TAR at FAR, and per-group gaps."""
     from vigil.faces.calibration import Calibration, save_calibration
-    from vigil.faces.evaluation import evaluate_pairs, plot_roc, read_pairs
+    from vigil.faces.evaluation import evaluate_pairs, measured_at, plot_roc, read_pairs
+    from vigil.faces.measured import save_measured
 
     st = state(ctx)
     engine, cal = st.face_engine, st.calibration()
@@ -53,6 +54,10 @@ def pairs(
             engine.model_name, report.scores, report.labels, report.best_threshold, str(file)
         )
         saved = save_calibration(st.data_dir, fitted)
+        save_measured(
+            st.data_dir,
+            measured_at(report, engine.model_name, fitted.threshold, str(file), fitted.created_at),
+        )
     if as_json:
         data = {
             k: v for k, v in asdict(report).items() if k not in ("scores", "labels", "group_of")
