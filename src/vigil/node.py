@@ -104,6 +104,9 @@ class EdgeNode:
         calibration = load_calibration(
             self.data_dir, self.engine.model_name, cfg.faces.match_threshold
         )
+        for cam in cfg.cameras:  # asked to recognise without its record: it does not (0064)
+            if note := cfg.recognition_note(cam):
+                log.warning("%s (`vigil config check` lists it)", note)
         self.analysis = AnalysisService(
             cfg.cameras,
             self.engine,

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import distinct, func, select
+from sqlalchemy import Select, distinct, func, select
 
 from vigil.config import VigilConfig
 from vigil.faces.measured import MeasuredAccuracy, load_measured
@@ -30,6 +31,16 @@ LEGAL_BASIS_WORDS = {
     "vital_interest": "protecting someone's life or health",
     "public_task": "a task carried out in the public interest",
     "legitimate_interest": "the operator's legitimate interest, weighed against your rights",
+}
+
+# The same bases as the records name them (GDPR Art. 6(1)).
+LEGAL_BASIS_ARTICLES = {
+    "consent": "consent, Art. 6(1)(a) GDPR",
+    "contract": "contract, Art. 6(1)(b) GDPR",
+    "legal_obligation": "legal obligation, Art. 6(1)(c) GDPR",
+    "vital_interest": "vital interests, Art. 6(1)(d) GDPR",
+    "public_task": "public task, Art. 6(1)(e) GDPR",
+    "legitimate_interest": "legitimate interests, Art. 6(1)(f) GDPR",
 }
 
 # Stated in the notices, the DPIA and the docs: Vigil has no code for either.
@@ -54,6 +65,7 @@ class CameraFacts:
     legal_basis: str | None = None
     public_recognition_ground: str = ""
     recognition_note: str = ""  # why it does not recognise although asked to
+    zones: tuple[str, ...] = ()  # "press 1 (machine)"
 
     @property
     def does(self) -> str:
@@ -92,6 +104,7 @@ class SiteFacts:
     recipients: tuple[str, ...]  # where events leave the site (MQTT, webhooks, hub)
     notice_url: str | None
     request_info: str
+    measures: tuple[str, ...]  # the technical safeguards as configured
 
     @property
     def recognising(self) -> list[CameraFacts]:
@@ -133,6 +146,7 @@ def _cameras(config: VigilConfig) -> tuple[CameraFacts, ...]:
             legal_basis=config.legal_basis(c),
             public_recognition_ground=c.public_recognition_ground.strip(),
             recognition_note=config.recognition_note(c),
+            zones=tuple(f"{z.name} ({z.kind})" for z in c.zones),
         )
         for c in config.cameras
         if c.enabled
@@ -171,6 +185,48 @@ def _recipients(config: VigilConfig) -> tuple[str, ...]:
     return tuple(out)
 
 
+def _measures(config: VigilConfig) -> tuple[str, ...]:
+    p, cams = config.privacy, [c for c in config.cameras if c.enabled]
+    masked = [c.name for c in cams if c.privacy_masks]
+    burned = [c.name for c in cams if c.privacy_masks_burn_in]
+    protected = [c.name for c in cams if c.privacy_view.protected_roles]
+    out = [
+        "Face recognition runs only with the site-wide switch, the camera's own switch and a "
+        "complete camera record (purpose, field of view, public access, legal basis); a "
+        "publicly accessible camera also needs its specific legal ground.",
+        "Open-set matching: a face below the match threshold is never given a name; unknown "
+        "faces are never added to the gallery.",
+        "Every view, search, export, enrolment and unmask is written to an append-only audit "
+        f"log, hash-chained and signed (Ed25519) every {p.audit_checkpoint_every} records.",
+        "Site signing key "
+        + (
+            "encrypted at rest with a passphrase."
+            if p.signing_key_passphrase_file
+            else "stored unencrypted (no privacy.signing_key_passphrase_file set)."
+        ),
+        "Access by named accounts with roles (admin, operator, viewer, auditor); passwords "
+        "hashed with argon2id; login attempts limited; sessions "
+        + ("sent over HTTPS only." if config.api.secure_cookies else "not marked Secure."),
+        "Exports are redacted (faces pixelated, privacy masks blacked out) unless an authorised "
+        "user asks for the original with a reason, and are signed.",
+        "Retention runs automatically; footage needed as evidence is kept only under a lock "
+        "with a recorded reason.",
+    ]
+    if masked:
+        out.append(
+            "Privacy masks (blacked out before any analysis, in live view and exports) on: "
+            + ", ".join(masked)
+            + (f"; also burned into the recordings of {', '.join(burned)}." if burned else ".")
+        )
+    if protected:
+        out.append(
+            "Privacy-protected viewing (people pixelated until a reasoned, audited unmask) on: "
+            + ", ".join(protected)
+            + "."
+        )
+    return tuple(out)
+
+
 def site_facts(config: VigilConfig) -> SiteFacts:
     p, site = config.privacy, config.site
     cams = _cameras(config)
@@ -191,6 +247,7 @@ def site_facts(config: VigilConfig) -> SiteFacts:
         recipients=_recipients(config),
         notice_url=p.notice_url,
         request_info=p.request_info,
+        measures=_measures(config),
     )
 
 
@@ -207,7 +264,7 @@ class GalleryCounts:
 def gallery_counts(db: Database, model: str) -> GalleryCounts:
     with db.session() as s:
 
-        def count(q) -> int:  # type: ignore[no-untyped-def]
+        def count(q: Select[Any]) -> int:
             return int(s.scalar(q) or 0)
 
         return GalleryCounts(

@@ -90,7 +90,7 @@ def _check(config: VigilConfig) -> None:
     # A camera asked to recognise without its record does not (`VigilConfig.recognises`), but a
     # notice saying "off" there would be wrong as soon as the record is filled in: refuse.
     requested = [c for c in config.cameras if config.recognition_requested(c)]
-    problems = ["privacy.face_recognition_purpose is not set"] if not p.face_recognition_purpose else []
+    problems = [] if p.face_recognition_purpose else ["privacy.face_recognition_purpose is not set"]
     problems += [config.recognition_note(c) for c in requested if config.record_gaps(c)]
     if requested and problems:
         raise ConfigError(
