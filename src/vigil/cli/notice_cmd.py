@@ -56,8 +56,9 @@ def dpia(
     out: Path | None = typer.Option(None, "--out", help=OUT_HELP),
     fmt: Format = typer.Option("both", "--format", help="Which files to write."),
 ) -> None:
-    """A draft data-protection impact assessment (dpia.html/.pdf) from the live settings, the
-    gallery counts and the measured accuracy; the parts a person must write are marked."""
+    """A draft data-protection impact assessment (HTML and PDF) from the live settings, the
+    gallery counts and the measured accuracy; the parts a person must write are marked.
+    Files: dpia.html, dpia.pdf."""
     _write(ctx, "dpia", out, fmt)
 
 
@@ -66,6 +67,6 @@ def records(
     out: Path | None = typer.Option(None, "--out", help=OUT_HELP),
     fmt: Format = typer.Option("both", "--format", help="Which files to write."),
 ) -> None:
-    """The record of processing activities, GDPR Art. 30 (records.html/.pdf), from the live
-    settings, the gallery counts and the measured accuracy."""
+    """The record of processing activities, GDPR Art. 30 (HTML and PDF), from the live
+    settings, the gallery counts and the measured accuracy. Files: records.html, records.pdf."""
     _write(ctx, "records", out, fmt)
