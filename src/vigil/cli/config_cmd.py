@@ -52,6 +52,10 @@ cameras:
     url: rtsp://user:password@10.0.0.5:554/stream1
     sub_url: rtsp://user:password@10.0.0.5:554/stream2
     retention_days: 30
+    # Its record, required while it recognises faces (privacy.face_recognition_enabled):
+    purpose: Let enrolled staff through the gate at night.
+    field_of_view: The gate from the yard side, 5 m of driveway.
+    publicly_accessible: false     # true also needs public_recognition_ground
     privacy_masks:                 # blacked out before analysis, in live view and exports
       - [[0.70, 0.00], [1.00, 0.00], [1.00, 0.35], [0.70, 0.35]]   # a neighbour's window
     motion:

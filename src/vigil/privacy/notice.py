@@ -32,6 +32,7 @@ from vigil.privacy.facts import (
 
 TEMPLATES = Path(__file__).parent / "templates"
 
+
 @dataclass(frozen=True)
 class NoticeSection:
     title: str
@@ -64,9 +65,6 @@ class Notice:
         """A short fingerprint of the content: a posted copy can be checked against the system."""
         content = json.dumps([asdict(s) for s in self.sections], sort_keys=True)
         return hashlib.sha256(f"{self.headline}{self.site}{content}".encode()).hexdigest()[:12]
-
-    def section(self, title: str) -> NoticeSection:
-        return next(s for s in self.sections if s.title == title)
 
     @property
     def footer(self) -> str:
