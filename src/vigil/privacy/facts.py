@@ -64,7 +64,7 @@ class CameraFacts:
     publicly_accessible: bool | None = None
     legal_basis: str | None = None
     public_recognition_ground: str = ""
-    recognition_note: str = ""  # why it does not recognise although asked to
+    record_gaps: tuple[str, ...] = ()  # what its record lacks to recognise, though asked to
     zones: tuple[str, ...] = ()  # "press 1 (machine)"
 
     @property
@@ -145,7 +145,7 @@ def _cameras(config: VigilConfig) -> tuple[CameraFacts, ...]:
             publicly_accessible=c.publicly_accessible,
             legal_basis=config.legal_basis(c),
             public_recognition_ground=c.public_recognition_ground.strip(),
-            recognition_note=config.recognition_note(c),
+            record_gaps=tuple(config.record_gaps(c)),
             zones=tuple(f"{z.name} ({z.kind})" for z in c.zones),
         )
         for c in config.cameras

@@ -3,9 +3,10 @@
 `build_notice(config)` turns `VigilConfig` into plain-language `Notice` sections; `render_html`
 and `render_pdf` lay out the same sections, so the two files always say the same thing.
 What the notice claims is derived from what the system is set to do (which cameras record,
-analyse, recognise; the retention periods), and it refuses to be written when it could not say
-what it must, e.g. recognition on without a stated purpose and legal basis. A camera recognises
-faces only while the site-wide switch is on (`VigilConfig.recognises`), as the pipeline does.
+analyse, recognise; the retention periods), read through `vigil.privacy.facts` like the other
+privacy documents, and it refuses to be written when it could not say what it must, e.g.
+recognition asked for without a stated purpose or a camera's record (legal basis included). A
+camera recognises faces only by `VigilConfig.recognises`, as the pipeline does.
 """
 
 from __future__ import annotations

@@ -92,10 +92,8 @@ def camera_record(c: CameraFacts) -> str:
         )
     if c.zones:
         parts.append("zones: " + ", ".join(c.zones))
-    if c.recognition_note:
-        parts.append(
-            "RECOGNITION OFF: record incomplete, lacks " + c.recognition_note.split("lacks ", 1)[1]
-        )
+    if c.record_gaps:
+        parts.append("RECOGNITION OFF: record incomplete, lacks " + "; ".join(c.record_gaps))
     return "; ".join(parts) + "."
 
 
