@@ -26,4 +26,7 @@ def test_demo_site(tmp_path: Path, capsys) -> None:
     assert Path(factory.url) == (folder / "assets" / "factory.mp4").resolve()  # with the assets
     assert not list((folder / "assets").glob("*.part.mp4"))
     assert run(["config", "check", str(folder / "vigil.yaml")]) == 0
+    # each camera carries its record; the public street does not recognise (decision 0064)
+    assert [cfg.recognises(c) for c in cfg.cameras] == [False, True, False]
+    assert all(c.purpose and c.field_of_view for c in cfg.cameras)
     assert yaml.safe_load((folder / "vigil.yaml").read_text())["site"]["name"]

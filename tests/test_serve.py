@@ -54,7 +54,17 @@ def test_serve_records_analyses_and_stores_events(tmp_path: Path, faces_dir: Pat
                     "face_recognition_purpose": "test: recognise the enrolled person",
                     "legal_basis": "consent",
                 },
-                "cameras": [{"name": "door", "url": str(clip), "loop": True, "segment_seconds": 4}],
+                "cameras": [
+                    {
+                        "name": "door",
+                        "url": str(clip),
+                        "loop": True,
+                        "segment_seconds": 4,
+                        "purpose": "test: recognise the enrolled person at the door",
+                        "field_of_view": "a door, from a sample clip",
+                        "publicly_accessible": False,
+                    }
+                ],
             }
         )
     )

@@ -241,6 +241,16 @@ class PrivacyViewConfig(Section):
     )
 
 
+LegalBasisName = Literal[
+    "consent",
+    "contract",
+    "legal_obligation",
+    "vital_interest",
+    "public_task",
+    "legitimate_interest",
+]
+
+
 class CameraConfig(Section):
     name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")] = Field(
         ..., description="Short unique name: letters, digits, '-' and '_'. Used in paths."
@@ -299,6 +309,33 @@ class CameraConfig(Section):
     privacy_view: PrivacyViewConfig = Field(
         default_factory=PrivacyViewConfig,
         description="Privacy-protected viewing: who sees people pixelated on this camera.",
+    )
+    # The camera's entry in the records (DPIA, record of processing, notices): required while
+    # it recognises faces (`VigilConfig.record_gaps`).
+    purpose: str = Field(
+        "",
+        description="Why this camera is there, in plain words (required when it recognises "
+        "faces): e.g. 'Spot people on the site ban list at the main entrance'.",
+    )
+    field_of_view: str = Field(
+        "",
+        description="What the camera sees, for the records (required when it recognises "
+        "faces): e.g. 'Main door from inside: the lobby and 2 m of pavement'.",
+    )
+    publicly_accessible: bool | None = Field(
+        None,
+        description="Whether anyone may walk into the area it sees (a shop floor, a street) "
+        "rather than only staff or invited people. Required when it recognises faces.",
+    )
+    legal_basis: LegalBasisName | None = Field(
+        None,
+        description="Legal basis of this camera's processing. Default: privacy.legal_basis.",
+    )
+    public_recognition_ground: str = Field(
+        "",
+        description="The specific legal ground for recognising faces in a publicly accessible "
+        "area (the law or authorisation, e.g. 'Art. 9(2)(g) GDPR with § 4 BDSG, decision of "
+        "...'). Without it recognition on a public camera is refused; the notice quotes it.",
     )
 
 
@@ -484,16 +521,6 @@ class ApiConfig(Section):
         return [item.strip() for item in v]
 
 
-LegalBasisName = Literal[
-    "consent",
-    "contract",
-    "legal_obligation",
-    "vital_interest",
-    "public_task",
-    "legitimate_interest",
-]
-
-
 # The logs of a high-risk AI system are kept at least six months (AI Act Art. 26(6)).
 MIN_AUDIT_DAYS_WITH_RECOGNITION = 183
 
@@ -643,12 +670,46 @@ class VigilConfig(Section):
     )
 
     def recognises(self, camera: CameraConfig) -> bool:
-        """Live face recognition on this camera: the site-wide switch and the camera's own."""
+        """Live face recognition on this camera: the site-wide switch and the camera's own
+        (0022), and the camera's record complete (0064): one rule for pipeline and notice."""
+        return self.recognition_requested(camera) and not self.record_gaps(camera)
+
+    def recognition_requested(self, camera: CameraConfig) -> bool:
+        """Both switches on (recognition asked for), whether or not its record is complete."""
         return (
             self.privacy.face_recognition_enabled
             and camera.enabled
             and camera.analysis.enabled
             and camera.analysis.recognise
+        )
+
+    def legal_basis(self, camera: CameraConfig) -> LegalBasisName | None:
+        return camera.legal_basis or self.privacy.legal_basis
+
+    def record_gaps(self, camera: CameraConfig) -> list[str]:
+        """The record fields this camera lacks to recognise faces, as `cameras[].field`
+        names with what to write; empty when recognition is not asked for or all are set."""
+        if not self.recognition_requested(camera):
+            return []
+        gaps = []
+        if not camera.purpose.strip():
+            gaps.append("purpose (why this camera recognises faces)")
+        if not camera.field_of_view.strip():
+            gaps.append("field_of_view (what the camera sees)")
+        if camera.publicly_accessible is None:
+            gaps.append("publicly_accessible (true or false: may anyone walk into the area?)")
+        if self.legal_basis(camera) is None:
+            gaps.append("legal_basis (here or as privacy.legal_basis)")
+        return gaps
+
+    def recognition_note(self, camera: CameraConfig) -> str:
+        """Why a camera asked to recognise faces does not, in one sentence; '' otherwise."""
+        gaps = self.record_gaps(camera)
+        if not gaps:
+            return ""
+        return (
+            f"camera {camera.name} does not recognise faces: its record lacks "
+            + "; ".join(gaps)
         )
 
     @field_validator("cameras")
@@ -658,6 +719,26 @@ class VigilConfig(Section):
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"camera names must be unique; repeated: {', '.join(dupes)}")
+        return cameras
+
+    @field_validator("cameras")
+    @classmethod
+    def _public_recognition_needs_ground(
+        cls, cameras: list[CameraConfig], info: ValidationInfo
+    ) -> list[CameraConfig]:
+        privacy = info.data.get("privacy")
+        if privacy is None or not privacy.face_recognition_enabled:
+            return cameras
+        for i, cam in enumerate(cameras):
+            on = cam.enabled and cam.analysis.enabled and cam.analysis.recognise
+            if on and cam.publicly_accessible and not cam.public_recognition_ground.strip():
+                raise ValueError(
+                    f"cameras[{i}] ({cam.name}) recognises faces in a publicly accessible area: "
+                    "this is refused unless the specific legal ground is recorded in "
+                    f"cameras[{i}].public_recognition_ground (the law or authorisation that "
+                    "allows it; the public notice quotes it); otherwise set "
+                    "analysis.recognise: false on this camera"
+                )
         return cameras
 
 

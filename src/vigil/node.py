@@ -128,6 +128,9 @@ class EdgeNode:
             data_dir=self.data_dir,
         )
         self.recognition.close_dangling()  # periods a dead process left open
+        for cam in cfg.cameras:  # asked to recognise without its record: it does not (0064)
+            if note := cfg.recognition_note(cam):
+                log.warning("%s (`vigil config check` lists it)", note)
         self.analysis = AnalysisService(
             cfg.cameras,
             self.engine,

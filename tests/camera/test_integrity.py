@@ -22,7 +22,7 @@ from vigil.camera.recorder import CameraRecorder, RecorderOptions, RecordingServ
 from vigil.camera.segment import SegmentInfo
 from vigil.camera.source import PacketSource
 from vigil.camera.status import CameraStatus, State, read_status
-from vigil.config import CameraConfig
+from vigil.config import CameraConfig, VigilConfig
 from vigil.store.db import Database
 
 FAST = RecorderOptions(
@@ -179,5 +179,6 @@ def test_analysis_drops_are_in_the_camera_status(data_dir: Path) -> None:
     st = svc.statuses()[0]
     assert st.analysis_dropped == 7
     st.dropped_frames = 3
-    out = camera_out(SimpleNamespace(live=LiveFrames()), cams[0], {"lobby": st})  # type: ignore[arg-type]
+    fake = SimpleNamespace(live=LiveFrames(), config=VigilConfig(cameras=cams))
+    out = camera_out(fake, cams[0], {"lobby": st})  # type: ignore[arg-type]
     assert (out.dropped_frames, out.analysis_dropped) == (3, 7)

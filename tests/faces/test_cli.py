@@ -8,6 +8,9 @@ from pathlib import Path
 
 from PIL import Image
 
+from vigil.faces.measured import load_measured
+from vigil.vision.models import SFACE
+
 
 def test_detect_json_and_draw(cli, faces_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "drawn.png"
@@ -133,7 +136,9 @@ def write_pairs(path: Path, faces_dir: Path) -> None:
                 w.writerow([faces_dir / a, faces_dir / b, int(who[a] == who[b]), group])
 
 
-def test_eval_pairs_reports_and_calibrates(cli, faces_dir: Path, tmp_path: Path) -> None:
+def test_eval_pairs_reports_and_calibrates(
+    cli, faces_dir: Path, tmp_path: Path, data_dir: Path
+) -> None:
     pairs = tmp_path / "pairs.csv"
     write_pairs(pairs, faces_dir)
     roc = tmp_path / "roc.png"
@@ -152,6 +157,14 @@ def test_eval_pairs_reports_and_calibrates(cli, faces_dir: Path, tmp_path: Path)
     )
     assert json.loads(stdout)["calibration"] == str(pairs)
     assert abs(json.loads(stdout)["threshold"] - r["best_threshold"]) < 1e-3
+    # ...and the accuracy at that threshold, per group, is kept for the DPIA (decision 0064)
+    measured = load_measured(data_dir, SFACE.name)
+    assert measured is not None and measured.source == str(pairs)
+    assert abs(measured.threshold - r["best_threshold"]) < 1e-3
+    assert (
+        measured.overall.pairs == 45 and abs(measured.overall.accuracy - r["best_accuracy"]) < 1e-9
+    )
+    assert set(measured.groups) == {"A", "B"} and "accuracy" in measured.widest_gap
 
 
 def test_eval_pairs_bad_csv(cli, tmp_path: Path) -> None:

@@ -19,6 +19,9 @@ from vigil.notify.broker import Mosquitto, mosquitto_path
 from vigil.store.db import Database
 from vigil.store.models.faces import Person
 
+# A camera's record: without it a camera set to recognise faces does not (decision 0064).
+RECORD = {"purpose": "test", "field_of_view": "test scene", "publicly_accessible": False}
+
 
 @pytest.fixture
 def db(tmp_path: Path) -> Iterator[Database]:
@@ -42,8 +45,11 @@ def make_config(
     return VigilConfig.model_validate(
         {
             "site": {"name": "Test Site"},
-            "privacy": {"face_recognition_enabled": recognise},
-            "cameras": [{"name": "gate", "url": "a.mp4"}, {"name": "hall", "url": "b.mp4"}],
+            "privacy": {"face_recognition_enabled": recognise, "legal_basis": "consent"},
+            "cameras": [
+                {"name": "gate", "url": "a.mp4", **RECORD},
+                {"name": "hall", "url": "b.mp4", **RECORD},
+            ],
             "notify": {
                 "mqtt": {
                     "enabled": mqtt_port is not None,

@@ -81,12 +81,20 @@ def test_face_recognition_is_stated_with_purpose_and_legal_basis(tmp_path: Path,
 
     cfg["privacy"]["face_recognition_enabled"] = True
     code, err, _, _ = _notice(tmp_path, cfg, capsys)
-    assert code == 2 and "privacy.face_recognition_purpose and privacy.legal_basis" in err
+    err = " ".join(err.split())
+    assert code == 2 and "privacy.face_recognition_purpose is not set" in err
+    assert "camera gate does not recognise faces: its record lacks purpose" in err
+    assert "legal_basis (here or as privacy.legal_basis)" in err
 
     cfg["privacy"] |= {
         "face_recognition_purpose": "Staff entrance without a badge, for staff who chose it.",
         "legal_basis": "consent",
         "legal_basis_note": "Art. 9(2)(a) GDPR.",
+    }
+    cfg["cameras"][0] |= {
+        "purpose": "Open the staff door for enrolled staff.",
+        "field_of_view": "The staff door from inside.",
+        "publicly_accessible": False,
     }
     code, err, html, pdf = _notice(tmp_path, cfg, capsys)
     assert code == 0, err
@@ -96,6 +104,7 @@ def test_face_recognition_is_stated_with_purpose_and_legal_basis(tmp_path: Path,
         assert "Purpose: Staff entrance without a badge" in text
         assert "Legal basis: your consent, which you can withdraw at any time. Art. 9(2)(a)" in text
         assert "gate: records video; detects people and faces; recognises enrolled people" in text
+        assert "does not recognise emotions" in text
 
 
 def test_qr_code_only_with_a_url(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]

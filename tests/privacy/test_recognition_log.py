@@ -67,7 +67,17 @@ def _site_yaml(data_dir: Path, clip: Path) -> dict:
             "face_recognition_purpose": "test: recognise the enrolled person",
             "legal_basis": "consent",
         },
-        "cameras": [{"name": "door", "url": str(clip), "loop": True, "segment_seconds": 4}],
+        "cameras": [
+            {
+                "name": "door",
+                "url": str(clip),
+                "loop": True,
+                "segment_seconds": 4,
+                "purpose": "test: staff entrance",
+                "field_of_view": "the door from inside",
+                "publicly_accessible": False,
+            }
+        ],
     }
 
 

@@ -23,6 +23,7 @@ from vigil.api.routes import (
     events,
     exports,
     people,
+    privacy_docs,
     review,
     search,
     settings,
@@ -152,7 +153,7 @@ def create_app(ctx: ApiContext, *, web: bool = True) -> FastAPI:
     install_request_limits(app, ctx)  # outermost: before UploadRoom and parsing
     for r in (auth, cameras, exports, events, people, search, users, settings, audit_log, storage):
         app.include_router(r.router, prefix=API_PREFIX)
-    for r in (watchlists, zones, review, verification):
+    for r in (watchlists, zones, review, verification, privacy_docs):
         app.include_router(r.router, prefix=API_PREFIX)
     if web:
         from vigil.web.pages import mount_web

@@ -163,6 +163,14 @@ class CameraOut(BaseModel):
     damaged_segments: int = Field(
         0, description="Segments whose file no longer matches its checksum, not yet acknowledged."
     )
+    recognises: bool = Field(
+        False, description="Faces on this camera are matched against the enrolled gallery."
+    )
+    recognition_note: str = Field(
+        "",
+        description="Why a camera set to recognise faces does not: the fields its record "
+        "lacks (purpose, field_of_view, publicly_accessible, legal_basis).",
+    )
 
 
 class SegmentOut(BaseModel):

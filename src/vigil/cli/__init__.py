@@ -61,6 +61,15 @@ COMMANDS: dict[str, Lazy] = {
         "The notice to post at the site: who operates the cameras, where, what is recorded, "
         "face recognition, retention and how to make a request.",
     ),
+    "dpia": Lazy(
+        "vigil.cli.notice_cmd:register",
+        "A draft data-protection impact assessment (HTML and PDF) from the live settings.",
+    ),
+    "records": Lazy(
+        "vigil.cli.notice_cmd:register",
+        "The record of processing activities, GDPR Art. 30 (HTML and PDF), from the live "
+        "settings.",
+    ),
     "config": Lazy("vigil.cli.config_cmd:app", "Check and explain the configuration file."),
     "faces": Lazy("vigil.cli.faces_cmd:app", "Face detection, enrolment and recognition."),
     "eval": Lazy("vigil.cli.eval_cmd:app", "Measure face matching and person analysis."),

@@ -223,6 +223,7 @@ def cameras_status(
     from vigil.store.models.camera import Segment
 
     st = state(ctx)
+    cfg = st.config
     snap = read_status(st.data_dir)
     footage: dict[str, dict[str, object]] = {}
     with st.db().session() as s:
@@ -253,6 +254,10 @@ def cameras_status(
                 "footage": footage,
                 "storage": storage,
                 "lost_footage": lost,
+                "recognition": {
+                    c.name: {"recognises": cfg.recognises(c), "note": cfg.recognition_note(c)}
+                    for c in cfg.cameras
+                },
             }
         )
         return
@@ -268,6 +273,8 @@ def cameras_status(
         console.print(_status_table(snap.cameras))
     if storage["alarm"]:
         console.print(f"[bold red]storage alarm, recording paused:[/] {storage['reason']}")
+    for note in filter(None, map(cfg.recognition_note, cfg.cameras)):  # decision 0064
+        console.print(f"[yellow]{note}[/]", highlight=False)
     if footage:
         table = Table(
             "camera", "segments", "first footage (UTC)", "last footage (UTC)", "size", "lost"

@@ -21,13 +21,26 @@ def check(file: Path = typer.Argument(..., help="The vigil.yaml to check.")) -> 
     except (OSError, UnicodeDecodeError) as exc:
         console.print(f"[red]cannot read {file}:[/] {exc}")
         raise typer.Exit(2) from exc
-    problems = config_errors(text)
+    problems = config_errors(text) or record_gaps(
+        VigilConfig.model_validate(yaml.safe_load(text) or {})
+    )
     if problems:
         console.print(f"[red]{file}: {len(problems)} error(s)[/]")
         for p in problems:
             console.print(f"  {p}", highlight=False)
         raise typer.Exit(1)
     console.print(f"[green]{file}: OK[/]")
+
+
+def record_gaps(config: VigilConfig) -> list[str]:
+    """Each field a camera asked to recognise faces lacks in its record (0064): until it is
+    filled in, that camera does not recognise."""
+    return [
+        f"cameras[{i}].{gap}: required because camera {cam.name} is set to recognise faces "
+        "(without it the camera does not recognise)"
+        for i, cam in enumerate(config.cameras)
+        for gap in config.record_gaps(cam)
+    ]
 
 
 # Printed as comments after the defaults, whose `cameras: []` it replaces. A test uncomments
@@ -39,6 +52,10 @@ cameras:
     url: rtsp://user:password@10.0.0.5:554/stream1
     sub_url: rtsp://user:password@10.0.0.5:554/stream2
     retention_days: 30
+    # Its record, required while it recognises faces (privacy.face_recognition_enabled):
+    purpose: Let enrolled staff through the gate at night.
+    field_of_view: The gate from the yard side, 5 m of driveway.
+    publicly_accessible: false     # true also needs public_recognition_ground
     privacy_masks:                 # blacked out before analysis, in live view and exports
       - [[0.70, 0.00], [1.00, 0.00], [1.00, 0.35], [0.70, 0.35]]   # a neighbour's window
     motion:

@@ -79,9 +79,25 @@ def demo(
         table.add_row(who, f"{score:.3f}", confidence_text(cal.confidence(score)), f"{t:.1f}")
     console.print(table)
 
+    # Each camera's record (decision 0064): without it a camera does not recognise faces.
     cameras: list[dict[str, object]] = [
-        {"name": "street", "url": str(assets.street_video.resolve()), "loop": True},
-        {"name": "door", "url": str(assets.door_video.resolve()), "loop": True},
+        {
+            "name": "street",
+            "url": str(assets.street_video.resolve()),
+            "loop": True,
+            "purpose": "Demo: people and vehicles passing in the street.",
+            "field_of_view": "A public street, from a sample clip.",
+            "publicly_accessible": True,
+            "analysis": {"recognise": False},  # a public street: no recognition
+        },
+        {
+            "name": "door",
+            "url": str(assets.door_video.resolve()),
+            "loop": True,
+            "purpose": "Demo: recognise the enrolled sample person at the door.",
+            "field_of_view": "A door, from a sample clip.",
+            "publicly_accessible": False,
+        },
     ]
     if factory is not None:  # its running/idle time line and crossings fill in within a minute
         cameras.append(
@@ -90,6 +106,10 @@ def demo(
                 "url": str(factory.resolve()),
                 "loop": True,
                 "zones": FactoryScene.zones(),
+                "purpose": "Demo: machine running time and doorway counts.",
+                "field_of_view": "A generated factory floor.",
+                "publicly_accessible": False,
+                "analysis": {"recognise": False},
             }
         )
     config = {

@@ -41,7 +41,14 @@ def pairs(
 ) -> None:
     """Verification accuracy, best threshold, ROC AUC, TAR at FAR, and per-group gaps."""
     from vigil.faces.calibration import Calibration, fit_input, save_calibration
-    from vigil.faces.evaluation import best_threshold, evaluate_pairs, plot_roc, read_pairs
+    from vigil.faces.evaluation import (
+        best_threshold,
+        evaluate_pairs,
+        measured_at,
+        plot_roc,
+        read_pairs,
+    )
+    from vigil.faces.measured import save_measured
     from vigil.faces.verified_pairs import verified_scores
 
     st = state(ctx)
@@ -66,6 +73,10 @@ def pairs(
             f"{file} + {len(verified[0])} verified pairs" if verified is not None else str(file),
         )
         saved = save_calibration(st.data_dir, fitted)
+        save_measured(
+            st.data_dir,
+            measured_at(report, engine.model_name, fitted.threshold, str(file), fitted.created_at),
+        )
     if as_json:
         data = {
             k: v for k, v in asdict(report).items() if k not in ("scores", "labels", "group_of")

@@ -19,6 +19,8 @@ import numpy as np
 
 from vigil.errors import InputError
 from vigil.faces.engine import FaceEngine
+from vigil.faces.measured import MeasuredAccuracy
+from vigil.faces.measured import Rates as GroupStats
 from vigil.vision.image import load_image
 
 Progress = Callable[[int, int], None]  # (done, total)
@@ -85,14 +87,6 @@ def embed_images(
         if progress:
             progress(i + 1, len(paths))
     return vectors, failures
-
-
-@dataclass
-class GroupStats:
-    pairs: int
-    accuracy: float
-    false_match_rate: float | None  # different-person pairs wrongly accepted
-    false_non_match_rate: float | None  # same-person pairs wrongly rejected
 
 
 @dataclass
@@ -174,17 +168,43 @@ def evaluate_pairs(
         labels=same,
         group_of=[p.group for p in usable],
     )
-    groups = sorted({g for g in report.group_of if g})
-    if groups:
-        for g in groups:
-            mask = np.array([x == g for x in report.group_of])
-            report.groups[g] = _rates(scores[mask], same[mask], threshold)
-        for metric in ("accuracy", "false_match_rate", "false_non_match_rate"):
-            vals = [getattr(s, metric) for s in report.groups.values()]
-            vals = [v for v in vals if v is not None]
-            if len(vals) > 1:
-                report.widest_gap[metric] = float(max(vals) - min(vals))
+    report.groups, report.widest_gap = _group_rates(scores, same, report.group_of, threshold)
     return report
+
+
+def _group_rates(
+    scores: np.ndarray, same: np.ndarray, group_of: list[str | None], threshold: float
+) -> tuple[dict[str, GroupStats], dict[str, float]]:
+    """Each group's rates at `threshold`, and the widest gap between groups per metric."""
+    groups: dict[str, GroupStats] = {}
+    for g in sorted({g for g in group_of if g}):
+        mask = np.array([x == g for x in group_of])
+        groups[g] = _rates(scores[mask], same[mask], threshold)
+    gaps: dict[str, float] = {}
+    for metric in ("accuracy", "false_match_rate", "false_non_match_rate"):
+        vals = [getattr(s, metric) for s in groups.values()]
+        vals = [v for v in vals if v is not None]
+        if len(vals) > 1:
+            gaps[metric] = float(max(vals) - min(vals))
+    return groups, gaps
+
+
+def measured_at(
+    report: PairsReport, model: str, threshold: float, source: str, when: str
+) -> MeasuredAccuracy:
+    """The figures to save with a threshold adopted from `report` (overall and per group,
+    recomputed at that threshold), for the DPIA and the record of processing."""
+    groups, gaps = _group_rates(report.scores, report.labels, report.group_of, threshold)
+    return MeasuredAccuracy(
+        model=model,
+        measured_at=when,
+        source=source,
+        threshold=threshold,
+        overall=_rates(report.scores, report.labels, threshold),
+        roc_auc=report.roc_auc,
+        groups=groups,
+        widest_gap=gaps,
+    )
 
 
 def plot_roc(report: PairsReport, out: Path) -> Path:

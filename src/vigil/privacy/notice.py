@@ -3,9 +3,10 @@
 `build_notice(config)` turns `VigilConfig` into plain-language `Notice` sections; `render_html`
 and `render_pdf` lay out the same sections, so the two files always say the same thing.
 What the notice claims is derived from what the system is set to do (which cameras record,
-analyse, recognise; the retention periods), and it refuses to be written when it could not say
-what it must, e.g. recognition on without a stated purpose and legal basis. A camera recognises
-faces only while the site-wide switch is on (`VigilConfig.recognises`), as the pipeline does.
+analyse, recognise; the retention periods), read through `vigil.privacy.facts` like the other
+privacy documents, and it refuses to be written when it could not say what it must, e.g.
+recognition asked for without a stated purpose or a camera's record (legal basis included). A
+camera recognises faces only by `VigilConfig.recognises`, as the pipeline does.
 """
 
 from __future__ import annotations
@@ -22,38 +23,15 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from vigil.config import VigilConfig
 from vigil.errors import ConfigError
+from vigil.privacy.facts import (
+    LEGAL_BASIS_WORDS,
+    NO_EMOTION_OR_ATTRIBUTES,
+    SiteFacts,
+    days,
+    site_facts,
+)
 
 TEMPLATES = Path(__file__).parent / "templates"
-
-LEGAL_BASIS_WORDS = {
-    "consent": "your consent, which you can withdraw at any time",
-    "contract": "a contract with you",
-    "legal_obligation": "a legal obligation of the operator",
-    "vital_interest": "protecting someone's life or health",
-    "public_task": "a task carried out in the public interest",
-    "legitimate_interest": "the operator's legitimate interest, weighed against your rights",
-}
-
-
-@dataclass(frozen=True)
-class CameraLine:
-    name: str
-    records: bool
-    retention_days: float
-    detects_faces: bool
-    recognises: bool
-    masks_burned_in: bool = False  # privacy masks blacked out before recording
-
-    @property
-    def does(self) -> str:
-        parts = ["records video" if self.records else "live view only, nothing recorded"]
-        if self.records and self.masks_burned_in:
-            parts.append("masked areas are blacked out before recording and never recorded")
-        if self.detects_faces:
-            parts.append("detects people and faces")
-        if self.recognises:
-            parts.append("recognises enrolled people")
-        return "; ".join(parts)
 
 
 @dataclass(frozen=True)
@@ -62,15 +40,26 @@ class NoticeSection:
     paragraphs: list[str] = field(default_factory=list)
     bullets: list[str] = field(default_factory=list)
     after: list[str] = field(default_factory=list)  # paragraphs after the bullets
+    # What a person must write here (a draft's unwritten part), shown in a marked box.
+    to_write: list[str] = field(default_factory=list)
+
+
+TO_WRITE = "TO BE WRITTEN BY A PERSON"
 
 
 @dataclass(frozen=True)
 class Notice:
+    """A document written from the live settings: the public notice, and with `kind` and
+    `one_page` changed the workers' notice, the DPIA draft and the record of processing
+    (`vigil.privacy.records`), all laid out by `render_html` and `render_pdf`."""
+
     headline: str
     site: str
     sections: list[NoticeSection]
     notice_url: str | None
     generated_at: datetime
+    kind: str = "Notice"  # names the version in the footer
+    one_page: bool = True  # shrink the type a little to fit one A4 page
 
     @property
     def version(self) -> str:
@@ -82,39 +71,8 @@ class Notice:
     def footer(self) -> str:
         return (
             f"Written by Vigil from this system's settings on "
-            f"{self.generated_at:%d %B %Y}. Notice version {self.version}."
+            f"{self.generated_at:%d %B %Y}. {self.kind} version {self.version}."
         )
-
-
-def _days(d: float) -> str:
-    if d == 1:
-        return "1 day"
-    return f"{d:g} days"
-
-
-def _footage_line(recording: list[CameraLine]) -> str:
-    """'Video recordings: 30 days (staff-entrance: 14 days)': the usual period, then exceptions."""
-    days = [c.retention_days for c in recording]
-    usual = max(sorted(set(days)), key=days.count)
-    others = [
-        f"{c.name}: {_days(c.retention_days)}" for c in recording if c.retention_days != usual
-    ]
-    return f"Video recordings: {_days(usual)}" + (f" ({'; '.join(others)})" if others else "")
-
-
-def _camera_lines(config: VigilConfig) -> list[CameraLine]:
-    return [
-        CameraLine(
-            name=c.name,
-            records=c.record,
-            retention_days=float(c.retention_days),
-            detects_faces=c.analysis.enabled,
-            recognises=config.recognises(c),
-            masks_burned_in=c.privacy_masks_burn_in,
-        )
-        for c in config.cameras
-        if c.enabled
-    ]
 
 
 def _check(config: VigilConfig) -> None:
@@ -128,40 +86,64 @@ def _check(config: VigilConfig) -> None:
             f"site.{' and site.'.join(missing)} not set",
             hint="set site.operator (the legal entity) and site.contact (email or address)",
         )
-    recognising = [c.name for c in config.cameras if config.recognises(c)]
-    if p.face_recognition_enabled and recognising:
-        stated = {
-            "face_recognition_purpose": p.face_recognition_purpose,
-            "legal_basis": p.legal_basis,
-        }
-        gaps = [f"privacy.{name}" for name, value in stated.items() if not value]
-        if gaps:
-            raise ConfigError(
-                f"face recognition is on but {' and '.join(gaps)} is not set",
-                hint="the public notice must say why faces are recognised and on what legal basis",
-            )
+    # A camera asked to recognise without its record does not (`VigilConfig.recognises`), but a
+    # notice saying "off" there would be wrong as soon as the record is filled in: refuse.
+    requested = [c for c in config.cameras if config.recognition_requested(c)]
+    problems = [] if p.face_recognition_purpose else ["privacy.face_recognition_purpose is not set"]
+    problems += [config.recognition_note(c) for c in requested if config.record_gaps(c)]
+    if requested and problems:
+        raise ConfigError(
+            "face recognition is on but " + "; ".join(problems),
+            hint="the public notice must say why faces are recognised and on what legal basis, "
+            "camera by camera (`vigil config check FILE` lists what is missing)",
+        )
 
 
 def build_notice(config: VigilConfig, now: datetime | None = None) -> Notice:
     """The notice's content in plain words; ConfigError when the settings contradict it."""
     _check(config)
-    p, site = config.privacy, config.site
-    cams = _camera_lines(config)
-    recognising = [c for c in cams if c.recognises]
-    detecting = [c for c in cams if c.detects_faces]
-    recording = [c for c in cams if c.records]
+    return notice_from_facts(site_facts(config), now)
+
+
+def basis_lines(facts: SiteFacts) -> list[str]:
+    """'Legal basis: ...' for the recognising cameras: one line, or one per basis used."""
+    by_basis: dict[str, list[str]] = {}
+    for c in facts.recognising:
+        by_basis.setdefault(c.legal_basis or "", []).append(c.name)
+    note = f" {facts.legal_basis_note}" if facts.legal_basis_note else ""
+    if len(by_basis) == 1:
+        return [f"Legal basis: {LEGAL_BASIS_WORDS[next(iter(by_basis))]}.{note}"]
+    return [
+        f"Legal basis at {', '.join(names)}: {LEGAL_BASIS_WORDS[basis]}."
+        for basis, names in by_basis.items()
+    ] + ([note.strip()] if note else [])
+
+
+def public_ground_lines(facts: SiteFacts) -> list[str]:
+    """For each camera recognising faces in a publicly accessible area, its legal ground."""
+    return [
+        f"{c.name} sees a publicly accessible area. Faces are recognised there on this specific "
+        f"legal ground: {c.public_recognition_ground}"
+        for c in facts.recognising
+        if c.publicly_accessible
+    ]
+
+
+def notice_from_facts(facts: SiteFacts, now: datetime | None = None) -> Notice:
+    cams, recognising = facts.cameras, facts.recognising
+    detecting, recording = facts.detecting, facts.recording
     sections: list[NoticeSection] = []
 
     sections.append(
         NoticeSection(
             "Who is responsible",
             [
-                f"{site.operator} operates the cameras at {site.name}.",
-                f"Contact: {site.contact}",
+                f"{facts.operator} operates the cameras at {facts.site}.",
+                f"Contact: {facts.contact}",
             ],
         )
     )
-    sections.append(NoticeSection("Why", [p.purpose]))
+    sections.append(NoticeSection("Why", [facts.purpose]))
     if cams:
         sections.append(
             NoticeSection(
@@ -184,13 +166,13 @@ def build_notice(config: VigilConfig, now: datetime | None = None) -> Notice:
     sections.append(NoticeSection("What is recorded", what or ["Nothing is recorded."]))
 
     if recognising:
-        basis = LEGAL_BASIS_WORDS[p.legal_basis or ""]
         face = [
             "Face recognition is ON at "
             + ", ".join(c.name for c in recognising)
             + ". Faces are compared with a list of people who were enrolled on purpose.",
-            f"Purpose: {p.face_recognition_purpose}",
-            f"Legal basis: {basis}." + (f" {p.legal_basis_note}" if p.legal_basis_note else ""),
+            f"Purpose: {facts.recognition_purpose}",
+            *basis_lines(facts),
+            *public_ground_lines(facts),
             "If you are not on the list you are never named: the system only shows "
             "'unknown person'. Nobody is added to the list from camera footage.",
         ]
@@ -200,24 +182,16 @@ def build_notice(config: VigilConfig, now: datetime | None = None) -> Notice:
         face.append(
             "Faces are detected to create events. A face template (numbers describing a face, "
             "not a picture) of each unknown face is kept for "
-            f"{_days(p.unknown_face_retention_days)}, then deleted."
+            f"{days(facts.unknown_face_retention_days)}, then deleted."
         )
+    face.append(NO_EMOTION_OR_ATTRIBUTES)
     sections.append(NoticeSection("Face recognition", face))
 
-    keep = []
-    if recording:
-        keep.append(_footage_line(recording))
-    if detecting:
-        keep.append(f"Still pictures of events: {_days(p.snapshot_retention_days)}")
-        keep.append(f"Face templates of unknown people: {_days(p.unknown_face_retention_days)}")
-    if recognising:
-        keep.append("Face templates of enrolled people: until they are removed from the list")
-    keep.append(f"The log of who viewed or searched what: {_days(p.audit_retention_days)}")
     sections.append(
         NoticeSection(
             "How long it is kept",
             ["Everything is deleted automatically after:"],
-            keep,
+            list(facts.retention),
             [
                 "Footage needed as evidence of an incident is kept longer, only while needed, "
                 "with a recorded reason."
@@ -237,20 +211,20 @@ def build_notice(config: VigilConfig, now: datetime | None = None) -> Notice:
     request = [
         "You can ask whether we hold pictures or data about you, get a copy, have it "
         "corrected or deleted, and object to face recognition.",
-        f"Write to {site.contact}. Give the date, time and place you were here, so we can "
+        f"Write to {facts.contact}. Give the date, time and place you were here, so we can "
         "find you.",
     ]
-    if p.request_info:
-        request.append(p.request_info)
+    if facts.request_info:
+        request.append(facts.request_info)
     request.append("You may also complain to your data protection authority.")
     sections.append(NoticeSection("Your rights and how to make a request", request))
 
     headline = "CCTV and face recognition in operation" if recognising else "CCTV in operation"
     return Notice(
         headline=headline,
-        site=site.name,
+        site=facts.site,
         sections=sections,
-        notice_url=p.notice_url,
+        notice_url=facts.notice_url,
         generated_at=now or datetime.now(UTC),
     )
 
@@ -273,21 +247,25 @@ def render_html(notice: Notice) -> str:
         lstrip_blocks=True,
     )
     qr = qr_svg(notice.notice_url) if notice.notice_url else None
-    return env.get_template("notice.html.j2").render(notice=notice, qr_svg=qr)
+    return env.get_template("notice.html.j2").render(notice=notice, qr_svg=qr, to_write=TO_WRITE)
 
 
 def write_notice(config: VigilConfig, out_dir: Path, kinds: tuple[str, ...]) -> list[Path]:
     """Write notice.html and/or notice.pdf into out_dir; return the paths written."""
-    notice = build_notice(config)
+    return write_document(build_notice(config), out_dir, "notice", kinds)
+
+
+def write_document(doc: Notice, out_dir: Path, stem: str, kinds: tuple[str, ...]) -> list[Path]:
+    """Write <stem>.html and/or <stem>.pdf into out_dir; return the paths written."""
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     if "html" in kinds:
-        path = out_dir / "notice.html"
-        path.write_text(render_html(notice), encoding="utf-8")
+        path = out_dir / f"{stem}.html"
+        path.write_text(render_html(doc), encoding="utf-8")
         written.append(path)
     if "pdf" in kinds:
-        path = out_dir / "notice.pdf"
-        path.write_bytes(render_pdf(notice))
+        path = out_dir / f"{stem}.pdf"
+        path.write_bytes(render_pdf(doc))
         written.append(path)
     return written
 
@@ -304,8 +282,9 @@ def _fonts() -> tuple[Path, Path] | None:
 
 
 def render_pdf(notice: Notice) -> bytes:
-    """A4: one page, shrinking the type a little if that makes it fit, else more pages."""
-    for scale in (1.0, 0.94, 0.88):
+    """A4: one page, shrinking the type a little if that makes it fit, else more pages
+    (a document that is not `one_page` is laid out once, at full size)."""
+    for scale in (1.0, 0.94, 0.88) if notice.one_page else ():
         pages, data = _layout_pdf(notice, scale)
         if pages == 1:
             return data
@@ -382,6 +361,15 @@ def _layout_pdf(notice: Notice, k: float) -> tuple[int, bytes]:
             para(t, width, indent=6)
         for t in section.after:
             para(t, width)
+        if section.to_write:  # a framed box: the unwritten part of a draft
+            pdf.set_y(pdf.get_y() + 1)
+            pdf.set_draw_color(200, 60, 0)
+            pdf.set_line_width(0.5)
+            pdf.set_font(family, "B", 10 * k)
+            lines = [f"[{TO_WRITE}]", *section.to_write]
+            pdf.multi_cell(width, 5 * k, text("\n".join(lines)), border=1, padding=2)
+            pdf.set_draw_color(0)
+            pdf.set_font(family, "", 10 * k)
         pdf.set_y(pdf.get_y() + 1.5 * k)
 
     pdf.set_font(family, "", 7.5)

@@ -134,7 +134,7 @@ class OnnxRuntimeEmbedder(_ThreadedEmbedder):
         self._input = inputs[0].name
         out_dim = self._session.get_outputs()[0].shape[-1]
         self.dim = out_dim if isinstance(out_dim, int) else 0
-        self.name = SFACE.name if model is None else f"onnx:{path.stem}"
+        self.name = embedder_name(model)
 
     def _run(self, crops: list[np.ndarray]) -> np.ndarray:
         return np.asarray(self._session.run(None, {self._input: to_blob(crops)})[0])
@@ -158,6 +158,11 @@ class OpenCVEmbedder(_ThreadedEmbedder):
             net = self._local.net = cv2.dnn.readNet(self._model)
         net.setInput(to_blob(crops))
         return np.asarray(net.forward(), dtype=np.float32)
+
+
+def embedder_name(model: Path | None) -> str:
+    """The name templates and calibrations of this model are kept under."""
+    return SFACE.name if model is None else f"onnx:{Path(model).stem}"
 
 
 def make_embedder(backend: str, model: Path | None, threads: int) -> Embedder:

@@ -39,6 +39,14 @@ NAV: Nav = [
     ("/search", "Search", Perm.search),
     ("/users", "Users", Perm.users),
     ("/audit", "Audit log", Perm.audit),
+    ("/privacy", "Privacy", Perm.audit),
+]
+
+DOCUMENTS = [  # (file stem under /api/v1/privacy/, title, for whom)
+    ("notice", "Public notice", "posting at the site"),
+    ("notice-workers", "Notice for workers' representatives (AI Act Art. 26(7))", "works council"),
+    ("dpia", "Data protection impact assessment (draft, GDPR Art. 35)", "controller, DPO"),
+    ("records", "Record of processing activities (GDPR Art. 30)", "controller, authority"),
 ]
 
 
@@ -168,6 +176,15 @@ def users_page(request: Request, p: MaybeUser) -> Response:
 @shared.get("/audit", response_class=HTMLResponse)
 def audit_page(request: Request, p: MaybeUser) -> Response:
     return gate(request, p, Perm.audit) or render(request, p, "audit.html")
+
+
+@router.get("/privacy", response_class=HTMLResponse)
+def privacy_page(request: Request, ctx: Ctx, p: MaybeUser) -> Response:
+    if refused := gate(request, p, Perm.audit):
+        return refused
+    cfg = ctx.config
+    cams = [(c.name, cfg.recognises(c), cfg.recognition_note(c)) for c in cfg.cameras]
+    return render(request, p, "privacy.html", documents=DOCUMENTS, cameras=cams)
 
 
 def mount_pages(app: FastAPI, nav: Nav, own: APIRouter) -> None:

@@ -112,6 +112,8 @@ def camera_out(
         live_frame_at=frame.at if frame else None,
         missing_segments=lost.get(MISSING, 0),
         damaged_segments=lost.get(DAMAGED, 0),
+        recognises=ctx.config.recognises(cam),
+        recognition_note=ctx.config.recognition_note(cam),
     )
 
 
