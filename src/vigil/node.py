@@ -61,7 +61,8 @@ class EdgeNode:
 
     def store_event(self, draft: EventDraft) -> None:
         """The analysis sink: store the event (and its outbox rows); keep an unknown face's
-        template apart from any identity, for the unknown-face retention period only."""
+        template apart from any identity, only when the site opted in to keeping them
+        (`privacy.unknown_face_retention_days`) and for that period only."""
         assert self.dispatcher is not None
         event = store_draft(
             self.db,
@@ -70,7 +71,7 @@ class EdgeNode:
             routing=Routing.from_config(self.config),
             wake=self.dispatcher.wake,
         )
-        if draft.embedding is not None:
+        if draft.embedding is not None and self.config.privacy.keeps_unknown_faces:
             add_unknown(
                 self.db,
                 event_uid=event.uid,
@@ -100,10 +101,10 @@ class EdgeNode:
         options = RecorderOptions(disk_check=self.retention.disk_state)
         self.recording = RecordingService(cfg.cameras, self.data_dir, self.db, options)
         self.recording.start()
-        gallery = Gallery(self.db, self.engine.model_name)
         calibration = load_calibration(
             self.data_dir, self.engine.model_name, cfg.faces.match_threshold
         )
+        gallery = Gallery(self.db, self.engine.model_name, calibration)
         self.analysis = AnalysisService(
             cfg.cameras,
             self.engine,
@@ -156,7 +157,7 @@ class EdgeNode:
             self.dispatcher.set_storage_status(status)
 
     def _purge_unknown_faces(self) -> None:
-        days = self.config.privacy.unknown_face_retention_days
+        days = self.config.privacy.unknown_face_days  # 0: none kept, any left are deleted
         cutoff = datetime.now(UTC) - timedelta(days=days)
         n = purge_unknown(self.db, cutoff)
         if n:

@@ -40,7 +40,7 @@ def status(
     info: dict[str, Any] = {
         "limits_days": {
             "snapshots": p.snapshot_retention_days,
-            "unknown_faces": p.unknown_face_retention_days,
+            "unknown_faces": p.unknown_face_retention_days,  # None: none kept
             "audit": p.audit_retention_days,
             "footage": {c.name: c.retention_days for c in st.config.cameras},
         },
@@ -54,7 +54,8 @@ def status(
         return
     console.print(
         f"retention: snapshots {p.snapshot_retention_days:g} d, unknown faces "
-        f"{p.unknown_face_retention_days:g} d, audit {p.audit_retention_days:g} d (deleted up "
+        + (f"{p.unknown_face_days:g} d" if p.keeps_unknown_faces else "none kept")
+        + f", audit {p.audit_retention_days:g} d (deleted up "
         "to a signed checkpoint), "
         "footage per camera: "
         + (", ".join(f"{c.name} {c.retention_days:g} d" for c in st.config.cameras) or "-")

@@ -104,6 +104,8 @@ class Action(enum.StrEnum):
     audit_verify = "audit_verify"
     audit_truncate = "audit_truncate"
     rotate_key = "rotate_key"
+    objection_recorded = "objection_recorded"  # a face never to be identified (issue 16)
+    consent_withdrawn = "consent_withdrawn"  # an enrolled person removed at their request
 
 
 # Looking someone up, taking footage out, or lifting a mask: never without a stated reason.
@@ -117,6 +119,8 @@ REASON_REQUIRED = frozenset(
         Action.unlock_view,
         Action.unmask_view,
         Action.check_photos,
+        Action.objection_recorded,
+        Action.consent_withdrawn,
     }
 )
 

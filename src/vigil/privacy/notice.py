@@ -20,7 +20,7 @@ from pathlib import Path
 import segno
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from vigil.config import VigilConfig
+from vigil.config import PrivacyConfig, VigilConfig
 from vigil.errors import ConfigError
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -90,6 +90,30 @@ def _days(d: float) -> str:
     if d == 1:
         return "1 day"
     return f"{d:g} days"
+
+
+OBJECTION_WORDS = (
+    "You may object to being recognised. We then keep one face template of you (numbers "
+    "describing your face, not a picture, and no name), who recorded the objection, when and "
+    "why, only so that your face is never identified here or at the other sites of this "
+    "network; it is kept as long as the objection stands. If you were enrolled, you are "
+    "removed when you withdraw your consent."
+)
+
+
+def unknown_faces_words(p: PrivacyConfig) -> str:
+    """What the notice says about faces that match nobody: whether anything is kept, why, and
+    for how long (the same words the subject-access report uses)."""
+    if not p.keeps_unknown_faces:
+        return (
+            "Faces are detected to create events. For a face that matches nobody, no face "
+            "template (numbers describing a face) is kept at all."
+        )
+    return (
+        "Faces are detected to create events. A face template (numbers describing a face, not "
+        f"a picture, no name) of each face that matches nobody is kept for "
+        f"{_days(p.unknown_face_days)}, then deleted. Why: {p.unknown_faces_purpose.strip()}"
+    )
 
 
 def _footage_line(recording: list[CameraLine]) -> str:
@@ -193,15 +217,12 @@ def build_notice(config: VigilConfig, now: datetime | None = None) -> Notice:
             f"Legal basis: {basis}." + (f" {p.legal_basis_note}" if p.legal_basis_note else ""),
             "If you are not on the list you are never named: the system only shows "
             "'unknown person'. Nobody is added to the list from camera footage.",
+            OBJECTION_WORDS,
         ]
     else:
         face = ["Face recognition is OFF: nobody is identified by their face."]
     if detecting:
-        face.append(
-            "Faces are detected to create events. A face template (numbers describing a face, "
-            "not a picture) of each unknown face is kept for "
-            f"{_days(p.unknown_face_retention_days)}, then deleted."
-        )
+        face.append(unknown_faces_words(p))
     sections.append(NoticeSection("Face recognition", face))
 
     keep = []
@@ -209,9 +230,14 @@ def build_notice(config: VigilConfig, now: datetime | None = None) -> Notice:
         keep.append(_footage_line(recording))
     if detecting:
         keep.append(f"Still pictures of events: {_days(p.snapshot_retention_days)}")
-        keep.append(f"Face templates of unknown people: {_days(p.unknown_face_retention_days)}")
+        if p.keeps_unknown_faces:
+            keep.append(f"Face templates of unknown people: {_days(p.unknown_face_days)}")
     if recognising:
         keep.append("Face templates of enrolled people: until they are removed from the list")
+        keep.append(
+            "The face template of a person who objected to recognition: as long as the "
+            "objection stands"
+        )
     keep.append(f"The log of who viewed or searched what: {_days(p.audit_retention_days)}")
     sections.append(
         NoticeSection(

@@ -84,4 +84,5 @@ def handle(ctx: CommandContext, verb: str, body: dict[str, Any]) -> dict[str, An
 from vigil.sync import (  # noqa: E402,F401
     clips,  # clip
     site_gallery,  # person.*, watchlist.*
+    site_objections,  # objection.put
 )

@@ -783,14 +783,17 @@ function initSearch() {
     if (!r.ok) { out.hidden = true; return say(f, await errorText(r)); }
     say(f, "");
     const res = await r.json(), m = res.match;
-    $("#match").textContent = m.known
+    $("#match").textContent = m.objection
+      ? "Not identified: an objection to face recognition covers this face."
+      : m.known
       ? `${m.name}: score ${m.score.toFixed(3)} (threshold ${m.threshold.toFixed(3)}), confidence ${m.confidence_text}`
       : `No enrolled person matches (best score ${m.score.toFixed(3)} is below the threshold ${m.threshold.toFixed(3)}).`;
     const list = $("#search-events");
     list.replaceChildren();
     for (const e of res.events) list.append(eventItem(e));
     for (const s of res.sightings) list.append(el("li", {}, `unknown face · ${s.camera} · ${fmtTime(s.seen_at)} · score ${s.score.toFixed(3)}`));
-    if (!res.events.length && !res.sightings.length) list.append(el("li", { class: "muted" }, "no events of this face"));
+    if (res.sightings_note) list.append(el("li", { class: "muted" }, res.sightings_note));
+    else if (!res.events.length && !res.sightings.length) list.append(el("li", { class: "muted" }, "no events of this face"));
     out.hidden = false;
   });
 }
