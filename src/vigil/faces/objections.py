@@ -198,14 +198,24 @@ def fingerprint(s: Session) -> tuple[int, int]:
     return int(count or 0), int(top or 0)
 
 
-ObjectionAudit = Callable[[Session, Objection], None]  # the audit record, same transaction
-
-
 @dataclass(frozen=True)
 class RecordedObjection:
     objection: ObjectionSummary
     unknown_deleted: int  # unknown-face templates of this face, deleted
     enrolled: list[str]  # enrolled people this face is: no longer identified
+
+    def audit_details(self) -> dict[str, object]:
+        """What the `objection_recorded` record says (no name: the objection is anonymous)."""
+        o = self.objection
+        return {
+            "reference": o.reference,
+            "model": o.model,
+            "unknown_faces_deleted": self.unknown_deleted,
+            "enrolled_withheld": len(self.enrolled),
+        }
+
+
+ObjectionAudit = Callable[[Session, RecordedObjection], None]  # the audit record, same transaction
 
 
 def record_objection(
@@ -233,6 +243,7 @@ def record_objection(
         deleted = purge_matching_unknown(s, mine, model)
         people = objector_people(s, mine, model)
         names = sorted(s.scalars(select(Person.name).where(Person.id.in_(people))))
+        result = RecordedObjection(summary(row), deleted, names)
         if audit is not None:
-            audit(s, row)
-        return RecordedObjection(summary(row), deleted, names)
+            audit(s, result)
+        return result
