@@ -41,7 +41,8 @@ class ObjectionGuard:
     """The objections' templates of one model, asked whether faces are objectors'."""
 
     def __init__(self, vectors: np.ndarray, threshold: float) -> None:
-        self.vectors = np.asarray(vectors, np.float32).reshape(len(vectors), -1)
+        vectors = np.asarray(vectors, np.float32)
+        self.vectors = vectors.reshape(len(vectors), -1) if len(vectors) else vectors
         self.threshold = threshold
 
     def __len__(self) -> int:
