@@ -21,6 +21,7 @@ from vigil.faces.sightings import add_unknown
 from vigil.node import EdgeNode
 from vigil.notify.dispatcher import Dispatcher
 from vigil.pipeline.analyzer import EventDraft
+from vigil.pipeline.service import _NoMatcher
 from vigil.privacy.audit import AuditLog
 from vigil.privacy.sar import subject_access
 from vigil.store.db import Database
@@ -50,6 +51,8 @@ def test_an_objector_is_never_identified_at_the_site(
     )
     obama, biden = _vec(engine, faces_dir / "obama2.jpg"), _vec(engine, faces_dir / "biden.jpg")
     assert live.get().identify([obama])[0].name == "obama"
+    blind = _NoMatcher(live.calibration, live)  # cameras with recognition off
+    assert not blind.get().identify([obama])[0].objected
     now = datetime.now(UTC)
     for uid, vec in (("seen-obama", _vec(engine, faces_dir / "obama3.jpg")), ("seen-biden", biden)):
         add_unknown(
@@ -80,6 +83,8 @@ def test_an_objector_is_never_identified_at_the_site(
     assert withheld.objected and withheld.name is None and withheld.person_id is None
     assert withheld.score == -1.0 and withheld.confidence == 0.0  # nothing about who it is
     assert not other.objected and not other.known
+    # a camera without recognition names nobody, and keeps no unknown template of him either
+    assert [m.objected for m in blind.get().identify([obama, biden])] == [True, False]
     # identification of a photo
     code, out, err = cli("faces", "identify", faces_dir / "obama2.jpg", "-r", "case 4", "--json")
     assert code == 0, err
