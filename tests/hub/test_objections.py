@@ -1,7 +1,8 @@
 """An objection recorded at one site reaches every site through the hub: real nats-servers (a
 hub and two leaf sites), each site's `EdgeSync` publishing and answering, the hub's consumer
 and pusher. After the push, a photo of the objector is not identified at the other site (which
-had enrolled them itself), cannot be enrolled there, and the hub's own search names nobody."""
+had enrolled them itself), cannot be enrolled there or at the hub, and the hub's own search
+names nobody."""
 
 from __future__ import annotations
 
@@ -146,3 +147,9 @@ def test_objection_at_one_site_is_honoured_at_the_other(
         hub_db, probe, who=Actor("hub-admin"), reason="case 9", audit=audits["hub"], calibration=cal
     )
     assert result.match.objected and result.match.name is None and result.events == []
+    with pytest.raises(InputError, match="objected to being recognised"):  # nor enrolled there
+        enrol(
+            hub_db, audits["hub"], Actor("hub-admin"), "B. Obama",
+            [TemplateIn(probe, "p" * 64, 0.9, model)],
+            legal_basis=LegalBasis.consent, reason="visitor badge",
+        )  # fmt: skip
