@@ -7,6 +7,7 @@ names nobody."""
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from pathlib import Path
 
 import cv2
@@ -23,11 +24,14 @@ from vigil.faces.objections import RecordedObjection, record_objection
 from vigil.hub.actor import Actor
 from vigil.hub.gallery import TemplateIn, enrol
 from vigil.hub.ingest import HubConsumer
+from vigil.hub.placement import note_site_audit, person_placements
 from vigil.hub.pusher import HubPusher, pending_pushes
 from vigil.hub.search import search_across_sites
 from vigil.privacy.audit import Action, AuditLog
-from vigil.store.models import HubSite, Objection
+from vigil.store.db import Database
+from vigil.store.models import HubAuditRecord, HubSite, Objection
 from vigil.store.models.faces import LegalBasis
+from vigil.store.models.hub import HubPlacement
 from vigil.store.models.objections import HubObjection
 from vigil.sync.server import connect_site, find_binary
 
@@ -153,3 +157,26 @@ def test_objection_at_one_site_is_honoured_at_the_other(
             [TemplateIn(probe, "p" * 64, 0.9, model)],
             legal_basis=LegalBasis.consent, reason="visitor badge",
         )  # fmt: skip
+
+
+def test_withdrawal_at_a_site_shows_at_the_hub(tmp_path: Path) -> None:
+    """A hub person whose consent is withdrawn at a site is known at the hub as removed there
+    (and not pushed back), like any removal made at the site."""
+    db = Database(f"sqlite:///{tmp_path / 'hub.db'}")
+    t = datetime(2026, 5, 1, tzinfo=UTC).isoformat()
+    push = {"seq": 4, "time": t, "action": "enroll", "target_kind": "hub_person"}
+    push |= {"target_id": "u-1", "person": "7", "actor": "hub:ann", "reason": "r"}
+    gone = {"seq": 9, "time": t, "action": "consent_withdrawn", "target_kind": "person"}
+    gone |= {"target_id": "7", "person": "7", "actor": "site-op", "reason": "by letter"}
+    try:
+        with db.session() as s:
+            s.add(HubPlacement(site="north", kind="person", uid="u-1"))
+            for r in (push, gone):
+                s.add(HubAuditRecord(site="north", seq=r["seq"], time=datetime.now(UTC),
+                                     hash=str(r["seq"]), record=r))  # fmt: skip
+            s.flush()
+            assert note_site_audit(s, "north", [push, gone]) == 1
+        [placed] = person_placements(db, "u-1")
+        assert (placed.state, placed.removed_reason) == ("removed_by_site", "by letter")
+    finally:
+        db.close()
