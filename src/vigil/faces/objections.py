@@ -16,7 +16,7 @@ objections`). Objections from other sites arrive through the hub (`origin_site`)
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -37,6 +37,13 @@ def objection_threshold(match_threshold: float) -> float:
     return match_threshold - OBJECTION_MARGIN
 
 
+def templates(blobs: Sequence[bytes]) -> np.ndarray:
+    """Stored templates (float32 bytes) as one matrix, a row each (0 x 0 when none)."""
+    if not blobs:
+        return np.zeros((0, 0), np.float32)
+    return np.stack([np.frombuffer(b, np.float32) for b in blobs])
+
+
 class ObjectionGuard:
     """The objections' templates of one model, asked whether faces are objectors'."""
 
@@ -44,6 +51,11 @@ class ObjectionGuard:
         vectors = np.asarray(vectors, np.float32)
         self.vectors = vectors.reshape(len(vectors), -1) if len(vectors) else vectors
         self.threshold = threshold
+
+    @classmethod
+    def from_blobs(cls, blobs: Sequence[bytes], threshold: float) -> ObjectionGuard:
+        """From stored templates (float32 bytes, as the tables keep them)."""
+        return cls(templates(blobs), threshold)
 
     def __len__(self) -> int:
         return len(self.vectors)
@@ -70,12 +82,7 @@ class ObjectionGuard:
 
 def load_guard(s: Session, model: str, threshold: float) -> ObjectionGuard:
     rows = s.scalars(select(Objection.embedding).where(Objection.model == model)).all()
-    vectors = (
-        np.stack([np.frombuffer(e, np.float32) for e in rows])
-        if rows
-        else np.zeros((0, 0), np.float32)
-    )
-    return ObjectionGuard(vectors, threshold)
+    return ObjectionGuard.from_blobs(rows, threshold)
 
 
 def guard(db: Database, model: str, match_threshold: float) -> ObjectionGuard:
@@ -93,7 +100,7 @@ def objector_people(s: Session, g: ObjectionGuard, model: str) -> set[int]:
     ).all()
     if not rows:
         return set()
-    hit = g.blocks(np.stack([np.frombuffer(r.embedding, np.float32) for r in rows]))
+    hit = g.blocks(templates([r.embedding for r in rows]))
     return {r.person_id for r, h in zip(rows, hit, strict=True) if h}
 
 
@@ -137,7 +144,7 @@ def add_objection(
     origin_site: str | None = None,
 ) -> tuple[Objection, bool]:
     """Store an objection in the caller's transaction; (row, whether it is new). Idempotent by
-    `uid` (a push from the hub repeated). Unknown-face templates it matches are deleted."""
+    `uid` (a push from the hub repeated)."""
     if uid is not None:
         have = s.scalar(select(Objection).where(Objection.uid == uid))
         if have is not None:
@@ -168,7 +175,7 @@ def purge_matching_unknown(s: Session, g: ObjectionGuard, model: str) -> int:
     ).all()
     if not rows:
         return 0
-    hit = g.blocks(np.stack([np.frombuffer(r.embedding, np.float32) for r in rows]))
+    hit = g.blocks(templates([r.embedding for r in rows]))
     ids = [r.id for r, h in zip(rows, hit, strict=True) if h]
     if not ids:
         return 0
@@ -188,7 +195,7 @@ def matching_objections(
         rows = list(s.scalars(select(Objection).where(Objection.model == model)))
         if not rows:
             return []
-        vecs = np.stack([np.frombuffer(o.embedding, np.float32) for o in rows])
+        vecs = templates([o.embedding for o in rows])
         hit = vecs @ np.asarray(probe, np.float32).ravel() >= objection_threshold(match_threshold)
         return [summary(o) for o, h in zip(rows, hit, strict=True) if h]
 

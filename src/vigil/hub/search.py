@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from vigil.errors import InputError
 from vigil.faces.calibration import Calibration
-from vigil.faces.objections import ObjectionGuard, objection_threshold
+from vigil.faces.objections import ObjectionGuard, objection_threshold, templates
 from vigil.hub.actor import Actor, need_reason
 from vigil.privacy.audit import Action, AuditLog
 from vigil.store.db import Database
@@ -95,12 +95,7 @@ def nearest_templates(
 def hub_guard(s: Session, model: str, match_threshold: float) -> ObjectionGuard:
     """Every site's objections of `model`, as the hub holds them."""
     rows = s.scalars(select(HubObjection.embedding).where(HubObjection.model == model)).all()
-    vectors = (
-        np.stack([np.frombuffer(e, np.float32) for e in rows])
-        if rows
-        else np.zeros((0, 0), np.float32)
-    )
-    return ObjectionGuard(vectors, objection_threshold(match_threshold))
+    return ObjectionGuard.from_blobs(rows, objection_threshold(match_threshold))
 
 
 def _objected(s: Session, guard: ObjectionGuard, probe: np.ndarray, person_id: int | None) -> bool:
@@ -112,9 +107,7 @@ def _objected(s: Session, guard: ObjectionGuard, probe: np.ndarray, person_id: i
     if person_id is None:
         return False
     mine = s.scalars(select(HubTemplate.embedding).where(HubTemplate.person_id == person_id)).all()
-    return bool(mine) and bool(
-        guard.blocks(np.stack([np.frombuffer(e, np.float32) for e in mine])).any()
-    )
+    return bool(mine) and bool(guard.blocks(templates(mine)).any())
 
 
 def search_across_sites(
