@@ -19,6 +19,7 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 
 from vigil.errors import ConfigError
@@ -548,8 +549,16 @@ class PrivacyConfig(Section):
         description="The law, agreement or balancing test behind the legal basis, e.g. "
         "'Art. 9(2)(a) GDPR: written consent of enrolled staff'.",
     )
-    unknown_face_retention_days: Annotated[float, Field(gt=0)] = Field(
-        7, description="Days a face template of someone not enrolled is kept, then deleted."
+    unknown_face_retention_days: Annotated[float, Field(gt=0)] | None = Field(
+        None,
+        description="Days a face template of someone who matched nobody is kept (for 'where "
+        "else was this face?'), then deleted. None (the default): no such template is kept at "
+        "all. Setting it needs unknown_faces_purpose.",
+    )
+    unknown_faces_purpose: str = Field(
+        "",
+        description="Why unknown-face templates are kept, in plain words for the public notice "
+        "(required when unknown_face_retention_days is set).",
     )
     snapshot_retention_days: Annotated[float, Field(gt=0)] = Field(
         30, description="Days event snapshots (still pictures of events) are kept."
@@ -605,6 +614,25 @@ class PrivacyConfig(Section):
                 f"{MIN_AUDIT_DAYS_WITH_RECOGNITION} or more"
             )
         return days
+    @model_validator(mode="after")
+    def _unknown_faces_need_a_purpose(self) -> PrivacyConfig:
+        if self.keeps_unknown_faces and not self.unknown_faces_purpose.strip():
+            raise ValueError(
+                "privacy.unknown_face_retention_days keeps templates of faces that match nobody: "
+                "say why in privacy.unknown_faces_purpose (it goes on the public notice), or "
+                "remove unknown_face_retention_days to keep none"
+            )
+        return self
+
+    @property
+    def keeps_unknown_faces(self) -> bool:
+        """Whether templates of faces that match nobody are kept at all (opt-in, 0063)."""
+        return self.unknown_face_retention_days is not None
+
+    @property
+    def unknown_face_days(self) -> float:
+        """Days an unknown-face template is kept: 0 when none is."""
+        return self.unknown_face_retention_days or 0.0
 
 
 class SyncConfig(Section):

@@ -75,7 +75,8 @@ class EdgeNode:
 
     def store_event(self, draft: EventDraft) -> None:
         """The analysis sink: store the event (and its outbox rows); keep an unknown face's
-        template apart from any identity, for the unknown-face retention period only."""
+        template apart from any identity, only when the site opted in to keeping them
+        (`privacy.unknown_face_retention_days`) and for that period only."""
         assert self.dispatcher is not None
         event = store_draft(
             self.db,
@@ -86,7 +87,7 @@ class EdgeNode:
             probe=None if draft.probe is None else Probe.of(self.engine.model_name, draft.probe),
             on_created=self.recognition.match_hook if self.recognition else None,
         )
-        if draft.embedding is not None:
+        if draft.embedding is not None and self.config.privacy.keeps_unknown_faces:
             add_unknown(
                 self.db,
                 event_uid=event.uid,
@@ -116,7 +117,6 @@ class EdgeNode:
         options = RecorderOptions(disk_check=self.retention.disk_state)
         self.recording = RecordingService(cfg.cameras, self.data_dir, self.db, options)
         self.recording.start()
-        gallery = Gallery(self.db, self.engine.model_name)
         calibration = load_calibration(
             self.data_dir, self.engine.model_name, cfg.faces.match_threshold
         )
@@ -131,6 +131,7 @@ class EdgeNode:
         for cam in cfg.cameras:  # asked to recognise without its record: it does not (0064)
             if note := cfg.recognition_note(cam):
                 log.warning("%s (`vigil config check` lists it)", note)
+        gallery = Gallery(self.db, self.engine.model_name, calibration)
         self.analysis = AnalysisService(
             cfg.cameras,
             self.engine,
@@ -202,7 +203,7 @@ class EdgeNode:
             log.exception("signing the audit head at shutdown failed")
 
     def _purge_unknown_faces(self) -> None:
-        days = self.config.privacy.unknown_face_retention_days
+        days = self.config.privacy.unknown_face_days  # 0: none kept, any left are deleted
         cutoff = datetime.now(UTC) - timedelta(days=days)
         n = purge_unknown(self.db, cutoff)
         if n:

@@ -25,7 +25,11 @@ def _config(data_dir: Path) -> VigilConfig:
         {
             "storage": {"data_dir": str(data_dir)},
             "cameras": [{"name": "gate", "url": "x.mp4", "retention_days": 10}],
-            "privacy": {"snapshot_retention_days": 3, "unknown_face_retention_days": 2},
+            "privacy": {
+                "snapshot_retention_days": 3,
+                "unknown_face_retention_days": 2,
+                "unknown_faces_purpose": "where else was this face, for incidents",
+            },
         }
     )
 

@@ -53,7 +53,9 @@ def test_notice_follows_a_configuration_change(tmp_path: Path, capsys) -> None: 
         assert "privacy@mueller.example" in text
         assert "gate: records video; detects people and faces" in text
         assert "Video recordings: 30 days" in text
-        assert "unknown people: 7 days" in text
+        # the default keeps no unknown-face template at all, and says so (0063)
+        assert "For a face that matches nobody, no face template" in text
+        assert "is kept at all" in text and "unknown people:" not in text
         assert "Face recognition is OFF" in text
         assert "loading-dock" not in text
     version = html.split("Notice version ")[1][:12]
@@ -62,6 +64,9 @@ def test_notice_follows_a_configuration_change(tmp_path: Path, capsys) -> None: 
     cfg["cameras"].append({"name": "loading-dock", "url": "rtsp://cam3/s", "retention_days": 14})
     cfg["cameras"][-1]["analysis"] = {"recognise": False}
     cfg["privacy"]["unknown_face_retention_days"] = 3
+    code, err, _, _ = _notice(tmp_path, cfg, capsys)  # keeping them needs a written purpose
+    assert code == 2 and "privacy.unknown_faces_purpose" in err
+    cfg["privacy"]["unknown_faces_purpose"] = "Finding a shoplifter seen on two cameras."
     code, err, html2, pdf2 = _notice(tmp_path, cfg, capsys)
     assert code == 0, err
     for text in (html2, pdf2):
@@ -69,7 +74,8 @@ def test_notice_follows_a_configuration_change(tmp_path: Path, capsys) -> None: 
         assert "loading-dock: records video; detects people and faces" in text
         assert "Video recordings: 30 days (loading-dock: 14 days)" in text
         assert "unknown people: 3 days" in text
-        assert "unknown people: 7 days" not in text
+        assert "Why: Finding a shoplifter seen on two cameras." in text
+        assert "no face template" not in text
     assert f"Notice version {version}" not in html2 + pdf2
 
 
@@ -105,6 +111,10 @@ def test_face_recognition_is_stated_with_purpose_and_legal_basis(tmp_path: Path,
         assert "Legal basis: your consent, which you can withdraw at any time. Art. 9(2)(a)" in text
         assert "gate: records video; detects people and faces; recognises enrolled people" in text
         assert "does not recognise emotions" in text
+        # what an objection keeps, and for how long
+        assert "You may object to being recognised. We then keep one face template" in text
+        assert "not a picture, and no name" in text
+        assert "person who objected to recognition: as long as the objection stands" in text
 
 
 def test_qr_code_only_with_a_url(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]

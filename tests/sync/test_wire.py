@@ -292,6 +292,7 @@ def test_subjects_are_made_and_parsed_in_one_place() -> None:
     assert wire.status_subject("north", "gate") == "vigil.north.status.gate"
     assert wire.audit_subject("north") == "vigil.north.audit"
     assert wire.thumb_subject("north", "gate") == "vigil.north.thumbs.gate"
+    assert wire.objection_subject("north") == "vigil.north.objections"
     assert wire.command_subject("north", "person.put") == "vigil.north.cmd.person.put"
     assert wire.commands_wildcard("north") == "vigil.north.cmd.>"
     assert wire.parse_subject("vigil.north.cmd.person.put") == wire.Subject(
@@ -302,7 +303,7 @@ def test_subjects_are_made_and_parsed_in_one_place() -> None:
     assert wire.parse_subject("vigil.north") is None
     configs = {c.name: c.subjects for c in stream_configs("north", BufferLimits())}
     assert configs == {
-        "EVENTS": ["vigil.north.events.>", "vigil.north.status.>"],
+        "EVENTS": ["vigil.north.events.>", "vigil.north.status.>", "vigil.north.objections"],
         "AUDIT": ["vigil.north.audit", "vigil.north.heads"],
         "THUMBS": ["vigil.north.thumbs.>"],
     }

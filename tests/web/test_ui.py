@@ -219,3 +219,26 @@ def test_viewer_pages_show_events_without_identities(site: Site, browser) -> Non
     assert "Obama" not in p.inner_text("#events-list")
     assert not errors, errors
     ctx.close()
+
+
+def test_objection_and_withdrawal_in_the_ui(site: Site, page, faces_dir: Path) -> None:  # type: ignore[no-untyped-def]
+    """Last in this module: it withdraws the person the tests above enrolled."""
+    page.goto(site.url + "/people", wait_until="domcontentloaded")
+    page.fill("#objection-form input[name=reason]", "objected at reception")
+    page.fill("#objection-form input[name=reference]", "OBJ-3")
+    page.set_input_files("#objection-form input[name=photo]", str(faces_dir / "obama3.jpg"))
+    page.click("#objection-form button[type=submit]")
+    page.wait_for_selector("#objection-form .msg:has-text('objection recorded')")
+    assert "withheld: Barack Obama" in page.inner_text("#objection-form .msg")
+    page.wait_for_selector("#objection-list td:has-text('OBJ-3')")
+    page.goto(site.url + "/search", wait_until="domcontentloaded")
+    page.set_input_files("#search-form input[name=photo]", str(faces_dir / "obama2.jpg"))
+    page.fill("#search-form input[name=reason]", "visitor badge lost, case 13")
+    page.click("#search-form button[type=submit]")
+    page.wait_for_selector("#search-result:not([hidden])")
+    assert "Not identified: an objection" in page.inner_text("#match")
+    page.goto(site.url + "/people", wait_until="domcontentloaded")
+    page.once("dialog", lambda d: d.accept("withdrew by email"))
+    page.click("#people-list tr:has-text('Barack Obama') button:has-text('Consent withdrawn')")
+    page.wait_for_selector("#people-list td:has-text('nobody is enrolled')")
+    assert not site.ctx.gallery().people()

@@ -75,7 +75,7 @@ class ApiContext:
             return self.engine
 
     def gallery(self) -> Gallery:
-        return Gallery(self.db, self.face_engine().model_name)
+        return Gallery(self.db, self.face_engine().model_name, self.calibration())
 
     def calibration(self) -> Calibration:
         return load_calibration(

@@ -316,6 +316,11 @@ class PersonMatchOut(BaseModel):
     confidence: float
     confidence_text: str
     threshold: float
+    objection: bool = Field(
+        False,
+        description="The face is covered by an objection to recognition: never named, no "
+        "figures, no unknown-face sightings searched.",
+    )
 
 
 class EventOut(BaseModel):
@@ -348,6 +353,9 @@ class SearchOut(BaseModel):
     events: list[EventOut] = Field(description="Events of the matched person, newest first.")
     sightings: list[SightingOut] = Field(
         description="Unknown-face sightings that resemble the photo (kept only briefly)."
+    )
+    sightings_note: str | None = Field(
+        None, description="Why no sightings could be searched (none kept, or an objection)."
     )
 
 

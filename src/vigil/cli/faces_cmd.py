@@ -333,3 +333,26 @@ def remove(
     st = state(ctx)
     n = st.gallery().remove(name, audit=st.audit_hook(Action.remove_person, reason=reason))
     console.print(f"removed {name} and {n} template(s)")
+
+
+@app.command()
+def withdraw(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="The enrolled person withdrawing their consent."),
+    reason: str = typer.Option(
+        ..., "--reason", "-r", help="How the person withdrew consent (required, audited)."
+    ),
+) -> None:
+    """Withdrawal of consent: remove the person and every template at once (no confirmation
+    asked: the person's request is the confirmation), audited as `consent_withdrawn`."""
+    from vigil.privacy.audit import Action, ReasonRequired
+
+    reason = reason.strip()
+    if len(reason) < 3:
+        raise ReasonRequired(
+            "a withdrawal of consent needs a stated reason (at least 3 characters)",
+            hint='add --reason "..."',
+        )
+    st = state(ctx)
+    n = st.gallery().remove(name, audit=st.audit_hook(Action.consent_withdrawn, reason=reason))
+    console.print(f"consent withdrawn: removed {name} and {n} template(s)")

@@ -1,15 +1,21 @@
-"""`vigil privacy status|retention|redact|verify|sar`: retention, redaction, access requests."""
+"""`vigil privacy status|retention|redact|verify|sar|object|objections`: retention, redaction,
+access requests, objections to recognition."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.markup import escape
 
 from vigil.cli.camera_cmd import verify_export
 from vigil.cli.state import console, current_user, print_json, state
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from vigil.faces.objections import RecordedObjection
 
 app = typer.Typer(
     help="Privacy: retention that deletes, redaction, signed exports, access requests."
@@ -40,7 +46,7 @@ def status(
     info: dict[str, Any] = {
         "limits_days": {
             "snapshots": p.snapshot_retention_days,
-            "unknown_faces": p.unknown_face_retention_days,
+            "unknown_faces": p.unknown_face_retention_days,  # None: none kept
             "audit": p.audit_retention_days,
             "footage": {c.name: c.retention_days for c in st.config.cameras},
         },
@@ -54,7 +60,8 @@ def status(
         return
     console.print(
         f"retention: snapshots {p.snapshot_retention_days:g} d, unknown faces "
-        f"{p.unknown_face_retention_days:g} d, audit {p.audit_retention_days:g} d (deleted up "
+        + (f"{p.unknown_face_days:g} d" if p.keeps_unknown_faces else "none kept")
+        + f", audit {p.audit_retention_days:g} d (deleted up "
         "to a signed checkpoint), "
         "footage per camera: "
         + (", ".join(f"{c.name} {c.retention_days:g} d" for c in st.config.cameras) or "-")
@@ -368,6 +375,7 @@ def sar(
         "events": result.events,
         "snapshots": result.snapshots,
         "unknown_face_sightings": result.sightings,
+        "objections": [o.uid for o in result.objections],
     }
     if as_json:
         print_json(info)
@@ -377,3 +385,84 @@ def sar(
         + (f"; enrolled as {escape(result.person)}" if result.person else "; not enrolled")
         + f"; manifest {result.manifest}"
     )
+    if result.objections:
+        console.print(f"{len(result.objections)} objection(s) to recognition cover this face")
+
+
+@app.command("object")
+def object_(
+    ctx: typer.Context,
+    photo: Path = typer.Option(..., "--photo", "-p", exists=True, dir_okay=False),
+    reason: str = typer.Option(
+        ..., "--reason", "-r", help="How and why the person objected (required, audited)."
+    ),
+    reference: str = typer.Option(
+        "", "--reference", help="A reference the person can quote later (no name needed)."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Record an objection to recognition from the person's photo: their face is never
+    identified again, here or (through the hub) at any site. Only its template is kept."""
+    from vigil.faces.gallery import check_photos
+    from vigil.faces.objections import record_objection
+    from vigil.privacy.audit import Action
+
+    st = state(ctx)
+    face = check_photos(st.face_engine, [photo])[0].observation  # enrolment's photo checks
+    assert face.embedding is not None
+
+    def audit(s: Session, r: RecordedObjection) -> None:
+        st.audit_log.record(
+            s,
+            actor=current_user(),
+            action=Action.objection_recorded,
+            source="cli",
+            reason=r.objection.reason,
+            target=("objection", r.objection.uid),
+            details=r.audit_details(),
+        )
+
+    r = record_objection(
+        st.db(),
+        face.embedding,
+        model=st.face_engine.model_name,
+        match_threshold=st.calibration().threshold,
+        reason=reason,
+        recorded_by=current_user(),
+        reference=reference,
+        audit=audit,
+    )
+    info: dict[str, Any] = {"objection": r.objection.uid, "reference": r.objection.reference}
+    info |= {"unknown_faces_deleted": r.unknown_deleted, "enrolled_withheld": r.enrolled}
+    if as_json:
+        print_json(info)
+        return
+    console.print(
+        f"objection {r.objection.uid} recorded: this face is no longer identified; "
+        f"{r.unknown_deleted} unknown-face template(s) of it deleted"
+    )
+    for name in r.enrolled:
+        console.print(
+            f"[yellow]{escape(name)} is enrolled and matches:[/] no longer identified; "
+            f"remove them with `vigil faces withdraw {escape(name)} --reason ...`"
+        )
+
+
+@app.command()
+def objections(ctx: typer.Context, as_json: bool = typer.Option(False, "--json")) -> None:
+    """Objections to recognition kept here (recorded here or at another site via the hub)."""
+    from vigil.faces.objections import list_objections
+
+    rows = list_objections(state(ctx).db())
+    if as_json:
+        print_json([{**o.__dict__, "recorded_at": o.recorded_at.isoformat()} for o in rows])
+        return
+    if not rows:
+        console.print("no objections to recognition are recorded")
+    for o in rows:
+        console.print(
+            f"{o.uid}  {o.recorded_at:%Y-%m-%d %H:%M}  by {escape(o.recorded_by)}"
+            + (f" at {o.origin_site}" if o.origin_site else "")
+            + (f"  ref {escape(o.reference)}" if o.reference else "")
+            + f"  ({escape(o.reason)})"
+        )

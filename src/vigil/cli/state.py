@@ -71,7 +71,7 @@ class AppState:
     def gallery(self) -> Gallery:
         from vigil.faces.gallery import Gallery
 
-        return Gallery(self.db(), self.face_engine.model_name)
+        return Gallery(self.db(), self.face_engine.model_name, self.calibration())
 
     @cached_property
     def audit_log(self) -> AuditLog:

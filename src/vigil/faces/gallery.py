@@ -1,7 +1,8 @@
 """The gallery: enrolled people and their templates, stored through SQLAlchemy.
 
 Enrolment is all-or-nothing: every photo is checked first, and nothing is written unless
-all pass. Every template records who enrolled it, when, from which image (SHA-256) and on
+all pass; a photo of someone who objected to recognition (`faces.objections`) is refused.
+Every template records who enrolled it, when, from which image (SHA-256) and on
 which legal basis.
 """
 
@@ -21,6 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from vigil.errors import InputError, NotFoundError
+from vigil.faces import objections
 from vigil.faces.calibration import Calibration
 from vigil.faces.engine import FaceEngine, FaceObservation
 from vigil.faces.matcher import Matcher, VectorIndex, make_index
@@ -70,6 +72,11 @@ def check_photos(engine: FaceEngine, paths: list[Path]) -> list[EnrolmentPhoto]:
     return photos
 
 
+def embedding_of(photo: EnrolmentPhoto) -> np.ndarray:
+    assert photo.observation.embedding is not None  # `single_face` embeds
+    return photo.observation.embedding
+
+
 def check_legal_basis(basis: LegalBasis, note: str) -> None:
     if basis.needs_note and not note.strip():
         raise InputError(
@@ -79,9 +86,28 @@ def check_legal_basis(basis: LegalBasis, note: str) -> None:
 
 
 class Gallery:
-    def __init__(self, db: Database, model: str) -> None:
+    def __init__(self, db: Database, model: str, calibration: Calibration | None = None) -> None:
         self.db = db
         self.model = model
+        # its threshold sets the objection threshold enrolment is checked at
+        self.calibration = calibration or Calibration.default(model)
+
+    def refuse_objectors(self, s: Session, photos: list[EnrolmentPhoto]) -> None:
+        """InputError naming every photo that shows someone who objected to recognition."""
+        g = objections.load_guard(
+            s, self.model, objections.objection_threshold(self.calibration.threshold)
+        )
+        if not len(g):
+            return
+        hit = g.blocks([embedding_of(p) for p in photos])
+        refused = [p.label for p, h in zip(photos, hit, strict=True) if h]
+        if refused:
+            raise InputError(
+                "nothing was enrolled: this person objected to being recognised "
+                f"(an objection on file matches {', '.join(refused)})",
+                hint="an objection wins over an enrolment; it is listed by "
+                "`vigil privacy objections`",
+            )
 
     def enroll(
         self,
@@ -108,6 +134,7 @@ class Gallery:
         check_legal_basis(legal_basis, legal_basis_note)
         try:
             with self.db.session() as s:
+                self.refuse_objectors(s, photos)
                 person = s.scalar(select(Person).where(Person.name == name))
                 if person is None:
                     person = Person(name=name, created_by=enrolled_by)
@@ -183,6 +210,10 @@ class Gallery:
                 )
             ).all()
             names = {pid: name for pid, name in s.execute(select(Person.id, Person.name))}
+            guard = objections.load_guard(
+                s, self.model, objections.objection_threshold(calibration.threshold)
+            )
+            objectors = objections.objector_people(s, guard, self.model)
         if rows:
             vectors = np.stack([np.frombuffer(r.embedding, np.float32) for r in rows])
             dim = vectors.shape[1]
@@ -191,14 +222,21 @@ class Gallery:
         index = index or make_index(dim, len(rows))
         if rows:
             index.add(np.array([r.id for r in rows], np.int64), vectors)
-        return Matcher(index, {r.id: r.person_id for r in rows}, names, calibration)
+        return Matcher(
+            index,
+            {r.id: r.person_id for r in rows},
+            names,
+            calibration,
+            guard=guard,
+            objectors=objectors,
+        )
 
-    def fingerprint(self) -> tuple[int, int]:
-        """(template count, highest template id): changes whenever templates are added or
-        removed, so a cached matcher knows when to reload."""
+    def fingerprint(self) -> tuple[int, int, int, int]:
+        """(template count, highest template id, the same of objections): changes whenever
+        templates or objections are added or removed, so a cached matcher knows to reload."""
         with self.db.session() as s:
             count, top = s.execute(select(func.count(Template.id), func.max(Template.id))).one()
-        return int(count or 0), int(top or 0)
+            return (int(count or 0), int(top or 0), *objections.fingerprint(s))
 
 
 class MatcherCache:
@@ -209,7 +247,7 @@ class MatcherCache:
         self.calibration = calibration
         self.check_every_s = check_every_s
         self._lock = threading.Lock()
-        self._fingerprint: tuple[int, int] | None = None
+        self._fingerprint: tuple[int, ...] | None = None
         self._matcher: Matcher | None = None
         self._checked = 0.0
 

@@ -13,6 +13,7 @@ from typing import Protocol
 import numpy as np
 
 from vigil.faces.calibration import Calibration
+from vigil.faces.objections import ObjectionGuard
 
 
 class VectorIndex(Protocol):
@@ -118,6 +119,8 @@ class Match:
     confidence: float  # calibrated P(same person)
     threshold: float
     runner_up: float | None  # best score of any other person: a small margin means doubt
+    # an objector's face (`faces.objections`): no name, no scores, no unknown-face template
+    objected: bool = False
 
     @property
     def known(self) -> bool:
@@ -131,11 +134,18 @@ class Match:
             "confidence": round(self.confidence, 4),
             "threshold": round(self.threshold, 4),
             "runner_up_score": None if self.runner_up is None else round(self.runner_up, 4),
+            "objection": self.objected,
         }
+
+    @classmethod
+    def withheld(cls, threshold: float) -> Match:
+        """The answer for an objector's face: nothing about who it resembles."""
+        return cls(None, None, -1.0, 0.0, threshold, None, objected=True)
 
 
 class Matcher:
-    """Open-set identification: best person above the threshold, otherwise unknown."""
+    """Open-set identification: best person above the threshold, otherwise unknown; an
+    objector's face (`guard`), or a face whose best person objected (`objectors`), is withheld."""
 
     def __init__(
         self,
@@ -144,19 +154,34 @@ class Matcher:
         person_names: dict[int, str],
         calibration: Calibration,
         k: int = 50,
+        *,
+        guard: ObjectionGuard | None = None,
+        objectors: set[int] | frozenset[int] = frozenset(),
     ) -> None:
         self.index = index
         self.template_person = template_person
         self.person_names = person_names
         self.calibration = calibration
         self.k = k
+        self.guard = guard
+        self.objectors = frozenset(objectors)
 
     def identify(self, vectors: np.ndarray | list[np.ndarray]) -> list[Match]:
         if len(vectors) == 0:
             return []
         vectors = np.atleast_2d(np.asarray(vectors, np.float32))
         scores, ids = self.index.search(vectors, min(self.k, max(1, len(self.index))))
-        return [self._decide(s, i) for s, i in zip(scores, ids, strict=True)]
+        matches = [self._decide(s, i) for s, i in zip(scores, ids, strict=True)]
+        objected = (
+            self.guard.blocks(vectors) if self.guard is not None and len(self.guard) else None
+        )
+        thr = self.calibration.threshold
+        return [
+            Match.withheld(thr)
+            if (objected is not None and objected[n]) or m.person_id in self.objectors
+            else m
+            for n, m in enumerate(matches)
+        ]
 
     def _decide(self, scores: np.ndarray, ids: np.ndarray) -> Match:
         best: dict[int, float] = {}

@@ -1,4 +1,6 @@
-"""Unknown faces seen on camera: kept briefly, searchable with a reason, never identities."""
+"""Unknown faces seen on camera: kept only where the site opted in (`privacy.
+unknown_face_retention_days`, with a stated purpose) and briefly, searchable with a reason,
+never identities; never an objector's (`faces.objections`)."""
 
 from __future__ import annotations
 

@@ -19,10 +19,11 @@ from sqlalchemy.orm import Session
 
 from vigil.errors import InputError, NotFoundError
 from vigil.events.verification import check_confirmations
+from vigil.faces.calibration import Calibration
 from vigil.faces.gallery import check_legal_basis
 from vigil.hub.actor import Actor, need_reason
 from vigil.hub.placement import reconcile
-from vigil.hub.search import VECTOR_DIM, is_pg, vector_literal
+from vigil.hub.search import VECTOR_DIM, hub_guard, is_pg, vector_literal
 from vigil.privacy.audit import Action, AuditLog
 from vigil.store.db import Database
 from vigil.store.models.events import WatchAction
@@ -54,6 +55,19 @@ def _check_site(site: str) -> str:
     return site
 
 
+def refuse_objectors(s: Session, templates: Sequence[TemplateIn]) -> None:
+    """InputError when a template shows someone who objected to recognition at any site (at
+    the published threshold of its model, as the sites' enrolment does by default)."""
+    for model in {t.model for t in templates}:
+        guard = hub_guard(s, model, Calibration.default(model).threshold)
+        mine = [t for t in templates if t.model == model]
+        if len(guard) and guard.blocks([t.embedding for t in mine]).any():
+            raise InputError(
+                "nothing was enrolled: this person objected to being recognised (an objection "
+                "recorded at a site matches the photo)"
+            )
+
+
 def enrol(
     db: Database,
     audit: AuditLog,
@@ -76,6 +90,7 @@ def enrol(
     reason = need_reason(reason, "enrolling at the hub")
     check_legal_basis(legal_basis, legal_basis_note)
     with db.session() as s:
+        refuse_objectors(s, templates)
         person = s.scalar(select(HubPerson).where(HubPerson.name == name))
         if person is None:
             person = HubPerson(

@@ -35,6 +35,7 @@ from nats.js.api import AckPolicy, ConsumerConfig
 from sqlalchemy import delete, select, text, update
 
 from vigil.hub.audit_witness import store_heads
+from vigil.hub.objections import objections_for_new_site, store_objections
 from vigil.hub.placement import note_site_audit
 from vigil.store.db import Database
 from vigil.store.models import (
@@ -59,6 +60,7 @@ class Applied:
     heads: int = 0  # signed audit heads witnessed (0065)
     status: int = 0
     thumbnails: int = 0
+    objections: int = 0  # objections to recognition kept (and queued to the other sites)
 
     def add(self, other: Applied) -> None:
         for name in self.__dataclass_fields__:
@@ -124,6 +126,7 @@ class _Batch:
     heads: list[wire.AuditHead] = field(default_factory=list)
     statuses: list[wire.CameraStatus] = field(default_factory=list)
     thumbs: list[tuple[str, wire.Thumbnail, bytes]] = field(default_factory=list)
+    objections: list[wire.ObjectionCopy] = field(default_factory=list)
     duplicates: int = 0
 
     def add_event(self, site: str, e: Change) -> None:
@@ -153,6 +156,8 @@ def _read_batch(site: str, msgs: Iterable[tuple[str, bytes, dict[str, str]]]) ->
             out.heads.append(wire.AuditHead.read(body))
         elif subj.kind == "status":
             out.statuses.append(wire.CameraStatus.read(body))
+        elif subj.kind == "objections":
+            out.objections.append(wire.ObjectionCopy.read(body))
         elif subj.kind == "thumbs" and subj.rest:
             thumb = wire.Thumbnail.from_headers(headers)
             if thumb is not None:
@@ -185,8 +190,10 @@ def store_batch(
         row = s.scalar(select(HubSite).where(HubSite.name == site))
         if row is None:
             s.add(HubSite(name=site, first_seen=now, last_seen=now))
+            objections_for_new_site(s, site)  # honoured there too from now on
         else:
             row.last_seen = now
+        out.objections += store_objections(s, site, batch.objections)
         if batch.latest:
             _store_events(s, db, site, batch.latest, now, out, removed_files, thumbs_dir)
         out.audit += _store_audit(s, db, site, batch.audits)

@@ -162,7 +162,7 @@ def watchlist_body(s: Session, w: HubWatchlist, actor: Actor) -> wire.WatchlistP
     )
 
 
-def _queue(s: Session, site: str, verb: str, uid: str, body: wire.Push) -> None:
+def queue_push(s: Session, site: str, verb: str, uid: str, body: wire.Push) -> None:
     s.execute(
         delete(HubPush).where(HubPush.site == site, HubPush.uid == uid, HubPush.done_at.is_(None))
     )
@@ -228,7 +228,7 @@ def reconcile(
             body = person_body(people_rows[uid], actor, enrolments.get(uid))
         else:
             body = watchlist_body(s, list_rows[uid], actor)
-        _queue(s, site, f"{kind}.put", uid, body)
+        queue_push(s, site, f"{kind}.put", uid, body)
         if (site, kind, uid) in site_removed:
             row = site_removed[(site, kind, uid)]
             row.removed_at = row.removed_seq = row.site_person_id = None
@@ -236,7 +236,7 @@ def reconcile(
             s.add(HubPlacement(site=site, kind=kind, uid=uid))
         queued += 1
     for site, kind, uid in gone:
-        _queue(s, site, f"{kind}.remove", uid, wire.Push(uid=uid, by=actor.user, reason=reason))
+        queue_push(s, site, f"{kind}.remove", uid, wire.Push(uid=uid, by=actor.user, reason=reason))
         s.execute(
             delete(HubPlacement).where(
                 HubPlacement.site == site, HubPlacement.kind == kind, HubPlacement.uid == uid
@@ -246,7 +246,8 @@ def reconcile(
     return queued
 
 
-_GALLERY_ACTIONS = (Action.enroll.value, Action.remove_person.value)
+_REMOVALS = (Action.remove_person.value, Action.consent_withdrawn.value)
+_GALLERY_ACTIONS = (Action.enroll.value, *_REMOVALS)
 
 
 def note_site_audit(s: Session, site: str, records: Iterable[dict[str, Any]]) -> int:
@@ -287,7 +288,7 @@ def _note(s: Session, site: str, r: dict[str, Any]) -> int:
             if row.removed_seq is not None and row.removed_seq < r["seq"]:
                 row.removed_at = row.removed_seq = None  # pushed to the site again since
         return 0
-    if r["action"] != Action.remove_person or person is None:
+    if r["action"] not in _REMOVALS or person is None:
         return 0
     n = 0
     for row in s.scalars(

@@ -1,5 +1,7 @@
 """Search by photo across every site: open-set identification against the hub's templates,
 then that person's events at every site; refused without a reason, audited with its outcome.
+A face covered by an objection any site recorded (`hub_objections`), or whose best person is
+covered by one, is never named (`faces.objections`: the same threshold as at the sites).
 
 On PostgreSQL the templates' `vec vector(128)` column has an HNSW index (cosine);
 `hnsw.ef_search` is set per query. On SQLite the templates are matched exactly with numpy.
@@ -15,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from vigil.errors import InputError
 from vigil.faces.calibration import Calibration
+from vigil.faces.objections import ObjectionGuard, objection_threshold, templates
 from vigil.hub.actor import Actor, need_reason
 from vigil.privacy.audit import Action, AuditLog
 from vigil.store.db import Database
@@ -23,6 +26,7 @@ from vigil.store.models.hub import (
     HubPerson,
     HubTemplate,
 )
+from vigil.store.models.objections import HubObjection
 
 VECTOR_DIM = 128  # the pgvector column's size (SFace); other sizes are searched exactly
 
@@ -42,6 +46,7 @@ class HubMatch:
     score: float
     confidence: float
     threshold: float
+    objected: bool = False  # covered by an objection: no name, no figures
 
     @property
     def known(self) -> bool:
@@ -87,6 +92,24 @@ def nearest_templates(
     return [(int(rows[i].person_id), float(scores[i])) for i in top], "exact"
 
 
+def hub_guard(s: Session, model: str, match_threshold: float) -> ObjectionGuard:
+    """Every site's objections of `model`, as the hub holds them."""
+    rows = s.scalars(select(HubObjection.embedding).where(HubObjection.model == model)).all()
+    return ObjectionGuard.from_blobs(rows, objection_threshold(match_threshold))
+
+
+def _objected(s: Session, guard: ObjectionGuard, probe: np.ndarray, person_id: int | None) -> bool:
+    """The probe is an objector's face, or its best person's templates are."""
+    if not len(guard):
+        return False
+    if guard.blocks_one(np.asarray(probe, np.float32).ravel()):
+        return True
+    if person_id is None:
+        return False
+    mine = s.scalars(select(HubTemplate.embedding).where(HubTemplate.person_id == person_id)).all()
+    return bool(mine) and bool(guard.blocks(templates(mine)).any())
+
+
 def search_across_sites(
     db: Database,
     embedding: np.ndarray,
@@ -108,13 +131,18 @@ def search_across_sites(
         best_pid, best = (hits[0][0], hits[0][1]) if hits else (None, -1.0)
         person = s.get(HubPerson, best_pid) if best_pid is not None else None
         known = person is not None and best >= calibration.threshold
-        match = HubMatch(
-            person.uid if known and person else None,
-            person.name if known and person else None,
-            best,
-            calibration.confidence(best),
-            calibration.threshold,
-        )
+        guard = hub_guard(s, calibration.model, calibration.threshold)
+        if _objected(s, guard, embedding, best_pid if known else None):
+            match = HubMatch(None, None, -1.0, 0.0, calibration.threshold, objected=True)
+            best = -1.0
+        else:
+            match = HubMatch(
+                person.uid if known and person else None,
+                person.name if known and person else None,
+                best,
+                calibration.confidence(best),
+                calibration.threshold,
+            )
         events: list[HubEvent] = []
         if match.person_uid is not None:
             events = list(
@@ -139,6 +167,7 @@ def search_across_sites(
                 "events": len(events),
                 "sites": sorted({e.site for e in events}),
                 "method": method,
+                "objection": match.objected,
             },
         )
     return HubSearchResult(match, events, method)

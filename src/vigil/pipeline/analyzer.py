@@ -525,7 +525,9 @@ class CameraAnalyzer:
         t0 = time.perf_counter()
         match: Match = self.matcher.identify(embedding[None, :])[0]
         self._timed("match", t0)
-        if state.match is None or match.score > state.match.score:
+        if state.match is not None and state.match.objected:
+            return  # an objector's track stays withheld, whatever a later face scores
+        if match.objected or state.match is None or match.score > state.match.score:
             state.match, state.embedding = match, embedding
 
     @staticmethod
@@ -634,10 +636,13 @@ class CameraAnalyzer:
                     else None,
                     person_id=match.person_id if match else None,
                     person_name=match.name if match else None,
-                    score=match.score if match else None,
-                    confidence=match.confidence if match else None,
+                    score=match.score if match and not match.objected else None,
+                    confidence=match.confidence if match and not match.objected else None,
                     face_quality=tr.data.face_quality,
-                    embedding=None if known or match is None else tr.data.embedding,
+                    # an unknown face's template; none for an objector's (decision 0063)
+                    embedding=None
+                    if known or match is None or match.objected
+                    else tr.data.embedding,
                     probe=tr.data.embedding if known else None,
                 )
             )

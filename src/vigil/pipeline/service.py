@@ -53,12 +53,19 @@ class FrameListener(Protocol):
 
 
 class _NoMatcher:
-    """Stands in for the matcher on cameras with recognition off: every face is unknown."""
+    """Stands in for the matcher on cameras with recognition off: every face is unknown, but
+    an objector's is still withheld (no unknown-face template kept of it), so it follows the
+    shared matcher's objections."""
 
-    def __init__(self, calibration: Calibration) -> None:
+    def __init__(self, calibration: Calibration, shared: MatcherCache | None = None) -> None:
+        self.shared = shared
         self._matcher = Matcher(NumpyIndex(128), {}, {}, calibration)
 
     def get(self) -> Matcher:
+        guard = self.shared.get().guard if self.shared is not None else None
+        if guard is not self._matcher.guard:
+            cal = self._matcher.calibration
+            self._matcher = Matcher(NumpyIndex(128), {}, {}, cal, guard=guard)
         return self._matcher
 
 
@@ -209,7 +216,7 @@ class AnalysisService:
         `on_occupancy(camera, zone, people)`: each change of a zone's people count.
         `recognition`: told when recognition starts and stops on each camera."""
         shared = MatcherCache(gallery, calibration)
-        blind = _NoMatcher(calibration)
+        blind = _NoMatcher(calibration, shared)
         self.threads = [
             CameraAnalysis(
                 cam,

@@ -108,6 +108,8 @@ class Action(enum.StrEnum):
     recognition_stop = "recognition_stop"
     recognition_match = "recognition_match"  # a known person named on a live camera
     match_verify = "match_verify"  # a person confirmed or rejected a match (issue 16)
+    objection_recorded = "objection_recorded"  # a face never to be identified (issue 16)
+    consent_withdrawn = "consent_withdrawn"  # an enrolled person removed at their request
 
 
 # Looking someone up, taking footage out, or lifting a mask: never without a stated reason.
@@ -122,6 +124,8 @@ REASON_REQUIRED = frozenset(
         Action.unmask_view,
         Action.check_photos,
         Action.match_verify,
+        Action.objection_recorded,
+        Action.consent_withdrawn,
     }
 )
 

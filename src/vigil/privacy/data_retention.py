@@ -10,7 +10,8 @@ hourly by the edge node (`run_scheduled`), deletes for real, files and rows:
   outbox rows cascade) and any snapshot left; review items left empty are deleted, the
   others recomputed (`store.review_items`). Events that overlap footage under a valid
   evidence hold are kept, like the footage itself;
-- unknown-face templates older than `privacy.unknown_face_retention_days`;
+- unknown-face templates older than `privacy.unknown_face_retention_days` (all of them when
+  it is unset: none are kept then);
 - zone occupancy rows (counts per minute, no personal data) older than their camera's
   `retention_days`, like its events, so the table does not grow forever;
 - recognition periods (`privacy.recognition_log`) only once they ended more than
@@ -409,7 +410,7 @@ def run_privacy_retention(
             r.errors.append(f"{name}: {exc}")
     try:
         r.unknown_faces_deleted = purge_unknown(
-            db, now - timedelta(days=p.unknown_face_retention_days)
+            db, now - timedelta(days=p.unknown_face_days)  # 0: none kept, all deleted
         )
     except Exception as exc:
         log.exception("privacy retention: unknown faces failed")

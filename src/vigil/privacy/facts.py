@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import Select, distinct, func, select
 
-from vigil.config import VigilConfig
+from vigil.config import PrivacyConfig, VigilConfig
 from vigil.faces.measured import MeasuredAccuracy, load_measured
 from vigil.store.db import Database
 from vigil.store.models.events import Watchlist, WatchlistMember
@@ -99,7 +99,8 @@ class SiteFacts:
     cameras: tuple[CameraFacts, ...]
     retention: tuple[str, ...]  # "Video recordings: 30 days", ... as the public is told
     snapshot_retention_days: float
-    unknown_face_retention_days: float
+    unknown_face_retention_days: float  # 0: no template of an unknown face is kept
+    unknown_faces: str  # what is kept of faces that match nobody, why and how long
     audit_retention_days: float
     recipients: tuple[str, ...]  # where events leave the site (MQTT, webhooks, hub)
     notice_url: str | None
@@ -121,6 +122,30 @@ class SiteFacts:
 
 def days(d: float) -> str:
     return "1 day" if d == 1 else f"{d:g} days"
+
+
+OBJECTION_WORDS = (
+    "You may object to being recognised. We then keep one face template of you (numbers "
+    "describing your face, not a picture, and no name), who recorded the objection, when and "
+    "why, only so that your face is never identified here or at the other sites of this "
+    "network; it is kept as long as the objection stands. If you were enrolled, you are "
+    "removed when you withdraw your consent."
+)
+
+
+def unknown_faces_words(p: PrivacyConfig) -> str:
+    """What is kept of faces that match nobody: whether anything is, why, and for how long (the
+    notice and the subject-access report say the same)."""
+    if not p.keeps_unknown_faces:
+        return (
+            "Faces are detected to create events. For a face that matches nobody, no face "
+            "template (numbers describing a face) is kept at all."
+        )
+    return (
+        "Faces are detected to create events. A face template (numbers describing a face, not "
+        f"a picture, no name) of each face that matches nobody is kept for "
+        f"{days(p.unknown_face_days)}, then deleted. Why: {p.unknown_faces_purpose.strip()}"
+    )
 
 
 def _footage_line(recording: list[CameraFacts]) -> str:
@@ -161,9 +186,14 @@ def _retention(config: VigilConfig, cams: tuple[CameraFacts, ...]) -> tuple[str,
         keep.append(_footage_line(recording))
     if any(c.detects_faces for c in cams):
         keep.append(f"Still pictures of events: {days(p.snapshot_retention_days)}")
-        keep.append(f"Face templates of unknown people: {days(p.unknown_face_retention_days)}")
+        if p.keeps_unknown_faces:
+            keep.append(f"Face templates of unknown people: {days(p.unknown_face_days)}")
     if any(c.recognises for c in cams):
         keep.append("Face templates of enrolled people: until they are removed from the list")
+        keep.append(
+            "The face template of a person who objected to recognition: as long as the "
+            "objection stands"
+        )
     keep.append(f"The log of who viewed or searched what: {days(p.audit_retention_days)}")
     return tuple(keep)
 
@@ -242,7 +272,8 @@ def site_facts(config: VigilConfig) -> SiteFacts:
         cameras=cams,
         retention=_retention(config, cams),
         snapshot_retention_days=p.snapshot_retention_days,
-        unknown_face_retention_days=p.unknown_face_retention_days,
+        unknown_face_retention_days=p.unknown_face_days,
+        unknown_faces=unknown_faces_words(p),
         audit_retention_days=p.audit_retention_days,
         recipients=_recipients(config),
         notice_url=p.notice_url,

@@ -26,8 +26,8 @@ from vigil.errors import ConfigError
 from vigil.privacy.facts import (
     LEGAL_BASIS_WORDS,
     NO_EMOTION_OR_ATTRIBUTES,
+    OBJECTION_WORDS,
     SiteFacts,
-    days,
     site_facts,
 )
 
@@ -175,15 +175,12 @@ def notice_from_facts(facts: SiteFacts, now: datetime | None = None) -> Notice:
             *public_ground_lines(facts),
             "If you are not on the list you are never named: the system only shows "
             "'unknown person'. Nobody is added to the list from camera footage.",
+            OBJECTION_WORDS,
         ]
     else:
         face = ["Face recognition is OFF: nobody is identified by their face."]
     if detecting:
-        face.append(
-            "Faces are detected to create events. A face template (numbers describing a face, "
-            "not a picture) of each unknown face is kept for "
-            f"{days(facts.unknown_face_retention_days)}, then deleted."
-        )
+        face.append(facts.unknown_faces)
     face.append(NO_EMOTION_OR_ATTRIBUTES)
     sections.append(NoticeSection("Face recognition", face))
 

@@ -169,8 +169,7 @@ def build_dpia(
             [
                 "Video pictures without sound (recording cameras).",
                 "Events: time, camera and a still picture when a person is seen.",
-                "Face templates of unknown faces, unlinked, kept "
-                f"{days(facts.unknown_face_retention_days)}.",
+                facts.unknown_faces,
                 *(
                     ["Face templates of enrolled people (biometric data) and their names."]
                     if recognising
@@ -308,18 +307,23 @@ def build_records(
             )
         )
     if facts.detecting:
+        unknown_kept = facts.unknown_face_retention_days > 0
         s.append(
             _activity(
                 "Activity: detection of people and faces (events)",
                 facts.purpose,
                 people,
-                "time, camera and still picture of each event; unlinked face templates of unknown "
-                "faces; zone counts",
+                "time, camera and still picture of each event; zone counts"
+                + ("; unlinked face templates of unknown faces" if unknown_kept else ""),
                 "; ".join(bases),
                 ["authorised staff of the controller (by role)", *facts.recipients],
                 [
                     f"still pictures {days(facts.snapshot_retention_days)}",
-                    f"unknown-face templates {days(facts.unknown_face_retention_days)}",
+                    *(
+                        [f"unknown-face templates {days(facts.unknown_face_retention_days)}"]
+                        if unknown_kept
+                        else ["no template of an unknown face"]
+                    ),
                 ],
             )
         )

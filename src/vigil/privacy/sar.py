@@ -28,6 +28,7 @@ from vigil.config import CameraConfig, VigilConfig
 from vigil.errors import VigilError
 from vigil.faces.calibration import load_calibration
 from vigil.faces.engine import FaceEngine
+from vigil.faces.objections import ObjectionSummary, matching_objections
 from vigil.faces.sightings import search_unknown
 from vigil.privacy.audit import Action, AuditLog, ReasonRequired
 from vigil.privacy.manifest import write_manifest
@@ -49,6 +50,7 @@ class SubjectAccessResult:
     sightings: int
     report: str
     rows: list[dict[str, Any]] = field(default_factory=list)
+    objections: list[ObjectionSummary] = field(default_factory=list)
 
 
 def _d(t: datetime) -> str:
@@ -107,6 +109,7 @@ def subject_access(
     found = _best_person(db, model, probe, threshold)
     pid, name = (found[0], found[1]) if found else (None, None)
     sightings = search_unknown(db, probe, model=model, threshold=threshold)
+    objections = matching_objections(db, probe, model=model, match_threshold=threshold)
     audit.record(
         db,
         actor=actor,
@@ -115,7 +118,11 @@ def subject_access(
         source=source,
         person=pid,
         target=("archive", str(out)),
-        details={"enrolled": pid is not None, "sightings": len(sightings)},
+        details={
+            "enrolled": pid is not None,
+            "sightings": len(sightings),
+            "objections": len(objections),
+        },
     )
     vectors = np.vstack([probe[None], found[3]]) if found else probe[None]
     subject = Subject.from_vectors(name or "subject", vectors, threshold)
@@ -174,7 +181,7 @@ def subject_access(
                             row["snapshot"] = arc
                             snapshots += 1
                 rows.append(row)
-            report = _report(config, name, templates, sightings, rows, now)
+            report = _report(config, name, templates, sightings, rows, now, objections)
             z.writestr("report.txt", report)
             z.writestr("events.json", json.dumps(rows, indent=2))
         tmp.replace(out)
@@ -193,7 +200,7 @@ def subject_access(
         details={"events": len(rows), "snapshots": snapshots},
     )
     return SubjectAccessResult(
-        out, manifest, pid, name, len(rows), snapshots, len(sightings), report, rows
+        out, manifest, pid, name, len(rows), snapshots, len(sightings), report, rows, objections
     )
 
 
@@ -204,6 +211,7 @@ def _report(
     sightings: list[Any],
     rows: list[dict[str, Any]],
     now: datetime,
+    objections: list[ObjectionSummary] | None = None,
 ) -> str:
     p = config.privacy
     site = config.site
@@ -228,12 +236,21 @@ def _report(
         ]
     else:
         lines.append("- You are not enrolled: no named face template of you is stored.")
+    for o in objections or []:
+        lines.append(
+            f"- Your objection to face recognition, recorded on {_d(o.recorded_at)}"
+            + (f" at site {o.origin_site}" if o.origin_site else "")
+            + (f" (reference {o.reference})" if o.reference else "")
+            + f": we keep one face template of you (no photo, no name), who recorded it "
+            f"({o.recorded_by}) and why ({o.reason!r}), only so that your face is never "
+            "identified. It is kept as long as the objection stands."
+        )
     if sightings:
         last = max(s.seen_at for s in sightings)
-        gone = _d(last + timedelta(days=p.unknown_face_retention_days))
+        gone = _d(last + timedelta(days=p.unknown_face_days))
         lines.append(
             f"- {len(sightings)} unnamed face template(s) from camera sightings match your photo. "
-            f"They carry no name and are deleted {p.unknown_face_retention_days:g} days after "
+            f"They carry no name and are deleted {p.unknown_face_days:g} days after "
             f"the sighting (the latest by {gone})."
         )
     if rows:
@@ -257,7 +274,10 @@ def _report(
         "",
         "WHEN IT WILL BE DELETED",
         f"- Still pictures: {p.snapshot_retention_days:g} days after the event.",
-        f"- Unnamed face templates: {p.unknown_face_retention_days:g} days after the sighting.",
+        f"- Unnamed face templates: {p.unknown_face_days:g} days after the sighting "
+        f"(why: {p.unknown_faces_purpose.strip()})."
+        if p.keeps_unknown_faces
+        else "- Unnamed face templates: none is kept for faces that match nobody.",
         "- Event records and video: after the camera's footage retention "
         + ", ".join(f"{c.name}: {c.retention_days:g} days" for c in config.cameras)
         + (" " if config.cameras else "")

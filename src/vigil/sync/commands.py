@@ -85,4 +85,5 @@ from vigil.sync import (  # noqa: E402,F401
     audit_head,  # audit.head
     clips,  # clip
     site_gallery,  # person.*, watchlist.*
+    site_objections,  # objection.put
 )

@@ -4,7 +4,8 @@ Three local streams, each with its own buffer and policy when full:
 
 | stream   | subjects                                         | full                        |
 |----------|--------------------------------------------------|-----------------------------|
-| EVENTS   | vigil.<site>.events.<camera>, .status.<camera>   | new messages refused        |
+| EVENTS   | vigil.<site>.events.<camera>, .status.<camera>,  | new messages refused        |
+|          | vigil.<site>.objections                          |                             |
 | AUDIT    | vigil.<site>.audit, .heads (signed heads, 0065)  | new messages refused        |
 | THUMBS   | vigil.<site>.thumbs.<camera>                     | oldest thumbnails dropped   |
 
@@ -20,12 +21,15 @@ again when it is completed or its person deleted, and a deleted one as a tombsto
 (`"deleted": true`). `Nats-Msg-Id` = `<uid>:<version>` (audit: `<site>-audit-<seq>`), so a
 replay after a crash is dropped by the stream's duplicate window and, beyond it, by the hub,
 which applies a copy only if its version is newer than the one it has.
+Objections to recognition recorded here (not those the hub pushed) follow the same way, after
+their own cursor (`objections`, by row id), `Nats-Msg-Id` `<site>-objection-<uid>`.
 The hub pulls each stream through a durable consumer named `hub` (see `vigil.hub.ingest`).
 Subjects and bodies are `vigil.sync.wire`'s, the contract the hub reads with.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -43,6 +47,7 @@ from vigil.store.models import (
     AuditCheckpoint,
     AuditRecord,
     Event,
+    Objection,
     Person,
     SyncCursor,
     SyncTombstone,
@@ -52,6 +57,7 @@ from vigil.sync.wire import HUB_CONSUMER, STREAMS
 
 EVENT_CURSOR = "event_versions"  # last sync_version acked by the local stream (0014)
 HEAD_CURSOR = "audit_heads"  # seq of the last audit checkpoint acked by the local stream
+OBJECTION_CURSOR = "objections"  # last objection id acked by the local stream
 MB = 1024 * 1024
 
 
@@ -125,6 +131,19 @@ def tombstone_payload(site: str, t: SyncTombstone) -> wire.EventTombstone:
 
 def _version(change: Event | SyncTombstone) -> int:
     return change.sync_version if isinstance(change, Event) else change.version
+
+
+def objection_payload(site: str, o: Objection) -> wire.ObjectionCopy:
+    return wire.ObjectionCopy(
+        site=site,
+        uid=o.uid,
+        model=o.model,
+        embedding=base64.b64encode(o.embedding).decode(),
+        reason=o.reason,
+        reference=o.reference,
+        recorded_by=o.recorded_by,
+        recorded_at=o.recorded_at,
+    )
 
 
 def audit_payload(site: str, r: AuditRecord) -> wire.AuditCopy:
@@ -277,7 +296,11 @@ class EdgePublisher:
         """Publish every event and audit record after the cursors; return how many were
         acked. Stops at the first refused publish (buffer full, server away) and keeps the
         rest for the next call."""
-        done = await self._publish_events() + await self._publish_audit()
+        done = (
+            await self._publish_events()
+            + await self._publish_objections()
+            + await self._publish_audit()
+        )
         await self._publish_heads()
         await self._note_hub_acked_heads()
         return done
@@ -453,6 +476,31 @@ class EdgePublisher:
         if acked:
             witness.note(self.db, witness.HUB, acked)
             self._heads_out = [(seq, h) for seq, h in self._heads_out if seq > floor]
+
+    async def _publish_objections(self) -> int:
+        """Objections recorded at this site (the hub's own pushes are not sent back)."""
+        after = _cursor(self.db, OBJECTION_CURSOR)
+        with self.db.session() as s:
+            rows = list(
+                s.scalars(
+                    select(Objection)
+                    .where(Objection.id > after, Objection.origin_site.is_(None))
+                    .order_by(Objection.id)
+                    .limit(self.batch)
+                )
+            )
+            items = [
+                (
+                    wire.objection_subject(self.site),
+                    objection_payload(self.site, o).encode(),
+                    wire.objection_msg_id(self.site, o.uid),
+                )
+                for o in rows
+            ]
+        acked = await self._publish_batch(items) if items else 0
+        if acked:
+            _set_cursor(self.db, OBJECTION_CURSOR, rows[acked - 1].id)
+        return acked
 
     async def _publish_batch(self, items: list[tuple[str, bytes, str]]) -> int:
         """Publish in order, each awaiting its ack; return how many leading items the stream

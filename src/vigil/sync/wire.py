@@ -7,6 +7,7 @@ decides a subject or a field name. Subjects all start `vigil.<site>.`:
 |-----------------------------------|--------|---------------------------------------------|
 | vigil.<site>.events.<camera>      | EVENTS | `EventCopy`, or `EventTombstone` (deleted)  |
 | vigil.<site>.status.<camera>      | EVENTS | `CameraStatus`                              |
+| vigil.<site>.objections           | EVENTS | `ObjectionCopy` (an objection recorded)     |
 | vigil.<site>.audit                | AUDIT  | `AuditCopy`                                 |
 | vigil.<site>.heads                | AUDIT  | `AuditHead` (a signed checkpoint, 0065)     |
 | vigil.<site>.thumbs.<camera>      | THUMBS | JPEG bytes; `Thumbnail` in the headers      |
@@ -151,6 +152,10 @@ def head_subject(site: str) -> str:
     return f"{PREFIX}.{site}.heads"
 
 
+def objection_subject(site: str) -> str:
+    return f"{PREFIX}.{site}.objections"
+
+
 def thumb_subject(site: str, camera: str) -> str:
     return f"{PREFIX}.{site}.thumbs.{camera}"
 
@@ -168,7 +173,11 @@ def commands_wildcard(site: str) -> str:
 def stream_subjects(site: str) -> dict[str, list[str]]:
     """Each of a site's streams and the subjects it holds."""
     return {
-        "EVENTS": [f"{PREFIX}.{site}.events.>", f"{PREFIX}.{site}.status.>"],
+        "EVENTS": [
+            f"{PREFIX}.{site}.events.>",
+            f"{PREFIX}.{site}.status.>",
+            objection_subject(site),
+        ],
         "AUDIT": [audit_subject(site), head_subject(site)],
         "THUMBS": [f"{PREFIX}.{site}.thumbs.>"],
     }
@@ -298,6 +307,25 @@ class CameraStatus(WireModel):
     at: Instant | None = None
 
 
+class ObjectionCopy(WireModel):
+    """An objection to recognition recorded at the site (`vigil.<site>.objections`): what
+    honouring it needs and nothing more (no photo, no name). The hub keeps it and pushes it to
+    every other site (`ObjectionPut`)."""
+
+    site: str = ""  # the sending site (the hub also checks the subject and account)
+    uid: str
+    model: str
+    embedding: str  # base64 of the float32 template
+    reason: str
+    reference: str | None = ""
+    recorded_by: str = ""
+    recorded_at: Instant
+
+
+def objection_msg_id(site: str, uid: str) -> str:
+    return f"{site}-objection-{uid}"
+
+
 @dataclass(frozen=True)
 class Thumbnail:
     """An event's snapshot (`vigil.<site>.thumbs.<camera>`): the body is the JPEG, what it
@@ -373,6 +401,17 @@ class WatchlistPut(Push):
     # People who confirm a match before it is acted on; None (an older hub): the site's
     # default for the action (`vigil.events.verification.default_confirmations`).
     confirmations_required: int | None = None
+
+
+class ObjectionPut(Push):
+    """`objection.put`: an objection recorded at `origin_site`, to be honoured here too."""
+
+    origin_site: str
+    model: str
+    embedding: str  # base64 of the float32 template
+    reference: str | None = ""
+    recorded_by: str | None = ""
+    recorded_at: Instant
 
 
 class Reply(WireModel):

@@ -22,6 +22,7 @@ from vigil.errors import InputError
 from vigil.events.store import EventFilter, list_events
 from vigil.faces.calibration import confidence_text
 from vigil.faces.engine import FaceObservation
+from vigil.faces.matcher import Match
 from vigil.faces.sightings import search_unknown
 from vigil.privacy.audit import Action
 from vigil.vision.image import load_image
@@ -49,6 +50,8 @@ class Scored(Protocol):
     def confidence(self) -> float: ...
     @property
     def threshold(self) -> float: ...
+    @property
+    def objected(self) -> bool: ...
 
 
 def match_figures(m: Scored) -> dict[str, Any]:
@@ -61,7 +64,25 @@ def match_figures(m: Scored) -> dict[str, Any]:
         "confidence": round(m.confidence, 4),
         "confidence_text": confidence_text(m.confidence),
         "threshold": round(m.threshold, 4),
+        "objection": m.objected,
     }
+
+
+NO_UNKNOWN_FACES = (
+    "this site keeps no template of faces that match nobody "
+    "(privacy.unknown_face_retention_days is unset), so there are no sightings to search"
+)
+OBJECTOR = "an objection to recognition covers this face: it is not identified or searched"
+
+
+def sightings_for(ctx: ApiContext, probe: np.ndarray, m: Match) -> tuple[list[Any], str | None]:
+    """Unknown-face sightings like `probe`, or none and why (none are kept; an objector)."""
+    if m.objected:
+        return [], OBJECTOR
+    if not ctx.config.privacy.keeps_unknown_faces:
+        return [], NO_UNKNOWN_FACES
+    model = ctx.face_engine().model_name
+    return search_unknown(ctx.db, probe, model=model, threshold=m.threshold), None
 
 
 def face_to_search(
@@ -108,9 +129,8 @@ def search_photo(
         page = list_events(ctx.db, EventFilter(person_id=m.person_id), limit=limit)
         events = events_out(ctx.db, page.events, reveal=reveals_identity(p))
     probe = np.asarray(face.embedding, np.float32)
-    sightings = search_unknown(
-        ctx.db, probe, model=ctx.face_engine().model_name, threshold=m.threshold
-    )[:limit]
+    sightings, note = sightings_for(ctx, probe, m)
+    sightings = sightings[:limit]
     audit(
         ctx,
         request,
@@ -120,7 +140,12 @@ def search_photo(
         target_kind="face",
         target_id=m.name or "unknown",
         person=m.person_id,
-        details={"events": len(events), "sightings": len(sightings), "score": round(m.score, 4)},
+        details={
+            "events": len(events),
+            "sightings": len(sightings),
+            "score": round(m.score, 4),
+            "objection": m.objected,
+        },
     )
     return SearchOut(
         face=quality,
@@ -130,4 +155,5 @@ def search_photo(
             SightingOut(event_uid=s.event_uid, camera=s.camera, seen_at=s.seen_at, score=s.score)
             for s in sightings
         ],
+        sightings_note=note,
     )

@@ -35,6 +35,7 @@ class HubMatchOut(BaseModel):
     confidence: float
     confidence_text: str
     threshold: float
+    objection: bool = False  # an objection recorded at some site covers this face
 
 
 class HubSearchOut(BaseModel):

@@ -67,3 +67,6 @@ __all__ += ["MatchVerification", "Verdict", "Verification", "VerifiedPair"]
 from vigil.store.models.recognition import RecognitionPeriod  # noqa: E402
 
 __all__ += ["RecognitionPeriod"]
+from vigil.store.models.objections import HubObjection, Objection  # noqa: E402
+
+__all__ += ["HubObjection", "Objection"]

@@ -50,8 +50,9 @@ class Template(Base):
 class UnknownFace(Base):
     """The template of a face seen on camera that matched nobody enrolled.
 
-    Never an identity: no name, no link between sightings. Kept only for the unknown-face
-    retention period, so an operator can ask "where else was this face recently?" (audited).
+    Never an identity: no name, no link between sightings. Kept only when the site opted in,
+    for the unknown-face retention period, so an operator can ask "where else was this face
+    recently?" (audited); never for an objector's face.
     """
 
     __tablename__ = "unknown_faces"

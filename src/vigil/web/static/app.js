@@ -540,8 +540,15 @@ function initPeople() {
         const r2 = await api("DELETE", `/api/v1/people/${p.id}?` + new URLSearchParams({ reason: why.trim() }));
         if (!r2.ok) alert(await errorText(r2)); refresh();
       } }, "Remove");
+      const withdraw = el("button", { type: "button", class: "danger", onclick: async () => {
+        const why = prompt(`${p.name} withdraws consent: remove them and every template now. How was consent withdrawn? (required, audited)`);
+        if (why === null) return;
+        const fd = new FormData(); fd.append("reason", why.trim());
+        const r2 = await api("POST", `/api/v1/people/${p.id}/withdraw`, fd);
+        if (!r2.ok) alert(await errorText(r2)); refresh();
+      } }, "Consent withdrawn");
       list.append(el("tr", {}, el("td", {}, p.name), el("td", {}, p.templates), el("td", {}, p.legal_bases.join(", ")),
-        el("td", {}, `${fmtTime(p.enrolled_at)} by ${p.enrolled_by}`), el("td", {}, del)));
+        el("td", {}, `${fmtTime(p.enrolled_at)} by ${p.enrolled_by}`), el("td", {}, del, " ", withdraw)));
     }
   }
   checkPhotosWhenPicked(f.photos, quality, "/api/v1/people/check");
@@ -559,7 +566,33 @@ function initPeople() {
     refresh();
   });
   refresh();
+  initObjections();
   initWatchlists();
+}
+
+function initObjections() {
+  const f = $("#objection-form"), list = $("#objection-list");
+  async function refresh() {
+    const r = await api("GET", "/api/v1/objections");
+    list.replaceChildren();
+    if (!r.ok) return list.append(el("tr", {}, el("td", {}, await errorText(r))));
+    const rows = await r.json();
+    if (!rows.length) list.append(el("tr", {}, el("td", { colspan: 5, class: "muted" }, "no objections are recorded")));
+    for (const o of rows) list.append(el("tr", {}, el("td", {}, fmtTime(o.recorded_at)), el("td", {}, o.recorded_by),
+      el("td", {}, o.reference || "—"), el("td", {}, o.reason), el("td", {}, o.origin_site || "here")));
+  }
+  f.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    say(f, "recording…", true);
+    const r = await api("POST", "/api/v1/objections", new FormData(f));
+    const body = await r.json().catch(() => ({}));
+    if (!r.ok) return say(f, body.detail || r.statusText);
+    const also = body.enrolled_withheld.length ? `; enrolled and now withheld: ${body.enrolled_withheld.join(", ")}` : "";
+    say(f, `objection recorded: this face is no longer identified${also}`, true);
+    f.reset();
+    refresh();
+  });
+  refresh();
 }
 
 async function initWatchlists() {
@@ -826,14 +859,17 @@ function initSearch() {
     if (!r.ok) { out.hidden = true; return say(f, await errorText(r)); }
     say(f, "");
     const res = await r.json(), m = res.match;
-    $("#match").textContent = m.known
+    $("#match").textContent = m.objection
+      ? "Not identified: an objection to face recognition covers this face."
+      : m.known
       ? `${m.name}: score ${m.score.toFixed(3)} (threshold ${m.threshold.toFixed(3)}), confidence ${m.confidence_text}`
       : `No enrolled person matches (best score ${m.score.toFixed(3)} is below the threshold ${m.threshold.toFixed(3)}).`;
     const list = $("#search-events");
     list.replaceChildren();
     for (const e of res.events) list.append(eventItem(e));
     for (const s of res.sightings) list.append(el("li", {}, `unknown face · ${s.camera} · ${fmtTime(s.seen_at)} · score ${s.score.toFixed(3)}`));
-    if (!res.events.length && !res.sightings.length) list.append(el("li", { class: "muted" }, "no events of this face"));
+    if (res.sightings_note) list.append(el("li", { class: "muted" }, res.sightings_note));
+    else if (!res.events.length && !res.sightings.length) list.append(el("li", { class: "muted" }, "no events of this face"));
     out.hidden = false;
   });
 }

@@ -112,7 +112,9 @@ function initHubSearch() {
     const res = await r.json();
     $(".msg", f).textContent = "";
     const m = res.match;
-    $("#hub-match").textContent = m.known
+    $("#hub-match").textContent = m.objection
+      ? "not identified: an objection to face recognition covers this face"
+      : m.known
       ? `${m.name}: confidence ${confidence(m.confidence)} (${m.confidence_text}), ${res.events.length} events across sites`
       : `no one enrolled at the hub matches (best score ${m.score.toFixed(3)})`;
     const list = $("#hub-search-events");
