@@ -34,7 +34,6 @@ from vigil.faces.calibration import load_calibration
 from vigil.faces.engine import FaceEngine
 from vigil.faces.gallery import Gallery
 from vigil.faces.sightings import add_unknown, purge_unknown
-from vigil.faces.verified_pairs import Probe
 from vigil.maintenance import Scheduler
 from vigil.notify.dispatcher import Dispatcher
 from vigil.pipeline.analyzer import EventDraft
@@ -84,7 +83,7 @@ class EdgeNode:
             data_dir=self.data_dir,
             routing=Routing.from_config(self.config),
             wake=self.dispatcher.wake,
-            probe=None if draft.probe is None else Probe.of(self.engine.model_name, draft.probe),
+            model=self.engine.model_name,
             on_created=self.recognition.match_hook if self.recognition else None,
         )
         if draft.embedding is not None and self.config.privacy.keeps_unknown_faces:

@@ -29,7 +29,7 @@ from vigil.errors import InputError, NotFoundError
 from vigil.events import review
 from vigil.events.verification import required_in
 from vigil.events.watchlists import actions_in, effective_action
-from vigil.faces.verified_pairs import Probe, keep_probe
+from vigil.faces.verified_pairs import keep_pair
 from vigil.store.db import Database
 from vigil.store.models.events import (
     Channel,
@@ -121,7 +121,7 @@ def create_event(
     details: dict[str, Any] | None = None,
     routing: Routing = NO_ROUTING,
     wake: Callable[[], None] | None = None,
-    probe: Probe | None = None,
+    model: str | None = None,
     on_created: CreatedHook | None = None,
 ) -> Event:
     """Store one event and its outbox rows in one transaction; return the stored event.
@@ -130,7 +130,7 @@ def create_event(
     nothing. `box_path` rows are [t_offset_s, x, y, w, h]. A person on an `ignore`
     watchlist (and on no stronger one) gets no notifications; the event is still stored.
     A person on a watchlist that wants confirmations: the event is stored `pending`, its rows
-    held, and `probe` (the face template that matched) kept for the verdict's labelled pair.
+    held, and its score kept with `model` for the verdict's labelled pair (never the face).
     `wake` (e.g. `Dispatcher.wake`) is called after the commit so delivery starts at once.
     `on_created(session, event)` runs inside the transaction when the event is new (the
     recognition log's match record, `privacy.recognition_log`).
@@ -183,8 +183,8 @@ def create_event(
                 for channel, target in routing.targets(camera, kind.value):
                     s.add(Delivery(event_uid=uid, channel=channel, target=target, held=held))
             s.flush()
-            if required and person_id is not None and probe is not None:
-                keep_probe(s, uid, person_id, probe)
+            if required and person_id is not None and score is not None and model:
+                keep_pair(s, uid, person_id, model, score)
             review.place_event(s, event, routing)
             if on_created is not None:
                 on_created(s, event)
@@ -232,7 +232,7 @@ def update_event(
     details: dict[str, Any] | None = None,
     routing: Routing = NO_ROUTING,
     wake: Callable[[], None] | None = None,
-    probe: Probe | None = None,
+    model: str | None = None,
 ) -> Event:
     """Complete an event announced earlier: its end, final snapshot, path and best match.
     Every target its announcement went to gets an `ended` notification (one still waiting
@@ -256,8 +256,9 @@ def update_event(
             if event.verification is None and required:  # a better match, on a list that asks
                 event.verification, event.confirmations_required = Verification.pending, required
         event.details = {**event.details, **(details or {})}
-        if event.verification is Verification.pending and event.person_id is not None and probe:
-            keep_probe(s, uid, event.person_id, probe)
+        pending = event.verification is Verification.pending
+        if pending and event.person_id is not None and event.score is not None and model:
+            keep_pair(s, uid, event.person_id, model, event.score)
         queued = _queue_ended(s, uid, held=event.verification is Verification.pending)
         queued += review.refresh_event(s, event, routing)
     if queued and wake is not None:
@@ -296,12 +297,12 @@ def store_draft(
     data_dir: Path,
     routing: Routing = NO_ROUTING,
     wake: Callable[[], None] | None = None,
-    probe: Probe | None = None,
+    model: str | None = None,
     on_created: CreatedHook | None = None,
 ) -> Event:
     """Store an analyzer's event draft (box times become offsets from the start). A draft
     whose uid is stored already (announced while the track was live) completes that event.
-    `probe`: the template of a known person's match, kept while people verify it."""
+    `model`: the face model that scored a known person's match."""
     details: dict[str, Any] = {"track": draft.track_id, **draft.details}
     if draft.face_quality is not None:
         details["face_quality"] = draft.face_quality
@@ -319,7 +320,7 @@ def store_draft(
             details=details,
             routing=routing,
             wake=wake,
-            probe=probe,
+            model=model,
         )
     return create_event(
         db,
@@ -338,7 +339,7 @@ def store_draft(
         details=details,
         routing=routing,
         wake=wake,
-        probe=probe,
+        model=model,
         on_created=on_created,
     )
 

@@ -91,8 +91,6 @@ class EventDraft:
     confidence: float | None = None
     face_quality: float | None = None
     embedding: np.ndarray | None = field(default=None, repr=False)  # unknown faces only
-    # a known person's match: the template behind it, kept only while people verify the match
-    probe: np.ndarray | None = field(default=None, repr=False)
     zone: str | None = None
     details: dict[str, object] = field(default_factory=dict)
     uid: str | None = None  # one per track: an announced event is completed under it
@@ -643,7 +641,6 @@ class CameraAnalyzer:
                     embedding=None
                     if known or match is None or match.objected
                     else tr.data.embedding,
-                    probe=tr.data.embedding if known else None,
                 )
             )
         return events

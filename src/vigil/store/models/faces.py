@@ -78,7 +78,7 @@ class VerifiedPair(Base):
     event_uid: Mapped[str] = mapped_column(String(36), unique=True)
     person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), index=True)
     model: Mapped[str] = mapped_column(String(100))
-    embedding: Mapped[bytes] = mapped_column(LargeBinary)  # the probe: float32, L2-normalised
+    score: Mapped[float]  # the match's similarity; never the face template (0062)
     label: Mapped[int | None] = mapped_column(nullable=True)  # 1 same person, 0 not; NULL: open
     source: Mapped[str] = mapped_column(String(100), default="")  # "rejected match", ...
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -3,7 +3,7 @@
 `watchlists.confirmations_required` (how many different people confirm a match before its
 notifications go out), `events.verification` and `events.confirmations_required` (a match's
 state), `deliveries.held` (an outbox row waiting for that), `match_verifications` (each
-person's verdict and reason), `verified_pairs` (probe template and person, labelled by the
+person's verdict and reason), `verified_pairs` (match score and person, labelled by the
 verdicts, for calibration) and `hub_watchlists.confirmations_required` (pushed to the sites;
 NULL: each site's default).
 
@@ -76,7 +76,7 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column("model", sa.String(length=100), nullable=False),
-        sa.Column("embedding", sa.LargeBinary(), nullable=False),
+        sa.Column("score", sa.Float(), nullable=False),
         sa.Column("label", sa.Integer(), nullable=True),
         sa.Column("source", sa.String(length=100), nullable=False),
         sa.Column("created_at", sa.DateTime(), nullable=False),
