@@ -3,7 +3,6 @@ stored as an event (after and before pictures), and on a real MQTT broker raised
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from pathlib import Path
 
