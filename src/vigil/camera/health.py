@@ -188,9 +188,12 @@ class PictureHealth:
         *,
         reference: Reference | None = None,
         active: set[HealthCondition] | None = None,
+        live: bool = True,
     ) -> None:
+        """`live`: a camera, not a file played in a loop (a still clip is not frozen)."""
         self.camera = camera
         self.cfg = cfg
+        self.live = live
         self.reference = reference
         self.reference_changed = False  # set when a new reference is taken; the owner resets it
         self.last: PictureMeasures | None = None
@@ -234,7 +237,7 @@ class PictureHealth:
             moved_share = ref.moved_share(_edge_tiles(grey))
         blurred = ratio is not None and ratio < cfg.blur_ratio
         moved = not blurred and moved_share is not None and moved_share >= cfg.moved_share
-        frozen = not covered and changed is not None and changed < FROZEN_SHARE
+        frozen = self.live and not covered and changed is not None and changed < FROZEN_SHARE
         self.last = PictureMeasures(mean, std, ratio, moved_share, changed)
         holds = {
             HealthCondition.covered: covered,

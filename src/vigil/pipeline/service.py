@@ -182,7 +182,7 @@ def _watch(
 ) -> PictureWatch | None:
     if alarms is None or not cfg.enabled:
         return None
-    return PictureWatch(cam.name, cfg, alarms)
+    return PictureWatch(cam.name, cfg, alarms, live=not cam.loop)
 
 
 class AnalysisService:

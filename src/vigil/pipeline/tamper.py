@@ -31,7 +31,8 @@ class PictureWatch:
         cfg: HealthConfig,
         alarms: HealthAlarms,
         *,
-        measures_every_s: float = 5.0,
+        measures_every_s: float = 15.0,
+        live: bool = True,
     ) -> None:
         self.camera = camera
         self.alarms = alarms
@@ -41,6 +42,7 @@ class PictureWatch:
             cfg,
             reference=alarms.load_reference(camera),
             active=alarms.open_conditions(camera),
+            live=live,
         )
         self._measured_at: float | None = None
 
