@@ -2,7 +2,8 @@
 they have lasted and cleared when they are gone.
 
 `PictureHealth.observe(t, image)` looks at one analysis frame, scaled down to 320 px grey
-(about a tenth of a millisecond beyond the scaling: `vigil bench motion` prints it):
+(`vigil bench motion` prints the cost beside the motion gate's; the sharpness and scene
+comparison, most of it, run at most once a second):
 - covered: the grey levels' spread is below `covered_std` (lens covered, black or one colour);
 - dark: the mean grey level is below `dark_mean` (and the picture is not flat);
 - blurred: the contrast-normalised sharpness (std of the Laplacian over std of the grey levels,
@@ -42,6 +43,7 @@ MIN_TEXTURED_TILES = 6  # fewer: the scene is too plain to tell whether it moved
 FROZEN_LEVELS = 4  # grey levels a pixel must change by to count as changed
 FROZEN_SHARE = 0.0005  # share of changed pixels below which two frames are the same
 HEALTHY_STILL = 0.25  # moved share under which the picture still matches the reference
+SCENE_EVERY_S = 1.0  # sharpness and scene comparison at most this often
 
 
 @dataclass(frozen=True)
@@ -198,6 +200,8 @@ class PictureHealth:
         self.reference_changed = False  # set when a new reference is taken; the owner resets it
         self.last: PictureMeasures | None = None
         self._prev: np.ndarray | None = None
+        self._scene_at: float | None = None
+        self._scene: tuple[float, float | None] = (1.0, None)
         after = {
             HealthCondition.covered: cfg.covered_after_s,
             HealthCondition.dark: cfg.dark_after_s,
@@ -216,7 +220,7 @@ class PictureHealth:
 
     def reset_reference(self) -> None:
         """Accept the current view: the next normal frame becomes the reference."""
-        self.reference = None
+        self.reference, self._scene_at = None, None
 
     def observe(self, t: float, image: np.ndarray) -> list[HealthChange]:
         cfg = self.cfg
@@ -233,8 +237,17 @@ class PictureHealth:
         ref, ratio, moved_share = self.reference, None, None
         normal = not covered and not dark
         if ref is not None and normal:
-            ratio = _sharpness(grey, std) / max(ref.sharpness, 1e-6)
-            moved_share = ref.moved_share(_edge_tiles(grey))
+            # The scene checks are most of the cost and their faults must last tens of seconds:
+            # once a `SCENE_EVERY_S`, the frames between keep the last result.
+            if self._scene_at is None or not 0 <= t - self._scene_at < SCENE_EVERY_S:
+                self._scene_at = t
+                self._scene = (
+                    _sharpness(grey, std) / max(ref.sharpness, 1e-6),
+                    ref.moved_share(_edge_tiles(grey)),
+                )
+            ratio, moved_share = self._scene
+        else:
+            self._scene_at = None
         blurred = ratio is not None and ratio < cfg.blur_ratio
         moved = not blurred and moved_share is not None and moved_share >= cfg.moved_share
         frozen = self.live and not covered and changed is not None and changed < FROZEN_SHARE
@@ -262,12 +275,14 @@ class PictureHealth:
     def _keep_reference(self, t: float, grey: np.ndarray, moved_share: float | None) -> None:
         if self.reference is None:
             self.reference, self.reference_changed = Reference.of(grey, t), True
+            self._scene_at = None
             return
         if t - self.reference.at < self.cfg.reference_every_s:
             return
         quiet = not any(timer.active or timer.pending for timer in self.timers.values())
         if quiet and (moved_share is None or moved_share < HEALTHY_STILL):
             self.reference, self.reference_changed = Reference.of(grey, t), True
+            self._scene_at = None
 
 
 class StreamHealth:
