@@ -205,6 +205,97 @@ class ZoneConfig(Section):
     )
 
 
+class HealthConfig(Section):
+    """Camera health and tamper alarms (`camera.health`): what counts as covered, blurred,
+    moved... and how long it must last. A condition is raised once it has held for its
+    `*_after_s` and cleared once it has been gone for `clear_after_s`."""
+
+    enabled: bool = Field(True, description="Watch this camera's picture and stream for faults.")
+    covered_std: Annotated[float, Field(ge=0, le=128)] = Field(
+        6.0,
+        description="Grey-level spread below which the picture is one flat colour: lens "
+        "covered, sprayed, or the image black.",
+    )
+    covered_after_s: Annotated[float, Field(ge=0)] = Field(
+        10, description="How long the picture must stay flat before `camera_covered`."
+    )
+    dark_mean: Annotated[float, Field(ge=0, le=255)] = Field(
+        20.0, description="Mean grey level (0-255) below which the picture is too dark."
+    )
+    dark_after_s: Annotated[float, Field(ge=0)] = Field(
+        60, description="How long the picture must stay too dark before `camera_dark`."
+    )
+    blur_ratio: Annotated[float, Field(gt=0, lt=1)] = Field(
+        0.45,
+        description="Sharpness (contrast-normalised Laplacian) below this share of the "
+        "reference picture's: defocused or smeared lens.",
+    )
+    blur_after_s: Annotated[float, Field(ge=0)] = Field(
+        30, description="How long the picture must stay soft before `camera_blurred`."
+    )
+    moved_share: Annotated[float, Field(gt=0, le=1)] = Field(
+        0.6,
+        description="Share of the picture's textured tiles whose edges no longer match the "
+        "reference above which the camera looks moved or turned (a passing person covers a "
+        "few tiles, a turned camera all of them).",
+    )
+    moved_after_s: Annotated[float, Field(ge=0)] = Field(
+        120,
+        description="How long the scene must stay changed before `camera_moved` (minutes, so "
+        "that people and vehicles standing in front of the camera do not count).",
+    )
+    frozen_after_s: Annotated[float, Field(ge=0)] = Field(
+        30, description="How long frames must stay identical before `camera_frozen`."
+    )
+    fps_drop_ratio: Annotated[float, Field(gt=0, lt=1)] = Field(
+        0.5, description="Frame rate below this share of the camera's usual one: collapse."
+    )
+    bitrate_drop_ratio: Annotated[float, Field(gt=0, lt=1)] = Field(
+        0.2, description="Bitrate below this share of the camera's usual one: collapse."
+    )
+    stream_after_s: Annotated[float, Field(ge=0)] = Field(
+        30, description="How long the collapse must last before `camera_stream_collapse`."
+    )
+    gap_after_s: Annotated[float, Field(ge=0)] = Field(
+        30,
+        description="How long a recorded camera may go without recording (offline, failing) "
+        "before `camera_recording_gap`.",
+    )
+    clear_after_s: Annotated[float, Field(ge=0)] = Field(
+        10, description="How long a condition must be gone before its alarm is cleared."
+    )
+    reference_every_s: Annotated[float, Field(gt=0)] = Field(
+        600,
+        description="How often the kept reference picture follows slow changes (daylight, a "
+        "parked car) while the camera is healthy and still matches it.",
+    )
+
+
+class HealthOverrides(Section):
+    """A camera's own `health:` values; unset ones come from the site's `health:`."""
+
+    enabled: bool | None = None
+    covered_std: Annotated[float, Field(ge=0, le=128)] | None = None
+    covered_after_s: Annotated[float, Field(ge=0)] | None = None
+    dark_mean: Annotated[float, Field(ge=0, le=255)] | None = None
+    dark_after_s: Annotated[float, Field(ge=0)] | None = None
+    blur_ratio: Annotated[float, Field(gt=0, lt=1)] | None = None
+    blur_after_s: Annotated[float, Field(ge=0)] | None = None
+    moved_share: Annotated[float, Field(gt=0, le=1)] | None = None
+    moved_after_s: Annotated[float, Field(ge=0)] | None = None
+    frozen_after_s: Annotated[float, Field(ge=0)] | None = None
+    fps_drop_ratio: Annotated[float, Field(gt=0, lt=1)] | None = None
+    bitrate_drop_ratio: Annotated[float, Field(gt=0, lt=1)] | None = None
+    stream_after_s: Annotated[float, Field(ge=0)] | None = None
+    gap_after_s: Annotated[float, Field(ge=0)] | None = None
+    clear_after_s: Annotated[float, Field(ge=0)] | None = None
+    reference_every_s: Annotated[float, Field(gt=0)] | None = None
+
+    def over(self, site: HealthConfig) -> HealthConfig:
+        """The site's values with this camera's set ones in their place."""
+        return site.model_copy(update=self.model_dump(exclude_none=True))
+
+
 class AnalysisConfig(Section):
     """What the analysis pipeline does with a camera's analysis stream."""
 
@@ -338,6 +429,11 @@ class CameraConfig(Section):
         "area (the law or authorisation, e.g. 'Art. 9(2)(g) GDPR with § 4 BDSG, decision of "
         "...'). Without it recognition on a public camera is refused; the notice quotes it.",
     )
+    health: HealthOverrides = Field(
+        default_factory=HealthOverrides,
+        description="This camera's health and tamper thresholds; unset ones are the site's "
+        "`health:`.",
+    )
 
 
 class RecordingConfig(Section):
@@ -372,7 +468,21 @@ class RecordingConfig(Section):
     )
 
 
-EventKindName = Literal["motion", "person", "face", "known_person", "zone_change", "vehicle"]
+EventKindName = Literal[
+    "motion",
+    "person",
+    "face",
+    "known_person",
+    "zone_change",
+    "vehicle",
+    "camera_covered",
+    "camera_dark",
+    "camera_blurred",
+    "camera_moved",
+    "camera_frozen",
+    "camera_stream_collapse",
+    "camera_recording_gap",
+]
 
 
 class MqttConfig(Section):
@@ -693,6 +803,11 @@ class VigilConfig(Section):
     privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
     api: ApiConfig = Field(default_factory=ApiConfig)
     sync: SyncConfig = Field(default_factory=SyncConfig)
+    health: HealthConfig = Field(
+        default_factory=HealthConfig,
+        description="Camera health and tamper alarms: site defaults, per camera in "
+        "cameras[].health.",
+    )
     cameras: list[CameraConfig] = Field(
         default_factory=list, description="The cameras of this site."
     )
@@ -739,6 +854,9 @@ class VigilConfig(Section):
             f"camera {camera.name} does not recognise faces: its record lacks "
             + "; ".join(gaps)
         )
+    def health_of(self, camera: CameraConfig) -> HealthConfig:
+        """The health thresholds of a camera: the site's, with the camera's own in their place."""
+        return camera.health.over(self.health)
 
     @field_validator("cameras")
     @classmethod

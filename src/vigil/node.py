@@ -7,9 +7,12 @@ a schedule is one `vigil.maintenance.Scheduler`, its jobs listed in `start()`: f
 retention (on start, on its interval and when free space drops), the scrub that re-checks the
 checksums of closed segments (rate limited, `camera/scrub.py`), privacy retention (on start
 and hourly), the purge of unknown-face templates past their retention period, camera status
-on MQTT, the closing of idle review items, the recognition log's heartbeat, and the audit
-head: signed at least every `privacy.audit_head_interval_s` while records are written and at
-shutdown, and handed to the witnesses off the machine (`vigil.privacy.witness`).
+on MQTT with the stream health checks (frame rate or bitrate collapse, recording gaps), the
+closing of idle review items, the recognition log's heartbeat, and the audit head: signed at
+least every `privacy.audit_head_interval_s` while records are written and at shutdown, and
+handed to the witnesses off the machine (`vigil.privacy.witness`). Picture health (covered,
+blurred, moved...) is checked by each camera's analysis thread; both raise their alarms
+through one `events.health.HealthAlarms`.
 
 Every period of live face recognition is logged (`privacy.recognition_log`): periods a dead
 process left open are closed at start, each camera's period opens at its first analysed
@@ -20,14 +23,18 @@ record in its own transaction.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from vigil.camera.footage_retention import FootageRetention, RetentionReport, storage_status
+from vigil.camera.health import StreamHealth
 from vigil.camera.recorder import RecorderOptions, RecordingService
 from vigil.camera.scrub import schedule_scrub
+from vigil.camera.status import CameraStatus
 from vigil.config import VigilConfig
+from vigil.events.health import HealthAlarms
 from vigil.events.review import close_idle
 from vigil.events.store import Routing, store_draft
 from vigil.faces.calibration import load_calibration
@@ -64,6 +71,8 @@ class EdgeNode:
     witness: AuditWitness | None = field(default=None, init=False)
     recognition: RecognitionLog | None = field(default=None, init=False)
     recognition_heartbeat_s: float = 30.0  # an open period's end is known to within this
+    health: HealthAlarms | None = field(default=None, init=False)
+    _stream_health: dict[str, StreamHealth] = field(default_factory=dict, init=False)
     _published: dict[str, tuple[str, str]] = field(default_factory=dict, init=False)
     _tmp: TmpSpace | None = field(default=None, init=False)
     _tmp_previous: str | None = field(default=None, init=False)
@@ -116,6 +125,9 @@ class EdgeNode:
         options = RecorderOptions(disk_check=self.retention.disk_state)
         self.recording = RecordingService(cfg.cameras, self.data_dir, self.db, options)
         self.recording.start()
+        self.health = HealthAlarms(
+            self.db, self.data_dir, lambda: Routing.from_config(cfg), self._health_changed
+        )
         calibration = load_calibration(
             self.data_dir, self.engine.model_name, cfg.faces.match_threshold
         )
@@ -142,6 +154,8 @@ class EdgeNode:
             db=self.db,
             on_occupancy=self.dispatcher.set_zone_occupancy,
             recognition=self.recognition,
+            health=self.health,
+            health_of=cfg.health_of,
         )
         self.analysis.start()
         self.recording.analysis_dropped = self.analysis.dropped
@@ -166,9 +180,40 @@ class EdgeNode:
         )
         m.start()
 
+    def _health_changed(self) -> None:
+        """A health alarm was stored: deliver it now (MQTT, webhooks, the hub)."""
+        if self.dispatcher is not None:
+            self.dispatcher.wake()
+        if self.sync is not None:
+            self.sync.wake()
+
+    def _check_streams(self, statuses: list[CameraStatus]) -> None:
+        """Frame rate or bitrate collapse and recording gaps, from the recorders' counters."""
+        if self.health is None:
+            return
+        cameras = {c.name: c for c in self.config.cameras}
+        now = time.time()
+        for st in statuses:
+            cam = cameras.get(st.name)
+            if cam is None or not cam.enabled or not self.config.health_of(cam).enabled:
+                continue
+            watch = self._stream_health.get(st.name)
+            if watch is None:
+                watch = self._stream_health[st.name] = StreamHealth(
+                    st.name,
+                    self.config.health_of(cam),
+                    recorded=cam.record,
+                    active=self.health.open_conditions(st.name),
+                )
+            for change in watch.observe(now, st):
+                self.health.apply(change)
+
     def _publish_camera_status(self) -> None:
-        """Retained camera status on MQTT (and to the hub) when a camera's state changes."""
-        for st in self.recording.statuses() if self.recording else []:
+        """Retained camera status on MQTT (and to the hub) when a camera's state changes; the
+        stream health checks on the same readings."""
+        statuses = self.recording.statuses() if self.recording else []
+        self._check_streams(statuses)
+        for st in statuses:
             key = (str(st.state), st.error)
             if self._published.get(st.name) != key and self.dispatcher is not None:
                 self.dispatcher.set_camera_status(

@@ -22,6 +22,7 @@ from vigil.api.routes import (
     event_stream,
     events,
     exports,
+    health,
     objections,
     people,
     privacy_docs,
@@ -154,7 +155,7 @@ def create_app(ctx: ApiContext, *, web: bool = True) -> FastAPI:
     install_request_limits(app, ctx)  # outermost: before UploadRoom and parsing
     for r in (auth, cameras, exports, events, people, search, users, settings, audit_log, storage):
         app.include_router(r.router, prefix=API_PREFIX)
-    for r in (watchlists, zones, review, verification, privacy_docs, objections):
+    for r in (watchlists, zones, review, verification, privacy_docs, objections, health):
         app.include_router(r.router, prefix=API_PREFIX)
     if web:
         from vigil.web.pages import mount_web

@@ -1,4 +1,4 @@
-"""`vigil cameras list|probe|status`, `vigil record`, `vigil export [clip|verify]`.
+"""`vigil cameras list|probe|status|health`, `vigil record`, `vigil export [clip|verify]`.
 
 Camera modules (PyAV) are imported inside the commands so `vigil --help` stays fast.
 """
@@ -541,3 +541,61 @@ def _clear_failure(camera: str) -> Iterator[None]:
             f"the export of {camera} failed ({type(exc).__name__}: {exc})",
             hint="run with the log on (-v) or report it with this message",
         ) from exc
+
+
+@cameras_app.command("health")
+def cameras_health(
+    ctx: typer.Context,
+    accept: str | None = typer.Option(
+        None,
+        "--accept",
+        metavar="CAMERA",
+        help="Accept CAMERA's current view after an intended move or refocus: its reference "
+        "picture is taken again from the next normal frame, and a moved/blurred alarm clears.",
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Camera health and tamper alarms: what is open on each camera, since when."""
+    from vigil.events.health import HealthAlarms
+
+    st = state(ctx)
+    alarms = HealthAlarms(st.db(), st.data_dir)
+    names = [c.name for c in st.config.cameras]
+    if accept is not None:
+        if accept not in names:
+            raise NotFoundError(f"no camera named {accept!r} in the config")
+        had = alarms.forget_reference(accept)
+        console.print(
+            f"{escape(accept)}: the next normal frame becomes the reference"
+            + ("" if had else " (it had none yet)")
+        )
+        return
+    states = alarms.states(names)
+    if as_json:
+        print_json(
+            [
+                {
+                    "camera": h.camera,
+                    "healthy": h.healthy,
+                    "alarms": {c: {"uid": e.uid, "since": e.start} for c, e in h.open.items()},
+                    "reference_at": h.reference_at,
+                    "measures": h.measures,
+                }
+                for h in states
+            ]
+        )
+        return
+    table = Table("camera", "health", "since", "reference taken", "picture now")
+    for h in states:
+        health = ", ".join(h.open) or "[green]ok[/]"
+        since = min((e.start for e in h.open.values()), default=None)
+        m = h.measures
+        now = f"brightness {m['mean']:.0f}, contrast {m['std']:.0f}" if "mean" in m else "-"
+        table.add_row(
+            h.camera,
+            health if h.healthy else f"[red]{health}[/]",
+            since.isoformat(timespec="seconds") if since else "-",
+            h.reference_at.isoformat(timespec="seconds") if h.reference_at else "-",
+            now,
+        )
+    console.print(table)

@@ -19,7 +19,8 @@ import numpy as np
 
 from vigil.camera.motion import MotionDetector, MotionEvents
 from vigil.camera.source import AnalysisFrame, analysis_frames, analysis_url
-from vigil.config import CameraConfig
+from vigil.config import CameraConfig, HealthConfig
+from vigil.events.health import HealthAlarms
 from vigil.faces.calibration import Calibration
 from vigil.faces.engine import FaceEngine
 from vigil.faces.gallery import Gallery, MatcherCache
@@ -27,6 +28,7 @@ from vigil.faces.matcher import Matcher, NumpyIndex
 from vigil.pipeline.analyzer import CameraAnalyzer, EventDraft
 from vigil.pipeline.newest import NewestOnly
 from vigil.pipeline.occupancy import OccupancyListener, OccupancyRecorder
+from vigil.pipeline.tamper import PictureWatch
 from vigil.pipeline.tracker import Box
 from vigil.store.db import Database
 from vigil.vision.person import detector_for
@@ -82,6 +84,7 @@ class CameraAnalysis(threading.Thread):
         newest_only: bool = True,
         on_occupancy: OccupancyListener | None = None,
         recognition: RecognitionListener | None = None,
+        health: PictureWatch | None = None,
     ) -> None:
         super().__init__(name=f"analysis-{camera.name}", daemon=True)
         # told from the first analysed frame to the end (this camera's matcher is real)
@@ -111,6 +114,8 @@ class CameraAnalysis(threading.Thread):
             camera.privacy_masks,
             camera.zones,
         )
+        # Camera health and tamper alarms from the same frames (`pipeline.tamper`).
+        self.health = health
         self._stopping = threading.Event()
         self.frames = 0
         self.error: str | None = None
@@ -143,6 +148,14 @@ class CameraAnalysis(threading.Thread):
                 self.sink(event)
             except Exception:  # a failing sink must not kill the camera's analysis
                 log.exception("event sink failed for %s", self.camera.name)
+
+    def _check_health(self, t: float, image: np.ndarray | None) -> None:
+        if self.health is None or image is None:
+            return
+        try:
+            self.health.observe(t, image)
+        except Exception:  # a failing health check must not stop the camera's analysis
+            log.exception("health check failed for %s", self.camera.name)
 
     def run(self) -> None:
         cam = self.camera
@@ -177,6 +190,7 @@ class CameraAnalysis(threading.Thread):
                     monitor = self.analyzer.zone_monitor
                     self.occupancy.update(frame.wall_time, monitor.occupancy if monitor else {})
                 self.frames += 1
+                self._check_health(frame.wall_time, self.analyzer.last_image)
                 if self.on_frame is not None and self.analyzer.last_image is not None:
                     image, people = self.analyzer.last_image, self.analyzer.people_boxes()
                     self.on_frame(cam.name, image, people=people)
@@ -191,6 +205,14 @@ class CameraAnalysis(threading.Thread):
                 self.occupancy.finish()
             if recognising and self.recognition is not None:
                 self.recognition.stopped(cam.name, "error" if self.error else "stopped")
+
+
+def _watch(
+    cam: CameraConfig, alarms: HealthAlarms | None, cfg: HealthConfig
+) -> PictureWatch | None:
+    if alarms is None or not cfg.enabled:
+        return None
+    return PictureWatch(cam.name, cfg, alarms, live=not cam.loop)
 
 
 class AnalysisService:
@@ -209,12 +231,18 @@ class AnalysisService:
         newest_only: bool = True,
         on_occupancy: OccupancyListener | None = None,
         recognition: RecognitionListener | None = None,
+        health: HealthAlarms | None = None,
+        health_of: Callable[[CameraConfig], HealthConfig] = lambda cam: cam.health.over(
+            HealthConfig()
+        ),
     ) -> None:
         """`recognises(camera)`: whether faces on it are matched (`VigilConfig.recognises`
         adds the site-wide switch); elsewhere faces are detected, never matched. Whether a
         camera recognises is fixed until restart (a layout reload swaps masks and zones only).
         `on_occupancy(camera, zone, people)`: each change of a zone's people count.
-        `recognition`: told when recognition starts and stops on each camera."""
+        `recognition`: told when recognition starts and stops on each camera.
+        `health`: where camera health alarms go (none: not checked); `health_of(camera)` its
+        thresholds (`VigilConfig.health_of` adds the site's defaults)."""
         shared = MatcherCache(gallery, calibration)
         blind = _NoMatcher(calibration, shared)
         self.threads = [
@@ -228,6 +256,7 @@ class AnalysisService:
                 newest_only=newest_only,
                 on_occupancy=on_occupancy,
                 recognition=recognition if recognises(cam) else None,
+                health=_watch(cam, health, health_of(cam)),
             )
             for cam in cameras
             if cam.enabled and cam.analysis.enabled

@@ -47,3 +47,19 @@ class DetectorChoice(enum.StrEnum):
     auto = "auto"  # nanodet when built, else hog
     nanodet = "nanodet"
     hog = "hog"
+
+
+class HealthCondition(enum.StrEnum):
+    """A camera fault (`camera.health`); its event kind is `camera_<condition>`."""
+
+    covered = "covered"  # the picture is one flat colour: lens covered, black image
+    dark = "dark"  # too dark to see anything
+    blurred = "blurred"  # much softer than the reference: defocused, smeared
+    moved = "moved"  # the scene no longer matches the reference: turned, moved
+    frozen = "frozen"  # identical frames from a live camera
+    stream_collapse = "stream_collapse"  # frame rate or bitrate far below the usual
+    recording_gap = "recording_gap"  # a recorded camera is not recording
+
+    @property
+    def event_kind(self) -> str:
+        return f"camera_{self.value}"

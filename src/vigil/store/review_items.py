@@ -22,9 +22,10 @@ from vigil.store.models.review import ReviewItem, ReviewItemEvent, Severity
 
 
 def reviewable(kind: str, details: dict[str, Any]) -> bool:
-    """Whether an event belongs in a review item: not motion (drawn as spans), not a machine
-    zone's running/idle (state of a machine, not an activity)."""
-    if kind == EventKind.motion:
+    """Whether an event belongs in a review item: not motion (drawn as spans), not a camera
+    health alarm (the camera's state, shown on its own), not a machine zone's running/idle
+    (state of a machine, not an activity)."""
+    if kind == EventKind.motion or EventKind(kind).is_health:
         return False
     return not (kind == EventKind.zone_change and details.get("zone_kind") == "machine")
 

@@ -70,3 +70,6 @@ __all__ += ["RecognitionPeriod"]
 from vigil.store.models.objections import HubObjection, Objection  # noqa: E402
 
 __all__ += ["HubObjection", "Objection"]
+from vigil.store.models.health import CameraHealth  # noqa: E402
+
+__all__ += ["CameraHealth"]

@@ -24,6 +24,18 @@ class EventKind(enum.StrEnum):
     known_person = "known_person"
     zone_change = "zone_change"
     vehicle = "vehicle"
+    # camera health and tamper alarms (`store.enums.HealthCondition`): open while they last
+    camera_covered = "camera_covered"
+    camera_dark = "camera_dark"
+    camera_blurred = "camera_blurred"
+    camera_moved = "camera_moved"
+    camera_frozen = "camera_frozen"
+    camera_stream_collapse = "camera_stream_collapse"
+    camera_recording_gap = "camera_recording_gap"
+
+    @property
+    def is_health(self) -> bool:
+        return self.value.startswith("camera_")
 
 
 class Channel(enum.StrEnum):
