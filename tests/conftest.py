@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from vigil.demo import testdata as testdata_cache
 from vigil.faces.engine import FaceEngine
+
+if TYPE_CHECKING:
+    from tests.api.helpers import Footage
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "test-artifacts"  # screenshots, plots: kept after the run for people to look at
@@ -45,6 +49,14 @@ def faces_dir(testdata: Path) -> Path:
 def engine() -> FaceEngine:
     """The face engine with default settings (models load once per test run)."""
     return FaceEngine()
+
+
+@pytest.fixture(scope="session")
+def footage(testdata: Path, tmp_path_factory: pytest.TempPathFactory) -> Footage:
+    """~5 s of camera `lobby`, recorded once for every API and web test (each copies it)."""
+    from tests.api.helpers import record_footage
+
+    return record_footage(tmp_path_factory.mktemp("site"), testdata / "video" / "vtest.avi")
 
 
 @pytest.fixture
