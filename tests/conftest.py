@@ -21,7 +21,7 @@ ARTIFACTS = ROOT / "test-artifacts"  # screenshots, plots: kept after the run fo
 @pytest.fixture(scope="session", autouse=True)
 def cheap_password_hashes() -> Iterator[None]:
     """Argon2id at its smallest cost in this process: the product's parameters (64 MiB, 3
-    passes) cost ~0.15 s a hash or a login, and the API and web tests make users and log
+    passes) cost 0.1-0.6 s a hash or a login, and the API and web tests make users and log
     them in by the hundred. Hashes are still argon2id, verified the same way; servers the
     tests start as subprocesses keep the product's cost."""
     from argon2 import PasswordHasher
