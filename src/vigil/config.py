@@ -455,6 +455,11 @@ class RecordingConfig(Section):
     retention_interval_s: Annotated[float, Field(gt=0)] = Field(
         300, description="How often retention runs (it also runs on start)."
     )
+    space_check_s: Annotated[float, Field(gt=0)] = Field(
+        10.0,
+        description="How often free space is looked at between retention runs: a run starts "
+        "early when it drops under min_free_gb, or comes back while recording is paused.",
+    )
     scrub_bytes_per_s: Annotated[int, Field(ge=0)] = Field(
         8_000_000,
         description="How fast the background scrub re-reads closed segments to check their "

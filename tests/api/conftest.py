@@ -5,15 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.api.helpers import Client, Footage, add_users, client_for, make_context, record_footage
+from tests.api.helpers import Client, Footage, add_users, client_for, make_context
 from vigil.api import ApiContext
 from vigil.faces.engine import FaceEngine
-
-
-@pytest.fixture(scope="session")
-def footage(testdata: Path, tmp_path_factory: pytest.TempPathFactory) -> Footage:
-    """~5 s of camera `lobby`, recorded once for every API test."""
-    return record_footage(tmp_path_factory.mktemp("site"), testdata / "video" / "vtest.avi")
 
 
 @pytest.fixture

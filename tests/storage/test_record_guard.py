@@ -33,7 +33,7 @@ def test_vigil_record_pauses_on_a_full_disk_then_resumes(
     cfg = tmp_path / "vigil.yaml"
     cfg.write_text(
         f"storage:\n  data_dir: {json.dumps(str(data_dir))}\n"
-        "recording:\n  min_free_gb: 0.07\n"
+        "recording:\n  min_free_gb: 0.07\n  space_check_s: 0.5\n"
         f"cameras:\n  - name: gate\n    url: {json.dumps(str(loop_clip))}\n"
         "    loop: true\n    segment_seconds: 2\n"
     )
@@ -59,7 +59,7 @@ def test_vigil_record_pauses_on_a_full_disk_then_resumes(
         assert cli(["-c", str(cfg), "retention", "status", "--json"]) == 0
         status = json.loads(capsys.readouterr().out)["storage"]
         assert status["alarm"] and status["other_bytes"] >= foreign.stat().st_size
-        # the space comes back: recording resumes by itself (free space checked every 10 s)
+        # the space comes back: recording resumes by itself (free space checked every 0.5 s)
         foreign.unlink()
         assert wait_for(lambda: sum(s.complete for s in camera_segments(db, "gate")) >= 2, 40)
         assert wait_for(lambda: _error(data_dir) == "", 10), _error(data_dir)

@@ -15,7 +15,7 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 
-from tests.api.helpers import Footage, make_context, record_footage
+from tests.api.helpers import Footage, make_context
 from vigil.api import ApiContext, create_app, feed_camera
 from vigil.faces.engine import FaceEngine
 
@@ -68,10 +68,9 @@ def serve(app: FastAPI) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def site(
-    testdata: Path, tmp_path_factory: pytest.TempPathFactory, engine: FaceEngine
+    testdata: Path, footage: Footage, tmp_path_factory: pytest.TempPathFactory, engine: FaceEngine
 ) -> Iterator[Site]:
     root = tmp_path_factory.mktemp("web")
-    footage = record_footage(root / "rec", testdata / "video" / "vtest.avi")
     data_dir = root / "var"
     shutil.copytree(footage.data_dir, data_dir)
     ctx = make_context(data_dir, footage.video, engine)  # no users: first-run set-up

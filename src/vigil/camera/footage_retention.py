@@ -839,15 +839,15 @@ class FootageRetention:
         self._last_run = 0.0
         self._run_lock = threading.Lock()
 
-    def add_to(self, scheduler: Scheduler, *, check_s: float = 10.0) -> Job:
+    def add_to(self, scheduler: Scheduler, *, check_s: float | None = None) -> Job:
         """Schedule the passes: one on start, then every `retention_interval_s`, and early
-        when `space_short()` (asked every `check_s`)."""
+        when `space_short()` (asked every `check_s`, default `space_check_s`)."""
         return scheduler.add(
             self.JOB,
             self.run_now,
             every_s=self.recording.retention_interval_s,
             early=self.space_short,
-            check_s=check_s,
+            check_s=self.recording.space_check_s if check_s is None else check_s,
         )
 
     def run_now(self) -> RetentionReport:

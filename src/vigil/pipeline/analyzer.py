@@ -288,14 +288,16 @@ class CameraAnalyzer:
         self.stats.counts["faces"] += len(detected)
         faces = [self._prepare(f, image) for f in detected]
         t0 = self._timed("recognise", t0)
-        person_tracks, people_ended = self.people.update(people, t, scores=people_scores)
-        vehicle_tracks, vehicles_ended = self.vehicles.update(
-            [o.box for o in vehicles], t, scores=[o.score for o in vehicles]
-        )
         embed_s = self.stats.seconds["embed"]
         gate = self._same_look(faces, t)
         face_slots, faces_ended = self.faces.update([f.face.box for f in faces], t, gate=gate)
         face_tracks = [tr for tr in face_slots if tr is not None]  # all: faces have no scores
+        person_tracks, people_ended = self.people.update(
+            people, t, scores=people_scores, gate=self._own_faces(people, faces, face_tracks)
+        )
+        vehicle_tracks, vehicles_ended = self.vehicles.update(
+            [o.box for o in vehicles], t, scores=[o.score for o in vehicles]
+        )
         t0 = self._timed("track", t0)
         self.stats.seconds["track"] -= self.stats.seconds["embed"] - embed_s  # counted as embed
         for person, score in zip(person_tracks, people_scores, strict=True):
@@ -412,6 +414,34 @@ class CameraAnalyzer:
                 return False
             state.checked = t
             return True
+
+        return gate
+
+    def _own_faces(
+        self, boxes: list[Box], faces: list[FrameFace], face_tracks: list[FaceTrack]
+    ) -> Gate[PersonState]:
+        """The person tracker's gate: may box i continue a person `track` who has an identity?
+        Not when the box shows recognisable faces and none is the track's own face nor looks
+        like it: the box is someone else at the same place (a scene cut, the next visitor
+        where the last one was lost). A box showing no recognisable face always may."""
+
+        def gate(track: PersonTrack, i: int, ambiguous: bool) -> bool:
+            mine = track.data.embedding
+            if mine is None:
+                return True
+            shown = [
+                (face, ft)
+                for face, ft in zip(faces, face_tracks, strict=True)
+                if face.crop is not None and _inside(face.face.box, boxes[i])
+            ]
+            if not shown or any(ft.id in track.data.faces for _, ft in shown):
+                return True
+            for face, ft in shown:  # a face track's look, else this face's (embedded anyway)
+                look = ft.data.reference
+                if self._alike(mine, look if look is not None else self._embedding(face)):
+                    return True
+            self.stats.counts["person_refused"] += 1
+            return False
 
         return gate
 

@@ -117,8 +117,9 @@ async function latestEvents(list, params = "limit=8") {
 }
 
 // The storage alarm (recording paused, who uses the disk): rendered with the page, then
-// kept current from /api/v1/storage so it shows and clears without a reload.
-function watchStorage(banner, every = 10000) {
+// kept current from /api/v1/storage so it shows and clears without a reload (every 10 s;
+// `window.vigilStoragePollMs` set before the page's scripts run overrides it, as tests do).
+function watchStorage(banner, every = window.vigilStoragePollMs || 10000) {
   const check = async () => {
     try {
       const r = await api("GET", "/api/v1/storage");
