@@ -41,7 +41,7 @@ from vigil.store.models.review import (
     Severity,
 )
 from vigil.store.paging import newest_first, page
-from vigil.store.review_items import events_of, recompute, reviewable
+from vigil.store.review_items import add_to, events_of, recompute, reviewable
 from vigil.topics import reviews_topic
 
 if TYPE_CHECKING:
@@ -117,7 +117,10 @@ def place_event(s: Session, event: Event, routing: Routing) -> ReviewItem | None
         state = ReviewState.update
     s.add(ReviewItemEvent(item_id=item.id, event_id=event.id))
     s.flush()
-    recompute(item, events_of(s, item.id))
+    if state is ReviewState.new:
+        recompute(item, [event])
+    else:
+        add_to(s, item, event)
     if event.details.get("action") != "ignore":  # as the event's own notifications
         _announce(s, item, state, event.uid, routing)
     return item

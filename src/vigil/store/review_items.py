@@ -71,6 +71,22 @@ def recompute(item: ReviewItem, events: list[Event]) -> None:
     item.updated_at = utcnow()
 
 
+def add_to(s: Session, item: ReviewItem, event: Event) -> None:
+    """`recompute` for one event joining an item that already holds others, without reading
+    them back: an item of n events then costs O(1) a join instead of O(n)."""
+    kind = event.kind.value
+    item.objects = {**item.objects, kind: item.objects.get(kind, 0) + 1}
+    item.start = min(item.start, event.start)
+    if item.end is not None:
+        item.end = None if event.end is None else max(item.end, event.end)
+    if is_alert(kind, event.details or {}):
+        item.severity = Severity.alert
+    best = s.get(Event, item.best_event_id) if item.best_event_id is not None else None
+    if event.snapshot and (best is None or _best_key(event) > _best_key(best)):
+        item.best_event_id = event.id
+    item.updated_at = utcnow()
+
+
 def _items_of(s: Session, event_ids: Iterable[int]) -> set[int]:
     ids = list(event_ids)
     if not ids:
