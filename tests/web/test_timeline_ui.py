@@ -11,6 +11,7 @@ import pytest
 
 from tests.web.conftest import Site
 from vigil.api import accounts
+from vigil.events.store import create_event
 from vigil.store.models.users import Role
 
 PASSWORD = "an operator's own password"
@@ -56,8 +57,12 @@ def at(page, t: datetime) -> tuple[float, float]:  # type: ignore[no-untyped-def
 
 def test_zoom_thumbnails_and_playback_across_segments(site: Site, page, artifacts: Path) -> None:  # type: ignore[no-untyped-def]
     start = site.footage.start
+    event = start + timedelta(seconds=1)
+    create_event(site.ctx.db, camera="lobby", kind="person", start=event, end=event)
     page.goto(f"{site.url}/cameras/lobby#t={(start + timedelta(seconds=0.5)).isoformat()}")
     page.wait_for_selector("rect.tl-span")
+    page.wait_for_selector('rect.tl-event[data-kind="person"]')
+    page.wait_for_selector("rect.tl-review.tl-detection")  # the event's review item
     assert span_s(page) == pytest.approx(1800, abs=1)  # half an hour around the linked time
     for _ in range(7):
         page.click("#tl-zoom-in")
@@ -89,6 +94,15 @@ def test_zoom_thumbnails_and_playback_across_segments(site: Site, page, artifact
     assert page.eval_on_selector("#player", "v => v.playbackRate") == 2
     page.keyboard.press(" ")
     assert page.eval_on_selector("#player", "v => v.paused")
+    was = page.eval_on_selector("#player", "v => v.currentTime")
+    page.keyboard.press(".")  # a frame on
+    assert 0 < page.eval_on_selector("#player", "v => v.currentTime") - was < 0.2
+    page.keyboard.press("[")  # back to the event, and play from there
+    back_at = event.timestamp() * 1000
+    page.wait_for_function(
+        f"(() => {{ const v = document.querySelector('#player');"
+        f" return !v.paused && Math.abs(Date.parse(v.dataset.wallTime) - {back_at}) < 800; }})()"
+    )
 
 
 def test_export_from_a_selection(site: Site, page) -> None:  # type: ignore[no-untyped-def]
@@ -110,4 +124,5 @@ def test_export_from_a_selection(site: Site, page) -> None:  # type: ignore[no-u
     job = page.evaluate(f"async () => (await fetch('{job_url}')).json()")
     assert job["state"] == "done" and job["redacted"] is True
     clip = datetime.fromisoformat(job["clip_start"]), datetime.fromisoformat(job["clip_end"])
-    assert start - timedelta(seconds=1) <= clip[0] < clip[1] <= start + timedelta(seconds=5)
+    assert start - timedelta(seconds=1) <= clip[0] <= start + timedelta(seconds=1.5)
+    assert start + timedelta(seconds=2.5) <= clip[1] <= start + timedelta(seconds=5)

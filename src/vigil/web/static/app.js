@@ -255,19 +255,23 @@ function initCamera() {
   }
 
   // The window fetched is the one shown and half of it either side, so panning draws at once.
-  async function fetchWindow(a, b) {
-    const seq = ++fetchSeq;
+  async function fetchTimeline(a, b) {
     const q = `start=${encodeURIComponent(new Date(a).toISOString())}&end=${encodeURIComponent(new Date(b).toISOString())}`;
     const r = await api("GET", `/api/v1/cameras/${cam}/timeline?${q}`);
-    if (seq !== fetchSeq) return false;
-    if (!r.ok) { $("#timeline-info").textContent = await errorText(r); return false; }
-    data = await r.json();
-    fetched = [a, b];
-    for (const s of data.segments) {
+    if (!r.ok) { $("#timeline-info").textContent = await errorText(r); return null; }
+    const tl = await r.json();
+    for (const s of tl.segments) {
       const seg = known.get(s.id) || {};
       known.set(s.id, Object.assign(seg, s, { t0: ms(s.start), t1: ms(s.end), url: viewUrl(s.url) }));
     }
     segments = [...known.values()].sort((p, q2) => p.t0 - q2.t0);
+    return tl;
+  }
+  async function fetchWindow(a, b) {
+    const seq = ++fetchSeq, tl = await fetchTimeline(a, b);
+    if (!tl || seq !== fetchSeq) return false;
+    data = tl;
+    fetched = [a, b];
     marks = [...new Set([...data.events, ...data.review].map((e) => ms(e.start)))].sort((p, q2) => p - q2);
     showInfo();
     draw();
@@ -411,7 +415,7 @@ function initCamera() {
   async function segmentAfter(seg) {
     const after = () => segments.find((s) => s.t0 >= seg.t1 - 2000 && s.id !== seg.id && s.t0 > seg.t0);
     if (after()) return after();
-    await fetchWindow(seg.t1 - 1000, Math.max(seg.t1 + 3600e3, v1));
+    await fetchTimeline(seg.t1 - 1000, seg.t1 + 3600e3); // its segments only: the view stays
     return after();
   }
   player.addEventListener("ended", async () => {
@@ -437,7 +441,7 @@ function initCamera() {
   }
   function jumpMark(dir) {
     const now = wallNow() ?? headT ?? (v0 + v1) / 2;
-    const t = dir > 0 ? marks.find((m) => m > now + 500) : marks.filter((m) => m < now - 1500).at(-1);
+    const t = dir > 0 ? marks.find((m) => m > now + 500) : marks.filter((m) => m < now - 700).at(-1);
     if (t === undefined) { info.textContent = `no ${dir > 0 ? "later" : "earlier"} event in this stretch`; return; }
     if (t < v0 || t > v1) setView(t - (v1 - v0) / 2, t + (v1 - v0) / 2);
     playAt(t);
