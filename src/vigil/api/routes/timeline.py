@@ -68,7 +68,7 @@ def timeline(
     act = activity(name, p, ctx, rec.start, rec.end)
     items = items_between(ctx.db, name, rec.start, rec.end, limit=MAX_REVIEW_ITEMS)
     return TimelineOut(
-        **rec.model_dump(),
+        **dict(rec),  # the models as they are: dumping them to validate again costs ~2x
         motion=act.motion,
         events=act.events,
         lost=act.lost,
