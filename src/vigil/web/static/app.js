@@ -390,13 +390,14 @@ function initCamera() {
   }
   player.addEventListener("timeupdate", () => {
     if (!current) return;
+    const wasShown = headT !== null && headT >= v0 && headT <= v1;
     headT = wallNow();
     const t = new Date(headT);
     moveHead();
     info.textContent = "playing " + fmtTime(t);
     player.dataset.wallTime = t.toISOString();
-    // Playing past the right edge: the window follows.
-    if (!player.paused && !drag && (headT > v1 || headT < v0)) setView(headT - (v1 - v0) * 0.1, headT + (v1 - v0) * 0.9);
+    // Playing past the right edge turns the page (not when the viewer has looked elsewhere).
+    if (wasShown && !player.paused && !drag && headT > v1) setView(headT - (v1 - v0) * 0.1, headT + (v1 - v0) * 0.9);
   });
   // A pixelated copy refused while the box makes as many as it may (503): try again shortly.
   let retries = 0;
@@ -447,7 +448,7 @@ function initCamera() {
     playAt(t);
   }
   document.addEventListener("keydown", (ev) => {
-    if (ev.target.closest("input, select, textarea") || ev.ctrlKey || ev.metaKey || ev.altKey) return;
+    if (ev.target.closest("input, select, textarea, button, a") || ev.ctrlKey || ev.metaKey || ev.altKey) return;
     const act = {
       " ": () => { if (!current) return; if (player.paused) player.play().catch(() => {}); else player.pause(); },
       ",": () => step(-1), ".": () => step(1),
