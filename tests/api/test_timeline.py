@@ -8,10 +8,13 @@ from datetime import timedelta
 
 import cv2
 import numpy as np
+import pytest
 
 from tests.api.conftest import Footage
 from tests.api.helpers import Client
 from vigil.api import ApiContext
+from vigil.api.routes.timeline import thumbnail_cache
+from vigil.camera import thumbnails
 from vigil.camera.footage_retention import run_retention
 from vigil.camera.index import camera_segments, recordings_dir
 from vigil.camera.thumbnails import frame_at, thumbnails_root
@@ -54,7 +57,9 @@ def test_timeline_window(clients: dict[str, Client], ctx: ApiContext, footage: F
     assert clients["viewer"].get("/api/v1/cameras/lobby/timeline", params=bad).status_code == 422
 
 
-def test_thumbnails(clients: dict[str, Client], ctx: ApiContext, footage: Footage) -> None:
+def test_thumbnails(
+    clients: dict[str, Client], ctx: ApiContext, footage: Footage, monkeypatch: pytest.MonkeyPatch
+) -> None:
     url = "/api/v1/cameras/lobby/thumbnail"
     t = (footage.start + HALF).isoformat()
     op, viewer = clients["operator"], clients["viewer"]
@@ -93,6 +98,16 @@ def test_thumbnails(clients: dict[str, Client], ctx: ApiContext, footage: Footag
     assert op.get(url, params={"t": "2026-12-01T08:00:00"}).status_code == 422  # no timezone
     assert op.get(url).status_code == 422
     assert op.get("/api/v1/cameras/nope/thumbnail", params={"t": t}).status_code == 404
+
+    # While as many as allowed are being made, another waits a while, then gets a 503.
+    monkeypatch.setattr(thumbnails, "WAIT_S", 0.05)
+    cache = thumbnail_cache(ctx)
+    held = [cache._making.acquire(blocking=False) for _ in range(thumbnails.MAKING_AT_ONCE)]
+    later = (footage.start + timedelta(seconds=1.5)).isoformat()
+    busy = op.get(url, params={"t": later})
+    assert all(held) and busy.status_code == 503 and busy.headers["retry-after"] == "2"
+    for _ in held:
+        cache._making.release()
 
     # Footage retention deletes the segment: its thumbnails go with it.
     cached = list(thumbnails_root(ctx.data_dir).glob("lobby/*/*.jpg"))

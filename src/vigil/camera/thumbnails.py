@@ -15,6 +15,7 @@ import logging
 import os
 import shutil
 import tempfile
+import threading
 from bisect import bisect_left
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ import av
 import numpy as np
 from sqlalchemy import select
 
-from vigil.errors import InputError
+from vigil.errors import InputError, VigilError
 from vigil.store.db import Database
 from vigil.store.models.camera import Segment
 from vigil.vision.image import encode_jpeg
@@ -33,6 +34,8 @@ log = logging.getLogger(__name__)
 
 THUMB_WIDTH = 160
 THUMB_QUALITY = 70
+MAKING_AT_ONCE = 2  # decodes at a time for all viewers: scrubbing must not starve recorders
+WAIT_S = 10.0
 # An MP4's moov says all a decoder needs: probing frames as well (the default) made opening a
 # 1080p segment cost ~100-200 ms instead of ~30 ms here.
 OPEN_OPTIONS = {"probesize": "32", "analyzeduration": "0"}
@@ -75,6 +78,10 @@ def frame_at(path: Path, offset_s: float, width: int = THUMB_WIDTH) -> np.ndarra
         return frame.to_ndarray(format="bgr24", width=width, height=height)
 
 
+class ThumbnailsBusy(VigilError):
+    """As many thumbnails as allowed are being made, for longer than a viewer should wait."""
+
+
 @dataclass(frozen=True)
 class Thumbnail:
     jpeg: bytes
@@ -87,6 +94,7 @@ class ThumbnailCache:
 
     def __init__(self, data_dir: Path) -> None:
         self.root = thumbnails_root(data_dir)
+        self._making = threading.BoundedSemaphore(MAKING_AT_ONCE)
 
     def path_of(self, camera: str, segment_id: int, key_ms: int, variant: str) -> Path:
         return self.root / camera / str(segment_id) / f"{key_ms}-{variant}.jpg"
@@ -109,8 +117,12 @@ class ThumbnailCache:
             return Thumbnail(path.read_bytes(), at, True)
         except FileNotFoundError:
             pass
-        # Seek a hair past the keyframe: its timestamp may round just after `at`.
-        jpeg = encode_jpeg(process(frame_at(src, at + 0.001)), THUMB_QUALITY)
+        if not self._making.acquire(timeout=WAIT_S):
+            raise ThumbnailsBusy("busy making other thumbnails")
+        try:  # a hair past the keyframe: its timestamp may round just after `at`
+            jpeg = encode_jpeg(process(frame_at(src, at + 0.001)), THUMB_QUALITY)
+        finally:
+            self._making.release()
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         with os.fdopen(fd, "wb") as f:  # a cache: no fsync; a lost file is made again

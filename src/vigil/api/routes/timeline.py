@@ -27,7 +27,7 @@ from vigil.api.routes.cameras import audit_view, find_camera, recorded_segment, 
 from vigil.api.routes.review import items_out
 from vigil.api.routes.zones import EventTickOut, LostFootageOut, MotionSpanOut, activity
 from vigil.api.schemas import Instant, RecordingsOut, ReviewItemOut
-from vigil.camera.thumbnails import ThumbnailCache
+from vigil.camera.thumbnails import ThumbnailCache, ThumbnailsBusy
 from vigil.config import CameraConfig
 from vigil.errors import InputError
 from vigil.events.review import items_between
@@ -114,6 +114,7 @@ def privacy_variant(cam: CameraConfig, protected: bool) -> str:
     responses={
         200: {"content": {"image/jpeg": {}}},
         404: {"description": "No recorded footage of this camera at `t`."},
+        503: {"description": "Busy making other thumbnails; retry (Retry-After)."},
     },
 )
 def thumbnail(
@@ -142,6 +143,8 @@ def thumbnail(
         )
     except InputError as exc:
         raise HTTPException(404, f"no picture of {name} at {t.isoformat()}: {exc}") from exc
+    except ThumbnailsBusy as exc:
+        raise HTTPException(503, f"{exc}; try again shortly", headers={"Retry-After": "2"}) from exc
     audit_view(ctx, request, p, Action.view_recording, name)
     return Response(
         thumb.jpeg,
