@@ -30,6 +30,7 @@ from vigil.api.routes import (
     search,
     settings,
     storage,
+    timeline,
     users,
     verification,
     watchlists,
@@ -155,7 +156,16 @@ def create_app(ctx: ApiContext, *, web: bool = True) -> FastAPI:
     install_request_limits(app, ctx)  # outermost: before UploadRoom and parsing
     for r in (auth, cameras, exports, events, people, search, users, settings, audit_log, storage):
         app.include_router(r.router, prefix=API_PREFIX)
-    for r in (watchlists, zones, review, verification, privacy_docs, objections, health):
+    for r in (
+        watchlists,
+        zones,
+        review,
+        verification,
+        privacy_docs,
+        objections,
+        health,
+        timeline,
+    ):
         app.include_router(r.router, prefix=API_PREFIX)
     if web:
         from vigil.web.pages import mount_web

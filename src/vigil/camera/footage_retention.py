@@ -667,6 +667,12 @@ def run_retention(
         )
     except Exception as exc:  # never stops the footage pass
         report.errors.append(f"protected renditions: {exc}")
+    try:  # time line thumbnails of deleted segments
+        from vigil.camera.thumbnails import sweep_thumbnails
+
+        sweep_thumbnails(db, data_dir)
+    except Exception as exc:  # never stops the footage pass
+        report.errors.append(f"time line thumbnails: {exc}")
 
     # 4. what is left, who uses the disk, and the alarm
     report.used_bytes = _used_bytes(db)

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session
 
 from vigil.errors import InputError, NotFoundError
@@ -202,6 +202,22 @@ def list_items(
     with db.session() as s:
         rows = list(s.scalars(newest_first(q, ReviewItem, limit=limit, cursor=cursor)))
     return ReviewPage(*page(rows, limit))
+
+
+def items_between(
+    db: Database, camera: str, start: datetime, end: datetime, *, limit: int = 1000
+) -> list[ReviewItem]:
+    """A camera's items overlapping [start, end) (ongoing ones too), oldest first; the newest
+    `limit` of them (a time line draws them)."""
+    q = (
+        select(ReviewItem)
+        .where(ReviewItem.camera == camera, ReviewItem.start < end)
+        .where(or_(ReviewItem.end.is_(None), ReviewItem.end >= start))
+        .order_by(ReviewItem.start.desc(), ReviewItem.id.desc())
+        .limit(limit)
+    )
+    with db.session() as s:
+        return list(reversed(s.scalars(q).all()))
 
 
 def get_item(db: Database, item_id: int) -> tuple[ReviewItem, list[Event]] | None:

@@ -141,7 +141,7 @@ function initDashboard() {
   latestEvents($("#latest-events"));
 }
 
-// --- camera page: live view, 24 h time line, playback, export --------------------------
+// --- camera page: live view, time line (zoom, thumbnails, playback), export ------------------
 
 function initCamera() {
   const cam = $("#camera").dataset.camera;
@@ -155,90 +155,225 @@ function initCamera() {
     setTimeout(() => { live.src = `/api/v1/cameras/${cam}/live.mjpeg?t=${Date.now()}`; }, 3000);
   });
   setInterval(() => { if (live.naturalWidth > 0) showLive(); }, 500);
+  // The time line: a window [v0, v1] (ms) that zooms from 7 days down to 10 s and pans,
+  // drawn in SVG (viewBox 1000 x 56): review items, event ticks, recorded spans with their
+  // gaps and lost footage, motion. Hovering shows a thumbnail of the footage there.
   const svg = $("#timeline"), player = $("#player"), info = $("#playing");
-  const end = new Date(), start = new Date(end - 24 * 3600e3), span = end - start;
-  let segments = [];
-  const x = (t) => ((t - start) / span) * 1000;
-  const NS = "http://www.w3.org/2000/svg";
-  const rect = (cls, x0, w, y = 8, h = 28) => {
+  const NS = "http://www.w3.org/2000/svg", W = 1000, H = 56;
+  const MIN_SPAN = 10e3, MAX_SPAN = 7 * 86400e3, DAY = 86400e3;
+  const fps = Number($("#camera").dataset.fps) || 25;
+  let v1 = Date.now(), v0 = v1 - DAY;
+  let data = null, fetched = [0, 0], fetchSeq = 0;
+  const known = new Map(); // segment id -> segment, from every window fetched
+  let segments = [], marks = [], selection = null;
+  // The recorded file a segment plays from: as the server said, until the privacy view says
+  // otherwise (the plain file while unmasked, the pixelated rendition otherwise).
+  let unmaskedView = null;
+  const viewUrl = (u) => (unmaskedView === null ? u : u.replace(/(\/protected)?\.mp4$/, unmaskedView ? ".mp4" : "/protected.mp4"));
+  const x = (t) => ((t - v0) / (v1 - v0)) * W;
+  const tAt = (clientX) => { const b = svg.getBoundingClientRect(); return v0 + ((clientX - b.left) / b.width) * (v1 - v0); };
+  const ms = (iso) => new Date(iso).getTime();
+  function rect(cls, t0, t1, y, h, minW = 0) {
+    let a = x(t0), w = Math.max(minW, x(t1) - a);
+    if (a + w < -5 || a > W + 5) return null;
+    if (a < -5) { w -= -5 - a; a = -5; }
+    w = Math.min(w, W + 10 - a);
     const r = document.createElementNS(NS, "rect");
-    Object.entries({ x: x0, y, width: w, height: h, class: cls }).forEach(([k, v]) => r.setAttribute(k, v));
+    Object.entries({ x: Math.min(a, W - w), y, width: w, height: h, class: cls }).forEach(([k, v]) => r.setAttribute(k, v));
     svg.append(r);
     return r;
-  };
-  rect("tl-bg", 0, 1000, 8, 28);
-  const head = rect("tl-head", -10, 2, 2, 40);
-  for (let h = 0; h <= 24; h += 3) {
-    const t = new Date(start.getTime() + h * 3600e3);
-    $("#ticks").append(el("span", { style: `left:${(h / 24) * 100}%` }, t.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })));
+  }
+  const titled = (r, text) => { if (r) r.append(Object.assign(document.createElementNS(NS, "title"), { textContent: text })); return r; };
+  const head = document.createElementNS(NS, "rect");
+  Object.entries({ class: "tl-head", x: -10, y: 0, width: 2, height: H }).forEach(([k, v]) => head.setAttribute(k, v));
+  let headT = null;
+
+  const STEPS = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400].map((s) => s * 1000);
+  function drawTicks() {
+    const span = v1 - v0, step = STEPS.find((s) => span / s <= 8) || DAY;
+    const tz = new Date(v0).getTimezoneOffset() * 60e3; // ticks fall on local round times
+    const opts = step < 60e3 ? { hour: "2-digit", minute: "2-digit", second: "2-digit" } : { hour: "2-digit", minute: "2-digit" };
+    const ticks = $("#ticks");
+    ticks.replaceChildren();
+    for (let t = Math.ceil((v0 - tz) / step) * step + tz; t <= v1; t += step) {
+      const d = new Date(t);
+      const label = step >= DAY || (span > DAY && d.getHours() === 0 && d.getMinutes() === 0)
+        ? d.toLocaleDateString([], { day: "numeric", month: "short" }) : d.toLocaleTimeString([], opts);
+      ticks.append(el("span", { style: `left:${((t - v0) / span) * 100}%` }, label));
+    }
+    const fmt = (t) => new Date(t).toLocaleString([], { dateStyle: "short", timeStyle: step < 60e3 ? "medium" : "short" });
+    $("#tl-range").textContent = `${fmt(v0)} – ${fmt(v1)}`;
+    svg.dataset.start = new Date(v0).toISOString();
+    svg.dataset.end = new Date(v1).toISOString();
   }
 
-  async function load() {
-    const q = `start=${encodeURIComponent(start.toISOString())}&end=${encodeURIComponent(end.toISOString())}`;
-    const r = await api("GET", `/api/v1/cameras/${cam}/recordings?${q}`);
-    if (!r.ok) { $("#timeline-info").textContent = await errorText(r); return; }
-    const rec = await r.json();
-    segments = rec.segments.map((s) => ({ ...s, t0: new Date(s.start), t1: new Date(s.end) }));
-    for (const s of rec.spans) {
-      const a = x(new Date(s.start)), w = Math.max(3, x(new Date(s.end)) - a);
-      rect("tl-span", Math.min(a, 1000 - w), w).dataset.start = s.start;  // thin spans stay visible
+  function draw() {
+    svg.replaceChildren();
+    rect("tl-bg", v0, v1, 16, 28);
+    drawTicks();
+    if (data) {
+      for (const g of data.gaps) titled(rect("tl-gap", ms(g.start), ms(g.end), 16, 28), `no recording ${fmtTime(g.start)} – ${fmtTime(g.end)}`);
+      for (const s of data.spans) {
+        const r = rect("tl-span", ms(s.start), ms(s.end), 16, 28, 3); // thin spans stay visible
+        if (r) r.dataset.start = s.start;
+      }
+      // Footage lost after it was recorded (file gone or damaged), until acknowledged: red.
+      for (const lo of data.lost) {
+        const r = titled(rect(`tl-lost tl-${lo.kind}`, ms(lo.start), ms(lo.end), 16, 28, 2), `${lo.kind} ${fmtTime(lo.start)}: ${lo.path} (${lo.detail})`);
+        if (r) { r.dataset.kind = lo.kind; r.dataset.start = lo.start; }
+      }
+      for (const mo of data.motion) {
+        const r = rect("tl-motion", ms(mo.start), mo.end ? ms(mo.end) : Date.now(), 46, 8, 1.5);
+        if (r) r.dataset.start = mo.start;
+      }
+      for (const it of data.review) {
+        const r = titled(rect(`tl-review tl-${it.severity}`, ms(it.start), it.end ? ms(it.end) : Date.now(), 0, 7, 2),
+          `${it.severity}: ${Object.entries(it.objects).map(([k, n]) => `${n} ${k.replace("_", " ")}`).join(", ")} ${fmtTime(it.start)}`);
+        if (r) r.dataset.id = it.id;
+      }
+      for (const e of data.events) {
+        const t = ms(e.start), r = titled(rect("tl-event", t, t, 8, 8, 1.5), `${e.kind} ${fmtTime(e.start)}`);
+        if (r) r.dataset.kind = e.kind;
+      }
     }
-    const total = rec.spans.reduce((n, s) => n + (new Date(s.end) - new Date(s.start)), 0);
-    $("#timeline-info").textContent = rec.spans.length
-      ? `${rec.spans.length} recorded span(s), ${(total / 60e3).toFixed(1)} min; last ends ${fmtTime(rec.spans.at(-1).end)}`
-      : "nothing recorded in the last 24 hours";
-    const m = location.hash.match(/^#t=(.+)$/);
-    if (m) playAt(new Date(decodeURIComponent(m[1])));
-    drawActivity();
-  }
-
-  async function drawActivity() {
-    // Motion spans (a band under the recorded spans) and one tick per event (above them).
-    const q = `start=${encodeURIComponent(start.toISOString())}&end=${encodeURIComponent(end.toISOString())}`;
-    const r = await api("GET", `/api/v1/cameras/${cam}/activity?${q}`);
-    if (!r.ok) return;
-    const a = await r.json();
-    for (const mo of a.motion) {
-      const a0 = x(Math.max(new Date(mo.start), start)), a1 = x(mo.end ? new Date(mo.end) : end);
-      rect("tl-motion", a0, Math.max(1.5, a1 - a0), 30, 6).dataset.start = mo.start;
-    }
-    for (const e of a.events) {
-      const t = rect("tl-event", x(new Date(e.start)) - 0.75, 1.5, 0, 8);
-      t.dataset.kind = e.kind;
-      t.append(Object.assign(document.createElementNS(NS, "title"), { textContent: `${e.kind} ${fmtTime(e.start)}` }));
-    }
-    // Footage lost after it was recorded (file gone or damaged), until acknowledged: red.
-    for (const lo of a.lost || []) {
-      const a0 = x(Math.max(new Date(lo.start), start)), a1 = x(new Date(lo.end));
-      const r = rect(`tl-lost tl-${lo.kind}`, a0, Math.max(2, a1 - a0), 8, 28);
-      r.dataset.kind = lo.kind;
-      r.dataset.start = lo.start;
-      r.append(Object.assign(document.createElementNS(NS, "title"), { textContent: `${lo.kind} ${fmtTime(lo.start)}: ${lo.path} (${lo.detail})` }));
-    }
+    if (selection) rect("tl-sel", selection[0], selection[1], 0, H, 1);
     svg.append(head);
-    $("#timeline-info").textContent += ` · ${a.motion.length} motion span(s), ${a.events.length} event(s)`;
-    const lost = a.lost || [];
-    if (lost.length) {
-      const n = (k) => lost.filter((l) => l.kind === k).length;
-      const warn = el("span", { class: "err", id: "timeline-lost" }, ` · lost footage: ${n("missing")} missing, ${n("damaged")} damaged segment(s)`);
-      $("#timeline-info").append(warn);
+    moveHead();
+  }
+  function moveHead() { head.setAttribute("x", headT === null ? -10 : x(headT) - 1); }
+
+  function showInfo() {
+    const total = data.spans.reduce((n, s) => n + (ms(s.end) - ms(s.start)), 0);
+    const i = $("#timeline-info");
+    i.textContent = data.spans.length
+      ? `${data.spans.length} recorded span(s), ${(total / 60e3).toFixed(1)} min; last ends ${fmtTime(data.spans.at(-1).end)}`
+      : "nothing recorded in this stretch";
+    i.textContent += ` · ${data.motion.length} motion span(s), ${data.events.length} event(s), ${data.review.length} review item(s)`;
+    if (data.lost.length) {
+      const n = (k) => data.lost.filter((l) => l.kind === k).length;
+      i.append(el("span", { class: "err", id: "timeline-lost" }, ` · lost footage: ${n("missing")} missing, ${n("damaged")} damaged segment(s)`));
     }
   }
 
+  // The window fetched is the one shown and half of it either side, so panning draws at once.
+  async function fetchTimeline(a, b) {
+    const q = `start=${encodeURIComponent(new Date(a).toISOString())}&end=${encodeURIComponent(new Date(b).toISOString())}`;
+    const r = await api("GET", `/api/v1/cameras/${cam}/timeline?${q}`);
+    if (!r.ok) { $("#timeline-info").textContent = await errorText(r); return null; }
+    const tl = await r.json();
+    for (const s of tl.segments) {
+      const seg = known.get(s.id) || {};
+      known.set(s.id, Object.assign(seg, s, { t0: ms(s.start), t1: ms(s.end), url: viewUrl(s.url) }));
+    }
+    segments = [...known.values()].sort((p, q2) => p.t0 - q2.t0);
+    return tl;
+  }
+  async function fetchWindow(a, b) {
+    const seq = ++fetchSeq, tl = await fetchTimeline(a, b);
+    if (!tl || seq !== fetchSeq) return false;
+    data = tl;
+    fetched = [a, b];
+    marks = [...new Set([...data.events, ...data.review].map((e) => ms(e.start)))].sort((p, q2) => p - q2);
+    showInfo();
+    draw();
+    return true;
+  }
+  let fetchTimer = null;
+  function changed() {
+    draw();
+    const span = v1 - v0;
+    if (v0 >= fetched[0] && v1 <= fetched[1] && fetched[1] - fetched[0] <= span * 4) return;
+    clearTimeout(fetchTimer);
+    fetchTimer = setTimeout(() => {
+      const pad = Math.min(span / 2, (MAX_SPAN - span) / 2);
+      fetchWindow(v0 - pad, v1 + pad);
+    }, 150);
+  }
+  function setView(a, b) {
+    const span = Math.min(MAX_SPAN, Math.max(MIN_SPAN, b - a)), mid = (a + b) / 2;
+    v0 = b - a === span ? a : mid - span / 2;
+    v1 = v0 + span;
+    changed();
+  }
+  function zoom(factor, at) {
+    at = at ?? (headT !== null && headT > v0 && headT < v1 ? headT : (v0 + v1) / 2);
+    const span = Math.min(MAX_SPAN, Math.max(MIN_SPAN, (v1 - v0) * factor)), k = span / (v1 - v0);
+    setView(at - (at - v0) * k, at - (at - v0) * k + span);
+  }
+  const pan = (fraction) => setView(v0 + (v1 - v0) * fraction, v1 + (v1 - v0) * fraction);
+  const button = (sel, fn) => $(sel).addEventListener("click", (ev) => { ev.currentTarget.blur(); fn(); }); // keys stay ours
+  button("#tl-zoom-in", () => zoom(1 / 2));
+  button("#tl-zoom-out", () => zoom(2));
+  button("#tl-back", () => pan(-0.5));
+  button("#tl-fwd", () => pan(0.5));
+  button("#tl-day", () => { const now = Date.now(); setView(now - DAY, now); });
+  svg.addEventListener("wheel", (ev) => { ev.preventDefault(); zoom(ev.deltaY > 0 ? 1.5 : 1 / 1.5, tAt(ev.clientX)); }, { passive: false });
+
+  // Drag pans, shift+drag selects a range (for an export), a click plays from there.
+  let drag = null;
+  svg.addEventListener("pointerdown", (ev) => {
+    if (ev.button !== 0) return;
+    svg.setPointerCapture(ev.pointerId);
+    drag = { x: ev.clientX, t: tAt(ev.clientX), v0, v1, select: ev.shiftKey, moved: false };
+  });
+  svg.addEventListener("pointermove", (ev) => {
+    if (!drag) return hover(ev);
+    if (Math.abs(ev.clientX - drag.x) > 3) drag.moved = true;
+    if (!drag.moved) return;
+    if (drag.select) {
+      const t = tAt(ev.clientX);
+      selection = [Math.min(t, drag.t), Math.max(t, drag.t)];
+      draw();
+    } else {
+      const dt = ((ev.clientX - drag.x) / svg.getBoundingClientRect().width) * (drag.v1 - drag.v0);
+      v0 = drag.v0 - dt; v1 = drag.v1 - dt;
+      changed();
+    }
+  });
+  svg.addEventListener("pointerup", (ev) => {
+    const d = drag;
+    drag = null;
+    if (!d) return;
+    if (!d.moved) playAt(tAt(ev.clientX));
+    else if (d.select && selection) selected();
+  });
+
+  const thumb = $("#tl-thumb"), thumbImg = $("img", thumb), thumbTime = $("span", thumb);
+  let thumbTimer = null;
+  function hover(ev) {
+    const t = tAt(ev.clientX), seg = segments.find((s) => s.t0 <= t && t < s.t1);
+    const wrap = svg.parentElement.getBoundingClientRect();
+    thumb.style.left = `${Math.min(Math.max(0, ev.clientX - wrap.left - 84), wrap.width - 172)}px`;
+    thumbTime.textContent = new Date(t).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+    thumb.hidden = false;
+    thumb.classList.toggle("no-footage", !seg);
+    clearTimeout(thumbTimer);
+    if (!seg) return;
+    // Asked for only once the pointer rests a moment; the server keeps one per keyframe.
+    thumbTimer = setTimeout(() => {
+      const url = `/api/v1/cameras/${cam}/thumbnail?t=${encodeURIComponent(new Date(Math.floor(t / 500) * 500).toISOString())}`;
+      if (thumbImg.getAttribute("src") !== url) thumbImg.src = url;
+    }, 80);
+  }
+  svg.addEventListener("pointerleave", () => { if (!drag) { clearTimeout(thumbTimer); thumb.hidden = true; } });
+
+  // Playback: the segment holding t, seeking into it; at its end the next one plays on.
   let current = null;
-  function playAt(t) {
+  const wallNow = () => current && current.t0 + ((current.base || 0) + player.currentTime) * 1000;
+  function playAt(t, note = "") {
     // The segment holding t, else the nearest one within 10 minutes (spans are thin at 24 h).
     let seg = segments.find((s) => s.t0 <= t && t < s.t1);
     if (!seg) {
       const near = segments.map((s) => [Math.min(Math.abs(s.t0 - t), Math.abs(s.t1 - t)), s]).sort((a, b) => a[0] - b[0])[0];
       if (!near || near[0] > 600e3) { info.textContent = "no footage at " + fmtTime(t); return; }
       seg = near[1];
-      t = t < seg.t0 ? seg.t0 : new Date(seg.t1 - 1000);
+      t = t < seg.t0 ? seg.t0 : seg.t1 - 1000;
     }
     current = seg;
     const offset = Math.max(0, (t - seg.t0) / 1000);
     seg.base = 0; // seconds into the segment of the player's time 0
     player.src = seg.url;
+    player.dataset.segment = seg.id;
     player.addEventListener("loadedmetadata", () => {
       // A pixelated copy still being made streams unseekable: ask for one from the offset.
       const s = player.seekable, protectedCopy = /\/protected\.mp4$/.test(seg.url);
@@ -246,17 +381,24 @@ function initCamera() {
         seg.base = Math.floor(offset);
         player.src = `${seg.url}?from=${seg.base}`;
       } else player.currentTime = offset;
+      player.playbackRate = speed();
       player.play().catch(() => {});
     }, { once: true });
-    info.textContent = "playing from " + fmtTime(t);
-    prefillExport(t);
+    info.textContent = `playing from ${fmtTime(t)}${note}`;
+    headT = t;
+    moveHead();
+    prefillExport(new Date(t));
   }
   player.addEventListener("timeupdate", () => {
     if (!current) return;
-    const t = new Date(current.t0.getTime() + ((current.base || 0) + player.currentTime) * 1000);
-    head.setAttribute("x", x(t) - 1);
+    const wasShown = headT !== null && headT >= v0 && headT <= v1;
+    headT = wallNow();
+    const t = new Date(headT);
+    moveHead();
     info.textContent = "playing " + fmtTime(t);
     player.dataset.wallTime = t.toISOString();
+    // Playing past the right edge turns the page (not when the viewer has looked elsewhere).
+    if (wasShown && !player.paused && !drag && headT > v1) setView(headT - (v1 - v0) * 0.1, headT + (v1 - v0) * 0.9);
   });
   // A pixelated copy refused while the box makes as many as it may (503): try again shortly.
   let retries = 0;
@@ -271,14 +413,66 @@ function initCamera() {
     const src = player.currentSrc;
     setTimeout(() => { if (player.currentSrc === src) player.src = src; }, 5000);
   });
-  player.addEventListener("ended", () => {
-    const i = segments.indexOf(current);
-    if (i >= 0 && i + 1 < segments.length && segments[i + 1].t0 - current.t1 < 2000) playAt(segments[i + 1].t0);
+  // The next segment after `seg`, from those known, else from the next hour's time line.
+  async function segmentAfter(seg) {
+    const after = () => segments.find((s) => s.t0 >= seg.t1 - 2000 && s.id !== seg.id && s.t0 > seg.t0);
+    if (after()) return after();
+    await fetchTimeline(seg.t1 - 1000, seg.t1 + 3600e3); // its segments only: the view stays
+    return after();
+  }
+  player.addEventListener("ended", async () => {
+    if (!current) return;
+    const from = current, nxt = await segmentAfter(from);
+    if (current !== from) return; // the viewer went elsewhere meanwhile
+    if (!nxt) { info.textContent = "end of the recording"; return; }
+    const gap = (nxt.t0 - from.t1) / 1000;
+    playAt(nxt.t0, gap > 2 ? ` (skipped ${gap.toFixed(0)} s without recording)` : "");
   });
-  svg.addEventListener("click", (ev) => {
-    const b = svg.getBoundingClientRect();
-    playAt(new Date(start.getTime() + ((ev.clientX - b.left) / b.width) * span));
+
+  // Speed, and the keys: space play/pause, , . a frame (paused) or a second (playing) back or
+  // on, [ ] or p n the previous or next event or review item, + - zoom.
+  const speedSel = $("#speed");
+  const speed = () => Number(speedSel.value) || 1;
+  speedSel.addEventListener("change", () => { player.playbackRate = player.defaultPlaybackRate = speed(); speedSel.blur(); });
+  function step(dir) {
+    if (!current) return;
+    const dt = player.paused ? 1 / fps : 1;
+    const to = player.currentTime + dir * dt;
+    if (to >= 0 && (!Number.isFinite(player.duration) || to < player.duration)) player.currentTime = to;
+    else playAt(wallNow() + dir * dt * 1000);
+  }
+  function jumpMark(dir) {
+    const now = wallNow() ?? headT ?? (v0 + v1) / 2;
+    const t = dir > 0 ? marks.find((m) => m > now + 500) : marks.filter((m) => m < now - 700).at(-1);
+    if (t === undefined) { info.textContent = `no ${dir > 0 ? "later" : "earlier"} event in this stretch`; return; }
+    if (t < v0 || t > v1) setView(t - (v1 - v0) / 2, t + (v1 - v0) / 2);
+    playAt(t);
+  }
+  document.addEventListener("keydown", (ev) => {
+    if (ev.target.closest("input, select, textarea, button, a") || ev.ctrlKey || ev.metaKey || ev.altKey) return;
+    const act = {
+      " ": () => { if (!current) return; if (player.paused) player.play().catch(() => {}); else player.pause(); },
+      ",": () => step(-1), ".": () => step(1),
+      "[": () => jumpMark(-1), "p": () => jumpMark(-1), "]": () => jumpMark(1), "n": () => jumpMark(1),
+      "+": () => zoom(1 / 2), "=": () => zoom(1 / 2), "-": () => zoom(2),
+      "Escape": () => { selection = null; draw(); },
+    }[ev.key];
+    if (!act) return;
+    ev.preventDefault();
+    act();
   });
+
+  async function load() {
+    const pad = DAY / 2;
+    await fetchWindow(v0 - pad, v1 + pad);
+    const m = location.hash.match(/^#t=(.+)$/);
+    if (m) {
+      const t = ms(decodeURIComponent(m[1]));
+      setView(t - 15 * 60e3, t + 15 * 60e3); // an event's footage: a half hour around it
+      await fetchWindow(v0 - 15 * 60e3, v1 + 15 * 60e3);
+      playAt(t);
+    }
+  }
 
   // Privacy-protected view: people pixelated for this role until revealed (reason, audited).
   const badge = $("#privacy-badge"), unmask = $("#unmask-form");
@@ -293,7 +487,8 @@ function initCamera() {
       : v.can_unmask ? "you may reveal people for a stated reason" : "";
     unmask.hidden = !(v.can_unmask && v.protected);
     // Recorded segments: the plain file while unmasked, the pixelated rendition otherwise.
-    for (const s of segments) s.url = s.url.replace(/(\/protected)?\.mp4$/, until ? ".mp4" : "/protected.mp4");
+    unmaskedView = !!until;
+    for (const s of segments) s.url = viewUrl(s.url);
     clearTimeout(unmaskTimer);
     if (until) unmaskTimer = setTimeout(loadView, Math.max(1000, until - Date.now() + 500));
   }
@@ -313,9 +508,20 @@ function initCamera() {
   const f = $("#export-form");
   const local = (d) => new Date(d - d.getTimezoneOffset() * 60e3).toISOString().slice(0, 19);
   function prefillExport(t) {
-    if (!f) return;
+    if (!f || selection) return;
     f.start.value = local(t);
     f.end.value = local(new Date(t.getTime() + 30e3));
+  }
+  // A range selected on the time line (shift+drag) fills the export form, whole seconds.
+  function selected() {
+    const [a, b] = [Math.floor(selection[0] / 1000) * 1000, Math.ceil(selection[1] / 1000) * 1000];
+    info.textContent = `selected ${((b - a) / 1000).toFixed(0)} s from ${fmtTime(a)} (Esc clears)`;
+    if (!f) return;
+    f.start.value = local(new Date(a));
+    f.end.value = local(new Date(b));
+    say(f, "range selected on the time line: give a reason, then export", true);
+    f.scrollIntoView({ block: "nearest" });
+    f.reason.focus();
   }
   // The export is a ZIP: the clip (redacted unless unticked) and its signed manifest.json.
   if (f && f.subject) api("GET", "/api/v1/people").then(async (r) => {
