@@ -25,6 +25,7 @@ from vigil.api.routes import (
     objections,
     people,
     privacy_docs,
+    push,
     review,
     search,
     settings,
@@ -154,7 +155,7 @@ def create_app(ctx: ApiContext, *, web: bool = True) -> FastAPI:
     install_request_limits(app, ctx)  # outermost: before UploadRoom and parsing
     for r in (auth, cameras, exports, events, people, search, users, settings, audit_log, storage):
         app.include_router(r.router, prefix=API_PREFIX)
-    for r in (watchlists, zones, review, verification, privacy_docs, objections):
+    for r in (watchlists, zones, review, verification, privacy_docs, objections, push):
         app.include_router(r.router, prefix=API_PREFIX)
     if web:
         from vigil.web.pages import mount_web

@@ -1,10 +1,11 @@
 """The outbox dispatcher: delivers pending `Delivery` rows until they succeed.
 
-One worker thread per target (the MQTT broker, each webhook URL), so a slow receiver only
-delays itself. A worker that fails stops trying that target for a backoff period (capped
+One worker thread per target (the MQTT broker, each webhook URL, Web Push), so a slow receiver
+only delays itself. A worker that fails stops trying that target for a backoff period (capped
 exponential), then retries the oldest row first: a receiver that is down costs one request
 per backoff period, not one per pending event, and comes back to an ordered catch-up.
-Every attempt is written to the delivery log.
+Every attempt is written to the delivery log. Web Push rows (one per subscribed device) back
+off one by one instead: each goes to its own push service (`_PushWorker`).
 """
 
 from __future__ import annotations
@@ -20,14 +21,18 @@ import httpx
 from sqlalchemy import Select, select, update
 
 from vigil.config import VigilConfig, WebhookConfig
-from vigil.notify import webhook
+from vigil.notify import push, webhook
 from vigil.notify.mqtt import MqttLink
 from vigil.notify.payload import encode, event_payload, review_payload
+from vigil.notify.subscriptions import forget_subscription
+from vigil.notify.vapid import load_or_create
 from vigil.store.base import utcnow
 from vigil.store.db import Database
 from vigil.store.models.events import Channel, Delivery, DeliveryAttempt, Event
 from vigil.store.models.faces import Person
+from vigil.store.models.push import PushSubscription
 from vigil.store.models.review import ReviewItem
+from vigil.store.models.users import User
 
 log = logging.getLogger(__name__)
 
@@ -241,10 +246,116 @@ class _WebhookWorker(_Worker):
         self.client.close()
 
 
+class _PushWorker(_Worker):
+    """Web Push, one row per subscribed device. A failed row waits its own backoff (devices
+    use different push services); a 404/410 deletes the subscription and gives up its rows."""
+
+    def __init__(self, d: Dispatcher, audience: push.Audience) -> None:
+        super().__init__(d, "notify-push")
+        self.audience = audience
+        self.cfg = d.push_cfg
+        self.keys = load_or_create(d.data_dir)
+        self.client = httpx.Client(follow_redirects=False)
+
+    def step(self) -> float:
+        now = utcnow()
+        with self.d.db.session() as s:
+            rows = list(s.execute(_due(Channel.push, None, now, 20)))
+            ids = {int(r[0].target) for r in rows}
+            q = select(PushSubscription, User).join(User, User.id == PushSubscription.user_id)
+            pairs = s.execute(q.where(PushSubscription.id.in_(ids)))
+            subs = {sub.id: (sub, user) for sub, user in pairs}
+        for delivery, event, person, item in rows:
+            if self.d.stopping.is_set():
+                break
+            found = subs.get(int(delivery.target))
+            why = ""
+            if found is None:
+                why = "push subscription removed"
+            elif found[1].disabled or not self.audience.may_view(found[1].role):
+                why = "the subscriber may no longer see events"
+            elif self.too_old(delivery, now):
+                why = "too old"
+            elif delivery.review_id and item is None:
+                why = "review item deleted"
+            if why or found is None:
+                self._finish(delivery.id, None, why)
+                continue
+            sub, user = found
+            if item is not None:
+                message = push.review_message(item, event.uid)
+            else:
+                identify = event.camera in self.d.recognising and self.audience.sees_identities(
+                    user.role
+                )
+                message = push.event_message(event, person, identify=identify)
+            r = push.send(
+                self.client,
+                sub,
+                push.encode(message),
+                keys=self.keys,
+                subject=self.cfg.subject,
+                ttl_s=self.cfg.ttl_s,
+                urgency="normal" if item is not None else "high",
+                timeout_s=self.cfg.timeout_s,
+            )
+            self._finish(delivery.id, r, r.error, gone=sub.id if r.gone else None)
+        return 0.0 if len(rows) == 20 else self.d.poll_s
+
+    def _finish(
+        self, delivery_id: int, r: push.PushResult | None, error: str, gone: int | None = None
+    ) -> None:
+        """Record one attempt (`r`), or give the row up without one (`r` None)."""
+        now = utcnow()
+        with self.d.db.session() as s:
+            d = s.get(Delivery, delivery_id)
+            if d is None:
+                return
+            if r is not None:
+                d.attempts += 1
+                s.add(
+                    DeliveryAttempt(
+                        delivery_id=d.id,
+                        at=now,
+                        ok=r.ok,
+                        status=r.status,
+                        error=r.error,
+                        duration_ms=r.duration_ms,
+                    )
+                )
+            d.last_error = error
+            if r is not None and r.ok:
+                d.delivered_at = now
+                s.execute(
+                    update(PushSubscription)
+                    .where(PushSubscription.id == int(d.target))
+                    .values(last_sent_at=now)
+                )
+            elif r is None or r.permanent or gone is not None:
+                d.gave_up_at = now
+            else:
+                wait = backoff_s(d.attempts, self.d.retry_min_s, self.d.retry_max_s)
+                d.next_attempt_at = now + timedelta(seconds=wait)
+            if gone is not None:
+                forget_subscription(s, gone, now, "the push service no longer knows this device")
+
+    def finish(self) -> None:
+        self.client.close()
+
+
 class Dispatcher:
     """Delivers the outbox. `start()` once, `wake()` after new events, `stop()` on shutdown."""
 
-    def __init__(self, db: Database, cfg: VigilConfig, *, poll_s: float = 1.0) -> None:
+    def __init__(
+        self,
+        db: Database,
+        cfg: VigilConfig,
+        *,
+        poll_s: float = 1.0,
+        audience: push.Audience | None = None,
+    ) -> None:
+        """`audience`: what each role may be told (`vigil.api.identity.push_audience`); without
+        it no Web Push is sent (its rows wait)."""
         n = cfg.notify
         self.db = db
         self.site = cfg.site.name
@@ -270,6 +381,10 @@ class Dispatcher:
             self.workers.append(_MqttWorker(self, self.mqtt))
         self.workers += [_WebhookWorker(self, h, i) for i, h in enumerate(n.webhooks)]
         self._targets = {h.url for h in n.webhooks}
+        self.push_cfg = n.push
+        self.data_dir = cfg.storage.data_dir
+        if n.push.enabled and audience is not None:
+            self.workers.append(_PushWorker(self, audience))
 
     def start(self) -> None:
         self._drop_orphans()
@@ -358,6 +473,9 @@ class Dispatcher:
             if self.mqtt is None:
                 mq = update(Delivery).where(*pending, Delivery.channel == Channel.mqtt)
                 s.execute(mq.values(gave_up_at=now, last_error="MQTT no longer enabled"))
+            if not self.push_cfg.enabled:
+                off = update(Delivery).where(*pending, Delivery.channel == Channel.push)
+                s.execute(off.values(gave_up_at=now, last_error="Web Push no longer enabled"))
 
 
 def pending_count(db: Database) -> int:

@@ -70,3 +70,6 @@ __all__ += ["RecognitionPeriod"]
 from vigil.store.models.objections import HubObjection, Objection  # noqa: E402
 
 __all__ += ["HubObjection", "Objection"]
+from vigil.store.models.push import PushSubscription  # noqa: E402
+
+__all__ += ["PushSubscription"]
