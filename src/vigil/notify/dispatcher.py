@@ -28,7 +28,7 @@ from vigil.notify.subscriptions import forget_subscription
 from vigil.notify.vapid import load_or_create
 from vigil.store.base import utcnow
 from vigil.store.db import Database
-from vigil.store.models.events import Channel, Delivery, DeliveryAttempt, Event
+from vigil.store.models.events import Channel, Delivery, DeliveryAttempt, Event, Verification
 from vigil.store.models.faces import Person
 from vigil.store.models.push import PushSubscription
 from vigil.store.models.review import ReviewItem
@@ -281,6 +281,9 @@ class _PushWorker(_Worker):
             if why or found is None:
                 self._finish(delivery.id, None, why)
                 continue
+            if item is None and event.verification is Verification.pending:
+                self._hold(delivery.id)  # its match changed to one people must confirm first
+                continue
             sub, user = found
             if item is not None:
                 message = push.review_message(item, event.uid)
@@ -338,6 +341,16 @@ class _PushWorker(_Worker):
                 d.next_attempt_at = now + timedelta(seconds=wait)
             if gone is not None:
                 forget_subscription(s, gone, now, "the push service no longer knows this device")
+
+    def _hold(self, delivery_id: int) -> None:
+        """Hold a row like those of its event (`events.verification` releases them all)."""
+        still = select(Event.uid).where(Event.verification == Verification.pending)
+        with self.d.db.session() as s:  # one statement: a verdict given meanwhile wins
+            s.execute(
+                update(Delivery)
+                .where(Delivery.id == delivery_id, Delivery.event_uid.in_(still))
+                .values(held=True)
+            )
 
     def finish(self) -> None:
         self.client.close()

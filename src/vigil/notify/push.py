@@ -96,8 +96,10 @@ def event_message(event: Event, person: str | None, *, identify: bool) -> dict[s
 
 
 def review_message(item: ReviewItem, event_uid: str) -> dict[str, Any]:
-    """The push of a new review item (names nobody: counts of kinds only)."""
-    counts = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in sorted(item.objects.items()))
+    """The push of a new review item, as stored when sent (names nobody: kinds and counts)."""
+    counts = ", ".join(
+        k.replace("_", " ") + (f" ×{n}" if n > 1 else "") for k, n in sorted(item.objects.items())
+    )
     return {
         "kind": "review",
         "title": f"{item.severity.value.capitalize()} · {item.camera}",

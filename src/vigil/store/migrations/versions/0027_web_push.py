@@ -41,6 +41,7 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(), nullable=False),
         sa.Column("last_sent_at", sa.DateTime(), nullable=True),
         sa.UniqueConstraint("endpoint", name="uq_push_subscriptions_endpoint"),
+        sqlite_autoincrement=True,  # ids are outbox targets: never reused
     )
     op.create_index("ix_push_subscriptions_user_id", "push_subscriptions", ["user_id"])
 
