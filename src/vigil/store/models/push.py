@@ -21,7 +21,7 @@ from vigil.store.base import Base, UTCDateTime, utcnow
 class PushSubscription(Base):
     __tablename__ = "push_subscriptions"
     # Ids are outbox targets: never handed out twice, even on SQLite.
-    __table_args__ = {"sqlite_autoincrement": True}
+    __table_args__ = ({"sqlite_autoincrement": True},)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
