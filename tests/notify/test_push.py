@@ -26,6 +26,7 @@ from sqlalchemy import select
 
 from tests.notify.conftest import RECORD, add_person
 from vigil.api.identity import push_audience
+from vigil.cli import run
 from vigil.config import VigilConfig
 from vigil.errors import InputError, NotFoundError
 from vigil.events.store import Routing, create_event, update_event
@@ -383,3 +384,44 @@ def test_vapid_key_made_once_private_and_shared(tmp_path: Path) -> None:
     os.chmod(path, 0o644)
     load_or_create(tmp_path)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_cli_lists_tests_and_removes_devices(
+    data_dir: Path, service: PushService, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def cli(*args: str) -> tuple[int, str]:
+        code = run(["--data-dir", str(data_dir), *args])
+        out = capsys.readouterr()
+        return code, out.out + out.err
+
+    cfg = VigilConfig.model_validate({"storage": {"data_dir": str(data_dir)}})
+    db = Database(cfg.storage.resolved_database_url())
+    try:
+        phone = Device.new()
+        sub = subscribe(
+            db,
+            add_user(db, "vic", Role.viewer),
+            f"{service.base}/push/t",
+            phone.p256dh,
+            b64url(phone.auth),
+            Choice(reviews=True),
+            known_cameras=[],
+            label="Firefox on Android",
+        ).id
+    finally:
+        db.close()
+    service.scripts = {"/push/t": [201, 410]}
+    code, out = cli("push", "key")
+    assert code == 0 and out.strip() == load_or_create(data_dir).public_b64
+    code, out = cli("push", "list", "--json")
+    assert [(r["id"], r["user"], r["reviews"]) for r in json.loads(out)] == [(sub, "vic", True)]
+    code, out = cli("push", "list")
+    assert code == 0 and "Firefox on Android" in out and "alerts, review items" in out
+    code, out = cli("push", "test", str(sub))
+    assert code == 0 and "sent: HTTP 201" in out
+    assert phone.decrypt(service.requests[0]["body"])["body"] == "Test notification"
+    code, out = cli("push", "test", str(sub))
+    assert code == 1 and "HTTP 410" in out and "vigil push remove" in out
+    assert cli("push", "remove", str(sub))[0] == 0
+    assert json.loads(cli("push", "list", "--json")[1]) == []
+    assert cli("push", "remove", str(sub))[0] == 3  # not found
