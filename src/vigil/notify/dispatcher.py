@@ -5,92 +5,36 @@ only delays itself. A worker that fails stops trying that target for a backoff p
 exponential), then retries the oldest row first: a receiver that is down costs one request
 per backoff period, not one per pending event, and comes back to an ordered catch-up.
 Every attempt is written to the delivery log. Web Push rows (one per subscribed device) back
-off one by one instead: each goes to its own push service (`_PushWorker`).
+off one by one instead: each goes to its own push service (`PushWorker`).
 """
 
 from __future__ import annotations
 
 import logging
-import random
 import threading
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import httpx
-from sqlalchemy import Select, select, update
+from sqlalchemy import select, update
 
 from vigil.config import VigilConfig, WebhookConfig
 from vigil.notify import push, webhook
 from vigil.notify.mqtt import MqttLink
 from vigil.notify.payload import encode, event_payload, review_payload
-from vigil.notify.subscriptions import forget_subscription
-from vigil.notify.vapid import load_or_create
+from vigil.notify.push_worker import PushWorker
+from vigil.notify.worker import Worker, backoff_s, due
 from vigil.store.base import utcnow
 from vigil.store.db import Database
-from vigil.store.models.events import Channel, Delivery, DeliveryAttempt, Event, Verification
-from vigil.store.models.faces import Person
-from vigil.store.models.push import PushSubscription
+from vigil.store.models.events import Channel, Delivery, DeliveryAttempt, Event
 from vigil.store.models.review import ReviewItem
-from vigil.store.models.users import User
 
 log = logging.getLogger(__name__)
 
 BATCH = 200
 MQTT_MAX_INFLIGHT = 200  # unacknowledged publishes at once: a backlog drains, never floods
 MQTT_ACK_TIMEOUT_S = 30.0  # a publish without PUBACK by then is retried
-
-
-def backoff_s(attempts: int, lo: float, hi: float) -> float:
-    """Seconds to wait after the `attempts`-th failure: lo, 2lo, 4lo ... capped at hi, -20%."""
-    return min(hi, lo * 2 ** max(0, attempts - 1)) * random.uniform(0.8, 1.0)
-
-
-def _due(
-    channel: Channel, target: str | None, now: datetime, limit: int
-) -> Select[Delivery, Event, str, ReviewItem]:
-    q = select(Delivery, Event, Person.name, ReviewItem).join(
-        Event, Event.uid == Delivery.event_uid
-    )
-    q = q.outerjoin(Person, Person.id == Event.person_id)
-    q = q.outerjoin(ReviewItem, ReviewItem.id == Delivery.review_id).where(
-        Delivery.channel == channel,
-        Delivery.delivered_at.is_(None),
-        Delivery.gave_up_at.is_(None),
-        Delivery.held.is_(False),  # a match waiting for people to confirm it
-        Delivery.next_attempt_at <= now,
-    )
-    if target is not None:
-        q = q.where(Delivery.target == target)
-    return q.order_by(Delivery.id).limit(limit)
-
-
-class _Worker(threading.Thread):
-    def __init__(self, d: Dispatcher, name: str) -> None:
-        super().__init__(name=name, daemon=True)
-        self.d = d
-        self.bell = threading.Event()
-
-    def run(self) -> None:
-        while not self.d.stopping.is_set():
-            self.bell.clear()
-            try:
-                wait = self.step()
-            except Exception:  # keep delivering after a surprise (DB locked, bug)
-                log.exception("%s failed; retrying", self.name)
-                wait = self.d.retry_min_s
-            self.bell.wait(min(wait, self.d.poll_s))
-        self.finish()
-
-    def finish(self) -> None:
-        """Last words before the thread ends."""
-
-    def step(self) -> float:
-        """Deliver what is due; return seconds until it is worth looking again."""
-        raise NotImplementedError
-
-    def too_old(self, delivery: Delivery, now: datetime) -> bool:
-        return now - delivery.created_at > self.d.give_up_after
 
 
 @dataclass
@@ -101,7 +45,7 @@ class _InFlight:
     deadline: float
 
 
-class _MqttWorker(_Worker):
+class _MqttWorker(Worker):
     def __init__(self, d: Dispatcher, link: MqttLink) -> None:
         super().__init__(d, "notify-mqtt")
         self.link = link
@@ -117,7 +61,7 @@ class _MqttWorker(_Worker):
         now = utcnow()
         sent = 0
         with self.d.db.session() as s:
-            for delivery, event, person, item in s.execute(_due(Channel.mqtt, None, now, room)):
+            for delivery, event, person, item in s.execute(due(Channel.mqtt, None, now, room)):
                 if delivery.id in self.inflight:
                     continue
                 if self.too_old(delivery, now) or (delivery.review_id and item is None):
@@ -170,7 +114,7 @@ class _MqttWorker(_Worker):
             del self.inflight[f.delivery_id]
 
 
-class _WebhookWorker(_Worker):
+class _WebhookWorker(Worker):
     def __init__(self, d: Dispatcher, hook: WebhookConfig, index: int) -> None:
         super().__init__(d, f"notify-webhook-{index}")
         self.hook = hook
@@ -183,7 +127,7 @@ class _WebhookWorker(_Worker):
             return self.blocked_until - time.monotonic()
         now = utcnow()
         with self.d.db.session() as s:
-            rows = list(s.execute(_due(Channel.webhook, self.hook.url, now, 20)))
+            rows = list(s.execute(due(Channel.webhook, self.hook.url, now, 20)))
         for delivery, event, person, _item in rows:  # review items go to MQTT only
             if self.d.stopping.is_set():
                 break
@@ -246,116 +190,6 @@ class _WebhookWorker(_Worker):
         self.client.close()
 
 
-class _PushWorker(_Worker):
-    """Web Push, one row per subscribed device. A failed row waits its own backoff (devices
-    use different push services); a 404/410 deletes the subscription and gives up its rows."""
-
-    def __init__(self, d: Dispatcher, audience: push.Audience) -> None:
-        super().__init__(d, "notify-push")
-        self.audience = audience
-        self.cfg = d.push_cfg
-        self.keys = load_or_create(d.data_dir)
-        self.client = httpx.Client(follow_redirects=False)
-
-    def step(self) -> float:
-        now = utcnow()
-        with self.d.db.session() as s:
-            rows = list(s.execute(_due(Channel.push, None, now, 20)))
-            ids = {int(r[0].target) for r in rows}
-            q = select(PushSubscription, User).join(User, User.id == PushSubscription.user_id)
-            pairs = s.execute(q.where(PushSubscription.id.in_(ids)))
-            subs = {sub.id: (sub, user) for sub, user in pairs}
-        for delivery, event, person, item in rows:
-            if self.d.stopping.is_set():
-                break
-            found = subs.get(int(delivery.target))
-            why = ""
-            if found is None:
-                why = "push subscription removed"
-            elif found[1].disabled or not self.audience.may_view(found[1].role):
-                why = "the subscriber may no longer see events"
-            elif self.too_old(delivery, now):
-                why = "too old"
-            elif delivery.review_id and item is None:
-                why = "review item deleted"
-            if why or found is None:
-                self._finish(delivery.id, None, why)
-                continue
-            if item is None and event.verification is Verification.pending:
-                self._hold(delivery.id)  # its match changed to one people must confirm first
-                continue
-            sub, user = found
-            if item is not None:
-                message = push.review_message(item, event.uid)
-            else:
-                identify = event.camera in self.d.recognising and self.audience.sees_identities(
-                    user.role
-                )
-                message = push.event_message(event, person, identify=identify)
-            r = push.send(
-                self.client,
-                sub,
-                push.encode(message),
-                keys=self.keys,
-                subject=self.cfg.subject,
-                ttl_s=self.cfg.ttl_s,
-                urgency="normal" if item is not None else "high",
-                timeout_s=self.cfg.timeout_s,
-            )
-            self._finish(delivery.id, r, r.error, gone=sub.id if r.gone else None)
-        return 0.0 if len(rows) == 20 else self.d.poll_s
-
-    def _finish(
-        self, delivery_id: int, r: push.PushResult | None, error: str, gone: int | None = None
-    ) -> None:
-        """Record one attempt (`r`), or give the row up without one (`r` None)."""
-        now = utcnow()
-        with self.d.db.session() as s:
-            d = s.get(Delivery, delivery_id)
-            if d is None:
-                return
-            if r is not None:
-                d.attempts += 1
-                s.add(
-                    DeliveryAttempt(
-                        delivery_id=d.id,
-                        at=now,
-                        ok=r.ok,
-                        status=r.status,
-                        error=r.error,
-                        duration_ms=r.duration_ms,
-                    )
-                )
-            d.last_error = error
-            if r is not None and r.ok:
-                d.delivered_at = now
-                s.execute(
-                    update(PushSubscription)
-                    .where(PushSubscription.id == int(d.target))
-                    .values(last_sent_at=now)
-                )
-            elif r is None or r.permanent or gone is not None:
-                d.gave_up_at = now
-            else:
-                wait = backoff_s(d.attempts, self.d.retry_min_s, self.d.retry_max_s)
-                d.next_attempt_at = now + timedelta(seconds=wait)
-            if gone is not None:
-                forget_subscription(s, gone, now, "the push service no longer knows this device")
-
-    def _hold(self, delivery_id: int) -> None:
-        """Hold a row like those of its event (`events.verification` releases them all)."""
-        still = select(Event.uid).where(Event.verification == Verification.pending)
-        with self.d.db.session() as s:  # one statement: a verdict given meanwhile wins
-            s.execute(
-                update(Delivery)
-                .where(Delivery.id == delivery_id, Delivery.event_uid.in_(still))
-                .values(held=True)
-            )
-
-    def finish(self) -> None:
-        self.client.close()
-
-
 class Dispatcher:
     """Delivers the outbox. `start()` once, `wake()` after new events, `stop()` on shutdown."""
 
@@ -380,7 +214,7 @@ class Dispatcher:
         # Names and ids go out only for cameras that recognise faces now (privacy switches).
         self.recognising = frozenset(c.name for c in cfg.cameras if cfg.recognises(c))
         self.mqtt: MqttLink | None = None
-        self.workers: list[_Worker] = []
+        self.workers: list[Worker] = []
         if n.mqtt.enabled:
             cameras = [c.name for c in cfg.cameras if c.enabled]
             self.mqtt = MqttLink(
@@ -397,7 +231,7 @@ class Dispatcher:
         self.push_cfg = n.push
         self.data_dir = cfg.storage.data_dir
         if n.push.enabled and audience is not None:
-            self.workers.append(_PushWorker(self, audience))
+            self.workers.append(PushWorker(self, audience))
 
     def start(self) -> None:
         self._drop_orphans()
