@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.notify.test_push import Device, PushService
+from tests.notify.push_service import Device, PushService
 from tests.web.conftest import Site
 from tests.web.test_privacy_view_ui import PASSWORD, login
 from vigil.api import accounts

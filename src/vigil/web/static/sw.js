@@ -33,7 +33,9 @@ self.addEventListener("notificationclick", (event) => {
     const same = wins.find((w) => w.url === url.href);
     if (same) return same.focus();
     const ours = wins.find((w) => new URL(w.url).origin === url.origin && "navigate" in w);
-    if (ours) return (await ours.navigate(url.href))?.focus();
+    try {
+      if (ours) return (await ours.navigate(url.href))?.focus();  // controlled windows only
+    } catch { /* a window this worker does not control yet: open a new one */ }
     return self.clients.openWindow(url.href);
   })());
 });
