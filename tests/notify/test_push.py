@@ -357,3 +357,39 @@ def test_cli_lists_tests_and_removes_devices(
     assert cli("push", "remove", str(sub))[0] == 0
     assert json.loads(cli("push", "list", "--json")[1]) == []
     assert cli("push", "remove", str(sub))[0] == 3  # not found
+
+
+def test_a_push_queued_before_its_match_needed_confirming_waits_too(
+    site: tuple[VigilConfig, Database], service: PushService, tmp_path: Path
+) -> None:
+    """Announced as someone on no list, then matched better to someone on a confirming list
+    before the push left: the queued push (which would name them) waits for the verdict."""
+    cfg, db = site
+    phone = Device.new()
+    enable(db, add_user(db, "ops", Role.operator), service, "/push/ops", phone)
+    ann, bob = add_person(db, "Ann Example"), add_person(db, "Bob Example")
+    create_watchlist(db, "banned", "alert", confirmations_required=1)
+    add_to_watchlist(db, "banned", bob)
+    routing = Routing.from_config(cfg)
+    e = create_event(
+        db, camera="gate", kind="known_person", start=T0, person_id=ann, score=0.5, routing=routing
+    )
+    update_event(db, e.uid, end=T0, data_dir=tmp_path, person_id=bob, score=0.7, routing=routing)
+    d = start(cfg, db)
+    try:
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            with db.session() as s:
+                row = s.scalar(select(Delivery).where(Delivery.channel == Channel.push))
+            if row is not None and row.held:
+                break
+            time.sleep(0.02)
+        assert row is not None and row.held and service.requests == []
+        verify(db, e.uid, actor="chief", verdict="reject", reason="not him", audit=lambda *_: None)
+        time.sleep(0.2)
+    finally:
+        d.stop()
+    assert service.requests == []  # rejected: never sent
+    with db.session() as s:
+        given_up = s.get(Delivery, row.id)
+        assert given_up is not None and given_up.gave_up_at is not None
