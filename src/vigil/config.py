@@ -534,8 +534,32 @@ class WebhookConfig(Section):
     )
 
 
+class PushConfig(Section):
+    """Web Push (VAPID) to the browsers and phones users enabled in the web UI (decision 0070)."""
+
+    enabled: bool = Field(
+        True,
+        description="Offer notifications in the web UI and push alerts and review items to the "
+        "devices users subscribed. The VAPID key pair is made on first use in "
+        "<data_dir>/vapid.pem.",
+    )
+    subject: Annotated[str, Field(pattern=r"^(mailto:[^@\s]+@\S+|https://\S+)$")] = Field(
+        "mailto:vigil@localhost",
+        description="Who runs this site, for the push services (the VAPID 'sub' claim): a "
+        "mailto: address or an https:// URL. Some push services refuse localhost.",
+    )
+    ttl_s: Annotated[int, Field(ge=0, le=2_419_200)] = Field(
+        3600,
+        description="How long a push service keeps a notification for a phone that is offline.",
+    )
+    timeout_s: Annotated[float, Field(gt=0, le=120)] = Field(
+        10.0, description="Seconds to wait for the push service's answer before retrying."
+    )
+
+
 class NotifyConfig(Section):
     mqtt: MqttConfig = Field(default_factory=MqttConfig)
+    push: PushConfig = Field(default_factory=PushConfig)
     webhooks: list[WebhookConfig] = Field(
         default_factory=list, description="HTTP endpoints that receive signed event POSTs."
     )

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from vigil.api.identity import push_audience
 from vigil.camera.footage_retention import FootageRetention, RetentionReport, storage_status
 from vigil.camera.health import StreamHealth
 from vigil.camera.recorder import RecorderOptions, RecordingService
@@ -114,7 +115,7 @@ class EdgeNode:
         self._tmp = TmpSpace.from_config(cfg)
         self._tmp.clean()
         self._tmp_previous = self._tmp.install()
-        self.dispatcher = Dispatcher(self.db, cfg)
+        self.dispatcher = Dispatcher(self.db, cfg, audience=push_audience())
         self.dispatcher.start()
         if cfg.sync.enabled:
             self.sync = EdgeSync(cfg, self.db, self.data_dir)

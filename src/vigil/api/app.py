@@ -26,6 +26,7 @@ from vigil.api.routes import (
     objections,
     people,
     privacy_docs,
+    push,
     review,
     search,
     settings,
@@ -165,6 +166,7 @@ def create_app(ctx: ApiContext, *, web: bool = True) -> FastAPI:
         objections,
         health,
         timeline,
+        push,
     ):
         app.include_router(r.router, prefix=API_PREFIX)
     if web:

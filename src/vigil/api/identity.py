@@ -17,7 +17,8 @@ from typing import Any
 from fastapi import HTTPException, Request
 
 from vigil.api.context import ApiContext
-from vigil.api.deps import Perm, Principal, audit
+from vigil.api.deps import ROLE_PERMS, Perm, Principal, audit
+from vigil.notify.push import Audience
 from vigil.privacy.audit import Action
 from vigil.store.models.events import EventKind
 
@@ -106,4 +107,13 @@ def audit_identity_search(
             "kinds": identity_kinds(kinds),
         },
         **target,
+    )
+
+
+def push_audience() -> Audience:
+    """What a phone's owner may be told, by their role: events with `view`, names with `people`
+    (as `reveals_identity`)."""
+    return Audience(
+        may_view=lambda role: Perm.view in ROLE_PERMS[role],
+        sees_identities=lambda role: Perm.people in ROLE_PERMS[role],
     )

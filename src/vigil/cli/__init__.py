@@ -93,6 +93,7 @@ COMMANDS: dict[str, Lazy] = {
     ),
     "events": Lazy("vigil.cli.events_cmd:app", "Events: matches to verify (confirm or reject)."),
     "users": Lazy("vigil.cli.users_cmd:app", "Web UI and API accounts."),
+    "push": Lazy("vigil.cli.push_cmd:app", "Web Push: devices told of alerts and review items."),
     "audit": Lazy(
         "vigil.cli.audit_cmd:register", "The tamper-evident audit log: verify, show, checkpoint."
     ),

@@ -30,6 +30,7 @@ from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session
 
 from vigil.errors import InputError, NotFoundError
+from vigil.events.push_targets import push_targets
 from vigil.store.base import utcnow
 from vigil.store.db import Database, rowcount
 from vigil.store.models.events import Channel, Delivery, Event
@@ -55,20 +56,24 @@ def _announce(
 ) -> bool:
     """Queue an announcement of the item; False when there is nowhere to send it. Every
     change gets its own row: skipping one while another waits would race the dispatcher,
-    which may have built that body already."""
-    if routing.mqtt_prefix is None:
-        return False
-    topic = reviews_topic(routing.mqtt_prefix, routing.site)
-    s.add(
-        Delivery(
-            event_uid=event_uid,
-            channel=Channel.mqtt,
-            target=topic,
-            review_id=item.id,
-            review_state=state.value,
+    which may have built that body already. Phones that asked for review items hear of a new
+    one only."""
+    targets: list[tuple[Channel, str]] = []
+    if routing.mqtt_prefix is not None:
+        targets.append((Channel.mqtt, reviews_topic(routing.mqtt_prefix, routing.site)))
+    if routing.push and state is ReviewState.new:
+        targets += [(Channel.push, t) for t in push_targets(s, item.camera, reviews=True)]
+    for channel, target in targets:
+        s.add(
+            Delivery(
+                event_uid=event_uid,
+                channel=channel,
+                target=target,
+                review_id=item.id,
+                review_state=state.value,
+            )
         )
-    )
-    return True
+    return bool(targets)
 
 
 def _close(s: Session, item: ReviewItem, routing: Routing) -> None:

@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 from vigil.config import VigilConfig
 from vigil.errors import InputError, NotFoundError
 from vigil.events import review
+from vigil.events.push_targets import push_targets
 from vigil.events.verification import required_in
 from vigil.events.watchlists import actions_in, effective_action
 from vigil.faces.verified_pairs import keep_pair
@@ -41,6 +42,7 @@ from vigil.store.models.events import (
     WatchAction,
 )
 from vigil.store.paging import read_page, where_events
+from vigil.store.review_items import is_alert
 from vigil.topics import event_topics
 
 SNAPSHOTS = "snapshots"  # folder under data_dir
@@ -64,6 +66,7 @@ class Routing:
     mqtt_prefix: str | None = None  # None: MQTT off
     webhooks: tuple[tuple[str, frozenset[str]], ...] = ()  # (url, kinds; empty = all)
     review_gap_s: float = review.DEFAULT_GAP_S  # `review.gap_s`
+    push: bool = False  # Web Push to the devices that subscribed (`notify.push.enabled`)
 
     @classmethod
     def from_config(cls, cfg: VigilConfig) -> Routing:
@@ -73,6 +76,7 @@ class Routing:
             mqtt_prefix=n.mqtt.topic_prefix if n.mqtt.enabled else None,
             webhooks=tuple((w.url, frozenset(w.kinds)) for w in n.webhooks),
             review_gap_s=cfg.review.gap_s,
+            push=n.push.enabled,
         )
 
     def targets(self, camera: str, kind: str) -> list[tuple[Channel, str]]:
@@ -180,7 +184,10 @@ def create_event(
             s.add(event)
             if action is not WatchAction.ignore:
                 held = required > 0  # sent once people confirm the match
-                for channel, target in routing.targets(camera, kind.value):
+                targets = routing.targets(camera, kind.value)
+                if routing.push and is_alert(kind.value, details):
+                    targets += [(Channel.push, t) for t in push_targets(s, camera, alerts=True)]
+                for channel, target in targets:
                     s.add(Delivery(event_uid=uid, channel=channel, target=target, held=held))
             s.flush()
             if required and person_id is not None and score is not None and model:
@@ -275,10 +282,11 @@ def _queue_ended(s: Session, uid: str, *, held: bool) -> int:
         if r.state is EventState.ended and r.delivered_at is None and r.gave_up_at is None
     }
     # A start given up on went to a target since removed (or dead for days): no end either.
+    # A phone is told once, when it starts.
     targets = dict.fromkeys(
         (r.channel, r.target)
         for r in rows
-        if r.state is EventState.started and r.gave_up_at is None
+        if r.state is EventState.started and r.gave_up_at is None and r.channel is not Channel.push
     )
     todo = [t for t in targets if t not in waiting]
     for channel, target in todo:

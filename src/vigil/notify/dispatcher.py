@@ -1,32 +1,33 @@
 """The outbox dispatcher: delivers pending `Delivery` rows until they succeed.
 
-One worker thread per target (the MQTT broker, each webhook URL), so a slow receiver only
-delays itself. A worker that fails stops trying that target for a backoff period (capped
+One worker thread per target (the MQTT broker, each webhook URL, Web Push), so a slow receiver
+only delays itself. A worker that fails stops trying that target for a backoff period (capped
 exponential), then retries the oldest row first: a receiver that is down costs one request
 per backoff period, not one per pending event, and comes back to an ordered catch-up.
-Every attempt is written to the delivery log.
+Every attempt is written to the delivery log. Web Push rows (one per subscribed device) back
+off one by one instead: each goes to its own push service (`PushWorker`).
 """
 
 from __future__ import annotations
 
 import logging
-import random
 import threading
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import httpx
-from sqlalchemy import Select, select, update
+from sqlalchemy import select, update
 
 from vigil.config import VigilConfig, WebhookConfig
-from vigil.notify import webhook
+from vigil.notify import push, webhook
 from vigil.notify.mqtt import MqttLink
 from vigil.notify.payload import encode, event_payload, review_payload
+from vigil.notify.push_worker import PushWorker
+from vigil.notify.worker import Worker, backoff_s, due
 from vigil.store.base import utcnow
 from vigil.store.db import Database
 from vigil.store.models.events import Channel, Delivery, DeliveryAttempt, Event
-from vigil.store.models.faces import Person
 from vigil.store.models.review import ReviewItem
 
 log = logging.getLogger(__name__)
@@ -34,58 +35,6 @@ log = logging.getLogger(__name__)
 BATCH = 200
 MQTT_MAX_INFLIGHT = 200  # unacknowledged publishes at once: a backlog drains, never floods
 MQTT_ACK_TIMEOUT_S = 30.0  # a publish without PUBACK by then is retried
-
-
-def backoff_s(attempts: int, lo: float, hi: float) -> float:
-    """Seconds to wait after the `attempts`-th failure: lo, 2lo, 4lo ... capped at hi, -20%."""
-    return min(hi, lo * 2 ** max(0, attempts - 1)) * random.uniform(0.8, 1.0)
-
-
-def _due(
-    channel: Channel, target: str | None, now: datetime, limit: int
-) -> Select[Delivery, Event, str, ReviewItem]:
-    q = select(Delivery, Event, Person.name, ReviewItem).join(
-        Event, Event.uid == Delivery.event_uid
-    )
-    q = q.outerjoin(Person, Person.id == Event.person_id)
-    q = q.outerjoin(ReviewItem, ReviewItem.id == Delivery.review_id).where(
-        Delivery.channel == channel,
-        Delivery.delivered_at.is_(None),
-        Delivery.gave_up_at.is_(None),
-        Delivery.held.is_(False),  # a match waiting for people to confirm it
-        Delivery.next_attempt_at <= now,
-    )
-    if target is not None:
-        q = q.where(Delivery.target == target)
-    return q.order_by(Delivery.id).limit(limit)
-
-
-class _Worker(threading.Thread):
-    def __init__(self, d: Dispatcher, name: str) -> None:
-        super().__init__(name=name, daemon=True)
-        self.d = d
-        self.bell = threading.Event()
-
-    def run(self) -> None:
-        while not self.d.stopping.is_set():
-            self.bell.clear()
-            try:
-                wait = self.step()
-            except Exception:  # keep delivering after a surprise (DB locked, bug)
-                log.exception("%s failed; retrying", self.name)
-                wait = self.d.retry_min_s
-            self.bell.wait(min(wait, self.d.poll_s))
-        self.finish()
-
-    def finish(self) -> None:
-        """Last words before the thread ends."""
-
-    def step(self) -> float:
-        """Deliver what is due; return seconds until it is worth looking again."""
-        raise NotImplementedError
-
-    def too_old(self, delivery: Delivery, now: datetime) -> bool:
-        return now - delivery.created_at > self.d.give_up_after
 
 
 @dataclass
@@ -96,7 +45,7 @@ class _InFlight:
     deadline: float
 
 
-class _MqttWorker(_Worker):
+class _MqttWorker(Worker):
     def __init__(self, d: Dispatcher, link: MqttLink) -> None:
         super().__init__(d, "notify-mqtt")
         self.link = link
@@ -112,7 +61,7 @@ class _MqttWorker(_Worker):
         now = utcnow()
         sent = 0
         with self.d.db.session() as s:
-            for delivery, event, person, item in s.execute(_due(Channel.mqtt, None, now, room)):
+            for delivery, event, person, item in s.execute(due(Channel.mqtt, None, now, room)):
                 if delivery.id in self.inflight:
                     continue
                 if self.too_old(delivery, now) or (delivery.review_id and item is None):
@@ -165,7 +114,7 @@ class _MqttWorker(_Worker):
             del self.inflight[f.delivery_id]
 
 
-class _WebhookWorker(_Worker):
+class _WebhookWorker(Worker):
     def __init__(self, d: Dispatcher, hook: WebhookConfig, index: int) -> None:
         super().__init__(d, f"notify-webhook-{index}")
         self.hook = hook
@@ -178,7 +127,7 @@ class _WebhookWorker(_Worker):
             return self.blocked_until - time.monotonic()
         now = utcnow()
         with self.d.db.session() as s:
-            rows = list(s.execute(_due(Channel.webhook, self.hook.url, now, 20)))
+            rows = list(s.execute(due(Channel.webhook, self.hook.url, now, 20)))
         for delivery, event, person, _item in rows:  # review items go to MQTT only
             if self.d.stopping.is_set():
                 break
@@ -244,7 +193,16 @@ class _WebhookWorker(_Worker):
 class Dispatcher:
     """Delivers the outbox. `start()` once, `wake()` after new events, `stop()` on shutdown."""
 
-    def __init__(self, db: Database, cfg: VigilConfig, *, poll_s: float = 1.0) -> None:
+    def __init__(
+        self,
+        db: Database,
+        cfg: VigilConfig,
+        *,
+        poll_s: float = 1.0,
+        audience: push.Audience | None = None,
+    ) -> None:
+        """`audience`: what each role may be told (`vigil.api.identity.push_audience`); without
+        it no Web Push is sent (its rows wait)."""
         n = cfg.notify
         self.db = db
         self.site = cfg.site.name
@@ -256,7 +214,7 @@ class Dispatcher:
         # Names and ids go out only for cameras that recognise faces now (privacy switches).
         self.recognising = frozenset(c.name for c in cfg.cameras if cfg.recognises(c))
         self.mqtt: MqttLink | None = None
-        self.workers: list[_Worker] = []
+        self.workers: list[Worker] = []
         if n.mqtt.enabled:
             cameras = [c.name for c in cfg.cameras if c.enabled]
             self.mqtt = MqttLink(
@@ -270,6 +228,10 @@ class Dispatcher:
             self.workers.append(_MqttWorker(self, self.mqtt))
         self.workers += [_WebhookWorker(self, h, i) for i, h in enumerate(n.webhooks)]
         self._targets = {h.url for h in n.webhooks}
+        self.push_cfg = n.push
+        self.data_dir = cfg.storage.data_dir
+        if n.push.enabled and audience is not None:
+            self.workers.append(PushWorker(self, audience))
 
     def start(self) -> None:
         self._drop_orphans()
@@ -358,6 +320,9 @@ class Dispatcher:
             if self.mqtt is None:
                 mq = update(Delivery).where(*pending, Delivery.channel == Channel.mqtt)
                 s.execute(mq.values(gave_up_at=now, last_error="MQTT no longer enabled"))
+            if not self.push_cfg.enabled:
+                off = update(Delivery).where(*pending, Delivery.channel == Channel.push)
+                s.execute(off.values(gave_up_at=now, last_error="Web Push no longer enabled"))
 
 
 def pending_count(db: Database) -> int:

@@ -21,6 +21,7 @@ from vigil.api.routes.cameras import camera_out, find_camera
 from vigil.camera.checksum import problem_counts
 from vigil.camera.footage_retention import storage_status
 from vigil.store.models.faces import LegalBasis
+from vigil.web import pwa
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
@@ -73,7 +74,14 @@ def render(
     return templates.TemplateResponse(
         request,
         name,
-        {"user": p, "nav": nav, "site": ctx.config.site.name, "perms": perms, **data},
+        {
+            "user": p,
+            "nav": nav,
+            "site": ctx.config.site.name,
+            "perms": perms,
+            "pwa": getattr(request.app.state, "web_pwa", False),  # a site's, not the hub's
+            **data,
+        },
         status_code=status_code,
     )
 
@@ -195,5 +203,24 @@ def mount_pages(app: FastAPI, nav: Nav, own: APIRouter) -> None:
     app.include_router(own)
 
 
+@router.get("/events/{uid}", response_class=HTMLResponse)
+def event_page(uid: str, request: Request, p: MaybeUser) -> Response:
+    """One event: where a pushed notification opens (the page reads it from the API, which
+    shows the person only to roles that see identities)."""
+    return gate(request, p, Perm.view) or render(request, p, "event.html", uid=uid)
+
+
+@router.get("/notifications", response_class=HTMLResponse)
+def notifications_page(request: Request, ctx: Ctx, p: MaybeUser) -> Response:
+    if refused := gate(request, p, Perm.view):
+        return refused
+    cameras = [c.name for c in ctx.config.cameras]
+    return render(
+        request, p, "notifications.html", cameras=cameras, push=ctx.config.notify.push.enabled
+    )
+
+
 def mount_web(app: FastAPI) -> None:
     mount_pages(app, NAV, router)
+    app.include_router(pwa.router)
+    app.state.web_pwa = True

@@ -73,3 +73,6 @@ __all__ += ["HubObjection", "Objection"]
 from vigil.store.models.health import CameraHealth  # noqa: E402
 
 __all__ += ["CameraHealth"]
+from vigil.store.models.push import PushSubscription  # noqa: E402
+
+__all__ += ["PushSubscription"]

@@ -41,6 +41,7 @@ class EventKind(enum.StrEnum):
 class Channel(enum.StrEnum):
     mqtt = "mqtt"
     webhook = "webhook"
+    push = "push"  # Web Push to one subscribed browser or phone; target: the subscription id
 
 
 class EventState(enum.StrEnum):
@@ -146,7 +147,7 @@ class Delivery(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     event_uid: Mapped[str] = mapped_column(ForeignKey("events.uid", ondelete="CASCADE"), index=True)
     channel: Mapped[Channel] = mapped_column(Enum(Channel, native_enum=False, length=16))
-    target: Mapped[str] = mapped_column(Text)  # MQTT topic or webhook URL
+    target: Mapped[str] = mapped_column(Text)  # MQTT topic, webhook URL, push subscription id
     state: Mapped[EventState] = mapped_column(
         Enum(EventState, native_enum=False, length=16),
         default=EventState.started,
