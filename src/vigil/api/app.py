@@ -22,6 +22,7 @@ from vigil.api.routes import (
     event_stream,
     events,
     exports,
+    live,
     people,
     review,
     search,
@@ -119,6 +120,7 @@ def create_app(ctx: ApiContext, *, web: bool = True) -> FastAPI:
         await anyio.to_thread.run_sync(export_jobs, ctx)  # sweeps what a crash left
         yield
         ctx.live.close()  # ends open MJPEG streams so the server can stop
+        ctx.feeds.close()  # and the live H.264 ones
         await anyio.to_thread.run_sync(close_export_jobs, ctx)
         tmp.uninstall(previous)
 
@@ -149,6 +151,7 @@ def create_app(ctx: ApiContext, *, web: bool = True) -> FastAPI:
         app.include_router(r.router, prefix=API_PREFIX)
     for r in (watchlists, zones, review):
         app.include_router(r.router, prefix=API_PREFIX)
+    app.include_router(live.router, prefix=API_PREFIX)
     if web:
         from vigil.web.pages import mount_web
 

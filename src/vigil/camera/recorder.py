@@ -34,6 +34,7 @@ from vigil.camera.backlog import Backlog
 from vigil.camera.burn import PRESET, BurnError, MaskBurner
 from vigil.camera.footage_retention import DiskState
 from vigil.camera.index import RepairReport, recordings_dir, repair_index
+from vigil.camera.live_feed import LiveFeeds
 from vigil.camera.segment import SegmentInfo, SegmentWriter, StorageError
 from vigil.camera.source import PacketSource, SourceError, SourceKind, redact_url
 from vigil.camera.status import CameraStatus, State, not_recording, write_status
@@ -86,9 +87,14 @@ class CameraRecorder(threading.Thread):
         db: Database | None,
         options: RecorderOptions | None = None,
         on_segment: SegmentListener | None = None,
+        live: LiveFeeds | None = None,
     ) -> None:
         super().__init__(name=f"rec-{camera.name}", daemon=True)
         self.camera = camera
+        # the browsers' live view: every packet written is also muxed there (decision 0067)
+        self.live = live
+        if live is not None:
+            live.attach(camera.name)
         self.root = recordings_dir(data_dir)
         self.db = db
         self.opt = options or RecorderOptions()
@@ -303,7 +309,7 @@ class CameraRecorder(threading.Thread):
     def _record(self, src: PacketSource) -> bool:
         """Record until the source ends (True) or stop; raise on failure."""
         if not self.camera.privacy_masks_burn_in:
-            return self._write_packets(src.packets(), lambda: src.stream)
+            return self._write_packets(src.packets(), lambda: src.stream, masked=False)
         with self._lock:
             burner = self._burner = MaskBurner(
                 src.stream,
@@ -321,7 +327,10 @@ class CameraRecorder(threading.Thread):
         self._lost = lambda: backlog.dropped + burner.lost
         try:
             return self._write_packets(
-                burner.packets(backlog), lambda: burner.template, cut_on_new_template=True
+                burner.packets(backlog),
+                lambda: burner.template,
+                cut_on_new_template=True,
+                masked=bool(self.camera.privacy_masks),
             )
         finally:
             with self._lock:
@@ -341,10 +350,12 @@ class CameraRecorder(threading.Thread):
         template: Callable[[], av.video.stream.VideoStream | None],
         *,
         cut_on_new_template: bool = False,
+        masked: bool,
     ) -> bool:
         """Write packets into segments: cut at keyframes, anchored to the wall clock.
         `template` gives the stream a new segment copies its codec parameters from; with
         `cut_on_new_template`, a new one (a burn-in encoder restarted) ends the open segment.
+        `masked`: the packets carry burned-in privacy masks (the live feed says so).
         (A looped file reopens its source: same parameters, so copy keeps its segment.)"""
         seg_len = float(self.camera.segment_seconds)
         opt = self.opt
@@ -357,6 +368,7 @@ class CameraRecorder(threading.Thread):
         # reconnects)
         first = True
         writer_template: av.video.stream.VideoStream | None = None
+        live = self.live.feed(self.camera.name) if self.live is not None else None
         # Per packet only floats and each PyAV property read once (`pkt.time_base` builds a
         # Fraction); datetimes are made at keyframes, where segments open and close.
         for pkt in packets:
@@ -428,6 +440,8 @@ class CameraRecorder(threading.Thread):
                         wall = anchor_wall
                     writer_template = current
                     writer = self._open_segment(current, wall)
+            if live is not None and writer_template is not None:
+                live.push(pkt, writer_template, masked=masked, time_base=tb)  # never raises
             writer.write(pkt, tb)
             writer.checkpoint(opt.index_interval_s)
         return True
@@ -473,6 +487,7 @@ class RecordingService:
         options: RecorderOptions | None = None,
         on_segment: SegmentListener | None = None,
         write_status_file: bool = True,
+        live: LiveFeeds | None = None,
     ) -> None:
         self.data_dir = Path(data_dir)
         self.db = db
@@ -485,7 +500,7 @@ class RecordingService:
         for cam in cameras:
             if cam.enabled and cam.record:
                 self.recorders[cam.name] = CameraRecorder(
-                    cam, self.data_dir, db, self.options, on_segment
+                    cam, self.data_dir, db, self.options, on_segment, live
                 )
             else:
                 state, why = not_recording(cam)  # disabled, analysis only, or idle

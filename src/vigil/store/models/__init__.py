@@ -60,3 +60,6 @@ __all__ += ["ReviewItem", "ReviewItemEvent", "ReviewMark", "Severity"]
 from vigil.store.models.zones import ZoneOccupancy  # noqa: E402
 
 __all__ += ["ZoneOccupancy"]
+from vigil.store.models.live import LiveLayout  # noqa: E402
+
+__all__ += ["LiveLayout"]
