@@ -6,7 +6,8 @@
 "use strict";
 
 const LIVE_MEDIA = 1, LIVE_RESET = 2, LIVE_END = 3;
-const LIVE_MAX_LAG_S = 0.5;  // behind the newest frame by more than this: jump to it
+const LIVE_MAX_LAG_S = 1.0;  // behind the newest frame by more than this: jump to it
+const LIVE_TARGET_S = 0.15;  // kept behind the newest frame (its end), so playback never stalls
 const LIVE_KEEP_S = 10;      // buffered video kept behind the playhead
 
 // The codec string of an init segment ("avc1.PPCCLL" from its avcC box), or "" if not H.264.
@@ -34,6 +35,8 @@ class MsePlayer {
   start() {
     this.queue = [];
     this.buffer = null;
+    this.lastTime = -1;
+    this.movedAt = performance.now();
     this.source = new MediaSource();
     this.video.src = URL.createObjectURL(this.source);
   }
@@ -64,7 +67,16 @@ class MsePlayer {
     if (v.buffered.length) {
       const edge = v.buffered.end(v.buffered.length - 1);
       const first = v.buffered.start(0);
-      if (edge - v.currentTime > LIVE_MAX_LAG_S || v.currentTime < first) v.currentTime = Math.max(first, edge - 0.1);
+      const lag = edge - v.currentTime, now = performance.now();
+      if (Math.abs(v.currentTime - this.lastTime) >= 0.05) { this.lastTime = v.currentTime; this.movedAt = now; }
+      // Far behind (a late joiner's GOP), or not moving with frames to play (Chromium can
+      // sit on the first frame until a seek): jump near the newest frame. A little behind:
+      // play faster until caught up.
+      const stuck = lag > 2 * LIVE_TARGET_S && now - this.movedAt > 300;
+      if (lag > LIVE_MAX_LAG_S || v.currentTime < first || stuck) {
+        v.currentTime = Math.max(first, edge - LIVE_TARGET_S);
+        this.movedAt = now;
+      } else v.playbackRate = lag > 2 * LIVE_TARGET_S ? 1.15 : lag < LIVE_TARGET_S ? 1 : v.playbackRate;
       if (v.paused) v.play().catch(() => {});
       if (v.currentTime - first > 2 * LIVE_KEEP_S) return b.remove(first, v.currentTime - LIVE_KEEP_S);
     }
