@@ -26,7 +26,7 @@ from vigil.config import CameraConfig
 
 HEADER = struct.Struct(">BBI")
 MAX_CAMERAS = 16
-MAX_PENDING = 600  # messages waiting for a slow client (~20 s at 30 fps), then it is dropped
+MAX_PENDING = 300  # messages waiting for a slow client (10 s at 30 fps), then it is dropped
 
 
 def refusal(ctx: ApiContext, p: Principal, cam: CameraConfig) -> str | None:

@@ -149,7 +149,8 @@ class LiveFeed:
 
     def __init__(self, camera: str) -> None:
         self.camera = camera
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # viewers, init and GOP
+        self._mux_lock = threading.Lock()  # the muxer (taken before `_lock`)
         self._viewers: set[Viewer] = set()
         self._muxer: FragmentMuxer | None = None
         self._params: _Params | None = None
@@ -194,11 +195,12 @@ class LiveFeed:
     ) -> None:
         """Mux one video packet (not changed: the caller may go on using it)."""
         self.last_push = time.monotonic()
-        try:
-            self._push(pkt, template, masked, time_base or pkt.time_base)
-        except Exception:
-            log.warning("%s: live muxing failed; starting over", self.camera, exc_info=True)
-            self._restart(None)
+        with self._mux_lock:
+            try:
+                self._push(pkt, template, masked, time_base or pkt.time_base)
+            except Exception:
+                log.warning("%s: live muxing failed; starting over", self.camera, exc_info=True)
+                self._restart(None)
 
     def _push(
         self, pkt: av.Packet, template: av.video.stream.VideoStream, masked: bool, tb: Fraction
@@ -259,8 +261,9 @@ class LiveFeed:
                 v.send(Kind.MEDIA, data)
 
     def end(self, reason: str) -> None:
-        """Stop: every viewer is told why and dropped."""
-        self._restart(None)
+        """Stop: every viewer is told why and dropped (the next keyframe pushed starts anew)."""
+        with self._mux_lock:  # never close the muxer under a packet being muxed
+            self._restart(None)
         with self._lock:
             viewers, self._viewers = self._viewers, set()
         for v in viewers:
@@ -307,9 +310,11 @@ class LiveFeeds:
             with self._lock:
                 if camera.name not in self._readers:
                     reader = threading.Thread(
-                        target=self._read, args=(camera, feed), name=f"live-{camera.name}",
+                        target=self._read,
+                        args=(camera, feed),
+                        name=f"live-{camera.name}",
                         daemon=True,
-                    )  # fmt: skip
+                    )
                     self._readers[camera.name] = reader
                     self.readers_started += 1
                     reader.start()
@@ -353,10 +358,6 @@ class LiveFeeds:
             self._readers.pop(feed.camera, None)
         feed.end("the live stream stopped")
         return True
-
-    def push(self, camera: str, pkt: av.Packet, template: av.video.stream.VideoStream,
-             *, masked: bool = False, time_base: Fraction | None = None) -> None:  # fmt: skip
-        self.feed(camera).push(pkt, template, masked=masked, time_base=time_base)
 
     def close(self) -> None:
         """End every feed (its viewers are told) and stop the readers."""

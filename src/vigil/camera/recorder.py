@@ -13,6 +13,9 @@ Burn-in reads the source through a `Backlog` of `burn_backlog_s`: when the encod
 up, frames are dropped there up to a keyframe, counted in the status (`dropped_frames`, with
 state `degraded` while it lasts), instead of being lost unseen in the socket.
 
+With `live` (`LiveFeeds`), every packet written is also handed to the camera's live feed, which
+muxes it for browsers (decision 0067); the feed never raises into the recorder.
+
 `RecordingService` repairs the index of its cameras, starts one recorder per camera, persists
 the status file every few seconds, and stops them all on `stop()`.
 """
