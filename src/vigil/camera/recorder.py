@@ -312,7 +312,7 @@ class CameraRecorder(threading.Thread):
     def _record(self, src: PacketSource) -> bool:
         """Record until the source ends (True) or stop; raise on failure."""
         if not self.camera.privacy_masks_burn_in:
-            return self._write_packets(src.packets(), lambda: src.stream, masked=False)
+            return self._write_packets(src.packets(), lambda: src.stream)
         with self._lock:
             burner = self._burner = MaskBurner(
                 src.stream,
@@ -353,7 +353,7 @@ class CameraRecorder(threading.Thread):
         template: Callable[[], av.video.stream.VideoStream | None],
         *,
         cut_on_new_template: bool = False,
-        masked: bool,
+        masked: bool = False,
     ) -> bool:
         """Write packets into segments: cut at keyframes, anchored to the wall clock.
         `template` gives the stream a new segment copies its codec parameters from; with
