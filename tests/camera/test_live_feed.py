@@ -48,10 +48,11 @@ def test_the_recorder_feeds_every_viewer_from_its_own_demux(h264_file: Path, dat
         assert wait_for(lambda: len(early.media()) >= 8, 15)
         feed.subscribe(late)  # joins mid-GOP: gets the init and the GOP so far at once
         assert wait_for(lambda: len(early.media()) >= 16 and len(late.media()) >= 4, 15)
+        assert not feed.masked and feed.codec == "h264"
     finally:
         svc.stop()
     assert feeds.readers_started == 0  # the recorder's demux is the only one
-    assert not feed.masked and feed.codec == "h264"
+    assert early.got[-1] == (Kind.END, b"recording stopped")  # and its muxer closed
     a, b = early.media(), late.media()
     assert a[0] == b[0] and a[0][4:8] == b"ftyp"
     assert set(b[1:]) <= set(a[1:])  # the same fragment bytes, muxed once

@@ -33,7 +33,7 @@ from vigil.config import CameraConfig
 
 log = logging.getLogger(__name__)
 
-MOVFLAGS = "frag_every_frame+empty_moov+default_base_moof"
+MOVFLAGS = "frag_every_frame+empty_moov+default_base_moof+skip_trailer"
 MAX_GOP_BYTES = 8 * 1024 * 1024  # kept for late joiners; past this only the init is kept
 
 
@@ -151,6 +151,7 @@ class LiveFeed:
         self.camera = camera
         self._lock = threading.Lock()  # viewers, init and GOP
         self._mux_lock = threading.Lock()  # the muxer (taken before `_lock`)
+        self._closed = False  # for good: pushes are ignored (the server is stopping)
         self._viewers: set[Viewer] = set()
         self._muxer: FragmentMuxer | None = None
         self._params: _Params | None = None
@@ -196,6 +197,8 @@ class LiveFeed:
         """Mux one video packet (not changed: the caller may go on using it)."""
         self.last_push = time.monotonic()
         with self._mux_lock:
+            if self._closed:
+                return
             try:
                 self._push(pkt, template, masked, time_base or pkt.time_base)
             except Exception:
@@ -260,9 +263,12 @@ class LiveFeed:
             for v in self._viewers:
                 v.send(Kind.MEDIA, data)
 
-    def end(self, reason: str) -> None:
-        """Stop: every viewer is told why and dropped (the next keyframe pushed starts anew)."""
+    def end(self, reason: str, *, closing: bool = False) -> None:
+        """Stop: every viewer is told why and dropped; the next keyframe pushed starts anew,
+        unless `closing`. The muxer is closed here, never left to the garbage collector (an
+        FFmpeg muxer finalised at interpreter exit can crash the process)."""
         with self._mux_lock:  # never close the muxer under a packet being muxed
+            self._closed = self._closed or closing
             self._restart(None)
         with self._lock:
             viewers, self._viewers = self._viewers, set()
@@ -365,4 +371,4 @@ class LiveFeeds:
         with self._lock:
             feeds = list(self._feeds.values())
         for feed in feeds:
-            feed.end("the server is stopping")
+            feed.end("the server is stopping", closing=True)

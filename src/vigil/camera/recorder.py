@@ -203,6 +203,13 @@ class CameraRecorder(threading.Thread):
     # --- thread --------------------------------------------------------------------------
 
     def run(self) -> None:
+        try:
+            self._run()
+        finally:
+            if self.live is not None:  # the live muxer closed by this thread, not at exit
+                self.live.feed(self.camera.name).end("recording stopped")
+
+    def _run(self) -> None:
         backoff = self.opt.backoff_initial_s
         attempts = 0
         while not self._stop_event.is_set():
