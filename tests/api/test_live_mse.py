@@ -48,9 +48,13 @@ def test_protected_role_and_masked_camera_get_no_h264(
     assert not AuditLog.from_config(ctx.config).query(ctx.db, action="view_live")
 
 
-def read_stream(url: str, token: str, want: int, got: list, ready: threading.Barrier) -> None:
-    """Read framed messages until `want` media messages, then wait at `ready` (twice)."""
+def read_stream(
+    url: str, token: str, want: int, got: list, ended: list, ready: threading.Barrier
+) -> None:
+    """Read framed messages: after `want` media messages wait at `ready` (twice), then read
+    on until the camera's stream ends (its reason into `ended`) and the response with it."""
     buf = b""
+    waited = False
     with (
         httpx.Client(timeout=20) as c,
         c.stream("GET", url, headers={"Authorization": f"Bearer {token}"}) as r,
@@ -62,13 +66,14 @@ def read_stream(url: str, token: str, want: int, got: list, ready: threading.Bar
                 kind, index, size = HEADER.unpack_from(buf)
                 if len(buf) < HEADER.size + size:
                     break
-                assert (kind, index) == (1, 0), buf[HEADER.size : HEADER.size + size]
-                got.append(buf[HEADER.size : HEADER.size + size])
+                payload = buf[HEADER.size : HEADER.size + size]
                 buf = buf[HEADER.size + size :]
-            if len(got) >= want:  # (leaving iter_bytes would close the connection)
+                assert index == 0 and kind in (1, 3), (kind, index, payload)
+                (got if kind == 1 else ended).append(payload)
+            if len(got) >= want and not waited:  # (leaving iter_bytes closes the connection)
+                waited = True
                 ready.wait(20)  # all viewers connected at once
                 ready.wait(20)  # counted
-                break
 
 
 def test_viewers_of_a_camera_share_one_reader_and_get_the_same_fragments(
@@ -79,10 +84,11 @@ def test_viewers_of_a_camera_share_one_reader_and_get_the_same_fragments(
     viewers = 3
     ready = threading.Barrier(viewers + 1)
     got: list[list[bytes]] = [[] for _ in range(viewers)]
+    ended: list[list[bytes]] = [[] for _ in range(viewers)]
     with serve(create_app(ctx, web=False)) as base:
         url = f"{base}/api/v1/live/stream?camera=lobby"
         threads = [
-            threading.Thread(target=read_stream, args=(url, token, 8, got[i], ready))
+            threading.Thread(target=read_stream, args=(url, token, 8, got[i], ended[i], ready))
             for i in range(viewers)
         ]
         for t in threads:
@@ -90,11 +96,16 @@ def test_viewers_of_a_camera_share_one_reader_and_get_the_same_fragments(
         ready.wait(30)
         feed = ctx.feeds.feed("lobby")
         watching, readers = feed.viewers, ctx.feeds.readers_started
+        # Masks saved meanwhile: within a second every open stream stops sending the video.
+        ctx.config.cameras[0].privacy_masks = [[(0.0, 0.0), (0.5, 0.0), (0.5, 0.5)]]
         ready.wait(20)
         for t in threads:
             t.join(10)
+        left = feed.viewers
         ctx.feeds.close()
     assert (watching, readers) == (viewers, 1)
+    assert all(len(e) == 1 and b"privacy masks" in e[0] for e in ended), ended
+    assert not any(t.is_alive() for t in threads) and left == 0
     inits = {g[0] for g in got}
     assert len(inits) == 1 and next(iter(inits))[4:8] == b"ftyp"
     # Every viewer got fragments of the one muxer: the same bytes where they overlap.
