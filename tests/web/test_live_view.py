@@ -50,6 +50,7 @@ def live_site(
     db = Database(cfg.storage.resolved_database_url())
     accounts.create_user(db, "admin", PASSWORD, Role.admin, created_by="test")
     accounts.create_user(db, "op", PASSWORD, Role.operator, created_by="test")
+    accounts.create_user(db, "guard", PASSWORD, Role.viewer, created_by="test")
     ctx = ApiContext(cfg, db)
     with serve(create_app(ctx)) as url:
         yield url, ctx
@@ -58,17 +59,21 @@ def live_site(
     db.close()
 
 
-@pytest.fixture(scope="module")
-def page(live_site: tuple[str, ApiContext], browser):  # type: ignore[no-untyped-def]
-    url, _ = live_site
+def logged_in(browser, url: str, username: str):  # type: ignore[no-untyped-def]
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     p = context.new_page()
     p.set_default_timeout(20000)
     p.goto(url + "/login", wait_until="domcontentloaded")
-    p.fill("input[name=username]", "op")
+    p.fill("input[name=username]", username)
     p.fill("input[name=password]", PASSWORD)
     p.click("button[type=submit]")
     p.wait_for_url(url + "/")
+    return context, p
+
+
+@pytest.fixture(scope="module")
+def page(live_site: tuple[str, ApiContext], browser):  # type: ignore[no-untyped-def]
+    context, p = logged_in(browser, live_site[0], "op")
     yield p
     context.close()
 
@@ -115,3 +120,19 @@ def test_grid_shows_four_cameras_and_restores_a_saved_layout(page, live_site, ar
     # Double-click: that camera full screen.
     page.dblclick(".live-tile[data-camera=hall]")
     page.wait_for_function("document.fullscreenElement?.dataset.camera === 'hall'")
+
+
+def test_a_role_that_sees_people_pixelated_gets_processed_frames(live_site, browser) -> None:  # type: ignore[no-untyped-def]
+    url, _ = live_site
+    context, p = logged_in(browser, url, "guard")  # viewers see people pixelated by default
+    try:
+        p.goto(url + "/live", wait_until="domcontentloaded")
+        p.wait_for_function("document.querySelectorAll('.live-tile img').length === 4")
+        assert p.eval_on_selector_all(".live-tile video", "vs => vs.length") == 0
+        srcs = p.eval_on_selector_all(".live-tile img", "is => is.map((i) => i.src)")
+        assert all("/live.mjpeg" in s for s in srcs), srcs
+        p.goto(url + "/cameras/gate", wait_until="domcontentloaded")
+        p.wait_for_selector("#live-mode:has-text('pixelated for the viewer role')")
+        assert p.is_hidden("#live-video")
+    finally:
+        context.close()

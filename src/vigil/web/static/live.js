@@ -243,7 +243,9 @@ function initLiveGrid() {
       if (m && m.mse) streamed.push({ cam, frame });
       else fallbacks.push({ cam, frame, why: m ? m.reason : "" });
     });
-    // MJPEG holds a connection per tile: beyond four, refreshed snapshots instead.
+    // MJPEG holds a connection per tile (six per site in HTTP/1.1): beyond four tiles,
+    // refreshed snapshots instead.
+    let mjpegs = 0;
     const still = (frame, cam, why) => {
       frame.querySelector("video")?.remove();
       const img = document.createElement("img");
@@ -251,7 +253,8 @@ function initLiveGrid() {
       img.title = why;
       frame.classList.add("mjpeg");
       frame.append(img);
-      if (fallbacks.length <= 4) {
+      if (mjpegs < 4) {
+        mjpegs++;
         img.src = mjpegUrl(cam);
       } else {
         const load = () => { if (img.isConnected) img.src = `/api/v1/cameras/${encodeURIComponent(cam)}/snapshot.jpg?t=${Date.now()}`; };
