@@ -36,7 +36,9 @@ def frames_in(chunks: list[bytes]) -> int:
         return sum(1 for _ in c.decode(video=0))
 
 
-def test_the_recorder_feeds_every_viewer_from_its_own_demux(h264_file: Path, data_dir: Path) -> None:
+def test_the_recorder_feeds_every_viewer_from_its_own_demux(
+    h264_file: Path, data_dir: Path
+) -> None:
     feeds = LiveFeeds()
     cam = CameraConfig(name="door", url=str(h264_file), loop=True, segment_seconds=2)
     svc = RecordingService([cam], data_dir, None, write_status_file=False, live=feeds)
