@@ -31,6 +31,7 @@ from pathlib import Path
 from vigil.api.identity import push_audience
 from vigil.camera.footage_retention import FootageRetention, RetentionReport, storage_status
 from vigil.camera.health import StreamHealth
+from vigil.camera.live_feed import LiveFeeds
 from vigil.camera.recorder import RecorderOptions, RecordingService
 from vigil.camera.scrub import schedule_scrub
 from vigil.camera.status import CameraStatus
@@ -63,6 +64,7 @@ class EdgeNode:
     db: Database
     engine: FaceEngine
     on_frame: FrameListener | None = None  # live view frames (privacy masks already applied)
+    feeds: LiveFeeds | None = None  # live H.264 for browsers, fed by the recorders (0067)
     recording: RecordingService | None = field(default=None, init=False)
     retention: FootageRetention | None = field(default=None, init=False)
     maintenance: Scheduler = field(default_factory=lambda: Scheduler("site"), init=False)
@@ -124,7 +126,9 @@ class EdgeNode:
             self.db, self.data_dir, cfg.cameras, cfg.recording, on_report=self._storage_report
         )
         options = RecorderOptions(disk_check=self.retention.disk_state)
-        self.recording = RecordingService(cfg.cameras, self.data_dir, self.db, options)
+        self.recording = RecordingService(
+            cfg.cameras, self.data_dir, self.db, options, live=self.feeds
+        )
         self.recording.start()
         self.health = HealthAlarms(
             self.db, self.data_dir, lambda: Routing.from_config(cfg), self._health_changed

@@ -49,6 +49,7 @@ def test_glass_to_viewer_codes_increase_and_are_recent(tmp_path: Path, engine: F
         assert site.clock.published, "analysis published no time-coded frame"
         run = live.measure(site, seconds=4.0, viewers=2)
         seen = live.browser_delays(site, seconds=3.0) if CHROMIUM.exists() else None
+        h264 = live.browser_delays(site, 3.0, mse=True) if CHROMIUM.exists() else None
     assert not run.errors
     for codes in run.codes:
         assert len(codes) >= 5, f"only {len(codes)} readable frames in 4 s"
@@ -66,3 +67,9 @@ def test_glass_to_viewer_codes_increase_and_are_recent(tmp_path: Path, engine: F
     if seen is not None:
         assert len(seen["delays"]) >= 5, seen
         assert min(seen["delays"]) > 0 and max(seen["delays"]) < 3000, seen
+    # The H.264 live view (MSE), played by the UI's own player: every camera frame (15 fps,
+    # not the 5 fps analysed), recent.
+    if h264 is not None:
+        assert not h264["error"], h264
+        assert len(h264["delays"]) >= 25, h264
+        assert min(h264["delays"]) > 0 and max(h264["delays"]) < 3000, h264

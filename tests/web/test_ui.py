@@ -81,7 +81,10 @@ def test_login_page_and_logout(site: Site, browser, shots: Path) -> None:  # typ
 def test_camera_timeline_playback_and_export(site: Site, page, shots: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     page.goto(site.url + "/cameras/lobby", wait_until="domcontentloaded")
     page.wait_for_selector("#live")
-    page.wait_for_function("document.querySelector('#live').naturalWidth > 0")  # MJPEG frame
+    page.wait_for_function(  # an MJPEG frame, or the H.264 that takes over from it
+        "document.querySelector('#live').naturalWidth > 0"
+        " || document.querySelector('#live-video').readyState >= 2"
+    )
     span = page.wait_for_selector("rect.tl-span")
     box = span.bounding_box()
     assert box is not None

@@ -23,6 +23,7 @@ from vigil.api.routes import (
     events,
     exports,
     health,
+    live,
     objections,
     people,
     privacy_docs,
@@ -129,6 +130,7 @@ def create_app(ctx: ApiContext, *, web: bool = True) -> FastAPI:
         await anyio.to_thread.run_sync(export_jobs, ctx)  # sweeps what a crash left
         yield
         ctx.live.close()  # ends open MJPEG streams so the server can stop
+        ctx.feeds.close()  # and the live H.264 ones
         await anyio.to_thread.run_sync(close_export_jobs, ctx)
         tmp.uninstall(previous)
 
@@ -169,6 +171,7 @@ def create_app(ctx: ApiContext, *, web: bool = True) -> FastAPI:
         push,
     ):
         app.include_router(r.router, prefix=API_PREFIX)
+    app.include_router(live.router, prefix=API_PREFIX)
     if web:
         from vigil.web.pages import mount_web
 

@@ -13,6 +13,7 @@ from vigil.api.auditing import AuditEntry, AuditSink, ChainAudit
 from vigil.api.live import LiveFrames
 from vigil.api.security import LoginLimiter
 from vigil.api.setup_code import SetupCode
+from vigil.camera.live_feed import LiveFeeds
 from vigil.camera.status import CameraStatus, read_status
 from vigil.config import CameraConfig, VigilConfig
 from vigil.faces.calibration import Calibration, load_calibration
@@ -27,7 +28,9 @@ class ApiContext:
     """Everything `create_app` serves from. `vigil serve` builds one and shares its parts.
 
     - `engine`: a FaceEngine, or a factory called on first use (models load lazily).
-    - `live`: the hub the analysis loop publishes frames to.
+    - `live`: the hub the analysis loop publishes frames to (MJPEG).
+    - `feeds`: each camera's live H.264 for browsers (MSE); `vigil serve` hands it to the
+      recorders, which feed it; cameras nobody records here get a reader while watched.
     - `statuses`: live recorder statuses (e.g. `RecordingService.statuses`); default: the
       status file the recorder writes.
     - `audit`: where audit entries go; default: the site's audit chain.
@@ -41,6 +44,7 @@ class ApiContext:
     db: Database
     engine: FaceEngine | Callable[[], FaceEngine] | None = None
     live: LiveFrames = field(default_factory=LiveFrames)
+    feeds: LiveFeeds = field(default_factory=LiveFeeds)
     statuses: Callable[[], list[CameraStatus]] | None = None
     audit: AuditSink | None = None
     config_path: Path | None = None

@@ -11,6 +11,11 @@ input (glass -> decoded: includes about one camera frame interval, because FFmpe
 parser ends a frame only when the next one starts), when the analysed frame is published
 (decoded -> published: the analysis itself), and at the viewer (published -> received).
 
+Beside it, the H.264 live view: the recorder's packets muxed into one-frame fMP4 fragments
+(`camera.live_feed`), sent over `/api/v1/live/stream` and played by the UI's own MSE player
+(`web/static/live.js`) in Chromium, each presented frame drawn onto a canvas and its time code
+read (decision 0067).
+
 Baselines in the same run: 20 viewers beside 1; Chromium beside the HTTP client and beside the
 MJPEG framing the API used before (`LEGACY_PATH`); a busy scene (motion everywhere) analysed
 with and without `NewestOnly` (analysis that falls behind drops frames instead of lagging).
@@ -44,12 +49,13 @@ if TYPE_CHECKING:
 SERVER_SCRIPT = Path(__file__).with_name("rtsp_camera.py")
 SYSTEM_PYTHON = "/usr/bin/python3"
 CAMERA = "glass"
+GLASS_FPS = 15
 PASSWORD = "bench glass password"
 
 
 @contextmanager
 def glass_camera(
-    fps: int = 15, width: int = 640, height: int = 360, busy: bool = False
+    fps: int = GLASS_FPS, width: int = 640, height: int = 360, busy: bool = False
 ) -> Iterator[str]:
     """A live RTSP camera whose frames carry their wall-clock time; yields its URL.
     `busy`: stripes move over the rest of the frame, so analysis scans all of it."""
@@ -207,7 +213,7 @@ def glass_site(
 
         # Instrumentation: time each frame's arrival at analysis without a hook in the analyzer.
         thread.analyzer.process = timed  # type: ignore[assignment]
-    recording = RecordingService(cfg.cameras, data_dir, db) if record else None
+    recording = RecordingService(cfg.cameras, data_dir, db, live=ctx.feeds) if record else None
     port = _free_port()
     app = create_app(ctx, web=False)
     app.add_api_route(LEGACY_PATH, _legacy_mjpeg(ctx.live), include_in_schema=False)
@@ -237,6 +243,7 @@ def glass_site(
         if recording is not None:
             recording.stop()
         ctx.live.close()
+        ctx.feeds.close()
         server.should_exit = True
         web.join(10)
         db.close()
@@ -302,10 +309,43 @@ def read_mjpeg(url: str, token: str, seconds: float, out: Received) -> None:
         out.error = f"{type(exc).__name__}: {exc}"
 
 
-# Runs in the page: draws the MJPEG <img> onto a canvas every few ms, reads the time code the
-# same way as `timecode.read_ms32`, and keeps Date.now() - code for each code's first sighting.
-BROWSER_PROBE = """
-([src, cols, rows, block, margin, seconds]) => new Promise((resolve) => {
+# The time code in a canvas, read as `timecode.read_ms32` does: [ms32, null] or [null, why].
+READ_CODE = """
+const readCode = (g, cols, rows, block, margin) => {
+  const w = margin * 2 + cols * block, q = block >> 2;
+  const px = g.getImageData(0, 0, w, margin * 2 + rows * block).data;
+  const bits = [];
+  for (let i = 0; i < cols * rows; i++) {
+    const r = Math.floor(i / cols), c = i % cols;
+    const cy = margin + r * block + (block >> 1), cx = margin + c * block + (block >> 1);
+    let sum = 0, n = 0;
+    for (let y = cy - q; y < cy + q; y++)
+      for (let x = cx - q; x < cx + q; x++) { sum += px[(y * w + x) * 4 + 1]; n++; }
+    const level = sum / n;
+    if (level > 70 && level < 180) return null;
+    bits.push(level >= 180 ? 1 : 0);
+  }
+  let ms32 = 0;
+  for (let i = 0; i < 32; i++) ms32 = ms32 * 2 + bits[i];
+  let check = 0;
+  for (let i = 32; i < 40; i++) check = check * 2 + bits[i];
+  const b = [Math.floor(ms32 / 16777216) % 256, Math.floor(ms32 / 65536) % 256,
+             Math.floor(ms32 / 256) % 256, ms32 % 256];
+  return ((b[0] + b[1] * 3 + b[2] * 7 + b[3] * 13 + 0x5A) & 0xFF) === check ? ms32 : null;
+};
+const ageOf = (ms32) => {
+  let delta = (Date.now() - ms32) % 4294967296;
+  if (delta < 0) delta += 4294967296;
+  return delta >= 2147483648 ? delta - 4294967296 : delta;
+};
+"""
+
+# Runs in the page: draws the MJPEG <img> onto a canvas every few ms, reads the time code, and
+# keeps Date.now() - code for each code's first sighting.
+BROWSER_PROBE = (
+    """([src, cols, rows, block, margin, seconds]) => new Promise((resolve) => {"""
+    + READ_CODE
+    + """
   document.body.innerHTML = "";
   const img = document.createElement("img");
   img.src = src;
@@ -320,45 +360,65 @@ BROWSER_PROBE = """
     canvas.width = img.naturalWidth; canvas.height = img.naturalHeight;
     g.drawImage(img, 0, 0);
     draws++;
-    const px = g.getImageData(0, 0, margin * 2 + cols * block, margin * 2 + rows * block).data;
-    const w = margin * 2 + cols * block, q = block >> 2;
-    let bits = [];
-    for (let i = 0; i < cols * rows; i++) {
-      const r = Math.floor(i / cols), c = i % cols;
-      const cy = margin + r * block + (block >> 1), cx = margin + c * block + (block >> 1);
-      let sum = 0, n = 0;
-      for (let y = cy - q; y < cy + q; y++)
-        for (let x = cx - q; x < cx + q; x++) { sum += px[(y * w + x) * 4 + 1]; n++; }
-      const level = sum / n;
-      if (level > 70 && level < 180) { unreadable++; return; }
-      bits.push(level >= 180 ? 1 : 0);
-    }
-    let ms32 = 0;
-    for (let i = 0; i < 32; i++) ms32 = ms32 * 2 + bits[i];
-    let check = 0;
-    for (let i = 32; i < 40; i++) check = check * 2 + bits[i];
-    const b = [Math.floor(ms32 / 16777216) % 256, Math.floor(ms32 / 65536) % 256,
-               Math.floor(ms32 / 256) % 256, ms32 % 256];
-    const weighted = b[0] + b[1] * 3 + b[2] * 7 + b[3] * 13 + 0x5A;
-    if ((weighted & 0xFF) !== check) { unreadable++; return; }
+    const ms32 = readCode(g, cols, rows, block, margin);
+    if (ms32 === null) { unreadable++; return; }
     if (seen.has(ms32)) return;
     seen.add(ms32);
-    const now = Date.now();
-    let delta = (now - ms32) % 4294967296;
-    if (delta < 0) delta += 4294967296;
-    if (delta >= 2147483648) delta -= 4294967296;
-    delays.push(delta);
+    delays.push(ageOf(ms32));
   };
   const timer = setInterval(read, 5);
   setTimeout(() => { clearInterval(timer); img.src = ""; resolve({delays, unreadable, draws}); },
              seconds * 1000);
-})
-"""
+})"""
+)
+
+# Runs in the page with the UI's own player (`static/live.js`): H.264 from /api/v1/live/stream
+# into a <video> through MSE; at each frame the compositor presents (requestVideoFrameCallback)
+# the frame is drawn onto a canvas and its time code read.
+MSE_PROBE = (
+    """([camera, cols, rows, block, margin, seconds]) => new Promise((resolve) => {"""
+    + READ_CODE
+    + """
+  document.body.innerHTML = "";
+  const video = document.createElement("video");
+  video.autoplay = true;
+  document.body.appendChild(video);
+  const canvas = document.createElement("canvas");
+  const g = canvas.getContext("2d", {willReadFrequently: true});
+  const seen = new Set();
+  const delays = [];
+  let unreadable = 0, draws = 0, error = "";
+  const stop = liveStream([{camera, video, onEnd: (why) => { error = why; }}]);
+  const read = () => {
+    if (video.videoWidth) {
+      canvas.width = video.videoWidth; canvas.height = video.videoHeight;
+      g.drawImage(video, 0, 0);
+      draws++;
+      const ms32 = readCode(g, cols, rows, block, margin);
+      if (ms32 === null) unreadable++;
+      else if (!seen.has(ms32)) { seen.add(ms32); delays.push(ageOf(ms32)); }
+    }
+    video.requestVideoFrameCallback(read);
+  };
+  video.requestVideoFrameCallback(read);
+  setTimeout(() => {
+    const q = video.getVideoPlaybackQuality();
+    stop();
+    resolve({delays, unreadable, draws, error, dropped: q.droppedVideoFrames,
+             frames: q.totalVideoFrames});
+  }, seconds * 1000);
+})"""
+)
+
+LIVE_JS = Path(__file__).parents[1] / "web" / "static" / "live.js"
 
 
-def browser_delays(site: GlassSite, seconds: float, legacy: bool = False) -> dict:
+def browser_delays(
+    site: GlassSite, seconds: float, legacy: bool = False, mse: bool = False
+) -> dict:
     """Glass -> canvas in headless Chromium: {'delays': [ms], 'unreadable': n, 'draws': n}.
-    `legacy`: read the stream framed as before (each part's boundary sent with the next frame)."""
+    `legacy`: read the stream framed as before (each part's boundary sent with the next frame).
+    `mse`: the H.264 live stream played by the UI's MSE player instead of MJPEG."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
@@ -372,15 +432,17 @@ def browser_delays(site: GlassSite, seconds: float, legacy: bool = False) -> dic
             ).new_page()
             # Same origin as the stream, so the canvas is readable.
             page.goto(f"{site.base_url}/api/v1/health")
+            if mse:
+                page.add_script_tag(content=LIVE_JS.read_text(encoding="utf-8"))
             args = [
-                site.base_url + LEGACY_PATH if legacy else site.mjpeg_url,
+                CAMERA if mse else site.base_url + LEGACY_PATH if legacy else site.mjpeg_url,
                 timecode.COLS,
                 timecode.ROWS,
                 timecode.BLOCK,
                 timecode.MARGIN,
                 seconds,
             ]
-            return page.evaluate(BROWSER_PROBE, args)
+            return page.evaluate(MSE_PROBE if mse else BROWSER_PROBE, args)
         finally:
             browser.close()
 
@@ -504,6 +566,24 @@ def run(seconds: float = 10.0, viewers: int = 20, browser: bool = True) -> list[
             seen = browser_delays(site, seconds)
             figures += _quantiles(
                 "glass -> Chromium canvas", seen["delays"], one.total, "HTTP client"
+            )
+            h264 = browser_delays(site, seconds, mse=True)
+            if h264["error"] or not h264["delays"]:
+                raise RuntimeError(f"the MSE player showed nothing: {h264['error']}")
+            figures += _quantiles(
+                "glass -> Chromium canvas, H.264 over MSE (each frame presented)",
+                h264["delays"],
+                seen["delays"],
+                "MJPEG of the analysed frames",
+            )
+            figures.append(
+                Figure(
+                    f"H.264 over MSE: frames shown a second (camera {GLASS_FPS} fps)",
+                    len(h264["delays"]) / seconds,
+                    "fps",
+                    baseline=len(seen["delays"]) / seconds,
+                    baseline_name="MJPEG",
+                )
             )
             legacy = browser_delays(site, seconds, legacy=True)
             figures += _quantiles(

@@ -13,6 +13,9 @@ Burn-in reads the source through a `Backlog` of `burn_backlog_s`: when the encod
 up, frames are dropped there up to a keyframe, counted in the status (`dropped_frames`, with
 state `degraded` while it lasts), instead of being lost unseen in the socket.
 
+With `live` (`LiveFeeds`), every packet written is also handed to the camera's live feed, which
+muxes it for browsers (decision 0067); the feed never raises into the recorder.
+
 `RecordingService` repairs the index of its cameras, starts one recorder per camera, persists
 the status file every few seconds, and stops them all on `stop()`.
 """
@@ -34,6 +37,7 @@ from vigil.camera.backlog import Backlog
 from vigil.camera.burn import PRESET, BurnError, MaskBurner
 from vigil.camera.footage_retention import DiskState
 from vigil.camera.index import RepairReport, recordings_dir, repair_index
+from vigil.camera.live_feed import LiveFeeds
 from vigil.camera.segment import SegmentInfo, SegmentWriter, StorageError
 from vigil.camera.source import PacketSource, SourceError, SourceKind, redact_url
 from vigil.camera.status import CameraStatus, State, not_recording, write_status
@@ -86,9 +90,14 @@ class CameraRecorder(threading.Thread):
         db: Database | None,
         options: RecorderOptions | None = None,
         on_segment: SegmentListener | None = None,
+        live: LiveFeeds | None = None,
     ) -> None:
         super().__init__(name=f"rec-{camera.name}", daemon=True)
         self.camera = camera
+        # the browsers' live view: every packet written is also muxed there (decision 0067)
+        self.live = live
+        if live is not None:
+            live.attach(camera.name)
         self.root = recordings_dir(data_dir)
         self.db = db
         self.opt = options or RecorderOptions()
@@ -194,6 +203,13 @@ class CameraRecorder(threading.Thread):
     # --- thread --------------------------------------------------------------------------
 
     def run(self) -> None:
+        try:
+            self._run()
+        finally:
+            if self.live is not None:  # the live muxer closed by this thread, not at exit
+                self.live.feed(self.camera.name).end("recording stopped")
+
+    def _run(self) -> None:
         backoff = self.opt.backoff_initial_s
         attempts = 0
         while not self._stop_event.is_set():
@@ -321,7 +337,10 @@ class CameraRecorder(threading.Thread):
         self._lost = lambda: backlog.dropped + burner.lost
         try:
             return self._write_packets(
-                burner.packets(backlog), lambda: burner.template, cut_on_new_template=True
+                burner.packets(backlog),
+                lambda: burner.template,
+                cut_on_new_template=True,
+                masked=bool(self.camera.privacy_masks),
             )
         finally:
             with self._lock:
@@ -341,10 +360,12 @@ class CameraRecorder(threading.Thread):
         template: Callable[[], av.video.stream.VideoStream | None],
         *,
         cut_on_new_template: bool = False,
+        masked: bool = False,
     ) -> bool:
         """Write packets into segments: cut at keyframes, anchored to the wall clock.
         `template` gives the stream a new segment copies its codec parameters from; with
         `cut_on_new_template`, a new one (a burn-in encoder restarted) ends the open segment.
+        `masked`: the packets carry burned-in privacy masks (the live feed says so).
         (A looped file reopens its source: same parameters, so copy keeps its segment.)"""
         seg_len = float(self.camera.segment_seconds)
         opt = self.opt
@@ -357,6 +378,7 @@ class CameraRecorder(threading.Thread):
         # reconnects)
         first = True
         writer_template: av.video.stream.VideoStream | None = None
+        live = self.live.feed(self.camera.name) if self.live is not None else None
         # Per packet only floats and each PyAV property read once (`pkt.time_base` builds a
         # Fraction); datetimes are made at keyframes, where segments open and close.
         for pkt in packets:
@@ -428,6 +450,8 @@ class CameraRecorder(threading.Thread):
                         wall = anchor_wall
                     writer_template = current
                     writer = self._open_segment(current, wall)
+            if live is not None and writer_template is not None:
+                live.push(pkt, writer_template, masked=masked, time_base=tb)  # never raises
             writer.write(pkt, tb)
             writer.checkpoint(opt.index_interval_s)
         return True
@@ -473,6 +497,7 @@ class RecordingService:
         options: RecorderOptions | None = None,
         on_segment: SegmentListener | None = None,
         write_status_file: bool = True,
+        live: LiveFeeds | None = None,
     ) -> None:
         self.data_dir = Path(data_dir)
         self.db = db
@@ -485,7 +510,7 @@ class RecordingService:
         for cam in cameras:
             if cam.enabled and cam.record:
                 self.recorders[cam.name] = CameraRecorder(
-                    cam, self.data_dir, db, self.options, on_segment
+                    cam, self.data_dir, db, self.options, on_segment, live
                 )
             else:
                 state, why = not_recording(cam)  # disabled, analysis only, or idle

@@ -61,8 +61,11 @@ def run_site(
     api_ctx = ApiContext(
         cfg, st.db(), engine=st.face_engine, config_path=config_file(st.config_path)
     )
-    # Live view shows what analysis sees: privacy masks already burned in, no extra decoding.
-    node = EdgeNode(cfg, st.db(), st.face_engine, on_frame=api_ctx.live.publish_image)
+    # Live view: MJPEG shows what analysis sees (privacy masks applied, no extra decoding);
+    # H.264 for browsers is muxed from the packets each recorder already demuxes.
+    node = EdgeNode(
+        cfg, st.db(), st.face_engine, on_frame=api_ctx.live.publish_image, feeds=api_ctx.feeds
+    )
     node.start()
 
     def camera_changed(camera: CameraConfig) -> None:
@@ -99,6 +102,7 @@ def run_site(
         console.print("stopping...")
         if server is not None:
             api_ctx.live.close()  # ends open MJPEG streams, or shutdown waits for them
+            api_ctx.feeds.close()
             server.should_exit = True
             web_thread.join(10)
         node.stop()

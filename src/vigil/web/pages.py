@@ -18,6 +18,7 @@ from fastapi.templating import Jinja2Templates
 from vigil.api import accounts
 from vigil.api.deps import ROLE_PERMS, Ctx, Perm, Principal, optional_principal
 from vigil.api.routes.cameras import camera_out, find_camera
+from vigil.api.routes.live import GRIDS
 from vigil.camera.checksum import problem_counts
 from vigil.camera.footage_retention import storage_status
 from vigil.store.models.faces import LegalBasis
@@ -34,6 +35,7 @@ Nav = list[tuple[str, str, Perm]]  # (path, label, permission)
 
 NAV: Nav = [
     ("/", "Cameras", Perm.view),
+    ("/live", "Live", Perm.view),
     ("/review", "Review", Perm.view),
     ("/events", "Events", Perm.view),
     ("/people", "People", Perm.people),
@@ -139,6 +141,17 @@ def camera_page(name: str, request: Request, ctx: Ctx, p: MaybeUser) -> Response
         return refused
     cam = camera_out(ctx, find_camera(ctx, name), ctx.camera_statuses(), problem_counts(ctx.db))
     return render(request, p, "camera.html", camera=cam)
+
+
+@router.get("/live", response_class=HTMLResponse)
+def live_page(request: Request, ctx: Ctx, p: MaybeUser) -> Response:
+    if refused := gate(request, p, Perm.view):
+        return refused
+    names = [c.name for c in ctx.config.cameras if c.enabled]
+    default = next(n for n in GRIDS if n >= min(len(names), 16) or n == 16)
+    return render(
+        request, p, "live.html", cameras=names, grids=GRIDS, default_grid=default
+    )
 
 
 @router.get("/cameras/{name}/zones", response_class=HTMLResponse)

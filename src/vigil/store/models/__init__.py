@@ -76,3 +76,6 @@ __all__ += ["CameraHealth"]
 from vigil.store.models.push import PushSubscription  # noqa: E402
 
 __all__ += ["PushSubscription"]
+from vigil.store.models.live import LiveLayout  # noqa: E402
+
+__all__ += ["LiveLayout"]

@@ -1,0 +1,374 @@
+"""Live H.264 for browsers: one short-fragment fMP4 per camera, fanned out to every viewer.
+
+Per camera (`LiveFeed`) the packets the recorder already demuxes (or, for a camera nobody
+records here, those of one reader opened while someone watches) are muxed by stream copy into
+a fragmented MP4 in memory, one fragment per frame, so a frame reaches the browser as soon as
+the next one is muxed (the recorder's own segments fragment per keyframe: a GOP, 1-4 s, too
+late for a live view; decision 0067). Nothing is decoded. The init segment and the fragments
+since the last keyframe are kept, so a new viewer starts at once; every viewer of a camera gets
+the same bytes from the same muxer: 20 viewers add 20 queue appends per frame, no demuxing.
+
+A viewer is a `Viewer` (the API wraps an asyncio queue): it gets `MEDIA` bytes (the init
+segment, then fragments; append them in order to one MSE SourceBuffer), `RESET` when the
+stream starts over with new codec parameters (a new init follows: start a new SourceBuffer),
+and `END` with a reason when the feed stops for it. `push` never raises into its caller: a
+muxing failure is logged and the muxer starts over at the next keyframe.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Protocol
+
+import av
+
+from vigil.config import CameraConfig
+
+log = logging.getLogger(__name__)
+
+MOVFLAGS = "frag_every_frame+empty_moov+default_base_moof+skip_trailer"
+MAX_GOP_BYTES = 8 * 1024 * 1024  # kept for late joiners; past this only the init is kept
+
+
+class Kind(enum.IntEnum):
+    MEDIA = 1
+    RESET = 2
+    END = 3
+
+
+class Viewer(Protocol):
+    def send(self, kind: Kind, data: bytes) -> None:
+        """Called from the demuxing thread: must not block."""
+
+
+@dataclass(frozen=True)
+class _Params:
+    """What a new muxer is needed for: a stream with other codec parameters."""
+
+    codec: str
+    width: int
+    height: int
+    extradata: bytes
+
+    @classmethod
+    def of(cls, stream: av.video.stream.VideoStream) -> _Params:
+        cc = stream.codec_context
+        return cls(cc.name, cc.width, cc.height, bytes(cc.extradata or b""))
+
+
+class _Boxes:
+    """The muxer's output file: splits the byte stream into the init segment (ftyp + moov)
+    and fragments (moof + mdat), handing each on whole."""
+
+    def __init__(self, on_init: Callable[[bytes], None], on_fragment: Callable[[bytes], None]):
+        self._buf = bytearray()
+        self._init = bytearray()
+        self._moof = b""
+        self.on_init, self.on_fragment = on_init, on_fragment
+
+    def write(self, data: bytes) -> int:
+        self._buf += data
+        while len(self._buf) >= 8:
+            size = int.from_bytes(self._buf[0:4], "big")
+            kind = bytes(self._buf[4:8])
+            if size == 1 and len(self._buf) >= 16:
+                size = int.from_bytes(self._buf[8:16], "big")
+            if size < 8 or len(self._buf) < size:
+                break
+            box = bytes(self._buf[:size])
+            del self._buf[:size]
+            if kind == b"ftyp":
+                self._init = bytearray(box)
+            elif kind == b"moov":
+                self.on_init(bytes(self._init + box))
+            elif kind == b"moof":
+                self._moof = box
+            elif kind == b"mdat":
+                self.on_fragment(self._moof + box)
+                self._moof = b""
+            # anything else (mfra at close) is not needed by a live player
+        return len(data)
+
+
+class FragmentMuxer:
+    """Stream copy of one video stream into one-frame fMP4 fragments, in memory."""
+
+    def __init__(
+        self,
+        template: av.video.stream.VideoStream,
+        on_init: Callable[[bytes], None],
+        on_fragment: Callable[[bytes, bool], None],
+    ) -> None:
+        self._keys: deque[bool] = deque()
+        self._out = av.open(
+            _Boxes(on_init, self._fragment),
+            "w",
+            format="mp4",
+            options={"movflags": MOVFLAGS, "flush_packets": "1"},
+        )
+        self._stream = self._out.add_stream_from_template(template)
+        self._on_fragment = on_fragment
+        self._base: int | None = None
+        self._last_dts: int | None = None
+
+    def _fragment(self, data: bytes) -> None:
+        self._on_fragment(data, self._keys.popleft() if self._keys else False)
+
+    def write(self, data: bytes, pts: int, dts: int, key: bool, time_base: Fraction) -> None:
+        if self._base is None:
+            self._base = dts
+        dts -= self._base
+        pts -= self._base
+        if self._last_dts is not None and dts <= self._last_dts:
+            dts = self._last_dts + 1  # jitter: the MP4 muxer refuses non-increasing dts
+            pts = max(pts, dts)
+        self._last_dts = dts
+        pkt = av.Packet(data)
+        pkt.pts, pkt.dts, pkt.time_base = pts, dts, time_base
+        pkt.is_keyframe = key
+        pkt.stream = self._stream
+        self._keys.append(key)
+        self._out.mux(pkt)
+
+    def close(self) -> None:
+        try:
+            self._out.close()
+        except Exception:  # the last fragment of a stream that is going away
+            log.debug("closing a live muxer failed", exc_info=True)
+
+
+class LiveFeed:
+    """One camera's live fMP4 and its viewers. `push` from one thread; the rest from any."""
+
+    def __init__(self, camera: str) -> None:
+        self.camera = camera
+        self._lock = threading.Lock()  # viewers, init and GOP
+        self._mux_lock = threading.Lock()  # the muxer (taken before `_lock`)
+        self._closed = False  # for good: pushes are ignored (the server is stopping)
+        self._viewers: set[Viewer] = set()
+        self._muxer: FragmentMuxer | None = None
+        self._params: _Params | None = None
+        self._template: av.video.stream.VideoStream | None = None
+        self._init: bytes | None = None
+        self._gop: list[bytes] = []  # fragments since the last keyframe
+        self._gop_bytes = 0
+        self.masked = False  # the packets carry burned-in privacy masks
+        self.codec = ""
+        self.last_push = 0.0  # monotonic; 0: never
+        self.fragments = 0  # muxed since start (all viewers share them)
+
+    @property
+    def viewers(self) -> int:
+        with self._lock:
+            return len(self._viewers)
+
+    @property
+    def ready(self) -> bool:
+        return self._init is not None
+
+    def subscribe(self, viewer: Viewer) -> None:
+        """Add a viewer: it gets the init segment and the current GOP at once, if any."""
+        with self._lock:
+            self._viewers.add(viewer)
+            if self._init is not None:
+                viewer.send(Kind.MEDIA, self._init)
+                for frag in self._gop:
+                    viewer.send(Kind.MEDIA, frag)
+
+    def unsubscribe(self, viewer: Viewer) -> None:
+        with self._lock:
+            self._viewers.discard(viewer)
+
+    def push(
+        self,
+        pkt: av.Packet,
+        template: av.video.stream.VideoStream,
+        *,
+        masked: bool = False,
+        time_base: Fraction | None = None,
+    ) -> None:
+        """Mux one video packet (not changed: the caller may go on using it)."""
+        self.last_push = time.monotonic()
+        with self._mux_lock:
+            if self._closed:
+                return
+            try:
+                self._push(pkt, template, masked, time_base or pkt.time_base)
+            except Exception:
+                log.warning("%s: live muxing failed; starting over", self.camera, exc_info=True)
+                self._restart(None)
+
+    def _push(
+        self, pkt: av.Packet, template: av.video.stream.VideoStream, masked: bool, tb: Fraction
+    ) -> None:
+        key = pkt.is_keyframe
+        # Parameters compared only when the stream object changes (a looped file reopened, a
+        # reconnect): same parameters keep the muxer, as timestamps go on increasing.
+        if template is not self._template or masked != self.masked:
+            if (
+                self._params is None
+                or masked != self.masked
+                or self._params != _Params.of(template)
+            ):
+                if not key:
+                    return  # a new stream starts at a keyframe
+                self._restart(template, masked)
+            self._template = template
+        if self._muxer is None:
+            if not key:
+                return
+            self._muxer = FragmentMuxer(template, self._got_init, self._got_fragment)
+        pts, dts = pkt.pts, pkt.dts
+        if pts is None or dts is None:
+            return
+        self._muxer.write(bytes(pkt), pts, dts, key, tb)
+
+    def _restart(self, template: av.video.stream.VideoStream | None, masked: bool = False) -> None:
+        """Drop the muxer; with `template`, the next keyframe starts a new stream."""
+        muxer, self._muxer = self._muxer, None
+        if muxer is not None:
+            muxer.close()
+        with self._lock:
+            had_stream = self._init is not None
+            self._init, self._gop, self._gop_bytes = None, [], 0
+            self._params = _Params.of(template) if template is not None else None
+            self._template = template
+            self.masked = masked
+            self.codec = self._params.codec if self._params else ""
+            if had_stream:
+                for v in self._viewers:
+                    v.send(Kind.RESET, b"")
+
+    def _got_init(self, data: bytes) -> None:
+        with self._lock:
+            self._init = data
+            for v in self._viewers:
+                v.send(Kind.MEDIA, data)
+
+    def _got_fragment(self, data: bytes, key: bool) -> None:
+        with self._lock:
+            self.fragments += 1
+            if key or self._gop_bytes + len(data) > MAX_GOP_BYTES:
+                self._gop, self._gop_bytes = [], 0
+            if key or self._gop:
+                self._gop.append(data)
+                self._gop_bytes += len(data)
+            for v in self._viewers:
+                v.send(Kind.MEDIA, data)
+
+    def end(self, reason: str, *, closing: bool = False) -> None:
+        """Stop: every viewer is told why and dropped; the next keyframe pushed starts anew,
+        unless `closing`. The muxer is closed here, never left to the garbage collector (an
+        FFmpeg muxer finalised at interpreter exit can crash the process)."""
+        with self._mux_lock:  # never close the muxer under a packet being muxed
+            self._closed = self._closed or closing
+            self._restart(None)
+        with self._lock:
+            viewers, self._viewers = self._viewers, set()
+        for v in viewers:
+            v.send(Kind.END, reason.encode())
+
+
+class LiveFeeds:
+    """Every camera's `LiveFeed`. A camera is fed by its recorder (`attach`, then `push` from
+    the recording thread); for a camera with no recorder in this process (`vigil api`, or
+    `record: false`) `watch` opens one reader of its stream while it has viewers, closed
+    `idle_s` after the last one left."""
+
+    def __init__(self, idle_s: float = 10.0) -> None:
+        self.idle_s = idle_s
+        self._feeds: dict[str, LiveFeed] = {}
+        self._recorded: set[str] = set()
+        self._readers: dict[str, threading.Thread] = {}
+        self._lock = threading.Lock()
+        self.readers_started = 0  # own readers opened so far (each demuxes one camera)
+        self.closed = threading.Event()
+
+    def feed(self, camera: str) -> LiveFeed:
+        with self._lock:
+            feed = self._feeds.get(camera)
+            if feed is None:
+                feed = self._feeds[camera] = LiveFeed(camera)
+            return feed
+
+    def attach(self, camera: str) -> LiveFeed:
+        """A recorder will push this camera's packets."""
+        with self._lock:
+            self._recorded.add(camera)
+        return self.feed(camera)
+
+    def recorded(self, camera: str) -> bool:
+        with self._lock:
+            return camera in self._recorded
+
+    def watch(self, camera: CameraConfig, viewer: Viewer) -> LiveFeed:
+        """Subscribe `viewer` to `camera`, opening a reader for it when nothing feeds it."""
+        feed = self.feed(camera.name)
+        feed.subscribe(viewer)
+        if not self.recorded(camera.name):
+            with self._lock:
+                if camera.name not in self._readers:
+                    reader = threading.Thread(
+                        target=self._read,
+                        args=(camera, feed),
+                        name=f"live-{camera.name}",
+                        daemon=True,
+                    )
+                    self._readers[camera.name] = reader
+                    self.readers_started += 1
+                    reader.start()
+        return feed
+
+    def _read(self, camera: CameraConfig, feed: LiveFeed) -> None:
+        """Demux the camera while it has viewers (reconnecting after failures)."""
+        from vigil.camera.source import PacketSource, SourceError
+
+        backoff = 1.0
+        idle_since: float | None = None
+        while not self.closed.is_set():
+            src = PacketSource(camera.url, rtsp_transport=camera.rtsp_transport, loop=camera.loop)
+            try:
+                src.open()
+                for pkt in src.packets():
+                    feed.push(pkt, src.stream)
+                    backoff = 1.0
+                    if self.closed.is_set():
+                        break
+                    if feed.viewers:
+                        idle_since = None
+                    elif idle_since is None:
+                        idle_since = time.monotonic()
+                    elif time.monotonic() - idle_since > self.idle_s and self._retire(feed):
+                        return
+            except SourceError as exc:
+                log.info("%s: live reader: %s", camera.name, exc)
+            finally:
+                src.close()
+            if self._retire(feed, only_unwatched=not self.closed.is_set()):
+                return
+            self.closed.wait(backoff)  # the stream failed or ended with viewers: retry
+            backoff = min(backoff * 2, 10.0)
+
+    def _retire(self, feed: LiveFeed, *, only_unwatched: bool = True) -> bool:
+        """Stop reading `feed`'s camera unless (with `only_unwatched`) someone watches it."""
+        with self._lock:
+            if only_unwatched and feed.viewers:
+                return False
+            self._readers.pop(feed.camera, None)
+        feed.end("the live stream stopped")
+        return True
+
+    def close(self) -> None:
+        """End every feed (its viewers are told) and stop the readers."""
+        self.closed.set()
+        with self._lock:
+            feeds = list(self._feeds.values())
+        for feed in feeds:
+            feed.end("the server is stopping", closing=True)
