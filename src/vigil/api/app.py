@@ -23,6 +23,7 @@ from vigil.api.routes import (
     events,
     exports,
     objections,
+    onvif,
     people,
     privacy_docs,
     review,
@@ -154,7 +155,7 @@ def create_app(ctx: ApiContext, *, web: bool = True) -> FastAPI:
     install_request_limits(app, ctx)  # outermost: before UploadRoom and parsing
     for r in (auth, cameras, exports, events, people, search, users, settings, audit_log, storage):
         app.include_router(r.router, prefix=API_PREFIX)
-    for r in (watchlists, zones, review, verification, privacy_docs, objections):
+    for r in (watchlists, zones, review, verification, privacy_docs, objections, onvif):
         app.include_router(r.router, prefix=API_PREFIX)
     if web:
         from vigil.web.pages import mount_web

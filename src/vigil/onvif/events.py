@@ -131,6 +131,10 @@ class OnvifEvents:
         self._thread = threading.Thread(target=self._run, name=f"onvif-{self.camera}", daemon=True)
         self._thread.start()
 
+    def halt(self) -> None:
+        """Ask the thread to end (it does after its current pull); `stop` waits for it."""
+        self._stop.set()
+
     def stop(self, timeout_s: float | None = None) -> None:
         self._stop.set()
         if self._thread is not None:
