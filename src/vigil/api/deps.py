@@ -147,6 +147,7 @@ _WHAT = {
     Perm.audit: "read the audit log",
     Perm.unmask: "reveal people on privacy-protected cameras (ask an admin for the grant)",
     Perm.verify: "confirm or reject matches",
+    Perm.ptz: "move cameras",
 }
 
 Auth = Annotated[Principal, Depends(active)]
