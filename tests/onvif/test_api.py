@@ -116,8 +116,11 @@ def test_discover_inspect_and_add_from_the_api(
     assert rec.actor == "admin" and rec.camera == "gate"
 
 
-def test_unreachable_camera_is_a_gateway_error(clients: dict[str, Client], ctx: ApiContext) -> None:
-    r = clients["admin"].post(
-        "/api/v1/onvif/inspect", json={"url": "http://127.0.0.1:9/onvif/device_service"}
-    )
-    assert r.status_code == 502 and "cannot reach" in r.json()["detail"]
+def test_an_address_that_does_not_answer_is_said_so(clients: dict[str, Client]) -> None:
+    for url, said in [
+        ("http://127.0.0.1:9/onvif/device_service", "cannot reach"),
+        ("http://\u0080x/", "cannot reach"),
+        ("ftp://h", "not an ONVIF device address"),
+    ]:
+        r = clients["admin"].post("/api/v1/onvif/inspect", json={"url": url})
+        assert r.status_code == 400 and said in r.json()["detail"], (url, r.text)

@@ -1,5 +1,6 @@
 """SOAP 1.2 over HTTP for ONVIF: an envelope with a WS-Security UsernameToken (password digest),
-posted with httpx; the answer's body element, or a clear error.
+posted with httpx (never through a proxy from the environment: cameras are on the local network);
+the answer's body element, or a clear error.
 
 Answers are read by local element names (`child`, `descendants`), because cameras differ in the
 prefixes and schema versions they use. A response is capped at `MAX_RESPONSE` bytes and parsed by
@@ -179,7 +180,9 @@ class SoapClient:
         headers = {"Content-Type": "application/soap+xml; charset=utf-8"}
         try:
             with (
-                httpx.Client(timeout=timeout_s, verify=_tls(), follow_redirects=False) as http,
+                httpx.Client(
+                    timeout=timeout_s, verify=_tls(), follow_redirects=False, trust_env=False
+                ) as http,
                 http.stream("POST", url, content=payload, headers=headers) as r,
             ):
                 chunks, size = [], 0
@@ -189,7 +192,7 @@ class SoapClient:
                         raise OnvifError(f"the answer from {url} is over {MAX_RESPONSE} bytes")
                     chunks.append(chunk)
                 status = r.status_code
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:  # ValueError: bad IDNA
             raise OnvifError(f"cannot reach the camera at {url}: {exc}") from exc
         data = b"".join(chunks)
         if status == 401 and not data.strip().startswith(b"<"):

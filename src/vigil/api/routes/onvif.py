@@ -2,9 +2,10 @@
 `settings` permission, audited as `change_config`), and drive a configured camera's PTZ (the
 `ptz` permission: admins and operators; each move and preset recall audited as `ptz_move`).
 
-A device that cannot be reached answers 502; one that refuses the user name or password, 422
-with that said. A camera added here runs after `vigil serve` restarts (the recorder and the
-analysis read their cameras at start); its PTZ works from then on too.
+An address typed in that does not answer as an ONVIF camera is a 400, a configured camera that
+does not answer a 502, one that refuses the user name or password a 422, each saying so. A camera
+added here runs after `vigil serve` restarts (the recorder and the analysis read their cameras at
+start); its PTZ works from then on too.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from vigil import config_edit
@@ -36,13 +37,15 @@ Speed = Annotated[float, Field(ge=-1, le=1, allow_inf_nan=False)]
 
 
 @contextmanager
-def device_errors() -> Iterator[None]:
+def device_errors(status: int = 502) -> Iterator[None]:
+    """A device that does not answer (or answers a fault): `status` with what went wrong; one
+    that refuses the credentials: 422 saying so."""
     try:
         yield
     except OnvifAuthError:
-        raise  # 422, saying the credentials were refused
+        raise
     except OnvifError as exc:
-        raise HTTPException(502, exc.message) from exc
+        raise HTTPException(status, exc.message) from exc
 
 
 class Login(BaseModel):
@@ -68,22 +71,16 @@ class MoveIn(BaseModel):
 
 
 @router.get("/onvif/discover", summary="ONVIF cameras that answer a WS-Discovery probe (admin)")
-def discover_cameras(
-    p: SettingsReader,
-    ctx: Ctx,
-    timeout_s: Annotated[float | None, Query(gt=0, le=10)] = None,
-) -> list[dict[str, Any]]:
+def discover_cameras(p: SettingsReader, ctx: Ctx) -> list[dict[str, Any]]:
     o = ctx.config.onvif
-    with device_errors():
-        found = discovery.discover(
-            o.discovery_address, o.discovery_port, timeout_s or o.discovery_timeout_s
-        )
+    with device_errors(503):
+        found = discovery.discover(o.discovery_address, o.discovery_port, o.discovery_timeout_s)
     return [f.as_dict() for f in found]
 
 
 @router.post("/onvif/inspect", summary="An ONVIF camera's information and profiles (admin)")
 def inspect_camera(body: Login, p: SettingsReader) -> dict[str, Any]:
-    with device_errors():
+    with device_errors(400):  # the address typed is not a camera that answers
         return inspect(OnvifDevice.connect(body.url, body.username, body.password)).as_dict()
 
 
@@ -100,7 +97,7 @@ def add_camera(body: AddIn, request: Request, p: SettingsReader, ctx: Ctx) -> di
         )
     if any(c.name == body.name for c in ctx.config.cameras):
         raise HTTPException(409, f"a camera named {body.name!r} is already configured")
-    with device_errors():
+    with device_errors(400):
         found = inspect(OnvifDevice.connect(body.url, body.username, body.password))
     entry = camera_entry(
         found,
