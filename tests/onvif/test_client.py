@@ -3,6 +3,7 @@ digest login, and the choice of main and sub stream."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ from vigil.errors import ConflictError
 from vigil.onvif.adding import camera_entry, inspect
 from vigil.onvif.device import OnvifDevice, device_url
 from vigil.onvif.discovery import discover, parse_matches
-from vigil.onvif.soap import OnvifAuthError, OnvifError
+from vigil.onvif.soap import OnvifAuthError, OnvifError, SoapClient
 
 
 def test_discover_finds_the_camera_and_ignores_other_answers(camera: SimulatedCamera) -> None:
@@ -68,3 +69,22 @@ def test_a_name_taken_leaves_the_file_untouched(site: Path) -> None:
     with pytest.raises(ConflictError, match=r"already in vigil\.yaml"):
         add_camera(site, entry)
     assert site.read_bytes() == before
+
+
+def test_a_camera_clock_two_hours_off(camera: SimulatedCamera) -> None:
+    """Devices refuse tokens dated far from their clock: ours are dated in the device's time,
+    and the times of its messages are put back on ours."""
+    camera.clock_skew = timedelta(hours=2)
+    try:
+        stale = SoapClient(USER, PASSWORD)  # our clock: refused, as a real device would
+        with pytest.raises(OnvifAuthError):
+            stale.call(camera.url, "<tds:GetDeviceInformation/>")
+        device = OnvifDevice.connect(camera.url, USER, PASSWORD)
+        assert abs(device.soap.clock_offset - timedelta(hours=2)) < timedelta(seconds=5)
+        pp = device.subscribe(60)
+        camera.motion(True)
+        [note] = device.pull(pp, 1)
+        assert abs(note.time - datetime.now(UTC)) < timedelta(seconds=5)
+        device.unsubscribe(pp)
+    finally:
+        camera.clock_skew = timedelta(0)

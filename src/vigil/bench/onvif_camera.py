@@ -35,6 +35,7 @@ from vigil.onvif.soap import NS, child, descendants, envelope, local, password_d
 TOPICS = "http://www.onvif.org/ver10/topics"
 MOTION_TOPIC = "tns1:RuleEngine/CellMotionDetector/Motion"
 WAIT_CAP_S = 30.0
+TOKEN_AGE = timedelta(seconds=60)
 
 
 @dataclass
@@ -85,6 +86,7 @@ class SimulatedCamera:
         port: int = 0,
         discovery_port: int | None = 0,
         multicast: bool = False,
+        clock_skew: timedelta = timedelta(0),
     ) -> None:
         self.username, self.password, self.name, self.has_ptz = username, password, name, ptz
         self.profiles = [
@@ -95,6 +97,7 @@ class SimulatedCamera:
         self.endpoint = f"urn:uuid:{uuid.uuid4()}"
         self.ptz_calls: list[tuple[str, dict[str, str]]] = []
         self.refused = 0  # requests refused for bad credentials
+        self.clock_skew = clock_skew  # its clock minus the real time
         self._queues: dict[str, PullQueue] = {}
         self._lock = threading.Lock()
         self._http = ThreadingHTTPServer((host, port), self._handler())
@@ -151,7 +154,7 @@ class SimulatedCamera:
             "<wsnt:NotificationMessage><wsnt:Topic Dialect="
             '"http://www.onvif.org/ver10/tev/topicExpression/ConcreteSet">'
             f"{MOTION_TOPIC}</wsnt:Topic><wsnt:Message>"
-            f'<tt:Message UtcTime="{_iso(datetime.now(UTC))}" PropertyOperation="Changed">'
+            f'<tt:Message UtcTime="{_iso(self.now())}" PropertyOperation="Changed">'
             '<tt:Source><tt:SimpleItem Name="VideoSourceConfigurationToken" Value="vsc"/>'
             f'<tt:SimpleItem Name="Rule" Value="{escape(rule)}"/></tt:Source>'
             f'<tt:Data><tt:SimpleItem Name="IsMotion" Value="{str(on).lower()}"/></tt:Data>'
@@ -163,6 +166,9 @@ class SimulatedCamera:
             with q.cond:
                 q.messages.append(msg)
                 q.cond.notify_all()
+
+    def now(self) -> datetime:
+        return datetime.now(UTC) + self.clock_skew
 
     @property
     def subscriptions(self) -> int:
@@ -195,7 +201,10 @@ class SimulatedCamera:
             return False
         try:
             nonce = base64.b64decode(text(token, "Nonce"), validate=True)
+            created = datetime.fromisoformat(text(token, "Created").replace("Z", "+00:00"))
         except ValueError:
+            return False
+        if abs(created - self.now()) > TOKEN_AGE:  # as devices do: a stale or future token
             return False
         expected = password_digest(nonce, text(token, "Created"), self.password)
         return hmac.compare_digest(expected, text(token, "Password"))
@@ -219,7 +228,7 @@ class SimulatedCamera:
             return 400, _fault("InvalidArgVal", str(exc))
 
     def op_GetSystemDateAndTime(self, op: ET.Element, path: str) -> str:
-        t = datetime.now(UTC)
+        t = self.now()
         return (
             "<tds:GetSystemDateAndTimeResponse><tds:SystemDateAndTime>"
             "<tt:DateTimeType>NTP</tt:DateTimeType><tt:DaylightSavings>false</tt:DaylightSavings>"
@@ -318,7 +327,7 @@ class SimulatedCamera:
         sub = uuid.uuid4().hex[:12]
         with self._lock:
             self._queues[sub] = PullQueue()
-        now = datetime.now(UTC)
+        now = self.now()
         ends = now + timedelta(seconds=_seconds(text(op, "InitialTerminationTime"), 60))
         return (
             "<tev:CreatePullPointSubscriptionResponse><tev:SubscriptionReference>"
@@ -341,7 +350,7 @@ class SimulatedCamera:
         with q.cond:
             q.cond.wait_for(lambda: bool(q.messages), timeout=wait)
             got, q.messages[:] = list(q.messages), []
-        now = datetime.now(UTC)
+        now = self.now()
         return (
             f"<tev:PullMessagesResponse><tev:CurrentTime>{_iso(now)}</tev:CurrentTime>"
             f"<tev:TerminationTime>{_iso(now + timedelta(seconds=60))}</tev:TerminationTime>"

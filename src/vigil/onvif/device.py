@@ -9,7 +9,7 @@ dated in the device's time, then its service addresses; a wrong password fails t
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 from xml.sax.saxutils import escape
@@ -272,7 +272,9 @@ class OnvifDevice:
             header=self._wsa(pp, f"{NS_EVENTS}/PullPointSubscription/PullMessagesRequest"),
             timeout_s=self.soap.timeout_s + wait_s,
         )
-        return parse_notifications(a, datetime.now(UTC))
+        # message times are the device's clock: put them on ours
+        off = self.soap.clock_offset
+        return [replace(n, time=n.time - off) for n in parse_notifications(a, self.soap.now())]
 
     def unsubscribe(self, pp: PullPoint) -> None:
         self.soap.call(
