@@ -88,3 +88,13 @@ def test_a_camera_clock_two_hours_off(camera: SimulatedCamera) -> None:
         device.unsubscribe(pp)
     finally:
         camera.clock_skew = timedelta(0)
+
+
+def test_ipv4_device_addresses_come_first() -> None:
+    sim = SimulatedCamera(discovery_port=None)  # never started: only its answer is used
+    sim.stop()
+    answer = sim.probe_matches("urn:uuid:x").replace(
+        b"<d:XAddrs>", b"<d:XAddrs>http://[fe80::1]/onvif/device_service "
+    )
+    [found] = parse_matches(answer, "urn:uuid:x")
+    assert found.xaddrs == (sim.url, "http://[fe80::1]/onvif/device_service")

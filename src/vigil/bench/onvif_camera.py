@@ -131,7 +131,8 @@ class SimulatedCamera:
         return self
 
     def stop(self) -> None:
-        self._http.shutdown()
+        if self._threads:  # shutdown() waits for serve_forever, which must have started
+            self._http.shutdown()
         self._http.server_close()
         if self._udp is not None:
             self._udp.close()

@@ -100,6 +100,10 @@ def _iso_time(value: str) -> datetime | None:
     return t if t.tzinfo else t.replace(tzinfo=UTC)
 
 
+def _int(value: str) -> int:
+    return int(value) if value.isdigit() else 0
+
+
 def _items(el: ET.Element | None) -> dict[str, str]:
     if el is None:
         return {}
@@ -175,8 +179,8 @@ class OnvifDevice:
                     token=p.get("token", ""),
                     name=text(p, "Name"),
                     encoding=text(enc, "Encoding"),
-                    width=int(text(enc, "Resolution", "Width") or 0),
-                    height=int(text(enc, "Resolution", "Height") or 0),
+                    width=_int(text(enc, "Resolution", "Width")),
+                    height=_int(text(enc, "Resolution", "Height")),
                     ptz=child(p, "PTZConfiguration") is not None,
                 )
             )

@@ -88,7 +88,8 @@ def parse_matches(data: bytes, message_id: str) -> list[Found]:
     out = []
     for m in descendants(root, "ProbeMatch"):
         endpoint = text(m, "EndpointReference", "Address")
-        xaddrs = tuple(text(m, "XAddrs").split())
+        # IPv4 addresses first: a camera often lists its IPv6 link-local address too
+        xaddrs = tuple(sorted(text(m, "XAddrs").split(), key=lambda a: "[" in a))
         if not xaddrs:
             continue
         out.append(
