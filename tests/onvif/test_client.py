@@ -98,3 +98,13 @@ def test_ipv4_device_addresses_come_first() -> None:
     )
     [found] = parse_matches(answer, "urn:uuid:x")
     assert found.xaddrs == (sim.url, "http://[fe80::1]/onvif/device_service")
+
+
+def test_a_device_that_wants_http_digest() -> None:
+    with SimulatedCamera(USER, PASSWORD, discovery_port=None, http_digest=True) as sim:
+        device = OnvifDevice.connect(sim.url, USER, PASSWORD)
+        assert device.soap.http_digest and device.information().model == "Vigil Sim"
+        refused = sim.refused  # the first challenge of each call before digest was known
+        with pytest.raises(OnvifAuthError, match="HTTP 401"):
+            OnvifDevice.connect(sim.url, USER, "wrong")
+        assert sim.refused > refused

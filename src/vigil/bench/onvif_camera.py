@@ -5,8 +5,10 @@ It answers GetSystemDateAndTime (without a login, as devices do), GetCapabilitie
 GetDeviceInformation, GetProfiles (a 1920x1080 main and a 640x360 sub profile, with PTZ),
 GetStreamUri, ContinuousMove, Stop, GetPresets, GotoPreset, CreatePullPointSubscription,
 PullMessages and Unsubscribe, each requiring a WS-Security UsernameToken whose digest matches the
-password (a `NotAuthorized` fault otherwise). `motion(True/False)` queues a motion message on
-every pull point; the PTZ calls it received are in `ptz_calls`. The stream URIs are the ones it
+password and whose time is within a minute of its clock (`clock_skew` sets it off; a
+`NotAuthorized` fault otherwise), or with `http_digest=True` HTTP Digest instead (a 401).
+`motion(True/False)` queues a motion message on every pull point; the PTZ calls it received are
+in `ptz_calls`. The stream URIs are the ones it
 is given (e.g. our RTSP test camera, `vigil.bench.rtsp_camera`).
 
 `python -m vigil.bench.onvif_camera --port 8080 [--multicast]` runs one until Ctrl-C; with
@@ -16,6 +18,7 @@ is given (e.g. our RTSP test camera, `vigil.bench.rtsp_camera`).
 from __future__ import annotations
 
 import base64
+import hashlib
 import hmac
 import re
 import socket
@@ -87,6 +90,7 @@ class SimulatedCamera:
         discovery_port: int | None = 0,
         multicast: bool = False,
         clock_skew: timedelta = timedelta(0),
+        http_digest: bool = False,
     ) -> None:
         self.username, self.password, self.name, self.has_ptz = username, password, name, ptz
         self.profiles = [
@@ -98,6 +102,8 @@ class SimulatedCamera:
         self.ptz_calls: list[tuple[str, dict[str, str]]] = []
         self.refused = 0  # requests refused for bad credentials
         self.clock_skew = clock_skew  # its clock minus the real time
+        self.http_digest = http_digest  # HTTP Digest instead of WS-Security, as some devices
+        self._nonce = uuid.uuid4().hex
         self._queues: dict[str, PullQueue] = {}
         self._lock = threading.Lock()
         self._http = ThreadingHTTPServer((host, port), self._handler())
@@ -184,7 +190,23 @@ class SimulatedCamera:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 size = int(self.headers.get("Content-Length") or 0)
-                status, body = sim.answer(self.path, self.rfile.read(size))
+                data = self.rfile.read(size)
+                login = self.headers.get("Authorization", "")
+                if (
+                    sim.http_digest
+                    and b"GetSystemDateAndTime" not in data
+                    and not sim.digest_ok(login, self.path)
+                ):
+                    sim.refused += 1
+                    self.send_response(401)
+                    self.send_header(
+                        "WWW-Authenticate",
+                        f'Digest realm="vigil-sim", qop="auth", nonce="{sim._nonce}"',
+                    )
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                status, body = sim.answer(self.path, data)
                 self.send_response(status)
                 self.send_header("Content-Type", "application/soap+xml; charset=utf-8")
                 self.send_header("Content-Length", str(len(body)))
@@ -210,6 +232,22 @@ class SimulatedCamera:
         expected = password_digest(nonce, text(token, "Created"), self.password)
         return hmac.compare_digest(expected, text(token, "Password"))
 
+    def digest_ok(self, header: str, path: str) -> bool:
+        """An HTTP Digest (RFC 7616, MD5, qop=auth) Authorization header for this user."""
+        if not header.startswith("Digest "):
+            return False
+        f = {k: a or b for k, a, b in re.findall(r'(\w+)=(?:"([^"]*)"|([^,\s]*))', header)}
+        if f.get("username") != self.username or f.get("nonce") != self._nonce:
+            return False
+
+        def md5(text: str) -> str:
+            return hashlib.md5(text.encode(), usedforsecurity=False).hexdigest()
+
+        ha1 = md5(f"{self.username}:{f.get('realm', '')}:{self.password}")
+        ha2 = md5(f"POST:{f.get('uri', path)}")
+        want = md5(f"{ha1}:{self._nonce}:{f.get('nc', '')}:{f.get('cnonce', '')}:auth:{ha2}")
+        return hmac.compare_digest(want, f.get("response", ""))
+
     def answer(self, path: str, data: bytes) -> tuple[int, bytes]:
         try:
             root = ET.fromstring(data)
@@ -217,7 +255,7 @@ class SimulatedCamera:
         except (ET.ParseError, IndexError, TypeError):
             return 400, _fault("InvalidArgs", "not a SOAP request")
         name = local(op.tag)
-        if name != "GetSystemDateAndTime" and not self.authorised(root):
+        if name != "GetSystemDateAndTime" and not self.http_digest and not self.authorised(root):
             self.refused += 1
             return 400, _fault("NotAuthorized", "Sender not Authorized")
         handler = getattr(self, f"op_{name}", None)

@@ -1,4 +1,5 @@
 """SOAP 1.2 over HTTP for ONVIF: an envelope with a WS-Security UsernameToken (password digest),
+and HTTP Digest as well for a device that asks for it with a 401,
 posted with httpx (never through a proxy from the environment: cameras are on the local network);
 the answer's body element, or a clear error.
 
@@ -143,6 +144,7 @@ class SoapClient:
         self.username, self.password = username, password
         self.timeout_s = timeout_s
         self.clock_offset = clock_offset
+        self.http_digest = False  # the device asked for HTTP Digest too (some do)
 
     def call(
         self,
@@ -178,13 +180,16 @@ class SoapClient:
 
     def _post(self, url: str, payload: bytes, timeout_s: float) -> bytes:
         headers = {"Content-Type": "application/soap+xml; charset=utf-8"}
+        digest = self.http_digest and self.username
+        auth = httpx.DigestAuth(self.username, self.password) if digest else None
         try:
             with (
                 httpx.Client(
                     timeout=timeout_s, verify=_tls(), follow_redirects=False, trust_env=False
                 ) as http,
-                http.stream("POST", url, content=payload, headers=headers) as r,
+                http.stream("POST", url, content=payload, headers=headers, auth=auth) as r,
             ):
+                challenge = r.headers.get("WWW-Authenticate", "")
                 chunks, size = [], 0
                 for chunk in r.iter_bytes():
                     size += len(chunk)
@@ -195,6 +200,10 @@ class SoapClient:
         except (httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:  # ValueError: bad IDNA
             raise OnvifError(f"cannot reach the camera at {url}: {exc}") from exc
         data = b"".join(chunks)
+        asks_digest = challenge.lower().startswith("digest")
+        if status == 401 and asks_digest and not digest and self.username:
+            self.http_digest = True
+            return self._post(url, payload, timeout_s)
         if status == 401 and not data.strip().startswith(b"<"):
             raise OnvifAuthError(
                 f"the camera at {url} refused the user name or password (HTTP 401)",
