@@ -343,6 +343,57 @@ LegalBasisName = Literal[
 ]
 
 
+class OnvifCameraConfig(Section):
+    url: str = Field(
+        ...,
+        description="The camera's ONVIF device service: http://host[:port]/onvif/device_service "
+        "(`vigil cameras add-onvif` writes it).",
+    )
+    username: str = Field("", description="ONVIF user (often not the camera's web login).")
+    password: str | None = Field(None, description="ONVIF password (or password_file).")
+    password_file: Path | None = Field(
+        None, description="File holding the ONVIF password (first line), instead of password."
+    )
+    events: bool = Field(
+        False,
+        description="Take the camera's own motion and analytics events (ONVIF pull point) as "
+        "Vigil motion events.",
+    )
+    pull_wait_s: Annotated[float, Field(gt=0, le=60)] = Field(
+        10, description="How long one PullMessages call waits for the camera's next event."
+    )
+    retry_s: Annotated[float, Field(gt=0, le=3600)] = Field(
+        30, description="Wait before subscribing again after the camera failed or went away."
+    )
+
+    @model_validator(mode="after")
+    def _one_password(self) -> OnvifCameraConfig:
+        if self.password is not None and self.password_file is not None:
+            raise ValueError("give password or password_file, not both")
+        return self
+
+    def secret(self) -> str:
+        """The password, read from password_file when that is how it is given."""
+        if self.password_file is None:
+            return self.password or ""
+        try:
+            return self.password_file.read_text(encoding="utf-8").splitlines()[0].strip()
+        except (OSError, IndexError) as exc:
+            raise ConfigError(f"cannot read the ONVIF password from {self.password_file}") from exc
+
+
+class OnvifConfig(Section):
+    discovery_address: str = Field(
+        "239.255.255.250",
+        description="Where `vigil cameras discover` and the Discover panel send the WS-Discovery "
+        "probe: the multicast group (this network), or one address to probe directly.",
+    )
+    discovery_port: Annotated[int, Field(ge=1, le=65535)] = Field(3702, description="Its port.")
+    discovery_timeout_s: Annotated[float, Field(gt=0, le=30)] = Field(
+        2, description="How long to collect answers."
+    )
+
+
 class CameraConfig(Section):
     name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")] = Field(
         ..., description="Short unique name: letters, digits, '-' and '_'. Used in paths."
@@ -358,6 +409,9 @@ class CameraConfig(Section):
     enabled: bool = Field(True, description="Set to false to keep the camera but not run it.")
     record: bool = Field(True, description="Record the main stream continuously.")
     rtsp_transport: str = Field("tcp", pattern="^(tcp|udp)$", description="RTSP transport.")
+    onvif: OnvifCameraConfig | None = Field(
+        None, description="The camera's ONVIF service: PTZ from the camera page, its events."
+    )
     loop: bool = Field(False, description="Loop a file source forever (demos and tests).")
     segment_seconds: Annotated[int, Field(ge=2, le=3600)] = Field(
         60, description="Length of one recording segment file."
@@ -831,6 +885,7 @@ class VigilConfig(Section):
     review: ReviewConfig = Field(default_factory=ReviewConfig)
     privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
     api: ApiConfig = Field(default_factory=ApiConfig)
+    onvif: OnvifConfig = Field(default_factory=OnvifConfig)
     sync: SyncConfig = Field(default_factory=SyncConfig)
     health: HealthConfig = Field(
         default_factory=HealthConfig,

@@ -1,4 +1,5 @@
-"""Write one camera's layout (zones, privacy masks, motion masks) into the operator's vigil.yaml.
+"""Write one camera's layout (zones, privacy masks, motion masks) into the operator's vigil.yaml,
+or add a camera to it (`add_camera`, e.g. one found over ONVIF).
 
 The file stays the one source of truth: it is edited round-trip (ruamel.yaml), so the
 operator's comments, key order and other cameras are kept; the whole result is validated
@@ -30,7 +31,7 @@ from vigil.config import (
     ZoneConfig,
     config_errors,
 )
-from vigil.errors import ConfigError, InputError, NotFoundError
+from vigil.errors import ConfigError, ConflictError, InputError, NotFoundError
 from vigil.files import write_atomic
 
 _write_lock = threading.Lock()  # one read-check-write at a time in this process
@@ -186,17 +187,69 @@ def save_layout(path: Path, camera: str, layout: CameraLayout, etag: str) -> Sav
                 hint="reload the page to see the current zones and masks, then save again",
             )
         text = edit_layout_text(before.decode("utf-8"), camera, layout)
-        problems = config_errors(text)
-        if problems:
-            raise InvalidLayout("the change would make vigil.yaml invalid: " + "; ".join(problems))
-        config = VigilConfig.model_validate(yaml.safe_load(text) or {})
-        data = text.encode("utf-8")
-        try:
-            write_atomic(backup_path(path), before, mode)
-            write_atomic(path, data, mode)
-        except OSError as exc:
-            raise ConfigError(f"cannot write {path}: {exc.strerror}") from exc
+        config, data = _write_valid(path, before, mode, text)
     written = next(c for c in config.cameras if c.name == camera)
+    return SavedLayout(written, file_etag(data), before)
+
+
+def _write_valid(path: Path, before: bytes, mode: int, text: str) -> tuple[VigilConfig, bytes]:
+    """Validate `text` as vigil.yaml, keep `before` as the backup, write `text` atomically."""
+    problems = config_errors(text)
+    if problems:
+        raise InvalidLayout("the change would make vigil.yaml invalid: " + "; ".join(problems))
+    config = VigilConfig.model_validate(yaml.safe_load(text) or {})
+    data = text.encode("utf-8")
+    try:
+        write_atomic(backup_path(path), before, mode)
+        write_atomic(path, data, mode)
+    except OSError as exc:
+        raise ConfigError(f"cannot write {path}: {exc.strerror}") from exc
+    return config, data
+
+
+def add_camera_text(text: str, entry: dict[str, Any]) -> str:
+    """`text` with one more camera at the end of `cameras:` (made if missing)."""
+    rt = _yaml_for(text)
+    try:
+        doc = rt.load(text) if text.strip() else CommentedMap()
+    except Exception as exc:  # ruamel raises several unrelated kinds
+        raise ConfigError(f"vigil.yaml is not valid YAML: {exc}") from exc
+    if not isinstance(doc, dict):
+        raise ConfigError("vigil.yaml is not a mapping of settings")
+    cams = doc.get("cameras")
+    if cams is None:
+        cams = doc["cameras"] = CommentedSeq()
+    if any(isinstance(c, dict) and c.get("name") == entry.get("name") for c in cams):
+        raise ConflictError(
+            f"a camera named {entry.get('name')!r} is already in vigil.yaml",
+            hint="choose another name",
+        )
+    cams.append(_mapping(entry))
+    out = io.StringIO()
+    rt.dump(doc, out)
+    return out.getvalue()
+
+
+def _mapping(value: dict[str, Any]) -> CommentedMap:
+    return CommentedMap(
+        (k, _mapping(v) if isinstance(v, dict) else v) for k, v in value.items()
+    )
+
+
+def add_camera(path: Path, entry: dict[str, Any]) -> SavedLayout:
+    """Append the camera `entry` (a `cameras:` item, as plain data) to the file at `path`:
+    round-trip, validated, atomic, the previous version kept as `<file>.bak`. Raises
+    ConflictError (name taken), InvalidLayout or ConfigError; on any of them the file is
+    untouched."""
+    with _write_lock:
+        try:
+            before = path.read_bytes()
+            mode = path.stat().st_mode & 0o7777
+        except OSError as exc:
+            raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
+        text = add_camera_text(before.decode("utf-8"), entry)
+        config, data = _write_valid(path, before, mode, text)
+    written = next(c for c in config.cameras if c.name == entry["name"])
     return SavedLayout(written, file_etag(data), before)
 
 

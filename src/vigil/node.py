@@ -1,7 +1,8 @@
 """The edge node: everything `vigil serve` runs for one site, started and stopped together.
 
 Recording (one thread per camera), live analysis (one thread per camera) whose events go to
-the event store, notification delivery from the outbox with each zone's people count kept on
+the event store, the cameras' own ONVIF motion events (a thread per camera that asks for them,
+`vigil.onvif.events`), notification delivery from the outbox with each zone's people count kept on
 MQTT, and, when `sync.enabled`, publishing to the hub (`vigil.sync.edge_agent`). What runs on
 a schedule is one `vigil.maintenance.Scheduler`, its jobs listed in `start()`: footage
 retention (on start, on its interval and when free space drops), the scrub that re-checks the
@@ -45,6 +46,7 @@ from vigil.faces.gallery import Gallery
 from vigil.faces.sightings import add_unknown, purge_unknown
 from vigil.maintenance import Scheduler
 from vigil.notify.dispatcher import Dispatcher
+from vigil.onvif.events import OnvifEvents
 from vigil.pipeline.analyzer import EventDraft
 from vigil.pipeline.service import AnalysisService, FrameListener
 from vigil.privacy.audit import AuditLog
@@ -73,6 +75,7 @@ class EdgeNode:
     sync: EdgeSync | None = field(default=None, init=False)
     witness: AuditWitness | None = field(default=None, init=False)
     recognition: RecognitionLog | None = field(default=None, init=False)
+    onvif_events: list[OnvifEvents] = field(default_factory=list, init=False)
     recognition_heartbeat_s: float = 30.0  # an open period's end is known to within this
     health: HealthAlarms | None = field(default=None, init=False)
     _stream_health: dict[str, StreamHealth] = field(default_factory=dict, init=False)
@@ -164,6 +167,19 @@ class EdgeNode:
         )
         self.analysis.start()
         self.recording.analysis_dropped = self.analysis.dropped
+        self.onvif_events = [
+            OnvifEvents(
+                cam,
+                self.db,
+                self.data_dir,
+                routing=Routing.from_config(cfg),
+                wake=self.dispatcher.wake,
+            )
+            for cam in cfg.cameras
+            if cam.enabled and cam.onvif is not None and cam.onvif.events
+        ]
+        for poller in self.onvif_events:
+            poller.start()
         # what runs on a schedule, each job in its own thread; a failing one is logged and
         # tried again at its next turn
         m = self.maintenance
@@ -259,6 +275,10 @@ class EdgeNode:
             log.info("deleted %d unknown-face template(s) older than %s", n, cutoff)
 
     def stop(self) -> None:
+        for poller in self.onvif_events:  # all asked at once: each may be in a pull
+            poller.halt()
+        for poller in self.onvif_events:
+            poller.stop()
         for part in (self.analysis, self.recording, self.maintenance):
             if part is not None:
                 part.stop()

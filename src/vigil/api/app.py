@@ -25,6 +25,7 @@ from vigil.api.routes import (
     health,
     live,
     objections,
+    onvif,
     people,
     privacy_docs,
     push,
@@ -169,6 +170,7 @@ def create_app(ctx: ApiContext, *, web: bool = True) -> FastAPI:
         health,
         timeline,
         push,
+        onvif,
     ):
         app.include_router(r.router, prefix=API_PREFIX)
     app.include_router(live.router, prefix=API_PREFIX)

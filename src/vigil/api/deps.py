@@ -35,11 +35,14 @@ class Perm(StrEnum):
     audit = "audit"
     unmask = "unmask"  # reveal people on privacy-protected cameras (admins, or a per-user grant)
     verify = "verify"  # confirm or reject a match before it is acted on (AI Act Art. 14(5))
+    ptz = "ptz"  # pan, tilt, zoom a camera and recall its presets (ONVIF)
 
 
 ROLE_PERMS: dict[Role, frozenset[Perm]] = {
     Role.admin: frozenset(Perm),
-    Role.operator: frozenset({Perm.view, Perm.export, Perm.search, Perm.people, Perm.verify}),
+    Role.operator: frozenset(
+        {Perm.view, Perm.export, Perm.search, Perm.people, Perm.verify, Perm.ptz}
+    ),
     Role.viewer: frozenset({Perm.view}),
     Role.auditor: frozenset({Perm.audit}),
 }
@@ -144,6 +147,7 @@ _WHAT = {
     Perm.audit: "read the audit log",
     Perm.unmask: "reveal people on privacy-protected cameras (ask an admin for the grant)",
     Perm.verify: "confirm or reject matches",
+    Perm.ptz: "move cameras",
 }
 
 Auth = Annotated[Principal, Depends(active)]
@@ -156,6 +160,7 @@ SettingsReader = Annotated[Principal, Depends(require(Perm.settings))]
 AuditReader = Annotated[Principal, Depends(require(Perm.audit))]
 Unmasker = Annotated[Principal, Depends(require(Perm.unmask))]
 Verifier = Annotated[Principal, Depends(require(Perm.verify))]
+PtzDriver = Annotated[Principal, Depends(require(Perm.ptz))]
 
 
 def audit(

@@ -75,7 +75,10 @@ COMMANDS: dict[str, Lazy] = {
     "eval": Lazy("vigil.cli.eval_cmd:app", "Measure face matching and person analysis."),
     "bench": Lazy("vigil.cli.bench_cmd:app", "Benchmarks: figures beside an in-run baseline."),
     "report": Lazy("vigil.cli.report_cmd:app", "Reports: zone time lines and counts."),
-    "cameras": Lazy("vigil.cli.camera_cmd:register", "Cameras: list, probe a URL, show status."),
+    "cameras": Lazy(
+        "vigil.cli.camera_cmd:register",
+        "Cameras: list, probe a URL, show status, discover and add ONVIF cameras.",
+    ),
     "export": Lazy(
         "vigil.cli.camera_cmd:register",
         "Export footage (`vigil export CAMERA --from .. --to ..`; redacted unless --original) "

@@ -28,7 +28,10 @@ if TYPE_CHECKING:
 
     from vigil.camera.status import CameraStatus
 
-cameras_app = typer.Typer(help="Cameras: list, probe a URL, show status.", no_args_is_help=True)
+cameras_app = typer.Typer(
+    help="Cameras: list, probe a URL, show status, discover and add ONVIF cameras.",
+    no_args_is_help=True,
+)
 
 STALE_AFTER_S = 15.0  # a status file older than this means no recorder is running
 
@@ -52,7 +55,11 @@ export_app = typer.Typer(
 
 
 def register(app: typer.Typer) -> None:
-    """Add `cameras`, `record` and `export` (clip, verify) to the root app."""
+    """Add `cameras` (with ONVIF `discover` and `add-onvif`), `record` and `export` (clip,
+    verify) to the root app."""
+    from vigil.cli import onvif_cmd
+
+    onvif_cmd.register(cameras_app)
     app.add_typer(cameras_app, name="cameras")
     app.command("record")(record)
     export_app.command("clip")(export)

@@ -110,6 +110,7 @@ class Action(enum.StrEnum):
     match_verify = "match_verify"  # a person confirmed or rejected a match (issue 16)
     objection_recorded = "objection_recorded"  # a face never to be identified (issue 16)
     consent_withdrawn = "consent_withdrawn"  # an enrolled person removed at their request
+    ptz_move = "ptz_move"  # a camera moved or sent to a preset from the API (issue 17)
 
 
 # Looking someone up, taking footage out, or lifting a mask: never without a stated reason.
