@@ -195,10 +195,20 @@ def test_eval_gallery_missing_or_empty(cli, tmp_path: Path) -> None:
 def test_bench_faces_runs(cli, faces_dir: Path) -> None:
     """The benchmark itself is not a test; this only keeps it from rotting."""
     code, stdout, err = cli(
-        "bench", "faces", "--faces", faces_dir, "--seconds", "0.2", "--gallery", "2000"
+        "bench",
+        "faces",
+        "--faces",
+        faces_dir,
+        "--seconds",
+        "0.2",
+        "--gallery",
+        "2000",
+        "--cctv-frames",
+        "1",
     )
     assert code == 0, err
     assert "frames/s" in stdout and "faces/s" in stdout and "ms" in stdout
+    assert "32px" in stdout and "whole face" in stdout  # the table wraps long names
 
 
 def test_enrolment_search_and_removal_are_audited(cli, faces_dir: Path) -> None:

@@ -250,7 +250,7 @@ def identify(
     matcher = st.gallery().matcher(st.calibration())
     if len(matcher.index) == 0:
         err_console.print("[yellow]warning:[/] the gallery is empty; every face is unknown")
-    matches = matcher.identify([embedding(o) for o in obs])
+    matches = matcher.identify([embedding(o) for o in obs], [o.face.short_side for o in obs])
     if draw:
         canvas = img.copy()
         for o, m in zip(obs, matches, strict=True):

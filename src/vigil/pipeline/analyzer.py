@@ -521,7 +521,7 @@ class CameraAnalyzer:
         embedding = self._embedding(face)
         state.reference, state.checked = embedding, t  # the look later faces must match
         t0 = time.perf_counter()
-        match: Match = self.matcher.identify(embedding[None, :])[0]
+        match: Match = self.matcher.identify(embedding[None, :], [face.face.short_side])[0]
         self._timed("match", t0)
         if state.match is not None and state.match.objected:
             return  # an objector's track stays withheld, whatever a later face scores

@@ -116,6 +116,10 @@ class OnnxRuntimeEmbedder(_ThreadedEmbedder):
         opts.intra_op_num_threads = 1  # parallelism comes from concurrent calls on the pool
         opts.inter_op_num_threads = 1
         opts.log_severity_level = 3
+        # Fold the int8 weights' DequantizeLinear nodes into float constants once, at load, not
+        # on every call (and BatchNorm into the convolutions after them): 18% less CPU a face,
+        # the same vectors to 3e-7 (decision 0074).
+        opts.add_session_config_entry("session.disable_quant_qdq", "1")
         providers = [
             p
             for p in ("CUDAExecutionProvider", "CPUExecutionProvider")
