@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from vigil.demo import cctv
+from vigil.errors import InputError
 from vigil.faces.calibration import (
     CALIBRATION_FILE,
     Calibration,
@@ -18,8 +19,10 @@ from vigil.faces.calibration import (
 )
 from vigil.faces.engine import FaceEngine
 from vigil.faces.evaluation import embed_images, read_pairs
+from vigil.faces.gallery import check_people
 from vigil.faces.matcher import Matcher, NumpyIndex
 from vigil.faces.measured import load_measured
+from vigil.privacy.records import accuracy_lines
 from vigil.vision.embedder import OnnxRuntimeEmbedder, normalise, onnx_for_runtime, to_blob
 from vigil.vision.image import load_image
 from vigil.vision.models import SFACE
@@ -69,6 +72,7 @@ def test_eval_pairs_per_width_and_band_fit(cli, degraded: Path, data_dir: Path) 
     measured = load_measured(data_dir, SFACE.name)
     assert measured is not None and set(measured.bands) == {"28-40 px", "40+ px"}
     assert all(b.accuracy >= 0.98 for b in measured.bands.values())
+    assert any(line.startswith("Faces 28-40 px: 72 pairs") for line in accuracy_lines(measured, ""))
 
 
 def _matcher(cal: Calibration) -> tuple[Matcher, np.ndarray]:
@@ -148,3 +152,24 @@ def test_folded_int8_weights_give_the_same_vectors(engine: FaceEngine, faces_dir
     name = plain.get_inputs()[0].name
     expected = normalise(plain.run(None, {name: to_blob(crops)})[0])
     assert np.abs(OnnxRuntimeEmbedder(threads=2).embed(crops) - expected).max() < 1e-5
+
+
+def test_enrolment_check_embeds_in_one_batch_as_one_by_one(
+    engine: FaceEngine, faces_dir: Path
+) -> None:
+    """`vigil faces import` judges every photo on a pool and embeds them in one batch: the
+    templates are the ones photo-by-photo enrolment gave (to 1e-5), refusals per person."""
+    people = {
+        "obama": [faces_dir / "obama.jpg", faces_dir / "obama2.jpg"],
+        "two": [faces_dir / "two_people.jpg"],  # two faces of similar size: refused
+        "biden": [faces_dir / "people" / "biden" / "biden2.jpg"],
+    }
+    checked = check_people(engine, people)
+    assert isinstance(checked["two"], InputError) and "similar size" in checked["two"].message
+    for name in ("obama", "biden"):
+        photos = checked[name]
+        assert isinstance(photos, list) and len(photos) == len(people[name])
+        for photo, path in zip(photos, people[name], strict=True):
+            alone = engine.single_face(load_image(path), str(path)).embedding
+            assert alone is not None and photo.observation.embedding is not None
+            assert np.abs(photo.observation.embedding - alone).max() < 1e-5

@@ -283,9 +283,12 @@ def _group_rates(
 def measured_at(report: PairsReport, calibration: Calibration, source: str) -> MeasuredAccuracy:
     """The figures to save with a calibration adopted from `report` (overall, per group and
     per size band, recomputed at its thresholds), for the DPIA and the record of processing."""
-    thresholds = pair_thresholds(calibration, report.sizes)
+    sizes = report.sizes
+    if len(sizes) != len(report.scores):  # a report made without face sizes
+        sizes = np.full(len(report.scores), np.nan)
+    thresholds = pair_thresholds(calibration, sizes)
     groups, gaps = _group_rates(report.scores, report.labels, report.group_of, thresholds)
-    bands = _band_rates(report.scores, report.labels, report.sizes, calibration)
+    bands = _band_rates(report.scores, report.labels, sizes, calibration)
     return MeasuredAccuracy(
         model=calibration.model,
         measured_at=calibration.created_at,
