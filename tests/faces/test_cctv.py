@@ -52,9 +52,15 @@ def test_degraded_pairs_are_fixed_and_sized(
     assert sum(p.same for p in pairs) == 36
 
 
-def test_eval_pairs_per_width_and_band_fit(cli, degraded: Path, data_dir: Path) -> None:
+def test_eval_pairs_per_width_and_band_fit(
+    cli, faces_dir: Path, degraded: Path, data_dir: Path
+) -> None:
     """Accuracy at the shipped settings per face width (the report is made before `--save`
     adopts anything), and `--save` fits each band the pairs cover."""
+    code, stdout, _ = cli("eval", "cctv-pairs", data_dir / "made", "--faces", faces_dir)
+    assert code == 0 and "wrote 288 pairs" in stdout
+    code, _, err = cli("eval", "cctv-pairs", data_dir / "x", "--faces", data_dir)
+    assert code == 2 and "not the test photos" in err
     roc = data_dir / "roc.png"
     code, stdout, err = cli("eval", "pairs", degraded, "--roc", roc, "--json", "--save")
     assert code == 0, err

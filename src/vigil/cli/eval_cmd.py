@@ -187,6 +187,31 @@ def make_pairs_cmd(
     console.print(f"wrote {len(rows)} pairs to {out}")
 
 
+@app.command("cctv-pairs")
+def cctv_pairs_cmd(
+    out: Path = typer.Argument(..., help="Folder to write the frames and pairs.csv into."),
+    faces_dir: Path | None = typer.Option(
+        None, "--faces", help="Folder of test photos (default: the test data cache)."
+    ),
+    frames: int = typer.Option(2, min=1, help="Degraded frames a photo a face width."),
+) -> None:
+    """Write labelled pairs at CCTV resolution from the test photos: faces 48 and 32 px wide,
+    blurred, JPEG quality 35, in 640x360 frames (`vigil eval pairs OUT/pairs.csv`)."""
+    from vigil.demo import cctv, testdata
+    from vigil.errors import InputError
+    from vigil.faces.evaluation import read_pairs
+
+    if faces_dir is None:
+        try:
+            faces_dir = testdata.ensure() / "faces"
+        except testdata.TestDataUnavailable as exc:
+            raise InputError(str(exc), hint="pass --faces DIR") from exc
+    if not (faces_dir / "obama.jpg").is_file():
+        raise InputError(f"{faces_dir}: not the test photos", hint="pass --faces DIR")
+    path = cctv.write(faces_dir, out, per_photo=frames)
+    console.print(f"wrote {len(read_pairs(path))} pairs to {path}")
+
+
 @app.command()
 def video(
     ctx: typer.Context,
