@@ -4,6 +4,7 @@ calibration and in every match, the quality floor, and the faster face run's emb
 from __future__ import annotations
 
 import json
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -119,6 +120,13 @@ def test_bands_saved_loaded_and_overridden(data_dir: Path) -> None:
     assert load_calibration(data_dir, SFACE.name) == cal
     fixed = load_calibration(data_dir, SFACE.name, override=0.5)
     assert {b.threshold for b in fixed.bands} == {0.5} and fixed.floor_px == cal.floor_px
+    # a file saved before bands: its threshold decides large faces; small ones, the floor kept
+    old = {k: v for k, v in asdict(replace(cal, threshold=0.41, source="old.csv")).items()}
+    del old["bands"]
+    (data_dir / CALIBRATION_FILE).write_text(json.dumps({SFACE.name: old}))
+    upgraded = load_calibration(data_dir, SFACE.name)
+    assert upgraded.band(60).threshold == 0.41 and upgraded.band(60).source == "old.csv"
+    assert upgraded.band(32) == cal.band(32) and upgraded.floor_px == cal.floor_px
     (data_dir / CALIBRATION_FILE).write_text(json.dumps({SFACE.name: {"model": "x"}}))
     with pytest.raises(Exception, match="unreadable"):
         load_calibration(data_dir, SFACE.name)

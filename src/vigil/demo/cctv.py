@@ -111,4 +111,3 @@ def _save(path: Path, image: np.ndarray, quality: int) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     if not cv2.imwrite(str(path), image, [cv2.IMWRITE_JPEG_QUALITY, quality]):
         raise OSError(f"cannot write {path}")
-

@@ -121,8 +121,23 @@ class Calibration:
 
     @classmethod
     def from_dict(cls, data: dict) -> Calibration:
-        bands = tuple(Band(**b) for b in data.get("bands", ()))
-        return cls(**{**data, "bands": bands})
+        """A saved calibration; one saved before size bands existed keeps the shipped small-face
+        band and floor, its fitted threshold and curve deciding larger faces."""
+        if "bands" in data:
+            return cls(**{**data, "bands": tuple(Band(**b) for b in data["bands"])})
+        cal = cls(**data)
+        shipped = Calibration.default(cal.model).bands
+        if not shipped:
+            return cal
+        large = replace(
+            shipped[-1],
+            threshold=cal.threshold,
+            slope=cal.slope,
+            intercept=cal.intercept,
+            source=cal.source,
+            pairs=cal.pairs,
+        )
+        return replace(cal, bands=(*shipped[:-1], large))
 
     @classmethod
     def fit(

@@ -183,9 +183,7 @@ class Matcher:
         cal = self.calibration
         bands = [cal.band(sz) for sz in sizes] if sizes else [cal.band(None)] * len(vectors)
         scores, ids = self.index.search(vectors, min(self.k, max(1, len(self.index))))
-        matches = [
-            self._decide(s, i, b) for s, i, b in zip(scores, ids, bands, strict=True)
-        ]
+        matches = [self._decide(s, i, b) for s, i, b in zip(scores, ids, bands, strict=True)]
         objected = (
             self.guard.blocks(vectors) if self.guard is not None and len(self.guard) else None
         )
