@@ -641,6 +641,10 @@ class CameraAnalyzer:
                     embedding=None
                     if known or match is None or match.objected
                     else tr.data.embedding,
+                    # the face-size band and threshold that named them (0073)
+                    details={"band": match.band, "threshold": match.threshold}
+                    if known and match is not None
+                    else {},
                 )
             )
         return events
