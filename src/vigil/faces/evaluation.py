@@ -135,7 +135,7 @@ def _in_order(
         except InputError as exc:
             return exc
 
-    ahead = 4 * workers
+    ahead = EMBED_BATCH + 2 * workers  # the next batch is found while this one is embedded
     futures = [pool.submit(one, p) for p in paths[:ahead]]
     for i, path in enumerate(paths):
         if i + ahead < len(paths):
@@ -173,6 +173,20 @@ class BandStats:
     threshold: float
     best_threshold: float | None  # None: pairs of one kind only
     best_accuracy: float | None
+
+
+def roc_points(same: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(false accept rate, true accept rate) at every distinct threshold, from accepting
+    nobody to everybody (what scikit-learn's roc_curve gives, without its 1.5 s import)."""
+    order = np.argsort(-scores, kind="mergesort")
+    s, y = scores[order], same[order].astype(np.int64)
+    last = np.r_[np.flatnonzero(np.diff(s)), len(s) - 1]  # the last pair at each threshold
+    accepted_same = np.cumsum(y)[last]
+    accepted_other = last + 1 - accepted_same
+    return (
+        np.r_[0.0, accepted_other / max(1, accepted_other[-1])],
+        np.r_[0.0, accepted_same / max(1, accepted_same[-1])],
+    )
 
 
 def pair_thresholds(calibration: Calibration, sizes: np.ndarray) -> np.ndarray:
@@ -217,8 +231,6 @@ def evaluate_pairs(
     progress: Progress | None = None,
 ) -> PairsReport:
     """Every pair decided as recognition would: by its smaller face's size band's threshold."""
-    from sklearn.metrics import roc_auc_score, roc_curve
-
     images = sorted({p for pair in pairs for p in (pair.img1, pair.img2)})
     found = embed_images(engine, images, progress)
     vectors, failures = found.vectors, found.failures
@@ -234,8 +246,8 @@ def evaluate_pairs(
     auc, tar = None, {}
     both = same.any() and (~same).any()
     if both:
-        auc = float(roc_auc_score(same, scores))
-        fpr, tpr, _ = roc_curve(same, scores)
+        fpr, tpr = roc_points(same, scores)
+        auc = float(np.trapezoid(tpr, fpr))
     for far in (1e-2, 1e-3):
         key = f"{far:.0e}".replace("e-0", "e-")
         # A FAR of 1e-3 means nothing with fewer than 1,000 impostor pairs.
@@ -308,7 +320,6 @@ def plot_roc(report: PairsReport, out: Path) -> Path:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from sklearn.metrics import roc_curve
 
     fig, ax = plt.subplots(figsize=(6.4, 4.8), dpi=120)
     curves: list[tuple[str, np.ndarray]] = [("all pairs", np.ones(len(report.scores), bool))]
@@ -317,7 +328,7 @@ def plot_roc(report: PairsReport, out: Path) -> Path:
     for label, mask in curves:
         s, y = report.scores[mask], report.labels[mask]
         if y.any() and (~y).any():
-            fpr, tpr, _ = roc_curve(y, s)
+            fpr, tpr = roc_points(y, s)
             ax.plot(np.maximum(fpr, 1e-4), tpr, label=label, lw=2 if label == "all pairs" else 1)
     accept = report.scores >= report.threshold
     neg, pos = ~report.labels, report.labels
