@@ -116,9 +116,10 @@ class FacesConfig(Section):
         "(input N x 3 x 112 x 112 RGB 0..255, output N x D).",
     )
     recognition_min_face_px: Annotated[int, Field(ge=16)] = Field(
-        32,
+        28,
         description="Faces smaller than this (shorter side, frame pixels) in live footage are "
-        "detected but not recognised: below it a match is not reliable.",
+        "detected but not recognised: below it a match is not reliable. The calibration's "
+        "own floor (28 px for SFace, decision 0073) applies too: no name below either.",
     )
     threads: Annotated[int, Field(ge=1, le=64)] = Field(
         2, description="Worker threads for batch embedding."

@@ -120,6 +120,7 @@ def test_searching_by_face_and_by_person(
     probe = {"photo": ("p.jpg", (faces_dir / "obama2.jpg").read_bytes(), "image/jpeg")}
     r = op.post("/api/v1/search/photo", data={"reason": "lost badge, case 7"}, files=probe)
     assert r.status_code == 200, r.text
+    assert r.json()["match"]["band"] == "40+ px"  # the size band that decided (0073)
     [face] = trail.new("search_face", "operator")
     assert face.reason == "lost badge, case 7" and face.person == str(pid)
     # By person: the events of one person need a reason too, and are recorded with it.

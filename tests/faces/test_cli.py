@@ -198,12 +198,22 @@ def test_bench_faces_runs(cli, faces_dir: Path) -> None:
 
     threads = cv2.getNumThreads()
     code, stdout, err = cli(
-        "bench", "faces", "--faces", faces_dir, "--seconds", "0.2", "--gallery", "2000"
+        "bench",
+        "faces",
+        "--faces",
+        faces_dir,
+        "--seconds",
+        "0.2",
+        "--gallery",
+        "2000",
+        "--cctv-frames",
+        "1",
     )
     assert code == 0, err
     assert "frames/s" in stdout and "faces/s" in stdout and "ms" in stdout
     # its one-core figure leaves OpenCV's threads as they were (not sequential for the rest)
     assert cv2.getNumThreads() == threads
+    assert "32px" in stdout and "whole face" in stdout  # the table wraps long names
 
 
 def test_enrolment_search_and_removal_are_audited(cli, faces_dir: Path) -> None:

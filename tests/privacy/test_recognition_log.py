@@ -162,6 +162,7 @@ def test_a_live_run_logs_its_period_and_match(live: LiveSite) -> None:
     assert m.target_id == event.uid == d["event"] and m.person == str(event.person_id)
     assert d["period"] == p.id and d["gallery_hash"] == p.gallery_hash
     assert d["model"] == live.model and d["threshold"] == p.threshold
+    assert d["band"] in ("28-40 px", "40+ px")  # the face-size band that named them (0073)
     assert d["score"] >= d["threshold"] and d["watchlists"] == ["staff"]
     assert d["snapshot"] == event.snapshot
     # the picture at the time of the match (completing the event may store a better one)

@@ -5,6 +5,7 @@ processing and the workers' notice state the live facts (read back from the PDFs
 from __future__ import annotations
 
 import html
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from pypdf import PdfReader
 
 from vigil.cli import run
 from vigil.config import VigilConfig, config_errors
+from vigil.faces.calibration import Calibration
 from vigil.faces.evaluation import PairsReport, measured_at
 from vigil.faces.measured import MeasuredAccuracy, Rates, load_measured, save_measured
 from vigil.store.db import Database
@@ -269,7 +271,10 @@ def test_eval_save_keeps_the_figures_at_the_adopted_threshold(tmp_path: Path) ->
     report = PairsReport(
         8, 4, 4, {}, 0, 0.5, 0.0, 0.4, 0.0, 0.9, {}, scores=scores, labels=same, group_of=groups
     )
-    m = measured_at(report, SFACE.name, 0.4, "pairs.csv", "2026-12-01T10:00:00+00:00")
+    cal = replace(
+        Calibration.default(SFACE.name), threshold=0.4, created_at="2026-12-01T10:00:00+00:00"
+    )
+    m = measured_at(report, cal, "pairs.csv")  # no face sizes: the size-free threshold
     # at 0.4: group a accepts 0.9, 0.6 (0.35 rejected: one false non-match of 3)
     assert m.groups["a"] == Rates(4, 0.75, 0.0, pytest.approx(1 / 3))
     # group b accepts 0.8, 0.45, 0.5: two false matches of 3

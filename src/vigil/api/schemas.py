@@ -316,6 +316,11 @@ class PersonMatchOut(BaseModel):
     confidence: float
     confidence_text: str
     threshold: float
+    band: str = Field(
+        "any size",
+        description="The face-size band whose threshold decided (e.g. '28-40 px'); under the "
+        "calibration's floor ('under 28 px') a face is never named.",
+    )
     objection: bool = Field(
         False,
         description="The face is covered by an objection to recognition: never named, no "

@@ -46,15 +46,20 @@ def faces(
     seconds: float = typer.Option(2.0, help="Seconds each measurement runs."),
     gallery: int = typer.Option(100_000, help="Templates in the identification gallery."),
     threads: int = typer.Option(2, help="Embedding threads."),
+    cctv_frames: int = typer.Option(
+        2, min=1, help="Degraded frames a test photo a face width (`vigil.demo.cctv`)."
+    ),
 ) -> None:
-    """Detection fps, embedding faces/s, identification latency, verification accuracy."""
+    """Detection fps, embedding faces/s, identification latency, whole face runs, and
+    verification accuracy (per face width at CCTV resolution)."""
     from vigil.bench import faces as bench_faces
     from vigil.bench.report import show
 
     folder = faces_dir or _testdata("faces")
     if folder is None:
         raise VigilError("no test photos found", hint="pass --faces DIR")
-    show("vigil bench faces", bench_faces.run(folder, pairs, seconds, gallery, threads))
+    figures = bench_faces.run(folder, pairs, seconds, gallery, threads, cctv_frames)
+    show("vigil bench faces", figures)
 
 
 @app.command()

@@ -69,7 +69,8 @@ def demo(
             if round(t * 10) % 5:  # 2 analysed frames a second
                 continue
             obs = st.face_engine.analyze(frame.to_ndarray(format="bgr24"))
-            for m in matcher.identify([embedding(o) for o in obs]):
+            sizes = [o.face.short_side for o in obs]
+            for m in matcher.identify([embedding(o) for o in obs], sizes):
                 who = m.name if m.known else "unknown face"
                 if who not in seen or m.score > seen[who][0]:
                     seen[who] = (m.score, t)

@@ -40,9 +40,10 @@ def pairs(
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     """Verification accuracy, best threshold, ROC AUC, TAR at FAR, and per-group gaps."""
-    from vigil.faces.calibration import Calibration, fit_input, save_calibration
+    import numpy as np
+
+    from vigil.faces.calibration import Calibration, best_threshold, fit_input, save_calibration
     from vigil.faces.evaluation import (
-        best_threshold,
         evaluate_pairs,
         measured_at,
         plot_roc,
@@ -57,7 +58,7 @@ def pairs(
     with progress_bar() as bar:
         task = bar.add_task("embedding images", total=None)
         report = evaluate_pairs(
-            engine, rows, cal.threshold, lambda d, n: bar.update(task, completed=d, total=n)
+            engine, rows, cal, lambda d, n: bar.update(task, completed=d, total=n)
         )
     plot_roc(report, roc)
     saved = None
@@ -65,22 +66,21 @@ def pairs(
     if save:
         scores, same = fit_input(report.scores, report.labels, verified)
         threshold = best_threshold(scores, same)[0] if verified is not None else None
+        # verified pairs carry no face size: they count for the size-free figures only
+        sizes = np.concatenate([report.sizes, np.full(len(scores) - len(report.sizes), np.nan)])
         fitted = Calibration.fit(
             engine.model_name,
             scores,
             same,
             report.best_threshold if threshold is None else threshold,
             f"{file} + {len(verified[0])} verified pairs" if verified is not None else str(file),
+            sizes,
         )
         saved = save_calibration(st.data_dir, fitted)
-        save_measured(
-            st.data_dir,
-            measured_at(report, engine.model_name, fitted.threshold, str(file), fitted.created_at),
-        )
+        save_measured(st.data_dir, measured_at(report, fitted, str(file)))
     if as_json:
-        data = {
-            k: v for k, v in asdict(report).items() if k not in ("scores", "labels", "group_of")
-        }
+        hidden = ("scores", "labels", "group_of", "sizes")
+        data = {k: v for k, v in asdict(report).items() if k not in hidden}
         extra = {"verified_pairs": len(verified[0])} if verified is not None else {}
         print_json({**data, **extra, "roc_plot": str(roc), "calibration_saved": saved})
         return
@@ -91,7 +91,8 @@ def pairs(
     for path, why in report.failed_images.items():
         console.print(f"[yellow]no face used from[/] {path}: {why}", highlight=False)
     t = Table("measure", "value")
-    t.add_row(f"accuracy at threshold {report.threshold:.3f} ({cal.source})", _pct(report.accuracy))
+    at = f"threshold {report.threshold:.3f}" if not cal.bands else "each face size's threshold"
+    t.add_row(f"accuracy at {at} ({cal.source})", _pct(report.accuracy))
     t.add_row(f"best threshold {report.best_threshold:.3f}", _pct(report.best_accuracy))
     t.add_row("ROC AUC", "n/a" if report.roc_auc is None else f"{report.roc_auc:.4f}")
     for far, tar in report.tar_at_far.items():
@@ -99,6 +100,19 @@ def pairs(
             f"TAR at FAR {far}", _pct(tar) if tar is not None else "n/a (too few impostor pairs)"
         )
     console.print(t)
+    if len(report.bands) > 1:
+        b = Table("face size", "pairs", "threshold", "accuracy", "best threshold", "best accuracy")
+        for name, band in report.bands.items():
+            best = band.best_threshold
+            b.add_row(
+                name,
+                str(band.rates.pairs),
+                f"{band.threshold:.3f}",
+                _pct(band.rates.accuracy),
+                "n/a" if best is None else f"{best:.3f}",
+                _pct(band.best_accuracy),
+            )
+        console.print(b)
     if report.groups:
         g = Table("group", "pairs", "accuracy", "false match rate", "false non-match rate")
         for name, s in report.groups.items():
@@ -117,6 +131,8 @@ def pairs(
         console.print(f"{len(verified[0])} verified pairs from confirmed or rejected matches")
     if saved:
         console.print(f"calibration saved to {saved}: threshold {fitted.threshold:.3f}")
+        for fit in fitted.bands:
+            console.print(f"  faces {fit.name}: threshold {fit.threshold:.3f} ({fit.source})")
 
 
 @app.command()
@@ -169,6 +185,31 @@ def make_pairs_cmd(
     rows = make_pairs(folder, negatives)
     write_pairs(rows, out)
     console.print(f"wrote {len(rows)} pairs to {out}")
+
+
+@app.command("cctv-pairs")
+def cctv_pairs_cmd(
+    out: Path = typer.Argument(..., help="Folder to write the frames and pairs.csv into."),
+    faces_dir: Path | None = typer.Option(
+        None, "--faces", help="Folder of test photos (default: the test data cache)."
+    ),
+    frames: int = typer.Option(2, min=1, help="Degraded frames a photo a face width."),
+) -> None:
+    """Write labelled pairs at CCTV resolution from the test photos: faces 48 and 32 px wide,
+    blurred, JPEG quality 35, in 640x360 frames (`vigil eval pairs OUT/pairs.csv`)."""
+    from vigil.demo import cctv, testdata
+    from vigil.errors import InputError
+    from vigil.faces.evaluation import read_pairs
+
+    if faces_dir is None:
+        try:
+            faces_dir = testdata.ensure() / "faces"
+        except testdata.TestDataUnavailable as exc:
+            raise InputError(str(exc), hint="pass --faces DIR") from exc
+    if not (faces_dir / "obama.jpg").is_file():
+        raise InputError(f"{faces_dir}: not the test photos", hint="pass --faces DIR")
+    path = cctv.write(faces_dir, out, per_photo=frames)
+    console.print(f"wrote {len(read_pairs(path))} pairs to {path}")
 
 
 @app.command()

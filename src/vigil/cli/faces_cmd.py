@@ -194,7 +194,7 @@ def import_folder(
 ) -> None:
     """Enrol every person of a folder (each person all-or-nothing), with a progress bar."""
     from vigil.faces.evaluation import gallery_folder
-    from vigil.faces.gallery import check_legal_basis, check_photos
+    from vigil.faces.gallery import check_legal_basis, check_people
     from vigil.privacy.audit import Action
 
     st = state(ctx)
@@ -204,10 +204,13 @@ def import_folder(
     gallery, failed = st.gallery(), {}
     review = datetime.now(UTC) + timedelta(days=review_days)
     with progress_bar() as bar:
-        task = bar.add_task("enrolling", total=len(people))
-        for name, files in people.items():
+        task = bar.add_task("checking photos", total=None)
+        checked = check_people(st.face_engine, people)
+        bar.update(task, description="enrolling", completed=0, total=len(people))
+        for name, photos in checked.items():
             try:
-                photos = check_photos(st.face_engine, files)
+                if isinstance(photos, InputError):
+                    raise photos
                 gallery.enroll(
                     name,
                     photos,
@@ -250,7 +253,7 @@ def identify(
     matcher = st.gallery().matcher(st.calibration())
     if len(matcher.index) == 0:
         err_console.print("[yellow]warning:[/] the gallery is empty; every face is unknown")
-    matches = matcher.identify([embedding(o) for o in obs])
+    matches = matcher.identify([embedding(o) for o in obs], [o.face.short_side for o in obs])
     if draw:
         canvas = img.copy()
         for o, m in zip(obs, matches, strict=True):
@@ -272,7 +275,7 @@ def identify(
         return
     console.print(f"{image}: {len(rows)} face(s)")
     if rows:
-        t = Table("#", "box", "who", "score", "confidence", "face quality")
+        t = Table("#", "box", "who", "score", "confidence", "face size band", "face quality")
         for r, m in zip(rows, matches, strict=True):
             t.add_row(
                 str(r["face"]),
@@ -280,6 +283,7 @@ def identify(
                 f"[green]{m.name}[/]" if m.known else "[dim]unknown[/]",
                 f"{m.score:.3f}",
                 confidence_text(m.confidence),
+                f"{m.band} (threshold {m.threshold:.3f})",
                 f"{r['quality']:.2f}",
             )
         console.print(t)

@@ -71,13 +71,14 @@ class FaceEngine:
     def embed_crops(self, crops: list[np.ndarray]) -> np.ndarray:
         return self.embedder.embed(crops)
 
-    def single_face(self, image: np.ndarray, label: str) -> FaceObservation:
+    def single_face(self, image: np.ndarray, label: str, *, embed: bool = True) -> FaceObservation:
         """The one clear face of a portrait photo (for enrolment and compare), or InputError.
 
         Faces the detector is unsure of are ignored; a second confident face of similar size
-        makes the photo ambiguous (whom to enrol?), so it is refused.
+        makes the photo ambiguous (whom to enrol?), so it is refused. `embed=False`: the
+        caller embeds the crop (in a batch with others).
         """
-        obs = self.analyze(image)
+        obs = self.analyze(image, embed=embed)
         confident = [o for o in obs if o.face.score >= self.config.quality.min_detector_score]
         candidates = confident or obs
         if not candidates:

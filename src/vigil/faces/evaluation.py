@@ -10,17 +10,21 @@ from __future__ import annotations
 
 import csv
 import itertools
+import math
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from vigil.errors import InputError
+from vigil.faces.calibration import Calibration, best_threshold
 from vigil.faces.engine import FaceEngine
 from vigil.faces.measured import MeasuredAccuracy
 from vigil.faces.measured import Rates as GroupStats
+from vigil.vision.align import align_face
 from vigil.vision.image import load_image
 
 Progress = Callable[[int, int], None]  # (done, total)
@@ -67,26 +71,76 @@ def read_pairs(path: Path) -> list[Pair]:
     return pairs
 
 
+EMBED_BATCH = 32  # crops embedded in one call: the embedder splits it over its threads
+
+
+@dataclass
+class EmbeddedImages:
+    vectors: dict[Path, np.ndarray]
+    failures: dict[Path, str]  # why no face was used
+    sizes: dict[Path, float]  # the face's shorter side, pixels
+
+
+def _largest_face(engine: FaceEngine, path: Path) -> tuple[np.ndarray, float]:
+    """The aligned crop and size of the image's largest face (decoding and detection release
+    the interpreter lock: several run at once on a pool)."""
+    image = load_image(path)
+    faces = engine.detect(image)
+    if not faces:
+        raise InputError(f"{path}: no face found")
+    return align_face(image, faces[0].landmarks), faces[0].short_side
+
+
 def embed_images(
     engine: FaceEngine, paths: list[Path], progress: Progress | None = None
-) -> tuple[dict[Path, np.ndarray], dict[Path, str]]:
-    """The most prominent face of each image; failures (no face, bad file) with their reason."""
-    vectors: dict[Path, np.ndarray] = {}
-    failures: dict[Path, str] = {}
-    for i, p in enumerate(paths):
+) -> EmbeddedImages:
+    """The most prominent face of each image; failures (no face, bad file) with their reason.
+
+    Images are decoded and searched on a pool of `faces.threads` workers while the crops found
+    so far are embedded in batches: the run goes at the model's speed, not the files'."""
+    out = EmbeddedImages({}, {}, {})
+    batch: list[tuple[Path, np.ndarray]] = []
+
+    def flush() -> None:
+        if batch:
+            vectors = engine.embed_crops([c for _, c in batch])
+            out.vectors.update(zip((p for p, _ in batch), vectors, strict=True))
+            batch.clear()
+
+    workers = max(1, engine.config.threads)
+    with ThreadPoolExecutor(workers) as pool:
+        found = _in_order(pool, workers, engine, paths)
+        for i, (path, result) in enumerate(found):
+            if isinstance(result, InputError):
+                out.failures[path] = str(result)
+            else:
+                batch.append((path, result[0]))
+                out.sizes[path] = result[1]
+                if len(batch) >= EMBED_BATCH:
+                    flush()
+            if progress:
+                progress(i + 1, len(paths))
+        flush()
+    return out
+
+
+def _in_order(
+    pool: ThreadPoolExecutor, workers: int, engine: FaceEngine, paths: list[Path]
+) -> Iterator[tuple[Path, tuple[np.ndarray, float] | InputError]]:
+    """Each path with its face or the error, in order; at most a few images ahead in memory."""
+
+    def one(path: Path) -> tuple[np.ndarray, float] | InputError:
         try:
-            obs = engine.analyze(load_image(p), embed=False)
-            if not obs:
-                raise InputError(f"{p}: no face found")
-            crop = obs[0].crop  # largest face
-            if crop is None:
-                raise InputError(f"{p}: the face could not be aligned")
-            vectors[p] = engine.embed_crops([crop])[0]
+            return _largest_face(engine, path)
         except InputError as exc:
-            failures[p] = str(exc)
-        if progress:
-            progress(i + 1, len(paths))
-    return vectors, failures
+            return exc
+
+    ahead = EMBED_BATCH + 2 * workers  # the next batch is found while this one is embedded
+    futures = [pool.submit(one, p) for p in paths[:ahead]]
+    for i, path in enumerate(paths):
+        if i + ahead < len(paths):
+            futures.append(pool.submit(one, paths[i + ahead]))
+        yield path, futures[i].result()
 
 
 @dataclass
@@ -96,7 +150,7 @@ class PairsReport:
     negatives: int
     failed_images: dict[str, str]
     skipped_pairs: int
-    threshold: float
+    threshold: float  # for faces of unknown size; each pair is decided by its size band's
     accuracy: float
     best_threshold: float
     best_accuracy: float
@@ -104,12 +158,62 @@ class PairsReport:
     tar_at_far: dict[str, float | None]  # "1e-2" -> TAR, None when too few impostor pairs
     groups: dict[str, GroupStats] = field(default_factory=dict)
     widest_gap: dict[str, float] = field(default_factory=dict)
+    bands: dict[str, BandStats] = field(default_factory=dict)  # by the pair's smaller face
     scores: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False)
     labels: np.ndarray = field(default_factory=lambda: np.zeros(0, bool), repr=False)
     group_of: list[str | None] = field(default_factory=list, repr=False)
+    sizes: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False)
 
 
-def _rates(scores: np.ndarray, same: np.ndarray, thr: float) -> GroupStats:
+@dataclass(frozen=True)
+class BandStats:
+    """One size band's pairs: rates at the band's threshold, and the best it could do."""
+
+    rates: GroupStats
+    threshold: float
+    best_threshold: float | None  # None: pairs of one kind only
+    best_accuracy: float | None
+
+
+def roc_points(same: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(false accept rate, true accept rate) at every distinct threshold, from accepting
+    nobody to everybody (what scikit-learn's roc_curve gives, without its 1.5 s import)."""
+    order = np.argsort(-scores, kind="mergesort")
+    s, y = scores[order], same[order].astype(np.int64)
+    last = np.r_[np.flatnonzero(np.diff(s)), len(s) - 1]  # the last pair at each threshold
+    accepted_same = np.cumsum(y)[last]
+    accepted_other = last + 1 - accepted_same
+    return (
+        np.r_[0.0, accepted_other / max(1, accepted_other[-1])],
+        np.r_[0.0, accepted_same / max(1, accepted_same[-1])],
+    )
+
+
+def pair_thresholds(calibration: Calibration, sizes: np.ndarray) -> np.ndarray:
+    """The threshold each pair is decided by: its smaller face's size band's."""
+    return np.array([calibration.band(_size(s)).threshold for s in sizes], np.float64)
+
+
+def _size(s: float) -> float | None:
+    return None if math.isnan(s) else float(s)
+
+
+def _band_rates(
+    scores: np.ndarray, same: np.ndarray, sizes: np.ndarray, calibration: Calibration
+) -> dict[str, BandStats]:
+    bands = [calibration.band(_size(s)) for s in sizes]
+    names = [b.name for b in bands]
+    thresholds = pair_thresholds(calibration, sizes)
+    out = {}
+    for name, _ in sorted({b.name: b.min_px for b in bands}.items(), key=lambda kv: kv[1]):
+        mask = np.array([m == name for m in names])
+        s, y = scores[mask], same[mask]
+        best = best_threshold(s, y) if y.any() and (~y).any() else (None, None)
+        out[name] = BandStats(_rates(s, y, thresholds[mask]), float(thresholds[mask][0]), *best)
+    return out
+
+
+def _rates(scores: np.ndarray, same: np.ndarray, thr: float | np.ndarray) -> GroupStats:
     accept = scores >= thr
     neg, pos = ~same, same
     return GroupStats(
@@ -120,34 +224,30 @@ def _rates(scores: np.ndarray, same: np.ndarray, thr: float) -> GroupStats:
     )
 
 
-def best_threshold(scores: np.ndarray, same: np.ndarray) -> tuple[float, float]:
-    """The threshold with the highest accuracy; among ties, the middle one (widest margins)."""
-    s = np.unique(scores)
-    candidates = np.concatenate([[s[0] - 1e-3], (s[:-1] + s[1:]) / 2, [s[-1] + 1e-3]])
-    acc = np.array([np.mean((scores >= t) == same) for t in candidates])
-    tied = candidates[acc == acc.max()]
-    return float(np.median(tied)), float(acc.max())
-
-
 def evaluate_pairs(
-    engine: FaceEngine, pairs: list[Pair], threshold: float, progress: Progress | None = None
+    engine: FaceEngine,
+    pairs: list[Pair],
+    calibration: Calibration,
+    progress: Progress | None = None,
 ) -> PairsReport:
-    from sklearn.metrics import roc_auc_score, roc_curve
-
+    """Every pair decided as recognition would: by its smaller face's size band's threshold."""
     images = sorted({p for pair in pairs for p in (pair.img1, pair.img2)})
-    vectors, failures = embed_images(engine, images, progress)
+    found = embed_images(engine, images, progress)
+    vectors, failures = found.vectors, found.failures
     usable = [p for p in pairs if p.img1 in vectors and p.img2 in vectors]
     if not usable:
         raise InputError("no pair has a face in both images", hint="check the image paths")
     scores = np.array([float(vectors[p.img1] @ vectors[p.img2]) for p in usable])
     same = np.array([p.same for p in usable])
-    overall = _rates(scores, same, threshold)
+    sizes = np.array([min(found.sizes[p.img1], found.sizes[p.img2]) for p in usable])
+    thresholds = pair_thresholds(calibration, sizes)
+    overall = _rates(scores, same, thresholds)
     best_t, best_acc = best_threshold(scores, same)
     auc, tar = None, {}
     both = same.any() and (~same).any()
     if both:
-        auc = float(roc_auc_score(same, scores))
-        fpr, tpr, _ = roc_curve(same, scores)
+        fpr, tpr = roc_points(same, scores)
+        auc = float(np.trapezoid(tpr, fpr))
     for far in (1e-2, 1e-3):
         key = f"{far:.0e}".replace("e-0", "e-")
         # A FAR of 1e-3 means nothing with fewer than 1,000 impostor pairs.
@@ -158,7 +258,7 @@ def evaluate_pairs(
         negatives=int((~same).sum()),
         failed_images={str(k): v for k, v in failures.items()},
         skipped_pairs=len(pairs) - len(usable),
-        threshold=threshold,
+        threshold=calibration.threshold,
         accuracy=overall.accuracy,
         best_threshold=best_t,
         best_accuracy=best_acc,
@@ -167,19 +267,22 @@ def evaluate_pairs(
         scores=scores,
         labels=same,
         group_of=[p.group for p in usable],
+        sizes=sizes,
     )
-    report.groups, report.widest_gap = _group_rates(scores, same, report.group_of, threshold)
+    report.groups, report.widest_gap = _group_rates(scores, same, report.group_of, thresholds)
+    report.bands = _band_rates(scores, same, sizes, calibration)
     return report
 
 
 def _group_rates(
-    scores: np.ndarray, same: np.ndarray, group_of: list[str | None], threshold: float
+    scores: np.ndarray, same: np.ndarray, group_of: list[str | None], thresholds: np.ndarray
 ) -> tuple[dict[str, GroupStats], dict[str, float]]:
-    """Each group's rates at `threshold`, and the widest gap between groups per metric."""
+    """Each group's rates at each pair's threshold, and the widest gap between groups per
+    metric."""
     groups: dict[str, GroupStats] = {}
     for g in sorted({g for g in group_of if g}):
         mask = np.array([x == g for x in group_of])
-        groups[g] = _rates(scores[mask], same[mask], threshold)
+        groups[g] = _rates(scores[mask], same[mask], thresholds[mask])
     gaps: dict[str, float] = {}
     for metric in ("accuracy", "false_match_rate", "false_non_match_rate"):
         vals = [getattr(s, metric) for s in groups.values()]
@@ -189,21 +292,25 @@ def _group_rates(
     return groups, gaps
 
 
-def measured_at(
-    report: PairsReport, model: str, threshold: float, source: str, when: str
-) -> MeasuredAccuracy:
-    """The figures to save with a threshold adopted from `report` (overall and per group,
-    recomputed at that threshold), for the DPIA and the record of processing."""
-    groups, gaps = _group_rates(report.scores, report.labels, report.group_of, threshold)
+def measured_at(report: PairsReport, calibration: Calibration, source: str) -> MeasuredAccuracy:
+    """The figures to save with a calibration adopted from `report` (overall, per group and
+    per size band, recomputed at its thresholds), for the DPIA and the record of processing."""
+    sizes = report.sizes
+    if len(sizes) != len(report.scores):  # a report made without face sizes
+        sizes = np.full(len(report.scores), np.nan)
+    thresholds = pair_thresholds(calibration, sizes)
+    groups, gaps = _group_rates(report.scores, report.labels, report.group_of, thresholds)
+    bands = _band_rates(report.scores, report.labels, sizes, calibration)
     return MeasuredAccuracy(
-        model=model,
-        measured_at=when,
+        model=calibration.model,
+        measured_at=calibration.created_at,
         source=source,
-        threshold=threshold,
-        overall=_rates(report.scores, report.labels, threshold),
+        threshold=calibration.threshold,
+        overall=_rates(report.scores, report.labels, thresholds),
         roc_auc=report.roc_auc,
         groups=groups,
         widest_gap=gaps,
+        bands={name: b.rates for name, b in bands.items()},
     )
 
 
@@ -213,7 +320,6 @@ def plot_roc(report: PairsReport, out: Path) -> Path:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from sklearn.metrics import roc_curve
 
     fig, ax = plt.subplots(figsize=(6.4, 4.8), dpi=120)
     curves: list[tuple[str, np.ndarray]] = [("all pairs", np.ones(len(report.scores), bool))]
@@ -222,7 +328,7 @@ def plot_roc(report: PairsReport, out: Path) -> Path:
     for label, mask in curves:
         s, y = report.scores[mask], report.labels[mask]
         if y.any() and (~y).any():
-            fpr, tpr, _ = roc_curve(y, s)
+            fpr, tpr = roc_points(y, s)
             ax.plot(np.maximum(fpr, 1e-4), tpr, label=label, lw=2 if label == "all pairs" else 1)
     accept = report.scores >= report.threshold
     neg, pos = ~report.labels, report.labels
@@ -278,7 +384,8 @@ def evaluate_gallery(
 ) -> GalleryReport:
     people = gallery_folder(root)
     owner = {p: name for name, files in people.items() for p in files}
-    vectors, failures = embed_images(engine, list(owner), progress)
+    found = embed_images(engine, list(owner), progress)
+    vectors, failures = found.vectors, found.failures
     paths = list(vectors)
     if len(paths) < 2:
         raise InputError(f"{root}: fewer than two usable images")
@@ -342,9 +449,11 @@ def make_pairs(root: Path, negatives_per_positive: float = 1.0, seed: int = 0) -
 def write_pairs(pairs: list[Pair], out: Path) -> None:
     with out.open("w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["img1", "img2", "same"])
+        grouped = any(p.group for p in pairs)
+        w.writerow(["img1", "img2", "same", *(["group"] if grouped else [])])
         for p in pairs:
-            w.writerow([_rel(p.img1, out.parent), _rel(p.img2, out.parent), int(p.same)])
+            row = [_rel(p.img1, out.parent), _rel(p.img2, out.parent), int(p.same)]
+            w.writerow([*row, p.group or ""] if grouped else row)
 
 
 def _rel(p: Path, base: Path) -> str:

@@ -12,7 +12,8 @@ import hashlib
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -52,24 +53,49 @@ class PersonSummary:
 
 def check_photos(engine: FaceEngine, paths: list[Path]) -> list[EnrolmentPhoto]:
     """Load and judge every photo; raise InputError listing every problem, or return them all."""
-    photos, problems = [], []
-    for path in paths:
-        try:
-            data = read_bytes(path)
-            obs = engine.single_face(load_image(data, label=str(path)), str(path))
-        except InputError as exc:
-            problems.append(str(exc))
-            continue
-        if not obs.quality.ok:
-            problems.append(f"{path}: " + "; ".join(obs.quality.problems))
-            continue
-        photos.append(EnrolmentPhoto(str(path), hashlib.sha256(data).hexdigest(), obs))
-    if problems:
-        raise InputError(
-            "nothing was enrolled; these photos were refused:\n  " + "\n  ".join(problems),
-            hint="fix or drop them and run the command again",
+    found = check_people(engine, {"": paths})[""]
+    if isinstance(found, InputError):
+        raise found
+    return found
+
+
+def check_people(
+    engine: FaceEngine, people: dict[str, list[Path]]
+) -> dict[str, list[EnrolmentPhoto] | InputError]:
+    """`check_photos` for each person, all photos at once: decoded and judged on a pool of
+    `faces.threads` workers, the accepted faces embedded in one batch (`vigil faces import`)."""
+    paths = [p for files in people.values() for p in files]
+    with ThreadPoolExecutor(max(1, engine.config.threads)) as pool:
+        judged = dict(zip(paths, pool.map(lambda p: _judge(engine, p), paths), strict=True))
+    accepted = [(p, j) for p, j in judged.items() if isinstance(j, EnrolmentPhoto)]
+    crops = [j.observation.crop for _, j in accepted]
+    vectors = engine.embed_crops([c for c in crops if c is not None])  # `analyze` aligns all
+    for (path, photo), vector in zip(accepted, vectors, strict=True):
+        judged[path] = replace(photo, observation=replace(photo.observation, embedding=vector))
+    out: dict[str, list[EnrolmentPhoto] | InputError] = {}
+    for name, files in people.items():
+        problems = [j for j in (judged[p] for p in files) if isinstance(j, str)]
+        out[name] = (
+            InputError(
+                "nothing was enrolled; these photos were refused:\n  " + "\n  ".join(problems),
+                hint="fix or drop them and run the command again",
+            )
+            if problems
+            else [j for j in (judged[p] for p in files) if isinstance(j, EnrolmentPhoto)]
         )
-    return photos
+    return out
+
+
+def _judge(engine: FaceEngine, path: Path) -> EnrolmentPhoto | str:
+    """The photo's one clear face, not yet embedded, or why it is refused."""
+    try:
+        data = read_bytes(path)
+        obs = engine.single_face(load_image(data, label=str(path)), str(path), embed=False)
+    except InputError as exc:
+        return str(exc)
+    if not obs.quality.ok:
+        return f"{path}: " + "; ".join(obs.quality.problems)
+    return EnrolmentPhoto(str(path), hashlib.sha256(data).hexdigest(), obs)
 
 
 def embedding_of(photo: EnrolmentPhoto) -> np.ndarray:

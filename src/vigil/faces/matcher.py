@@ -12,7 +12,7 @@ from typing import Protocol
 
 import numpy as np
 
-from vigil.faces.calibration import Calibration
+from vigil.faces.calibration import Band, Calibration
 from vigil.faces.objections import ObjectionGuard
 
 
@@ -121,6 +121,9 @@ class Match:
     runner_up: float | None  # best score of any other person: a small margin means doubt
     # an objector's face (`faces.objections`): no name, no scores, no unknown-face template
     objected: bool = False
+    # the calibration's size band that decided (`Calibration.band`): "28-40 px", "40+ px",
+    # "under 28 px" (never a name), "any size" when the face's size was not given
+    band: str = "any size"
 
     @property
     def known(self) -> bool:
@@ -135,12 +138,13 @@ class Match:
             "threshold": round(self.threshold, 4),
             "runner_up_score": None if self.runner_up is None else round(self.runner_up, 4),
             "objection": self.objected,
+            "band": self.band,
         }
 
     @classmethod
-    def withheld(cls, threshold: float) -> Match:
+    def withheld(cls, threshold: float, band: str = "any size") -> Match:
         """The answer for an objector's face: nothing about who it resembles."""
-        return cls(None, None, -1.0, 0.0, threshold, None, objected=True)
+        return cls(None, None, -1.0, 0.0, threshold, None, objected=True, band=band)
 
 
 class Matcher:
@@ -166,37 +170,44 @@ class Matcher:
         self.guard = guard
         self.objectors = frozenset(objectors)
 
-    def identify(self, vectors: np.ndarray | list[np.ndarray]) -> list[Match]:
+    def identify(
+        self,
+        vectors: np.ndarray | list[np.ndarray],
+        sizes: list[float] | None = None,
+    ) -> list[Match]:
+        """One `Match` a face. `sizes` (each face's shorter side, frame pixels) picks the
+        calibration's size band; under its floor a face is never named."""
         if len(vectors) == 0:
             return []
         vectors = np.atleast_2d(np.asarray(vectors, np.float32))
+        cal = self.calibration
+        bands = [cal.band(sz) for sz in sizes] if sizes else [cal.band(None)] * len(vectors)
         scores, ids = self.index.search(vectors, min(self.k, max(1, len(self.index))))
-        matches = [self._decide(s, i) for s, i in zip(scores, ids, strict=True)]
+        matches = [self._decide(s, i, b) for s, i, b in zip(scores, ids, bands, strict=True)]
         objected = (
             self.guard.blocks(vectors) if self.guard is not None and len(self.guard) else None
         )
-        thr = self.calibration.threshold
         return [
-            Match.withheld(thr)
+            Match.withheld(m.threshold, m.band)
             if (objected is not None and objected[n]) or m.person_id in self.objectors
             else m
             for n, m in enumerate(matches)
         ]
 
-    def _decide(self, scores: np.ndarray, ids: np.ndarray) -> Match:
+    def _decide(self, scores: np.ndarray, ids: np.ndarray, band: Band) -> Match:
         best: dict[int, float] = {}
         for s, tid in zip(scores.tolist(), ids.tolist(), strict=True):
             if tid < 0:
                 continue
             pid = self.template_person[tid]
             best[pid] = max(best.get(pid, -1.0), s)  # a person scores by their best template
-        thr = self.calibration.threshold
+        thr = band.threshold
         if not best:
-            return Match(None, None, -1.0, 0.0, thr, None)
+            return Match(None, None, -1.0, 0.0, thr, None, band=band.name)
         ranked = sorted(best.items(), key=lambda kv: kv[1], reverse=True)
         pid, score = ranked[0]
         runner_up = ranked[1][1] if len(ranked) > 1 else None
-        conf = self.calibration.confidence(score)
+        conf = 0.0 if band.source == "floor" else band.confidence(score)
         if score < thr:
-            return Match(None, None, score, conf, thr, runner_up)
-        return Match(pid, self.person_names[pid], score, conf, thr, runner_up)
+            return Match(None, None, score, conf, thr, runner_up, band=band.name)
+        return Match(pid, self.person_names[pid], score, conf, thr, runner_up, band=band.name)

@@ -3,7 +3,8 @@
 One `MeasuredAccuracy` per model in `<data_dir>/accuracy.json`, beside the calibration it
 was measured with: when, on which pairs file, the adopted threshold, the accuracy and error
 rates there, and per group (when the pairs carry a `group` column) the rates and the widest
-gap between groups. The DPIA and the record of processing quote it; `load_measured` returns
+gap between groups, and per face-size band (`faces.calibration.Band`). The DPIA and the
+record of processing quote it; `load_measured` returns
 None when nothing was measured, and the documents then say so.
 """
 
@@ -37,6 +38,7 @@ class MeasuredAccuracy:
     roc_auc: float | None = None
     groups: dict[str, Rates] = field(default_factory=dict)
     widest_gap: dict[str, float] = field(default_factory=dict)  # metric -> max - min
+    bands: dict[str, Rates] = field(default_factory=dict)  # by face size (0073)
 
     @classmethod
     def from_dict(cls, data: dict) -> MeasuredAccuracy:
@@ -45,6 +47,7 @@ class MeasuredAccuracy:
                 **data,
                 "overall": Rates(**data["overall"]),
                 "groups": {g: Rates(**r) for g, r in data.get("groups", {}).items()},
+                "bands": {b: Rates(**r) for b, r in data.get("bands", {}).items()},
             }
         )
 

@@ -551,7 +551,7 @@ class CameraAnalyzer:
         embedding = self._embedding(face)
         state.reference, state.checked = embedding, t  # the look later faces must match
         t0 = time.perf_counter()
-        match: Match = self.matcher.identify(embedding[None, :])[0]
+        match: Match = self.matcher.identify(embedding[None, :], [face.face.short_side])[0]
         self._timed("match", t0)
         if state.match is not None and state.match.objected:
             return  # an objector's track stays withheld, whatever a later face scores
@@ -671,6 +671,10 @@ class CameraAnalyzer:
                     embedding=None
                     if known or match is None or match.objected
                     else tr.data.embedding,
+                    # the face-size band and threshold that named them (0073)
+                    details={"band": match.band, "threshold": match.threshold}
+                    if known and match is not None
+                    else {},
                 )
             )
         return events

@@ -190,7 +190,11 @@ class RecognitionLog:
             "snapshot_sha256": self._sha256(event.snapshot),
             "score": event.score,
             "confidence": event.confidence,
-            "threshold": period.threshold if period else self.threshold,
+            # the threshold of the face's size band that named them (0073), else the period's
+            "threshold": event.details.get(
+                "threshold", period.threshold if period else self.threshold
+            ),
+            "band": event.details.get("band"),
             "model": period.model if period else self.model,
             "period": pid,
             "gallery_hash": period.gallery_hash if period else None,

@@ -61,6 +61,12 @@ def accuracy_lines(measured: MeasuredAccuracy | None, model: str) -> list[str]:
             f"{GROUPS_NOT_MEASURED}: the evaluation pairs carried no group label (add a "
             "`group` column to the pairs file and re-run `vigil eval pairs FILE --save`)."
         )
+    if len(measured.bands) > 1:  # each face size decided by its own threshold (0073)
+        lines += [
+            f"Faces {b}: {r.pairs} pairs, accuracy {_pct(r.accuracy)}, false match rate "
+            f"{_pct(r.false_match_rate)}, false non-match rate {_pct(r.false_non_match_rate)}."
+            for b, r in measured.bands.items()
+        ]
     return lines
 
 

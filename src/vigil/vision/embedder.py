@@ -103,9 +103,11 @@ class _ThreadedEmbedder:
 class OnnxRuntimeEmbedder(_ThreadedEmbedder):
     """An ONNX embedder on onnxruntime; one session, `threads` concurrent batch calls."""
 
-    chunk = 32
+    chunk = 8  # larger batches cost more CPU a face here (cache), none cost less (0074)
 
-    def __init__(self, model: Path | None = None, threads: int = 2) -> None:
+    def __init__(
+        self, model: Path | None = None, threads: int = 2, *, fold_int8: bool = True
+    ) -> None:
         import onnxruntime as ort
 
         super().__init__(threads)
@@ -116,6 +118,11 @@ class OnnxRuntimeEmbedder(_ThreadedEmbedder):
         opts.intra_op_num_threads = 1  # parallelism comes from concurrent calls on the pool
         opts.inter_op_num_threads = 1
         opts.log_severity_level = 3
+        if fold_int8:
+            # Fold the int8 weights' DequantizeLinear nodes into float constants once, at load,
+            # not on every call (and BatchNorm into the convolutions after them): ~18% less CPU
+            # a face, the same vectors to 3e-7 (decision 0074).
+            opts.add_session_config_entry("session.disable_quant_qdq", "1")
         providers = [
             p
             for p in ("CUDAExecutionProvider", "CPUExecutionProvider")

@@ -122,8 +122,8 @@ def search_photo(
     quality = QualityOut(
         file=label, ok=q.ok, score=q.score, problems=list(q.problems), face_px=round(q.size_px, 1)
     )
-    m = ctx.matcher().identify([face.embedding])[0]
-    match = PersonMatchOut(person_id=m.person_id, **match_figures(m))
+    m = ctx.matcher().identify([face.embedding], [face.face.short_side])[0]
+    match = PersonMatchOut(person_id=m.person_id, band=m.band, **match_figures(m))
     events = []
     if m.person_id is not None:
         page = list_events(ctx.db, EventFilter(person_id=m.person_id), limit=limit)

@@ -1069,8 +1069,10 @@ function initSearch() {
     $("#match").textContent = m.objection
       ? "Not identified: an objection to face recognition covers this face."
       : m.known
-      ? `${m.name}: score ${m.score.toFixed(3)} (threshold ${m.threshold.toFixed(3)}), confidence ${m.confidence_text}`
-      : `No enrolled person matches (best score ${m.score.toFixed(3)} is below the threshold ${m.threshold.toFixed(3)}).`;
+      ? `${m.name}: score ${m.score.toFixed(3)} (threshold ${m.threshold.toFixed(3)} for faces ${m.band}), confidence ${m.confidence_text}`
+      : m.band.startsWith("under")
+      ? `Not identified: the face is ${m.band} wide, too small to name anyone.`
+      : `No enrolled person matches (best score ${m.score.toFixed(3)} is below the threshold ${m.threshold.toFixed(3)} for faces ${m.band}).`;
     const list = $("#search-events");
     list.replaceChildren();
     for (const e of res.events) list.append(eventItem(e));
