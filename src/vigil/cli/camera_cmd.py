@@ -369,7 +369,7 @@ def record(
     for problem in report.problems if report else []:
         console.print(f"[yellow]index:[/] {problem}")
     console.print(
-        f"recording {len(service.recorders)} camera(s) into "
+        f"recording {len(service.recording_names)} camera(s) into "
         f"{st.data_dir / 'recordings'}; Ctrl-C stops"
     )
     try:
