@@ -97,3 +97,29 @@ def test_workers_record_survive_a_crash_and_a_dead_camera(rtsp_server, data_dir:
     assert {s.state for s in read_status(data_dir).cameras if s.name in ("a", "b", "c")} == {
         State.STOPPED
     }
+
+
+@pytest.mark.timeout(60)
+def test_frozen_udp_stream_is_noticed_without_pyav_read_timeout(
+    rtsp_server, data_dir: Path
+) -> None:
+    """RTSP is read without PyAV's read timeout (0072): FFmpeg's own `timeout` must still
+    notice a server that stops answering, over UDP as over TCP."""
+    from vigil.camera.recorder import RecordingService
+
+    srv = rtsp_server()
+    cam = CameraConfig(name="frozen", url=srv.url, segment_seconds=2, rtsp_transport="udp")
+    svc = RecordingService([cam], data_dir, _db(data_dir), replace(FAST, io_timeout_s=2.0))
+    svc.start()
+    try:
+        assert wait_for(lambda: svc.statuses()[0].online, 15)
+        os.kill(srv.proc.pid, signal.SIGSTOP)
+        try:
+            t = time.monotonic()
+            assert wait_for(lambda: not svc.statuses()[0].online, 15)
+            assert time.monotonic() - t < 12
+        finally:
+            os.kill(srv.proc.pid, signal.SIGCONT)
+    finally:
+        svc.stop()
+    _segments_ok(svc.db, data_dir, "frozen")

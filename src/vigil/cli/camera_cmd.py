@@ -352,9 +352,11 @@ def record(
     maintenance = Scheduler("record")
     retention.add_to(maintenance)
     maintenance.start()
-    service = RecordingService(
-        cams, st.data_dir, st.db(), RecorderOptions(disk_check=retention.disk_state)
+    options = RecorderOptions(
+        disk_check=retention.disk_state,
+        cameras_per_worker=st.config.recording.cameras_per_worker or None,
     )
+    service = RecordingService(cams, st.data_dir, st.db(), options)
     try:
         report = service.start()
     except BaseException:
