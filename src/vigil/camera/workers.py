@@ -216,18 +216,22 @@ class RecorderWorker:
     def join(self, timeout: float) -> bool:
         """Wait for the worker to close its segments and exit; kill it past `timeout` (the
         index is repaired as after any crash). True when it stopped by itself."""
-        deadline = time.monotonic() + timeout
-        clean = self._stopped.wait(timeout)
-        proc = self._proc
-        if proc is not None:
-            proc.join(max(0.1, deadline - time.monotonic()))
-            if proc.is_alive():
-                log.warning("recorder worker %d did not stop; killed", self.spec.index)
-                proc.kill()
-                proc.join(5)
-                clean = False
         if self._thread is not None:
-            self._thread.join(5)
+            self._thread.join(timeout)  # ends once the worker's pipe closes
+        proc = self._proc
+        if proc is not None and proc.is_alive():
+            log.warning("recorder worker %d did not stop; killed", self.spec.index)
+            proc.kill()
+            proc.join(5)
+            if self._thread is not None:
+                self._thread.join(5)
+        clean = self._stopped.is_set()
+        if not clean:
+            with self._lock:
+                for st in self._statuses.values():
+                    st.state, st.online, st.recording = State.STOPPED, False, False
+                    st.segment, st.fps, st.bitrate_kbps = "", None, None
+            self._repair()
         return clean
 
     # --- supervision --------------------------------------------------------------------
@@ -268,7 +272,13 @@ class RecorderWorker:
             name=f"vigil-rec-{spec.index}",
             daemon=True,
         )
-        proc.start()
+        try:
+            proc.start()
+        except Exception:
+            log.exception("recorder worker %d could not start", spec.index)
+            parent.close()
+            child.close()
+            return None
         child.close()
         self._proc, self._conn = proc, parent
         if self._stopping.is_set():  # stop() came while it was starting
