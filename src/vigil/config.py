@@ -467,7 +467,7 @@ class RecordingConfig(Section):
         "the longest unchecked first.",
     )
     cameras_per_worker: Annotated[int, Field(ge=0)] = Field(
-        8,
+        16,
         description="Past this many recording cameras, each group of at most this many is "
         "recorded in a worker process of its own (restarted if it dies); 0 records every "
         "camera in the main process.",

@@ -29,7 +29,9 @@ def test_cameras_are_dealt_into_even_groups() -> None:
 
 
 @pytest.mark.timeout(90)
-def test_workers_record_survive_a_crash_and_a_dead_camera(rtsp_server, data_dir: Path) -> None:
+def test_workers_record_survive_a_crash_and_a_dead_camera(
+    rtsp_server, data_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     """Four cameras in two workers; one camera points at nothing and shares its worker with a
     live one; one worker is killed with SIGKILL mid-segment and comes back; the disk guard's
     state reaches the workers."""
@@ -61,6 +63,11 @@ def test_workers_record_survive_a_crash_and_a_dead_camera(rtsp_server, data_dir:
         assert wait_for(lambda: all(st(n).segments_written >= 1 for n in live), 30)
         dead = st("dead")
         assert not dead.online and dead.state == State.OFFLINE and dead.error
+        # the worker's log records come out of the parent's logging
+        assert any(
+            r.name == "vigil.camera.recorder" and r.getMessage().startswith("dead:")
+            for r in caplog.records
+        )
         # the parent persisted every camera's status, written by the workers
         assert wait_for(lambda: (s := read_status(data_dir)) and len(s.cameras) == 4, 3)
         # segments closed in the workers reach the parent's listener

@@ -73,7 +73,7 @@ class RecorderOptions:
     degraded_for_s: float = 30.0  # state stays `degraded` this long after the last dropped frame
     # Past this many recording cameras, groups of at most this many are recorded each in a
     # worker process of its own (`vigil.camera.workers`, 0072); None: all in this process.
-    cameras_per_worker: int | None = 8
+    cameras_per_worker: int | None = 16
 
 
 DEGRADED_ERROR = (

@@ -84,7 +84,7 @@ def worker_main(spec: WorkerSpec, conn: Connection) -> None:
     from vigil.camera.recorder import RecordingService
     from vigil.store.db import Database
 
-    send_lock = threading.Lock()
+    send_lock = threading.RLock()  # a record logged while sending must not deadlock
     disk = [spec.disk]
 
     def send(msg: tuple[str, Any]) -> None:
@@ -107,7 +107,8 @@ def worker_main(spec: WorkerSpec, conn: Connection) -> None:
             send(("segment", info))
 
     db = Database(spec.db_url, migrate=False) if spec.db_url else None
-    options = replace(spec.options, disk_check=lambda: disk[0])
+    # the group records here, in threads: never split again
+    options = replace(spec.options, disk_check=lambda: disk[0], cameras_per_worker=None)
     service = RecordingService(
         spec.cameras, spec.data_dir, db, options, on_segment=on_segment, write_status_file=False
     )
