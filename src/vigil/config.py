@@ -526,6 +526,12 @@ class RecordingConfig(Section):
         description="Pause between two scrub passes; each pass checks every closed segment, "
         "the longest unchecked first.",
     )
+    cameras_per_worker: Annotated[int, Field(ge=0)] = Field(
+        16,
+        description="Past this many recording cameras, each group of at most this many is "
+        "recorded in a worker process of its own (restarted if it dies); 0 records every "
+        "camera in the main process.",
+    )
 
 
 EventKindName = Literal[

@@ -128,7 +128,10 @@ class EdgeNode:
         self.retention = FootageRetention(
             self.db, self.data_dir, cfg.cameras, cfg.recording, on_report=self._storage_report
         )
-        options = RecorderOptions(disk_check=self.retention.disk_state)
+        options = RecorderOptions(
+            disk_check=self.retention.disk_state,
+            cameras_per_worker=cfg.recording.cameras_per_worker or None,
+        )
         self.recording = RecordingService(
             cfg.cameras, self.data_dir, self.db, options, live=self.feeds
         )

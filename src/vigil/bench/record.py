@@ -1,9 +1,11 @@
 """`vigil bench record`: N simultaneous 1080p H.264 RTSP cameras recorded by stream copy.
 
-Vigil's recorder (`RecordingService`, one process, one thread per camera) and the common
+Vigil's recorder (`RecordingService`: one thread per camera, in worker processes of
+`cameras_per_worker` cameras each, or all in one process) and the common
 alternative, one `ffmpeg -c copy` process per camera (Debian's ffmpeg, writing 60 s fMP4
 segments), record the same streams in turn in the same run; each is measured over the same
 steady window after every camera is connected: CPU time of the recorder process(es) only
+(Vigil's: the recorder, its forkserver and its workers)
 (not the server), memory as PSS (shared libraries counted once), and the footage that
 reached the disk (so a recorder that drops data cannot look cheap).
 
@@ -15,6 +17,7 @@ is real) and cached, served without re-encoding; every camera is a separate RTSP
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import shutil
@@ -33,6 +36,7 @@ import av
 import psutil
 
 from vigil.bench.report import Figure
+from vigil.camera.recorder import RecorderOptions
 from vigil.errors import VigilError
 from vigil.process import stop_process
 
@@ -42,6 +46,7 @@ WIDTH, HEIGHT, FPS, KBPS = 1920, 1080, 25, 4000
 # RTP over UDP: gst-rtsp-server 1.22 aborts (`queue_duration >= 0` assertion in its TCP
 # backlog) when dozens of TCP clients share a media, so the cameras are read over UDP.
 TRANSPORT = "udp"
+DEFAULT_PER_WORKER = RecorderOptions().cameras_per_worker or 0
 
 
 def cache_dir() -> Path:
@@ -152,6 +157,14 @@ def _cpu(procs: list[psutil.Process]) -> float:
     return total
 
 
+def _tree(proc: psutil.Process) -> list[psutil.Process]:
+    """A process and all its descendants (a recorder's forkserver and worker processes)."""
+    try:
+        return [proc, *proc.children(recursive=True)]
+    except psutil.Error:
+        return [proc]
+
+
 def _pss(procs: list[psutil.Process]) -> int:
     total = 0
     for p in procs:
@@ -222,12 +235,14 @@ def run_vigil(
     *,
     burn: bool = False,
     name: str = "vigil (1 process)",
+    per_worker: int = 0,
 ):
+    """`per_worker`: cameras per recorder worker process (0: all in the one process)."""
     phase = Phase(name, n)
     folder.mkdir(parents=True, exist_ok=True)
     worker = [sys.executable, "-m", "vigil.bench.record_worker", str(folder), url, str(n)]
     proc = subprocess.Popen(
-        [*worker, TRANSPORT, "burn" if burn else "copy"],
+        [*worker, TRANSPORT, "burn" if burn else "copy", str(per_worker)],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
@@ -242,7 +257,7 @@ def run_vigil(
         proc.stdin.flush()
         if proc.stdout.readline().strip() != "ONLINE":
             phase.notes.append("not every camera came online within 60 s")
-        _measure(phase, lambda: [me], server, folder, warmup_s, seconds)
+        _measure(phase, lambda: _tree(me), server, folder, warmup_s, seconds)
         proc.stdin.write("STOP\n")
         proc.stdin.flush()
         result = json.loads(proc.stdout.readline() or "{}")
@@ -326,26 +341,42 @@ def run(
     baseline: bool = True,
     log: Callable[[str], None] = lambda _m: None,
     rounds: int = 1,
+    per_worker: tuple[int, ...] = (DEFAULT_PER_WORKER,),
 ) -> tuple[list[Figure], list[Phase]]:
     """`rounds` > 1 alternates ours and the baseline that many times and reports the median
-    round of each, so that another job on the machine for a while skews one round only."""
+    round of each, so that another job on the machine for a while skews one round only.
+    `per_worker`: Vigil's layouts measured in each round (cameras per worker process, 0 for
+    one process); the figures compare the first with the baseline."""
     clip_s = int(seconds + warmup_s + 40)  # a phase must end before the clip does
     log(f"test clip: {clip_s} s of 1080p25 at ~{KBPS / 1000:g} Mbit/s (cached)")
     clip = make_clip(clip_s)
     ours: list[Phase] = []
+    others: list[Phase] = []  # the further layouts of ours
     theirs: list[Phase] = []
     with tempfile.TemporaryDirectory(prefix="vigil-bench-record-") as tmp:
         for r in range(1, rounds + 1):
-            # a fresh server for each phase: the file starts over and nothing carries across
-            log(f"round {r}/{rounds}: vigil, {cameras} cameras, {seconds:g} s window")
-            ours.append(_phase(clip, run_vigil, cameras, Path(tmp) / "vigil", warmup_s, seconds))
+            for k, per in enumerate(per_worker):
+                # a fresh server for each phase: the file starts over and nothing carries
+                name = layout_name(per, cameras)
+                log(f"round {r}/{rounds}: {name}, {cameras} cameras, {seconds:g} s window")
+                vigil = functools.partial(run_vigil, per_worker=per, name=name)
+                phase = _phase(clip, vigil, cameras, Path(tmp) / "vigil", warmup_s, seconds)
+                (ours if k == 0 else others).append(phase)
             if baseline:
                 log(f"round {r}/{rounds}: ffmpeg, {cameras} processes, {seconds:g} s window")
                 theirs.append(
                     _phase(clip, run_ffmpeg, cameras, Path(tmp) / "ffmpeg", warmup_s, seconds)
                 )
     medians = [_median(ours)] + ([_median(theirs)] if theirs else [])
-    return figures(medians), ours + theirs
+    return figures(medians), ours + others + theirs
+
+
+
+def layout_name(per_worker: int, cameras: int) -> str:
+    if per_worker <= 0 or cameras <= per_worker:
+        return "vigil (1 process)"
+    workers = -(-cameras // per_worker)
+    return f"vigil ({workers} worker processes)"
 
 
 def _phase(

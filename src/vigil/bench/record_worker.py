@@ -1,8 +1,10 @@
 """The recorder process of `vigil bench record`: Vigil's `RecordingService` on N cameras.
 
-Run as `python -m vigil.bench.record_worker DATA_DIR URL N [tcp|udp] [copy|burn]` (burn: every
-camera has a privacy mask burned into its recording). It runs in its own process so
-the benchmark measures the recorder's CPU and memory alone. Protocol on stdin/stdout:
+Run as `python -m vigil.bench.record_worker DATA_DIR URL N [tcp|udp] [copy|burn] [PER_WORKER]`
+(burn: every camera has a privacy mask burned into its recording; PER_WORKER: cameras per
+recorder worker process, 0 for all in this process, default the recorder's own). It runs in
+its own process so the benchmark measures the recorder's CPU and memory alone. Protocol on
+stdin/stdout:
 prints `LOADED` (imports done, database open: the idle footprint), waits for a `GO` line,
 starts recording, prints `ONLINE` once every camera records (or `TIMEOUT`), waits for a
 `STOP` line, stops, and prints one JSON line with every camera's status.
@@ -16,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-from vigil.camera.recorder import RecordingService
+from vigil.camera.recorder import RecorderOptions, RecordingService
 from vigil.config import CameraConfig
 from vigil.store.db import Database
 
@@ -28,6 +30,10 @@ def main(argv: list[str]) -> int:
     data_dir, url, n = Path(argv[0]), argv[1], int(argv[2])
     transport = argv[3] if len(argv) > 3 else "tcp"
     burn = len(argv) > 4 and argv[4] == "burn"
+    options = RecorderOptions()
+    if len(argv) > 5:
+        per_worker = int(argv[5])
+        options = RecorderOptions(cameras_per_worker=per_worker or None)
     # Count the recorder's warnings instead of printing 64 cameras' worth of them.
     warnings: list[str] = []
 
@@ -47,7 +53,7 @@ def main(argv: list[str]) -> int:
         )
         for i in range(n)
     ]
-    service = RecordingService(cams, data_dir, db)
+    service = RecordingService(cams, data_dir, db, options)
     print("LOADED", flush=True)
     if sys.stdin.readline().strip() != "GO":
         return 1

@@ -16,8 +16,11 @@ state `degraded` while it lasts), instead of being lost unseen in the socket.
 With `live` (`LiveFeeds`), every packet written is also handed to the camera's live feed, which
 muxes it for browsers (decision 0067); the feed never raises into the recorder.
 
-`RecordingService` repairs the index of its cameras, starts one recorder per camera, persists
-the status file every few seconds, and stops them all on `stop()`.
+`RecordingService` repairs the index of its cameras, starts one recorder per camera (past
+`cameras_per_worker` cameras: in worker processes, a group of cameras each, see `workers`),
+persists the status file every few seconds, and stops them all on `stop()`.
+Cameras recorded in worker processes have no live feed here: `LiveFeeds` then reads them
+itself while someone watches.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from vigil.camera.live_feed import LiveFeeds
 from vigil.camera.segment import SegmentInfo, SegmentWriter, StorageError
 from vigil.camera.source import PacketSource, SourceError, SourceKind, redact_url
 from vigil.camera.status import CameraStatus, State, not_recording, write_status
+from vigil.camera.workers import DISK_OK, RecorderWorker, WorkerSpec, split_groups
 from vigil.config import CameraConfig
 from vigil.errors import VigilError
 from vigil.store.db import Database
@@ -73,6 +77,9 @@ class RecorderOptions:
     burn_backlog_s: float = 2.0  # burn-in: source frames that may wait for the encoder
     burn_preset: str = PRESET  # burn-in: x264 preset
     degraded_for_s: float = 30.0  # state stays `degraded` this long after the last dropped frame
+    # Past this many recording cameras, groups of at most this many are recorded each in a
+    # worker process of its own (`vigil.camera.workers`, 0072); None: all in this process.
+    cameras_per_worker: int | None = 16
 
 
 DEGRADED_ERROR = (
@@ -486,6 +493,14 @@ def _lock_data_dir(data_dir: Path) -> int:
     return fd
 
 
+def _shareable(db: Database | None) -> bool:
+    """Can a worker process open this database itself? (Not an in-memory SQLite.)"""
+    if db is None:
+        return True
+    url = db.url
+    return not (url == "sqlite://" or (url.startswith("sqlite") and ":memory:" in url))
+
+
 class RecordingService:
     """Records several cameras in one process. `start()`, then `stop()` (or `run()`)."""
 
@@ -506,16 +521,32 @@ class RecordingService:
         self.write_status_file = write_status_file
         self.cameras = cameras
         self.recorders: dict[str, CameraRecorder] = {}
+        self.workers: list[RecorderWorker] = []
         self.disabled: dict[str, CameraStatus] = {}
+        recording: list[CameraConfig] = []
         for cam in cameras:
             if cam.enabled and cam.record:
-                self.recorders[cam.name] = CameraRecorder(
-                    cam, self.data_dir, db, self.options, on_segment, live
-                )
+                recording.append(cam)
             else:
                 state, why = not_recording(cam)  # disabled, analysis only, or idle
                 self.disabled[cam.name] = CameraStatus(
                     name=cam.name, url=redact_url(cam.url), state=state, error=why
+                )
+        self.recording_names = [c.name for c in recording]
+        per_worker = self.options.cameras_per_worker
+        if per_worker is not None and len(recording) > per_worker and _shareable(db):
+            worker_options = replace(self.options, disk_check=None)
+            for i, group in enumerate(split_groups(recording, per_worker)):
+                spec = WorkerSpec(
+                    i, group, self.data_dir, db.url if db else None, worker_options, DISK_OK
+                )
+                self.workers.append(
+                    RecorderWorker(spec, db, on_segment, self.options.disk_check)
+                )
+        else:
+            for cam in recording:
+                self.recorders[cam.name] = CameraRecorder(
+                    cam, self.data_dir, db, self.options, on_segment, live
                 )
         self._stop_event = threading.Event()
         self._status_thread: threading.Thread | None = None
@@ -525,17 +556,20 @@ class RecordingService:
         # both), shown in the camera's status beside what recording lost.
         self.analysis_dropped: Callable[[], dict[str, int]] | None = None
 
-    def start(self, *, repair: bool = True) -> RepairReport | None:
+    def start(self, *, repair: bool = True, lock: bool = True) -> RepairReport | None:
         """Lock the data folder, repair the index of these cameras, start recording.
+        (`lock=False`: a worker process, whose parent holds the lock.)
 
         Raises RecorderBusyError when another recorder holds the folder."""
-        if self._lock_fd is None:
+        if lock and self._lock_fd is None:
             self._lock_fd = _lock_data_dir(self.data_dir)
         if repair and self.db is not None:
-            self.repair_report = repair_index(self.db, self.data_dir, list(self.recorders))
+            self.repair_report = repair_index(self.db, self.data_dir, self.recording_names)
         for rec in self.recorders.values():
             rec.start()
-        if self.write_status_file:
+        for worker in self.workers:
+            worker.start()
+        if self.write_status_file or self.workers:
             self._status_thread = threading.Thread(
                 target=self._status_loop, name="rec-status", daemon=True
             )
@@ -548,9 +582,14 @@ class RecordingService:
         recorder = self.recorders.get(camera.name)
         if recorder is not None:
             recorder.update_camera(camera)
+        for worker in self.workers:
+            if any(c.name == camera.name for c in worker.spec.cameras):
+                worker.update_camera(camera)
 
     def statuses(self) -> list[CameraStatus]:
         out = [r.status() for r in self.recorders.values()]
+        for worker in self.workers:
+            out += worker.statuses()
         out += [replace(s) for s in self.disabled.values()]
         if self.analysis_dropped is not None:
             try:
@@ -570,15 +609,35 @@ class RecordingService:
 
     def _status_loop(self) -> None:
         while not self._stop_event.wait(self.options.status_interval_s):
-            self._persist()
+            self._push_disk_state()
+            if self.write_status_file:
+                self._persist()
+
+    def _push_disk_state(self) -> None:
+        """Workers ask the disk guard before each segment: hand them its current answer."""
+        check = self.options.disk_check
+        if check is None or not self.workers:
+            return
+        try:
+            disk = check()
+        except Exception:
+            log.exception("the disk guard failed")
+            return
+        for worker in self.workers:
+            worker.send("disk", disk)
 
     def stop(self, timeout: float | None = None) -> None:
         """Ask every recorder to stop, wait for them (segments are closed), persist status."""
         self._stop_event.set()
         for rec in self.recorders.values():
             rec.stop()
+        for worker in self.workers:
+            worker.stop()
         limit = timeout if timeout is not None else self.options.io_timeout_s * 2 + 5
         deadline = time.monotonic() + limit
+        for worker in self.workers:
+            if not worker.join(max(0.1, deadline - time.monotonic())):
+                log.warning("recorder worker %d did not stop cleanly", worker.spec.index)
         for rec in self.recorders.values():
             rec.join(max(0.1, deadline - time.monotonic()))
             if rec.is_alive():

@@ -142,13 +142,17 @@ def open_input(
             raise SourceError(f"file not found: {path}")
         target = str(path)
     t0 = time.monotonic()
+    # PyAV's own (open, read) timeout bounds hangs that FFmpeg's options do not cover. Not
+    # while reading RTSP: FFmpeg's `timeout` bounds every socket wait there, and PyAV's takes
+    # the interpreter lock each time FFmpeg polls its interrupt callback (several times a
+    # packet), which for 32 cameras was most of the recorder's thread switching (0072).
+    read_timeout = None if kind is SourceKind.RTSP else io_timeout_s * 2
     try:
-        # PyAV's own (open, read) timeout bounds hangs that FFmpeg's options do not cover.
         container = av.open(
             target,
             format=fmt,
             options=options,
-            timeout=(io_timeout_s * 2, io_timeout_s * 2),
+            timeout=(io_timeout_s * 2, read_timeout),
         )
     except Exception as exc:
         raise SourceError(_open_failure(exc, url, io_timeout_s, time.monotonic() - t0)) from exc

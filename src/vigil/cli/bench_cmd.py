@@ -169,6 +169,13 @@ def record(
     burn_cameras: int = typer.Option(
         2, min=1, help="With --burn-in: cameras recorded at once in each phase."
     ),
+    per_worker: list[int] = typer.Option(
+        [],
+        "--per-worker",
+        help="Cameras per recorder worker process, 0 for all in one process (default: the "
+        "recorder's own). Repeat to measure several layouts in each round; the first is "
+        "compared with ffmpeg.",
+    ),
 ) -> None:
     """Stream-copy recording of N 1080p H.264 RTSP cameras: CPU and memory, beside ffmpeg."""
     from rich.console import Console
@@ -181,12 +188,18 @@ def record(
         _record_burn_in(out, burn_cameras, seconds)
         return
     figs, phases = bench_record.run(
-        cameras, seconds, baseline=baseline, log=lambda m: out.print(f"[dim]{m}[/]"), rounds=rounds
+        cameras,
+        seconds,
+        baseline=baseline,
+        log=lambda m: out.print(f"[dim]{m}[/]"),
+        rounds=rounds,
+        per_worker=tuple(per_worker) or (bench_record.DEFAULT_PER_WORKER,),
     )
     show(f"vigil bench record ({cameras} x 1080p25 H.264 ~4 Mbit/s, RTSP over UDP)", figs)
     for p in phases:
         out.print(
-            f"{p.name}: {p.cpu_s:.2f} CPU s in {p.window_s:.1f} s; server "
+            f"{p.name}: {p.cpu_s:.2f} CPU s in {p.window_s:.1f} s "
+            f"({p.cpu_pct / p.cameras:.2f}% a camera); server "
             f"{100 * p.server_cpu_s / p.window_s:.0f}% of a core (not counted); "
             f"PSS {p.pss_bytes / 2**20:.0f} MiB"
             + (f" (idle {p.idle_pss_bytes / 2**20:.0f} MiB)" if p.idle_pss_bytes else "")

@@ -359,9 +359,11 @@ def record(
     maintenance = Scheduler("record")
     retention.add_to(maintenance)
     maintenance.start()
-    service = RecordingService(
-        cams, st.data_dir, st.db(), RecorderOptions(disk_check=retention.disk_state)
+    options = RecorderOptions(
+        disk_check=retention.disk_state,
+        cameras_per_worker=st.config.recording.cameras_per_worker or None,
     )
+    service = RecordingService(cams, st.data_dir, st.db(), options)
     try:
         report = service.start()
     except BaseException:
@@ -376,7 +378,7 @@ def record(
     for problem in report.problems if report else []:
         console.print(f"[yellow]index:[/] {problem}")
     console.print(
-        f"recording {len(service.recorders)} camera(s) into "
+        f"recording {len(service.recording_names)} camera(s) into "
         f"{st.data_dir / 'recordings'}; Ctrl-C stops"
     )
     try:
