@@ -81,6 +81,11 @@ def test_started_then_ended_in_order_and_ha_sensors(
     try:
         uid = _announce(db, routing, ann, d.wake)
         sub.wait_for(lambda ms: len(_states(ms, KNOWN)) == 1)
+        # A notification still waiting is built when sent, so it would carry the completion:
+        # the webhook's `started` must be out before the event completes.
+        deadline = time.monotonic() + 10
+        while not hook.requests and time.monotonic() < deadline:
+            time.sleep(0.02)
         _complete(db, uid, data_dir, d.wake, ann)
         msgs = sub.wait_for(
             lambda ms: len(_states(ms, KNOWN)) == 2 and len(_states(ms, PERSON)) == 2
