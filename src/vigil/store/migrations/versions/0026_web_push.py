@@ -5,16 +5,16 @@ push endpoint, encryption keys and what it asked for (alerts, review items, came
 deliveries are outbox rows like MQTT and webhooks (`deliveries.channel` = "push", target the
 subscription's id): the channel column is a plain string, so nothing else changes.
 
-Revision ID: 0027_web_push
-Revises: 0026_timeline_thumbnails
+Revision ID: 0026_web_push
+Revises: 0025_camera_health
 Create Date: 2026-12-06
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0027_web_push"
-down_revision = "0026_timeline_thumbnails"
+revision = "0026_web_push"
+down_revision = "0025_camera_health"
 branch_labels = None
 depends_on = None
 
