@@ -24,7 +24,7 @@ from vigil.notify import push, webhook
 from vigil.notify.mqtt import MqttLink
 from vigil.notify.payload import encode, event_payload, review_payload
 from vigil.notify.push_worker import PushWorker
-from vigil.notify.worker import Worker, backoff_s, due
+from vigil.notify.worker import Worker, backoff_s, due, note_attempt
 from vigil.store.base import utcnow
 from vigil.store.db import Database
 from vigil.store.models.events import Channel, Delivery, DeliveryAttempt, Event
@@ -161,17 +161,7 @@ class _WebhookWorker(Worker):
             d = s.get(Delivery, delivery_id)
             if d is None:
                 return
-            d.attempts += 1
-            s.add(
-                DeliveryAttempt(
-                    delivery_id=d.id,
-                    at=now,
-                    ok=r.ok,
-                    status=r.status,
-                    error=r.error,
-                    duration_ms=r.duration_ms,
-                )
-            )
+            note_attempt(s, d, r, now)
             if r.ok:
                 d.delivered_at = now
                 d.last_error = ""

@@ -17,9 +17,9 @@ from sqlalchemy import select, update
 from vigil.notify import push
 from vigil.notify.subscriptions import forget_subscription
 from vigil.notify.vapid import load_or_create
-from vigil.notify.worker import Worker, backoff_s, due
+from vigil.notify.worker import Worker, backoff_s, due, note_attempt
 from vigil.store.base import utcnow
-from vigil.store.models.events import Channel, Delivery, DeliveryAttempt, Event, Verification
+from vigil.store.models.events import Channel, Delivery, Event, Verification
 from vigil.store.models.push import PushSubscription
 from vigil.store.models.users import User
 
@@ -95,17 +95,7 @@ class PushWorker(Worker):
             if d is None:
                 return
             if r is not None:
-                d.attempts += 1
-                s.add(
-                    DeliveryAttempt(
-                        delivery_id=d.id,
-                        at=now,
-                        ok=r.ok,
-                        status=r.status,
-                        error=r.error,
-                        duration_ms=r.duration_ms,
-                    )
-                )
+                note_attempt(s, d, r, now)
             d.last_error = error
             if r is not None and r.ok:
                 d.delivered_at = now

@@ -7,11 +7,12 @@ import logging
 import random
 import threading
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from sqlalchemy import Select, select
+from sqlalchemy.orm import Session
 
-from vigil.store.models.events import Channel, Delivery, Event
+from vigil.store.models.events import Channel, Delivery, DeliveryAttempt, Event
 from vigil.store.models.faces import Person
 from vigil.store.models.review import ReviewItem
 
@@ -24,6 +25,30 @@ log = logging.getLogger("vigil.notify.dispatcher")
 def backoff_s(attempts: int, lo: float, hi: float) -> float:
     """Seconds to wait after the `attempts`-th failure: lo, 2lo, 4lo ... capped at hi, -20%."""
     return min(hi, lo * 2 ** max(0, attempts - 1)) * random.uniform(0.8, 1.0)
+
+
+class Attempt(Protocol):
+    """What one try at delivering returns (`webhook.PostResult`, `push.PushResult`)."""
+
+    ok: bool
+    status: int | None
+    error: str
+    duration_ms: float
+
+
+def note_attempt(s: Session, d: Delivery, r: Attempt, now: datetime) -> None:
+    """Count one try at delivering row `d` and keep its outcome (the delivery log)."""
+    d.attempts += 1
+    s.add(
+        DeliveryAttempt(
+            delivery_id=d.id,
+            at=now,
+            ok=r.ok,
+            status=r.status,
+            error=r.error,
+            duration_ms=r.duration_ms,
+        )
+    )
 
 
 def due(
