@@ -142,11 +142,10 @@ def open_input(
             raise SourceError(f"file not found: {path}")
         target = str(path)
     t0 = time.monotonic()
-    # PyAV's own (open, read) timeout bounds hangs that FFmpeg's options do not cover. Not
-    # while reading RTSP: FFmpeg's `timeout` bounds every socket wait there, and PyAV's takes
-    # the interpreter lock each time FFmpeg polls its interrupt callback (several times a
-    # packet), which for 32 cameras was most of the recorder's thread switching (0072).
-    read_timeout = None if kind is SourceKind.RTSP else io_timeout_s * 2
+    # PyAV's own (open, read) timeout bounds hangs that FFmpeg's options do not cover. It costs
+    # the recorder CPU (the interrupt callback takes the interpreter lock, 0072), but without it
+    # an RTSP reconnect after a failed open was seen to hang for good in CI.
+    read_timeout = io_timeout_s * 2
     try:
         container = av.open(
             target,
