@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import socket
 import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -65,18 +66,23 @@ class RtspServer:
 
 
 def _start_server(args: list[str]) -> RtspServer:
+    # stderr goes to a file: a pipe nobody reads would block the server once it fills.
+    err = tempfile.TemporaryFile()  # noqa: SIM115 (the child keeps it open)
     proc = subprocess.Popen(
         [SYSTEM_PYTHON, str(SERVER_SCRIPT), *args],
         stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        stderr=err,
         text=True,
     )
     assert proc.stdout is not None
     line = proc.stdout.readline().strip()
     if not line.startswith("READY "):
         proc.kill()
-        err = proc.stderr.read() if proc.stderr else ""
-        raise RuntimeError(f"RTSP test server did not start: {line!r} {err[-500:]}")
+        proc.wait()
+        err.seek(0)
+        why = err.read().decode(errors="replace")
+        raise RuntimeError(f"RTSP test server did not start: {line!r} {why[-500:]}")
+    err.close()
     return RtspServer(args, proc, line.split(" ", 1)[1])
 
 

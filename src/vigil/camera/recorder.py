@@ -114,6 +114,7 @@ class CameraRecorder(threading.Thread):
         self._status = CameraStatus(name=camera.name, url=redact_url(camera.url))
         self._writer: SegmentWriter | None = None
         self._burner: MaskBurner | None = None  # while recording with burn-in
+        self._source: PacketSource | None = None  # while connected
         self._last_end: datetime | None = None  # end of the last segment: the next never overlaps
         self._lost: Callable[[], int] | None = None  # frames lost on this connection so far
         self._lost_before = 0  # frames lost on earlier connections
@@ -128,6 +129,12 @@ class CameraRecorder(threading.Thread):
 
     def stop(self) -> None:
         self._stop_event.set()
+
+    def abort_read(self) -> None:
+        """End a read blocked on a silent camera now (a stop otherwise waits out its limit)."""
+        src = self._source
+        if src is not None:
+            src.abort()
 
     @property
     def stopping(self) -> bool:
@@ -225,7 +232,7 @@ class CameraRecorder(threading.Thread):
             else:
                 self._set(state=State.CONNECTING)
             attempts += 1
-            src = PacketSource(
+            src = self._source = PacketSource(
                 self.camera.url,
                 rtsp_transport=self.camera.rtsp_transport,
                 io_timeout_s=self.opt.io_timeout_s,
@@ -254,6 +261,8 @@ class CameraRecorder(threading.Thread):
                     return
                 went = (State.OFFLINE, "stream ended: the camera or server went away")
             except SourceError as exc:
+                if self._stop_event.is_set():  # the read was ended by stop (abort_read)
+                    break
                 went = (State.OFFLINE, str(exc))
             except (StorageError, BurnError) as exc:
                 went = (State.ERROR, str(exc))
@@ -540,9 +549,7 @@ class RecordingService:
                 spec = WorkerSpec(
                     i, group, self.data_dir, db.url if db else None, worker_options, DISK_OK
                 )
-                self.workers.append(
-                    RecorderWorker(spec, db, on_segment, self.options.disk_check)
-                )
+                self.workers.append(RecorderWorker(spec, db, on_segment, self.options.disk_check))
         else:
             for cam in recording:
                 self.recorders[cam.name] = CameraRecorder(
@@ -635,6 +642,13 @@ class RecordingService:
             worker.stop()
         limit = timeout if timeout is not None else self.options.io_timeout_s * 2 + 5
         deadline = time.monotonic() + limit
+        # A recorder with packets flowing stops at its next packet and closes its segment
+        # whole; one still inside a read after a moment waits on a silent camera: end the read.
+        grace = time.monotonic() + min(1.0, limit / 2)
+        for rec in self.recorders.values():
+            rec.join(max(0.0, grace - time.monotonic()))
+            if rec.is_alive():
+                rec.abort_read()
         for worker in self.workers:
             if not worker.join(max(0.1, deadline - time.monotonic())):
                 log.warning("recorder worker %d did not stop cleanly", worker.spec.index)

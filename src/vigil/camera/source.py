@@ -31,6 +31,7 @@ import av
 import av.error
 import numpy as np
 
+from vigil.camera.read_guard import ReadGuard
 from vigil.camera.timebase import stream_time_base
 from vigil.config import CameraConfig
 
@@ -122,6 +123,11 @@ def input_options(kind: SourceKind, *, rtsp_transport: str = "tcp", io_timeout_s
     return {}
 
 
+def read_timeout_s(io_timeout_s: float) -> float:
+    """How long one read may block before it is ended (PyAV's read timeout, a `ReadGuard`)."""
+    return io_timeout_s * 2
+
+
 def open_input(
     url: str,
     *,
@@ -142,16 +148,15 @@ def open_input(
             raise SourceError(f"file not found: {path}")
         target = str(path)
     t0 = time.monotonic()
-    # PyAV's own (open, read) timeout bounds hangs that FFmpeg's options do not cover. It costs
-    # the recorder CPU (the interrupt callback takes the interpreter lock, 0072), but without it
-    # an RTSP reconnect after a failed open was seen to hang for good in CI.
-    read_timeout = io_timeout_s * 2
+    # PyAV's own (open, read) timeout bounds hangs that FFmpeg's options do not cover (an RTSP
+    # server sending RTCP but no video, an HTTP stream trickling bytes). `PacketSource` moves
+    # the read timeout to a `ReadGuard`, which costs no interpreter lock per poll (0075).
     try:
         container = av.open(
             target,
             format=fmt,
             options=options,
-            timeout=(io_timeout_s * 2, read_timeout),
+            timeout=(io_timeout_s * 2, read_timeout_s(io_timeout_s)),
         )
     except Exception as exc:
         raise SourceError(_open_failure(exc, url, io_timeout_s, time.monotonic() - t0)) from exc
@@ -278,6 +283,7 @@ class PacketSource:
     watchdog_s: float | None = None
     container: av.container.InputContainer | None = field(default=None, init=False)
     info: StreamInfo | None = field(default=None, init=False)
+    _guard: ReadGuard | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.kind = source_kind(self.url)
@@ -298,6 +304,11 @@ class PacketSource:
         )
         self.info = _stream_info(self.container, self.url, time.monotonic() - t0)
         return self.info
+
+    def abort(self) -> None:
+        """End a read blocked in `packets()` now (from another thread); it raises SourceError."""
+        if self._guard is not None:
+            self._guard.expire()
 
     def close(self) -> None:
         if self.container is not None:
@@ -350,10 +361,21 @@ class PacketSource:
             # Packets with no timestamp yet (the first RTSP keyframe): held until the next one
             # tells where they belong, so a recording starts at the source's first keyframe.
             unstamped: list[av.Packet] = []
+            guard = self._guard = ReadGuard(self.container, read_timeout_s(self.io_timeout_s))
             try:
                 # All streams are demuxed so that a stream which delivers audio but no video is
                 # noticed (demux(vs) would keep reading inside FFmpeg and never come back).
-                for pkt in self.container.demux():
+                demux = self.container.demux()
+                unarmed = True
+                while True:
+                    guard.reading_since = time.monotonic()
+                    pkt = next(demux, None)
+                    guard.reading_since = None
+                    if pkt is None:
+                        break
+                    if unarmed:  # PyAV's timeout is in place once its first read is done
+                        guard.arm()
+                        unarmed = False
                     if pkt.stream_index != video or pkt.size == 0:
                         ts_other = pkt.dts if pkt.dts is not None else pkt.pts
                         if paced and ts_other is not None and pkt.time_base is not None:
@@ -406,6 +428,8 @@ class PacketSource:
                 raise
             except Exception as exc:
                 raise SourceError(describe_error(exc, self.url, self.io_timeout_s)) from exc
+            finally:
+                guard.release()
             if not looping:
                 return
             # Start the file over; later timestamps continue after the last frame.

@@ -337,7 +337,6 @@ class RecorderWorker:
             log.exception("recorder worker %d: repairing its cameras failed", self.spec.index)
 
 
-
 def _effective_level() -> int:
     """The lowest level the parent would print for the recorder's loggers."""
     return logging.getLogger("vigil.camera").getEffectiveLevel()
