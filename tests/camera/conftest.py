@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.server
 import shutil
 import socket
 import subprocess
@@ -192,6 +193,47 @@ def garbage_server() -> Iterator[str]:
     stop.set()
     thread.join(2)
     srv.close()
+
+
+class MjpegCamera(http.server.BaseHTTPRequestHandler):
+    """An HTTP MJPEG camera; subclasses give `parts()`, the bytes sent after the headers."""
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def parts(self) -> Iterator[bytes]:
+        raise NotImplementedError
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
+        self.end_headers()
+        try:
+            for part in self.parts():
+                self.wfile.write(part)
+                self.wfile.flush()
+        except OSError:  # the client went away
+            pass
+
+
+def mjpeg_part(jpg: bytes) -> bytes:
+    """One JPEG of a multipart/x-mixed-replace stream (boundary `frame`)."""
+    return (
+        b"--frame\r\nContent-Type: image/jpeg\r\n"
+        + f"Content-Length: {len(jpg)}\r\n\r\n".encode()
+        + jpg
+        + b"\r\n"
+    )
+
+
+def serve_http(handler: type[http.server.BaseHTTPRequestHandler]) -> Iterator[int]:
+    """A threading HTTP server on loopback for the duration: yields its port."""
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    srv.daemon_threads = True
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    yield srv.server_address[1]
+    srv.shutdown()
+    srv.server_close()
 
 
 def free_port() -> int:

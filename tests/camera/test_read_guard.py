@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import http.server
 import threading
 import time
 from collections.abc import Iterator
@@ -12,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
-from tests.camera.conftest import wait_for
+from tests.camera.conftest import MjpegCamera, mjpeg_part, serve_http, wait_for
 from vigil.camera.index import camera_segments
 from vigil.camera.recorder import RecorderOptions, RecordingService
 from vigil.camera.source import PacketSource, SourceError
@@ -30,47 +29,24 @@ def _jpeg(i: int) -> bytes:
     return buf.tobytes()
 
 
-class _TricklingCamera(http.server.BaseHTTPRequestHandler):
-    """MJPEG: good frames, then a frame that never ends, one byte every 50 ms. FFmpeg's socket
+class _TricklingCamera(MjpegCamera):
+    """Good frames, then a frame that never ends, one byte every 50 ms. FFmpeg's socket
     timeout never fires (the socket is never quiet for long) and no packet ever comes."""
 
-    def log_message(self, *args: object) -> None:
-        pass
-
-    def do_GET(self) -> None:
-        self.send_response(200)
-        self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
-        self.end_headers()
-        try:
-            for i in range(GOOD_FRAMES):
-                jpg = _jpeg(i)
-                self.wfile.write(
-                    b"--frame\r\nContent-Type: image/jpeg\r\n"
-                    + f"Content-Length: {len(jpg)}\r\n\r\n".encode()
-                    + jpg
-                    + b"\r\n"
-                )
-                self.wfile.flush()
-                time.sleep(0.1)
-            self.wfile.write(
-                b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: 999999\r\n\r\n"
-            )
-            while True:
-                self.wfile.write(b"\xff")
-                self.wfile.flush()
-                time.sleep(0.05)
-        except OSError:
-            pass
+    def parts(self) -> Iterator[bytes]:
+        for i in range(GOOD_FRAMES):
+            yield mjpeg_part(_jpeg(i))
+            time.sleep(0.1)
+        yield b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: 999999\r\n\r\n"
+        while True:
+            yield b"\xff"
+            time.sleep(0.05)
 
 
 @pytest.fixture
 def trickling_camera() -> Iterator[str]:
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _TricklingCamera)
-    srv.daemon_threads = True
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{srv.server_address[1]}/video.mjpg"
-    srv.shutdown()
-    srv.server_close()
+    for port in serve_http(_TricklingCamera):
+        yield f"http://127.0.0.1:{port}/video.mjpg"
 
 
 def _read_until_error(src: PacketSource) -> tuple[int, float, str, bool]:

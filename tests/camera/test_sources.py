@@ -15,7 +15,7 @@ from typing import ClassVar
 import av
 import pytest
 
-from tests.camera.conftest import decode_all, wait_for
+from tests.camera.conftest import MjpegCamera, decode_all, mjpeg_part, serve_http, wait_for
 from vigil.camera.index import camera_segments, coverage, probe_segment, recordings_dir
 from vigil.camera.recorder import RecorderOptions, RecordingService
 from vigil.camera.source import SourceKind, analysis_frames, probe, redact_url, source_kind
@@ -113,41 +113,13 @@ def test_timestamp_jumps_start_new_segments_without_overlap(
     assert total < 12  # the 60 s pts jump did not become 60 s of wall-clock time
 
 
-class _MjpegHandler(http.server.BaseHTTPRequestHandler):
+class _MjpegHandler(MjpegCamera):
     frames: ClassVar[list[bytes]] = []
 
-    def log_message(self, *args: object) -> None:
-        pass
-
-    def do_GET(self) -> None:
-        self.send_response(200)
-        self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
-        self.end_headers()
-        try:
-            i = 0
-            while True:
-                jpg = self.frames[i % len(self.frames)]
-                self.wfile.write(
-                    b"--frame\r\nContent-Type: image/jpeg\r\n"
-                    + f"Content-Length: {len(jpg)}\r\n\r\n".encode()
-                    + jpg
-                    + b"\r\n"
-                )
-                self.wfile.flush()
-                i += 1
-                time.sleep(0.1)
-        except OSError:
-            pass
-
-
-def _serve(handler: type[http.server.BaseHTTPRequestHandler]) -> Iterator[int]:
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    srv.daemon_threads = True
-    t = threading.Thread(target=srv.serve_forever, daemon=True)
-    t.start()
-    yield srv.server_address[1]
-    srv.shutdown()
-    srv.server_close()
+    def parts(self) -> Iterator[bytes]:
+        for jpg in itertools.cycle(self.frames):
+            yield mjpeg_part(jpg)
+            time.sleep(0.1)
 
 
 @pytest.fixture
@@ -162,7 +134,7 @@ def mjpeg_server(vtest: Path) -> Iterator[str]:
                 break
             frames += [bytes(p) for p in enc.encode(fr.reformat(320, 240, "yuvj420p"))]
     handler = type("H", (_MjpegHandler,), {"frames": frames})
-    for port in _serve(handler):
+    for port in serve_http(handler):
         yield f"http://127.0.0.1:{port}/video.mjpg"
 
 
@@ -197,7 +169,7 @@ def hls_server(vtest: Path, tmp_path: Path) -> Iterator[str]:
         _encode(vtest, out, 0, 40)
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
     handler.log_message = lambda *a: None  # type: ignore[attr-defined]
-    for port in _serve(handler):  # type: ignore[arg-type]
+    for port in serve_http(handler):  # type: ignore[arg-type]
         yield f"http://127.0.0.1:{port}/index.m3u8"
 
 
