@@ -261,7 +261,8 @@ class CameraRecorder(threading.Thread):
                     return
                 went = (State.OFFLINE, "stream ended: the camera or server went away")
             except SourceError as exc:
-                if self._stop_event.is_set():  # the read was ended by stop (abort_read)
+                if self._stop_event.is_set():  # stop ended the read (abort_read): the packets
+                    ended_cleanly = True  # written so far are whole, close the segment normally
                     break
                 went = (State.OFFLINE, str(exc))
             except (StorageError, BurnError) as exc:

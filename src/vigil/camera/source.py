@@ -306,7 +306,8 @@ class PacketSource:
         return self.info
 
     def abort(self) -> None:
-        """End a read blocked in `packets()` now (from another thread); it raises SourceError."""
+        """End a read blocked in `packets()` (from another thread); it raises SourceError.
+        Before the first packet PyAV's own read timeout still rules, and this does nothing."""
         if self._guard is not None:
             self._guard.expire()
 
@@ -429,6 +430,7 @@ class PacketSource:
             except Exception as exc:
                 raise SourceError(describe_error(exc, self.url, self.io_timeout_s)) from exc
             finally:
+                guard.reading_since = None
                 guard.release()
             if not looping:
                 return
