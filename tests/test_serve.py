@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy import select
 
 from tests.camera.conftest import wait_for
+from tests.ports import free_port
 from vigil.api import accounts
 from vigil.cli import run
 from vigil.demo.assets import door_clip
@@ -85,9 +85,7 @@ def test_serve_records_analyses_and_stores_events(tmp_path: Path, faces_dir: Pat
     )
     db = Database(f"sqlite:///{data / 'vigil.db'}")
     accounts.create_user(db, "admin", "a long test password", Role.admin, created_by="test")
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "vigil.cli", "-c", str(cfg), "serve", "--port", str(port)],
         stdout=subprocess.PIPE,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -13,6 +12,7 @@ import pytest
 import uvicorn
 
 from tests.api.helpers import PASSWORD, now
+from tests.ports import free_port
 from vigil.api import ApiContext, create_app
 from vigil.api.routes import event_stream
 from vigil.events.store import create_event
@@ -22,9 +22,7 @@ pytestmark = pytest.mark.timeout(60)
 
 @pytest.fixture
 def server(ctx: ApiContext) -> Iterator[str]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     srv = uvicorn.Server(
         uvicorn.Config(create_app(ctx, web=False), host="127.0.0.1", port=port, log_level="warning")
     )

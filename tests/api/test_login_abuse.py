@@ -5,7 +5,6 @@ reached from several loopback addresses (127.0.0.x), since a TestClient fakes th
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -19,6 +18,7 @@ import pytest
 import yaml
 
 from tests.api.helpers import PASSWORD
+from tests.ports import free_port
 from vigil.api import accounts
 from vigil.api.proxies import client_from
 from vigil.api.security import LoginLimiter, client_bucket
@@ -60,9 +60,7 @@ def vigil_api(tmp_path: Path, api: dict, users: bool = True) -> Iterator[Server]
     if users:
         accounts.create_user(db, "admin", PASSWORD, Role.admin, created_by="test")
         accounts.create_user(db, "viewer", PASSWORD, Role.viewer, created_by="test")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     cmd = [sys.executable, "-m", "vigil.cli", "-c", str(cfg_path), "api", "--no-live"]
     proc = subprocess.Popen(
         [*cmd, "--port", str(port)],

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -23,6 +22,7 @@ import uvicorn
 from tests.api.helpers import PASSWORD
 from tests.api.test_privacy_view import flat_map
 from tests.camera.conftest import make_h264
+from tests.ports import free_port
 from vigil.api import ApiContext, create_app
 from vigil.api.privacy_view import protected_cache
 from vigil.camera.footage_retention import run_retention
@@ -47,9 +47,7 @@ def add_long_segment(ctx: ApiContext, src: Path, start: datetime, seconds: float
 
 @pytest.fixture
 def server(ctx: ApiContext) -> Iterator[str]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     srv = uvicorn.Server(
         uvicorn.Config(create_app(ctx, web=False), host="127.0.0.1", port=port, log_level="warning")
     )

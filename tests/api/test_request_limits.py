@@ -10,7 +10,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -28,6 +27,7 @@ import yaml
 from PIL import Image
 
 from tests.api.helpers import PASSWORD
+from tests.ports import free_port
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -61,9 +61,7 @@ def start_server(root: Path, api: dict[str, object] | None = None) -> Server:
         env["PYTHONPATH"] = other
     # the admin is made by the server's own code (its migrations make the database)
     subprocess.run([sys.executable, "-c", ADD_ADMIN, str(data_dir)], env=env, check=True)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     vigil = str(Path(sys.executable).parent / "vigil")
     cmd = [vigil, "-c", str(path), "api", "--port", str(port), "--no-live"]
     proc = subprocess.Popen(

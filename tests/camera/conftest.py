@@ -236,12 +236,6 @@ def serve_http(handler: type[http.server.BaseHTTPRequestHandler]) -> Iterator[in
     srv.server_close()
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def wait_for(cond: Callable[[], object], timeout: float, interval: float = 0.1) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

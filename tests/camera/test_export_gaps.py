@@ -18,7 +18,8 @@ import av
 import pytest
 from typer.testing import CliRunner
 
-from tests.camera.conftest import _start_server, free_port, wait_for
+from tests.camera.conftest import _start_server, wait_for
+from tests.ports import free_port
 from vigil.camera.export import export_clip
 from vigil.camera.index import camera_segments, coverage
 from vigil.camera.recorder import RecorderOptions, RecordingService

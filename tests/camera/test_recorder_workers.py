@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.camera.conftest import free_port, wait_for
+from tests.camera.conftest import wait_for
 from tests.camera.test_recorder import FAST, _db, _segments_ok
+from tests.ports import free_port
 from vigil.camera.footage_retention import DiskState
 from vigil.camera.segment import SegmentInfo
 from vigil.camera.status import State, read_status

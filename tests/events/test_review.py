@@ -135,9 +135,7 @@ def test_best_snapshot_is_highest_score(db: Database, data_dir: Path) -> None:
     assert _items(db)[0].best_event_id == b.id
 
 
-def test_events_joining_an_item_add_up_as_a_full_recompute(
-    db: Database, data_dir: Path
-) -> None:
+def test_events_joining_an_item_add_up_as_a_full_recompute(db: Database, data_dir: Path) -> None:
     """Each event joins its item incrementally (a burst of n events is O(n), not O(n^2)); the
     item must read exactly as if it were recomputed from all its events."""
     kinds = ["person", "face", "known_person", "vehicle", "face"]

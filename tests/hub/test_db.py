@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import delete, func, select
 
+from tests.ports import free_port
 from vigil.cli import run
 from vigil.events.store import create_event, update_event
 from vigil.hub.ingest import store_batch
@@ -21,7 +22,6 @@ from vigil.store.models import Event, HubEvent, SyncTombstone
 from vigil.sync.edge import BufferLimits, EdgePublisher
 from vigil.sync.server import NatsServer, ServerSpec, find_binary
 
-from ..sync.test_sync import free_port
 from ..sync.test_updates import check_order_safety
 
 

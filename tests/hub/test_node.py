@@ -20,6 +20,7 @@ import pytest
 import yaml
 from sqlalchemy import func, select
 
+from tests.ports import free_port
 from vigil.errors import ConfigError
 from vigil.events.store import create_event
 from vigil.hub.config import HubConfig, load_hub_config
@@ -29,7 +30,7 @@ from vigil.store.models import HubEvent
 from vigil.sync.edge import EdgePublisher
 from vigil.sync.server import NatsServer, ServerSpec, find_binary
 
-from ..sync.test_sync import free_port, wait_for
+from ..sync.test_sync import wait_for
 
 needs_nats = pytest.mark.skipif(find_binary() is None, reason="nats-server binary missing")
 VIGIL = str(Path(sys.executable).parent / "vigil")

@@ -19,6 +19,7 @@ import pytest
 import yaml
 
 from tests.api.helpers import Footage, record_footage, site_yaml
+from tests.ports import free_port
 from vigil.config import VigilConfig
 from vigil.errors import InputError
 from vigil.faces.engine import FaceEngine
@@ -38,7 +39,6 @@ from vigil.sync.edge_agent import EdgeSync
 from vigil.sync.server import NatsServer, ServerSpec, SiteLogin, connect_site, find_binary
 
 from .test_edge_agent import await_leaf
-from .test_sync import free_port
 
 pytestmark = pytest.mark.skipif(find_binary() is None, reason="nats-server binary missing")
 SITE = "north"

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from tests.ports import free_port
 from vigil.cli import run
 from vigil.config import load_config
 from vigil.events.store import create_event, new_uid
@@ -25,7 +26,7 @@ from vigil.sync.commands import HANDLERS, CommandContext
 from vigil.sync.edge_agent import leaf_url
 from vigil.sync.server import NatsServer, ServerSpec, SiteLogin, connect_site, find_binary
 
-from .test_sync import await_for, free_port
+from .test_sync import await_for
 
 pytestmark = pytest.mark.skipif(find_binary() is None, reason="nats-server binary missing")
 SITE = "east"

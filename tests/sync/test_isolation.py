@@ -17,11 +17,12 @@ from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js.errors import ServiceUnavailableError
 
+from tests.ports import free_port
 from vigil.hub.ingest import HubConsumer
 from vigil.sync.edge import EdgePublisher
 from vigil.sync.server import HubAccess, NatsServer, ServerSpec, connect_site, find_binary
 
-from .test_sync import Net, await_for, free_port, net  # noqa: F401  (fixture)
+from .test_sync import Net, await_for, net  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.skipif(find_binary() is None, reason="nats-server binary missing")
 UNREACHABLE = (NoRespondersError, ServiceUnavailableError, NatsTimeout, TimeoutError)

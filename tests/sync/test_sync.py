@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import socket
 import time
 import urllib.request
 from collections import defaultdict
@@ -19,6 +18,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from tests.ports import free_port
 from vigil.events.store import create_event
 from vigil.hub.ingest import HubConsumer
 from vigil.store.db import Database
@@ -31,12 +31,6 @@ pytestmark = pytest.mark.skipif(
 )
 SITES = ("north", "south")
 CAMERAS = ("gate", "yard")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Net:

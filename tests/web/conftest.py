@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -16,6 +15,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from tests.api.helpers import Footage, make_context
+from tests.ports import free_port
 from vigil.api import ApiContext, create_app, feed_camera
 from vigil.faces.engine import FaceEngine
 
@@ -38,16 +38,10 @@ class Site:
     footage: Footage
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @contextmanager
 def serve(app: FastAPI) -> Iterator[str]:
     """`app` served by uvicorn on a free loopback port, in a thread: its base URL."""
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(
             app, host="127.0.0.1", port=port, log_level="warning", timeout_graceful_shutdown=2
