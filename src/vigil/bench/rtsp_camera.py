@@ -20,6 +20,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 
 import gi
 
@@ -132,14 +133,23 @@ class FileFrames:
 
 
 class Feeder:
-    """Pushes a source's frames into one media's appsrc in real time until the media goes."""
+    """Pushes a source's frames into one media's appsrc in real time until the media goes.
 
-    def __init__(self, appsrc: Gst.Element, frames: TimeCode | FileFrames, fps: float):
-        self.appsrc, self.frames, self.fps = appsrc, frames, fps
+    The source is made on the feeder's thread: opening a file (decodebin's preroll) inside
+    `media-configure` would hold up the server's main loop, and every client with it."""
+
+    def __init__(self, appsrc: Gst.Element, make: Callable[[], TimeCode | FileFrames], fps: float):
+        self.appsrc, self.make, self.fps = appsrc, make, fps
         self.stop = threading.Event()
         threading.Thread(target=self.run, daemon=True).start()
 
     def run(self) -> None:
+        try:
+            self.frames = self.make()
+        except (OSError, GLib.Error) as exc:
+            print(f"source error: {exc}", file=sys.stderr, flush=True)
+            self.appsrc.emit("end-of-stream")
+            return
         period = 1.0 / self.fps
         next_t = time.monotonic()
         try:
@@ -224,11 +234,11 @@ def main() -> None:
 
     def configured(_factory: GstRtspServer.RTSPMediaFactory, media: GstRtspServer.RTSPMedia):
         appsrc = media.get_element().get_by_name("glass")
-        if a.file:
-            frames: TimeCode | FileFrames = FileFrames(a.file, a.width, a.height, a.fps)
+        file = a.file
+        if file:
+            feeder = Feeder(appsrc, lambda: FileFrames(file, a.width, a.height, a.fps), fps)
         else:
-            frames = TimeCode(width, height, a.busy)
-        feeder = Feeder(appsrc, frames, fps)
+            feeder = Feeder(appsrc, lambda: TimeCode(width, height, a.busy), fps)
         media.connect("unprepared", lambda *_: feeder.stop.set())
 
     factory.connect("media-configure", configured)
