@@ -20,11 +20,11 @@ from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy import select
 
 from tests.camera.conftest import wait_for
-from tests.ports import free_port
 from vigil.api import accounts
 from vigil.cli import run
 from vigil.demo.assets import door_clip
 from vigil.notify.broker import Mosquitto
+from vigil.process import free_port
 from vigil.store.db import Database
 from vigil.store.models import Event, MotionEvent, Segment
 from vigil.store.models.users import Role

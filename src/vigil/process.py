@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import random
+import socket
 import subprocess
+from pathlib import Path
+
+LOWEST_PORT = 20000
 
 
 def stop_process(
@@ -17,3 +22,30 @@ def stop_process(
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+
+
+def _ephemeral_start() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+def free_port() -> int:
+    """A loopback TCP port for a child server to listen on, below the ephemeral range.
+
+    A port found by binding to 0 comes from the ephemeral range, and once released an outgoing
+    connection may take it as its local port before the server binds it: the server then exits
+    with "address already in use" (seen in CI with a NATS leaf port). Outgoing connections never
+    get a port below that range, so one picked there stays free unless another server takes it.
+    """
+    top = _ephemeral_start() - 1
+    for _ in range(200):
+        port = random.randint(LOWEST_PORT, top) if top > LOWEST_PORT else 0
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return int(s.getsockname()[1])
+    raise RuntimeError("no free port found below the ephemeral range")

@@ -12,10 +12,10 @@ import pytest
 import uvicorn
 
 from tests.api.helpers import PASSWORD, now
-from tests.ports import free_port
 from vigil.api import ApiContext, create_app
 from vigil.api.routes import event_stream
 from vigil.events.store import create_event
+from vigil.process import free_port
 
 pytestmark = pytest.mark.timeout(60)
 

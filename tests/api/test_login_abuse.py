@@ -18,12 +18,12 @@ import pytest
 import yaml
 
 from tests.api.helpers import PASSWORD
-from tests.ports import free_port
 from vigil.api import accounts
 from vigil.api.proxies import client_from
 from vigil.api.security import LoginLimiter, client_bucket
 from vigil.config import VigilConfig
 from vigil.privacy.audit import AuditLog
+from vigil.process import free_port
 from vigil.store.db import Database
 from vigil.store.models.users import Role
 

@@ -22,13 +22,13 @@ import uvicorn
 from tests.api.helpers import PASSWORD
 from tests.api.test_privacy_view import flat_map
 from tests.camera.conftest import make_h264
-from tests.ports import free_port
 from vigil.api import ApiContext, create_app
 from vigil.api.privacy_view import protected_cache
 from vigil.camera.footage_retention import run_retention
 from vigil.camera.index import add_segment, camera_segments, recordings_dir, update_segment
 from vigil.privacy.protected_cache import CACHE_KEEP_S, sweep_protected
 from vigil.privacy.redaction import part_path
+from vigil.process import free_port
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -27,7 +27,7 @@ import yaml
 from PIL import Image
 
 from tests.api.helpers import PASSWORD
-from tests.ports import free_port
+from vigil.process import free_port
 
 pytestmark = pytest.mark.timeout(300)
 

@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 
 from tests.camera.conftest import decode_all, wait_for
-from tests.ports import free_port
 from vigil.camera.index import camera_segments, recordings_dir
 from vigil.camera.recorder import RecorderOptions, RecordingService
 from vigil.camera.status import State
 from vigil.config import CameraConfig
+from vigil.process import free_port
 from vigil.store.db import Database
 
 FAST = RecorderOptions(

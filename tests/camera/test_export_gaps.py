@@ -19,12 +19,12 @@ import pytest
 from typer.testing import CliRunner
 
 from tests.camera.conftest import _start_server, wait_for
-from tests.ports import free_port
 from vigil.camera.export import export_clip
 from vigil.camera.index import camera_segments, coverage
 from vigil.camera.recorder import RecorderOptions, RecordingService
 from vigil.cli import app
 from vigil.config import CameraConfig
+from vigil.process import free_port
 from vigil.store.db import Database
 
 HOLE_S = 2.0  # the hole inside the looped file

@@ -12,12 +12,12 @@ import pytest
 
 from tests.camera.conftest import wait_for
 from tests.camera.test_recorder import FAST, _db, _segments_ok
-from tests.ports import free_port
 from vigil.camera.footage_retention import DiskState
 from vigil.camera.segment import SegmentInfo
 from vigil.camera.status import State, read_status
 from vigil.camera.workers import split_groups
 from vigil.config import CameraConfig
+from vigil.process import free_port
 
 WORKERS = replace(FAST, cameras_per_worker=2)
 

@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import delete, func, select
 
-from tests.ports import free_port
 from vigil.cli import run
 from vigil.events.store import create_event, update_event
 from vigil.hub.ingest import store_batch
 from vigil.hub.retention import HubRetention, run_hub_retention
+from vigil.process import free_port
 from vigil.store.db import Database
 from vigil.store.models import Event, HubEvent, SyncTombstone
 from vigil.sync.edge import BufferLimits, EdgePublisher

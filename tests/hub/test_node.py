@@ -20,11 +20,11 @@ import pytest
 import yaml
 from sqlalchemy import func, select
 
-from tests.ports import free_port
 from vigil.errors import ConfigError
 from vigil.events.store import create_event
 from vigil.hub.config import HubConfig, load_hub_config
 from vigil.hub.node import HubNode
+from vigil.process import free_port
 from vigil.store.db import Database
 from vigil.store.models import HubEvent
 from vigil.sync.edge import EdgePublisher

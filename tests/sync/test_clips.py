@@ -19,12 +19,12 @@ import pytest
 import yaml
 
 from tests.api.helpers import Footage, record_footage, site_yaml
-from tests.ports import free_port
 from vigil.config import VigilConfig
 from vigil.errors import InputError
 from vigil.faces.engine import FaceEngine
 from vigil.privacy.audit import AuditLog
 from vigil.privacy.bundle import verify_export
+from vigil.process import free_port
 from vigil.store.db import Database
 from vigil.sync.clips import (
     BUCKET,

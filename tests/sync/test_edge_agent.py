@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from tests.ports import free_port
 from vigil.cli import run
 from vigil.config import load_config
 from vigil.events.store import create_event, new_uid
@@ -20,6 +19,7 @@ from vigil.faces.engine import FaceEngine
 from vigil.hub.ingest import HubConsumer
 from vigil.node import EdgeNode
 from vigil.pipeline.analyzer import EventDraft
+from vigil.process import free_port
 from vigil.store.db import Database
 from vigil.store.models import HubCameraStatus, HubEvent
 from vigil.sync.commands import HANDLERS, CommandContext

@@ -17,8 +17,8 @@ from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js.errors import ServiceUnavailableError
 
-from tests.ports import free_port
 from vigil.hub.ingest import HubConsumer
+from vigil.process import free_port
 from vigil.sync.edge import EdgePublisher
 from vigil.sync.server import HubAccess, NatsServer, ServerSpec, connect_site, find_binary
 

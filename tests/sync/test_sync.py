@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from tests.ports import free_port
 from vigil.events.store import create_event
 from vigil.hub.ingest import HubConsumer
+from vigil.process import free_port
 from vigil.store.db import Database
 from vigil.store.models import HubCameraStatus, HubEvent
 from vigil.sync.edge import EdgePublisher

@@ -15,9 +15,9 @@ import uvicorn
 from fastapi import FastAPI
 
 from tests.api.helpers import Footage, make_context
-from tests.ports import free_port
 from vigil.api import ApiContext, create_app, feed_camera
 from vigil.faces.engine import FaceEngine
+from vigil.process import free_port
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [

@@ -15,7 +15,6 @@ comment segment, so a viewer measures the age of each frame it receives.
 from __future__ import annotations
 
 import random
-import socket
 import statistics
 import struct
 import tempfile
@@ -31,6 +30,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemaining
 from sqlalchemy import Table, insert, select, text
 
 from vigil.bench.report import Figure
+from vigil.process import free_port
 from vigil.store.db import Database
 from vigil.store.models.events import Event, EventKind
 from vigil.store.models.faces import Person
@@ -326,9 +326,7 @@ def live_figures(viewers: int = 20, fps: float = 10.0, seconds: float = 5.0) -> 
         ctx = ApiContext(cfg, db, audit=MemoryAudit())
         user = accounts.create_user(db, "admin", ADMIN_PASSWORD, Role.admin, created_by="bench")
         token, _ = accounts.create_token(db, user.id, "bench")
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
+        port = free_port()
         server = uvicorn.Server(
             uvicorn.Config(
                 create_app(ctx, web=False), host="127.0.0.1", port=port, log_level="warning"

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import tempfile
 import time
 import uuid
@@ -26,17 +25,12 @@ from sqlalchemy import func, select
 
 from vigil.bench.report import Figure
 from vigil.hub.ingest import Applied, HubConsumer, _event_row, store_batch
+from vigil.process import free_port
 from vigil.store.db import Database
 from vigil.store.models import HubEvent
 from vigil.sync import wire
 from vigil.sync.edge import STREAMS, BufferLimits, _quiet, stream_configs
 from vigil.sync.server import NatsServer, ServerSpec, SiteLogin
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _payload(site: str, i: int) -> tuple[str, bytes]:
@@ -123,13 +117,13 @@ def run(
     with tempfile.TemporaryDirectory(prefix="vbh", dir="/tmp") as tmp:
         root = Path(tmp)
         names = [f"site{i:02d}" for i in range(sites)]
-        leaf = _port()
+        leaf = free_port()
         hub = NatsServer(
             ServerSpec(
                 "hub",
                 root / "hub-js",
-                _port(),
-                _port(),
+                free_port(),
+                free_port(),
                 "hub",
                 leaf_port=leaf,
                 sites=[SiteLogin(n, "pw-" + n) for n in names],
@@ -143,8 +137,8 @@ def run(
                 ServerSpec(
                     n,
                     root / f"{n}-js",
-                    _port(),
-                    _port(),
+                    free_port(),
+                    free_port(),
                     n,
                     hub_url=f"nats-leaf://{n}:pw-{n}@127.0.0.1:{leaf}",
                 ),

@@ -24,7 +24,6 @@ with and without `NewestOnly` (analysis that falls behind drops frames instead o
 from __future__ import annotations
 
 import asyncio
-import socket
 import subprocess
 import tempfile
 import threading
@@ -41,6 +40,7 @@ import numpy as np
 from vigil.api.live import LiveFrames
 from vigil.bench import timecode
 from vigil.bench.report import Figure
+from vigil.process import free_port
 
 if TYPE_CHECKING:
     from vigil.pipeline.analyzer import EventDraft
@@ -141,12 +141,6 @@ def _legacy_mjpeg(live: LiveFrames):
     return stream
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @contextmanager
 def glass_site(
     url: str,
@@ -214,7 +208,7 @@ def glass_site(
         # Instrumentation: time each frame's arrival at analysis without a hook in the analyzer.
         thread.analyzer.process = timed  # type: ignore[assignment]
     recording = RecordingService(cfg.cameras, data_dir, db, live=ctx.feeds) if record else None
-    port = _free_port()
+    port = free_port()
     app = create_app(ctx, web=False)
     app.add_api_route(LEGACY_PATH, _legacy_mjpeg(ctx.live), include_in_schema=False)
     server = uvicorn.Server(

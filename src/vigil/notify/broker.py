@@ -10,13 +10,7 @@ import time
 from pathlib import Path
 
 from vigil.errors import VigilError
-from vigil.process import stop_process
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from vigil.process import free_port, stop_process
 
 
 def mosquitto_path() -> str | None:
