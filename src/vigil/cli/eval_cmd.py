@@ -45,13 +45,14 @@ def pairs(
     from vigil.faces.calibration import Calibration, best_threshold, fit_input, save_calibration
     from vigil.faces.evaluation import (
         evaluate_pairs,
+        import_plotting_meanwhile,
         measured_at,
         plot_roc,
         read_pairs,
     )
     from vigil.faces.measured import save_measured
-    from vigil.faces.verified_pairs import verified_scores
 
+    import_plotting_meanwhile()
     st = state(ctx)
     engine, cal = st.face_engine, st.calibration()
     rows = read_pairs(file)
@@ -62,7 +63,11 @@ def pairs(
         )
     plot_roc(report, roc)
     saved = None
-    verified = verified_scores(st.db(), engine.model_name) if with_verified else None
+    verified = None
+    if with_verified:  # the store's import (SQLAlchemy, Alembic) only when it is read
+        from vigil.faces.verified_pairs import verified_scores
+
+        verified = verified_scores(st.db(), engine.model_name)
     if save:
         scores, same = fit_input(report.scores, report.labels, verified)
         threshold = best_threshold(scores, same)[0] if verified is not None else None

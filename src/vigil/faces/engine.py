@@ -15,7 +15,7 @@ from vigil.errors import InputError
 from vigil.faces.quality import Quality, assess
 from vigil.vision.align import align_face
 from vigil.vision.detector import DetectedFace, FaceDetector, YuNetDetector
-from vigil.vision.embedder import Embedder, make_embedder
+from vigil.vision.embedder import Embedder, embedder_name, make_embedder
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,10 @@ class FaceEngine:
 
     @property
     def model_name(self) -> str:
-        return self.embedder.name
+        """Known without loading the model: a command loads it where it first embeds."""
+        if self._embedder is None:
+            return embedder_name(self.config.embedder_model)
+        return self._embedder.name
 
     def detect(self, image: np.ndarray) -> list[DetectedFace]:
         return self.detector.detect(image)

@@ -12,6 +12,7 @@ import csv
 import itertools
 import math
 import random
+import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -314,14 +315,26 @@ def measured_at(report: PairsReport, calibration: Calibration, source: str) -> M
     )
 
 
+def import_plotting_meanwhile() -> None:
+    """Import Matplotlib on a thread while the caller works: its import is ~0.3 s of
+    interpreter time that would otherwise come after the run, before `plot_roc` can draw."""
+
+    def load() -> None:
+        import matplotlib.backends.backend_agg
+        import matplotlib.figure  # noqa: F401
+
+    threading.Thread(target=load, name="import-matplotlib", daemon=True).start()
+
+
 def plot_roc(report: PairsReport, out: Path) -> Path:
     """ROC curve (TAR against FAR, log scale) with the operating threshold marked, per group."""
-    import matplotlib
+    # The Figure API, not pyplot: no GUI backend machinery for a PNG (pyplot's import alone
+    # took ~0.3 s of the command), and fixed margins instead of tight_layout's text measuring.
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6.4, 4.8), dpi=120)
+    fig = Figure(figsize=(6.4, 4.8), dpi=120)
+    fig.subplots_adjust(left=0.11, right=0.97, bottom=0.11, top=0.93)
+    ax = fig.add_subplot()
     curves: list[tuple[str, np.ndarray]] = [("all pairs", np.ones(len(report.scores), bool))]
     for g in report.groups:
         curves.append((f"group {g}", np.array([x == g for x in report.group_of])))
@@ -344,10 +357,8 @@ def plot_roc(report: PairsReport, out: Path) -> Path:
     ax.set_title(f"Face verification ROC: {report.pairs} pairs{auc}")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(loc="lower right", fontsize=8)
-    fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out)
-    plt.close(fig)
     return out
 
 

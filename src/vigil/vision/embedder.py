@@ -150,12 +150,12 @@ class OnnxRuntimeEmbedder(_ThreadedEmbedder):
 class OpenCVEmbedder(_ThreadedEmbedder):
     """SFace on OpenCV DNN, one net per worker thread, one face per forward pass."""
 
-    name = SFACE.name
     dim = 128
     chunk = 1
 
     def __init__(self, model: Path | None = None, threads: int = 2) -> None:
         super().__init__(threads)
+        self.name = embedder_name(model)
         self._model = str(model or SFACE.path())
         self._local = threading.local()
 
