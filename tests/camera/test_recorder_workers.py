@@ -131,3 +131,85 @@ def test_frozen_udp_stream_is_noticed_without_pyav_read_timeout(
     finally:
         svc.stop()
     _segments_ok(svc.db, data_dir, "frozen")
+
+
+@pytest.mark.timeout(90)
+def test_worker_cameras_are_watched_live_over_the_recorders_connection(
+    rtsp_server, data_dir: Path
+) -> None:
+    """A camera recorded in a worker is muxed there while someone watches it here, and relayed:
+    no second connection to the camera; an unwatched camera's worker muxes nothing."""
+    from tests.camera.test_live_feed import Collect, frames_in
+    from vigil.camera.live_feed import Kind, LiveFeeds
+    from vigil.camera.recorder import RecordingService
+
+    srv = rtsp_server()
+    feeds = LiveFeeds(idle_s=1.0)
+    cams = [CameraConfig(name=n, url=srv.url, segment_seconds=2) for n in ("a", "b")]
+    opts = replace(WORKERS, cameras_per_worker=1)
+    svc = RecordingService(cams, data_dir, _db(data_dir), opts, live=feeds)
+    assert len(svc.workers) == 2 and not svc.recorders
+    feed = feeds.feed("a")
+    first, late, again = Collect(), Collect(), Collect()
+    svc.start()
+    try:
+        assert wait_for(lambda: all(s.recording for s in svc.statuses()), 20)
+        feeds.watch(cams[0], first)
+        assert wait_for(lambda: len(first.media()) >= 10, 20)
+        feeds.watch(cams[0], late)  # joins mid-stream: the init and the GOP so far, at once
+        assert wait_for(lambda: len(late.media()) >= 4, 10)
+        assert feed.codec == "h264" and not feed.masked
+        assert feeds.feed("b").fragments == 0  # nobody watches b
+
+        feed.unsubscribe(first)
+        feed.unsubscribe(late)
+        assert wait_for(lambda: not feed.ready, 8)  # idle: the worker stopped relaying it
+        n = feed.fragments
+        time.sleep(1.5)
+        assert feed.fragments == n
+        feeds.watch(cams[0], again)  # watched again: a new stream from the next keyframe
+        assert wait_for(lambda: len(again.media()) >= 4, 15)
+    finally:
+        svc.stop()
+    assert feeds.readers_started == 0  # the recorders' connections were the only ones
+    a, b = first.media(), late.media()
+    assert a[0][4:8] == b"ftyp" and b[0] == a[0]
+    assert set(b[1:]) <= set(a[1:])
+    assert frames_in(a) >= len(a) - 2  # one frame a fragment
+    assert frames_in(b) >= 3 and frames_in(again.media()) >= 3  # each starts at a keyframe
+    assert again.got[-1] == (Kind.END, b"recording stopped")
+
+
+def test_a_slow_pipe_cuts_a_live_stream_until_its_next_keyframe() -> None:
+    """The relay never blocks a recorder: past its queue a camera's messages are dropped, and
+    it restarts (reset, init) at its next keyframe instead of sending a torn stream."""
+    import threading
+
+    from vigil.camera.live_feed import LiveFeed
+    from vigil.camera.workers import LiveRelay
+
+    busy, go = threading.Event(), threading.Event()
+    sent: list[tuple[str, bytes]] = []
+
+    def send(msg: tuple) -> None:
+        busy.set()
+        go.wait(10)
+        _camera, event, data, *_ = msg[1]
+        sent.append((event, data))
+
+    relay = LiveRelay(send, limit=4)
+    tap = relay.tap(LiveFeed("x", mux_unwatched=False))
+    tap("init", b"I", False)
+    assert busy.wait(5)  # the sender holds the init; the queue is empty
+    for name in ("k1", "f2", "f3", "f4", "f5", "f6"):  # f5 finds the queue full
+        tap("fragment", name.encode(), name.startswith("k"))
+    tap("fragment", b"k7", True)  # a keyframe, but still no room for a restart
+    go.set()
+    assert wait_for(lambda: len(sent) == 5, 5)
+    tap("fragment", b"f8", False)
+    tap("fragment", b"k9", True)
+    relay.close()
+    assert sent == [
+        ("init", b"I"), ("fragment", b"k1"), ("fragment", b"f2"), ("fragment", b"f3"),
+        ("fragment", b"f4"), ("reset", b""), ("init", b"I"), ("fragment", b"k9"),
+    ]  # fmt: skip

@@ -13,6 +13,12 @@ segment, then fragments; append them in order to one MSE SourceBuffer), `RESET` 
 stream starts over with new codec parameters (a new init follows: start a new SourceBuffer),
 and `END` with a reason when the feed stops for it. `push` never raises into its caller: a
 muxing failure is logged and the muxer starts over at the next keyframe.
+
+A camera recorded in a worker process (`vigil.camera.workers`) is muxed there, by the worker's
+own feed, only while someone here watches it: a `tap` on that feed hands each init segment,
+fragment and reset to the pipe, and this process's feed `relay`s them to its viewers, keeping
+the init and GOP for late joiners as if it had muxed them itself (decision 0076). One
+connection to the camera either way.
 """
 
 from __future__ import annotations
@@ -46,6 +52,12 @@ class Kind(enum.IntEnum):
 class Viewer(Protocol):
     def send(self, kind: Kind, data: bytes) -> None:
         """Called from the demuxing thread: must not block."""
+
+
+class Tap(Protocol):
+    def __call__(self, event: str, data: bytes, key: bool) -> None:
+        """`event`: "init" (a new stream's init segment), "fragment" (`key`: it starts with
+        a keyframe) or "reset" (the stream ended; an init follows). Must not block."""
 
 
 @dataclass(frozen=True)
@@ -145,10 +157,14 @@ class FragmentMuxer:
 
 
 class LiveFeed:
-    """One camera's live fMP4 and its viewers. `push` from one thread; the rest from any."""
+    """One camera's live fMP4 and its viewers. `push` (or `relay`) from one thread; the rest
+    from any. `mux_unwatched=False`: packets pushed while nobody watches and no tap is set are
+    dropped, not muxed (a worker's feed: the parent asks for it when someone watches)."""
 
-    def __init__(self, camera: str) -> None:
+    def __init__(self, camera: str, *, mux_unwatched: bool = True) -> None:
         self.camera = camera
+        self.mux_unwatched = mux_unwatched
+        self.tap: Tap | None = None
         self._lock = threading.Lock()  # viewers, init and GOP
         self._mux_lock = threading.Lock()  # the muxer (taken before `_lock`)
         self._closed = False  # for good: pushes are ignored (the server is stopping)
@@ -196,6 +212,8 @@ class LiveFeed:
     ) -> None:
         """Mux one video packet (not changed: the caller may go on using it)."""
         self.last_push = time.monotonic()
+        if not (self.mux_unwatched or self.tap or self._viewers):
+            return
         with self._mux_lock:
             if self._closed:
                 return
@@ -235,25 +253,35 @@ class LiveFeed:
         muxer, self._muxer = self._muxer, None
         if muxer is not None:
             muxer.close()
+        params = _Params.of(template) if template is not None else None
+        self._template = template
+        self._reset(params, masked)
+
+    def _reset(self, params: _Params | None, masked: bool) -> None:
         with self._lock:
             had_stream = self._init is not None
             self._init, self._gop, self._gop_bytes = None, [], 0
-            self._params = _Params.of(template) if template is not None else None
-            self._template = template
+            self._params = params
             self.masked = masked
-            self.codec = self._params.codec if self._params else ""
+            self.codec = params.codec if params else ""
             if had_stream:
                 for v in self._viewers:
                     v.send(Kind.RESET, b"")
+                if self.tap is not None:
+                    self.tap("reset", b"", False)
 
     def _got_init(self, data: bytes) -> None:
         with self._lock:
             self._init = data
             for v in self._viewers:
                 v.send(Kind.MEDIA, data)
+            if self.tap is not None:
+                self.tap("init", data, False)
 
     def _got_fragment(self, data: bytes, key: bool) -> None:
         with self._lock:
+            if self.tap is not None:
+                self.tap("fragment", data, key)
             self.fragments += 1
             if key or self._gop_bytes + len(data) > MAX_GOP_BYTES:
                 self._gop, self._gop_bytes = [], 0
@@ -262,6 +290,34 @@ class LiveFeed:
                 self._gop_bytes += len(data)
             for v in self._viewers:
                 v.send(Kind.MEDIA, data)
+
+    def set_tap(self, tap: Tap | None) -> None:
+        """Hand this feed's stream to `tap` from the next keyframe on (None: stop; a feed that
+        does not mux unwatched then drops its muxer)."""
+        with self._mux_lock:
+            self.tap = tap
+            if tap is None and not self.mux_unwatched:
+                self._restart(None)
+            elif tap is not None:
+                with self._lock:  # the stream so far, as a new viewer gets it
+                    if self._init is not None:
+                        tap("init", self._init, False)
+                        for i, frag in enumerate(self._gop):
+                            tap("fragment", frag, i == 0)
+
+    def relay(self, event: str, data: bytes, key: bool, codec: str, masked: bool) -> None:
+        """What another process's feed of this camera muxed (see `Tap`), to this one's
+        viewers, with the init and GOP kept for late joiners as if muxed here."""
+        self.last_push = time.monotonic()
+        if event == "fragment":
+            self._got_fragment(data, key)
+        elif event == "reset":
+            self._reset(None, False)
+        elif event == "init":
+            if self._init is not None:  # a new stream: the viewers start over
+                self._reset(None, False)
+            self.codec, self.masked = codec, masked
+            self._got_init(data)
 
     def end(self, reason: str, *, closing: bool = False) -> None:
         """Stop: every viewer is told why and dropped; the next keyframe pushed starts anew,
@@ -282,10 +338,11 @@ class LiveFeeds:
     `record: false`) `watch` opens one reader of its stream while it has viewers, closed
     `idle_s` after the last one left."""
 
-    def __init__(self, idle_s: float = 10.0) -> None:
+    def __init__(self, idle_s: float = 10.0, *, mux_unwatched: bool = True) -> None:
         self.idle_s = idle_s
+        self.mux_unwatched = mux_unwatched
         self._feeds: dict[str, LiveFeed] = {}
-        self._recorded: set[str] = set()
+        self._recorded: dict[str, Callable[[], None] | None] = {}  # camera: its on_watch
         self._readers: dict[str, threading.Thread] = {}
         self._lock = threading.Lock()
         self.readers_started = 0  # own readers opened so far (each demuxes one camera)
@@ -295,13 +352,14 @@ class LiveFeeds:
         with self._lock:
             feed = self._feeds.get(camera)
             if feed is None:
-                feed = self._feeds[camera] = LiveFeed(camera)
+                feed = self._feeds[camera] = LiveFeed(camera, mux_unwatched=self.mux_unwatched)
             return feed
 
-    def attach(self, camera: str) -> LiveFeed:
-        """A recorder will push this camera's packets."""
+    def attach(self, camera: str, on_watch: Callable[[], None] | None = None) -> LiveFeed:
+        """A recorder will push (or relay) this camera's packets; `on_watch` is called each
+        time someone starts watching it (a worker's camera: ask the worker for its stream)."""
         with self._lock:
-            self._recorded.add(camera)
+            self._recorded[camera] = on_watch
         return self.feed(camera)
 
     def recorded(self, camera: str) -> bool:
@@ -312,7 +370,12 @@ class LiveFeeds:
         """Subscribe `viewer` to `camera`, opening a reader for it when nothing feeds it."""
         feed = self.feed(camera.name)
         feed.subscribe(viewer)
-        if not self.recorded(camera.name):
+        with self._lock:
+            recorded = camera.name in self._recorded
+            on_watch = self._recorded.get(camera.name)
+        if on_watch is not None:
+            on_watch()
+        if not recorded:
             with self._lock:
                 if camera.name not in self._readers:
                     reader = threading.Thread(

@@ -19,8 +19,8 @@ muxes it for browsers (decision 0067); the feed never raises into the recorder.
 `RecordingService` repairs the index of its cameras, starts one recorder per camera (past
 `cameras_per_worker` cameras: in worker processes, a group of cameras each, see `workers`),
 persists the status file every few seconds, and stops them all on `stop()`.
-Cameras recorded in worker processes have no live feed here: `LiveFeeds` then reads them
-itself while someone watches.
+A camera recorded in a worker process is muxed for the live view there, while someone here
+watches it, and relayed into this process's feed (decision 0076).
 """
 
 from __future__ import annotations
@@ -550,7 +550,10 @@ class RecordingService:
                 spec = WorkerSpec(
                     i, group, self.data_dir, db.url if db else None, worker_options, DISK_OK
                 )
-                self.workers.append(RecorderWorker(spec, db, on_segment, self.options.disk_check))
+                worker = RecorderWorker(spec, db, on_segment, self.options.disk_check)
+                if live is not None:
+                    worker.watch_live(live)
+                self.workers.append(worker)
         else:
             for cam in recording:
                 self.recorders[cam.name] = CameraRecorder(
@@ -618,6 +621,8 @@ class RecordingService:
     def _status_loop(self) -> None:
         while not self._stop_event.wait(self.options.status_interval_s):
             self._push_disk_state()
+            for worker in self.workers:
+                worker.refresh_live()
             if self.write_status_file:
                 self._persist()
 

@@ -9,9 +9,12 @@ that has the recorder imported, so the workers share those pages).
 A worker is the in-process recorder unchanged (fMP4 fragments, index rows written by the
 worker as segments close, wall-clock anchoring, watchdog, backoff); what crosses the pipe:
 - to the worker: the disk guard's state (`DiskState`, pushed every status tick: the worker
-  asks it before each new segment), a camera's new settings, stop;
-- from the worker: every camera's `CameraStatus` each status tick, and each closed segment
-  (`SegmentInfo`) for the service's `on_segment` listener.
+  asks it before each new segment), a camera's new settings, the cameras someone watches
+  live here, stop;
+- from the worker: every camera's `CameraStatus` each status tick, each closed segment
+  (`SegmentInfo`) for the service's `on_segment` listener, and the live stream of each watched
+  camera (`LiveRelay`: init segments and fragments, muxed in the worker from the packets it
+  records, never a second connection to the camera; decision 0076).
 A worker that dies (killed, crashed inside FFmpeg) is noticed at once (its pipe closes): its
 cameras show `error` with the reason, the segments it left open are repaired, and it is
 started again with capped exponential backoff. Cameras in other workers go on untouched.
@@ -24,6 +27,7 @@ import gc
 import logging
 import multiprocessing
 import multiprocessing.connection
+import queue
 import threading
 import time
 from collections.abc import Callable
@@ -34,6 +38,7 @@ from typing import Any
 
 from vigil.camera.footage_retention import DiskState
 from vigil.camera.index import repair_index
+from vigil.camera.live_feed import LiveFeed, LiveFeeds, Tap
 from vigil.camera.segment import SegmentInfo
 from vigil.camera.source import redact_url
 from vigil.camera.status import CameraStatus, State
@@ -56,6 +61,63 @@ class WorkerSpec:
     options: Any  # RecorderOptions without its disk_check (a callable of the parent)
     disk: DiskState
     log_level: int = logging.WARNING  # the parent's: records below it are not sent
+    live: bool = False  # the parent has live feeds: watched cameras' streams are relayed
+
+
+class LiveRelay:
+    """Worker side of the live view: the taps of watched cameras' feeds put their messages
+    in a bounded queue that one thread sends down the pipe, so a slow pipe never holds a
+    recorder. A camera whose message found the queue full is cut off until its next keyframe,
+    then starts over with a reset and its init segment (the parent's viewers see a restart,
+    never a torn stream)."""
+
+    def __init__(self, send: Callable[[tuple[str, Any]], None], limit: int = 120) -> None:
+        self._send = send
+        self._queue: queue.Queue[tuple[str, Any] | None] = queue.Queue(limit)
+        self._inits: dict[str, bytes] = {}
+        self._cut: set[str] = set()  # cameras waiting for a keyframe after an overflow
+        self._thread = threading.Thread(target=self._run, name="live-relay", daemon=True)
+        self._thread.start()
+
+    def tap(self, feed: LiveFeed) -> Tap:
+        camera = feed.camera
+
+        def put(event: str, data: bytes, key: bool) -> bool:
+            msg = (camera, event, data, key, feed.codec, feed.masked)
+            try:
+                self._queue.put_nowait(("live", msg))
+                return True
+            except queue.Full:
+                return False
+
+        def tap(event: str, data: bytes, key: bool) -> None:
+            if event == "init":
+                self._inits[camera] = data
+            if camera in self._cut:
+                if not (event == "fragment" and key) or self._queue.qsize() > self.room():
+                    return
+                self._cut.discard(camera)
+                put("reset", b"", False)
+                put("init", self._inits.get(camera, b""), False)
+            if not put(event, data, key):
+                self._cut.add(camera)
+
+        return tap
+
+    def room(self) -> int:
+        return self._queue.maxsize - 3  # a restart is three messages
+
+    def close(self) -> None:
+        with contextlib.suppress(queue.Full):
+            self._queue.put(None, timeout=1)
+        self._thread.join(2)
+
+    def _run(self) -> None:
+        while (msg := self._queue.get()) is not None:
+            try:
+                self._send(msg)
+            except OSError:  # the parent is gone
+                return
 
 
 def split_groups(cameras: list[CameraConfig], per_worker: int) -> list[list[CameraConfig]]:
@@ -109,8 +171,16 @@ def worker_main(spec: WorkerSpec, conn: Connection) -> None:
     db = Database(spec.db_url, migrate=False) if spec.db_url else None
     # the group records here, in threads: never split again
     options = replace(spec.options, disk_check=lambda: disk[0], cameras_per_worker=None)
+    live = LiveFeeds(mux_unwatched=False) if spec.live else None
+    relay = LiveRelay(send) if live is not None else None
     service = RecordingService(
-        spec.cameras, spec.data_dir, db, options, on_segment=on_segment, write_status_file=False
+        spec.cameras,
+        spec.data_dir,
+        db,
+        options,
+        on_segment=on_segment,
+        write_status_file=False,
+        live=live,
     )
     # Everything alive now (modules, config, the database's engine) lives as long as the
     # process: out of the collector's reach, full collections no longer walk it per packet
@@ -130,6 +200,10 @@ def worker_main(spec: WorkerSpec, conn: Connection) -> None:
                     disk[0] = body
                 elif kind == "camera":
                     service.update_camera(body)
+                elif kind == "live" and live is not None and relay is not None:
+                    for cam in spec.cameras:
+                        feed = live.feed(cam.name)
+                        feed.set_tap(relay.tap(feed) if cam.name in body else None)
                 continue
             send(("status", service.statuses()))
             next_status = time.monotonic() + interval
@@ -137,6 +211,8 @@ def worker_main(spec: WorkerSpec, conn: Connection) -> None:
         pass
     finally:
         service.stop()
+        if relay is not None:
+            relay.close()
         try:
             send(("status", service.statuses()))
             send(("stopped", None))
@@ -177,6 +253,36 @@ class RecorderWorker:
         self._proc: multiprocessing.process.BaseProcess | None = None
         self._conn: Connection | None = None
         self._thread: threading.Thread | None = None
+        # live view: this process's feeds of the worker's cameras (`watch_live`)
+        self.feeds: dict[str, LiveFeed] = {}
+        self.live_idle_s = 10.0
+        self._watched_at: dict[str, float] = {}
+        self._asked: frozenset[str] | None = None  # the cameras the running worker relays
+
+    def watch_live(self, feeds: LiveFeeds) -> None:
+        """Relay the worker's cameras into `feeds` while someone watches them."""
+        self.spec = replace(self.spec, live=True)
+        self.live_idle_s = feeds.idle_s
+        for cam in self.spec.cameras:
+            self.feeds[cam.name] = feeds.attach(cam.name, on_watch=self.refresh_live)
+
+    def refresh_live(self) -> None:
+        """Tell the worker which cameras are watched (or were, within `live_idle_s`: a quick
+        return needs no new keyframe); called when a viewer arrives and every status tick."""
+        now = time.monotonic()
+        with self._lock:
+            for name, feed in self.feeds.items():
+                if feed.viewers:
+                    self._watched_at[name] = now
+            wanted = frozenset(n for n, t in self._watched_at.items() if now - t < self.live_idle_s)
+            asked = self._asked
+        if wanted == asked or not self.send("live", wanted):
+            return
+        with self._lock:
+            self._asked = wanted
+        for name in (self.feeds.keys() if asked is None else asked) - wanted:
+            # the worker stopped muxing it: a later viewer waits for a new init
+            self.feeds[name].relay("reset", b"", False, "", False)
 
     @property
     def pid(self) -> int | None:
@@ -192,17 +298,19 @@ class RecorderWorker:
         with self._lock:
             return [replace(s) for s in self._statuses.values()]
 
-    def send(self, kind: str, body: object) -> None:
-        """Hand the running worker a message; dropped when it is between lives (a restarted
-        worker starts with the current disk state and camera settings)."""
+    def send(self, kind: str, body: object) -> bool:
+        """Hand the running worker a message; dropped (False) when it is between lives (a
+        restarted worker starts with the current disk state and camera settings, and is told
+        the watched cameras at the next status tick)."""
         conn = self._conn
         if conn is None:
-            return
+            return False
         try:
             with self._send_lock:
                 conn.send((kind, body))
         except (OSError, ValueError):
-            pass
+            return False
+        return True
 
     def update_camera(self, camera: CameraConfig) -> None:
         with self._lock:
@@ -281,9 +389,13 @@ class RecorderWorker:
             child.close()
             return None
         child.close()
+        with self._lock:
+            self._asked = None  # a new worker relays nothing until told
         self._proc, self._conn = proc, parent
         if self._stopping.is_set():  # stop() came while it was starting
             self.send("stop", None)
+        else:
+            self.refresh_live()
         try:
             while True:
                 kind, body = parent.recv()
@@ -297,6 +409,10 @@ class RecorderWorker:
                         self.on_segment(body)
                     except Exception:
                         log.exception("segment listener failed")
+                elif kind == "live":
+                    camera, event, data, key, codec, masked = body
+                    if feed := self.feeds.get(camera):
+                        feed.relay(event, data, key, codec, masked)
                 elif kind == "log":
                     name, level, text = body
                     logging.getLogger(name).log(level, "%s", text)
@@ -307,6 +423,9 @@ class RecorderWorker:
         finally:
             self._conn = None
             parent.close()
+        why = "recording stopped" if self._stopping.is_set() else "the recorder restarted"
+        for feed in self.feeds.values():
+            feed.end(why)
         proc.join(5)
         return proc.exitcode
 
