@@ -96,3 +96,35 @@ def test_new_codec_parameters_start_the_stream_over() -> None:
     assert after[0][4:8] == b"ftyp" and frames_in(after) >= 4
     feed.end("bye")
     assert viewer.got[-1] == (Kind.END, b"bye") and feed.viewers == 0
+
+
+def test_nothing_is_muxed_unwatched_yet_a_first_viewer_starts_at_once() -> None:
+    """While nobody watches, the packets since the last keyframe are only kept; the first
+    viewer gets them muxed at once, from that keyframe. A viewer who leaves mid-GOP leaves the
+    muxer running to the next keyframe, where keeping starts again."""
+    c, packets = encoded(160, 96, n=12)  # keyframes at 0, 5 and 10
+    stream, packets = c.streams.video[0], [p for p in packets if p.size]
+    feed = LiveFeed("cam")
+    for pkt in packets[:7]:
+        feed.push(pkt, stream)
+    assert feed.fragments == 0 and not feed.ready  # nothing muxed for nobody
+    assert feed.codec == "h264"  # what the API decides on before anyone subscribes
+
+    first = Collect()
+    feed.subscribe(first)  # the kept GOP (frames 5 and 6), muxed now
+    feed.push(packets[7], stream)
+    media = first.media()
+    assert media[0][4:8] == b"ftyp" and frames_in(media) == 2  # 5, 6; 7 waits for the next
+
+    feed.unsubscribe(first)
+    for pkt in packets[8:10]:  # the GOP the viewer left in is still muxed...
+        feed.push(pkt, stream)
+    muxed = feed.fragments
+    for pkt in packets[10:]:  # ...and at the next keyframe keeping starts again
+        feed.push(pkt, stream)
+    assert feed.fragments <= muxed + 1 and not feed.ready  # (+1: the muxer's last, at close)
+
+    again = Collect()
+    feed.subscribe(again)
+    assert again.media()[0][4:8] == b"ftyp" and frames_in(again.media()) == 1  # from frame 10
+    feed.end("bye")

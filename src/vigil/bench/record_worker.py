@@ -3,7 +3,8 @@
 Run as `python -m vigil.bench.record_worker DATA_DIR URL N [tcp|udp] [copy|burn] [PER_WORKER]`
 (burn: every camera has a privacy mask burned into its recording; PER_WORKER: cameras per
 recorder worker process, 0 for all in this process, default the recorder's own). It runs in
-its own process so the benchmark measures the recorder's CPU and memory alone. Protocol on
+its own process so the benchmark measures the recorder's CPU and memory alone, with live feeds
+attached as `vigil serve` has them (nobody watches). Protocol on
 stdin/stdout:
 prints `LOADED` (imports done, database open: the idle footprint), waits for a `GO` line,
 starts recording, prints `ONLINE` once every camera records (or `TIMEOUT`), waits for a
@@ -18,6 +19,7 @@ import sys
 import time
 from pathlib import Path
 
+from vigil.camera.live_feed import LiveFeeds
 from vigil.camera.recorder import RecorderOptions, RecordingService
 from vigil.config import CameraConfig
 from vigil.store.db import Database
@@ -53,7 +55,7 @@ def main(argv: list[str]) -> int:
         )
         for i in range(n)
     ]
-    service = RecordingService(cams, data_dir, db, options)
+    service = RecordingService(cams, data_dir, db, options, live=LiveFeeds())
     print("LOADED", flush=True)
     if sys.stdin.readline().strip() != "GO":
         return 1

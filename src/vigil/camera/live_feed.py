@@ -4,9 +4,11 @@ Per camera (`LiveFeed`) the packets the recorder already demuxes (or, for a came
 records here, those of one reader opened while someone watches) are muxed by stream copy into
 a fragmented MP4 in memory, one fragment per frame, so a frame reaches the browser as soon as
 the next one is muxed (the recorder's own segments fragment per keyframe: a GOP, 1-4 s, too
-late for a live view; decision 0067). Nothing is decoded. The init segment and the fragments
-since the last keyframe are kept, so a new viewer starts at once; every viewer of a camera gets
-the same bytes from the same muxer: 20 viewers add 20 queue appends per frame, no demuxing.
+late for a live view; decision 0067). Nothing is decoded. Every viewer of a camera gets the
+same bytes from the same muxer: 20 viewers add 20 queue appends per frame, no demuxing. While
+nobody watches, nothing is muxed: the packets since the last keyframe are only kept, and the
+first viewer's arrival muxes them, so it starts at once all the same (muxing every frame of
+every camera for nobody nearly doubled a recorder's CPU, decision 0076).
 
 A viewer is a `Viewer` (the API wraps an asyncio queue): it gets `MEDIA` bytes (the init
 segment, then fragments; append them in order to one MSE SourceBuffer), `RESET` when the
@@ -58,6 +60,17 @@ class Tap(Protocol):
     def __call__(self, event: str, data: bytes, key: bool) -> None:
         """`event`: "init" (a new stream's init segment), "fragment" (`key`: it starts with
         a keyframe) or "reset" (the stream ended; an init follows). Must not block."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Frame:
+    """One packet's bytes and timing, as the live muxer takes them."""
+
+    data: bytes
+    pts: int
+    dts: int
+    key: bool
+    time_base: Fraction
 
 
 @dataclass(frozen=True)
@@ -158,13 +171,19 @@ class FragmentMuxer:
 
 class LiveFeed:
     """One camera's live fMP4 and its viewers. `push` (or `relay`) from one thread; the rest
-    from any. `mux_unwatched=False`: packets pushed while nobody watches and no tap is set are
-    dropped, not muxed (a worker's feed: the parent asks for it when someone watches)."""
+    from any. While nobody watches and no tap is set, the packets since the last keyframe are
+    kept unmuxed for the next viewer; `hold_gop=False`: dropped (a worker's feed, whose first
+    viewer waits for a keyframe)."""
 
-    def __init__(self, camera: str, *, mux_unwatched: bool = True) -> None:
+    def __init__(self, camera: str, *, hold_gop: bool = True) -> None:
         self.camera = camera
-        self.mux_unwatched = mux_unwatched
+        self.hold_gop = hold_gop
         self.tap: Tap | None = None
+        self._held: list[_Frame] = []  # unmuxed, from the last keyframe, while unwatched
+        self._held_bytes = 0
+        self._held_template: av.video.stream.VideoStream | None = None
+        self._held_codec = ""
+        self._held_masked = False
         self._lock = threading.Lock()  # viewers, init and GOP
         self._mux_lock = threading.Lock()  # the muxer (taken before `_lock`)
         self._closed = False  # for good: pushes are ignored (the server is stopping)
@@ -191,12 +210,14 @@ class LiveFeed:
 
     def subscribe(self, viewer: Viewer) -> None:
         """Add a viewer: it gets the init segment and the current GOP at once, if any."""
-        with self._lock:
-            self._viewers.add(viewer)
-            if self._init is not None:
-                viewer.send(Kind.MEDIA, self._init)
-                for frag in self._gop:
-                    viewer.send(Kind.MEDIA, frag)
+        with self._mux_lock:
+            with self._lock:
+                self._viewers.add(viewer)
+                if self._init is not None:
+                    viewer.send(Kind.MEDIA, self._init)
+                    for frag in self._gop:
+                        viewer.send(Kind.MEDIA, frag)
+            self._mux_held()
 
     def unsubscribe(self, viewer: Viewer) -> None:
         with self._lock:
@@ -210,23 +231,61 @@ class LiveFeed:
         masked: bool = False,
         time_base: Fraction | None = None,
     ) -> None:
-        """Mux one video packet (not changed: the caller may go on using it)."""
+        """Mux one video packet, or keep it while nobody watches (not changed: the caller may
+        go on using it)."""
         self.last_push = time.monotonic()
-        if not (self.mux_unwatched or self.tap or self._viewers):
+        if not (self.hold_gop or self.tap or self._viewers):
             return
+        pts, dts = pkt.pts, pkt.dts
+        if pts is None or dts is None:
+            return
+        frame = _Frame(bytes(pkt), pts, dts, pkt.is_keyframe, time_base or pkt.time_base)
         with self._mux_lock:
             if self._closed:
                 return
             try:
-                self._push(pkt, template, masked, time_base or pkt.time_base)
+                if self.tap or self._viewers or (self._muxer is not None and not frame.key):
+                    self._mux(frame, template, masked)  # watched (or the GOP they left in)
+                elif self.hold_gop:
+                    self._hold(frame, template, masked)
             except Exception:
                 log.warning("%s: live muxing failed; starting over", self.camera, exc_info=True)
                 self._restart(None)
 
-    def _push(
-        self, pkt: av.Packet, template: av.video.stream.VideoStream, masked: bool, tb: Fraction
-    ) -> None:
-        key = pkt.is_keyframe
+    def _hold(self, frame: _Frame, template: av.video.stream.VideoStream, masked: bool) -> None:
+        """Keep `frame` unmuxed for the next viewer: the GOP so far, from its keyframe."""
+        if self._muxer is not None:
+            self._restart(None)  # the last viewer left: stop muxing at this keyframe
+        if template is not self._held_template:
+            self._held_codec = _Params.of(template).codec
+        self.codec, self.masked = self._held_codec, masked  # the API decides on H.264 by them
+        if frame.key:
+            self._held, self._held_bytes = [frame], len(frame.data)
+        elif (
+            self._held
+            and template is self._held_template
+            and self._held_bytes + len(frame.data) <= MAX_GOP_BYTES
+        ):
+            self._held.append(frame)
+            self._held_bytes += len(frame.data)
+        else:
+            self._held, self._held_bytes = [], 0  # wait for the next keyframe
+        self._held_template, self._held_masked = template, masked
+
+    def _mux_held(self) -> None:
+        """A viewer (or tap) arrived: mux the kept GOP, so it starts at once."""
+        held, self._held, self._held_bytes = self._held, [], 0
+        if not held or self._muxer is not None or self._held_template is None:
+            return
+        try:
+            for frame in held:
+                self._mux(frame, self._held_template, self._held_masked)
+        except Exception:
+            log.warning("%s: live muxing failed; starting over", self.camera, exc_info=True)
+            self._restart(None)
+
+    def _mux(self, frame: _Frame, template: av.video.stream.VideoStream, masked: bool) -> None:
+        key = frame.key
         # Parameters compared only when the stream object changes (a looped file reopened, a
         # reconnect): same parameters keep the muxer, as timestamps go on increasing.
         if template is not self._template or masked != self.masked:
@@ -243,10 +302,7 @@ class LiveFeed:
             if not key:
                 return
             self._muxer = FragmentMuxer(template, self._got_init, self._got_fragment)
-        pts, dts = pkt.pts, pkt.dts
-        if pts is None or dts is None:
-            return
-        self._muxer.write(bytes(pkt), pts, dts, key, tb)
+        self._muxer.write(frame.data, frame.pts, frame.dts, key, frame.time_base)
 
     def _restart(self, template: av.video.stream.VideoStream | None, masked: bool = False) -> None:
         """Drop the muxer; with `template`, the next keyframe starts a new stream."""
@@ -296,7 +352,7 @@ class LiveFeed:
         does not mux unwatched then drops its muxer)."""
         with self._mux_lock:
             self.tap = tap
-            if tap is None and not self.mux_unwatched:
+            if tap is None and not self.hold_gop:
                 self._restart(None)
             elif tap is not None:
                 with self._lock:  # the stream so far, as a new viewer gets it
@@ -304,6 +360,7 @@ class LiveFeed:
                         tap("init", self._init, False)
                         for i, frag in enumerate(self._gop):
                             tap("fragment", frag, i == 0)
+                self._mux_held()
 
     def relay(self, event: str, data: bytes, key: bool, codec: str, masked: bool) -> None:
         """What another process's feed of this camera muxed (see `Tap`), to this one's
@@ -326,6 +383,7 @@ class LiveFeed:
         with self._mux_lock:  # never close the muxer under a packet being muxed
             self._closed = self._closed or closing
             self._restart(None)
+            self._held, self._held_bytes = [], 0
         with self._lock:
             viewers, self._viewers = self._viewers, set()
         for v in viewers:
@@ -338,9 +396,9 @@ class LiveFeeds:
     `record: false`) `watch` opens one reader of its stream while it has viewers, closed
     `idle_s` after the last one left."""
 
-    def __init__(self, idle_s: float = 10.0, *, mux_unwatched: bool = True) -> None:
+    def __init__(self, idle_s: float = 10.0, *, hold_gop: bool = True) -> None:
         self.idle_s = idle_s
-        self.mux_unwatched = mux_unwatched
+        self.hold_gop = hold_gop
         self._feeds: dict[str, LiveFeed] = {}
         self._recorded: dict[str, Callable[[], None] | None] = {}  # camera: its on_watch
         self._readers: dict[str, threading.Thread] = {}
@@ -352,7 +410,7 @@ class LiveFeeds:
         with self._lock:
             feed = self._feeds.get(camera)
             if feed is None:
-                feed = self._feeds[camera] = LiveFeed(camera, mux_unwatched=self.mux_unwatched)
+                feed = self._feeds[camera] = LiveFeed(camera, hold_gop=self.hold_gop)
             return feed
 
     def attach(self, camera: str, on_watch: Callable[[], None] | None = None) -> LiveFeed:

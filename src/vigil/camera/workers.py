@@ -171,7 +171,7 @@ def worker_main(spec: WorkerSpec, conn: Connection) -> None:
     db = Database(spec.db_url, migrate=False) if spec.db_url else None
     # the group records here, in threads: never split again
     options = replace(spec.options, disk_check=lambda: disk[0], cameras_per_worker=None)
-    live = LiveFeeds(mux_unwatched=False) if spec.live else None
+    live = LiveFeeds(hold_gop=False) if spec.live else None
     relay = LiveRelay(send) if live is not None else None
     service = RecordingService(
         spec.cameras,
