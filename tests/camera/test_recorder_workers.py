@@ -198,7 +198,7 @@ def test_a_slow_pipe_cuts_a_live_stream_until_its_next_keyframe() -> None:
         sent.append((event, data))
 
     relay = LiveRelay(send, limit=4)
-    tap = relay.tap(LiveFeed("x", hold_gop=False))
+    tap = relay.tap(LiveFeed("x"))
     tap("init", b"I", False)
     assert busy.wait(5)  # the sender holds the init; the queue is empty
     for name in ("k1", "f2", "f3", "f4", "f5", "f6"):  # f5 finds the queue full

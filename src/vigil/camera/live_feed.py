@@ -172,12 +172,10 @@ class FragmentMuxer:
 class LiveFeed:
     """One camera's live fMP4 and its viewers. `push` (or `relay`) from one thread; the rest
     from any. While nobody watches and no tap is set, the packets since the last keyframe are
-    kept unmuxed for the next viewer; `hold_gop=False`: dropped (a worker's feed, whose first
-    viewer waits for a keyframe)."""
+    only kept (unmuxed) for the next viewer."""
 
-    def __init__(self, camera: str, *, hold_gop: bool = True) -> None:
+    def __init__(self, camera: str) -> None:
         self.camera = camera
-        self.hold_gop = hold_gop
         self.tap: Tap | None = None
         self._held: list[_Frame] = []  # unmuxed, from the last keyframe, while unwatched
         self._held_bytes = 0
@@ -234,8 +232,6 @@ class LiveFeed:
         """Mux one video packet, or keep it while nobody watches (not changed: the caller may
         go on using it)."""
         self.last_push = time.monotonic()
-        if not (self.hold_gop or self.tap or self._viewers):
-            return
         pts, dts = pkt.pts, pkt.dts
         if pts is None or dts is None:
             return
@@ -246,7 +242,7 @@ class LiveFeed:
             try:
                 if self.tap or self._viewers or (self._muxer is not None and not frame.key):
                     self._mux(frame, template, masked)  # watched (or the GOP they left in)
-                elif self.hold_gop:
+                else:
                     self._hold(frame, template, masked)
             except Exception:
                 log.warning("%s: live muxing failed; starting over", self.camera, exc_info=True)
@@ -348,13 +344,11 @@ class LiveFeed:
                 v.send(Kind.MEDIA, data)
 
     def set_tap(self, tap: Tap | None) -> None:
-        """Hand this feed's stream to `tap` from the next keyframe on (None: stop; a feed that
-        does not mux unwatched then drops its muxer)."""
+        """Hand this feed's stream to `tap`, from the kept GOP on, as a new viewer gets it
+        (None: stop; muxing stops at the next keyframe unless someone watches)."""
         with self._mux_lock:
             self.tap = tap
-            if tap is None and not self.hold_gop:
-                self._restart(None)
-            elif tap is not None:
+            if tap is not None:
                 with self._lock:  # the stream so far, as a new viewer gets it
                     if self._init is not None:
                         tap("init", self._init, False)
@@ -396,9 +390,8 @@ class LiveFeeds:
     `record: false`) `watch` opens one reader of its stream while it has viewers, closed
     `idle_s` after the last one left."""
 
-    def __init__(self, idle_s: float = 10.0, *, hold_gop: bool = True) -> None:
+    def __init__(self, idle_s: float = 10.0) -> None:
         self.idle_s = idle_s
-        self.hold_gop = hold_gop
         self._feeds: dict[str, LiveFeed] = {}
         self._recorded: dict[str, Callable[[], None] | None] = {}  # camera: its on_watch
         self._readers: dict[str, threading.Thread] = {}
@@ -410,7 +403,7 @@ class LiveFeeds:
         with self._lock:
             feed = self._feeds.get(camera)
             if feed is None:
-                feed = self._feeds[camera] = LiveFeed(camera, hold_gop=self.hold_gop)
+                feed = self._feeds[camera] = LiveFeed(camera)
             return feed
 
     def attach(self, camera: str, on_watch: Callable[[], None] | None = None) -> LiveFeed:

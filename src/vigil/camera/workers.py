@@ -71,7 +71,7 @@ class LiveRelay:
     then starts over with a reset and its init segment (the parent's viewers see a restart,
     never a torn stream)."""
 
-    def __init__(self, send: Callable[[tuple[str, Any]], None], limit: int = 120) -> None:
+    def __init__(self, send: Callable[[tuple[str, Any]], None], limit: int = 300) -> None:
         self._send = send
         self._queue: queue.Queue[tuple[str, Any] | None] = queue.Queue(limit)
         self._inits: dict[str, bytes] = {}
@@ -171,7 +171,7 @@ def worker_main(spec: WorkerSpec, conn: Connection) -> None:
     db = Database(spec.db_url, migrate=False) if spec.db_url else None
     # the group records here, in threads: never split again
     options = replace(spec.options, disk_check=lambda: disk[0], cameras_per_worker=None)
-    live = LiveFeeds(hold_gop=False) if spec.live else None
+    live = LiveFeeds() if spec.live else None
     relay = LiveRelay(send) if live is not None else None
     service = RecordingService(
         spec.cameras,
