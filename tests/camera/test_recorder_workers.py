@@ -164,6 +164,7 @@ def test_worker_cameras_are_watched_live_over_the_recorders_connection(
         feed.unsubscribe(first)
         feed.unsubscribe(late)
         assert wait_for(lambda: not feed.ready, 8)  # idle: the worker stopped relaying it
+        time.sleep(0.5)
         n = feed.fragments
         time.sleep(1.5)
         assert feed.fragments == n

@@ -276,10 +276,13 @@ class RecorderWorker:
                     self._watched_at[name] = now
             wanted = frozenset(n for n, t in self._watched_at.items() if now - t < self.live_idle_s)
             asked = self._asked
-        if wanted == asked or not self.send("live", wanted):
+            if wanted == asked:
+                return
+            self._asked = wanted  # before sending: the worker's answer may come back at once
+        if not self.send("live", wanted):
+            with self._lock:
+                self._asked = asked
             return
-        with self._lock:
-            self._asked = wanted
         for name in (self.feeds.keys() if asked is None else asked) - wanted:
             # the worker stopped muxing it: a later viewer waits for a new init
             self.feeds[name].relay("reset", b"", False, "", False)
@@ -411,7 +414,9 @@ class RecorderWorker:
                         log.exception("segment listener failed")
                 elif kind == "live":
                     camera, event, data, key, codec, masked = body
-                    if feed := self.feeds.get(camera):
+                    feed = self.feeds.get(camera)
+                    # not after it was dropped: what was still in the pipe is for nobody
+                    if feed is not None and camera in (self._asked or ()):
                         feed.relay(event, data, key, codec, masked)
                 elif kind == "log":
                     name, level, text = body
