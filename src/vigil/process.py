@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import socket
 import subprocess
+import threading
 from pathlib import Path
 
 LOWEST_PORT = 20000
@@ -42,10 +43,21 @@ def free_port() -> int:
     top = _ephemeral_start() - 1
     for _ in range(200):
         port = random.randint(LOWEST_PORT, top) if top > LOWEST_PORT else 0
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
+        with _handed_lock:
+            if port in _handed:  # free now, but already promised to another server
                 continue
-            return int(s.getsockname()[1])
+            with socket.socket() as s:
+                try:
+                    s.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+                port = int(s.getsockname()[1])
+            _handed.add(port)
+            return port
     raise RuntimeError("no free port found below the ephemeral range")
+
+
+# Ports this process has handed out: several picked before any server binds them (a config
+# with four ports) could otherwise be the same one (seen in a test run: port == http_port).
+_handed: set[int] = set()
+_handed_lock = threading.Lock()
