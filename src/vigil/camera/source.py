@@ -94,9 +94,10 @@ def describe_error(exc: BaseException, url: str = "", io_timeout_s: float | None
     if isinstance(exc, ConnectionRefusedError):
         return f"connection refused: nothing listens at that address{where}"
     if isinstance(exc, av.error.ExitError | TimeoutError | socket.timeout):
-        # ExitError: the open or read limit ended it (twice the socket's I/O timeout)
-        limit = read_timeout_s(io_timeout_s or 0) if isinstance(exc, av.error.ExitError) else None
-        after = f" for {limit or io_timeout_s:g} s" if io_timeout_s else ""
+        limit = io_timeout_s
+        if limit and isinstance(exc, av.error.ExitError):  # the open or read limit ended it
+            limit = read_timeout_s(limit)
+        after = f" for {limit:g} s" if limit else ""
         return f"timed out: no data{after}{where}"
     if isinstance(exc, av.error.InvalidDataError):
         return f"invalid data: not a readable video stream (garbage or corrupt input){where}"
