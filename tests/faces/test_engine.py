@@ -13,7 +13,7 @@ from vigil.demo import cctv
 from vigil.errors import InputError, VigilError
 from vigil.faces.engine import FaceEngine
 from vigil.vision.align import align_face
-from vigil.vision.embedder import OnnxRuntimeEmbedder, OpenCVEmbedder
+from vigil.vision.embedder import OnnxRuntimeEmbedder, OpenCVEmbedder, prepared_path
 from vigil.vision.image import load_image
 from vigil.vision.models import SFACE, SFACE_COSINE_THRESHOLD
 
@@ -117,3 +117,46 @@ def test_quality_gate(engine: FaceEngine, faces_dir: Path) -> None:
     assert any("blurred" in p for p in blurred.quality.problems)
     turned = engine.analyze(load_image(faces_dir / "cameraman.png"), embed=False)
     assert any(any("turned" in p for p in o.quality.problems) for o in turned)
+
+
+def test_embedder_keeps_a_prepared_copy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, engine: FaceEngine, faces_dir: Path
+) -> None:
+    """The first load keeps onnxruntime's prepared model; later loads use it without the
+    ONNX repair, with the same vectors; a torn copy is prepared again; with nowhere to keep
+    it, the model is prepared in memory."""
+    from vigil.vision import embedder as embedder_module
+
+    crops = [o.crop for o in engine.analyze(load_image(faces_dir / "two_people.jpg"), embed=False)]
+    monkeypatch.setenv("VIGIL_MODELS", str(tmp_path / "models"))
+    first = OnnxRuntimeEmbedder(threads=1).embed(crops)
+    copy = prepared_path(SFACE.path(), fold_int8=True)
+    assert copy.parent == tmp_path / "models" / "prepared"
+    assert copy.stat().st_size > 1_000_000
+    assert [p.name for p in copy.parent.iterdir()] == [copy.name]  # no temporary file left
+
+    repair = embedder_module.onnx_for_runtime
+
+    def no_repair(path: Path) -> bytes:
+        raise AssertionError("the prepared copy was not used")
+
+    monkeypatch.setattr(embedder_module, "onnx_for_runtime", no_repair)
+    assert np.allclose(OnnxRuntimeEmbedder(threads=1).embed(crops), first, atol=1e-6)
+
+    monkeypatch.setattr(embedder_module, "onnx_for_runtime", repair)
+    copy.write_bytes(b"torn by a power cut")
+    assert np.allclose(OnnxRuntimeEmbedder(threads=1).embed(crops), first, atol=1e-6)
+    assert copy.stat().st_size > 1_000_000
+
+    (tmp_path / "not-a-folder").write_text("")
+    monkeypatch.setenv("VIGIL_MODELS", str(tmp_path / "not-a-folder"))
+    assert np.allclose(OnnxRuntimeEmbedder(threads=1).embed(crops), first, atol=1e-6)
+
+
+def test_embedder_loaded_meanwhile_reports_its_error(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"not a model")
+    engine = FaceEngine(FacesConfig(embedder_model=bad))
+    engine.load_embedder_meanwhile()
+    with pytest.raises(VigilError, match="cannot read ONNX model"):
+        engine.embed_crops([np.zeros((112, 112, 3), np.uint8)])

@@ -8,6 +8,7 @@ the table names exactly what the modules register).
 
 from __future__ import annotations
 
+import gc
 import importlib
 import sys
 from dataclasses import dataclass
@@ -207,4 +208,8 @@ def run(argv: list[str] | None = None) -> int:
 
 
 def main() -> None:
-    sys.exit(run())
+    code = run()
+    # What the command loaded (models, plots, the web stack) dies with the process: frozen,
+    # the interpreter's closing garbage collection skips it (~0.2 s of a face run's exit).
+    gc.freeze()
+    sys.exit(code)

@@ -6,6 +6,8 @@ swappable backends (`vigil.vision.detector.FaceDetector`, `vigil.vision.embedder
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import Future
 from dataclasses import dataclass
 
 import numpy as np
@@ -40,13 +42,32 @@ class FaceEngine:
             self.config.detector_score, self.config.detect_max_side
         )
         self._embedder = embedder
+        self._loading: Future[Embedder] | None = None
 
     @property
     def embedder(self) -> Embedder:
         if self._embedder is None:  # loaded on first use: detection-only callers never pay for it
-            c = self.config
-            self._embedder = make_embedder(c.embedder_backend, c.embedder_model, c.threads)
+            self._embedder = self._loading.result() if self._loading else self._make_embedder()
         return self._embedder
+
+    def _make_embedder(self) -> Embedder:
+        c = self.config
+        return make_embedder(c.embedder_backend, c.embedder_model, c.threads)
+
+    def load_embedder_meanwhile(self) -> None:
+        """Start loading the embedder on a thread: a run that will embed detects meanwhile."""
+        if self._embedder is not None or self._loading is not None:
+            return
+        loading: Future[Embedder] = Future()
+
+        def load() -> None:
+            try:
+                loading.set_result(self._make_embedder())
+            except BaseException as exc:  # raised again to whoever asks for the embedder
+                loading.set_exception(exc)
+
+        self._loading = loading
+        threading.Thread(target=load, name="load-embedder", daemon=True).start()
 
     @property
     def model_name(self) -> str:

@@ -99,6 +99,7 @@ def embed_images(
 
     Images are decoded and searched on a pool of `faces.threads` workers while the crops found
     so far are embedded in batches: the run goes at the model's speed, not the files'."""
+    engine.load_embedder_meanwhile()
     out = EmbeddedImages({}, {}, {})
     batch: list[tuple[Path, np.ndarray]] = []
 
@@ -350,12 +351,16 @@ def plot_roc(report: PairsReport, out: Path) -> Path:
     ax.plot([op_far], [op_tar], "ko", label=f"threshold {report.threshold:.3f}")
     ax.set_xscale("log")
     ax.set_xlim(1e-4, 1)
+    # Percentages rather than TeX powers of ten (read easier, and no mathtext parser to run);
+    # no minor ticks (each is an artist to build and draw).
+    ax.set_xticks([1e-4, 1e-3, 1e-2, 1e-1, 1], ["0.01%", "0.1%", "1%", "10%", "100%"])
+    ax.minorticks_off()
     ax.set_ylim(0, 1.02)
     ax.set_xlabel("false accept rate (different people accepted)")
     ax.set_ylabel("true accept rate (same person accepted)")
     auc = f", AUC {report.roc_auc:.4f}" if report.roc_auc is not None else ""
     ax.set_title(f"Face verification ROC: {report.pairs} pairs{auc}")
-    ax.grid(True, which="both", alpha=0.3)
+    ax.grid(True, alpha=0.3)
     ax.legend(loc="lower right", fontsize=8)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out)

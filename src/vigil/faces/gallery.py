@@ -65,6 +65,7 @@ def check_people(
     """`check_photos` for each person, all photos at once: decoded and judged on a pool of
     `faces.threads` workers, the accepted faces embedded in one batch (`vigil faces import`)."""
     paths = [p for files in people.values() for p in files]
+    engine.load_embedder_meanwhile()
     with ThreadPoolExecutor(max(1, engine.config.threads)) as pool:
         judged = dict(zip(paths, pool.map(lambda p: _judge(engine, p), paths), strict=True))
     accepted = [(p, j) for p, j in judged.items() if isinstance(j, EnrolmentPhoto)]

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
 from vigil.errors import VigilError
+
+
+def models_dir() -> Path:
+    """Where models built or prepared on this machine live (NanoDet, onnxruntime's prepared
+    copies): `$VIGIL_MODELS`, else `$XDG_CACHE_HOME/vigil/models`."""
+    if env := os.environ.get("VIGIL_MODELS"):
+        return Path(env)
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return cache / "vigil" / "models"
 
 
 @dataclass(frozen=True)

