@@ -214,6 +214,7 @@ def test_bench_faces_runs(cli, faces_dir: Path) -> None:
     # its one-core figure leaves OpenCV's threads as they were (not sequential for the rest)
     assert cv2.getNumThreads() == threads
     assert "32px" in stdout and "whole face" in stdout  # the table wraps long names
+    assert "start-up" in stdout  # the whole command, run as a person would
 
 
 def test_enrolment_search_and_removal_are_audited(cli, faces_dir: Path) -> None:
