@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import time
 from pathlib import Path
 
 import cv2
@@ -145,8 +147,13 @@ def test_embedder_keeps_a_prepared_copy(
 
     monkeypatch.setattr(embedder_module, "onnx_for_runtime", repair)
     copy.write_bytes(b"torn by a power cut")
+    left = [copy.with_name(f".{copy.name}.{pid}.1") for pid in (11, 12)]  # Ctrl-C'd first runs
+    for tmp in left:
+        tmp.write_bytes(b"half")
+    os.utime(left[0], (time.time() - 3600,) * 2)  # long gone; left[1] may still be preparing
     assert np.allclose(OnnxRuntimeEmbedder(threads=1).embed(crops), first, atol=1e-6)
     assert copy.stat().st_size > 1_000_000
+    assert sorted(p.name for p in copy.parent.iterdir()) == sorted([copy.name, left[1].name])
 
     (tmp_path / "not-a-folder").write_text("")
     monkeypatch.setenv("VIGIL_MODELS", str(tmp_path / "not-a-folder"))

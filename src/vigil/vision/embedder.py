@@ -11,11 +11,13 @@ Backends swap without touching callers:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
 import re
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -32,6 +34,8 @@ if TYPE_CHECKING:
     import onnxruntime as ort
 
 log = logging.getLogger(__name__)
+
+STALE_S = 600  # a temporary prepared copy this old belongs to no running preparation
 
 
 class Embedder(Protocol):
@@ -200,8 +204,9 @@ def _load_session(path: Path, fold_int8: bool, providers: list[str]) -> ort.Infe
 
 def _prepare(model: bytes, prepared: Path, fold_int8: bool) -> None:
     """Have onnxruntime save the model after its basic, hardware-independent optimisations
-    (the layout changes of the higher levels are made again at each load), atomically, and
-    remove copies prepared for an older version."""
+    (the layout changes of the higher levels are made again at each load), atomically; then
+    remove the copies prepared before (another model file or onnxruntime version) and
+    temporary ones a stopped process left behind."""
     import onnxruntime as ort
 
     prepared.parent.mkdir(parents=True, exist_ok=True)
@@ -214,10 +219,17 @@ def _prepare(model: bytes, prepared: Path, fold_int8: bool) -> None:
         os.replace(tmp, prepared)
     finally:
         tmp.unlink(missing_ok=True)
-    stem = prepared.name.rsplit("-", 1)[0]
-    for old in prepared.parent.glob(f"{stem}-*.onnx"):
-        if old != prepared and re.fullmatch(rf"{re.escape(stem)}-[0-9a-f]{{16}}\.onnx", old.name):
-            old.unlink(missing_ok=True)
+    stem = re.escape(prepared.name.rsplit("-", 1)[0])
+    for old in prepared.parent.iterdir():
+        with contextlib.suppress(OSError):  # another process may be tidying up too
+            if old != prepared and (
+                re.fullmatch(rf"{stem}-[0-9a-f]{{16}}\.onnx", old.name)
+                or (  # left by a process that ended while preparing (Ctrl-C on a first run)
+                    re.fullmatch(rf"\.{stem}-[0-9a-f]{{16}}\.onnx\.\d+\.\d+", old.name)
+                    and time.time() - old.stat().st_mtime > STALE_S
+                )
+            ):
+                old.unlink()
 
 
 class OpenCVEmbedder(_ThreadedEmbedder):
