@@ -283,6 +283,8 @@ def whole_run(engine: FaceEngine, pairs: list[Pair], label: str) -> list[Figure]
 
 # `face_recognition`'s side of the whole-command figure: what `vigil eval pairs` does (minus
 # its ROC plot and tables), as a fresh process. Arguments: the pairs CSV, the tolerance.
+# It repeats `with_face_recognition` on purpose: importing Vigil to reuse it would add
+# Vigil's start-up to the baseline's time.
 DLIB_SCRIPT = """
 import csv, sys
 from pathlib import Path
