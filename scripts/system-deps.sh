@@ -5,10 +5,12 @@ set -euo pipefail
 want=(python3-venv ffmpeg)
 if [ "${1:-test}" = "test" ]; then
   # RTSP test server (GStreamer + python3-gi), MQTT broker, browser for UI tests, pip for the
-  # test data (PyPI sdist; vigil.demo.testdata).
+  # test data (PyPI sdist; vigil.demo.testdata), a compiler with FFmpeg's and OpenSSL's headers
+  # for the C copy-loop probe of `vigil bench record --c-probe`.
   want+=(gir1.2-gst-rtsp-server-1.0 gstreamer1.0-rtsp gstreamer1.0-plugins-base
          gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly
-         gstreamer1.0-libav python3-gi mosquitto chromium python3-pip)
+         gstreamer1.0-libav python3-gi mosquitto chromium python3-pip
+         gcc libc6-dev pkg-config libavformat-dev libssl-dev)
 fi
 missing=()
 for p in "${want[@]}"; do

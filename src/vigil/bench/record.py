@@ -10,6 +10,9 @@ steady window after every camera is connected: CPU time of the recorder process(
 reached the disk (so a recorder that drops data cannot look cheap). Vigil hashes its footage
 as it writes (SHA-256, the tamper evidence of 0001) and ffmpeg does not, so CPU per camera is
 also shown beside ffmpeg plus the SHA-256 of the footage it wrote in the window.
+With `c_probe`, a third recorder joins each round: `copy_loop_probe.c`, the same copy loop and
+hash written in C (a thread per camera in one process), built here with the system's FFmpeg
+and OpenSSL development files: what the recorder would cost without the interpreter (0078).
 
 The cameras are served by `record_server.py` (GStreamer, system python): a 1080p25
 ~4 Mbit/s H.264 clip encoded once (ffmpeg, test pattern plus temporal noise so the bitrate
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import hashlib
 import json
 import os
 import shutil
@@ -45,6 +49,9 @@ from vigil.process import stop_process
 
 SYSTEM_PYTHON = "/usr/bin/python3"
 SERVER = Path(__file__).with_name("record_server.py")
+PROBE_SOURCE = Path(__file__).with_name("copy_loop_probe.c")
+PROBE_LIBS = ("libavformat", "libavcodec", "libavutil", "libcrypto")
+PROBE_DEPS = "apt install gcc pkg-config libavformat-dev libssl-dev"
 WIDTH, HEIGHT, FPS, KBPS = 1920, 1080, 25, 4000
 # RTP over UDP: gst-rtsp-server 1.22 aborts (`queue_duration >= 0` assertion in its TCP
 # backlog) when dozens of TCP clients share a media, so the cameras are read over UDP.
@@ -340,6 +347,83 @@ def run_ffmpeg(url: str, n: int, folder: Path, server: Server, warmup_s: float, 
     return phase
 
 
+def build_probe() -> Path:
+    """The C copy-loop probe, compiled once per version of its source into the cache."""
+    cc, pkg_config = shutil.which("cc"), shutil.which("pkg-config")
+    if cc is None or pkg_config is None:
+        raise VigilError("the C probe needs a C compiler and pkg-config", hint=PROBE_DEPS)
+    digest = hashlib.sha256(PROBE_SOURCE.read_bytes()).hexdigest()[:16]
+    exe = cache_dir() / f"copy-loop-probe-{digest}"
+    if exe.exists():
+        return exe
+    flags = subprocess.run(
+        [pkg_config, "--cflags", "--libs", *PROBE_LIBS], capture_output=True, text=True
+    )
+    if flags.returncode:
+        raise VigilError("FFmpeg's or OpenSSL's development files are missing", hint=PROBE_DEPS)
+    part = exe.with_name(f"{exe.name}.{os.getpid()}.part")
+    built = subprocess.run(
+        [cc, "-O2", "-o", str(part), str(PROBE_SOURCE), *flags.stdout.split(), "-lpthread"],
+        capture_output=True,
+        text=True,
+    )
+    if built.returncode:
+        raise VigilError(f"cannot build the C probe: {built.stderr.strip()[-800:]}")
+    part.replace(exe)
+    return exe
+
+
+def run_probe(url: str, n: int, folder: Path, server: Server, warmup_s: float, seconds: float):
+    phase = Phase("C copy loop probe (1 process, a thread per camera)", n)
+    folder.mkdir(parents=True, exist_ok=True)
+    files = [folder / f"c{i:02d}.mp4" for i in range(n)]
+    proc = subprocess.Popen([str(build_probe()), url, str(n), str(folder)], stdin=subprocess.PIPE)
+    assert proc.stdin is not None
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and proc.poll() is None:
+            phase.online = sum(1 for f in files if f.exists() and f.stat().st_size > 0)
+            if phase.online == n:
+                break
+            time.sleep(0.5)
+        if phase.online < n:
+            phase.notes.append(f"only {phase.online} of {n} cameras wrote data")
+        me = psutil.Process(proc.pid)
+        _measure(phase, lambda: [me], server, folder, warmup_s, seconds)
+        proc.stdin.close()  # EOF: every thread ends at its next packet and closes its file
+        proc.wait(30)
+        if proc.returncode:
+            phase.notes.append(f"the probe exited with status {proc.returncode}")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return phase
+
+
+def probe_figures(probe: Phase, ffmpeg: Phase | None) -> list[Figure]:
+    """The C probe's median round beside ffmpeg's (both without Vigil's own work)."""
+    n = probe.cameras
+
+    def base(x: float) -> _Baseline:
+        return {"baseline": x, "baseline_name": "ffmpeg per camera"} if ffmpeg else {}
+
+    return [
+        Figure(
+            "C probe: CPU per camera (hashing too)", probe.cpu_pct / n, "% core", None, False,
+            **base(ffmpeg.cpu_pct / n if ffmpeg else 0.0),
+        ),
+        Figure(
+            "C probe: memory per camera (PSS)", probe.pss_bytes / n / 2**20, "MiB", None, False,
+            **base(ffmpeg.pss_bytes / n / 2**20 if ffmpeg else 0.0),
+        ),
+        Figure(
+            "C probe: footage written to disk", probe.mbps, "Mbit/s",
+            0.98 * ffmpeg.mbps if ffmpeg else None, True, **base(ffmpeg.mbps if ffmpeg else 0.0),
+        ),
+    ]  # fmt: skip
+
+
 def run(
     cameras: int = 64,
     seconds: float = 15.0,
@@ -348,17 +432,22 @@ def run(
     log: Callable[[str], None] = lambda _m: None,
     rounds: int = 1,
     per_worker: tuple[int, ...] = (DEFAULT_PER_WORKER,),
+    c_probe: bool = False,
 ) -> tuple[list[Figure], list[Phase]]:
     """`rounds` > 1 alternates ours and the baseline that many times and reports the median
     round of each, so that another job on the machine for a while skews one round only.
     `per_worker`: Vigil's layouts measured in each round (cameras per worker process, 0 for
-    one process); the figures compare the first with the baseline."""
+    one process); the figures compare the first with the baseline. `c_probe`: the C copy
+    loop too, in each round."""
+    if c_probe:
+        build_probe()  # a missing compiler says so before any round
     clip_s = int(seconds + warmup_s + 40)  # a phase must end before the clip does
     log(f"test clip: {clip_s} s of 1080p25 at ~{KBPS / 1000:g} Mbit/s (cached)")
     clip = make_clip(clip_s)
     ours: list[Phase] = []
     others: list[Phase] = []  # the further layouts of ours
     theirs: list[Phase] = []
+    probes: list[Phase] = []
     with tempfile.TemporaryDirectory(prefix="vigil-bench-record-") as tmp:
         for r in range(1, rounds + 1):
             for k, per in enumerate(per_worker):
@@ -373,8 +462,16 @@ def run(
                 theirs.append(
                     _phase(clip, run_ffmpeg, cameras, Path(tmp) / "ffmpeg", warmup_s, seconds)
                 )
+            if c_probe:
+                log(f"round {r}/{rounds}: C probe, {cameras} cameras, {seconds:g} s window")
+                probes.append(
+                    _phase(clip, run_probe, cameras, Path(tmp) / "probe", warmup_s, seconds)
+                )
     medians = [_median(ours)] + ([_median(theirs)] if theirs else [])
-    return figures(medians), ours + others + theirs
+    figs = figures(medians)
+    if probes:
+        figs += probe_figures(_median(probes), medians[1] if theirs else None)
+    return figs, ours + others + theirs + probes
 
 
 def layout_name(per_worker: int, cameras: int) -> str:

@@ -176,6 +176,12 @@ def record(
         "recorder's own). Repeat to measure several layouts in each round; the first is "
         "compared with ffmpeg.",
     ),
+    c_probe: bool = typer.Option(
+        False,
+        "--c-probe",
+        help="Also measure the copy loop written in C (built here: needs gcc, pkg-config and "
+        "FFmpeg's and OpenSSL's development files), beside ffmpeg.",
+    ),
 ) -> None:
     """Stream-copy recording of N 1080p H.264 RTSP cameras: CPU and memory, beside ffmpeg."""
     from rich.console import Console
@@ -194,6 +200,7 @@ def record(
         log=lambda m: out.print(f"[dim]{m}[/]"),
         rounds=rounds,
         per_worker=tuple(per_worker) or (bench_record.DEFAULT_PER_WORKER,),
+        c_probe=c_probe,
     )
     show(f"vigil bench record ({cameras} x 1080p25 H.264 ~4 Mbit/s, RTSP over UDP)", figs)
     for p in phases:
