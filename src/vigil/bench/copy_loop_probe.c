@@ -86,20 +86,28 @@ static void *record(void *arg) {
     }
 
     AVPacket *pkt = av_packet_alloc();
-    int64_t first_dts = AV_NOPTS_VALUE;
-    while (!stopping && av_read_frame(in, pkt) >= 0) {
+    int64_t shift = AV_NOPTS_VALUE, last_dts = AV_NOPTS_VALUE;
+    while (!stopping && (err = av_read_frame(in, pkt)) >= 0) {
         int wanted = pkt->stream_index == video && pkt->dts != AV_NOPTS_VALUE &&
-                     (first_dts != AV_NOPTS_VALUE || (pkt->flags & AV_PKT_FLAG_KEY));
+                     pkt->pts != AV_NOPTS_VALUE &&
+                     (shift != AV_NOPTS_VALUE || (pkt->flags & AV_PKT_FLAG_KEY));
         if (wanted) {
-            if (first_dts == AV_NOPTS_VALUE) first_dts = pkt->dts;
-            pkt->pts -= first_dts;  /* the file starts at 0, as the recorder's segments do */
-            pkt->dts -= first_dts;
-            pkt->stream_index = 0;
             av_packet_rescale_ts(pkt, source->time_base, stream->time_base);
-            if (av_write_frame(mux, pkt) < 0) break;
+            if (shift == AV_NOPTS_VALUE) shift = -pkt->dts;  /* the file starts at 0 */
+            /* A source whose timestamps step back (a server restarting them) goes on one
+             * tick later, where the recorder would start a new segment: either way every
+             * packet is written. */
+            if (last_dts != AV_NOPTS_VALUE && pkt->dts + shift <= last_dts)
+                shift = last_dts + 1 - pkt->dts;
+            pkt->pts += shift;
+            pkt->dts += shift;
+            last_dts = pkt->dts;
+            pkt->stream_index = 0;
+            if ((err = av_write_frame(mux, pkt)) < 0) break;
         }
         av_packet_unref(pkt);
     }
+    if (!stopping) fprintf(stderr, "camera %ld: stopped early: %s\n", camera, av_err2str(err));
     av_write_trailer(mux);
     avio_context_free(&mux->pb);
     avformat_free_context(mux);

@@ -377,7 +377,11 @@ def run_probe(url: str, n: int, folder: Path, server: Server, warmup_s: float, s
     phase = Phase("C copy loop probe (1 process, a thread per camera)", n)
     folder.mkdir(parents=True, exist_ok=True)
     files = [folder / f"c{i:02d}.mp4" for i in range(n)]
-    proc = subprocess.Popen([str(build_probe()), url, str(n), str(folder)], stdin=subprocess.PIPE)
+    errors = folder / "probe.log"
+    with errors.open("wb") as log:
+        proc = subprocess.Popen(
+            [str(build_probe()), url, str(n), str(folder)], stdin=subprocess.PIPE, stderr=log
+        )
     assert proc.stdin is not None
     try:
         deadline = time.monotonic() + 60
@@ -398,6 +402,7 @@ def run_probe(url: str, n: int, folder: Path, server: Server, warmup_s: float, s
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+        phase.notes += errors.read_text(errors="replace").splitlines()
     return phase
 
 
