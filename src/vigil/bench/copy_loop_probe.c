@@ -51,12 +51,18 @@ static int64_t seek_out(void *opaque, int64_t offset, int whence) {
 static void *record(void *arg) {
     long camera = (long)arg;
     AVFormatContext *in = NULL, *mux = NULL;
-    AVDictionary *opts = NULL;
-    av_dict_set(&opts, "rtsp_transport", "udp", 0);
-    av_dict_set(&opts, "timeout", "5000000", 0);
-    int err = avformat_open_input(&in, url, NULL, &opts);
-    av_dict_free(&opts);
-    if (err < 0 || avformat_find_stream_info(in, NULL) < 0) {
+    int err = -1;
+    /* dozens of cameras connecting at once: a server may time some out, so try again, as a
+     * supervisor restarting ffmpeg would */
+    for (int attempt = 0; attempt < 5 && err < 0 && !stopping; attempt++) {
+        AVDictionary *opts = NULL;
+        av_dict_set(&opts, "rtsp_transport", "udp", 0);
+        av_dict_set(&opts, "timeout", "5000000", 0);
+        err = avformat_open_input(&in, url, NULL, &opts);
+        av_dict_free(&opts);
+        if (err >= 0 && (err = avformat_find_stream_info(in, NULL)) < 0) avformat_close_input(&in);
+    }
+    if (err < 0) {
         fprintf(stderr, "camera %ld: cannot open %s: %s\n", camera, url, av_err2str(err));
         return NULL;
     }
@@ -133,7 +139,10 @@ int main(int argc, char **argv) {
     av_log_set_level(AV_LOG_FATAL);
     avformat_network_init();
     pthread_t threads[MAX_CAMERAS];
-    for (long i = 0; i < cameras; i++) pthread_create(&threads[i], NULL, record, (void *)i);
+    for (long i = 0; i < cameras; i++) {
+        pthread_create(&threads[i], NULL, record, (void *)i);
+        usleep(20000);  /* cameras join one by one, as the bench starts ffmpeg's */
+    }
     while (getchar() != EOF) {
     }
     stopping = 1;  /* each thread ends at its next packet */
