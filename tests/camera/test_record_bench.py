@@ -34,8 +34,12 @@ def test_c_probe_records_playable_footage_and_is_measured(
         # back whole
         assert len(packets) >= 25 and packets[0].is_keyframe and packets[0].dts == 0
         assert all(a.dts < b.dts for a, b in itertools.pairwise(packets))
-    figures = {f.name: f for f in bench_record.probe_figures(phase, None)}
-    assert figures["C probe: CPU per camera (hashing too)"].value == phase.cpu_pct / 2
+    alone = {f.name: f for f in bench_record.probe_figures(phase, None)}
+    assert alone["C probe: CPU per camera (hashing too)"].value == phase.cpu_pct / 2
+    assert alone["C probe: footage written to disk"].baseline is None
+    # beside ffmpeg (here: itself), the probe must write as much footage as ffmpeg did
+    footage = next(f for f in bench_record.probe_figures(phase, phase) if "footage" in f.name)
+    assert footage.met and footage.target == pytest.approx(0.98 * phase.mbps)
 
 
 def test_c_probe_without_a_compiler_says_what_to_install(

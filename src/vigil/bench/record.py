@@ -51,7 +51,7 @@ SYSTEM_PYTHON = "/usr/bin/python3"
 SERVER = Path(__file__).with_name("record_server.py")
 PROBE_SOURCE = Path(__file__).with_name("copy_loop_probe.c")
 PROBE_LIBS = ("libavformat", "libavcodec", "libavutil", "libcrypto")
-PROBE_DEPS = "apt install gcc pkg-config libavformat-dev libssl-dev"
+PROBE_DEPS = "apt install gcc libc6-dev pkg-config libavformat-dev libssl-dev"
 WIDTH, HEIGHT, FPS, KBPS = 1920, 1080, 25, 4000
 # RTP over UDP: gst-rtsp-server 1.22 aborts (`queue_duration >= 0` assertion in its TCP
 # backlog) when dozens of TCP clients share a media, so the cameras are read over UDP.
@@ -409,24 +409,20 @@ def run_probe(url: str, n: int, folder: Path, server: Server, warmup_s: float, s
 def probe_figures(probe: Phase, ffmpeg: Phase | None) -> list[Figure]:
     """The C probe's median round beside ffmpeg's (both without Vigil's own work)."""
     n = probe.cameras
+    rows: list[tuple[str, Callable[[Phase], float], str, float | None, bool]] = [
+        ("CPU per camera (hashing too)", lambda p: p.cpu_pct / n, "% core", None, False),
+        ("memory per camera (PSS)", lambda p: p.pss_bytes / n / 2**20, "MiB", None, False),
+        ("footage written to disk", lambda p: p.mbps, "Mbit/s",
+         0.98 * ffmpeg.mbps if ffmpeg else None, True),
+    ]  # fmt: skip
 
-    def base(x: float) -> _Baseline:
-        return {"baseline": x, "baseline_name": "ffmpeg per camera"} if ffmpeg else {}
+    def base(value: Callable[[Phase], float]) -> _Baseline:
+        return {"baseline": value(ffmpeg), "baseline_name": "ffmpeg per camera"} if ffmpeg else {}
 
     return [
-        Figure(
-            "C probe: CPU per camera (hashing too)", probe.cpu_pct / n, "% core", None, False,
-            **base(ffmpeg.cpu_pct / n if ffmpeg else 0.0),
-        ),
-        Figure(
-            "C probe: memory per camera (PSS)", probe.pss_bytes / n / 2**20, "MiB", None, False,
-            **base(ffmpeg.pss_bytes / n / 2**20 if ffmpeg else 0.0),
-        ),
-        Figure(
-            "C probe: footage written to disk", probe.mbps, "Mbit/s",
-            0.98 * ffmpeg.mbps if ffmpeg else None, True, **base(ffmpeg.mbps if ffmpeg else 0.0),
-        ),
-    ]  # fmt: skip
+        Figure(f"C probe: {name}", value(probe), unit, target, higher, **base(value))
+        for name, value, unit, target, higher in rows
+    ]
 
 
 def run(
