@@ -45,6 +45,8 @@ def test_storage_alarm_is_retained_and_cleared(
         report = run_retention(db, data_dir, cfg.cameras, rec)
         assert report.alarm
         d.set_storage_status(storage_status(data_dir, rec, alarm=report.alarm))
+        # published asynchronously: once another client has seen it, the broker retains it
+        subscribers(broker.port, [TOPIC], client_id="watcher").wait_for(lambda ms: len(ms) == 1)
         # a subscriber that comes later still gets it: retained
         late = subscribers(broker.port, [TOPIC], client_id="late")
         (msg,) = late.wait_for(lambda ms: len(ms) == 1)

@@ -24,6 +24,9 @@ def test_zone_occupancy_is_retained_per_zone(
     try:
         assert d.mqtt is not None and d.mqtt.wait_connected(5)
         d.set_zone_occupancy("gate", "front door", 3)
+        # published asynchronously: once another client has seen 3, the broker retains it
+        watcher = subscribers(broker.port, [TOPIC], client_id="watcher")
+        watcher.wait_for(lambda ms: any(m.json()["people"] == 3 for m in ms))
         late = subscribers(broker.port, [TOPIC], client_id="late")  # retained: still gets it
         (msg,) = late.wait_for(lambda ms: len(ms) == 1)
         assert msg.retain and msg.json()["people"] == 3 and "at" in msg.json()
