@@ -20,7 +20,10 @@ def test_c_probe_records_playable_footage_and_is_measured(
     server = bench_record.Server(clip, ["/cam"])
     try:
         server.hold("/cam")
-        phase = bench_record.run_probe(f"{server.url}/cam", 2, tmp_path / "probe", server, 0.5, 2.5)
+        phase = bench_record.run_probe(
+            f"{server.url}/cam", 2, tmp_path / "probe", server, 0.5, 2.5,
+            exe=bench_record.build_probe(),
+        )  # fmt: skip
     finally:
         server.stop()
     assert phase.online == 2 and phase.notes == []

@@ -80,6 +80,7 @@ static void *record(void *arg) {
     snprintf(path, sizeof path, "%s/c%02ld.mp4", folder, camera);
     Output out = {open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644), EVP_MD_CTX_new()};
     EVP_DigestInit_ex(out.sha, EVP_sha256(), NULL);
+    /* the cast: FFmpeg before 7 declares the write callback's buffer without const */
     mux->pb = avio_alloc_context(av_malloc(IO_BUFFER), IO_BUFFER, 1, &out, NULL,
                                  (void *)write_out, seek_out);
     AVDictionary *movflags = NULL;

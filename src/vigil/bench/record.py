@@ -373,14 +373,17 @@ def build_probe() -> Path:
     return exe
 
 
-def run_probe(url: str, n: int, folder: Path, server: Server, warmup_s: float, seconds: float):
+def run_probe(
+    url: str, n: int, folder: Path, server: Server, warmup_s: float, seconds: float, *, exe: Path
+) -> Phase:
+    """`exe`: the probe `build_probe` made."""
     phase = Phase("C copy loop probe (1 process, a thread per camera)", n)
     folder.mkdir(parents=True, exist_ok=True)
     files = [folder / f"c{i:02d}.mp4" for i in range(n)]
     errors = folder / "probe.log"
     with errors.open("wb") as log:
         proc = subprocess.Popen(
-            [str(build_probe()), url, str(n), str(folder)], stdin=subprocess.PIPE, stderr=log
+            [str(exe), url, str(n), str(folder)], stdin=subprocess.PIPE, stderr=log
         )
     assert proc.stdin is not None
     try:
@@ -440,8 +443,8 @@ def run(
     `per_worker`: Vigil's layouts measured in each round (cameras per worker process, 0 for
     one process); the figures compare the first with the baseline. `c_probe`: the C copy
     loop too, in each round."""
-    if c_probe:
-        build_probe()  # a missing compiler says so before any round
+    # built before any round: a missing compiler says so at once
+    probe = functools.partial(run_probe, exe=build_probe()) if c_probe else None
     clip_s = int(seconds + warmup_s + 40)  # a phase must end before the clip does
     log(f"test clip: {clip_s} s of 1080p25 at ~{KBPS / 1000:g} Mbit/s (cached)")
     clip = make_clip(clip_s)
@@ -463,11 +466,9 @@ def run(
                 theirs.append(
                     _phase(clip, run_ffmpeg, cameras, Path(tmp) / "ffmpeg", warmup_s, seconds)
                 )
-            if c_probe:
+            if probe is not None:
                 log(f"round {r}/{rounds}: C probe, {cameras} cameras, {seconds:g} s window")
-                probes.append(
-                    _phase(clip, run_probe, cameras, Path(tmp) / "probe", warmup_s, seconds)
-                )
+                probes.append(_phase(clip, probe, cameras, Path(tmp) / "probe", warmup_s, seconds))
     medians = [_median(ours)] + ([_median(theirs)] if theirs else [])
     figs = figures(medians)
     if probes:
