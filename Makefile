@@ -16,6 +16,7 @@ $(VENV)/.installed: pyproject.toml uv.lock | $(UV)
 	$(UV) sync --frozen --compile-bytecode  # .pyc at install: `vigil --help` need not compile them
 	$(PY) -m compileall -q src  # ours too: PYTHONDONTWRITEBYTECODE would recompile them each run
 	UV=$(UV) $(PY) -m vigil.vision.nanodet_build  # the default detector, built once (docs/models.md)
+	$(PY) -m vigil.camera.copy_loop  # the recorder's C copy loop, built once (decision 0079)
 	touch $@
 
 system-deps-test:

@@ -532,6 +532,12 @@ class RecordingConfig(Section):
         "recorded in a worker process of its own (restarted if it dies); 0 records every "
         "camera in the main process.",
     )
+    copy_loop: Literal["auto", "python"] = Field(
+        "auto",
+        description="auto: RTSP cameras (H.264/H.265, no burned-in masks) are recorded by the "
+        "copy loop in C where it can be built (gcc and libavformat-dev), at about two thirds "
+        "of the CPU; python: every camera by the PyAV loop.",
+    )
 
 
 EventKindName = Literal[

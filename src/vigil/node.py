@@ -131,6 +131,7 @@ class EdgeNode:
         options = RecorderOptions(
             disk_check=self.retention.disk_state,
             cameras_per_worker=cfg.recording.cameras_per_worker or None,
+            copy_loop=cfg.recording.copy_loop,
         )
         self.recording = RecordingService(
             cfg.cameras, self.data_dir, self.db, options, live=self.feeds

@@ -7,6 +7,7 @@ import socket
 import subprocess
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -168,8 +169,9 @@ def _can_mount_tmpfs(where: Path) -> bool:
 
 
 @pytest.mark.timeout(90)
+@pytest.mark.parametrize("copy_loop", ["auto", "python"])  # C (0079) and PyAV
 def test_full_disk_keeps_footage_and_recording_resumes_when_space_returns(
-    rtsp_server, data_dir: Path
+    copy_loop: str, rtsp_server, data_dir: Path
 ) -> None:
     rec = recordings_dir(data_dir)
     rec.mkdir()
@@ -179,8 +181,9 @@ def test_full_disk_keeps_footage_and_recording_resumes_when_space_returns(
     try:
         srv = rtsp_server()
         db = Database(f"sqlite:///{data_dir / 'vigil.db'}")
+        options = replace(FAST, copy_loop=copy_loop)
         svc = RecordingService(
-            [CameraConfig(name="cam", url=srv.url, segment_seconds=2)], data_dir, db, FAST
+            [CameraConfig(name="cam", url=srv.url, segment_seconds=2)], data_dir, db, options
         )
         svc.start()
         try:

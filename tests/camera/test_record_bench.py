@@ -46,8 +46,9 @@ def test_c_probe_records_playable_footage_and_is_measured(
 
 
 def test_c_probe_without_a_compiler_says_what_to_install(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))  # nothing built there yet
     monkeypatch.setenv("PATH", "")
     with pytest.raises(VigilError, match="C compiler") as err:
         bench_record.build_probe()

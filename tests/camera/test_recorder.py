@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -47,13 +48,14 @@ def _segments_ok(db: Database, data_dir: Path, camera: str) -> list:
 
 
 @pytest.mark.timeout(60)
-def test_records_rtsp_into_indexed_segments(rtsp_server, data_dir: Path) -> None:
+@pytest.mark.parametrize("copy_loop", ["auto", "python"])  # C (0079) and PyAV
+def test_records_rtsp_into_indexed_segments(copy_loop: str, rtsp_server, data_dir: Path) -> None:
     srv = rtsp_server()
     db = _db(data_dir)
     cam = CameraConfig(name="gate", url=srv.url, segment_seconds=2)
     udp = CameraConfig(name="gate-udp", url=srv.url, segment_seconds=2, rtsp_transport="udp")
     t0 = datetime.now(UTC)
-    svc = RecordingService([cam, udp], data_dir, db, FAST)
+    svc = RecordingService([cam, udp], data_dir, db, replace(FAST, copy_loop=copy_loop))
     svc.start()
     try:
         assert wait_for(lambda: svc.statuses()[0].segments_written >= 3, 20)

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import hashlib
 import json
 import os
 import shutil
@@ -44,6 +43,7 @@ import psutil
 from vigil.bench.report import Figure
 from vigil.camera.checksum import file_sha256
 from vigil.camera.recorder import RecorderOptions
+from vigil.compiled import build_c
 from vigil.errors import VigilError
 from vigil.process import stop_process
 
@@ -51,7 +51,7 @@ SYSTEM_PYTHON = "/usr/bin/python3"
 SERVER = Path(__file__).with_name("record_server.py")
 PROBE_SOURCE = Path(__file__).with_name("copy_loop_probe.c")
 PROBE_LIBS = ("libavformat", "libavcodec", "libavutil", "libcrypto")
-PROBE_DEPS = "apt install gcc libc6-dev pkg-config libavformat-dev libssl-dev"
+PROBE_DEPS = "on Debian: apt install gcc libc6-dev pkg-config libavformat-dev libssl-dev"
 WIDTH, HEIGHT, FPS, KBPS = 1920, 1080, 25, 4000
 # RTP over UDP: gst-rtsp-server 1.22 aborts (`queue_duration >= 0` assertion in its TCP
 # backlog) when dozens of TCP clients share a media, so the cameras are read over UDP.
@@ -248,13 +248,15 @@ def run_vigil(
     burn: bool = False,
     name: str = "vigil (1 process)",
     per_worker: int = 0,
+    copy_loop: str = "auto",
 ):
-    """`per_worker`: cameras per recorder worker process (0: all in the one process)."""
+    """`per_worker`: cameras per recorder worker process (0: all in the one process);
+    `copy_loop`: the recorder's option ("python": its PyAV loop even where C could record)."""
     phase = Phase(name, n)
     folder.mkdir(parents=True, exist_ok=True)
     worker = [sys.executable, "-m", "vigil.bench.record_worker", str(folder), url, str(n)]
     proc = subprocess.Popen(
-        [*worker, TRANSPORT, "burn" if burn else "copy", str(per_worker)],
+        [*worker, TRANSPORT, "burn" if burn else "copy", str(per_worker), copy_loop],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
@@ -348,29 +350,8 @@ def run_ffmpeg(url: str, n: int, folder: Path, server: Server, warmup_s: float, 
 
 
 def build_probe() -> Path:
-    """The C copy-loop probe, compiled once per version of its source into the cache."""
-    cc, pkg_config = shutil.which("cc"), shutil.which("pkg-config")
-    if cc is None or pkg_config is None:
-        raise VigilError("the C probe needs a C compiler and pkg-config", hint=PROBE_DEPS)
-    digest = hashlib.sha256(PROBE_SOURCE.read_bytes()).hexdigest()[:16]
-    exe = cache_dir() / f"copy-loop-probe-{digest}"
-    if exe.exists():
-        return exe
-    flags = subprocess.run(
-        [pkg_config, "--cflags", "--libs", *PROBE_LIBS], capture_output=True, text=True
-    )
-    if flags.returncode:
-        raise VigilError("FFmpeg's or OpenSSL's development files are missing", hint=PROBE_DEPS)
-    part = exe.with_name(f"{exe.name}.{os.getpid()}.part")
-    built = subprocess.run(
-        [cc, "-O2", "-o", str(part), str(PROBE_SOURCE), *flags.stdout.split(), "-lpthread"],
-        capture_output=True,
-        text=True,
-    )
-    if built.returncode:
-        raise VigilError(f"cannot build the C probe: {built.stderr.strip()[-800:]}")
-    part.replace(exe)
-    return exe
+    """The C copy-loop probe, compiled once per version of its source."""
+    return build_c(PROBE_SOURCE, list(PROBE_LIBS), shared=False, hint=PROBE_DEPS)
 
 
 def run_probe(
@@ -437,12 +418,14 @@ def run(
     rounds: int = 1,
     per_worker: tuple[int, ...] = (DEFAULT_PER_WORKER,),
     c_probe: bool = False,
+    pyav_loop: bool = False,
 ) -> tuple[list[Figure], list[Phase]]:
     """`rounds` > 1 alternates ours and the baseline that many times and reports the median
     round of each, so that another job on the machine for a while skews one round only.
     `per_worker`: Vigil's layouts measured in each round (cameras per worker process, 0 for
     one process); the figures compare the first with the baseline. `c_probe`: the C copy
-    loop too, in each round."""
+    loop probe too, in each round; `pyav_loop`: the first layout again with the recorder's
+    PyAV loop (`copy_loop: python`), in each round."""
     # built before any round: a missing compiler says so at once
     probe = functools.partial(run_probe, exe=build_probe()) if c_probe else None
     clip_s = int(seconds + warmup_s + 40)  # a phase must end before the clip does
@@ -454,11 +437,14 @@ def run(
     probes: list[Phase] = []
     with tempfile.TemporaryDirectory(prefix="vigil-bench-record-") as tmp:
         for r in range(1, rounds + 1):
-            for k, per in enumerate(per_worker):
+            layouts = [(per, "auto") for per in per_worker]
+            if pyav_loop:
+                layouts.append((per_worker[0], "python"))
+            for k, (per, loop) in enumerate(layouts):
                 # a fresh server for each phase: the file starts over and nothing carries
-                name = layout_name(per, cameras)
+                name = layout_name(per, cameras) + (", PyAV loop" if loop == "python" else "")
                 log(f"round {r}/{rounds}: {name}, {cameras} cameras, {seconds:g} s window")
-                vigil = functools.partial(run_vigil, per_worker=per, name=name)
+                vigil = functools.partial(run_vigil, per_worker=per, name=name, copy_loop=loop)
                 phase = _phase(clip, vigil, cameras, Path(tmp) / "vigil", warmup_s, seconds)
                 (ours if k == 0 else others).append(phase)
             if baseline:

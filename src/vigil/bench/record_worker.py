@@ -1,8 +1,9 @@
 """The recorder process of `vigil bench record`: Vigil's `RecordingService` on N cameras.
 
-Run as `python -m vigil.bench.record_worker DATA_DIR URL N [tcp|udp] [copy|burn] [PER_WORKER]`
-(burn: every camera has a privacy mask burned into its recording; PER_WORKER: cameras per
-recorder worker process, 0 for all in this process, default the recorder's own). It runs in
+Run as `python -m vigil.bench.record_worker DATA_DIR URL N [tcp|udp] [copy|burn] [PER_WORKER]
+[auto|python]` (burn: every camera has a privacy mask burned into its recording; PER_WORKER:
+cameras per recorder worker process, 0 for all in this process, default the recorder's own;
+then the recorder's `copy_loop`). It runs in
 its own process so the benchmark measures the recorder's CPU and memory alone, with live feeds
 attached as `vigil serve` has them (nobody watches). Protocol on
 stdin/stdout:
@@ -17,6 +18,7 @@ import json
 import logging
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from vigil.camera.live_feed import LiveFeeds
@@ -34,8 +36,9 @@ def main(argv: list[str]) -> int:
     burn = len(argv) > 4 and argv[4] == "burn"
     options = RecorderOptions()
     if len(argv) > 5:
-        per_worker = int(argv[5])
-        options = RecorderOptions(cameras_per_worker=per_worker or None)
+        options = replace(options, cameras_per_worker=int(argv[5]) or None)
+    if len(argv) > 6:
+        options = replace(options, copy_loop="python" if argv[6] == "python" else "auto")
     # Count the recorder's warnings instead of printing 64 cameras' worth of them.
     warnings: list[str] = []
 

@@ -63,7 +63,7 @@ class Tap(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
-class _Frame:
+class Frame:
     """One packet's bytes and timing, as the live muxer takes them."""
 
     data: bytes
@@ -177,7 +177,7 @@ class LiveFeed:
     def __init__(self, camera: str) -> None:
         self.camera = camera
         self.tap: Tap | None = None
-        self._held: list[_Frame] = []  # unmuxed, from the last keyframe, while unwatched
+        self._held: list[Frame] = []  # unmuxed, from the last keyframe, while unwatched
         self._held_bytes = 0
         self._held_template: av.video.stream.VideoStream | None = None
         self._held_codec = ""
@@ -196,6 +196,9 @@ class LiveFeed:
         self.codec = ""
         self.last_push = 0.0  # monotonic; 0: never
         self.fragments = 0  # muxed since start (all viewers share them)
+        # Called when a viewer or tap arrives: a recorder that pushes only while the feed is
+        # `wanted` (the C copy loop, decision 0079) starts pushing, the GOP so far first.
+        self.on_wanted: Callable[[], None] | None = None
 
     @property
     def viewers(self) -> int:
@@ -205,6 +208,16 @@ class LiveFeed:
     @property
     def ready(self) -> bool:
         return self._init is not None
+
+    @property
+    def wanted(self) -> bool:
+        """Someone watches, or a tap takes the stream."""
+        return self.tap is not None or bool(self._viewers)
+
+    def _call_on_wanted(self) -> None:
+        on_wanted = self.on_wanted
+        if on_wanted is not None:
+            on_wanted()
 
     def subscribe(self, viewer: Viewer) -> None:
         """Add a viewer: it gets the init segment and the current GOP at once, if any."""
@@ -216,6 +229,7 @@ class LiveFeed:
                     for frag in self._gop:
                         viewer.send(Kind.MEDIA, frag)
             self._mux_held()
+        self._call_on_wanted()
 
     def unsubscribe(self, viewer: Viewer) -> None:
         with self._lock:
@@ -231,11 +245,18 @@ class LiveFeed:
     ) -> None:
         """Mux one video packet, or keep it while nobody watches (not changed: the caller may
         go on using it)."""
-        self.last_push = time.monotonic()
         pts, dts = pkt.pts, pkt.dts
         if pts is None or dts is None:
+            self.last_push = time.monotonic()
             return
-        frame = _Frame(bytes(pkt), pts, dts, pkt.is_keyframe, time_base or pkt.time_base)
+        frame = Frame(bytes(pkt), pts, dts, pkt.is_keyframe, time_base or pkt.time_base)
+        self.push_frame(frame, template, masked=masked)
+
+    def push_frame(
+        self, frame: Frame, template: av.video.stream.VideoStream, *, masked: bool = False
+    ) -> None:
+        """`push` for a packet that is bytes and timing already."""
+        self.last_push = time.monotonic()
         with self._mux_lock:
             if self._closed:
                 return
@@ -248,7 +269,15 @@ class LiveFeed:
                 log.warning("%s: live muxing failed; starting over", self.camera, exc_info=True)
                 self._restart(None)
 
-    def _hold(self, frame: _Frame, template: av.video.stream.VideoStream, masked: bool) -> None:
+    def idle(self, codec: str) -> None:
+        """The pusher stops until the feed is `wanted` again (it then starts at a keyframe):
+        no muxer, nothing kept; `codec` is what the camera sends."""
+        with self._mux_lock:
+            self._restart(None)
+            self._held, self._held_bytes = [], 0
+            self.codec = codec
+
+    def _hold(self, frame: Frame, template: av.video.stream.VideoStream, masked: bool) -> None:
         """Keep `frame` unmuxed for the next viewer: the GOP so far, from its keyframe."""
         if self._muxer is not None:
             self._restart(None)  # the last viewer left: stop muxing at this keyframe
@@ -280,7 +309,7 @@ class LiveFeed:
             log.warning("%s: live muxing failed; starting over", self.camera, exc_info=True)
             self._restart(None)
 
-    def _mux(self, frame: _Frame, template: av.video.stream.VideoStream, masked: bool) -> None:
+    def _mux(self, frame: Frame, template: av.video.stream.VideoStream, masked: bool) -> None:
         key = frame.key
         # Parameters compared only when the stream object changes (a looped file reopened, a
         # reconnect): same parameters keep the muxer, as timestamps go on increasing.
@@ -355,6 +384,8 @@ class LiveFeed:
                         for i, frag in enumerate(self._gop):
                             tap("fragment", frag, i == 0)
                 self._mux_held()
+        if tap is not None:
+            self._call_on_wanted()
 
     def relay(self, event: str, data: bytes, key: bool, codec: str, masked: bool) -> None:
         """What another process's feed of this camera muxed (see `Tap`), to this one's

@@ -33,16 +33,19 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Literal
 
 import av
 
+from vigil.camera import copy_loop
 from vigil.camera.backlog import Backlog
 from vigil.camera.burn import PRESET, BurnError, MaskBurner
+from vigil.camera.copy_loop import NativeSegmentWriter, NativeSource
 from vigil.camera.footage_retention import DiskState
 from vigil.camera.index import RepairReport, recordings_dir, repair_index
-from vigil.camera.live_feed import LiveFeeds
+from vigil.camera.live_feed import Frame, LiveFeeds
 from vigil.camera.segment import SegmentInfo, SegmentWriter, StorageError
-from vigil.camera.source import PacketSource, SourceError, SourceKind, redact_url
+from vigil.camera.source import PacketSource, SourceError, SourceKind, redact_url, source_kind
 from vigil.camera.status import CameraStatus, State, not_recording, write_status
 from vigil.camera.workers import DISK_OK, RecorderWorker, WorkerSpec, split_groups
 from vigil.config import CameraConfig
@@ -80,6 +83,9 @@ class RecorderOptions:
     # Past this many recording cameras, groups of at most this many are recorded each in a
     # worker process of its own (`vigil.camera.workers`, 0072); None: all in this process.
     cameras_per_worker: int | None = 16
+    # "auto": RTSP cameras (H.264/H.265, no burn-in) are copied by the C loop where it can be
+    # built (`copy_loop`, decision 0079); "python": every camera by the PyAV loop.
+    copy_loop: Literal["auto", "python"] = "auto"
 
 
 DEGRADED_ERROR = (
@@ -114,7 +120,7 @@ class CameraRecorder(threading.Thread):
         self._status = CameraStatus(name=camera.name, url=redact_url(camera.url))
         self._writer: SegmentWriter | None = None
         self._burner: MaskBurner | None = None  # while recording with burn-in
-        self._source: PacketSource | None = None  # while connected
+        self._source: PacketSource | NativeSource | None = None  # while connected
         self._last_end: datetime | None = None  # end of the last segment: the next never overlaps
         self._lost: Callable[[], int] | None = None  # frames lost on this connection so far
         self._lost_before = 0  # frames lost on earlier connections
@@ -129,6 +135,8 @@ class CameraRecorder(threading.Thread):
 
     def stop(self) -> None:
         self._stop_event.set()
+        if isinstance(self._source, NativeSource):
+            self._source.abort()  # the C loop looks at Python's stop only once a keyframe
 
     def abort_read(self) -> None:
         """End a read blocked on a silent camera now (a stop otherwise waits out its limit)."""
@@ -146,6 +154,11 @@ class CameraRecorder(threading.Thread):
         # Stored by the recorder thread on every packet without the lock (one attribute store).
         st.last_packet_at = self._last_packet_at
         st.last_keyframe_at = self._last_keyframe_at
+        src = self._source
+        if isinstance(src, NativeSource):  # counted in C per packet; seen here once a keyframe
+            packet_at, keyframe_at = src.last_packets()
+            st.last_packet_at = packet_at or st.last_packet_at
+            st.last_keyframe_at = keyframe_at or st.last_keyframe_at
         return st
 
     def update_camera(self, camera: CameraConfig) -> None:
@@ -186,7 +199,10 @@ class CameraRecorder(threading.Thread):
         self._last_packet_at = now
         if keyframe:
             self._last_keyframe_at = now
-        self._win_frames += 1
+        self._add_rate(1, size)
+
+    def _add_rate(self, frames: int, size: int) -> None:
+        self._win_frames += frames
         self._win_bytes += size
         mono = time.monotonic()
         dt = mono - self._win_t
@@ -195,7 +211,7 @@ class CameraRecorder(threading.Thread):
                 st = self._status
                 st.fps = round(self._win_frames / dt, 2)
                 st.bitrate_kbps = round(self._win_bytes * 8 / dt / 1000, 1)
-                self._note_lost(st, now)
+                self._note_lost(st, time.time())
             self._win_t, self._win_frames, self._win_bytes = mono, 0, 0
 
     def _note_lost(self, st: CameraStatus, now: float) -> None:
@@ -232,13 +248,7 @@ class CameraRecorder(threading.Thread):
             else:
                 self._set(state=State.CONNECTING)
             attempts += 1
-            src = self._source = PacketSource(
-                self.camera.url,
-                rtsp_transport=self.camera.rtsp_transport,
-                io_timeout_s=self.opt.io_timeout_s,
-                loop=self.camera.loop,
-                watchdog_s=self.opt.watchdog_s,
-            )
+            src = self._source = self._new_source(native=self._native())
             connected_at = time.monotonic()
             ended_cleanly = False
             # why the camera went offline, said only once the open segment is closed and
@@ -246,6 +256,10 @@ class CameraRecorder(threading.Thread):
             went: tuple[str, str] | None = None
             try:
                 info = src.open()
+                if isinstance(src, NativeSource) and not src.supported:
+                    src.close()  # a codec the C loop leaves to PyAV
+                    src = self._source = self._new_source(native=False)
+                    info = src.open()
                 self._set(
                     connected_at=time.time(),
                     codec=info.codec,
@@ -289,6 +303,34 @@ class CameraRecorder(threading.Thread):
             self._status.fps = None
             self._status.bitrate_kbps = None
 
+    def _native(self) -> bool:
+        """Record this camera with the C copy loop?"""
+        return (
+            self.opt.copy_loop == "auto"
+            and not self.camera.privacy_masks_burn_in
+            and copy_loop.supports(source_kind(self.camera.url))
+        )
+
+    def _new_source(self, *, native: bool) -> PacketSource | NativeSource:
+        if native:
+            return NativeSource(
+                self.camera.url,
+                rtsp_transport=self.camera.rtsp_transport,
+                io_timeout_s=self.opt.io_timeout_s,
+                watchdog_s=self.opt.watchdog_s,
+                max_backstep_s=self.opt.max_backstep_s,
+                max_jump_s=self.opt.max_jump_s,
+                max_drift_s=self.opt.max_drift_s,
+                hold_gop=self.live is not None,
+            )
+        return PacketSource(
+            self.camera.url,
+            rtsp_transport=self.camera.rtsp_transport,
+            io_timeout_s=self.opt.io_timeout_s,
+            loop=self.camera.loop,
+            watchdog_s=self.opt.watchdog_s,
+        )
+
     def _finish_segment(self, *, failed: bool = False) -> None:
         writer, self._writer = self._writer, None
         if writer is None:
@@ -312,13 +354,13 @@ class CameraRecorder(threading.Thread):
                 log.exception("%s: segment listener failed", self.camera.name)
 
     def _open_segment(
-        self, template: av.video.stream.VideoStream, start: datetime
+        self, template: av.video.stream.VideoStream | NativeSource, start: datetime
     ) -> SegmentWriter:
         if self.opt.disk_check is not None:
             disk = self.opt.disk_check()
             if not disk.ok:
                 raise StorageError(f"recording paused: {disk.reason}")
-        writer = SegmentWriter(
+        writer = (NativeSegmentWriter if isinstance(template, NativeSource) else SegmentWriter)(
             self.root,
             self.camera.name,
             start,
@@ -333,8 +375,10 @@ class CameraRecorder(threading.Thread):
             self._status.recording = True
         return writer
 
-    def _record(self, src: PacketSource) -> bool:
+    def _record(self, src: PacketSource | NativeSource) -> bool:
         """Record until the source ends (True) or stop; raise on failure."""
+        if isinstance(src, NativeSource):
+            return self._write_native(src)
         if not self.camera.privacy_masks_burn_in:
             return self._write_packets(src.packets(), lambda: src.stream)
         with self._lock:
@@ -371,6 +415,42 @@ class CameraRecorder(threading.Thread):
             self._burner = None
             burner.close()
 
+    def _online(self) -> None:
+        """The first packet of a connection arrived."""
+        with self._lock:
+            st = self._status
+            st.state = State.ONLINE
+            st.online = True
+            st.offline_since = None
+            st.error = ""
+        log.info("%s: online (%s)", self.camera.name, redact_url(self.camera.url))
+
+    def _discontinuity(self, clock: _Clock, step: float, drift: float) -> None:
+        log.warning(
+            "%s: timestamp discontinuity (dts step %.2f s, drift %.2f s); new segment",
+            self.camera.name,
+            step,
+            drift,
+        )
+        if self._writer is not None:
+            clock.prev_end = self._writer.wall(self._writer.end_s)
+        self._finish_segment()
+        clock.wall = None
+
+    def _cut(self, clock: _Clock, wall: datetime, now: float, ts: float) -> datetime:
+        """Close the open segment at a keyframe at `wall`; where the next one starts (the
+        wall clock again, if the camera's clock drifted more than a second)."""
+        writer = self._writer
+        assert writer is not None
+        clock.prev_end = writer.wall(writer.end_s)
+        self._finish_segment()
+        wall_now = datetime.fromtimestamp(now, UTC)
+        if abs((wall - wall_now).total_seconds()) > 1.0:
+            clock.anchor(now, ts)
+            assert clock.wall is not None
+            return clock.wall
+        return wall
+
     def _write_packets(
         self,
         packets: Iterator[av.Packet],
@@ -387,12 +467,8 @@ class CameraRecorder(threading.Thread):
         seg_len = float(self.camera.segment_seconds)
         opt = self.opt
         stopping = self._stop_event.is_set
-        anchor_wall: datetime | None = None  # wall clock of anchor_ts
-        anchor_at = 0.0  # anchor_wall as POSIX seconds: the per-packet drift check is in floats
-        anchor_ts = 0.0
+        clock = _Clock(self._last_end)  # no overlaps, even across reconnects
         last_dts_s: float | None = None
-        prev_end = self._last_end  # end of the previous segment (no overlaps, even across
-        # reconnects)
         first = True
         writer_template: av.video.stream.VideoStream | None = None
         live = self.live.feed(self.camera.name) if self.live is not None else None
@@ -412,42 +488,25 @@ class CameraRecorder(threading.Thread):
             self._count(now, pkt.size, key)
             if first:
                 first = False
-                with self._lock:
-                    st = self._status
-                    st.state = State.ONLINE
-                    st.online = True
-                    st.offline_since = None
-                    st.error = ""
-                log.info("%s: online (%s)", self.camera.name, redact_url(self.camera.url))
+                self._online()
 
-            if anchor_wall is not None and last_dts_s is not None:
+            if clock.wall is not None and last_dts_s is not None:
                 step = dts_s - last_dts_s
-                drift = abs(anchor_at + (ts - anchor_ts) - now)
+                drift = abs(clock.at + (ts - clock.ts) - now)
                 if step < -opt.max_backstep_s or step > opt.max_jump_s or drift > opt.max_drift_s:
-                    log.warning(
-                        "%s: timestamp discontinuity (dts step %.2f s, drift %.2f s); new segment",
-                        self.camera.name,
-                        step,
-                        drift,
-                    )
-                    if self._writer is not None:
-                        prev_end = self._writer.wall(self._writer.end_s)
-                    self._finish_segment()
-                    anchor_wall = None
+                    self._discontinuity(clock, step, drift)
                 elif step < 0:  # jitter: the writer places it after the last frame
                     dts_s = last_dts_s
             last_dts_s = dts_s
 
-            if anchor_wall is None:
+            if clock.wall is None:
                 if not key:
                     continue  # a segment starts at a keyframe
-                wall_now = datetime.fromtimestamp(now, UTC)
-                anchor_wall = max(wall_now, prev_end) if prev_end else wall_now
-                anchor_at, anchor_ts = anchor_wall.timestamp(), ts
+                clock.anchor(now, ts)
 
             writer = self._writer
             if writer is None or key:
-                wall = anchor_wall + timedelta(seconds=ts - anchor_ts)
+                wall = clock.wall_at(ts)
                 current = template()
                 assert current is not None, "a packet came before its stream was known"
                 if writer is None:
@@ -456,15 +515,7 @@ class CameraRecorder(threading.Thread):
                 elif (wall - writer.start).total_seconds() >= seg_len or (
                     cut_on_new_template and current is not writer_template
                 ):
-                    prev_end = writer.wall(writer.end_s)
-                    self._finish_segment()
-                    # Re-anchor to the wall clock at segment boundaries if the camera clock
-                    # drifted.
-                    wall_now = datetime.fromtimestamp(now, UTC)
-                    if abs((wall - wall_now).total_seconds()) > 1.0:
-                        anchor_wall, anchor_ts = max(wall_now, prev_end), ts
-                        anchor_at = anchor_wall.timestamp()
-                        wall = anchor_wall
+                    wall = self._cut(clock, wall, now, ts)
                     writer_template = current
                     writer = self._open_segment(current, wall)
             if live is not None and writer_template is not None:
@@ -472,6 +523,97 @@ class CameraRecorder(threading.Thread):
             writer.write(pkt, tb)
             writer.checkpoint(opt.index_interval_s)
         return True
+
+    def _write_native(self, src: NativeSource) -> bool:
+        """`_write_packets` with the C loop: the per-packet part (counts, step and drift checks
+        against the anchor set here, muxing) runs in C, and this runs once a keyframe (and
+        once a packet while a live view is watched)."""
+        seg_len = float(self.camera.segment_seconds)
+        cam = src.cam
+        clock = _Clock(self._last_end)
+        feed = self.live.feed(self.camera.name) if self.live is not None else None
+        codec = src.info.codec if src.info else ""
+        live_template: av.video.stream.VideoStream | None = None
+        if feed is not None:
+            feed.idle(codec)
+            feed.on_wanted = src.want_packets
+            src.want_packets(feed.wanted)
+        frames = size = 0
+        first = True
+        try:
+            while True:
+                event = src.next()
+                if event == copy_loop.STOPPED or self._stop_event.is_set():
+                    return True
+                self._last_packet_at = cam.last_packet_at or None
+                self._last_keyframe_at = cam.last_keyframe_at or None
+                self._add_rate(cam.frames - frames, cam.bytes - size)
+                frames, size = cam.frames, cam.bytes
+                if first and frames:
+                    first = False
+                    self._online()
+                writer = self._writer
+                if isinstance(writer, NativeSegmentWriter):
+                    writer.sync()
+                if event == copy_loop.KEYFRAME:
+                    now, ts = time.time(), cam.ts
+                    if clock.wall is None:
+                        clock.anchor(now, ts)
+                    wall = clock.wall_at(ts)
+                    if writer is None:
+                        writer = self._open_segment(src, wall)
+                    elif (wall - writer.start).total_seconds() >= seg_len:
+                        wall = self._cut(clock, wall, now, ts)
+                        writer = self._open_segment(src, wall)
+                    cam.anchor_at, cam.anchor_ts, cam.anchored = clock.at, clock.ts, 1
+                    writer.checkpoint(self.opt.index_interval_s)  # up to the last fragment
+                    assert isinstance(writer, NativeSegmentWriter)
+                    writer.note_keyframe(ts)
+                elif event == copy_loop.STEP:
+                    self._discontinuity(clock, cam.step, cam.drift)
+                    cam.anchored = 0
+                elif event == copy_loop.PACKET and feed is not None:
+                    data = src.packet()
+                    live_template = live_template or src.live_template(data)
+                    if live_template is not None:
+                        frame = Frame(data, cam.pts, cam.dts, bool(cam.key), src.time_base)
+                        feed.push_frame(frame, live_template)  # never raises
+                elif event == copy_loop.END:
+                    return True
+                elif event == copy_loop.ERROR:
+                    raise src.failure()
+                elif event == copy_loop.WRITE_FAILED:
+                    assert isinstance(writer, NativeSegmentWriter)
+                    raise writer.write_failed()
+                if feed is not None and cam.per_packet and not feed.wanted:
+                    src.want_packets(False)  # the last viewer left
+                    feed.idle(codec)
+        finally:
+            if feed is not None:
+                feed.on_wanted = None
+
+
+class _Clock:
+    """Where a connection's packets are on the wall clock: `wall` is the wall-clock time of
+    stream time `ts` (None: not anchored; the next keyframe anchors), `at` the same as POSIX
+    seconds for the per-packet drift check; `prev_end` the end of the last segment, which the
+    next never starts before."""
+
+    def __init__(self, prev_end: datetime | None) -> None:
+        self.prev_end = prev_end
+        self.wall: datetime | None = None
+        self.at = 0.0
+        self.ts = 0.0
+
+    def anchor(self, now: float, ts: float) -> None:
+        """Stream time `ts` is now (or the end of the last segment, if later)."""
+        wall_now = datetime.fromtimestamp(now, UTC)
+        self.wall = max(wall_now, self.prev_end) if self.prev_end else wall_now
+        self.at, self.ts = self.wall.timestamp(), ts
+
+    def wall_at(self, ts: float) -> datetime:
+        assert self.wall is not None, "anchored at a keyframe first"
+        return self.wall + timedelta(seconds=ts - self.ts)
 
 
 LOCK_FILE = "recorder.lock"

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from fractions import Fraction
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import av
 import av.error
@@ -45,7 +45,7 @@ MOVFLAGS = "frag_keyframe+empty_moov+default_base_moof"
 IO_BUFFER = 256 * 1024
 
 
-class _WholeWrites:
+class WholeWrites:
     """The segment file as PyAV sees it: a write either lands whole or raises. A raw file may
     write part of a chunk (the disk filled mid-write) and PyAV takes the count as success, so
     the rest of the fragment would be lost unseen; here the next write raises (ENOSPC) while
@@ -61,7 +61,7 @@ class _WholeWrites:
         self._pos = self.raw.seek(offset, whence)
         return self._pos
 
-    def write(self, data: bytes) -> int:
+    def write(self, data: bytes | memoryview) -> int:
         view = memoryview(data)
         done = self.raw.write(view) or 0
         while done < len(view):
@@ -134,7 +134,7 @@ class SegmentWriter:
         root: Path,
         camera: str,
         start: datetime,
-        template: av.video.stream.VideoStream,
+        template: Any,  # what `_open_muxer` takes the stream from (PyAV: a VideoStream)
         *,
         db: Database | None,
         fsync_on_close: bool = True,
@@ -164,20 +164,12 @@ class SegmentWriter:
         self.sha256: str | None = None  # set when the file is closed
         self.relpath, self.path, self._file = self._create_file()
         try:
-            self._out = av.open(
-                _WholeWrites(self._file, self._digest),
-                "w",
-                format="mp4",
-                options={"movflags": MOVFLAGS},
-                buffer_size=IO_BUFFER,
+            self._open_muxer(
+                template, WholeWrites(self._file, self._digest), start_comment(camera, start)
             )
-            self._out.metadata["comment"] = start_comment(camera, start)
-            self._ost = self._out.add_stream_from_template(template)
-        except Exception as exc:
+        except BaseException:
             self._discard()
-            raise StorageError(
-                f"cannot record {template.codec_context.name} by stream copy into MP4: {exc}"
-            ) from exc
+            raise
         if db is not None:
             try:
                 self.segment_id = add_segment(db, camera, start, self.relpath)
@@ -203,6 +195,26 @@ class SegmentWriter:
             except OSError as exc:
                 raise StorageError(describe_storage_error(exc, path.parent)) from exc
         raise StorageError(f"too many segments named {rel}")
+
+    def _open_muxer(
+        self, template: av.video.stream.VideoStream, writes: WholeWrites, comment: str
+    ) -> None:
+        try:
+            self._out = av.open(
+                writes, "w", format="mp4", options={"movflags": MOVFLAGS}, buffer_size=IO_BUFFER
+            )
+            self._out.metadata["comment"] = comment
+            self._ost = self._out.add_stream_from_template(template)
+        except Exception as exc:
+            raise StorageError(
+                f"cannot record {template.codec_context.name} by stream copy into MP4: {exc}"
+            ) from exc
+
+    def _close_muxer(self) -> None:
+        """Write the last fragment (and what the muxer keeps for the end)."""
+        out, self._out = self._out, None
+        if out is not None:
+            out.close()
 
     @property
     def size(self) -> int:
@@ -303,12 +315,10 @@ class SegmentWriter:
         """Finish the file (last fragment), fsync it, mark the row complete. None when
         nothing playable is left (the file was deleted, or held no frame)."""
         error: BaseException | None = None
-        if self._out is not None:
-            try:
-                self._out.close()
-            except Exception as exc:
-                error = exc
-            self._out = None
+        try:
+            self._close_muxer()
+        except Exception as exc:
+            error = exc
         size = self.size
         if self._file is not None:
             try:
@@ -337,12 +347,8 @@ class SegmentWriter:
 
     def abort(self) -> SegmentInfo | None:
         """Close after a failure: keep what is playable, index it as it really is."""
-        try:
-            if self._out is not None:
-                self._out.close()
-        except Exception:
-            pass
-        self._out = None
+        with contextlib.suppress(Exception):
+            self._close_muxer()
         if self._file is not None:
             with contextlib.suppress(OSError):
                 self._file.close()

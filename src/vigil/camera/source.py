@@ -162,14 +162,16 @@ def open_input(
             timeout=(io_timeout_s * 2, read_timeout_s(io_timeout_s)),
         )
     except Exception as exc:
-        raise SourceError(_open_failure(exc, url, io_timeout_s, time.monotonic() - t0)) from exc
+        raise SourceError(
+            describe_open_failure(exc, url, io_timeout_s, time.monotonic() - t0)
+        ) from exc
     if not container.streams.video:
         container.close()
         raise SourceError(f"no video stream in {redact_url(url)}")
     return container
 
 
-def _open_failure(exc: BaseException, url: str, io_timeout_s: float, elapsed: float) -> str:
+def describe_open_failure(exc: BaseException, url: str, io_timeout_s: float, elapsed: float) -> str:
     """Name the usual causes FFmpeg reports vaguely (unknown host, silent host)."""
     kind = source_kind(url)
     if kind in (SourceKind.RTSP, SourceKind.HTTP, SourceKind.HLS):

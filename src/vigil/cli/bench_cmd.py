@@ -182,6 +182,12 @@ def record(
         help="Also measure the copy loop written in C (built here: needs gcc, pkg-config and "
         "FFmpeg's and OpenSSL's development files), beside ffmpeg.",
     ),
+    pyav_loop: bool = typer.Option(
+        False,
+        "--pyav-loop",
+        help="Also measure the first layout recording with the PyAV loop (copy_loop: python) "
+        "instead of the C one, in each round.",
+    ),
 ) -> None:
     """Stream-copy recording of N 1080p H.264 RTSP cameras: CPU and memory, beside ffmpeg."""
     from rich.console import Console
@@ -201,6 +207,7 @@ def record(
         rounds=rounds,
         per_worker=tuple(per_worker) or (bench_record.DEFAULT_PER_WORKER,),
         c_probe=c_probe,
+        pyav_loop=pyav_loop,
     )
     show(f"vigil bench record ({cameras} x 1080p25 H.264 ~4 Mbit/s, RTSP over UDP)", figs)
     for p in phases:

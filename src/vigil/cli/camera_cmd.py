@@ -362,6 +362,7 @@ def record(
     options = RecorderOptions(
         disk_check=retention.disk_state,
         cameras_per_worker=st.config.recording.cameras_per_worker or None,
+        copy_loop=st.config.recording.copy_loop,
     )
     service = RecordingService(cams, st.data_dir, st.db(), options)
     try:
