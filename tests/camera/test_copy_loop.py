@@ -56,12 +56,15 @@ def test_rtsp_camera_is_recorded_by_the_c_loop_and_watched_live(
         assert wait_for(lambda: len(viewer.media()) >= 25, 10)
         feed.unsubscribe(viewer)
         assert wait_for(lambda: not source.cam.per_packet, 5)  # back to once a keyframe
+        later = Collect()  # the feed started over: a new init, from the GOP so far
+        feed.subscribe(later)
+        assert wait_for(lambda: len(later.media()) >= 5, 10)
         assert wait_for(lambda: svc.statuses()[0].segments_written >= 3, 15)
     finally:
         svc.stop()
-    media = viewer.media()
-    assert media[0][4:8] == b"ftyp"
-    assert frames_in(media) >= len(media) - 2  # one frame a fragment, from a keyframe on
+    for media in (viewer.media(), later.media()):
+        assert media[0][4:8] == b"ftyp"
+        assert frames_in(media) >= len(media) - 2  # one frame a fragment, from a keyframe on
     assert viewer.got[-1][0] is Kind.MEDIA  # it left before the recording stopped
     segs = _segments_ok(db, data_dir, "gate")
     assert len(coverage(segs, tolerance_s=0.15).spans) == 1  # watching cut nothing
@@ -72,7 +75,7 @@ def test_rtsp_camera_is_recorded_by_the_c_loop_and_watched_live(
 
 
 @pytest.mark.timeout(60)
-@pytest.mark.parametrize("why", ["python", "burn-in", "unavailable"])
+@pytest.mark.parametrize("why", ["python", "burn-in", "unavailable", "codec"])
 def test_the_pyav_loop_records_where_the_c_loop_does_not(
     why: str, rtsp_server, data_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -85,8 +88,10 @@ def test_the_pyav_loop_records_where_the_c_loop_does_not(
     elif why == "burn-in":
         square = [(0.1, 0.1), (0.3, 0.1), (0.3, 0.3), (0.1, 0.3)]
         cam = cam.model_copy(update={"privacy_masks": [square], "privacy_masks_burn_in": True})
-    else:  # no compiler or headers on this machine
+    elif why == "unavailable":  # no compiler or headers on this machine
         monkeypatch.setattr(copy_loop, "library", lambda: None)
+    else:  # a codec the C loop leaves alone: found once connected
+        monkeypatch.setattr(copy_loop, "CODECS", {})
     svc = RecordingService([cam], data_dir, db, options)
     svc.start()
     try:

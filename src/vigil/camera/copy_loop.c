@@ -3,10 +3,11 @@
  * Per packet, without the interpreter: read the camera's RTSP stream, place each video packet
  * against the wall-clock anchor Python set (a step or drift past the limits is returned as
  * VCL_STEP), and mux it by stream copy into the open segment. Python runs once a keyframe
- * (VCL_KEYFRAME: anchor, open or cut a segment, index, fsync, disk guard) and, while a live
- * view is watched (`per_packet`), once a packet (VCL_PACKET). Every byte of a segment goes
- * through the write callback Python gave `vcl_segment_begin`, which writes, hashes and reports
- * a full disk; a callback that fails makes the loop return VCL_WRITE_FAILED.
+ * (VCL_KEYFRAME: anchor, open or cut a segment, disk guard; then VCL_WRITTEN once it is
+ * written: index, fsync) and, while a live view is watched (`per_packet`), once a packet
+ * (VCL_PACKET). Every byte of a segment goes through the write callback Python gave
+ * `vcl_segment_begin`, which writes, hashes and reports a full disk; a callback that fails
+ * makes the loop return VCL_WRITE_FAILED.
  *
  * One camera per `vcl_camera`, used by one thread at a time; `stop` and `per_packet` may be
  * set from any thread. The struct is mirrored by `_Camera` in copy_loop.py (field for field;
@@ -28,6 +29,8 @@ enum {
     VCL_ERROR = 5,        /* error: an AVERROR, or VCL_NO_VIDEO */
     VCL_STOPPED = 6,      /* stop was set */
     VCL_WRITE_FAILED = 7, /* the write callback failed (Python holds the reason) */
+    VCL_WRITTEN = 8,      /* the keyframe of the last VCL_KEYFRAME is written (its fragment
+                           * before it is in the file) */
 };
 #define VCL_NO_VIDEO 1 /* connected, other streams flowing, no video for watchdog_s */
 
@@ -47,7 +50,8 @@ typedef struct {
     /* set by Python at any time */
     volatile int32_t stop, per_packet;
     /* the wall-clock anchor, set by Python at VCL_KEYFRAME (anchored = 0 drops it) */
-    int32_t anchored, _pad0;
+    int32_t anchored;
+    int32_t live_epoch; /* Python counts up when its live feed starts over: send the GOP */
     double anchor_at, anchor_ts;
     /* the stream, set by vcl_open */
     char codec[32];
@@ -79,11 +83,11 @@ typedef struct {
     double last_dts_s;
     double reading_since, limit, last_video;
     int64_t frame_ticks;
-    AVPacket *unstamped[MAX_UNSTAMPED];
+    AVPacket *unstamped[MAX_UNSTAMPED + 1]; /* + the stamped packet that places them */
     int n_unstamped, n_ready; /* n_ready: unstamped packets stamped, waiting to be handled */
     /* the GOP so far, for a live view that starts watching (references, not copies) */
     AVPacket *held[MAX_HELD];
-    int n_held, holding, live_on, emit_i, emit_n, emit_current;
+    int n_held, holding, live_on, live_epoch, emit_i, emit_n, emit_current;
     int64_t held_bytes;
     /* the segment */
     int seg_started, seg_has_last;
@@ -196,6 +200,7 @@ int vcl_segment_begin(vcl_camera *c, const char *comment, const char *movflags,
     out->time_base = p->src->time_base;
     av_dict_set(&mux->metadata, "comment", comment, 0);
     mux->pb = avio_alloc_context(buf, IO_BUFFER, 1, NULL, NULL, (void *)write, seek);
+    if (!mux->pb) av_free(buf);
     AVDictionary *opts = NULL;
     av_dict_set(&opts, "movflags", movflags, 0);
     err = mux->pb ? avformat_write_header(mux, &opts) : AVERROR(ENOMEM);
@@ -208,6 +213,7 @@ int vcl_segment_begin(vcl_camera *c, const char *comment, const char *movflags,
     }
     p->mux = mux;
     p->seg_started = p->seg_has_last = 0;
+    p->frame_s = 0;
     c->end_s = 0;
     c->packets = c->dts_fixed = 0;
     return 0;
@@ -270,13 +276,14 @@ static int after_write(vcl_camera *c, int key) {
         p->live_on = 0;
         return 0;
     }
-    if (!p->live_on && p->holding) { /* a new viewer: the GOP so far, this packet included */
-        p->emit_i = 0;
+    if ((!p->live_on || p->live_epoch != c->live_epoch) && p->holding) {
+        p->emit_i = 0; /* a feed starting: the GOP so far, this packet included */
         p->emit_n = p->n_held;
     } else {
         p->emit_current = 1;
     }
     p->live_on = 1;
+    p->live_epoch = c->live_epoch;
     return emit(c);
 }
 
@@ -375,7 +382,7 @@ static int read_one(vcl_camera *c) {
     if (p->n_ready) { /* stamped earlier: handle them in order before the one that stamped them */
         av_packet_move_ref(pkt, p->unstamped[0]);
         av_packet_free(&p->unstamped[0]);
-        memmove(p->unstamped, p->unstamped + 1, (MAX_UNSTAMPED - 1) * sizeof(AVPacket *));
+        memmove(p->unstamped, p->unstamped + 1, MAX_UNSTAMPED * sizeof(AVPacket *));
         p->n_unstamped--;
         p->n_ready--;
         return 1;
@@ -416,11 +423,6 @@ static int read_one(vcl_camera *c) {
     AVPacket *last = av_packet_alloc();
     if (!last) return 0;
     av_packet_move_ref(last, pkt);
-    if (p->n_unstamped == MAX_UNSTAMPED) { /* full: the oldest goes */
-        av_packet_free(&p->unstamped[0]);
-        memmove(p->unstamped, p->unstamped + 1, (MAX_UNSTAMPED - 1) * sizeof(AVPacket *));
-        p->n_unstamped--;
-    }
     p->unstamped[p->n_unstamped++] = last;
     p->n_ready = p->n_unstamped;
     return read_one(c);
@@ -433,7 +435,7 @@ int vcl_next(vcl_camera *c) {
     if (ev) return ev;
     int pending = p->pending;
     p->pending = P_NONE;
-    if (pending == P_WRITE && (ev = c->anchored ? write_packet(c) : 0)) return ev;
+    if (pending == P_WRITE && c->anchored) return (ev = write_packet(c)) ? ev : VCL_WRITTEN;
     if (pending == P_REDO && (ev = place(c, 1))) return ev;
     for (;;) {
         int got = read_one(c);

@@ -55,7 +55,7 @@ LIBS = ["libavformat", "libavcodec", "libavutil"]
 # a keyframe by FFmpeg's raw demuxer, which exists for these.
 CODECS = {"h264": "h264", "hevc": "hevc"}
 
-KEYFRAME, STEP, PACKET, END, ERROR, STOPPED, WRITE_FAILED = range(1, 8)
+KEYFRAME, STEP, PACKET, END, ERROR, STOPPED, WRITE_FAILED, WRITTEN = range(1, 9)
 NO_VIDEO = 1
 EIO = -errno.EIO
 AVSEEK_SIZE, AVSEEK_FORCE = 0x10000, 0x20000
@@ -76,7 +76,7 @@ class _Camera(ctypes.Structure):
         ("stop", ctypes.c_int32),
         ("per_packet", ctypes.c_int32),
         ("anchored", ctypes.c_int32),
-        ("_pad0", ctypes.c_int32),
+        ("live_epoch", ctypes.c_int32),
         ("anchor_at", ctypes.c_double),
         ("anchor_ts", ctypes.c_double),
         ("codec", ctypes.c_char * 32),
@@ -190,6 +190,7 @@ class NativeSource:
         cam.hold_gop = int(hold_gop)
         self.time_base = Fraction(1, 90000)
         self._template: av.container.InputContainer | None = None
+        self._template_failed = False
 
     @property
     def supported(self) -> bool:
@@ -257,7 +258,10 @@ class NativeSource:
 
     def live_template(self, keyframe: bytes) -> av.video.stream.VideoStream | None:
         """A PyAV stream with this camera's codec parameters (what the live muxer copies),
-        read by FFmpeg's raw demuxer from the parameter sets and `keyframe`."""
+        read by FFmpeg's raw demuxer from the parameter sets and `keyframe`; None (said once)
+        when it cannot be."""
+        if self._template_failed:
+            return None
         if self._template is None:
             raw = ctypes.c_void_p()
             size = self.lib.vcl_extradata(self._ptr, ctypes.byref(raw))
@@ -269,6 +273,7 @@ class NativeSource:
                 self._template = av.open(io.BytesIO(params + keyframe), "r", format=fmt)
             except av.error.FFmpegError:
                 log.warning("%s: no live view: cannot read its parameters", redact_url(self.url))
+                self._template_failed = True
                 return None
         video = self._template.streams.video
         return video[0] if video else None
@@ -287,7 +292,13 @@ class NativeSource:
             )
         return callbacks
 
+    @property
+    def closed(self) -> bool:
+        return self._ptr is None
+
     def end_segment(self, callbacks: _Callbacks) -> None:
+        if self.closed:  # closed with the camera (its trailer went with it)
+            return
         err = self.lib.vcl_segment_end(self._ptr)
         callbacks.raise_failure()
         if err < 0:
@@ -356,6 +367,8 @@ class NativeSegmentWriter(SegmentWriter):
             self.source.end_segment(callbacks)
 
     def sync(self) -> None:
+        if self.source.closed:
+            return
         cam = self.source.cam
         self.end_s, self.packets, self.dts_fixed = cam.end_s, cam.packets, cam.dts_fixed
 
@@ -366,7 +379,7 @@ class NativeSegmentWriter(SegmentWriter):
         return StorageError(describe_storage_error(exc, self.path))
 
     def note_keyframe(self, ts: float) -> None:
-        """A keyframe at stream time `ts` is about to be written (it flushes a fragment)."""
+        """The keyframe at stream time `ts` is written (it flushed the fragment before it)."""
         self.sync()
         if self._first_s is None:
             self._first_s = ts

@@ -269,13 +269,16 @@ class LiveFeed:
                 log.warning("%s: live muxing failed; starting over", self.camera, exc_info=True)
                 self._restart(None)
 
-    def idle(self, codec: str) -> None:
-        """The pusher stops until the feed is `wanted` again (it then starts at a keyframe):
-        no muxer, nothing kept; `codec` is what the camera sends."""
+    def idle(self, codec: str) -> bool:
+        """Unless the feed is `wanted` now: no muxer, nothing kept, until it is (the pusher
+        then starts again at a keyframe), and True. `codec`: what the camera sends."""
         with self._mux_lock:
+            if self.wanted:
+                return False
             self._restart(None)
             self._held, self._held_bytes = [], 0
             self.codec = codec
+            return True
 
     def _hold(self, frame: Frame, template: av.video.stream.VideoStream, masked: bool) -> None:
         """Keep `frame` unmuxed for the next viewer: the GOP so far, from its keyframe."""

@@ -249,6 +249,8 @@ class CameraRecorder(threading.Thread):
                 self._set(state=State.CONNECTING)
             attempts += 1
             src = self._source = self._new_source(native=self._native())
+            if self._stop_event.is_set() and isinstance(src, NativeSource):
+                src.abort()  # stop() came before this source was there to abort
             connected_at = time.monotonic()
             ended_cleanly = False
             # why the camera went offline, said only once the open segment is closed and
@@ -526,8 +528,8 @@ class CameraRecorder(threading.Thread):
 
     def _write_native(self, src: NativeSource) -> bool:
         """`_write_packets` with the C loop: the per-packet part (counts, step and drift checks
-        against the anchor set here, muxing) runs in C, and this runs once a keyframe (and
-        once a packet while a live view is watched)."""
+        against the anchor set here, muxing) runs in C, and this runs twice a keyframe (before
+        it is written and after) and once a packet while a live view is watched."""
         seg_len = float(self.camera.segment_seconds)
         cam = src.cam
         clock = _Clock(self._last_end)
@@ -535,11 +537,11 @@ class CameraRecorder(threading.Thread):
         codec = src.info.codec if src.info else ""
         live_template: av.video.stream.VideoStream | None = None
         if feed is not None:
-            feed.idle(codec)
             feed.on_wanted = src.want_packets
-            src.want_packets(feed.wanted)
+            if not feed.idle(codec):
+                src.want_packets()  # watched already
         frames = size = 0
-        first = True
+        key_ts: float | None = None  # the keyframe being written
         try:
             while True:
                 event = src.next()
@@ -547,34 +549,35 @@ class CameraRecorder(threading.Thread):
                     return True
                 self._last_packet_at = cam.last_packet_at or None
                 self._last_keyframe_at = cam.last_keyframe_at or None
+                if cam.frames > frames and not frames:
+                    self._online()
                 self._add_rate(cam.frames - frames, cam.bytes - size)
                 frames, size = cam.frames, cam.bytes
-                if first and frames:
-                    first = False
-                    self._online()
                 writer = self._writer
                 if isinstance(writer, NativeSegmentWriter):
                     writer.sync()
+                    if key_ts is not None and event in (copy_loop.WRITTEN, copy_loop.PACKET):
+                        writer.note_keyframe(key_ts)
+                        key_ts = None
+                        writer.checkpoint(self.opt.index_interval_s)
                 if event == copy_loop.KEYFRAME:
                     now, ts = time.time(), cam.ts
                     if clock.wall is None:
                         clock.anchor(now, ts)
                     wall = clock.wall_at(ts)
                     if writer is None:
-                        writer = self._open_segment(src, wall)
+                        self._open_segment(src, wall)
                     elif (wall - writer.start).total_seconds() >= seg_len:
-                        wall = self._cut(clock, wall, now, ts)
-                        writer = self._open_segment(src, wall)
+                        self._open_segment(src, self._cut(clock, wall, now, ts))
                     cam.anchor_at, cam.anchor_ts, cam.anchored = clock.at, clock.ts, 1
-                    writer.checkpoint(self.opt.index_interval_s)  # up to the last fragment
-                    assert isinstance(writer, NativeSegmentWriter)
-                    writer.note_keyframe(ts)
+                    key_ts = ts
                 elif event == copy_loop.STEP:
                     self._discontinuity(clock, cam.step, cam.drift)
                     cam.anchored = 0
                 elif event == copy_loop.PACKET and feed is not None:
                     data = src.packet()
-                    live_template = live_template or src.live_template(data)
+                    if live_template is None and cam.key:
+                        live_template = src.live_template(data)
                     if live_template is not None:
                         frame = Frame(data, cam.pts, cam.dts, bool(cam.key), src.time_base)
                         feed.push_frame(frame, live_template)  # never raises
@@ -587,7 +590,10 @@ class CameraRecorder(threading.Thread):
                     raise writer.write_failed()
                 if feed is not None and cam.per_packet and not feed.wanted:
                     src.want_packets(False)  # the last viewer left
-                    feed.idle(codec)
+                    if feed.idle(codec):
+                        cam.live_epoch += 1  # the next viewer gets the GOP so far
+                    else:
+                        src.want_packets()  # another came meanwhile
         finally:
             if feed is not None:
                 feed.on_wanted = None
