@@ -8,7 +8,9 @@ late for a live view; decision 0067). Nothing is decoded. Every viewer of a came
 same bytes from the same muxer: 20 viewers add 20 queue appends per frame, no demuxing. While
 nobody watches, nothing is muxed: the packets since the last keyframe are only kept, and the
 first viewer's arrival muxes them, so it starts at once all the same (muxing every frame of
-every camera for nobody nearly doubled a recorder's CPU, decision 0076).
+every camera for nobody nearly doubled a recorder's CPU, decision 0076). A recorder on the C
+copy loop (0079) keeps that GOP itself and pushes only while the feed is `wanted`: `on_wanted`
+starts it (the GOP so far first), `idle` stops it.
 
 A viewer is a `Viewer` (the API wraps an asyncio queue): it gets `MEDIA` bytes (the init
 segment, then fragments; append them in order to one MSE SourceBuffer), `RESET` when the

@@ -13,6 +13,10 @@ Burn-in reads the source through a `Backlog` of `burn_backlog_s`: when the encod
 up, frames are dropped there up to a keyframe, counted in the status (`dropped_frames`, with
 state `degraded` while it lasts), instead of being lost unseen in the socket.
 
+RTSP cameras sending H.264/H.265 without burn-in are copied by the loop in C (`copy_loop`,
+decision 0079): the per-packet work above runs there, and `_write_native` runs twice a keyframe
+with the same anchoring and cuts (`_Clock`, `_cut`, `_discontinuity`).
+
 With `live` (`LiveFeeds`), every packet written is also handed to the camera's live feed, which
 muxes it for browsers (decision 0067); the feed never raises into the recorder.
 
