@@ -104,11 +104,13 @@ def rtsp_available() -> None:
 
 @pytest.fixture
 def rtsp_server(rtsp_available: None, vtest: Path) -> Iterator[Callable[..., RtspServer]]:
-    """Start real RTSP servers: `rtsp_server(port=0, user=None, password=None)`."""
+    """Start real RTSP servers: `rtsp_server(port=0, user=None, password=None, codec="h264")`."""
     started: list[RtspServer] = []
 
-    def start(port: int = 0, user: str | None = None, password: str | None = None) -> RtspServer:
-        args = ["--port", str(port), "--file", str(vtest)]
+    def start(
+        port: int = 0, user: str | None = None, password: str | None = None, codec: str = "h264"
+    ) -> RtspServer:
+        args = ["--port", str(port), "--file", str(vtest), "--codec", codec]
         if user:
             args += ["--user", user, "--password", password or ""]
         last: Exception | None = None

@@ -7,7 +7,8 @@ imports nothing of Vigil and needs no numpy. The picture is one of:
   (`vigil.bench.timecode` reads it; `--busy` adds stripes moving across the rest);
 - `--file PATH`: a video file (anything decodebin reads) decoded at real-time speed and looped
   forever, at its own size and rate unless `--width/--height/--fps` say otherwise.
-A thread pushes each I420 frame live into `appsrc ! x264enc tune=zerolatency ! rtph264pay`, so
+A thread pushes each I420 frame live into `appsrc ! x264enc tune=zerolatency ! rtph264pay`
+(`--codec h265`: x265enc and rtph265pay), so
 timestamps keep increasing across loops and the stream never ends. The factory is shared (one
 encoder, like a camera); frames are made only while a client is connected, a file from its
 start for each new session. `--user/--password` require RTSP basic auth. Prints exactly one
@@ -195,6 +196,7 @@ def main() -> None:
     ap.add_argument("--fps", type=int, help="default: the file's, else 15")
     ap.add_argument("--keyint", type=float, default=1.0, help="seconds between keyframes")
     ap.add_argument("--bitrate", type=int, default=1000, help="kbit/s")
+    ap.add_argument("--codec", choices=["h264", "h265"], default="h264")
     ap.add_argument("--busy", action="store_true", help="moving stripes below the time code")
     ap.add_argument("--user", help="require RTSP basic auth with this user ...")
     ap.add_argument("--password", default="", help="... and this password")
@@ -222,11 +224,18 @@ def main() -> None:
     # keeps the push time: videorate holds a frame back, which the glass-to-viewer delay
     # would count.
     regular = f"videorate ! {caps} ! " if a.file else ""
+    encode = (
+        f"x264enc tune=zerolatency speed-preset=ultrafast bitrate={a.bitrate} "
+        f"key-int-max={keyint} ! video/x-h264,profile=baseline ! "
+        "rtph264pay name=pay0 pt=96 config-interval=0"
+        if a.codec == "h264"
+        # x265 writes its parameter sets once: the payloader repeats them before each IDR
+        else f"x265enc tune=zerolatency speed-preset=ultrafast bitrate={a.bitrate} "
+        f"key-int-max={keyint} ! rtph265pay name=pay0 pt=96 config-interval=-1"
+    )
     launch = (
         f'( appsrc name=glass is-live=true do-timestamp=true format=time caps="{caps}" ! '
-        f"{regular}x264enc tune=zerolatency speed-preset=ultrafast bitrate={a.bitrate} "
-        f"key-int-max={keyint} ! video/x-h264,profile=baseline ! "
-        "rtph264pay name=pay0 pt=96 config-interval=0 )"
+        f"{regular}{encode} )"
     )
     factory = GstRtspServer.RTSPMediaFactory()
     factory.set_launch(launch)
