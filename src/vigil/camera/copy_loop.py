@@ -358,7 +358,10 @@ class NativeSegmentWriter(SegmentWriter):
         super().__init__(root, camera, start, source, **kw)
 
     def _open_muxer(self, template: Any, writes: WholeWrites, comment: str) -> None:
-        self._callbacks = self.source.begin_segment(writes, comment)
+        try:
+            self._callbacks = self.source.begin_segment(writes, comment)
+        except OSError as exc:  # writing the header (disk full, ...)
+            raise StorageError(describe_storage_error(exc, self.path)) from exc
 
     def _close_muxer(self) -> None:
         self.sync()  # the packets written since the last event count too
