@@ -15,6 +15,7 @@
  */
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <string.h>
 #include <time.h>
 
@@ -133,10 +134,16 @@ static void drop_held(Priv *p) {
     p->held_bytes = 0;
 }
 
+static void init_once(void) {
+    av_log_set_level(AV_LOG_FATAL); /* failures come back as codes; PyAV is as quiet */
+    avformat_network_init();        /* TLS for rtsps:// */
+}
+
 /* Open `url`; 0, or an AVERROR (error too). */
 int vcl_open(vcl_camera *c, const char *url) {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, init_once);
     Priv *p = c->priv;
-    av_log_set_level(AV_LOG_FATAL); /* failures come back as codes; PyAV is as quiet */
     p->in = avformat_alloc_context();
     p->pkt = av_packet_alloc();
     if (!p->in || !p->pkt) return c->error = AVERROR(ENOMEM);
