@@ -226,15 +226,19 @@ int vcl_segment_begin(vcl_camera *c, const char *comment, const char *movflags,
     return 0;
 }
 
+static void free_mux(Priv *p) {
+    av_freep(&p->mux->pb->buffer);
+    avio_context_free(&p->mux->pb);
+    avformat_free_context(p->mux);
+    p->mux = NULL;
+}
+
 /* Finish the open segment (its last fragment); 0 or an AVERROR. */
 int vcl_segment_end(vcl_camera *c) {
     Priv *p = c->priv;
     if (!p->mux) return 0;
     int err = av_write_trailer(p->mux);
-    av_freep(&p->mux->pb->buffer);
-    avio_context_free(&p->mux->pb);
-    avformat_free_context(p->mux);
-    p->mux = NULL;
+    free_mux(p);
     return err;
 }
 
@@ -454,7 +458,7 @@ int vcl_next(vcl_camera *c) {
 void vcl_close(vcl_camera *c) {
     if (!c) return;
     Priv *p = c->priv;
-    vcl_segment_end(c);
+    if (p->mux) free_mux(p); /* no trailer: its writer (and callbacks) may be gone */
     drop_held(p);
     for (int i = 0; i < p->n_unstamped; i++) av_packet_free(&p->unstamped[i]);
     av_packet_free(&p->pkt);
