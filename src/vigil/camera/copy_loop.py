@@ -386,10 +386,7 @@ class NativeSegmentWriter(SegmentWriter):
         self.sync()
         if self._first_s is None:
             self._first_s = ts
-        offset = ts - self._first_s
-        if self.packets:
-            self.durable_s = max(self.durable_s, offset)
-        self.keyframes.append(round(offset, 4))
+        self._keyframe_at(ts - self._first_s)
 
 
 def _av_error(code: int) -> Exception:

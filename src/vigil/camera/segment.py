@@ -254,9 +254,7 @@ class SegmentWriter:
             self._frame_s = (dts - last) * num / den
         offset = pts * num / den - (self._first_s or 0.0)
         if pkt.is_keyframe:
-            if self.packets:
-                self.durable_s = max(self.durable_s, offset)  # this mux flushes a fragment
-            self.keyframes.append(round(offset, 4))
+            self._keyframe_at(offset)
         self._last_dts = dts
         d = pkt.duration
         end = offset + (d * num / den if d else self._frame_s)
@@ -270,6 +268,12 @@ class SegmentWriter:
         except Exception as exc:
             raise StorageError(describe_storage_error(exc, self.path)) from exc
         self.packets += 1
+
+    def _keyframe_at(self, offset: float) -> None:
+        """A keyframe `offset` s into the segment: muxing it flushes the fragment before it."""
+        if self.packets:
+            self.durable_s = max(self.durable_s, offset)
+        self.keyframes.append(round(offset, 4))
 
     def checkpoint(self, every_s: float) -> None:
         """Every `every_s`: advance the row to the last fragment; notice a deleted file."""
